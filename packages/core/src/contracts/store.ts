@@ -1,0 +1,129 @@
+import type { Artifact } from './artifact.js';
+import type { StepOutputs } from './command.js';
+import type { CacheKeyParts, ErrorInfo, RunEvent, RunEventType } from './events.js';
+
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type StepStatus = 'pending' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cached' | 'cancelled';
+
+/** What a run was started with: enough to resume it in another process. */
+export interface RunRecord {
+  id: string;
+  pipeline: string;
+  /** The resolved plan (JSON-serialisable), as produced by the pipeline planner. */
+  plan: unknown;
+  params: Record<string, unknown>;
+  /** Working directory of the run (absolute). */
+  cwd: string;
+  /** Where the pipeline came from (a file path), if anywhere. */
+  source?: string;
+  createdAt: number;
+}
+
+/** Step state, materialised from the event log. */
+export interface StepState {
+  stepId: string;
+  status: StepStatus;
+  /** Attempt number of the latest `started`, 0 before. */
+  attempt: number;
+  key?: string;
+  keyParts?: CacheKeyParts;
+  outputs?: StepOutputs;
+  artifacts?: Artifact[];
+  error?: ErrorInfo;
+  startedAt?: number;
+  endedAt?: number;
+  /** For cached steps: the run whose result was reused. */
+  fromRunId?: string;
+}
+
+/** Run state, materialised from the event log. */
+export interface RunState {
+  id: string;
+  pipeline: string;
+  status: RunStatus;
+  createdAt: number;
+  updatedAt: number;
+  /** Highest `seq` in the log (0 when empty). */
+  lastSeq: number;
+  steps: Record<string, StepState>;
+  error?: ErrorInfo;
+  cancelReason?: string;
+}
+
+/** One row of `listRuns`. */
+export interface RunSummary {
+  id: string;
+  pipeline: string;
+  status: RunStatus;
+  createdAt: number;
+  updatedAt: number;
+  /** Count of steps per status. */
+  counts: Partial<Record<StepStatus, number>>;
+}
+
+/** A completed step result, reusable by any later step with the same key. */
+export interface CacheRecord {
+  key: string;
+  keyParts: CacheKeyParts;
+  /** `<pipeline>/<step id>`: lets `explain` find the previous execution of the same step. */
+  scope: string;
+  outputs: StepOutputs;
+  artifacts: Artifact[];
+  runId: string;
+  stepId: string;
+  createdAt: number;
+}
+
+export interface ReadEventsOptions {
+  /** Only events with `seq` greater than this. */
+  afterSeq?: number;
+  /** Only events of this step. */
+  stepId?: string;
+  /** Only these types. */
+  types?: readonly RunEventType[];
+}
+
+/** Who is driving a run right now. */
+export interface RunOwner {
+  pid: number;
+  host: string;
+}
+
+/**
+ * Where state lives. The append-only event log per run is the source of truth; run and step state is
+ * materialised from it (`reduceRunState`). Every method is safe to call from several processes on the
+ * same store (the CLI's `cancel` writes while another process runs).
+ */
+export interface Store {
+  /** A short description (`sqlite:/path/.beamline/beamline.db`, `memory`). */
+  readonly description: string;
+  createRun(run: RunRecord): Promise<void>;
+  getRun(runId: string): Promise<RunRecord | undefined>;
+  /** Newest first. */
+  listRuns(options?: { limit?: number }): Promise<RunSummary[]>;
+  /**
+   * Appends events atomically: all or none. When the promise resolves the events survive a crash of
+   * this process (`kill -9`). `seq` values must continue the log without gaps or repeats.
+   */
+  append(runId: string, events: readonly RunEvent[]): Promise<void>;
+  /** Events in `seq` order. */
+  readEvents(runId: string, options?: ReadEventsOptions): AsyncIterable<RunEvent>;
+  runState(runId: string): Promise<RunState | undefined>;
+  getCache(key: string): Promise<CacheRecord | undefined>;
+  putCache(record: CacheRecord): Promise<void>;
+  /** The newest cache record of a scope created before `before` (epoch ms), for `explain`. */
+  previousCache(scope: string, before: number, excludeRunId?: string): Promise<CacheRecord | undefined>;
+  /** Asks whoever drives the run to cancel it (idempotent; the first reason wins). */
+  requestCancel(runId: string, reason: string): Promise<void>;
+  /** The pending cancellation reason of a run, if any. */
+  cancelRequested(runId: string): Promise<string | undefined>;
+  /**
+   * Takes ownership of a run for this process. Fails with `CORE_RUN_ACTIVE` when a live process on the
+   * same host owns it (checked with `kill(pid, 0)`); a dead owner's claim is taken over.
+   */
+  claimRun(runId: string, owner: RunOwner): Promise<void>;
+  releaseRun(runId: string, owner: RunOwner): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type { RunEvent };

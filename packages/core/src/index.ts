@@ -1,0 +1,51 @@
+import 'reflect-metadata';
+
+export type { Artifact } from './contracts/artifact.js';
+export type { Command, CommandContext, StepEvent, StepOutputs } from './contracts/command.js';
+export type {
+  CacheKeyParts,
+  ErrorInfo,
+  RunEvent,
+  RunEventInit,
+  RunEventMap,
+  RunEventOf,
+  RunEventType,
+} from './contracts/events.js';
+export { RUN_TERMINAL_TYPES, STEP_TERMINAL_TYPES } from './contracts/events.js';
+export type {
+  ParamDefinition,
+  PipelineDefinition,
+  Plan,
+  PlannedStep,
+  RetryPolicy,
+  StepDefinition,
+} from './contracts/pipeline.js';
+export type { Plugin, PluginRegistry, PluginStartContext } from './contracts/plugin.js';
+export type { ResourceCapacity, ResourceGrant, ResourceRequest } from './contracts/resources.js';
+export type { ExecOptions, ExitReason, Mount, ProcessEvent, ProcessSpec, Runner } from './contracts/runner.js';
+export type {
+  Explanation,
+  KeyChange,
+  RunHandle,
+  RunOptions,
+  RunResult,
+  Runtime,
+  RuntimeOptions,
+} from './contracts/runtime.js';
+export type { Service, ServiceAddress, ServiceHealth } from './contracts/service.js';
+export type { StandardSchemaV1 } from './contracts/standard-schema.js';
+export type {
+  CacheRecord,
+  ReadEventsOptions,
+  RunOwner,
+  RunRecord,
+  RunState,
+  RunStatus,
+  RunSummary,
+  StepState,
+  StepStatus,
+  Store,
+} from './contracts/store.js';
+export { BeamlineError, isBeamlineError, isRetryable, type BeamlineErrorOptions } from './errors/beamline-error.js';
+export { CoreError, isCoreError, type CoreErrorCode } from './errors/core-error.js';
+export { createToken, type Token } from './di/token.js';
