@@ -1,0 +1,1 @@
+export { isCI, requireService } from './require-service.js';
