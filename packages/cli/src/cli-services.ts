@@ -1,0 +1,57 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRuntime, SqliteStore, type Runtime, type Store } from '@beamline/core';
+import type { CliIO } from './cli-command.js';
+import { CliError } from './cli-error.js';
+import { defaultPlugins } from './default-plugins.js';
+
+/** Where the embedded store lives, relative to the working directory. */
+export const STATE_DIR = '.beamline';
+
+/**
+ * How subcommands reach the runtime and the store. Injected so the commands can be tested with fakes
+ * and so that read-only commands (`runs`, `show`, `logs`) open only the store, not the plugins.
+ */
+export interface CliServices {
+  openRuntime(io: CliIO): Promise<Runtime>;
+  /** The store of `io.cwd`; `CLI_NOT_FOUND` when there is none yet (reading must not create one). */
+  openStore(io: CliIO): Promise<Store>;
+  /** Whether `io.cwd` has a store at all. */
+  hasStore(io: CliIO): boolean;
+}
+
+/** The real services: `SqliteStore` in `<cwd>/.beamline/` and the default plugins. */
+export const defaultCliServices: CliServices = {
+  openRuntime: (io) => createRuntime({ plugins: defaultPlugins(), cwd: io.cwd }),
+  async openStore(io) {
+    requireStore(defaultCliServices, io);
+    return SqliteStore.open({ cwd: io.cwd });
+  },
+  hasStore: (io) => existsSync(join(io.cwd, STATE_DIR)),
+};
+
+/**
+ * Fails with `CLI_NOT_FOUND` when `io.cwd` has no store: commands that name a run must not create an
+ * empty store in whatever directory they were typed in.
+ */
+export function requireStore(services: Pick<CliServices, 'hasStore'>, io: CliIO): void {
+  if (!services.hasStore(io)) {
+    throw new CliError(
+      'CLI_NOT_FOUND',
+      `No Beamline runs in ${io.cwd} (no ${STATE_DIR}/ directory here). Start one with 'beamline run <file>'.`,
+    );
+  }
+}
+
+/** Opens a resource, uses it, and closes it whatever happens. */
+export async function using<T extends { close(): Promise<void> }, R>(
+  open: Promise<T>,
+  use: (resource: T) => Promise<R>,
+): Promise<R> {
+  const resource = await open;
+  try {
+    return await use(resource);
+  } finally {
+    await resource.close();
+  }
+}

@@ -1,0 +1,142 @@
+import type { RunRecord, RunState, StepState, Store } from '@beamline/core';
+import { ExitCode, type CliCommand } from '../cli-command.js';
+import { CliError } from '../cli-error.js';
+import { using, type CliServices } from '../cli-services.js';
+import { parseCommandArgs } from '../args/parse-command-args.js';
+import { resolveRunId } from '../args/resolve-run-id.js';
+import {
+  colourEnabled,
+  createStyle,
+  displayPath,
+  formatBytes,
+  formatDuration,
+  formatMetrics,
+  type Style,
+} from '../render/format.js';
+import { planStepIds } from '../render/run-view.js';
+import { formatTime } from './format-time.js';
+import { latestMetrics } from './metrics.js';
+
+const USAGE = `Usage: beamline show <run-id> [--json]
+
+Shows a run: its status, parameters, and every step with status, attempts, duration, outputs,
+artifacts, metrics and errors. A unique prefix of the run id is enough.
+
+Options:
+      --json   The run as one JSON object.
+  -h, --help   Show this help.`;
+
+const OPTIONS = { json: { type: 'boolean' } } as const;
+
+/** Everything `show` prints, also its `--json` shape. */
+export interface RunDetails extends RunState {
+  source?: string;
+  params: Record<string, unknown>;
+  cwd?: string;
+  /** Latest metric values per step (for cached steps: from the run that computed the result). */
+  metrics: Record<string, Record<string, number>>;
+}
+
+/** `beamline show <run-id>`: the materialised state of a run. */
+export function createShowCommand(services: CliServices): CliCommand {
+  return {
+    name: 'show',
+    summary: 'Show a run: steps, attempts, durations, outputs, artifacts, errors',
+    usage: USAGE,
+    async run(args, io) {
+      const { values, positionals, help } = parseCommandArgs('show', args, OPTIONS, { names: ['run-id'] });
+      if (help) {
+        io.stdout.write(`${USAGE}\n`);
+        return ExitCode.ok;
+      }
+      const details = await using(services.openStore(io), (store) => loadRunDetails(store, positionals[0] ?? ''));
+      if (values.json === true) io.stdout.write(`${JSON.stringify(details)}\n`);
+      else io.stdout.write(formatRunDetails(details, io.cwd, createStyle(colourEnabled(io.stdout.isTTY, io.env))));
+      return ExitCode.ok;
+    },
+  };
+}
+
+/** Reads a run's record, state and metrics; steps come in plan order. */
+export async function loadRunDetails(store: Store, idOrPrefix: string): Promise<RunDetails> {
+  const runId = await resolveRunId(store, idOrPrefix);
+  const [state, record] = await Promise.all([store.runState(runId), store.getRun(runId)]);
+  if (!state) throw new CliError('CLI_NOT_FOUND', `Run ${runId} has no recorded state.`);
+  const steps = orderSteps(state.steps, record);
+  const metrics: RunDetails['metrics'] = {};
+  for (const step of Object.values(steps)) {
+    const source = step.status === 'cached' && step.fromRunId !== undefined ? step.fromRunId : runId;
+    const values = await latestMetrics(store, source, step.stepId);
+    if (values.size > 0) metrics[step.stepId] = Object.fromEntries(values);
+  }
+  return {
+    ...state,
+    steps,
+    params: record?.params ?? {},
+    ...(record?.source === undefined ? {} : { source: record.source }),
+    ...(record?.cwd === undefined ? {} : { cwd: record.cwd }),
+    metrics,
+  };
+}
+
+function orderSteps(steps: Record<string, StepState>, record: RunRecord | undefined): Record<string, StepState> {
+  const ordered: Record<string, StepState> = {};
+  for (const id of planStepIds(record?.plan)) {
+    const step = steps[id];
+    if (step) ordered[id] = step;
+  }
+  return { ...ordered, ...steps };
+}
+
+/** The human-readable form of `show`. */
+export function formatRunDetails(details: RunDetails, cwd: string, style: Style): string {
+  const base = details.cwd ?? cwd;
+  const lines: string[] = [];
+  lines.push(`${style.bold(`Run ${details.id}`)}  ${statusText(details.status, style)}`);
+  lines.push(`  pipeline  ${details.pipeline}${details.source ? `  (${displayPath(details.source, cwd)})` : ''}`);
+  const params = Object.entries(details.params);
+  if (params.length > 0) {
+    lines.push(`  params    ${params.map(([name, value]) => `${name}=${JSON.stringify(value)}`).join(' ')}`);
+  }
+  const duration = details.status === 'running' ? 'running' : formatDuration(details.updatedAt - details.createdAt);
+  lines.push(`  created   ${formatTime(details.createdAt)}  (${duration})`);
+  if (details.error) lines.push(`  error     ${style.red(`${details.error.code}: ${details.error.message}`)}`);
+  if (details.cancelReason) lines.push(`  cancelled ${details.cancelReason}`);
+  lines.push('', style.bold('Steps'));
+  for (const step of Object.values(details.steps)) {
+    const facts = [statusText(step.status, style)];
+    if (step.attempt > 0) facts.push(`attempt ${step.attempt}`);
+    if (step.startedAt !== undefined && step.endedAt !== undefined) {
+      facts.push(formatDuration(step.endedAt - step.startedAt));
+    }
+    if (step.fromRunId) facts.push(style.dim(`from run ${step.fromRunId}`));
+    lines.push(`  ${style.bold(step.stepId)}  ${facts.join('  ')}`);
+    const metrics = details.metrics[step.stepId];
+    if (metrics) lines.push(`      metrics    ${formatMetrics(metrics)}`);
+    for (const [name, value] of Object.entries(step.outputs ?? {})) {
+      lines.push(`      output     ${name} = ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+    }
+    for (const artifact of step.artifacts ?? []) {
+      lines.push(
+        `      artifact   ${artifact.name}  ${displayPath(artifact.path, base)}  ${formatBytes(artifact.size)}  ${style.dim(`sha256:${artifact.sha256.slice(0, 12)}`)}`,
+      );
+    }
+    if (step.error) lines.push(`      error      ${style.red(`${step.error.code}: ${step.error.message}`)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function statusText(status: string, style: Style): string {
+  switch (status) {
+    case 'succeeded':
+    case 'cached':
+      return style.green(status);
+    case 'failed':
+      return style.red(status);
+    case 'cancelled':
+    case 'running':
+      return style.yellow(status);
+    default:
+      return style.dim(status);
+  }
+}

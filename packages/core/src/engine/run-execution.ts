@@ -1,0 +1,459 @@
+import { mkdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { lastValueFrom, mergeMap, Subject, from, type Subscription } from 'rxjs';
+import { inject, injectable } from 'tsyringe';
+import type { Artifact } from '../contracts/artifact.js';
+import type { Command, CommandContext, StepEvent, StepOutputs } from '../contracts/command.js';
+import type { CacheKeyParts, ErrorInfo } from '../contracts/events.js';
+import type { PlannedStep } from '../contracts/pipeline.js';
+import type { ResourceGrant } from '../contracts/resources.js';
+import type { RunResult } from '../contracts/runtime.js';
+import type { Runner } from '../contracts/runner.js';
+import type { CacheRecord, Store } from '../contracts/store.js';
+import { Tokens } from '../di/tokens.js';
+import { isRetryable } from '../errors/beamline-error.js';
+import { CoreError, isCoreError } from '../errors/core-error.js';
+import { resolveStepParams } from '../pipeline/resolve-step-params.js';
+import type { NamedRegistry } from '../registry/named-registry.js';
+import type { Lease, ResourcePool } from '../resources/resource-pool.js';
+import type { RuntimeConfig } from '../runtime/runtime-config.js';
+import { canonicalJson } from '../util/canonical-json.js';
+import { toErrorInfo } from '../util/error-info.js';
+import { sleep } from '../util/sleep.js';
+import { backoffDelay } from './backoff.js';
+import { cacheKey, inputDigests } from './cache-key.js';
+import type { RunContext } from './run-context.js';
+import { RunEventLog } from './run-event-log.js';
+import { validateParams } from './validate-params.js';
+
+type Outcome = 'done' | 'failed' | 'cancelled';
+
+interface Completed {
+  outputs: StepOutputs;
+  artifacts: Artifact[];
+}
+
+/**
+ * Executes one run: the plan's DAG as an RxJS pipeline with bounded parallelism. A step waits for its
+ * needs, then for resources, then runs its attempts with timeout and retry; its completion is durable in
+ * the store before its dependants start. Lives in the run's child container (one instance per run).
+ */
+@injectable()
+export class RunExecution {
+  readonly log: RunEventLog;
+  private readonly abort = new AbortController();
+  private readonly completed = new Map<string, Completed>();
+  private readonly outcomes = new Map<string, Outcome>();
+  private readonly waitingOn = new Map<string, number>();
+  private readonly dependants = new Map<string, string[]>();
+  private readonly steps = new Map<string, PlannedStep>();
+  private readonly ready = new Subject<PlannedStep>();
+
+  constructor(
+    @inject(Tokens.RunContext) private readonly context: RunContext,
+    @inject(Tokens.Store) private readonly store: Store,
+    @inject(Tokens.Commands) private readonly commands: NamedRegistry<Command<never>>,
+    @inject(Tokens.Runners) private readonly runners: NamedRegistry<Runner>,
+    @inject(Tokens.ResourcePool) private readonly pool: ResourcePool,
+    @inject(Tokens.Config) private readonly config: RuntimeConfig,
+  ) {
+    this.log = new RunEventLog(store, context.record.id, context.resumeFrom?.lastSeq ?? 0);
+  }
+
+  get runId(): string {
+    return this.context.record.id;
+  }
+
+  /** Stops running work (SIGTERM, grace, SIGKILL) and skips what has not started; the reason is recorded. */
+  cancel(reason = 'cancelled'): void {
+    if (!this.abort.signal.aborted) {
+      this.abort.abort(new CoreError('CORE_CANCELLED', `Run cancelled: ${reason}`, { details: { reason } }));
+    }
+  }
+
+  /** Runs to the end; resolves with the result whatever the status, rejects only if the store fails. */
+  async run(): Promise<RunResult> {
+    const startedAt = Date.now();
+    const { plan, resumeFrom } = this.context;
+    this.log.emit({ type: 'run-started', pipeline: plan.pipeline, resumed: resumeFrom !== undefined });
+
+    for (const step of plan.steps) {
+      this.steps.set(step.id, step);
+      const recorded = resumeFrom?.steps[step.id];
+      if (recorded && (recorded.status === 'succeeded' || recorded.status === 'cached')) {
+        this.completed.set(step.id, { outputs: recorded.outputs ?? {}, artifacts: recorded.artifacts ?? [] });
+        this.outcomes.set(step.id, 'done');
+      }
+    }
+    const pending = plan.steps.filter((step) => !this.outcomes.has(step.id));
+    for (const step of pending) {
+      this.waitingOn.set(step.id, step.needs.filter((need) => !this.outcomes.has(need)).length);
+      for (const need of step.needs) {
+        const list = this.dependants.get(need);
+        if (list) list.push(step.id);
+        else this.dependants.set(need, [step.id]);
+      }
+      this.log.emit({ type: 'queued', stepId: step.id });
+    }
+    await this.log.flush();
+
+    const stopPolling = this.pollRemoteCancel();
+    try {
+      if (pending.length > 0) {
+        const finished = lastValueFrom(
+          this.ready.pipe(mergeMap((step) => from(this.runStep(step)), this.config.maxParallel)),
+          { defaultValue: undefined },
+        );
+        for (const step of pending) if (this.waitingOn.get(step.id) === 0) this.ready.next(step);
+        await finished;
+      }
+    } finally {
+      stopPolling();
+    }
+    return this.finish(startedAt);
+  }
+
+  private async finish(startedAt: number): Promise<RunResult> {
+    const durationMs = Date.now() - startedAt;
+    const failed = [...this.outcomes].find(([, outcome]) => outcome === 'failed');
+    let status: RunResult['status'];
+    let error: ErrorInfo | undefined;
+    if (this.abort.signal.aborted) {
+      status = 'cancelled';
+      this.log.emit({ type: 'run-cancelled', reason: this.cancelReason(), durationMs });
+    } else if (failed) {
+      status = 'failed';
+      const stepError = this.failures.get(failed[0]);
+      error = {
+        code: 'CORE_STEP_FAILED',
+        message: `Step "${failed[0]}" failed: ${stepError?.message ?? 'unknown error'}`,
+        retryable: false,
+      };
+      this.log.emit({ type: 'run-failed', error, durationMs });
+    } else {
+      status = 'succeeded';
+      this.log.emit({ type: 'run-succeeded', durationMs });
+    }
+    await this.log.close();
+    const state = await this.store.runState(this.runId);
+    return {
+      runId: this.runId,
+      status,
+      steps: state?.steps ?? {},
+      durationMs,
+      ...(error ? { error } : {}),
+    };
+  }
+
+  private readonly failures = new Map<string, ErrorInfo>();
+
+  private cancelReason(): string {
+    const reason: unknown = this.abort.signal.reason;
+    return isCoreError(reason) && typeof reason.details.reason === 'string' ? reason.details.reason : 'cancelled';
+  }
+
+  /** Another process asks through the store (`beamline cancel`); look now and then while running. */
+  private pollRemoteCancel(): () => void {
+    const timer = setInterval(() => {
+      this.store.cancelRequested(this.runId).then(
+        (reason) => reason !== undefined && this.cancel(reason),
+        () => undefined,
+      );
+    }, this.config.cancelPollMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  private async runStep(step: PlannedStep): Promise<void> {
+    const outcome = await this.executeStep(step).catch((error: unknown) => {
+      // Only the store can fail here; end the run rather than hang it.
+      this.ready.error(error);
+      return 'failed' as const;
+    });
+    this.outcomes.set(step.id, outcome);
+    if (outcome === 'done') {
+      for (const id of this.dependants.get(step.id) ?? []) {
+        const left = (this.waitingOn.get(id) ?? 1) - 1;
+        this.waitingOn.set(id, left);
+        if (left === 0 && !this.outcomes.has(id)) this.ready.next(this.steps.get(id)!);
+      }
+    } else {
+      this.skipDependants(step.id, outcome);
+      await this.log.flush();
+    }
+    if (this.outcomes.size === this.steps.size) this.ready.complete();
+  }
+
+  /** Dependants of a step that did not complete can never run: record them as cancelled, transitively. */
+  private skipDependants(stepId: string, outcome: Outcome): void {
+    for (const id of this.dependants.get(stepId) ?? []) {
+      if (this.outcomes.has(id)) continue;
+      const reason =
+        outcome === 'cancelled' && this.abort.signal.aborted
+          ? this.cancelReason()
+          : `needs step "${stepId}", which ${outcome === 'failed' ? 'failed' : 'was cancelled'}`;
+      this.outcomes.set(id, 'cancelled');
+      this.log.emit({ type: 'cancelled', stepId: id, reason });
+      this.skipDependants(id, 'cancelled');
+    }
+  }
+
+  private async executeStep(step: PlannedStep): Promise<Outcome> {
+    if (this.abort.signal.aborted) return this.recordCancelled(step);
+    const command = this.commands.require(step.uses);
+    const runner = this.runners.require(step.runner);
+    const startedAt = Date.now();
+
+    let params: unknown;
+    let keyParts: CacheKeyParts;
+    try {
+      const raw = resolveStepParams(step, (id) => this.completed.get(id)?.outputs, this.context.plan);
+      params = await validateParams(command, raw, step.id);
+      keyParts = await this.keyParts(step, command, runner, raw);
+    } catch (error) {
+      return this.recordFailed(step, 0, error, startedAt);
+    }
+    const key = cacheKey(keyParts);
+
+    if (step.cache && !this.context.noCache) {
+      const hit = await this.store.getCache(key);
+      if (hit && artifactsIntact(hit.artifacts)) return this.recordCached(step, hit);
+    }
+
+    let lease: Lease;
+    try {
+      lease = await this.pool.acquire(step.resources, this.abort.signal, step.id);
+    } catch (error) {
+      return this.abort.signal.aborted ? this.recordCancelled(step) : this.recordFailed(step, 0, error, startedAt);
+    }
+    try {
+      return await this.attempts(step, command, runner, params, lease.grant, key, keyParts, startedAt);
+    } finally {
+      lease.release();
+    }
+  }
+
+  private async attempts(
+    step: PlannedStep,
+    command: Command<never>,
+    runner: Runner,
+    params: unknown,
+    grant: ResourceGrant,
+    key: string,
+    keyParts: CacheKeyParts,
+    startedAt: number,
+  ): Promise<Outcome> {
+    // A resumed step keeps counting attempts but gets its full budget again.
+    const base = this.context.resumeFrom?.steps[step.id]?.attempt ?? 0;
+    for (let n = 1; ; n++) {
+      const attempt = base + n;
+      this.log.emit({ type: 'started', stepId: step.id, attempt, resources: grant, key, keyParts });
+      try {
+        const result = await this.attempt(step, command, runner, params, grant, attempt);
+        this.completed.set(step.id, result);
+        this.log.emit({
+          type: 'succeeded',
+          stepId: step.id,
+          attempt,
+          outputs: result.outputs,
+          artifacts: result.artifacts,
+          durationMs: Date.now() - startedAt,
+        });
+        await this.log.flush();
+        if (step.cache) await this.store.putCache(this.cacheRecord(step, key, keyParts, result));
+        return 'done';
+      } catch (error) {
+        if (this.abort.signal.aborted) return this.recordCancelled(step);
+        if (!isRetryable(error) || n >= step.retry.attempts) {
+          return this.recordFailed(step, attempt, error, startedAt);
+        }
+        const delayMs = backoffDelay(step.retry, n);
+        this.log.emit({ type: 'retrying', stepId: step.id, attempt, delayMs, error: toErrorInfo(error) });
+        try {
+          await sleep(delayMs, this.abort.signal);
+        } catch {
+          return this.recordCancelled(step);
+        }
+      }
+    }
+  }
+
+  /** One attempt: the command's stream, bounded by the step's timeout and the run's cancellation. */
+  private attempt(
+    step: PlannedStep,
+    command: Command<never>,
+    runner: Runner,
+    params: unknown,
+    resources: ResourceGrant,
+    attempt: number,
+  ): Promise<Completed> {
+    const controller = new AbortController();
+    const onRunAbort = (): void => controller.abort(this.abort.signal.reason);
+    this.abort.signal.addEventListener('abort', onRunAbort, { once: true });
+    const timeout =
+      step.timeoutMs === undefined
+        ? undefined
+        : setTimeout(
+            () =>
+              controller.abort(
+                new CoreError('CORE_TIMEOUT', `Step "${step.id}" exceeded its timeout of ${step.timeoutMs} ms.`, {
+                  retryable: true,
+                  details: { stepId: step.id, timeoutMs: step.timeoutMs },
+                }),
+              ),
+            step.timeoutMs,
+          );
+    const stepDir = path.join(this.context.record.cwd, '.beamline', 'runs', this.runId, safeName(step.id));
+    mkdirSync(stepDir, { recursive: true });
+    const context: CommandContext = {
+      runId: this.runId,
+      stepId: step.id,
+      attempt,
+      signal: controller.signal,
+      workdir: this.context.record.cwd,
+      stepDir,
+      resources,
+      runner,
+      labels: { 'beamline.run': this.runId, 'beamline.step': step.id, 'beamline.pipeline': this.context.plan.pipeline },
+    };
+    const result: Completed = { outputs: {}, artifacts: [] };
+    let subscription: Subscription | undefined;
+    let hardStop: NodeJS.Timeout | undefined;
+    return new Promise<Completed>((resolve, reject) => {
+      const failWith = (error: unknown): void =>
+        reject(controller.signal.aborted ? (controller.signal.reason as Error) : error);
+      controller.signal.addEventListener(
+        'abort',
+        () => {
+          // The command should end by itself once its processes are gone; if it does not, cut it off.
+          hardStop = setTimeout(() => {
+            subscription?.unsubscribe();
+            failWith(undefined);
+          }, this.config.stopGraceMs);
+        },
+        { once: true },
+      );
+      subscription = (command.execute(context, params as never) as ReturnType<Command['execute']>).subscribe({
+        next: (event) => this.onStepEvent(step.id, attempt, event, result),
+        error: failWith,
+        complete: () => (controller.signal.aborted ? failWith(undefined) : resolve(result)),
+      });
+    }).finally(() => {
+      if (timeout) clearTimeout(timeout);
+      if (hardStop) clearTimeout(hardStop);
+      this.abort.signal.removeEventListener('abort', onRunAbort);
+      subscription?.unsubscribe();
+    });
+  }
+
+  private onStepEvent(stepId: string, attempt: number, event: StepEvent, result: Completed): void {
+    switch (event.type) {
+      case 'outputs':
+        result.outputs = { ...result.outputs, ...event.outputs };
+        return;
+      case 'artifact':
+        result.artifacts.push(event.artifact);
+        this.log.emit({ type: 'artifact', stepId, attempt, artifact: event.artifact });
+        return;
+      case 'log':
+        this.log.emit({ type: 'log', stepId, attempt, stream: event.stream, text: event.text });
+        return;
+      case 'metric':
+        this.log.emit({
+          type: 'metric',
+          stepId,
+          attempt,
+          name: event.name,
+          value: event.value,
+          ...(event.step === undefined ? {} : { step: event.step }),
+        });
+        return;
+      case 'progress':
+        this.log.emit({
+          type: 'progress',
+          stepId,
+          attempt,
+          current: event.current,
+          ...(event.total === undefined ? {} : { total: event.total }),
+          ...(event.message === undefined ? {} : { message: event.message }),
+        });
+        return;
+    }
+  }
+
+  private async keyParts(
+    step: PlannedStep,
+    command: Command<never>,
+    runner: Runner,
+    params: Record<string, unknown>,
+  ): Promise<CacheKeyParts> {
+    const image = typeof params.image === 'string' ? params.image : undefined;
+    const runnerIdentity =
+      command.usesRunner === false
+        ? '-'
+        : await runner.identity({ argv: [], ...(image === undefined ? {} : { image }) });
+    return {
+      command: command.name,
+      commandVersion: command.version,
+      params: canonicalJson(params),
+      inputs: inputDigests(step.needs.map((id) => [id, this.completed.get(id)?.artifacts ?? []])),
+      runner: runnerIdentity,
+    };
+  }
+
+  private cacheRecord(step: PlannedStep, key: string, keyParts: CacheKeyParts, result: Completed): CacheRecord {
+    return {
+      key,
+      keyParts,
+      scope: `${this.context.plan.pipeline}/${step.id}`,
+      outputs: result.outputs,
+      artifacts: result.artifacts,
+      runId: this.runId,
+      stepId: step.id,
+      createdAt: Date.now(),
+    };
+  }
+
+  private async recordCached(step: PlannedStep, hit: CacheRecord): Promise<Outcome> {
+    this.completed.set(step.id, { outputs: hit.outputs, artifacts: hit.artifacts });
+    this.log.emit({
+      type: 'cached',
+      stepId: step.id,
+      key: hit.key,
+      keyParts: hit.keyParts,
+      outputs: hit.outputs,
+      artifacts: hit.artifacts,
+      fromRunId: hit.runId,
+    });
+    await this.log.flush();
+    return 'done';
+  }
+
+  private async recordFailed(step: PlannedStep, attempt: number, error: unknown, startedAt: number): Promise<Outcome> {
+    const info = toErrorInfo(error);
+    this.failures.set(step.id, info);
+    this.log.emit({ type: 'failed', stepId: step.id, attempt, error: info, durationMs: Date.now() - startedAt });
+    await this.log.flush();
+    return 'failed';
+  }
+
+  private recordCancelled(step: PlannedStep): Outcome {
+    this.log.emit({ type: 'cancelled', stepId: step.id, reason: this.cancelReason() });
+    return 'cancelled';
+  }
+}
+
+/** A cached result is only reusable while the files it points to are still there. */
+function artifactsIntact(artifacts: readonly Artifact[]): boolean {
+  return artifacts.every((artifact) => {
+    try {
+      return statSync(artifact.path).size === artifact.size;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function safeName(stepId: string): string {
+  return stepId.replace(/[^A-Za-z0-9._-]+/g, '_');
+}

@@ -1,0 +1,41 @@
+/** Edit distance (insertions, deletions, substitutions) between two strings. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/**
+ * The candidate closest to `word`, when it is close enough to be a plausible typo (`need` → `needs`,
+ * `width` → `with`, `memoryMb` → `memory`); undefined otherwise.
+ */
+export function closestMatch(word: string, candidates: Iterable<string>): string | undefined {
+  // A third of the length keeps short words from matching everything while catching transpositions.
+  const limit = Math.max(1, Math.floor(word.length / 3));
+  let best: { candidate: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    if (candidate === word) continue;
+    const distance = candidate.toLowerCase() === word.toLowerCase() ? 0 : editDistance(word, candidate);
+    if (distance <= limit && (best === undefined || distance < best.distance)) best = { candidate, distance };
+  }
+  return best?.candidate;
+}
+
+/** ` (did you mean "needs"?)` when a close candidate exists, else an empty string. */
+export function didYouMean(word: string, candidates: Iterable<string>): string {
+  const match = closestMatch(word, candidates);
+  return match === undefined ? '' : ` (did you mean "${match}"?)`;
+}
+
+/** `a, b, c` — or `none` — for listing the names an error could have used. */
+export function listNames(names: Iterable<string>): string {
+  const list = [...names];
+  return list.length === 0 ? 'none' : list.join(', ');
+}

@@ -1,0 +1,152 @@
+import { z } from 'zod';
+import { didYouMean, listNames } from './did-you-mean.js';
+import { describeValue, type PathSegment, type PipelineIssue } from './pipeline-issue.js';
+import { DURATION_EXPECTED, parseDuration } from './parse-duration.js';
+import { MEMORY_EXPECTED, parseMemory } from './parse-memory.js';
+
+/** Step ids, param names and matrix keys: usable in `${{ steps.<id> }}` paths and matrix instance ids. */
+export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+const expected = (what: string) => ({ error: `expected ${what}` });
+const name = (what: string) =>
+  z.string().regex(NAME_PATTERN, expected(`a ${what} of letters, digits, '_' and '-' starting with a letter or '_'`));
+const wholeNumber = (min: number) =>
+  z.int(expected(`a whole number ≥ ${min}`)).min(min, expected(`a whole number ≥ ${min}`));
+const atLeast = (min: number) => z.number(expected(`a number ≥ ${min}`)).min(min, expected(`a number ≥ ${min}`));
+const text = z.string(expected('a string'));
+const flag = z.boolean(expected('true or false'));
+
+const paramSchema = z.strictObject(
+  {
+    type: z.enum(['string', 'number', 'boolean', 'array', 'object'], expected('one of string, number, boolean, array, object')).optional(),
+    default: z.unknown().optional(),
+    description: text.optional(),
+    required: flag.optional(),
+  },
+  expected('a param declaration (an object with type, default, description, required)'),
+);
+
+const retrySchema = z.union(
+  [
+    wholeNumber(1),
+    z.strictObject({
+      attempts: wholeNumber(1).optional(),
+      initialDelayMs: atLeast(0).optional(),
+      coefficient: atLeast(1).optional(),
+      maxDelayMs: atLeast(0).optional(),
+      jitter: z.number(expected('a number from 0 to 1')).min(0, expected('a number from 0 to 1')).max(1, expected('a number from 0 to 1')).optional(),
+    }),
+  ],
+  expected('a number of attempts (a whole number ≥ 1) or a retry policy object'),
+);
+
+const memorySchema = z
+  .union([z.string(), z.number()], expected(MEMORY_EXPECTED))
+  .refine((value) => parseMemory(value) !== undefined, expected(MEMORY_EXPECTED));
+
+const durationSchema = z
+  .union([z.string(), z.number()], expected(DURATION_EXPECTED))
+  .refine((value) => parseDuration(value) !== undefined, expected(DURATION_EXPECTED));
+
+const resourcesSchema = z.strictObject(
+  {
+    cpus: z.number(expected('a number > 0')).positive(expected('a number > 0')).optional(),
+    memory: memorySchema.optional(),
+    gpus: wholeNumber(0).optional(),
+    gpuOptional: flag.optional(),
+  },
+  expected('an object with cpus, memory, gpus, gpuOptional'),
+);
+
+const stepIdList = z.array(text.min(1, expected('a step id')), expected('a step id or a list of step ids'));
+
+const stepSchema = z.strictObject(
+  {
+    name: text.optional(),
+    uses: z.string(expected('a command name')).min(1, expected('a command name')),
+    with: z.record(z.string(), z.unknown(), expected('an object of command parameters')).optional(),
+    needs: z.union([text.min(1, expected('a step id')), stepIdList], expected('a step id or a list of step ids')).optional(),
+    runner: z.string(expected('a runner name')).min(1, expected('a runner name')).optional(),
+    resources: resourcesSchema.optional(),
+    retry: retrySchema.optional(),
+    timeout: durationSchema.optional(),
+    cache: flag.optional(),
+    matrix: z
+      .record(
+        name('matrix key'),
+        z.union([z.array(z.unknown()), z.string()], expected('a list of values or a "${{ params.<name> }}" expression')),
+        expected('an object of matrix keys to lists'),
+      )
+      .refine((matrix) => Object.keys(matrix).length > 0, expected('at least one matrix key'))
+      .optional(),
+  },
+  expected('a step (an object with uses, with, needs, …)'),
+);
+
+/** The structure of a pipeline file; semantic rules (needs, expressions, commands) are the planner's. */
+export const pipelineSchema = z.strictObject(
+  {
+    name: z.string(expected('a pipeline name')).min(1, expected('a non-empty pipeline name')),
+    description: text.optional(),
+    params: z.record(name('param name'), paramSchema, expected('an object of param declarations')).optional(),
+    steps: z
+      .record(name('step id'), stepSchema, expected('an object of steps keyed by id'))
+      .refine((steps) => Object.keys(steps).length > 0, expected('at least one step')),
+  },
+  expected('a pipeline (an object with name, params, steps)'),
+);
+
+type ZodIssue = z.core.$ZodIssue;
+
+/** The keys an object schema allows at a path, for "did you mean" on unknown keys. */
+function allowedKeysAt(schema: z.core.$ZodType, path: readonly PathSegment[]): string[] {
+  if (schema instanceof z.ZodOptional) return allowedKeysAt(schema.unwrap() as z.core.$ZodType, path);
+  if (schema instanceof z.ZodUnion) {
+    return (schema.options as z.core.$ZodType[]).flatMap((option) => allowedKeysAt(option, path));
+  }
+  const [head, ...rest] = path;
+  if (schema instanceof z.ZodObject) {
+    if (head === undefined) return Object.keys(schema.shape);
+    const child = (schema.shape as Record<string, z.core.$ZodType | undefined>)[String(head)];
+    return child ? allowedKeysAt(child, rest) : [];
+  }
+  if (head === undefined) return [];
+  if (schema instanceof z.ZodRecord) return allowedKeysAt(schema.valueType as z.core.$ZodType, rest);
+  if (schema instanceof z.ZodArray) return allowedKeysAt(schema.element as z.core.$ZodType, rest);
+  return [];
+}
+
+function withFound(message: string, input: unknown): string {
+  return input === undefined ? `${message}, but it is missing` : `${message}, got ${describeValue(input)}`;
+}
+
+function toIssues(issue: ZodIssue, base: readonly PathSegment[]): PipelineIssue[] {
+  const path = [...base, ...(issue.path as PathSegment[])];
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const allowed = allowedKeysAt(pipelineSchema, path);
+      return issue.keys.map((key) => ({
+        path: [...path, key],
+        target: 'key' as const,
+        message: `unknown key "${key}"${didYouMean(key, allowed)}; allowed: ${listNames(allowed)}`,
+      }));
+    }
+    case 'invalid_union': {
+      // The branch whose root type matched the value explains the problem best (`needs: [1]` → `needs[0]`).
+      const matching = issue.errors.find((branch) => !branch.some((i) => i.path.length === 0 && i.code === 'invalid_type'));
+      if (matching) return matching.flatMap((inner) => toIssues(inner, path));
+      break;
+    }
+    case 'invalid_key':
+      return [{ path, target: 'key', message: withFound(issue.issues[0]?.message ?? issue.message, issue.input) }];
+    default:
+      break;
+  }
+  return [{ path, message: withFound(issue.message, issue.input) }];
+}
+
+/** Every structural issue of a pipeline value (parsed from a file or built in code); empty when valid. */
+export function validatePipelineShape(value: unknown): PipelineIssue[] {
+  const result = pipelineSchema.safeParse(value, { reportInput: true });
+  return result.success ? [] : result.error.issues.flatMap((issue) => toIssues(issue, []));
+}

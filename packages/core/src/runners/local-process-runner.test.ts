@@ -1,0 +1,152 @@
+import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { lastValueFrom, toArray, type Observable } from 'rxjs';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ProcessEvent, ProcessSpec } from '../contracts/runner.js';
+import { isCoreError } from '../errors/core-error.js';
+import { runnerContractSuite } from '../testing/runner-contract.js';
+import { LocalProcessRunner } from './local-process-runner.js';
+
+const scratch = realpathSync(mkdtempSync(join(tmpdir(), 'beamline-local-runner-')));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function pidGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+runnerContractSuite('LocalProcessRunner', {
+  create: () => new LocalProcessRunner(),
+  cwd: scratch,
+  isGone: (started) => Promise.resolve(started.pid !== undefined && pidGone(started.pid)),
+});
+
+async function run(spec: ProcessSpec): Promise<{ events: ProcessEvent[]; stdout: string }> {
+  const events = await lastValueFrom(new LocalProcessRunner().exec(spec).pipe(toArray()));
+  const stdout = events.map((e) => (e.type === 'stdout' ? e.data.toString() : '')).join('');
+  return { events, stdout };
+}
+
+async function failure(observable: Observable<ProcessEvent>): Promise<unknown> {
+  try {
+    await lastValueFrom(observable);
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected an error notification');
+}
+
+async function waitUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return check();
+}
+
+describe('LocalProcessRunner specifics', () => {
+  const runner = new LocalProcessRunner();
+
+  it('has the name local and a host identity', async () => {
+    expect(runner.name).toBe('local');
+    expect(await runner.identity({ argv: ['true'] })).toMatch(/^local:[^:]+:[a-z0-9]+-[a-z0-9]+$/);
+  });
+
+  it('does nothing before subscription', async () => {
+    const marker = join(scratch, 'cold-marker');
+    const observable = runner.exec({ argv: ['sh', '-c', `touch ${marker}`] });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(existsSync(marker)).toBe(false);
+    await lastValueFrom(observable);
+    expect(existsSync(marker)).toBe(true);
+  });
+
+  it('sets CUDA_VISIBLE_DEVICES from the grant, overriding the environment', async () => {
+    const script = 'printf "[%s]" "${CUDA_VISIBLE_DEVICES-unset}"';
+    const granted = await run({
+      argv: ['sh', '-c', script],
+      env: { CUDA_VISIBLE_DEVICES: '0,1,2,3' },
+      resources: { cpus: 1, memoryMb: 0, gpus: ['1', '3'] },
+    });
+    expect(granted.stdout).toBe('[1,3]');
+    const none = await run({ argv: ['sh', '-c', script], resources: { cpus: 1, memoryMb: 0, gpus: [] } });
+    expect(none.stdout).toBe('[]');
+    const noGrant = await run({ argv: ['sh', '-c', script], env: { CUDA_VISIBLE_DEVICES: '7' } });
+    expect(noGrant.stdout).toBe('[7]');
+  });
+
+  it('kills the whole process group, grandchildren included', { timeout: 30_000 }, async () => {
+    // The grandchild ignores nothing and does not hold the pipes, so only a group kill reaches it.
+    const { events, stdout } = await run({
+      argv: ['sh', '-c', 'sleep 60 >/dev/null 2>&1 & echo $!; wait'],
+      timeoutMs: 500,
+      killGraceMs: 2_000,
+    });
+    const grandchild = Number(stdout.trim());
+    expect(grandchild).toBeGreaterThan(0);
+    expect(events.at(-1)).toMatchObject({ type: 'exit', reason: 'timeout' });
+    expect(await waitUntil(() => pidGone(grandchild), 5_000)).toBe(true);
+  });
+
+  it('kills the group, grandchildren included, when unsubscribed', { timeout: 30_000 }, async () => {
+    let grandchild = 0;
+    await new Promise<void>((resolve, reject) => {
+      const subscription = runner
+        .exec({ argv: ['sh', '-c', "trap '' TERM; sleep 60 >/dev/null 2>&1 & echo $!; wait"], killGraceMs: 500 })
+        .subscribe({
+          next: (event) => {
+            if (event.type !== 'stdout') return;
+            grandchild = Number(event.data.toString().trim());
+            subscription.unsubscribe();
+            resolve();
+          },
+          error: reject,
+        });
+    });
+    expect(grandchild).toBeGreaterThan(0);
+    // Both ignore SIGTERM, so this also proves the SIGKILL timer outlives the subscription.
+    expect(await waitUntil(() => pidGone(grandchild), 5_000)).toBe(true);
+  });
+
+  it.each([
+    ['image', { image: 'busybox' }],
+    ['mounts', { mounts: [{ source: '/tmp', target: '/data' }] }],
+    ['network', { network: 'none' }],
+    ['user', { user: '1000:1000' }],
+  ] as const)('refuses %s before spawning', async (field, extra) => {
+    const marker = join(scratch, `refused-${field}`);
+    const error = await failure(runner.exec({ argv: ['sh', '-c', `touch ${marker}`], ...extra }));
+    expect(isCoreError(error, 'CORE_RUNNER_UNSUPPORTED')).toBe(true);
+    expect((error as Error).message).toContain(field);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('accepts an empty mount list', async () => {
+    const { stdout } = await run({ argv: ['sh', '-c', 'echo ok'], mounts: [] });
+    expect(stdout).toBe('ok\n');
+  });
+
+  it('reports spawn failures as CORE_SPAWN_FAILED naming the program and cwd', async () => {
+    const missing = await failure(runner.exec({ argv: ['beamline-no-such-program'], cwd: scratch }));
+    expect(isCoreError(missing, 'CORE_SPAWN_FAILED')).toBe(true);
+    expect((missing as Error).message).toContain('beamline-no-such-program');
+    expect((missing as Error).message).toContain(scratch);
+    expect((missing as { retryable: boolean }).retryable).toBe(false);
+
+    const badCwd = join(scratch, 'does-not-exist');
+    const cwdError = await failure(runner.exec({ argv: ['sh', '-c', 'true'], cwd: badCwd }));
+    expect(isCoreError(cwdError, 'CORE_SPAWN_FAILED')).toBe(true);
+    expect((cwdError as Error).message).toContain(badCwd);
+    expect((cwdError as Error).message).toContain('working directory');
+
+    const notExecutable = await failure(runner.exec({ argv: [join(scratch)], cwd: scratch }));
+    expect(isCoreError(notExecutable, 'CORE_SPAWN_FAILED')).toBe(true);
+    expect((notExecutable as Error).message).toContain('EACCES');
+  });
+});

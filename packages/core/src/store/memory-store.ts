@@ -1,0 +1,209 @@
+import { hostname } from 'node:os';
+import type { RunEvent } from '../contracts/events.js';
+import type {
+  CacheRecord,
+  ReadEventsOptions,
+  RunOwner,
+  RunRecord,
+  RunState,
+  RunSummary,
+  StepStatus,
+  Store,
+} from '../contracts/store.js';
+import { CoreError } from '../errors/core-error.js';
+import { applyRunEvent, initialRunState, ownerBlocksClaim } from './run-state.js';
+
+interface MemoryRun {
+  record: RunRecord;
+  state: RunState;
+  events: RunEvent[];
+  owner?: RunOwner;
+}
+
+/**
+ * A {@link Store} in this process's memory, for tests. It follows the same contract as `SqliteStore`
+ * (checked by the same conformance suite) except that nothing survives the process. Values are
+ * `structuredClone`d on the way in and out, so callers never share objects with the store.
+ */
+export class MemoryStore implements Store {
+  readonly description = 'memory';
+
+  readonly #runs = new Map<string, MemoryRun>();
+  readonly #cache = new Map<string, CacheRecord>();
+  readonly #host = hostname();
+  #closed = false;
+
+  createRun(run: RunRecord): Promise<void> {
+    return this.#call(() => {
+      if (this.#runs.has(run.id)) {
+        throw new CoreError('CORE_STORE_FAILED', `run ${run.id} already exists`, { details: { runId: run.id } });
+      }
+      const record = structuredClone(run);
+      this.#runs.set(run.id, { record, state: initialRunState(record), events: [] });
+    });
+  }
+
+  getRun(runId: string): Promise<RunRecord | undefined> {
+    return this.#call(() => {
+      const run = this.#runs.get(runId);
+      return run === undefined ? undefined : structuredClone(run.record);
+    });
+  }
+
+  listRuns(options: { limit?: number } = {}): Promise<RunSummary[]> {
+    return this.#call(() => {
+      // Newest first; among equal creation times, the later created first (as SqliteStore does).
+      const runs = [...this.#runs.values()].reverse();
+      runs.sort((a, b) => b.record.createdAt - a.record.createdAt);
+      const limited = options.limit === undefined || options.limit < 0 ? runs : runs.slice(0, options.limit);
+      return limited.map(({ state }) => {
+        const counts: Partial<Record<StepStatus, number>> = {};
+        for (const step of Object.values(state.steps)) counts[step.status] = (counts[step.status] ?? 0) + 1;
+        return {
+          id: state.id,
+          pipeline: state.pipeline,
+          status: state.status,
+          createdAt: state.createdAt,
+          updatedAt: state.updatedAt,
+          counts,
+        };
+      });
+    });
+  }
+
+  append(runId: string, events: readonly RunEvent[]): Promise<void> {
+    return this.#call(() => {
+      const run = this.#run(runId);
+      let expected = run.state.lastSeq + 1;
+      for (const event of events) {
+        if (event.runId !== runId) {
+          throw new CoreError(
+            'CORE_STORE_FAILED',
+            `event seq ${event.seq} belongs to run ${event.runId}, not ${runId}`,
+            { details: { runId, eventRunId: event.runId, seq: event.seq } },
+          );
+        }
+        if (event.seq !== expected) {
+          throw new CoreError(
+            'CORE_STORE_FAILED',
+            `run ${runId}: expected event seq ${expected}, got ${event.seq} (the log must continue without gaps or repeats)`,
+            { details: { runId, expectedSeq: expected, gotSeq: event.seq } },
+          );
+        }
+        expected += 1;
+      }
+      const copies = structuredClone(events) as RunEvent[];
+      // Reduced on a shallow copy and swapped in at the end, so the batch is all or nothing.
+      const state: RunState = { ...run.state, steps: { ...run.state.steps } };
+      for (const event of copies) applyRunEvent(state, event);
+      run.state = state;
+      run.events.push(...copies);
+    });
+  }
+
+  async *readEvents(runId: string, options: ReadEventsOptions = {}): AsyncIterable<RunEvent> {
+    const run = this.#runs.get(runId);
+    if (run === undefined) return;
+    const afterSeq = options.afterSeq ?? 0;
+    const types = options.types === undefined ? undefined : new Set<string>(options.types);
+    // seq n is at index n - 1: start right after `afterSeq`.
+    for (let i = Math.max(0, afterSeq); i < run.events.length; i++) {
+      const event = run.events[i];
+      if (event === undefined) break;
+      if (options.stepId !== undefined && !('stepId' in event && event.stepId === options.stepId)) continue;
+      if (types !== undefined && !types.has(event.type)) continue;
+      this.#assertOpen();
+      yield structuredClone(event);
+    }
+  }
+
+  runState(runId: string): Promise<RunState | undefined> {
+    return this.#call(() => {
+      const run = this.#runs.get(runId);
+      return run === undefined ? undefined : structuredClone(run.state);
+    });
+  }
+
+  getCache(key: string): Promise<CacheRecord | undefined> {
+    return this.#call(() => {
+      const record = this.#cache.get(key);
+      return record === undefined ? undefined : structuredClone(record);
+    });
+  }
+
+  putCache(record: CacheRecord): Promise<void> {
+    return this.#call(() => {
+      // delete first so that insertion order stays "last written last", the tie-break of previousCache.
+      this.#cache.delete(record.key);
+      this.#cache.set(record.key, structuredClone(record));
+    });
+  }
+
+  previousCache(scope: string, before: number, excludeRunId?: string): Promise<CacheRecord | undefined> {
+    return this.#call(() => {
+      let best: CacheRecord | undefined;
+      for (const record of this.#cache.values()) {
+        if (record.scope !== scope || record.createdAt >= before || record.runId === excludeRunId) continue;
+        if (best === undefined || record.createdAt >= best.createdAt) best = record;
+      }
+      return best === undefined ? undefined : structuredClone(best);
+    });
+  }
+
+  requestCancel(runId: string, reason: string): Promise<void> {
+    return this.#call(() => {
+      const run = this.#run(runId);
+      run.state.cancelReason ??= reason;
+    });
+  }
+
+  cancelRequested(runId: string): Promise<string | undefined> {
+    return this.#call(() => this.#runs.get(runId)?.state.cancelReason);
+  }
+
+  claimRun(runId: string, owner: RunOwner): Promise<void> {
+    return this.#call(() => {
+      const run = this.#run(runId);
+      const current = run.owner;
+      if (current !== undefined && ownerBlocksClaim(current, owner, this.#host)) {
+        throw new CoreError('CORE_RUN_ACTIVE', `run ${runId} is driven by process ${current.pid} on ${current.host}`, {
+          details: { runId, ownerPid: current.pid, ownerHost: current.host },
+        });
+      }
+      run.owner = { pid: owner.pid, host: owner.host };
+    });
+  }
+
+  releaseRun(runId: string, owner: RunOwner): Promise<void> {
+    return this.#call(() => {
+      const run = this.#runs.get(runId);
+      if (run?.owner?.pid === owner.pid && run.owner.host === owner.host) delete run.owner;
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+
+  #run(runId: string): MemoryRun {
+    const run = this.#runs.get(runId);
+    if (run === undefined) {
+      throw new CoreError('CORE_RUN_NOT_FOUND', `run ${runId} not found`, { details: { runId } });
+    }
+    return run;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new CoreError('CORE_STORE_FAILED', 'memory store is closed');
+  }
+
+  #call<T>(work: () => T): Promise<T> {
+    try {
+      this.#assertOpen();
+      return Promise.resolve(work());
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+}

@@ -1,0 +1,215 @@
+import type { RunEvent, RunEventOf } from '../contracts/events.js';
+import type { RunOwner, RunRecord, RunState, StepState } from '../contracts/store.js';
+
+/**
+ * The state of a run before any event: status `running`, `lastSeq` 0, and every step of the plan
+ * `pending`. Step ids are taken from `record.plan.steps[].id` when the plan has that shape; anything
+ * else (a foreign or partial plan) gives a state without steps, which events then fill in.
+ */
+export function initialRunState(record: RunRecord): RunState {
+  const steps: Record<string, StepState> = {};
+  for (const stepId of planStepIds(record.plan)) steps[stepId] = pendingStep(stepId);
+  return {
+    id: record.id,
+    pipeline: record.pipeline,
+    status: 'running',
+    createdAt: record.createdAt,
+    updatedAt: record.createdAt,
+    lastSeq: 0,
+    steps,
+  };
+}
+
+/**
+ * Folds one event into a run state and returns the new state; the input is not modified. This is the
+ * one place where run and step state is derived from the event log: every Store materialises its
+ * state with it, so `runState()` always equals this function folded over `readEvents()` from
+ * {@link initialRunState}.
+ *
+ * A step the state does not know yet (a step outside the plan, or a store that loaded only the steps a
+ * batch touches) starts as `pending` before the event applies.
+ */
+export function reduceRunState(state: RunState, event: RunEvent): RunState {
+  // Step objects are replaced, never mutated, so a shallow copy of the record is enough to keep the
+  // caller's state intact.
+  const next: RunState = { ...state, steps: { ...state.steps } };
+  applyRunEvent(next, event);
+  return next;
+}
+
+/** The events that change the state of their step. */
+type StepStateEvent = RunEventOf<'queued' | 'started' | 'retrying' | 'succeeded' | 'failed' | 'cached' | 'cancelled'>;
+
+/**
+ * Whether an event changes the state of its step (as opposed to only the run's `lastSeq`/`updatedAt`).
+ * Stores use it to load only the step rows a batch touches.
+ * @internal
+ */
+export function changesStepState(event: RunEvent): event is StepStateEvent {
+  switch (event.type) {
+    case 'queued':
+    case 'started':
+    case 'retrying':
+    case 'succeeded':
+    case 'failed':
+    case 'cached':
+    case 'cancelled':
+      return true;
+    case 'run-started':
+    case 'run-succeeded':
+    case 'run-failed':
+    case 'run-cancelled':
+    case 'progress':
+    case 'log':
+    case 'metric':
+    case 'artifact':
+      return false;
+  }
+}
+
+/**
+ * {@link reduceRunState} in place: updates `state` and replaces (never mutates) the affected step
+ * object. Stores use it on a state they own to avoid copying the step record of a 100,000-step run
+ * for every event.
+ * @internal
+ */
+export function applyRunEvent(state: RunState, event: RunEvent): void {
+  state.lastSeq = event.seq;
+  state.updatedAt = event.time;
+  switch (event.type) {
+    case 'run-started':
+      state.status = 'running';
+      delete state.error;
+      // A resumed run starts afresh: a cancellation recorded for the previous attempt must not stop it.
+      if (event.resumed) delete state.cancelReason;
+      return;
+    case 'run-succeeded':
+      state.status = 'succeeded';
+      return;
+    case 'run-failed':
+      state.status = 'failed';
+      state.error = event.error;
+      return;
+    case 'run-cancelled':
+      state.status = 'cancelled';
+      state.cancelReason = event.reason;
+      return;
+    case 'progress':
+    case 'log':
+    case 'metric':
+    case 'artifact':
+      return;
+    case 'queued':
+    case 'started':
+    case 'retrying':
+    case 'succeeded':
+    case 'failed':
+    case 'cached':
+    case 'cancelled':
+      state.steps[event.stepId] = reduceStep(state.steps[event.stepId] ?? pendingStep(event.stepId), event);
+      return;
+  }
+}
+
+function reduceStep(previous: StepState, event: RunEvent): StepState {
+  const step: StepState = { ...previous };
+  switch (event.type) {
+    case 'queued':
+      step.status = 'queued';
+      return step;
+    case 'started':
+      step.status = 'running';
+      step.attempt = event.attempt;
+      step.key = event.key;
+      step.keyParts = event.keyParts;
+      step.startedAt = event.time;
+      // Results of an earlier attempt or run no longer describe this step; the last error stays as
+      // the reason this attempt happens.
+      delete step.endedAt;
+      delete step.outputs;
+      delete step.artifacts;
+      delete step.fromRunId;
+      return step;
+    case 'retrying':
+      step.status = 'running';
+      step.error = event.error;
+      return step;
+    case 'succeeded':
+      step.status = 'succeeded';
+      step.outputs = event.outputs;
+      step.artifacts = event.artifacts;
+      step.endedAt = event.time;
+      delete step.error;
+      return step;
+    case 'cached':
+      step.status = 'cached';
+      step.key = event.key;
+      step.keyParts = event.keyParts;
+      step.outputs = event.outputs;
+      step.artifacts = event.artifacts;
+      step.fromRunId = event.fromRunId;
+      step.endedAt = event.time;
+      delete step.error;
+      return step;
+    case 'failed':
+      step.status = 'failed';
+      step.error = event.error;
+      step.endedAt = event.time;
+      return step;
+    case 'cancelled':
+      step.status = 'cancelled';
+      step.endedAt = event.time;
+      return step;
+    case 'run-started':
+    case 'run-succeeded':
+    case 'run-failed':
+    case 'run-cancelled':
+    case 'progress':
+    case 'log':
+    case 'metric':
+    case 'artifact':
+      return previous;
+  }
+}
+
+function pendingStep(stepId: string): StepState {
+  return { stepId, status: 'pending', attempt: 0 };
+}
+
+function planStepIds(plan: unknown): string[] {
+  if (typeof plan !== 'object' || plan === null) return [];
+  const steps = (plan as { steps?: unknown }).steps;
+  if (!Array.isArray(steps)) return [];
+  const ids: string[] = [];
+  for (const step of steps as unknown[]) {
+    const id = typeof step === 'object' && step !== null ? (step as { id?: unknown }).id : undefined;
+    if (typeof id === 'string' && id !== '') ids.push(id);
+  }
+  return ids;
+}
+
+/**
+ * Whether the current owner of a run blocks `claimant` from claiming it: a different process on this
+ * host that is still alive. Owners on other hosts cannot be checked and are taken over (a local store
+ * file is not shared across hosts). Shared by every Store so that they agree on `claimRun`.
+ * @internal
+ */
+export function ownerBlocksClaim(
+  current: RunOwner | undefined,
+  claimant: RunOwner,
+  thisHost: string,
+): boolean {
+  if (current === undefined) return false;
+  if (current.pid === claimant.pid && current.host === claimant.host) return false;
+  return current.host === thisHost && isProcessAlive(current.pid);
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to another user, so it is alive.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

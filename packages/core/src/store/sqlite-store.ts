@@ -1,0 +1,597 @@
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Artifact } from '../contracts/artifact.js';
+import type { StepOutputs } from '../contracts/command.js';
+import type { CacheKeyParts, ErrorInfo, RunEvent } from '../contracts/events.js';
+import type {
+  CacheRecord,
+  ReadEventsOptions,
+  RunOwner,
+  RunRecord,
+  RunState,
+  RunStatus,
+  RunSummary,
+  StepState,
+  StepStatus,
+  Store,
+} from '../contracts/store.js';
+import { CoreError, isCoreError } from '../errors/core-error.js';
+import { applyRunEvent, changesStepState, initialRunState, ownerBlocksClaim } from './run-state.js';
+
+/** Options of {@link SqliteStore.open}. */
+export interface SqliteStoreOptions {
+  /**
+   * Database file; relative paths resolve against `cwd`. `:memory:` gives a private in-memory
+   * database. Default: `<cwd>/.beamline/beamline.db`.
+   */
+  path?: string;
+  /** Base directory for the default and relative paths. Default: `process.cwd()`. */
+  cwd?: string;
+}
+
+/**
+ * Schema migrations; entry `n` upgrades `user_version` n to n + 1. Append new entries, never edit old
+ * ones: existing databases have already run them.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    plan TEXT,
+    params TEXT NOT NULL,
+    cwd TEXT NOT NULL,
+    source TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    owner_pid INTEGER,
+    owner_host TEXT,
+    cancel_reason TEXT,
+    error TEXT
+  );
+  CREATE INDEX runs_created_at ON runs (created_at);
+
+  CREATE TABLE events (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    step_id TEXT,
+    time INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+  );
+  CREATE INDEX events_step ON events (run_id, step_id, seq) WHERE step_id IS NOT NULL;
+
+  -- status is denormalised from state (and placed before it) so listRuns can count without parsing.
+  CREATE TABLE steps (
+    run_id TEXT NOT NULL,
+    step_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (run_id, step_id)
+  );
+
+  CREATE TABLE cache (
+    key TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    key_parts TEXT NOT NULL,
+    outputs TEXT NOT NULL,
+    artifacts TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    step_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX cache_scope_created_at ON cache (scope, created_at);
+  `,
+];
+
+/** The schema version this code writes (`PRAGMA user_version`). */
+const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Rows per `readEvents` page, and the text budget of a page (log events may carry ~64 KB each). */
+const PAGE_ROWS = 2000;
+const PAGE_CHARS = 8 * 1024 * 1024;
+
+/** How long a write waits for another process's write to finish before failing (retryable). */
+const BUSY_TIMEOUT_MS = 10_000;
+
+interface RunRow {
+  id: string;
+  pipeline: string;
+  plan: string | null;
+  params: string;
+  cwd: string;
+  source: string | null;
+  created_at: number;
+  updated_at: number;
+  status: RunStatus;
+  last_seq: number;
+  cancel_reason: string | null;
+  error: string | null;
+}
+
+interface RunHeadRow {
+  pipeline: string;
+  created_at: number;
+  updated_at: number;
+  status: RunStatus;
+  last_seq: number;
+  cancel_reason: string | null;
+  error: string | null;
+}
+
+interface CacheRow {
+  key: string;
+  scope: string;
+  key_parts: string;
+  outputs: string;
+  artifacts: string;
+  run_id: string;
+  step_id: string;
+  created_at: number;
+}
+
+interface OwnerRow {
+  owner_pid: number | null;
+  owner_host: string | null;
+}
+
+type Statement = Database.Statement<unknown[], unknown>;
+
+/**
+ * The embedded default {@link Store}: one SQLite file (better-sqlite3) that several processes may share.
+ *
+ * Durability: WAL journal with `synchronous=NORMAL`. A committed `append` survives a crash of the
+ * process (`kill -9`), which is the Store contract; a power loss or OS crash may lose the last few
+ * transactions (never corrupts the file). Writers take the lock at the start of their transaction
+ * (`BEGIN IMMEDIATE`) and wait up to 10 s (`busy_timeout`) for another process's write.
+ *
+ * Step and run state are materialised in the same transaction as the append, with `reduceRunState`.
+ */
+export class SqliteStore implements Store {
+  readonly description: string;
+  /** The database file (or `:memory:`). */
+  readonly path: string;
+
+  readonly #db: Database.Database;
+  readonly #host = hostname();
+  readonly #stmt: ReturnType<typeof prepareStatements>;
+  readonly #appendTx: (runId: string, events: readonly RunEvent[]) => void;
+  readonly #createTx: (run: RunRecord) => void;
+  readonly #claimTx: (runId: string, owner: RunOwner) => void;
+  #closed = false;
+
+  private constructor(db: Database.Database, path: string) {
+    this.#db = db;
+    this.path = path;
+    this.description = `sqlite:${path}`;
+    this.#stmt = prepareStatements(db);
+    // `.immediate`: taking the write lock up front makes busy_timeout apply; a deferred transaction
+    // that reads and then writes fails at once with SQLITE_BUSY when another process wrote meanwhile.
+    this.#appendTx = db.transaction((runId: string, events: readonly RunEvent[]) =>
+      this.#appendInTx(runId, events),
+    ).immediate;
+    this.#createTx = db.transaction((run: RunRecord) => this.#createInTx(run)).immediate;
+    this.#claimTx = db.transaction((runId: string, owner: RunOwner) => this.#claimInTx(runId, owner)).immediate;
+  }
+
+  /**
+   * Opens (creating it and its folder if needed) the database and brings its schema up to date.
+   * @throws CoreError `CORE_STORE_FAILED` when the file cannot be opened or was written by a newer
+   * schema version.
+   */
+  static open(options: SqliteStoreOptions = {}): SqliteStore {
+    const cwd = options.cwd ?? process.cwd();
+    const path =
+      options.path === ':memory:' ? ':memory:' : resolve(cwd, options.path ?? '.beamline/beamline.db');
+    let db: Database.Database | undefined;
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      db = new Database(path);
+      // busy_timeout first: switching to WAL and migrating may wait for another process.
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      // Keeps the WAL file from staying at its high-water mark after a checkpoint.
+      db.pragma('journal_size_limit = 67108864');
+      migrate(db);
+      return new SqliteStore(db, path);
+    } catch (error) {
+      db?.close();
+      throw storeError(`opening ${path}`, error);
+    }
+  }
+
+  createRun(run: RunRecord): Promise<void> {
+    return this.#call('createRun', () => this.#createTx(run));
+  }
+
+  getRun(runId: string): Promise<RunRecord | undefined> {
+    return this.#call('getRun', () => {
+      const row = this.#stmt.getRun.get(runId) as RunRow | undefined;
+      if (row === undefined) return undefined;
+      const record: RunRecord = {
+        id: row.id,
+        pipeline: row.pipeline,
+        plan: row.plan === null ? undefined : JSON.parse(row.plan),
+        params: JSON.parse(row.params) as Record<string, unknown>,
+        cwd: row.cwd,
+        createdAt: row.created_at,
+      };
+      if (row.source !== null) record.source = row.source;
+      return record;
+    });
+  }
+
+  listRuns(options: { limit?: number } = {}): Promise<RunSummary[]> {
+    return this.#call('listRuns', () => {
+      const rows = this.#stmt.listRuns.all(options.limit ?? -1) as Pick<
+        RunRow,
+        'id' | 'pipeline' | 'status' | 'created_at' | 'updated_at'
+      >[];
+      return rows.map((row) => {
+        const counts: Partial<Record<StepStatus, number>> = {};
+        for (const c of this.#stmt.countSteps.all(row.id) as { status: StepStatus; n: number }[]) {
+          counts[c.status] = c.n;
+        }
+        return {
+          id: row.id,
+          pipeline: row.pipeline,
+          status: row.status,
+          createdAt: row.created_at,
+          updatedAt: row.updated_at,
+          counts,
+        };
+      });
+    });
+  }
+
+  append(runId: string, events: readonly RunEvent[]): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
+    return this.#call('append', () => this.#appendTx(runId, events));
+  }
+
+  async *readEvents(runId: string, options: ReadEventsOptions = {}): AsyncIterable<RunEvent> {
+    if (options.types !== undefined && options.types.length === 0) return;
+    const types = options.types === undefined ? undefined : JSON.stringify(options.types);
+    const stmt =
+      options.stepId === undefined
+        ? types === undefined
+          ? this.#stmt.events
+          : this.#stmt.eventsOfTypes
+        : types === undefined
+          ? this.#stmt.eventsOfStep
+          : this.#stmt.eventsOfStepAndTypes;
+    let afterSeq = options.afterSeq ?? 0;
+    for (;;) {
+      const params: unknown[] = [runId, afterSeq];
+      if (options.stepId !== undefined) params.push(options.stepId);
+      if (types !== undefined) params.push(types);
+      // The page is read synchronously and the cursor closed before the first yield: an open cursor
+      // keeps the connection busy, and the consumer may call the store between two events.
+      let page: ReturnType<typeof readPage>;
+      try {
+        this.#assertOpen();
+        page = readPage(stmt, params);
+      } catch (error) {
+        throw storeError('readEvents', error);
+      }
+      for (const body of page.bodies) yield JSON.parse(body) as RunEvent;
+      if (page.done) return;
+      afterSeq = page.lastSeq;
+    }
+  }
+
+  runState(runId: string): Promise<RunState | undefined> {
+    return this.#call('runState', () => {
+      const row = this.#stmt.getRunHead.get(runId) as RunHeadRow | undefined;
+      if (row === undefined) return undefined;
+      const state = stateFromHead(runId, row);
+      // iterate() is fine here: the cursor is drained synchronously, nothing can run in between.
+      for (const json of this.#stmt.stepsOfRun.iterate(runId) as IterableIterator<string>) {
+        const step = JSON.parse(json) as StepState;
+        state.steps[step.stepId] = step;
+      }
+      return state;
+    });
+  }
+
+  getCache(key: string): Promise<CacheRecord | undefined> {
+    return this.#call('getCache', () => {
+      const row = this.#stmt.getCache.get(key) as CacheRow | undefined;
+      return row === undefined ? undefined : cacheFromRow(row);
+    });
+  }
+
+  putCache(record: CacheRecord): Promise<void> {
+    return this.#call('putCache', () => {
+      this.#stmt.putCache.run(
+        record.key,
+        record.scope,
+        JSON.stringify(record.keyParts),
+        JSON.stringify(record.outputs),
+        JSON.stringify(record.artifacts),
+        record.runId,
+        record.stepId,
+        record.createdAt,
+      );
+    });
+  }
+
+  previousCache(scope: string, before: number, excludeRunId?: string): Promise<CacheRecord | undefined> {
+    return this.#call('previousCache', () => {
+      const row = (
+        excludeRunId === undefined
+          ? this.#stmt.previousCache.get(scope, before)
+          : this.#stmt.previousCacheExcluding.get(scope, before, excludeRunId)
+      ) as CacheRow | undefined;
+      return row === undefined ? undefined : cacheFromRow(row);
+    });
+  }
+
+  requestCancel(runId: string, reason: string): Promise<void> {
+    return this.#call('requestCancel', () => {
+      // One statement: atomic across processes without a transaction, and the first reason wins.
+      const result = this.#stmt.requestCancel.run(reason, runId);
+      if (result.changes === 0 && this.#stmt.runExists.get(runId) === undefined) throw runNotFound(runId);
+    });
+  }
+
+  cancelRequested(runId: string): Promise<string | undefined> {
+    return this.#call('cancelRequested', () => {
+      const reason = this.#stmt.cancelReason.get(runId) as string | null | undefined;
+      return reason ?? undefined;
+    });
+  }
+
+  claimRun(runId: string, owner: RunOwner): Promise<void> {
+    return this.#call('claimRun', () => this.#claimTx(runId, owner));
+  }
+
+  releaseRun(runId: string, owner: RunOwner): Promise<void> {
+    return this.#call('releaseRun', () => {
+      this.#stmt.releaseRun.run(runId, owner.pid, owner.host);
+    });
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#db.close();
+    }
+    return Promise.resolve();
+  }
+
+  #createInTx(run: RunRecord): void {
+    if (this.#stmt.runExists.get(run.id) !== undefined) {
+      throw new CoreError('CORE_STORE_FAILED', `run ${run.id} already exists`, { details: { runId: run.id } });
+    }
+    const state = initialRunState(run);
+    this.#stmt.insertRun.run(
+      run.id,
+      run.pipeline,
+      run.plan === undefined ? null : JSON.stringify(run.plan),
+      JSON.stringify(run.params),
+      run.cwd,
+      run.source ?? null,
+      run.createdAt,
+      state.updatedAt,
+      state.status,
+      state.lastSeq,
+    );
+    for (const step of Object.values(state.steps)) {
+      this.#stmt.upsertStep.run(run.id, step.stepId, step.status, JSON.stringify(step));
+    }
+  }
+
+  #appendInTx(runId: string, events: readonly RunEvent[]): void {
+    const head = this.#stmt.getRunHead.get(runId) as RunHeadRow | undefined;
+    if (head === undefined) throw runNotFound(runId);
+    // Validate the whole batch before writing anything, so a bad batch leaves no trace even before
+    // the rollback.
+    let expected = head.last_seq + 1;
+    for (const event of events) {
+      if (event.runId !== runId) {
+        throw new CoreError('CORE_STORE_FAILED', `event seq ${event.seq} belongs to run ${event.runId}, not ${runId}`, {
+          details: { runId, eventRunId: event.runId, seq: event.seq },
+        });
+      }
+      if (event.seq !== expected) {
+        throw new CoreError(
+          'CORE_STORE_FAILED',
+          `run ${runId}: expected event seq ${expected}, got ${event.seq} (the log must continue without gaps or repeats)`,
+          { details: { runId, expectedSeq: expected, gotSeq: event.seq } },
+        );
+      }
+      expected += 1;
+    }
+
+    // Only the steps this batch changes are loaded: a 100,000-step run is never read whole.
+    const state = stateFromHead(runId, head);
+    const touched = new Set<string>();
+    for (const event of events) {
+      const stepId = 'stepId' in event ? event.stepId : null;
+      this.#stmt.insertEvent.run(runId, event.seq, event.type, stepId, event.time, JSON.stringify(event));
+      if (changesStepState(event) && !touched.has(event.stepId)) {
+        touched.add(event.stepId);
+        const json = this.#stmt.getStep.get(runId, event.stepId) as string | undefined;
+        if (json !== undefined) state.steps[event.stepId] = JSON.parse(json) as StepState;
+      }
+      applyRunEvent(state, event);
+    }
+    for (const stepId of touched) {
+      const step = state.steps[stepId];
+      if (step !== undefined) this.#stmt.upsertStep.run(runId, stepId, step.status, JSON.stringify(step));
+    }
+    this.#stmt.updateRun.run(
+      state.updatedAt,
+      state.status,
+      state.lastSeq,
+      state.cancelReason ?? null,
+      state.error === undefined ? null : JSON.stringify(state.error),
+      runId,
+    );
+  }
+
+  #claimInTx(runId: string, owner: RunOwner): void {
+    const row = this.#stmt.getOwner.get(runId) as OwnerRow | undefined;
+    if (row === undefined) throw runNotFound(runId);
+    const current =
+      row.owner_pid === null || row.owner_host === null ? undefined : { pid: row.owner_pid, host: row.owner_host };
+    if (current !== undefined && ownerBlocksClaim(current, owner, this.#host)) {
+      throw new CoreError('CORE_RUN_ACTIVE', `run ${runId} is driven by process ${current.pid} on ${current.host}`, {
+        details: { runId, ownerPid: current.pid, ownerHost: current.host },
+      });
+    }
+    this.#stmt.setOwner.run(owner.pid, owner.host, runId);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new CoreError('CORE_STORE_FAILED', `${this.description} is closed`);
+  }
+
+  /** Runs synchronous database work as a promise; failures become CoreErrors. */
+  #call<T>(operation: string, work: () => T): Promise<T> {
+    try {
+      this.#assertOpen();
+      return Promise.resolve(work());
+    } catch (error) {
+      return Promise.reject(storeError(operation, error));
+    }
+  }
+}
+
+function prepareStatements(db: Database.Database) {
+  const p = (sql: string): Statement => db.prepare(sql);
+  const eventsFrom = (where: string): Statement =>
+    p(`SELECT seq, body FROM events WHERE run_id = ? AND seq > ? ${where} ORDER BY seq LIMIT ${PAGE_ROWS}`);
+  return {
+    insertRun: p(
+      `INSERT INTO runs (id, pipeline, plan, params, cwd, source, created_at, updated_at, status, last_seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    runExists: p('SELECT 1 FROM runs WHERE id = ?').pluck(),
+    getRun: p(
+      'SELECT id, pipeline, plan, params, cwd, source, created_at, updated_at, status, last_seq, cancel_reason, error FROM runs WHERE id = ?',
+    ),
+    getRunHead: p(
+      'SELECT pipeline, created_at, updated_at, status, last_seq, cancel_reason, error FROM runs WHERE id = ?',
+    ),
+    updateRun: p('UPDATE runs SET updated_at = ?, status = ?, last_seq = ?, cancel_reason = ?, error = ? WHERE id = ?'),
+    listRuns: p(
+      'SELECT id, pipeline, status, created_at, updated_at FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?',
+    ),
+    countSteps: p('SELECT status, count(*) AS n FROM steps WHERE run_id = ? GROUP BY status'),
+    insertEvent: p('INSERT INTO events (run_id, seq, type, step_id, time, body) VALUES (?, ?, ?, ?, ?, ?)'),
+    events: eventsFrom(''),
+    eventsOfTypes: eventsFrom('AND type IN (SELECT value FROM json_each(?))'),
+    eventsOfStep: eventsFrom('AND step_id = ?'),
+    eventsOfStepAndTypes: eventsFrom('AND step_id = ? AND type IN (SELECT value FROM json_each(?))'),
+    getStep: p('SELECT state FROM steps WHERE run_id = ? AND step_id = ?').pluck(),
+    // rowid order keeps the plan's step order for the steps inserted by createRun.
+    stepsOfRun: p('SELECT state FROM steps WHERE run_id = ? ORDER BY rowid').pluck(),
+    upsertStep: p(
+      `INSERT INTO steps (run_id, step_id, status, state) VALUES (?, ?, ?, ?)
+       ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, state = excluded.state`,
+    ),
+    getCache: p('SELECT * FROM cache WHERE key = ?'),
+    putCache: p(
+      `INSERT OR REPLACE INTO cache (key, scope, key_parts, outputs, artifacts, run_id, step_id, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    previousCache: p(
+      'SELECT * FROM cache WHERE scope = ? AND created_at < ? ORDER BY created_at DESC, rowid DESC LIMIT 1',
+    ),
+    previousCacheExcluding: p(
+      'SELECT * FROM cache WHERE scope = ? AND created_at < ? AND run_id <> ? ORDER BY created_at DESC, rowid DESC LIMIT 1',
+    ),
+    requestCancel: p('UPDATE runs SET cancel_reason = ? WHERE id = ? AND cancel_reason IS NULL'),
+    cancelReason: p('SELECT cancel_reason FROM runs WHERE id = ?').pluck(),
+    getOwner: p('SELECT owner_pid, owner_host FROM runs WHERE id = ?'),
+    setOwner: p('UPDATE runs SET owner_pid = ?, owner_host = ? WHERE id = ?'),
+    releaseRun: p('UPDATE runs SET owner_pid = NULL, owner_host = NULL WHERE id = ? AND owner_pid = ? AND owner_host = ?'),
+  };
+}
+
+function migrate(db: Database.Database): void {
+  const version = (): number => db.pragma('user_version', { simple: true }) as number;
+  // The common case (already current) takes no write lock.
+  if (version() === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    // Re-read under the lock: another process may have migrated meanwhile.
+    const from = version();
+    if (from > SCHEMA_VERSION) {
+      throw new CoreError(
+        'CORE_STORE_FAILED',
+        `database schema version ${from} is newer than this Beamline supports (${SCHEMA_VERSION}); upgrade Beamline`,
+        { details: { schemaVersion: from, supported: SCHEMA_VERSION } },
+      );
+    }
+    for (let v = from; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] ?? '');
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+function readPage(stmt: Statement, params: unknown[]): { bodies: string[]; lastSeq: number; done: boolean } {
+  const bodies: string[] = [];
+  let lastSeq = 0;
+  let chars = 0;
+  for (const row of stmt.iterate(...params) as IterableIterator<{ seq: number; body: string }>) {
+    bodies.push(row.body);
+    lastSeq = row.seq;
+    chars += row.body.length;
+    // Leaving the loop early resets the statement, which closes the cursor.
+    if (chars >= PAGE_CHARS) return { bodies, lastSeq, done: false };
+  }
+  return { bodies, lastSeq, done: bodies.length < PAGE_ROWS };
+}
+
+function stateFromHead(runId: string, head: RunHeadRow): RunState {
+  const state: RunState = {
+    id: runId,
+    pipeline: head.pipeline,
+    status: head.status,
+    createdAt: head.created_at,
+    updatedAt: head.updated_at,
+    lastSeq: head.last_seq,
+    steps: {},
+  };
+  if (head.error !== null) state.error = JSON.parse(head.error) as ErrorInfo;
+  if (head.cancel_reason !== null) state.cancelReason = head.cancel_reason;
+  return state;
+}
+
+function cacheFromRow(row: CacheRow): CacheRecord {
+  return {
+    key: row.key,
+    keyParts: JSON.parse(row.key_parts) as CacheKeyParts,
+    scope: row.scope,
+    outputs: JSON.parse(row.outputs) as StepOutputs,
+    artifacts: JSON.parse(row.artifacts) as Artifact[],
+    runId: row.run_id,
+    stepId: row.step_id,
+    createdAt: row.created_at,
+  };
+}
+
+function runNotFound(runId: string): CoreError {
+  return new CoreError('CORE_RUN_NOT_FOUND', `run ${runId} not found`, { details: { runId } });
+}
+
+/** Wraps a database failure in a CoreError; busy/locked databases are worth retrying. */
+function storeError(operation: string, error: unknown): Error {
+  if (isCoreError(error)) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  const sqliteCode = typeof code === 'string' ? code : undefined;
+  const retryable = sqliteCode !== undefined && /^SQLITE_(BUSY|LOCKED)/.test(sqliteCode);
+  const message = error instanceof Error ? error.message : String(error);
+  return new CoreError('CORE_STORE_FAILED', `store ${operation} failed: ${message}`, {
+    cause: error,
+    retryable,
+    details: sqliteCode === undefined ? { operation } : { operation, sqliteCode },
+  });
+}

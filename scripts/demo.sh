@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The demo on embedded defaults (SQLite store, local runner): installs, builds, and runs the example
+# pipeline. Run it twice: the second run serves every step from the cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+npx turbo run build --output-logs=errors-only >/dev/null
+cd examples/train-eval
+exec node ../../packages/cli/dist/bin.js run pipeline.yaml "$@"

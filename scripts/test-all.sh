@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian 12 machine: installs npm dependencies, installs and starts the
+# services the integration tests need (when run as root), type-checks, lints, runs every workspace's
+# tests (unit and integration), and ends with one line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+bash scripts/install-deps.sh || { echo "npm install failed"; echo "0 passed, 1 failed"; exit 1; }
+
+if [ "$(id -u)" = 0 ]; then
+  for setup in packages/*/scripts/setup-test-env.sh; do
+    [ -f "$setup" ] || continue
+    echo "== setting up: $setup"
+    bash "$setup" || { echo "set-up failed: $setup"; echo "0 passed, 1 failed"; exit 1; }
+  done
+else
+  echo "Not root: skipping service set-up (integration tests will skip, or fail under CI=true)."
+fi
+
+failed_steps=0
+echo "== typecheck, lint, build"
+npx turbo run typecheck lint build --output-logs=errors-only || failed_steps=$((failed_steps + 1))
+
+reports="$root/.test-reports"
+rm -rf "$reports" && mkdir -p "$reports"
+for dir in packages/* examples/*; do
+  [ -f "$dir/vitest.config.ts" ] || continue
+  name=$(basename "$dir")
+  echo "== tests: $dir"
+  (cd "$dir" && BEAMLINE_TEST_REPORT="$reports/$name.json" npx vitest run) || true
+  [ -f "$reports/$name.json" ] || { echo "no test report from $dir"; failed_steps=$((failed_steps + 1)); }
+done
+
+node scripts/summarize-tests.mjs "$reports" "$failed_steps"
