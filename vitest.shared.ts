@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defaultServerConditions, type UserConfig } from 'vite';
 
 /**
@@ -10,6 +11,7 @@ export function beamlineVitestConfig(): UserConfig {
     resolve: { conditions },
     ssr: { resolve: { conditions, externalConditions: ['source'] } },
     test: {
+      setupFiles: [fileURLToPath(new URL('./vitest.setup.ts', import.meta.url))],
       reporters: process.env.BEAMLINE_TEST_REPORT
         ? ['default', ['json', { outputFile: process.env.BEAMLINE_TEST_REPORT }]]
         : ['default'],

@@ -14,7 +14,7 @@ export const STATE_DIR = '.beamline';
  */
 export interface CliServices {
   openRuntime(io: CliIO): Promise<Runtime>;
-  /** The store of `io.cwd`; `CLI_NOT_FOUND` when there is none yet (reading must not create one). */
+  /** Opens (or creates) the store of `io.cwd`; readers call `requireStore` first. */
   openStore(io: CliIO): Promise<Store>;
   /** Whether `io.cwd` has a store at all. */
   hasStore(io: CliIO): boolean;
@@ -23,10 +23,7 @@ export interface CliServices {
 /** The real services: `SqliteStore` in `<cwd>/.beamline/` and the default plugins. */
 export const defaultCliServices: CliServices = {
   openRuntime: (io) => createRuntime({ plugins: defaultPlugins(), cwd: io.cwd }),
-  async openStore(io) {
-    requireStore(defaultCliServices, io);
-    return SqliteStore.open({ cwd: io.cwd });
-  },
+  openStore: (io) => Promise.resolve(SqliteStore.open({ cwd: io.cwd })),
   hasStore: (io) => existsSync(join(io.cwd, STATE_DIR)),
 };
 

@@ -49,3 +49,16 @@ export type {
 export { BeamlineError, isBeamlineError, isRetryable, type BeamlineErrorOptions } from './errors/beamline-error.js';
 export { CoreError, isCoreError, type CoreErrorCode } from './errors/core-error.js';
 export { createToken, type Token } from './di/token.js';
+export { loadPipelineFile, parsePipeline } from './pipeline/load-pipeline-file.js';
+export { planPipeline, DEFAULT_RETRY_POLICY, type PlanPipelineOptions } from './pipeline/plan-pipeline.js';
+export { resolveStepParams } from './pipeline/resolve-step-params.js';
+export { parseParamAssignments } from './pipeline/parse-param-assignments.js';
+export { parseDuration } from './pipeline/parse-duration.js';
+export { parseMemory } from './pipeline/parse-memory.js';
+export type { PipelineIssueDetail } from './pipeline/pipeline-issue.js';
+export { createRuntime } from './runtime/create-runtime.js';
+export { ResourcePool, type Lease } from './resources/resource-pool.js';
+export { defaultCapacity, detectGpuIds } from './resources/default-capacity.js';
+export { NamedRegistry } from './registry/named-registry.js';
+export { Tokens } from './di/tokens.js';
+export { Container, type Injectable, type Scope } from './di/container.js';

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunEventOf, Store } from '@beamline/core';
 import { ExitCode, type CliCommand, type CliIO } from '../cli-command.js';
 import { CliError } from '../cli-error.js';
-import { using, type CliServices } from '../cli-services.js';
+import { requireStore, using, type CliServices } from '../cli-services.js';
 import { parseCommandArgs } from '../args/parse-command-args.js';
 import { resolveRunId } from '../args/resolve-run-id.js';
 
@@ -35,6 +35,7 @@ export function createLogsCommand(services: CliServices): CliCommand {
         io.stdout.write(`${USAGE}\n`);
         return ExitCode.ok;
       }
+      requireStore(services, io);
       await using(services.openStore(io), async (store) => {
         const runId = await resolveRunId(store, positionals[0] ?? '');
         const selection = await selectSteps(store, runId, positionals[1]);

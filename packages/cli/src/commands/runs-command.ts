@@ -31,7 +31,10 @@ export function createRunsCommand(services: CliServices): CliCommand {
       }
       const limit = values.limit === undefined ? 20 : Number(values.limit);
       if (!Number.isInteger(limit) || limit <= 0) {
-        throw new CliError('CLI_USAGE', `beamline runs: --limit expects a positive whole number, got '${values.limit}'`);
+        throw new CliError(
+          'CLI_USAGE',
+          `beamline runs: --limit expects a positive whole number, got '${values.limit}'`,
+        );
       }
       if (!services.hasStore(io)) {
         // Nothing to list is not an error, and listing must not create a store.
@@ -61,7 +64,9 @@ export function formatRunTable(runs: readonly RunSummary[]): string {
     run.status === 'running' ? '-' : formatDuration(run.updatedAt - run.createdAt),
   ]);
   const header = ['RUN', 'PIPELINE', 'STATUS', 'STEPS', 'CREATED', 'DURATION'];
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)));
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)),
+  );
   const line = (cells: readonly string[]): string =>
     cells
       .map((cell, column) => padVisible(cell, widths[column] ?? 0))

@@ -1,7 +1,7 @@
 import type { RunRecord, RunState, StepState, Store } from '@beamline/core';
 import { ExitCode, type CliCommand } from '../cli-command.js';
 import { CliError } from '../cli-error.js';
-import { using, type CliServices } from '../cli-services.js';
+import { requireStore, using, type CliServices } from '../cli-services.js';
 import { parseCommandArgs } from '../args/parse-command-args.js';
 import { resolveRunId } from '../args/resolve-run-id.js';
 import {
@@ -20,7 +20,7 @@ import { latestMetrics } from './metrics.js';
 const USAGE = `Usage: beamline show <run-id> [--json]
 
 Shows a run: its status, parameters, and every step with status, attempts, duration, outputs,
-artifacts, metrics and errors. A unique prefix of the run id is enough.
+artifacts, metrics and errors. A unique start or end of the run id is enough.
 
 Options:
       --json   The run as one JSON object.
@@ -49,9 +49,15 @@ export function createShowCommand(services: CliServices): CliCommand {
         io.stdout.write(`${USAGE}\n`);
         return ExitCode.ok;
       }
-      const details = await using(services.openStore(io), (store) => loadRunDetails(store, positionals[0] ?? ''));
+      requireStore(services, io);
+      const details = await using(services.openStore(io), (store) =>
+        loadRunDetails(store, positionals[0] ?? ''),
+      );
       if (values.json === true) io.stdout.write(`${JSON.stringify(details)}\n`);
-      else io.stdout.write(formatRunDetails(details, io.cwd, createStyle(colourEnabled(io.stdout.isTTY, io.env))));
+      else
+        io.stdout.write(
+          formatRunDetails(details, io.cwd, createStyle(colourEnabled(io.stdout.isTTY, io.env))),
+        );
       return ExitCode.ok;
     },
   };
@@ -79,7 +85,10 @@ export async function loadRunDetails(store: Store, idOrPrefix: string): Promise<
   };
 }
 
-function orderSteps(steps: Record<string, StepState>, record: RunRecord | undefined): Record<string, StepState> {
+function orderSteps(
+  steps: Record<string, StepState>,
+  record: RunRecord | undefined,
+): Record<string, StepState> {
   const ordered: Record<string, StepState> = {};
   for (const id of planStepIds(record?.plan)) {
     const step = steps[id];
@@ -93,14 +102,18 @@ export function formatRunDetails(details: RunDetails, cwd: string, style: Style)
   const base = details.cwd ?? cwd;
   const lines: string[] = [];
   lines.push(`${style.bold(`Run ${details.id}`)}  ${statusText(details.status, style)}`);
-  lines.push(`  pipeline  ${details.pipeline}${details.source ? `  (${displayPath(details.source, cwd)})` : ''}`);
+  lines.push(
+    `  pipeline  ${details.pipeline}${details.source ? `  (${displayPath(details.source, cwd)})` : ''}`,
+  );
   const params = Object.entries(details.params);
   if (params.length > 0) {
     lines.push(`  params    ${params.map(([name, value]) => `${name}=${JSON.stringify(value)}`).join(' ')}`);
   }
-  const duration = details.status === 'running' ? 'running' : formatDuration(details.updatedAt - details.createdAt);
+  const duration =
+    details.status === 'running' ? 'running' : formatDuration(details.updatedAt - details.createdAt);
   lines.push(`  created   ${formatTime(details.createdAt)}  (${duration})`);
-  if (details.error) lines.push(`  error     ${style.red(`${details.error.code}: ${details.error.message}`)}`);
+  if (details.error)
+    lines.push(`  error     ${style.red(`${details.error.code}: ${details.error.message}`)}`);
   if (details.cancelReason) lines.push(`  cancelled ${details.cancelReason}`);
   lines.push('', style.bold('Steps'));
   for (const step of Object.values(details.steps)) {

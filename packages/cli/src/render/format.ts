@@ -37,9 +37,15 @@ export function formatNumber(value: number): string {
 }
 
 /** `name=value` pairs in insertion order. */
-export function formatMetrics(metrics: ReadonlyMap<string, number> | Readonly<Record<string, number>>): string {
-  const entries = metrics instanceof Map ? [...metrics.entries()] : Object.entries(metrics);
+export function formatMetrics(
+  metrics: ReadonlyMap<string, number> | Readonly<Record<string, number>>,
+): string {
+  const entries: [string, number][] = isMap(metrics) ? [...metrics.entries()] : Object.entries(metrics);
   return entries.map(([name, value]) => `${name}=${formatNumber(value)}`).join(' ');
+}
+
+function isMap(value: object): value is ReadonlyMap<string, number> {
+  return value instanceof Map;
 }
 
 /** A fixed-width bar: `█████░░░░░`. */
@@ -83,7 +89,10 @@ export function colourEnabled(isTTY: boolean | undefined, env: NodeJS.ProcessEnv
 }
 
 // Matches CSI sequences (colours, cursor movement), the only escapes the renderers write.
+// eslint-disable-next-line no-control-regex -- ESC is exactly what this pattern is about
 const ANSI_PATTERN = /\x1b\[[0-9;]*[A-Za-z]/y;
+// eslint-disable-next-line no-control-regex -- as above
+const ANSI_GLOBAL = /\x1b\[[0-9;]*[A-Za-z]/g;
 
 /**
  * Cuts a line to `width` visible characters, keeping ANSI sequences intact. A live region must never
@@ -107,7 +116,11 @@ export function truncateVisible(line: string, width: number): string {
     const codePoint = line.codePointAt(index) ?? 0;
     const char = String.fromCodePoint(codePoint);
     if (visible === width) return hasEscapes ? `${out}\x1b[0m` : out;
-    if (visible === width - 1 && index + char.length < line.length && hasMoreVisible(line, index + char.length)) {
+    if (
+      visible === width - 1 &&
+      index + char.length < line.length &&
+      hasMoreVisible(line, index + char.length)
+    ) {
       return hasEscapes ? `${out}…\x1b[0m` : `${out}…`;
     }
     out += char;
@@ -130,7 +143,7 @@ function hasMoreVisible(line: string, from: number): boolean {
 
 /** Visible length of a line (ANSI sequences excluded). */
 export function visibleLength(line: string): number {
-  return [...line.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')].length;
+  return [...line.replace(ANSI_GLOBAL, '')].length;
 }
 
 /** Pads to a visible width. */

@@ -3,7 +3,7 @@ import type { RunEvent } from '@beamline/core';
 import { formatDuration, truncateVisible, type Style } from './format.js';
 import type { RunRenderer } from './run-renderer.js';
 import { applyRunEvent, type RunView, type StepView } from './run-view.js';
-import { idColumnWidth, renderStepLine, shortId } from './step-line.js';
+import { idColumnWidth, renderStepLine } from './step-line.js';
 
 /** A terminal stream: `columns` and `rows` are set by Node on a TTY. */
 export type TerminalStream = Writable & { columns?: number; rows?: number };
@@ -89,7 +89,7 @@ export class LiveRenderer implements RunRenderer {
   private header(now: number): string {
     const view = this.view;
     const name = view.pipeline ?? 'pipeline';
-    const id = view.runId ? this.style.dim(`run ${shortId(view.runId)}`) : '';
+    const id = view.runId ? this.style.dim(`run ${view.runId}`) : '';
     const elapsed =
       view.durationMs !== undefined
         ? formatDuration(view.durationMs)
@@ -130,7 +130,8 @@ export class LiveRenderer implements RunRenderer {
 function visibleSteps(steps: StepView[], maxRows: number): { shown: StepView[]; hidden: number } {
   if (steps.length <= maxRows) return { shown: steps, hidden: 0 };
   const budget = Math.max(1, maxRows - 1);
-  const priority = (step: StepView): number => (ACTIVE.has(step.status) ? 0 : step.status === 'failed' ? 1 : 2);
+  const priority = (step: StepView): number =>
+    ACTIVE.has(step.status) ? 0 : step.status === 'failed' ? 1 : 2;
   const chosen = new Set(
     [...steps]
       .map((step, index) => ({ step, index }))

@@ -4,6 +4,7 @@ import { formatBytes, formatDuration, formatNumber, displayPath } from './format
 import type { RunRenderer } from './run-renderer.js';
 import { applyRunEvent, type RunView } from './run-view.js';
 import { firstLine } from './step-line.js';
+import { isEventMarker } from './event-marker.js';
 
 /**
  * One line of text per event, for logs and pipes (CI, `| tee`): nothing is redrawn, so the output reads
@@ -61,11 +62,11 @@ export function formatEventLine(event: RunEvent, cwd: string): string | undefine
     }
     case 'log': {
       const marker = event.stream === 'stdout' ? '|' : event.stream === 'stderr' ? '!' : '#';
-      const lines = event.text.endsWith('\n') ? event.text.slice(0, -1) : event.text;
-      return lines
-        .split('\n')
-        .map((line) => `${event.stepId} ${marker} ${line}`)
-        .join('\n');
+      const text = event.text.endsWith('\n') ? event.text.slice(0, -1) : event.text;
+      const lines = text.split('\n').filter((line) => !isEventMarker(line));
+      return lines.length === 0
+        ? undefined
+        : lines.map((line) => `${event.stepId} ${marker} ${line}`).join('\n');
     }
     case 'metric':
       return `${event.stepId} metric ${event.name}=${formatNumber(event.value)}${event.step === undefined ? '' : ` (step ${event.step})`}`;

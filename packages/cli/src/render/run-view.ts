@@ -1,4 +1,5 @@
 import type { Artifact, ErrorInfo, RunEvent, StepOutputs, StepStatus } from '@beamline/core';
+import { isEventMarker } from './event-marker.js';
 
 /** Most recent log lines kept per step: enough to show why a step failed without a trip to `logs`. */
 const TAIL_LINES = 5;
@@ -64,6 +65,10 @@ function stepOf(view: RunView, id: string): StepView {
 /** Folds one event into the view (mutates it: renderers apply thousands of log events). */
 export function applyRunEvent(view: RunView, event: RunEvent): void {
   view.runId ??= event.runId;
+  if ('stepId' in event) {
+    applyStepEvent(stepOf(view, event.stepId), event);
+    return;
+  }
   switch (event.type) {
     case 'run-started':
       view.pipeline = event.pipeline;
@@ -84,12 +89,10 @@ export function applyRunEvent(view: RunView, event: RunEvent): void {
       view.cancelReason = event.reason;
       view.durationMs = event.durationMs;
       return;
-    default:
-      applyStepEvent(stepOf(view, event.stepId), event);
   }
 }
 
-type StepEvent = Exclude<RunEvent, { type: `run-${string}` }>;
+type StepEvent = Extract<RunEvent, { stepId: string }>;
 
 function applyStepEvent(step: StepView, event: StepEvent): void {
   switch (event.type) {
@@ -114,7 +117,7 @@ function applyStepEvent(step: StepView, event: StepEvent): void {
     case 'log':
       if (event.stream === 'system') return;
       for (const line of event.text.split('\n')) {
-        if (line.trim() !== '') step.tail.push(line);
+        if (line.trim() !== '' && !isEventMarker(line)) step.tail.push(line);
       }
       if (step.tail.length > TAIL_LINES) step.tail.splice(0, step.tail.length - TAIL_LINES);
       return;
@@ -163,7 +166,9 @@ function applyStepEvent(step: StepView, event: StepEvent): void {
 }
 
 /** Count of steps per final status, for the summary line. */
-export function countSteps(view: RunView): Record<'succeeded' | 'cached' | 'failed' | 'cancelled' | 'other', number> {
+export function countSteps(
+  view: RunView,
+): Record<'succeeded' | 'cached' | 'failed' | 'cancelled' | 'other', number> {
   const counts = { succeeded: 0, cached: 0, failed: 0, cancelled: 0, other: 0 };
   for (const step of view.steps.values()) {
     switch (step.status) {
@@ -173,7 +178,10 @@ export function countSteps(view: RunView): Record<'succeeded' | 'cached' | 'fail
       case 'cancelled':
         counts[step.status] += 1;
         break;
-      default:
+      case 'pending':
+      case 'queued':
+      case 'running':
+      case 'retrying':
         counts.other += 1;
     }
   }

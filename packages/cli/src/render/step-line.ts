@@ -1,5 +1,12 @@
 import type { RunView, StepView } from './run-view.js';
-import { formatDuration, formatMetrics, formatNumber, padVisible, progressBar, type Style } from './format.js';
+import {
+  formatDuration,
+  formatMetrics,
+  formatNumber,
+  padVisible,
+  progressBar,
+  type Style,
+} from './format.js';
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
@@ -30,13 +37,11 @@ export function firstLine(text: string): string {
   return text.split('\n', 1)[0] ?? '';
 }
 
-/** The run ids are long; eight characters identify a run in a listing. */
-export function shortId(id: string): string {
-  return id.length > 12 ? id.slice(0, 8) : id;
-}
-
 /** One live status line of a step (not yet cut to the terminal width). */
-export function renderStepLine(step: StepView, options: { now: number; idWidth: number; style: Style }): string {
+export function renderStepLine(
+  step: StepView,
+  options: { now: number; idWidth: number; style: Style },
+): string {
   const { now, idWidth, style } = options;
   const parts: string[] = [];
   const attempt = step.attempt > 1 ? `attempt ${step.attempt}` : undefined;
@@ -66,7 +71,9 @@ export function renderStepLine(step: StepView, options: { now: number; idWidth: 
     }
     case 'retrying':
       parts.push(
-        style.yellow(`retrying${step.retryDelayMs === undefined ? '' : ` in ${formatDuration(step.retryDelayMs)}`}`),
+        style.yellow(
+          `retrying${step.retryDelayMs === undefined ? '' : ` in ${formatDuration(step.retryDelayMs)}`}`,
+        ),
       );
       if (step.error) parts.push(style.dim(`attempt ${step.attempt}: ${firstLine(step.error.message)}`));
       break;
@@ -76,7 +83,7 @@ export function renderStepLine(step: StepView, options: { now: number; idWidth: 
       if (metrics) parts.push(metrics);
       break;
     case 'cached':
-      parts.push(style.dim(`cached${step.fromRunId ? ` from ${shortId(step.fromRunId)}` : ''}`));
+      parts.push(style.dim(`cached${step.fromRunId ? ` from ${step.fromRunId}` : ''}`));
       if (metrics) parts.push(metrics);
       break;
     case 'failed':

@@ -59,14 +59,17 @@ export function renderSummary(view: RunView, result: RunResult, options: Summary
   if (artifacts.length > 0) {
     lines.push('', style.bold('Artifacts'));
     const nameWidth = Math.max(...artifacts.map(({ artifact }) => artifact.name.length));
+    const pathWidth = Math.max(...artifacts.map(({ artifact }) => displayPath(artifact.path, cwd).length));
     for (const { step, artifact } of artifacts) {
+      const path = padVisible(displayPath(artifact.path, cwd), pathWidth);
       lines.push(
-        `  ${padVisible(step.id, idWidth)}  ${padVisible(artifact.name, nameWidth)}  ${displayPath(artifact.path, cwd)}  ${style.dim(formatBytes(artifact.size))}`,
+        `  ${padVisible(step.id, idWidth)}  ${padVisible(artifact.name, nameWidth)}  ${path}  ${style.dim(formatBytes(artifact.size).padStart(7))}`,
       );
     }
   }
 
-  const hintStep = failed[0] ?? steps.find((step) => step.status !== 'cached' && step.status !== 'pending') ?? steps[0];
+  const hintStep =
+    failed[0] ?? steps.find((step) => step.status !== 'cached' && step.status !== 'pending') ?? steps[0];
   lines.push('', style.bold('Next'), `  beamline show ${result.runId}`);
   lines.push(`  beamline logs ${result.runId} ${hintStep ? quoteArg(hintStep.id) : '<step>'}`);
   if (counts.cached > 0 || result.status === 'succeeded') {

@@ -44,7 +44,12 @@ export async function collectArtifacts(
       for (const relative of await match(workdir, pattern)) seen.add(relative);
     }
     for (const relative of [...seen].sort()) {
-      artifacts.push({ name: relative, path: resolve(workdir, relative), ...(await describe(relative)), kind: 'file' });
+      artifacts.push({
+        name: relative,
+        path: resolve(workdir, relative),
+        ...(await describe(relative)),
+        kind: 'file',
+      });
     }
     return { artifacts, outputs };
   }
@@ -62,7 +67,12 @@ export async function collectArtifacts(
     for (const relative of files) {
       // A single file carries the output's name; several get the output name as a prefix to stay unique.
       const artifactName = files.length === 1 ? name : `${name}/${relative}`;
-      artifacts.push({ name: artifactName, path: resolve(workdir, relative), ...(await describe(relative)), kind: 'file' });
+      artifacts.push({
+        name: artifactName,
+        path: resolve(workdir, relative),
+        ...(await describe(relative)),
+        kind: 'file',
+      });
     }
   }
   return { artifacts, outputs };
@@ -84,10 +94,16 @@ async function match(workdir: string, pattern: string): Promise<string[]> {
 }
 
 /** SHA-256 and size of a file, streamed so large outputs never sit in memory. */
-export async function hashFile(path: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
+export async function hashFile(
+  path: string,
+  signal?: AbortSignal,
+): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
-  const stream = createReadStream(path, { highWaterMark: 1 << 20, ...(signal === undefined ? {} : { signal }) });
+  const stream = createReadStream(path, {
+    highWaterMark: 1 << 20,
+    ...(signal === undefined ? {} : { signal }),
+  });
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     hash.update(chunk);
     size += chunk.length;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lastValueFrom, of, toArray, type Observable } from 'rxjs';
+import { lastValueFrom, of, tap, toArray, type Observable } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CommandContext, StepEvent } from '../contracts/command.js';
 import type { ExecOptions, ProcessEvent, ProcessSpec, Runner } from '../contracts/runner.js';
@@ -43,7 +43,10 @@ async function run(ctx: CommandContext, input: unknown): Promise<StepEvent[]> {
   return lastValueFrom(execCommand.execute(ctx, params(input)).pipe(toArray()));
 }
 
-async function runFailing(ctx: CommandContext, input: unknown): Promise<{ error: CoreError; events: StepEvent[] }> {
+async function runFailing(
+  ctx: CommandContext,
+  input: unknown,
+): Promise<{ error: CoreError; events: StepEvent[] }> {
   const events: StepEvent[] = [];
   return new Promise((resolve, reject) => {
     execCommand.execute(ctx, params(input)).subscribe({
@@ -79,9 +82,9 @@ describe('exec command', () => {
     expect(execParamsSchema.safeParse({ command: '' }).success).toBe(false);
     expect(execParamsSchema.safeParse({ command: 'true', bogus: 1 }).success).toBe(false);
     expect(execParamsSchema.safeParse({ command: 'true', outputs: { exitCode: 'x' } }).success).toBe(false);
-    expect(execParamsSchema.safeParse({ command: ['true'], env: { A: '1' }, outputs: { m: ['a', 'b'] } }).success).toBe(
-      true,
-    );
+    expect(
+      execParamsSchema.safeParse({ command: ['true'], env: { A: '1' }, outputs: { m: ['a', 'b'] } }).success,
+    ).toBe(true);
   });
 
   it('runs a string through sh -c and an argv array without a shell', async () => {
@@ -107,6 +110,22 @@ describe('exec command', () => {
     for (const event of stdoutEvents.slice(0, -1)) {
       expect(event.type === 'log' && event.text.endsWith('\n')).toBe(true);
     }
+  });
+
+  it('shows the lines of a quiet process while it runs', { timeout: 20_000 }, async () => {
+    const seen: { text: string; at: number }[] = [];
+    const events = await lastValueFrom(
+      execCommand.execute(context(), params({ command: 'echo first; sleep 1; echo second' })).pipe(
+        tap((event) => {
+          if (event.type === 'log') seen.push({ text: event.text, at: Date.now() });
+        }),
+        toArray(),
+      ),
+    );
+    expect(seen.map((s) => s.text)).toEqual(['first\n', 'second\n']);
+    // The first line was not held back until the end.
+    expect((seen[1]?.at ?? 0) - (seen[0]?.at ?? 0)).toBeGreaterThan(500);
+    expect(outputsOf(events)).toEqual({ exitCode: 0 });
   });
 
   it('keeps multi-byte characters whole across reads', async () => {
@@ -144,7 +163,7 @@ describe('exec command', () => {
       count: 42,
       last: 'final',
     });
-    expect(logText(events, 'stdout')).toContain("::metric loss=0.25 step=3\n::metric accuracy");
+    expect(logText(events, 'stdout')).toContain('::metric loss=0.25 step=3\n::metric accuracy');
     expect(logText(events, 'stderr')).toBe('::metric stderr=1\n');
   });
 
@@ -153,15 +172,40 @@ describe('exec command', () => {
     const big = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
     writeFileSync(join(ctx.workdir, 'big.bin'), big);
     const events = await run(ctx, {
-      command: 'mkdir -p out/sub && printf model > out/model.onnx && printf a > out/sub/a.csv && printf bb > out/b.csv',
+      command:
+        'mkdir -p out/sub && printf model > out/model.onnx && printf a > out/sub/a.csv && printf bb > out/b.csv',
       outputs: { model: 'out/*.onnx', tables: ['out/**/*.csv'], big: 'big.bin' },
     });
     const artifacts = events.flatMap((e) => (e.type === 'artifact' ? [e.artifact] : []));
     expect(artifacts).toEqual([
-      { name: 'model', path: join(ctx.workdir, 'out/model.onnx'), sha256: sha256('model'), size: 5, kind: 'file' },
-      { name: 'tables/out/b.csv', path: join(ctx.workdir, 'out/b.csv'), sha256: sha256('bb'), size: 2, kind: 'file' },
-      { name: 'tables/out/sub/a.csv', path: join(ctx.workdir, 'out/sub/a.csv'), sha256: sha256('a'), size: 1, kind: 'file' },
-      { name: 'big', path: join(ctx.workdir, 'big.bin'), sha256: sha256(big), size: big.length, kind: 'file' },
+      {
+        name: 'model',
+        path: join(ctx.workdir, 'out/model.onnx'),
+        sha256: sha256('model'),
+        size: 5,
+        kind: 'file',
+      },
+      {
+        name: 'tables/out/b.csv',
+        path: join(ctx.workdir, 'out/b.csv'),
+        sha256: sha256('bb'),
+        size: 2,
+        kind: 'file',
+      },
+      {
+        name: 'tables/out/sub/a.csv',
+        path: join(ctx.workdir, 'out/sub/a.csv'),
+        sha256: sha256('a'),
+        size: 1,
+        kind: 'file',
+      },
+      {
+        name: 'big',
+        path: join(ctx.workdir, 'big.bin'),
+        sha256: sha256(big),
+        size: big.length,
+        kind: 'file',
+      },
     ]);
     expect(outputsOf(events)).toEqual({
       exitCode: 0,
@@ -192,7 +236,10 @@ describe('exec command', () => {
 
   it('fails with CORE_OUTPUT_MISSING naming the pattern and workdir', async () => {
     const ctx = context();
-    const { error } = await runFailing(ctx, { command: 'touch present.txt', outputs: { a: 'present.txt', b: 'absent/*.h5' } });
+    const { error } = await runFailing(ctx, {
+      command: 'touch present.txt',
+      outputs: { a: 'present.txt', b: 'absent/*.h5' },
+    });
     expect(error.code).toBe('CORE_OUTPUT_MISSING');
     expect(error.message).toContain('absent/*.h5');
     expect(error.message).toContain(ctx.workdir);
@@ -233,7 +280,9 @@ describe('exec command', () => {
   });
 
   it('maps an abort whose reason is a timeout to CORE_TIMEOUT', { timeout: 20_000 }, async () => {
-    const { error } = await runFailing(context({ signal: AbortSignal.timeout(300) }), { command: 'sleep 30' });
+    const { error } = await runFailing(context({ signal: AbortSignal.timeout(300) }), {
+      command: 'sleep 30',
+    });
     expect(error.code).toBe('CORE_TIMEOUT');
     expect(error.retryable).toBe(true);
   });
@@ -252,15 +301,17 @@ describe('exec command', () => {
   it('stops the process when unsubscribed', { timeout: 20_000 }, async () => {
     let pid = 0;
     await new Promise<void>((resolve, reject) => {
-      const subscription = execCommand.execute(context(), params({ command: 'echo $$; exec sleep 30' })).subscribe({
-        next: (event) => {
-          if (event.type !== 'log') return;
-          pid = Number(event.text.trim());
-          subscription.unsubscribe();
-          resolve();
-        },
-        error: reject,
-      });
+      const subscription = execCommand
+        .execute(context(), params({ command: 'echo $$; exec sleep 30' }))
+        .subscribe({
+          next: (event) => {
+            if (event.type !== 'log') return;
+            pid = Number(event.text.trim());
+            subscription.unsubscribe();
+            resolve();
+          },
+          error: reject,
+        });
     });
     expect(pid).toBeGreaterThan(0);
     const deadline = Date.now() + 5_000;

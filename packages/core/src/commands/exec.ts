@@ -8,6 +8,7 @@ import { isBeamlineError } from '../errors/beamline-error.js';
 import { CoreError } from '../errors/core-error.js';
 import { collectArtifacts } from './collect-artifacts.js';
 import { LineChunker } from './line-splitter.js';
+import { LogBuffer } from './log-buffer.js';
 import { scanMarkers } from './step-markers.js';
 
 /** Where the host work directory appears inside a container when `image` is set. */
@@ -43,7 +44,9 @@ export const execParamsSchema = z
         z.array(glob),
         z
           .record(z.string().min(1), z.union([glob, z.array(glob).min(1)]))
-          .refine((record) => !('exitCode' in record), { message: "'exitCode' is reserved for the exit code" }),
+          .refine((record) => !('exitCode' in record), {
+            message: "'exitCode' is reserved for the exit code",
+          }),
       ])
       .optional(),
   })
@@ -54,8 +57,9 @@ export type ExecParams = z.output<typeof execParamsSchema>;
 
 /**
  * The built-in `exec` command: runs a program through the step's runner, streams its output as `log`
- * events in chunks of whole lines, turns `::metric`, `::progress` and `::output` marker lines on stdout
- * into events and outputs, and on success collects the declared output files as artifacts.
+ * events in chunks of whole lines (coalesced up to 256 KiB or 50 ms), turns `::metric`, `::progress`
+ * and `::output` marker lines on stdout into events and outputs, and on success collects the declared
+ * output files as artifacts.
  *
  * Outputs: `exitCode`, each named output (absolute path, or paths for several matches), and the values
  * of `::output name=value` lines (JSON-parsed when they parse).
@@ -75,10 +79,14 @@ export class ExecCommand implements Command<ExecParams> {
         mkdirSync(hostWorkdir, { recursive: true });
       } catch (error) {
         subscriber.error(
-          new CoreError('CORE_SPAWN_FAILED', `Step '${ctx.stepId}': cannot create the work directory ${hostWorkdir}`, {
-            cause: error,
-            details: { workdir: hostWorkdir },
-          }),
+          new CoreError(
+            'CORE_SPAWN_FAILED',
+            `Step '${ctx.stepId}': cannot create the work directory ${hostWorkdir}`,
+            {
+              cause: error,
+              details: { workdir: hostWorkdir },
+            },
+          ),
         );
         return;
       }
@@ -89,15 +97,20 @@ export class ExecCommand implements Command<ExecParams> {
       let exited = false;
       const collection = new AbortController();
 
+      const logs = new LogBuffer((stream, text) => subscriber.next({ type: 'log', stream, text }));
       const log = (stream: 'stdout' | 'stderr', text: string | undefined): void => {
         if (text === undefined) return;
-        subscriber.next({ type: 'log', stream, text });
+        logs.add(stream, text);
         if (stream === 'stderr') {
           stderrTail += text;
           if (stderrTail.length > 2 * STDERR_TAIL_CHARS) stderrTail = stderrTail.slice(-STDERR_TAIL_CHARS);
           return;
         }
-        for (const marker of scanMarkers(text)) {
+        const markers = scanMarkers(text);
+        if (markers.length === 0) return;
+        // The marker lines reach the log before the events they stand for.
+        logs.flush();
+        for (const marker of markers) {
           if (marker.type === 'output') markerOutputs[marker.name] = marker.value;
           else subscriber.next(marker);
         }
@@ -109,7 +122,10 @@ export class ExecCommand implements Command<ExecParams> {
             ? { artifacts: [], outputs: {} }
             : await collectArtifacts(hostWorkdir, params.outputs, collection.signal);
         for (const artifact of collected.artifacts) subscriber.next({ type: 'artifact', artifact });
-        subscriber.next({ type: 'outputs', outputs: { exitCode: 0, ...collected.outputs, ...markerOutputs } });
+        subscriber.next({
+          type: 'outputs',
+          outputs: { exitCode: 0, ...collected.outputs, ...markerOutputs },
+        });
         subscriber.complete();
       };
 
@@ -117,6 +133,7 @@ export class ExecCommand implements Command<ExecParams> {
         exited = true;
         log('stdout', chunkers.stdout.flush());
         log('stderr', chunkers.stderr.flush());
+        logs.flush();
         const failure = exitError(ctx, params, exit, stderrTail);
         if (failure !== undefined) {
           subscriber.error(failure);
@@ -145,10 +162,14 @@ export class ExecCommand implements Command<ExecParams> {
         complete: () => {
           if (!exited) {
             subscriber.error(
-              new CoreError('CORE_PROCESS_FAILED', `Step '${ctx.stepId}': the runner ended without an exit event`, {
-                retryable: true,
-                details: { runner: ctx.runner.name },
-              }),
+              new CoreError(
+                'CORE_PROCESS_FAILED',
+                `Step '${ctx.stepId}': the runner ended without an exit event`,
+                {
+                  retryable: true,
+                  details: { runner: ctx.runner.name },
+                },
+              ),
             );
           }
         },
@@ -158,6 +179,7 @@ export class ExecCommand implements Command<ExecParams> {
         // Stops the process (the runner's teardown) and any hashing still in progress.
         subscription.unsubscribe();
         collection.abort();
+        logs.dispose();
       };
     });
   }

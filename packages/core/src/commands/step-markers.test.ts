@@ -3,7 +3,12 @@ import { parseMarker, scanMarkers } from './step-markers.js';
 
 describe('step markers', () => {
   it('parses metrics, progress and outputs', () => {
-    expect(parseMarker('::metric loss=-1.5e-3 step=12')).toEqual({ type: 'metric', name: 'loss', value: -0.0015, step: 12 });
+    expect(parseMarker('::metric loss=-1.5e-3 step=12')).toEqual({
+      type: 'metric',
+      name: 'loss',
+      value: -0.0015,
+      step: 12,
+    });
     expect(parseMarker('::metric val/acc=.5\r')).toEqual({ type: 'metric', name: 'val/acc', value: 0.5 });
     expect(parseMarker('::progress 2.5/10')).toEqual({ type: 'progress', current: 2.5, total: 10 });
     expect(parseMarker('::progress 4 downloading  files ')).toEqual({
@@ -17,7 +22,15 @@ describe('step markers', () => {
   });
 
   it('ignores lines that are not well-formed markers', () => {
-    for (const line of ['::metric loss=abc', '::metric loss', '::progress x/10', '::output =1', ':: metric a=1', 'x ::metric a=1', '::other a=1']) {
+    for (const line of [
+      '::metric loss=abc',
+      '::metric loss',
+      '::progress x/10',
+      '::output =1',
+      ':: metric a=1',
+      'x ::metric a=1',
+      '::other a=1',
+    ]) {
       expect(parseMarker(line)).toBeUndefined();
     }
   });

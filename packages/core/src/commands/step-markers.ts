@@ -2,8 +2,7 @@ import type { StepEvent } from '../contracts/command.js';
 
 /** What a marker line on stdout asks for: a step event, or a named step output. */
 export type StepMarker =
-  | Extract<StepEvent, { type: 'metric' | 'progress' }>
-  | { type: 'output'; name: string; value: unknown };
+  Extract<StepEvent, { type: 'metric' | 'progress' }> | { type: 'output'; name: string; value: unknown };
 
 const NUMBER = String.raw`[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?`;
 const METRIC = new RegExp(String.raw`^::metric\s+([^\s=]+)=(${NUMBER})(?:\s+step=(\d+))?\s*$`);
@@ -22,7 +21,12 @@ export function parseMarker(line: string): StepMarker | undefined {
   let match: RegExpExecArray | null;
   if ((match = METRIC.exec(line)) !== null) {
     const [, name = '', value = '', step] = match;
-    return { type: 'metric', name, value: Number(value), ...(step === undefined ? {} : { step: Number(step) }) };
+    return {
+      type: 'metric',
+      name,
+      value: Number(value),
+      ...(step === undefined ? {} : { step: Number(step) }),
+    };
   }
   if ((match = PROGRESS.exec(line)) !== null) {
     const [, current = '', total, message] = match;

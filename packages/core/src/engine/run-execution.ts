@@ -287,6 +287,8 @@ export class RunExecution {
     resources: ResourceGrant,
     attempt: number,
   ): Promise<Completed> {
+    // A listener of the `started` event may already have cancelled the run.
+    if (this.abort.signal.aborted) return Promise.reject(this.abort.signal.reason as Error);
     const controller = new AbortController();
     const onRunAbort = (): void => controller.abort(this.abort.signal.reason);
     this.abort.signal.addEventListener('abort', onRunAbort, { once: true });

@@ -15,17 +15,23 @@ export interface ExpressionContext {
   dependencies: ReadonlySet<string>;
 }
 
-function problemOf(reference: ExpressionReference, roots: readonly ExpressionRoot[], context: ExpressionContext): string | undefined {
+function problemOf(
+  reference: ExpressionReference,
+  roots: readonly ExpressionRoot[],
+  context: ExpressionContext,
+): string | undefined {
   const root = reference.root;
   if (!(EXPRESSION_ROOTS as readonly string[]).includes(root)) {
     return `unknown name "${root}"${didYouMean(root, EXPRESSION_ROOTS)}; expected params.<name>, steps.<id>.outputs.<name> or matrix.<key>`;
   }
-  if (!(roots as readonly string[]).includes(root)) return `${root}.* cannot be used here; only ${roots.map((r) => `${r}.*`).join(' and ')}`;
+  if (!(roots as readonly string[]).includes(root))
+    return `${root}.* cannot be used here; only ${roots.map((r) => `${r}.*`).join(' and ')}`;
   const [first, second, third] = reference.path;
   if (root === 'params') {
     if (typeof first !== 'string') return 'expected params.<name>';
     const names = Object.keys(context.params);
-    if (!Object.hasOwn(context.params, first)) return `unknown param "${first}"${didYouMean(first, names)}; declared params: ${listNames(names)}`;
+    if (!Object.hasOwn(context.params, first))
+      return `unknown param "${first}"${didYouMean(first, names)}; declared params: ${listNames(names)}`;
     return undefined;
   }
   if (root === 'matrix') {
@@ -36,9 +42,11 @@ function problemOf(reference: ExpressionReference, roots: readonly ExpressionRoo
     }
     return undefined;
   }
-  if (typeof first !== 'string' || second !== 'outputs' || typeof third !== 'string') return 'expected steps.<id>.outputs.<name>';
+  if (typeof first !== 'string' || second !== 'outputs' || typeof third !== 'string')
+    return 'expected steps.<id>.outputs.<name>';
   if (first === context.stepId) return `step "${first}" cannot read its own outputs`;
-  if (!context.stepIds.includes(first)) return `unknown step "${first}"${didYouMean(first, context.stepIds)}; steps: ${listNames(context.stepIds)}`;
+  if (!context.stepIds.includes(first))
+    return `unknown step "${first}"${didYouMean(first, context.stepIds)}; steps: ${listNames(context.stepIds)}`;
   if (!context.dependencies.has(first)) {
     return `step "${first}" is not a dependency of "${context.stepId}"; add it to needs (directly or through another step)`;
   }
@@ -59,7 +67,8 @@ export function checkExpressions(
   const issues: PipelineIssue[] = errors.map((found) => ({ path: found.path, message: found.error.message }));
   for (const found of references) {
     const problem = problemOf(found.reference, roots, context);
-    if (problem !== undefined) issues.push({ path: found.path, message: `${formatExpression(found.reference)}: ${problem}` });
+    if (problem !== undefined)
+      issues.push({ path: found.path, message: `${formatExpression(found.reference)}: ${problem}` });
   }
   return issues;
 }

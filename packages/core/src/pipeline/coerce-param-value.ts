@@ -31,7 +31,9 @@ export function coerceParamValue(type: ParamDefinition['type'], value: unknown):
       return { ok: true, value };
     case 'string':
       if (typeof value === 'string') return { ok: true, value };
-      return typeof value === 'number' || typeof value === 'boolean' ? { ok: true, value: String(value) } : fail;
+      return typeof value === 'number' || typeof value === 'boolean'
+        ? { ok: true, value: String(value) }
+        : fail;
     case 'number': {
       if (typeof value === 'number') return Number.isFinite(value) ? { ok: true, value } : fail;
       const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;

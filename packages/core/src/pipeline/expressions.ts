@@ -8,7 +8,8 @@ export interface ExpressionReference {
 }
 
 /** A piece of a template string: literal text, or an expression with its canonical source. */
-export type TemplatePart = { kind: 'text'; text: string } | { kind: 'expression'; reference: ExpressionReference };
+export type TemplatePart =
+  { kind: 'text'; text: string } | { kind: 'expression'; reference: ExpressionReference };
 
 /** An expression found in a value tree, with the path of the string that holds it. */
 export interface FoundReference {
@@ -72,7 +73,8 @@ class TemplateParser {
 
   private expression(start: number): ExpressionReference {
     this.skipSpaces();
-    if (this.source.startsWith('}}', this.position)) this.fail(start, 'empty expression, expected a path such as params.x');
+    if (this.source.startsWith('}}', this.position))
+      this.fail(start, 'empty expression, expected a path such as params.x');
     const root = this.name(start, 'a name such as params, steps or matrix');
     const path: PathSegment[] = [];
     for (;;) {
@@ -102,7 +104,8 @@ class TemplateParser {
 
   private name(start: number, what: string): string {
     const first = this.position;
-    if (!NAME_START.test(this.source[this.position] ?? '')) this.fail(start, `expected ${what}, found ${this.describeHere()}`);
+    if (!NAME_START.test(this.source[this.position] ?? ''))
+      this.fail(start, `expected ${what}, found ${this.describeHere()}`);
     while (NAME_CHAR.test(this.source[this.position] ?? '')) this.position += 1;
     return this.source.slice(first, this.position);
   }
@@ -161,7 +164,10 @@ export function parseExpression(expression: string): ExpressionReference {
   const parts = parseTemplate(`${OPEN} ${expression} }}`);
   const [only] = parts;
   if (parts.length !== 1 || only?.kind !== 'expression') {
-    throw new CoreError('CORE_EXPRESSION_INVALID', `invalid expression ${expression}: expected a single path`);
+    throw new CoreError(
+      'CORE_EXPRESSION_INVALID',
+      `invalid expression ${expression}: expected a single path`,
+    );
   }
   return only.reference;
 }
@@ -172,10 +178,15 @@ export function isTemplate(text: string): boolean {
 }
 
 /** Walks strings in a value tree (arrays and plain objects), with their paths. */
-function forEachString(value: unknown, path: PathSegment[], visit: (text: string, path: PathSegment[]) => void): void {
+function forEachString(
+  value: unknown,
+  path: PathSegment[],
+  visit: (text: string, path: PathSegment[]) => void,
+): void {
   if (typeof value === 'string') visit(value, path);
   else if (Array.isArray(value)) value.forEach((item, index) => forEachString(item, [...path, index], visit));
-  else if (isPlainObject(value)) for (const [key, item] of Object.entries(value)) forEachString(item, [...path, key], visit);
+  else if (isPlainObject(value))
+    for (const [key, item] of Object.entries(value)) forEachString(item, [...path, key], visit);
 }
 
 /** Every expression in a value tree, and every string whose expressions do not parse — for validation. */
@@ -188,7 +199,8 @@ export function listReferences(
   forEachString(value, basePath, (text, path) => {
     if (!isTemplate(text)) return;
     try {
-      for (const part of parseTemplate(text)) if (part.kind === 'expression') references.push({ path, reference: part.reference });
+      for (const part of parseTemplate(text))
+        if (part.kind === 'expression') references.push({ path, reference: part.reference });
     } catch (error) {
       if (!(error instanceof CoreError)) throw error;
       errors.push({ path, error });
@@ -212,19 +224,22 @@ export function lookupPath(value: unknown, path: readonly PathSegment[]): unknow
 export function interpolate(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'string') return value;
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value as number | boolean | bigint);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
+  return JSON.stringify(value) ?? '';
 }
 
 function escapeText(text: string): string {
-  return text.replaceAll(OPEN, ESCAPED_OPEN);
+  // A function, because `$$` in a replacement string means a single `$`.
+  return text.replaceAll(OPEN, () => ESCAPED_OPEN);
 }
 
 /** Makes a substituted value inert: its strings must not read as expressions when resolved again later. */
 function escapeValue(value: unknown): unknown {
   if (typeof value === 'string') return escapeText(value);
   if (Array.isArray(value)) return value.map(escapeValue);
-  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeValue(v)]));
+  if (isPlainObject(value))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeValue(v)]));
   return value;
 }
 
@@ -265,11 +280,17 @@ function resolveString(text: string, resolve: ReferenceResolver, mode: 'final' |
  * data. `partial`: references the resolver leaves `undefined` stay as expressions and the result is still a
  * template (substituted text is escaped so that a later `final` pass does not read it as an expression).
  */
-export function resolveExpressions(value: unknown, resolve: ReferenceResolver, mode: 'final' | 'partial' = 'final'): unknown {
+export function resolveExpressions(
+  value: unknown,
+  resolve: ReferenceResolver,
+  mode: 'final' | 'partial' = 'final',
+): unknown {
   if (typeof value === 'string') return resolveString(value, resolve, mode);
   if (Array.isArray(value)) return value.map((item) => resolveExpressions(item, resolve, mode));
   if (isPlainObject(value)) {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, resolveExpressions(item, resolve, mode)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, resolveExpressions(item, resolve, mode)]),
+    );
   }
   return value;
 }

@@ -25,12 +25,17 @@ export function parseParamAssignments(
     const param = Object.hasOwn(declared, name) ? declared[name] : undefined;
     if (!param) {
       const names = Object.keys(declared);
-      problems.push(`--param ${name}: unknown param "${name}"${didYouMean(name, names)}; declared params: ${listNames(names)}`);
+      problems.push(
+        `--param ${name}: unknown param "${name}"${didYouMean(name, names)}; declared params: ${listNames(names)}`,
+      );
       continue;
     }
     const coerced = coerceParamValue(param.type, assignment.slice(equals + 1));
     if (coerced.ok) values[name] = coerced.value;
-    else problems.push(`--param ${name}: param "${name}" expects ${coerced.expected}, got ${JSON.stringify(assignment.slice(equals + 1))}`);
+    else
+      problems.push(
+        `--param ${name}: param "${name}" expects ${coerced.expected}, got ${JSON.stringify(assignment.slice(equals + 1))}`,
+      );
   }
   if (problems.length > 0) throw paramsInvalidError(definition.name, problems);
   return values;

@@ -9,7 +9,10 @@ export type NeedsGraph = ReadonlyMap<string, readonly string[]>;
  * Normalises `needs` of every step: a string or a list; omitted means the previous step in file order;
  * `[]` means none. Unknown and self needs are reported and left out of the graph.
  */
-export function buildNeedsGraph(steps: Record<string, StepDefinition>): { graph: NeedsGraph; issues: PipelineIssue[] } {
+export function buildNeedsGraph(steps: Record<string, StepDefinition>): {
+  graph: NeedsGraph;
+  issues: PipelineIssue[];
+} {
   const ids = Object.keys(steps);
   const graph = new Map<string, string[]>();
   const issues: PipelineIssue[] = [];
@@ -26,7 +29,10 @@ export function buildNeedsGraph(steps: Record<string, StepDefinition>): { graph:
       const path = typeof needs === 'string' ? ['steps', id, 'needs'] : ['steps', id, 'needs', position];
       if (need === id) issues.push({ path, message: `step "${id}" cannot need itself` });
       else if (!Object.hasOwn(steps, need)) {
-        issues.push({ path, message: `unknown step "${need}"${didYouMean(need, ids)}; steps: ${listNames(ids)}` });
+        issues.push({
+          path,
+          message: `unknown step "${need}"${didYouMean(need, ids)}; steps: ${listNames(ids)}`,
+        });
       } else if (!valid.includes(need)) valid.push(need);
     });
     graph.set(id, valid);

@@ -13,7 +13,10 @@ export interface SourcePosition {
  * Finds where a path lies in the source text. `key` asks for the key itself (an unknown key), `value` for
  * its value; when the path does not exist the nearest enclosing place is returned.
  */
-export type SourceLocator = (path: readonly PathSegment[], target: 'key' | 'value') => SourcePosition | undefined;
+export type SourceLocator = (
+  path: readonly PathSegment[],
+  target: 'key' | 'value',
+) => SourcePosition | undefined;
 
 /** One problem found in a pipeline; `message` says what was found and what was expected. */
 export interface PipelineIssue {
@@ -51,12 +54,14 @@ export function formatPath(path: readonly PathSegment[]): string {
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list';
-  if (typeof value === 'object' && value !== null) return 'an object';
   if (typeof value === 'string') {
     const quoted = JSON.stringify(value);
     return quoted.length > 60 ? `${quoted.slice(0, 57)}…"` : quoted;
   }
-  return String(value as number | boolean | bigint | null);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
+  if (value === null) return 'null';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 /** `pipeline.yaml:14:9 steps.train.retry.attempts: expected a whole number ≥ 1, got "three"`. */
@@ -67,7 +72,10 @@ export function formatIssue(file: string, issue: PipelineIssue): string {
 }
 
 /** Fills in the positions of issues that a locator can find. */
-export function locateIssues(issues: readonly PipelineIssue[], locate: SourceLocator | undefined): PipelineIssue[] {
+export function locateIssues(
+  issues: readonly PipelineIssue[],
+  locate: SourceLocator | undefined,
+): PipelineIssue[] {
   if (!locate) return [...issues];
   return issues.map((issue) => {
     if (issue.position) return issue;

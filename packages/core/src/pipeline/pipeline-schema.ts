@@ -9,16 +9,24 @@ export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
 const expected = (what: string) => ({ error: `expected ${what}` });
 const name = (what: string) =>
-  z.string().regex(NAME_PATTERN, expected(`a ${what} of letters, digits, '_' and '-' starting with a letter or '_'`));
+  z
+    .string()
+    .regex(NAME_PATTERN, expected(`a ${what} of letters, digits, '_' and '-' starting with a letter or '_'`));
 const wholeNumber = (min: number) =>
   z.int(expected(`a whole number ≥ ${min}`)).min(min, expected(`a whole number ≥ ${min}`));
-const atLeast = (min: number) => z.number(expected(`a number ≥ ${min}`)).min(min, expected(`a number ≥ ${min}`));
+const atLeast = (min: number) =>
+  z.number(expected(`a number ≥ ${min}`)).min(min, expected(`a number ≥ ${min}`));
 const text = z.string(expected('a string'));
 const flag = z.boolean(expected('true or false'));
 
 const paramSchema = z.strictObject(
   {
-    type: z.enum(['string', 'number', 'boolean', 'array', 'object'], expected('one of string, number, boolean, array, object')).optional(),
+    type: z
+      .enum(
+        ['string', 'number', 'boolean', 'array', 'object'],
+        expected('one of string, number, boolean, array, object'),
+      )
+      .optional(),
     default: z.unknown().optional(),
     description: text.optional(),
     required: flag.optional(),
@@ -34,7 +42,11 @@ const retrySchema = z.union(
       initialDelayMs: atLeast(0).optional(),
       coefficient: atLeast(1).optional(),
       maxDelayMs: atLeast(0).optional(),
-      jitter: z.number(expected('a number from 0 to 1')).min(0, expected('a number from 0 to 1')).max(1, expected('a number from 0 to 1')).optional(),
+      jitter: z
+        .number(expected('a number from 0 to 1'))
+        .min(0, expected('a number from 0 to 1'))
+        .max(1, expected('a number from 0 to 1'))
+        .optional(),
     }),
   ],
   expected('a number of attempts (a whole number ≥ 1) or a retry policy object'),
@@ -65,7 +77,9 @@ const stepSchema = z.strictObject(
     name: text.optional(),
     uses: z.string(expected('a command name')).min(1, expected('a command name')),
     with: z.record(z.string(), z.unknown(), expected('an object of command parameters')).optional(),
-    needs: z.union([text.min(1, expected('a step id')), stepIdList], expected('a step id or a list of step ids')).optional(),
+    needs: z
+      .union([text.min(1, expected('a step id')), stepIdList], expected('a step id or a list of step ids'))
+      .optional(),
     runner: z.string(expected('a runner name')).min(1, expected('a runner name')).optional(),
     resources: resourcesSchema.optional(),
     retry: retrySchema.optional(),
@@ -74,7 +88,10 @@ const stepSchema = z.strictObject(
     matrix: z
       .record(
         name('matrix key'),
-        z.union([z.array(z.unknown()), z.string()], expected('a list of values or a "${{ params.<name> }}" expression')),
+        z.union(
+          [z.array(z.unknown()), z.string()],
+          expected('a list of values or a "${{ params.<name> }}" expression'),
+        ),
         expected('an object of matrix keys to lists'),
       )
       .refine((matrix) => Object.keys(matrix).length > 0, expected('at least one matrix key'))
@@ -100,7 +117,7 @@ type ZodIssue = z.core.$ZodIssue;
 
 /** The keys an object schema allows at a path, for "did you mean" on unknown keys. */
 function allowedKeysAt(schema: z.core.$ZodType, path: readonly PathSegment[]): string[] {
-  if (schema instanceof z.ZodOptional) return allowedKeysAt(schema.unwrap() as z.core.$ZodType, path);
+  if (schema instanceof z.ZodOptional) return allowedKeysAt(schema.unwrap(), path);
   if (schema instanceof z.ZodUnion) {
     return (schema.options as z.core.$ZodType[]).flatMap((option) => allowedKeysAt(option, path));
   }
@@ -111,8 +128,8 @@ function allowedKeysAt(schema: z.core.$ZodType, path: readonly PathSegment[]): s
     return child ? allowedKeysAt(child, rest) : [];
   }
   if (head === undefined) return [];
-  if (schema instanceof z.ZodRecord) return allowedKeysAt(schema.valueType as z.core.$ZodType, rest);
-  if (schema instanceof z.ZodArray) return allowedKeysAt(schema.element as z.core.$ZodType, rest);
+  if (schema instanceof z.ZodRecord) return allowedKeysAt(schema.valueType, rest);
+  if (schema instanceof z.ZodArray) return allowedKeysAt(schema.element, rest);
   return [];
 }
 
@@ -133,13 +150,24 @@ function toIssues(issue: ZodIssue, base: readonly PathSegment[]): PipelineIssue[
     }
     case 'invalid_union': {
       // The branch whose root type matched the value explains the problem best (`needs: [1]` → `needs[0]`).
-      const matching = issue.errors.find((branch) => !branch.some((i) => i.path.length === 0 && i.code === 'invalid_type'));
+      const matching = issue.errors.find(
+        (branch) => !branch.some((i) => i.path.length === 0 && i.code === 'invalid_type'),
+      );
       if (matching) return matching.flatMap((inner) => toIssues(inner, path));
       break;
     }
     case 'invalid_key':
-      return [{ path, target: 'key', message: withFound(issue.issues[0]?.message ?? issue.message, issue.input) }];
-    default:
+      return [
+        { path, target: 'key', message: withFound(issue.issues[0]?.message ?? issue.message, issue.input) },
+      ];
+    case 'invalid_type':
+    case 'invalid_value':
+    case 'invalid_format':
+    case 'invalid_element':
+    case 'not_multiple_of':
+    case 'too_big':
+    case 'too_small':
+    case 'custom':
       break;
   }
   return [{ path, message: withFound(issue.message, issue.input) }];

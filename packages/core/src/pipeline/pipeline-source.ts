@@ -35,7 +35,9 @@ export function yamlLocator(document: Document, lineCounter: LineCounter): Sourc
     for (const segment of path) {
       let next: unknown;
       if (isMap(node)) {
-        const pair = node.items.find((item) => String(isScalar(item.key) ? item.key.value : item.key) === String(segment));
+        const pair = node.items.find(
+          (item) => String(isScalar(item.key) ? item.key.value : item.key) === String(segment),
+        );
         // A missing key is reported where its object is named.
         if (!pair) return positionOf(key) ?? positionOf(node);
         key = isScalar(pair.key) ? pair.key : undefined;
@@ -50,7 +52,8 @@ export function yamlLocator(document: Document, lineCounter: LineCounter): Sourc
     }
     // Scalars are pointed at directly; a block collection (or an empty `with:`) is best found by its key.
     const value = node as Node | null;
-    if (target === 'value' && (isScalar(value) || key === undefined)) return positionOf(value) ?? positionOf(key);
+    if (target === 'value' && (isScalar(value) || key === undefined))
+      return positionOf(value) ?? positionOf(key);
     return positionOf(key) ?? positionOf(value);
   };
 }

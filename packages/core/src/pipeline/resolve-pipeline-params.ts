@@ -6,9 +6,13 @@ import { describeValue, type PipelineIssue } from './pipeline-issue.js';
 
 /** The `CORE_PARAMS_INVALID` error listing every problem with the param values of a run. */
 export function paramsInvalidError(pipeline: string, problems: readonly string[]): CoreError {
-  return new CoreError('CORE_PARAMS_INVALID', `Invalid params for pipeline ${pipeline}:\n  ${problems.join('\n  ')}`, {
-    details: { pipeline, issues: [...problems] },
-  });
+  return new CoreError(
+    'CORE_PARAMS_INVALID',
+    `Invalid params for pipeline ${pipeline}:\n  ${problems.join('\n  ')}`,
+    {
+      details: { pipeline, issues: [...problems] },
+    },
+  );
 }
 
 /** Declared defaults that do not fit their declared type: a fault of the pipeline, not of the run. */
@@ -41,7 +45,9 @@ export function resolvePipelineParams(
   const problems: string[] = [];
   for (const name of Object.keys(given)) {
     if (!Object.hasOwn(declared, name)) {
-      problems.push(`unknown param "${name}"${didYouMean(name, names)}; declared params: ${listNames(names)}`);
+      problems.push(
+        `unknown param "${name}"${didYouMean(name, names)}; declared params: ${listNames(names)}`,
+      );
     }
   }
   const values: Record<string, unknown> = {};

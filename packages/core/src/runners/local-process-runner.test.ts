@@ -98,7 +98,10 @@ describe('LocalProcessRunner specifics', () => {
     let grandchild = 0;
     await new Promise<void>((resolve, reject) => {
       const subscription = runner
-        .exec({ argv: ['sh', '-c', "trap '' TERM; sleep 60 >/dev/null 2>&1 & echo $!; wait"], killGraceMs: 500 })
+        .exec({
+          argv: ['sh', '-c', "trap '' TERM; sleep 60 >/dev/null 2>&1 & echo $!; wait"],
+          killGraceMs: 500,
+        })
         .subscribe({
           next: (event) => {
             if (event.type !== 'stdout') return;

@@ -29,16 +29,22 @@ export class LocalProcessRunner implements Runner {
       const refused = unsupportedField(spec);
       if (refused !== undefined) {
         subscriber.error(
-          new CoreError('CORE_RUNNER_UNSUPPORTED', `The local runner cannot honour '${refused}'; use a container runner`, {
-            details: { field: refused, runner: this.name },
-          }),
+          new CoreError(
+            'CORE_RUNNER_UNSUPPORTED',
+            `The local runner cannot honour '${refused}'; use a container runner`,
+            {
+              details: { field: refused, runner: this.name },
+            },
+          ),
         );
         return;
       }
       const program = spec.argv[0];
       if (program === undefined || program === '') {
         subscriber.error(
-          new CoreError('CORE_SPAWN_FAILED', 'Cannot spawn a process: argv is empty', { details: { argv: [...spec.argv] } }),
+          new CoreError('CORE_SPAWN_FAILED', 'Cannot spawn a process: argv is empty', {
+            details: { argv: [...spec.argv] },
+          }),
         );
         return;
       }
@@ -125,7 +131,6 @@ export class LocalProcessRunner implements Runner {
         return () => signal?.removeEventListener('abort', onAbort);
       }
 
-      subscriber.next({ type: 'started', pid });
       child.stdout?.on('data', (data: Buffer) => subscriber.next({ type: 'stdout', data }));
       child.stderr?.on('data', (data: Buffer) => subscriber.next({ type: 'stderr', data }));
       child.once('exit', releaseKillTimerIfGone);
@@ -148,6 +153,8 @@ export class LocalProcessRunner implements Runner {
       if (spec.timeoutMs !== undefined) {
         timeoutTimer = setTimeout(() => stop('timeout'), spec.timeoutMs);
       }
+      // Last, so that a consumer aborting or unsubscribing on 'started' finds everything wired up.
+      subscriber.next({ type: 'started', pid });
 
       return () => {
         signal?.removeEventListener('abort', onAbort);
@@ -185,7 +192,8 @@ function spawnFailed(program: string, cwd: string | undefined, error: unknown): 
   const where = cwd ?? process.cwd();
   let hint = '';
   // ENOENT is reported the same way for a missing program and a missing working directory.
-  if (code === 'ENOENT' && cwd !== undefined && !isDirectory(cwd)) hint = ' (the working directory does not exist)';
+  if (code === 'ENOENT' && cwd !== undefined && !isDirectory(cwd))
+    hint = ' (the working directory does not exist)';
   else if (code === 'ENOENT') hint = ' (program not found on PATH)';
   else if (code === 'EACCES') hint = ' (permission denied)';
   return new CoreError(

@@ -46,13 +46,13 @@ describe('createRuntime', () => {
     const handle = await runtime.run(
       pipeline({
         a: { with: { value: 21 }, needs: [] },
-        b: { with: { value: '${{ steps.a.outputs.value }}' }, needs: ['a'] },
+        b: { with: { value: 'b saw ${{ steps.a.outputs.value }}' }, needs: ['a'] },
         c: { with: { value: 'got ${{ steps.b.outputs.value }}' }, needs: ['b'] },
       }),
     );
     const result = await handle.done;
     expect(result.status).toBe('succeeded');
-    expect(result.steps.c?.outputs?.value).toBe('got 21');
+    expect(result.steps.c?.outputs?.value).toBe('got b saw 21');
     const events = await lastValueFrom(handle.events$.pipe(toArray()));
     const order = events.filter((e) => e.type === 'succeeded').map((e) => ('stepId' in e ? e.stepId : ''));
     expect(order).toEqual(['a', 'b', 'c']);
@@ -103,8 +103,8 @@ describe('createRuntime', () => {
 
   it('cancels running work, skips what has not started, and records the reason', async () => {
     const { runtime, probe } = await setup();
-    const handle = await runtime.run(pipeline({ long: { with: { ms: -1 } }, after: { with: {} } }));
-    handle.events.on('started', () => handle.cancel('user pressed stop'));
+    const handle = await runtime.run(pipeline({ long: { with: { ms: -1 } }, after: { with: { value: 'after' } } }));
+    handle.events.on('started', () => setTimeout(() => handle.cancel('user pressed stop'), 20));
     const result = await handle.done;
     expect(result.status).toBe('cancelled');
     expect(probe.aborted).toEqual(['long']);
@@ -158,10 +158,17 @@ describe('createRuntime', () => {
     expect((refused as Error).message).toContain('gpuOptional');
   });
 
+  it('gives identical work the same key: a step equal to an earlier one reuses its result', async () => {
+    const { runtime, probe } = await setup();
+    const result = await (await runtime.run(pipeline({ a: { with: { value: 1 } }, b: { with: { value: 1 } } }))).done;
+    expect(result.steps.b?.status).toBe('cached');
+    expect(probe.executions).toEqual({ a: 1 });
+  });
+
   it('serves unchanged steps from the cache and explains what changed', async () => {
     const { runtime, probe } = await setup();
     const def = (value: number): PipelineDefinition =>
-      pipeline({ a: { with: { value: 1 } }, b: { with: { value } } });
+      pipeline({ a: { with: { value: 'a' } }, b: { with: { value } } });
     const first = await runtime.run(def(1));
     await first.done;
     const second = await runtime.run(def(1));
@@ -183,7 +190,7 @@ describe('createRuntime', () => {
 
   it('resumes a cancelled run without running completed steps again', async () => {
     const { runtime, probe } = await setup();
-    const def = pipeline({ a: {}, b: { with: { ms: -1 } }, c: {} });
+    const def = pipeline({ a: { with: { value: 'a' } }, b: { with: { ms: -1 } }, c: { with: { value: 'c' } } });
     const handle = await runtime.run(def, { noCache: true });
     handle.events.on('started', (e) => e.stepId === 'b' && handle.cancel('pause'));
     expect((await handle.done).status).toBe('cancelled');
@@ -200,9 +207,17 @@ describe('createRuntime', () => {
     ]);
   });
 
+  it('cancels a step whose start a listener cancelled synchronously, without running it', async () => {
+    const { runtime, probe } = await setup();
+    const handle = await runtime.run(pipeline({ long: { with: { ms: -1 } } }));
+    handle.events.on('started', () => handle.cancel('at once'));
+    expect((await handle.done).status).toBe('cancelled');
+    expect(probe.executions).toEqual({});
+  });
+
   it('gives a late subscriber every event once, and typed listeners the same events', async () => {
     const { runtime } = await setup();
-    const handle = await runtime.run(pipeline({ a: {}, b: {}, c: {} }));
+    const handle = await runtime.run(pipeline({ a: { with: { value: 1 } }, b: { with: { value: 2 } }, c: { with: { value: 3 } } }));
     const heard: string[] = [];
     handle.events.on('succeeded', (e) => heard.push(e.stepId));
     await handle.done;

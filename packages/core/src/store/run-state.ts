@@ -38,7 +38,9 @@ export function reduceRunState(state: RunState, event: RunEvent): RunState {
 }
 
 /** The events that change the state of their step. */
-type StepStateEvent = RunEventOf<'queued' | 'started' | 'retrying' | 'succeeded' | 'failed' | 'cached' | 'cancelled'>;
+type StepStateEvent = RunEventOf<
+  'queued' | 'started' | 'retrying' | 'succeeded' | 'failed' | 'cached' | 'cancelled'
+>;
 
 /**
  * Whether an event changes the state of its step (as opposed to only the run's `lastSeq`/`updatedAt`).

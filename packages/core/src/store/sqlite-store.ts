@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { Artifact } from '../contracts/artifact.js';
 import type { StepOutputs } from '../contracts/command.js';
@@ -37,11 +38,11 @@ export interface SqliteStoreOptions {
  */
 const MIGRATIONS: readonly string[] = [
   `
+  -- The run row is rewritten by every append: the plan and params (megabytes for a 100,000-step
+  -- plan) live in run_specs, or every append would copy them.
   CREATE TABLE runs (
     id TEXT PRIMARY KEY,
     pipeline TEXT NOT NULL,
-    plan TEXT,
-    params TEXT NOT NULL,
     cwd TEXT NOT NULL,
     source TEXT,
     created_at INTEGER NOT NULL,
@@ -55,6 +56,12 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX runs_created_at ON runs (created_at);
 
+  CREATE TABLE run_specs (
+    run_id TEXT PRIMARY KEY,
+    plan TEXT,
+    params TEXT NOT NULL
+  );
+
   CREATE TABLE events (
     run_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -63,17 +70,18 @@ const MIGRATIONS: readonly string[] = [
     time INTEGER NOT NULL,
     body TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
-  );
-  CREATE INDEX events_step ON events (run_id, step_id, seq) WHERE step_id IS NOT NULL;
+  ) WITHOUT ROWID;
 
-  -- status is denormalised from state (and placed before it) so listRuns can count without parsing.
+  -- status is denormalised from state (and placed before it) so listRuns can count without parsing;
+  -- position keeps the plan's order of steps.
   CREATE TABLE steps (
     run_id TEXT NOT NULL,
     step_id TEXT NOT NULL,
+    position INTEGER,
     status TEXT NOT NULL,
     state TEXT NOT NULL,
     PRIMARY KEY (run_id, step_id)
-  );
+  ) WITHOUT ROWID;
 
   CREATE TABLE cache (
     key TEXT PRIMARY KEY,
@@ -109,9 +117,6 @@ interface RunRow {
   created_at: number;
   updated_at: number;
   status: RunStatus;
-  last_seq: number;
-  cancel_reason: string | null;
-  error: string | null;
 }
 
 interface RunHeadRow {
@@ -172,11 +177,14 @@ export class SqliteStore implements Store {
     this.#stmt = prepareStatements(db);
     // `.immediate`: taking the write lock up front makes busy_timeout apply; a deferred transaction
     // that reads and then writes fails at once with SQLITE_BUSY when another process wrote meanwhile.
-    this.#appendTx = db.transaction((runId: string, events: readonly RunEvent[]) =>
+    const appendTx = db.transaction((runId: string, events: readonly RunEvent[]) =>
       this.#appendInTx(runId, events),
-    ).immediate;
-    this.#createTx = db.transaction((run: RunRecord) => this.#createInTx(run)).immediate;
-    this.#claimTx = db.transaction((runId: string, owner: RunOwner) => this.#claimInTx(runId, owner)).immediate;
+    );
+    const createTx = db.transaction((run: RunRecord) => this.#createInTx(run));
+    const claimTx = db.transaction((runId: string, owner: RunOwner) => this.#claimInTx(runId, owner));
+    this.#appendTx = (runId, events) => appendTx.immediate(runId, events);
+    this.#createTx = (run) => createTx.immediate(run);
+    this.#claimTx = (runId, owner) => claimTx.immediate(runId, owner);
   }
 
   /**
@@ -283,6 +291,9 @@ export class SqliteStore implements Store {
       for (const body of page.bodies) yield JSON.parse(body) as RunEvent;
       if (page.done) return;
       afterSeq = page.lastSeq;
+      // A consumer that never awaits anything else would otherwise read a 400,000-event log in one
+      // go of microtasks, starving timers and I/O (the engine's heartbeat, a cancel signal).
+      await setImmediate();
     }
   }
 
@@ -368,14 +379,14 @@ export class SqliteStore implements Store {
 
   #createInTx(run: RunRecord): void {
     if (this.#stmt.runExists.get(run.id) !== undefined) {
-      throw new CoreError('CORE_STORE_FAILED', `run ${run.id} already exists`, { details: { runId: run.id } });
+      throw new CoreError('CORE_STORE_FAILED', `run ${run.id} already exists`, {
+        details: { runId: run.id },
+      });
     }
     const state = initialRunState(run);
     this.#stmt.insertRun.run(
       run.id,
       run.pipeline,
-      run.plan === undefined ? null : JSON.stringify(run.plan),
-      JSON.stringify(run.params),
       run.cwd,
       run.source ?? null,
       run.createdAt,
@@ -383,8 +394,14 @@ export class SqliteStore implements Store {
       state.status,
       state.lastSeq,
     );
+    this.#stmt.insertRunSpec.run(
+      run.id,
+      run.plan === undefined ? null : JSON.stringify(run.plan),
+      JSON.stringify(run.params),
+    );
+    let position = 0;
     for (const step of Object.values(state.steps)) {
-      this.#stmt.upsertStep.run(run.id, step.stepId, step.status, JSON.stringify(step));
+      this.#stmt.insertStep.run(run.id, step.stepId, position++, step.status, JSON.stringify(step));
     }
   }
 
@@ -396,9 +413,13 @@ export class SqliteStore implements Store {
     let expected = head.last_seq + 1;
     for (const event of events) {
       if (event.runId !== runId) {
-        throw new CoreError('CORE_STORE_FAILED', `event seq ${event.seq} belongs to run ${event.runId}, not ${runId}`, {
-          details: { runId, eventRunId: event.runId, seq: event.seq },
-        });
+        throw new CoreError(
+          'CORE_STORE_FAILED',
+          `event seq ${event.seq} belongs to run ${event.runId}, not ${runId}`,
+          {
+            details: { runId, eventRunId: event.runId, seq: event.seq },
+          },
+        );
       }
       if (event.seq !== expected) {
         throw new CoreError(
@@ -441,11 +462,17 @@ export class SqliteStore implements Store {
     const row = this.#stmt.getOwner.get(runId) as OwnerRow | undefined;
     if (row === undefined) throw runNotFound(runId);
     const current =
-      row.owner_pid === null || row.owner_host === null ? undefined : { pid: row.owner_pid, host: row.owner_host };
+      row.owner_pid === null || row.owner_host === null
+        ? undefined
+        : { pid: row.owner_pid, host: row.owner_host };
     if (current !== undefined && ownerBlocksClaim(current, owner, this.#host)) {
-      throw new CoreError('CORE_RUN_ACTIVE', `run ${runId} is driven by process ${current.pid} on ${current.host}`, {
-        details: { runId, ownerPid: current.pid, ownerHost: current.host },
-      });
+      throw new CoreError(
+        'CORE_RUN_ACTIVE',
+        `run ${runId} is driven by process ${current.pid} on ${current.host}`,
+        {
+          details: { runId, ownerPid: current.pid, ownerHost: current.host },
+        },
+      );
     }
     this.#stmt.setOwner.run(owner.pid, owner.host, runId);
   }
@@ -471,17 +498,21 @@ function prepareStatements(db: Database.Database) {
     p(`SELECT seq, body FROM events WHERE run_id = ? AND seq > ? ${where} ORDER BY seq LIMIT ${PAGE_ROWS}`);
   return {
     insertRun: p(
-      `INSERT INTO runs (id, pipeline, plan, params, cwd, source, created_at, updated_at, status, last_seq)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO runs (id, pipeline, cwd, source, created_at, updated_at, status, last_seq)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    insertRunSpec: p('INSERT INTO run_specs (run_id, plan, params) VALUES (?, ?, ?)'),
     runExists: p('SELECT 1 FROM runs WHERE id = ?').pluck(),
     getRun: p(
-      'SELECT id, pipeline, plan, params, cwd, source, created_at, updated_at, status, last_seq, cancel_reason, error FROM runs WHERE id = ?',
+      `SELECT id, pipeline, plan, params, cwd, source, created_at
+       FROM runs JOIN run_specs ON run_specs.run_id = runs.id WHERE id = ?`,
     ),
     getRunHead: p(
       'SELECT pipeline, created_at, updated_at, status, last_seq, cancel_reason, error FROM runs WHERE id = ?',
     ),
-    updateRun: p('UPDATE runs SET updated_at = ?, status = ?, last_seq = ?, cancel_reason = ?, error = ? WHERE id = ?'),
+    updateRun: p(
+      'UPDATE runs SET updated_at = ?, status = ?, last_seq = ?, cancel_reason = ?, error = ? WHERE id = ?',
+    ),
     listRuns: p(
       'SELECT id, pipeline, status, created_at, updated_at FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?',
     ),
@@ -492,8 +523,11 @@ function prepareStatements(db: Database.Database) {
     eventsOfStep: eventsFrom('AND step_id = ?'),
     eventsOfStepAndTypes: eventsFrom('AND step_id = ? AND type IN (SELECT value FROM json_each(?))'),
     getStep: p('SELECT state FROM steps WHERE run_id = ? AND step_id = ?').pluck(),
-    // rowid order keeps the plan's step order for the steps inserted by createRun.
-    stepsOfRun: p('SELECT state FROM steps WHERE run_id = ? ORDER BY rowid').pluck(),
+    // Plan order first, then the steps outside the plan.
+    stepsOfRun: p(
+      'SELECT state FROM steps WHERE run_id = ? ORDER BY position IS NULL, position, step_id',
+    ).pluck(),
+    insertStep: p('INSERT INTO steps (run_id, step_id, position, status, state) VALUES (?, ?, ?, ?, ?)'),
     upsertStep: p(
       `INSERT INTO steps (run_id, step_id, status, state) VALUES (?, ?, ?, ?)
        ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, state = excluded.state`,
@@ -513,7 +547,9 @@ function prepareStatements(db: Database.Database) {
     cancelReason: p('SELECT cancel_reason FROM runs WHERE id = ?').pluck(),
     getOwner: p('SELECT owner_pid, owner_host FROM runs WHERE id = ?'),
     setOwner: p('UPDATE runs SET owner_pid = ?, owner_host = ? WHERE id = ?'),
-    releaseRun: p('UPDATE runs SET owner_pid = NULL, owner_host = NULL WHERE id = ? AND owner_pid = ? AND owner_host = ?'),
+    releaseRun: p(
+      'UPDATE runs SET owner_pid = NULL, owner_host = NULL WHERE id = ? AND owner_pid = ? AND owner_host = ?',
+    ),
   };
 }
 

@@ -55,22 +55,26 @@ export function runnerContractSuite(name: string, options: RunnerContractOptions
       await options.dispose?.();
     });
 
-    it('starts nothing before subscription, and each subscription runs its own process', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const missing = await exec({ ...shSpec(''), argv: ['beamline-contract-no-such-program'] });
-      // A failure to start surfaces only on subscription, as a notification, never as a throw from exec().
-      const failed = await collect(missing);
-      expect(failed.error).toBeDefined();
+    it(
+      'starts nothing before subscription, and each subscription runs its own process',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const missing = await exec({ ...shSpec(''), argv: ['beamline-contract-no-such-program'] });
+        // A failure to start surfaces only on subscription, as a notification, never as a throw from exec().
+        const failed = await collect(missing);
+        expect(failed.error).toBeDefined();
 
-      const cold = await exec(shSpec('echo run'));
-      await delay(200);
-      const first = await collect(cold);
-      const second = await collect(cold);
-      expect(first.stdout.toString()).toBe('run\n');
-      expect(second.stdout.toString()).toBe('run\n');
-      const started = [first, second].map((o) => o.events[0]);
-      expect(started.every((e) => e?.type === 'started')).toBe(true);
-      expect(started[0]).not.toEqual(started[1]);
-    });
+        const cold = await exec(shSpec('echo run'));
+        await delay(200);
+        const first = await collect(cold);
+        const second = await collect(cold);
+        expect(first.stdout.toString()).toBe('run\n');
+        expect(second.stdout.toString()).toBe('run\n');
+        const started = [first, second].map((o) => o.events[0]);
+        expect(started.every((e) => e?.type === 'started')).toBe(true);
+        expect(started[0]).not.toEqual(started[1]);
+      },
+    );
 
     it('emits started, output, exactly one exit, then completes', { timeout: TEST_TIMEOUT_MS }, async () => {
       const out = await collect(await exec(shSpec('echo hello; echo oops >&2')));
@@ -86,32 +90,36 @@ export function runnerContractSuite(name: string, options: RunnerContractOptions
       expect(out.exit?.reason).toBeUndefined();
     });
 
-    it('keeps stdout and stderr apart and byte-exact over several megabytes', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const script = [
-        '(yes abcdefghij | head -c 5000000) &',
-        '(yes 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ | head -c 3000000 >&2) &',
-        'wait',
-        // Binary bytes right before exit: nothing may be lost or re-encoded at the end of the stream.
-        "printf '\\303\\251\\000\\377end'",
-        "printf '\\001\\002\\376' >&2",
-      ].join('\n');
-      const out = await collect(await exec(shSpec(script)));
-      expect(out.error).toBeUndefined();
-      expect(out.exit?.code).toBe(0);
-      const expectedOut = Buffer.concat([
-        repeatTo('abcdefghij\n', 5_000_000),
-        Buffer.from([0xc3, 0xa9, 0x00, 0xff]),
-        Buffer.from('end'),
-      ]);
-      const expectedErr = Buffer.concat([
-        repeatTo('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ\n', 3_000_000),
-        Buffer.from([0x01, 0x02, 0xfe]),
-      ]);
-      expect(out.stdout.length).toBe(expectedOut.length);
-      expect(out.stderr.length).toBe(expectedErr.length);
-      expect(out.stdout.equals(expectedOut)).toBe(true);
-      expect(out.stderr.equals(expectedErr)).toBe(true);
-    });
+    it(
+      'keeps stdout and stderr apart and byte-exact over several megabytes',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const script = [
+          '(yes abcdefghij | head -c 5000000) &',
+          '(yes 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ | head -c 3000000 >&2) &',
+          'wait',
+          // Binary bytes right before exit: nothing may be lost or re-encoded at the end of the stream.
+          "printf '\\303\\251\\000\\377end'",
+          "printf '\\001\\002\\376' >&2",
+        ].join('\n');
+        const out = await collect(await exec(shSpec(script)));
+        expect(out.error).toBeUndefined();
+        expect(out.exit?.code).toBe(0);
+        const expectedOut = Buffer.concat([
+          repeatTo('abcdefghij\n', 5_000_000),
+          Buffer.from([0xc3, 0xa9, 0x00, 0xff]),
+          Buffer.from('end'),
+        ]);
+        const expectedErr = Buffer.concat([
+          repeatTo('0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ\n', 3_000_000),
+          Buffer.from([0x01, 0x02, 0xfe]),
+        ]);
+        expect(out.stdout.length).toBe(expectedOut.length);
+        expect(out.stderr.length).toBe(expectedErr.length);
+        expect(out.stdout.equals(expectedOut)).toBe(true);
+        expect(out.stderr.equals(expectedErr)).toBe(true);
+      },
+    );
 
     it.each([0, 3, 255])('reports exit code %i', { timeout: TEST_TIMEOUT_MS }, async (code) => {
       const out = await collect(await exec(shSpec(`exit ${code}`)));
@@ -119,12 +127,16 @@ export function runnerContractSuite(name: string, options: RunnerContractOptions
       expect(out.exit).toMatchObject({ code, signal: null, oomKilled: false });
     });
 
-    it('reports a process killed by a signal with the signal and a null code', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const out = await collect(await exec(shSpec('kill -9 $$; sleep 5')));
-      expect(out.error).toBeUndefined();
-      expect(out.exit).toMatchObject({ code: null, signal: 'SIGKILL' });
-      expect(out.exit?.reason).toBeUndefined();
-    });
+    it(
+      'reports a process killed by a signal with the signal and a null code',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const out = await collect(await exec(shSpec('kill -9 $$; sleep 5')));
+        expect(out.error).toBeUndefined();
+        expect(out.exit).toMatchObject({ code: null, signal: 'SIGKILL' });
+        expect(out.exit?.reason).toBeUndefined();
+      },
+    );
 
     it('passes the environment', { timeout: TEST_TIMEOUT_MS }, async () => {
       const value = 'a b=c ${not expanded} "quoted"';
@@ -149,23 +161,35 @@ export function runnerContractSuite(name: string, options: RunnerContractOptions
       expect(out.elapsedMs).toBeLessThan(20_000);
     });
 
-    it('SIGKILLs a process that ignores SIGTERM after killGraceMs', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const graceMs = 1_000;
-      const out = await collect(
-        await exec(shSpec("trap '' TERM; echo ready; while :; do sleep 1; done", { timeoutMs: 300, killGraceMs: graceMs })),
-      );
-      expect(out.stdout.toString()).toBe('ready\n');
-      expect(out.exit?.reason).toBe('timeout');
-      expect(out.exit?.signal).toBe('SIGKILL');
-      expect(out.elapsedMs).toBeGreaterThanOrEqual(300 + graceMs - 50);
-      expect(out.elapsedMs).toBeLessThan(20_000);
-    });
+    it(
+      'SIGKILLs a process that ignores SIGTERM after killGraceMs',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const graceMs = 1_000;
+        const out = await collect(
+          await exec(
+            shSpec("trap '' TERM; echo ready; while :; do sleep 1; done", {
+              timeoutMs: 300,
+              killGraceMs: graceMs,
+            }),
+          ),
+        );
+        expect(out.stdout.toString()).toBe('ready\n');
+        expect(out.exit?.reason).toBe('timeout');
+        expect(out.exit?.signal).toBe('SIGKILL');
+        expect(out.elapsedMs).toBeGreaterThanOrEqual(300 + graceMs - 50);
+        expect(out.elapsedMs).toBeLessThan(20_000);
+      },
+    );
 
     it('stops on abort and reports reason cancelled', { timeout: TEST_TIMEOUT_MS }, async () => {
       const controller = new AbortController();
-      const observable = await exec(shSpec('echo ready; sleep 60', { killGraceMs: 5_000 }), { signal: controller.signal });
+      const observable = await exec(shSpec('echo ready; sleep 60', { killGraceMs: 5_000 }), {
+        signal: controller.signal,
+      });
       const out = await collect(observable, (event) => {
-        if (event.type === 'stdout') controller.abort(new Error('test cancel'));
+        // Aborting synchronously on 'started' must not slip through before the runner listens.
+        if (event.type === 'started') controller.abort(new Error('test cancel'));
       });
       expect(out.error).toBeUndefined();
       expect(out.completed).toBe(true);
@@ -174,13 +198,19 @@ export function runnerContractSuite(name: string, options: RunnerContractOptions
       expect(out.elapsedMs).toBeLessThan(20_000);
     });
 
-    it('reports reason cancelled for a signal aborted before subscription', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const out = await collect(await exec(shSpec('echo should-not-run; sleep 60'), { signal: AbortSignal.abort() }));
-      expect(out.error).toBeUndefined();
-      expect(out.exit?.reason).toBe('cancelled');
-      expect(out.events.filter((e) => e.type === 'exit')).toHaveLength(1);
-      expect(out.elapsedMs).toBeLessThan(20_000);
-    });
+    it(
+      'reports reason cancelled for a signal aborted before subscription',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const out = await collect(
+          await exec(shSpec('echo should-not-run; sleep 60'), { signal: AbortSignal.abort() }),
+        );
+        expect(out.error).toBeUndefined();
+        expect(out.exit?.reason).toBe('cancelled');
+        expect(out.events.filter((e) => e.type === 'exit')).toHaveLength(1);
+        expect(out.elapsedMs).toBeLessThan(20_000);
+      },
+    );
 
     it('kills the process when unsubscribed before exit', { timeout: TEST_TIMEOUT_MS }, async () => {
       const observable = await exec(shSpec('echo ready; sleep 60', { killGraceMs: 2_000 }));
@@ -203,7 +233,9 @@ export function runnerContractSuite(name: string, options: RunnerContractOptions
     });
 
     it('reports a missing program as an error notification', { timeout: TEST_TIMEOUT_MS }, async () => {
-      const out = await collect(await exec({ ...shSpec(''), argv: ['beamline-contract-no-such-program', '--x'] }));
+      const out = await collect(
+        await exec({ ...shSpec(''), argv: ['beamline-contract-no-such-program', '--x'] }),
+      );
       expect(out.error).toBeInstanceOf(Error);
       expect(isBeamlineError(out.error)).toBe(true);
       expect(out.events.filter((e) => e.type === 'exit')).toHaveLength(0);
@@ -215,7 +247,9 @@ export function runnerContractSuite(name: string, options: RunnerContractOptions
       const stdout = new Map<number, string>();
       const streams = await Promise.all(
         Array.from({ length: count }, async (_, index) =>
-          (await exec(shSpec(`echo start-${index}; sleep 2; echo end-${index}`))).pipe(map((event) => ({ index, event }))),
+          (await exec(shSpec(`echo start-${index}; sleep 2; echo end-${index}`))).pipe(
+            map((event) => ({ index, event })),
+          ),
         ),
       );
       await new Promise<void>((resolve, reject) => {
@@ -242,7 +276,10 @@ export function runnerContractSuite(name: string, options: RunnerContractOptions
   });
 }
 
-function collect(observable: Observable<ProcessEvent>, onEvent?: (event: ProcessEvent) => void): Promise<Outcome> {
+function collect(
+  observable: Observable<ProcessEvent>,
+  onEvent?: (event: ProcessEvent) => void,
+): Promise<Outcome> {
   const began = Date.now();
   const events: ProcessEvent[] = [];
   const stdout: Buffer[] = [];

@@ -93,7 +93,13 @@ export function storeContractSuite(name: string, options: StoreContractOptions):
 
       it('accepts plans that are not Plans', async () => {
         const store = await create();
-        for (const [i, plan] of [null, 42, 'x', { steps: 'no' }, { steps: [null, 1, { id: 3 }, { id: 'ok' }] }].entries()) {
+        for (const [i, plan] of [
+          null,
+          42,
+          'x',
+          { steps: 'no' },
+          { steps: [null, 1, { id: 3 }, { id: 'ok' }] },
+        ].entries()) {
           await store.createRun({ ...runRecord(`r${i}`), plan });
         }
         expect(Object.keys((await store.runState('r4'))?.steps ?? {})).toEqual(['ok']);
@@ -107,7 +113,10 @@ export function storeContractSuite(name: string, options: StoreContractOptions):
         await store.createRun(runRecord('mid', { createdAt: 2_000 }));
         const log = new EventLog('new', 3_000);
         await store.append('new', [log.next({ type: 'run-started', pipeline: 'pipe', resumed: false })]);
-        await store.append('new', [log.next({ type: 'queued', stepId: 'a' }), log.next({ type: 'queued', stepId: 'b' })]);
+        await store.append('new', [
+          log.next({ type: 'queued', stepId: 'a' }),
+          log.next({ type: 'queued', stepId: 'b' }),
+        ]);
         await store.append('new', [log.next(startedEvent('a'))]);
         await store.append('new', [log.next(succeededEvent('a'))]);
 
@@ -173,7 +182,15 @@ export function storeContractSuite(name: string, options: StoreContractOptions):
         const big = 'x'.repeat(64 * 1024 - 7) + 'ü€\n🚀';
         const events: RunEvent[] = [];
         for (let i = 0; i < 4_500; i++) {
-          events.push(log.next({ type: 'log', stepId: 'a', attempt: 1, stream: 'stdout', text: i % 500 === 0 ? big : `line ${i}` }));
+          events.push(
+            log.next({
+              type: 'log',
+              stepId: 'a',
+              attempt: 1,
+              stream: 'stdout',
+              text: i % 500 === 0 ? big : `line ${i}`,
+            }),
+          );
         }
         for (let i = 0; i < events.length; i += 900) await store.append('r1', events.slice(i, i + 900));
         const read = await collect(store.readEvents('r1'));
@@ -195,7 +212,9 @@ export function storeContractSuite(name: string, options: StoreContractOptions):
           seen += 1;
           if (event.seq % 1_000 === 0) {
             // A reader that holds a database cursor across the yield would make these fail.
-            await store.append('r1', [log.next({ type: 'log', stepId: 'a', attempt: 1, stream: 'stdout', text: 'x' })]);
+            await store.append('r1', [
+              log.next({ type: 'log', stepId: 'a', attempt: 1, stream: 'stdout', text: 'x' }),
+            ]);
             await store.requestCancel('r1', 'while reading');
             expect((await store.runState('r1'))?.lastSeq).toBe(log.seq);
           }
@@ -240,10 +259,19 @@ export function storeContractSuite(name: string, options: StoreContractOptions):
         const store = await create();
         await store.createRun(runRecord('r1', { steps: ['a'] }));
         const log = new EventLog('r1');
-        const good = [log.next({ type: 'run-started', pipeline: 'pipe', resumed: false }), log.next({ type: 'queued', stepId: 'a' })];
+        const good = [
+          log.next({ type: 'run-started', pipeline: 'pipe', resumed: false }),
+          log.next({ type: 'queued', stepId: 'a' }),
+        ];
         await store.append('r1', good);
         const before = await store.runState('r1');
-        const at = (seq: number, stepId = 'a'): RunEvent => ({ runId: 'r1', seq, time: 99, type: 'queued', stepId });
+        const at = (seq: number, stepId = 'a'): RunEvent => ({
+          runId: 'r1',
+          seq,
+          time: 99,
+          type: 'queued',
+          stepId,
+        });
         const bad: RunEvent[][] = [
           [at(4)], // gap at the start
           [at(2)], // repeat
@@ -267,8 +295,14 @@ export function storeContractSuite(name: string, options: StoreContractOptions):
       it('requires the first event of a run to be seq 1', async () => {
         const store = await create();
         await store.createRun(runRecord('r1'));
-        await expectCode(store.append('r1', [{ runId: 'r1', seq: 2, time: 1, type: 'queued', stepId: 'a' }]), 'CORE_STORE_FAILED');
-        await expectCode(store.append('r1', [{ runId: 'r1', seq: 0, time: 1, type: 'queued', stepId: 'a' }]), 'CORE_STORE_FAILED');
+        await expectCode(
+          store.append('r1', [{ runId: 'r1', seq: 2, time: 1, type: 'queued', stepId: 'a' }]),
+          'CORE_STORE_FAILED',
+        );
+        await expectCode(
+          store.append('r1', [{ runId: 'r1', seq: 0, time: 1, type: 'queued', stepId: 'a' }]),
+          'CORE_STORE_FAILED',
+        );
         expect(await collect(store.readEvents('r1'))).toEqual([]);
       });
 
@@ -338,7 +372,10 @@ export function storeContractSuite(name: string, options: StoreContractOptions):
           fromRunId: 'earlier-run',
           endedAt: timeOf(events, 'cached', 'c'),
         });
-        expect(state.steps.d).toMatchObject({ status: 'cancelled', endedAt: timeOf(events, 'cancelled', 'd') });
+        expect(state.steps.d).toMatchObject({
+          status: 'cancelled',
+          endedAt: timeOf(events, 'cancelled', 'd'),
+        });
         expect(state.steps.e).toMatchObject({ status: 'running', attempt: 1, error: error('E_E', 'flaky') });
         expect(state.steps.outside).toMatchObject({ status: 'queued', attempt: 0 });
         // A batch of many events gives the same state as one event at a time.
@@ -355,13 +392,20 @@ export function storeContractSuite(name: string, options: StoreContractOptions):
         const ok = new EventLog('ok');
         await store.append('ok', [ok.next({ type: 'run-started', pipeline: 'pipe', resumed: false })]);
         await store.append('ok', [ok.next({ type: 'run-succeeded', durationMs: 5 })]);
-        expect(await store.runState('ok')).toMatchObject({ status: 'succeeded', lastSeq: 2, updatedAt: ok.time });
+        expect(await store.runState('ok')).toMatchObject({
+          status: 'succeeded',
+          lastSeq: 2,
+          updatedAt: ok.time,
+        });
         const stop = new EventLog('stop');
         await store.append('stop', [
           stop.next({ type: 'run-started', pipeline: 'pipe', resumed: false }),
           stop.next({ type: 'run-cancelled', reason: 'user asked', durationMs: 5 }),
         ]);
-        expect(await store.runState('stop')).toMatchObject({ status: 'cancelled', cancelReason: 'user asked' });
+        expect(await store.runState('stop')).toMatchObject({
+          status: 'cancelled',
+          cancelReason: 'user asked',
+        });
       });
     });
 
@@ -494,7 +538,9 @@ export function storeContractSuite(name: string, options: StoreContractOptions):
         await expectCode(store.claimRun('r2', { pid: process.pid, host: hostname() }), 'CORE_RUN_ACTIVE');
         // And the log continues after the reopen.
         const last = events[events.length - 1]!;
-        await store.append('r1', [{ runId: 'r1', seq: last.seq + 1, time: last.time + 1, type: 'run-succeeded', durationMs: 1 }]);
+        await store.append('r1', [
+          { runId: 'r1', seq: last.seq + 1, time: last.time + 1, type: 'run-succeeded', durationMs: 1 },
+        ]);
         expect((await store.runState('r1'))?.status).toBe('succeeded');
       });
     });
@@ -512,7 +558,7 @@ class EventLog {
   next(init: RunEventInit): RunEvent {
     this.seq += 1;
     this.time += 7;
-    return { ...init, runId: this.runId, seq: this.seq, time: this.time } as RunEvent;
+    return { ...init, runId: this.runId, seq: this.seq, time: this.time };
   }
 }
 
@@ -605,7 +651,13 @@ function keyParts(stepId: string): CacheKeyParts {
 }
 
 function artifact(stepId: string): Artifact {
-  return { name: `${stepId}.txt`, path: `/work/dir/${stepId}.txt`, sha256: 'cd'.repeat(32), size: 42, kind: 'file' };
+  return {
+    name: `${stepId}.txt`,
+    path: `/work/dir/${stepId}.txt`,
+    sha256: 'cd'.repeat(32),
+    size: 42,
+    kind: 'file',
+  };
 }
 
 function error(code: string, message: string): ErrorInfo {
@@ -625,7 +677,12 @@ function cacheRecord(key: string, scope: string, runId: string, createdAt: numbe
   };
 }
 
-function timeOf(events: RunEvent[], type: RunEvent['type'], stepId: string, attempt?: number): number | undefined {
+function timeOf(
+  events: RunEvent[],
+  type: RunEvent['type'],
+  stepId: string,
+  attempt?: number,
+): number | undefined {
   return events.find(
     (e) =>
       e.type === type &&

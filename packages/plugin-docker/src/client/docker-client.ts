@@ -17,8 +17,8 @@ export interface DockerConnectionOptions {
  * would otherwise pick up. Job time limits are the runner's own timers.
  */
 export function createDockerClient(options: DockerConnectionOptions = {}): Docker {
-  const docker = new Docker(options as Docker.DockerOptions);
-  (docker.modem as { timeout?: number }).timeout = undefined;
+  const docker = new Docker(options);
+  (docker.modem as { timeout?: number | undefined }).timeout = undefined;
   return docker;
 }
 

@@ -67,8 +67,8 @@ export class Engine {
     if (body !== undefined || rest.method === 'POST') opts._body = body ?? {};
     return new Promise<T>((resolve, reject) => {
       this.docker.modem.dial(
-        { ...rest, options: query === undefined && body === undefined ? {} : opts } as never,
-        (err: unknown, data: unknown) => (err ? reject(err as Error) : resolve(data as T)),
+        { ...rest, options: query === undefined && body === undefined ? {} : opts },
+        (err: Error | null, data: unknown) => (err ? reject(err) : resolve(data as T)),
       );
     });
   }
@@ -102,9 +102,9 @@ export class Engine {
 
   /**
    * Registers a wait and resolves when the daemon has registered it (response headers, API >= 1.30), with
-   * the promise of the result. Registering before start avoids the 404 race with AutoRemove (pitfall 4).
+   * the result's promise (wrapped). Registering before start avoids the 404 race with AutoRemove (pitfall 4).
    */
-  async registerWait(id: string, condition: 'next-exit' | 'removed'): Promise<Promise<WaitResult>> {
+  async registerWait(id: string, condition: 'next-exit' | 'removed'): Promise<{ result: Promise<WaitResult> }> {
     const res = await this.dial<IncomingMessage>({
       path: `/containers/${id}/wait?`,
       method: 'POST',
@@ -112,7 +112,9 @@ export class Engine {
       isStream: true,
       statusCodes: ok(),
     });
-    return readBody(res).then((buf) => JSON.parse(buf.toString('utf8')) as WaitResult);
+    // Wrapped in an object: returning the promise itself from an async function would flatten it, and
+    // the caller would only continue once the container has exited.
+    return { result: readBody(res).then((buf) => JSON.parse(buf.toString('utf8')) as WaitResult) };
   }
 
   /** Sends a signal; a container that is gone (404) or not running (409) is fine. */

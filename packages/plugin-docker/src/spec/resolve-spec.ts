@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DockerError } from '../errors/docker-error.js';
 import { checkContainerName, containerName, shortId } from '../naming/container-name.js';
 import { checkImageRef } from '../naming/image-ref.js';
-import { jobLabels, type Ownership, type ProcessIdentity } from '../naming/labels.js';
+import { jobLabels, labelKeys, type Ownership, type ProcessIdentity } from '../naming/labels.js';
 import type { DockerProfile } from '../profiles/docker-profile.js';
 import type { ContainerSpec } from './container-spec.js';
 
@@ -30,6 +30,8 @@ export interface JobWorkspace {
 /** Everything needed to create one container, with every default decided. The single source for create and dry-run. */
 export interface ResolvedJob {
   jobId: string;
+  /** `<ns>.job-id=<id>`: the label filter that selects exactly this job's container (events, tests). */
+  jobLabel: string;
   name: string;
   image: string;
   profile: DockerProfile;
@@ -169,6 +171,7 @@ export function resolveContainerSpec(spec: ContainerSpec, ctx: ResolveContext): 
 
   const job: ResolvedJob = {
     jobId,
+    jobLabel: `${labelKeys(ctx.ownership.namespace).jobId}=${jobId}`,
     name,
     image: spec.image,
     profile,

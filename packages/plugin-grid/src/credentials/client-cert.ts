@@ -1,4 +1,5 @@
-import { X509Certificate, createSecureContext } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GridError } from '../errors/grid-error.js';
@@ -112,5 +113,5 @@ async function readCaDir(dir: string): Promise<Buffer[]> {
   // IGTF directories hold each CA as <hash>.0 (and .pem); reading both would only duplicate them.
   const picks = names.filter((n) => /\.(0|pem|crt)$/.test(n));
   const bufs = await Promise.all(picks.map((n) => readFile(join(dir, n)).catch(() => undefined)));
-  return bufs.filter((b): b is Buffer => b !== undefined && b.includes('BEGIN CERTIFICATE'));
+  return bufs.flatMap((b) => (b !== undefined && b.includes('BEGIN CERTIFICATE') ? [b] : []));
 }

@@ -66,7 +66,7 @@ export function toGridFile(input: GridFileInput, index = 0): GridFile {
   if (replicas.length === 0 && input.lfn === undefined) {
     throw new GridError('GRID_INPUT_INVALID', `${where}: no replica URL (give "urls", "url" or "replicas")`);
   }
-  const name = input.name ?? input.lfn ?? baseName(replicas[0]!.url);
+  const name = input.name ?? input.lfn ?? input.dest ?? baseName(replicas[0]!.url);
   let checksums: Checksums;
   try {
     checksums = normalizeChecksums({

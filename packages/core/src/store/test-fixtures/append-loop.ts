@@ -12,17 +12,26 @@ import type { RunEvent } from '../../contracts/events.js';
 import { SqliteStore } from '../sqlite-store.js';
 
 const [path, runId, mode] = process.argv.slice(2);
-if (path === undefined || runId === undefined) throw new Error('usage: append-loop.ts <db> <run id> [watch-cancel]');
+if (path === undefined || runId === undefined)
+  throw new Error('usage: append-loop.ts <db> <run id> [watch-cancel]');
 
 const store = SqliteStore.open({ path });
 if ((await store.getRun(runId)) === undefined) {
-  await store.createRun({ id: runId, pipeline: 'kill-test', plan: { steps: [] }, params: {}, cwd: process.cwd(), createdAt: Date.now() });
+  await store.createRun({
+    id: runId,
+    pipeline: 'kill-test',
+    plan: { steps: [] },
+    params: {},
+    cwd: process.cwd(),
+    createdAt: Date.now(),
+  });
 }
 let seq = (await store.runState(runId))?.lastSeq ?? 0;
 // Step ids continue after those of earlier processes: every batch adds more than one seq.
 const batch = seq;
 const big = 'L'.repeat(64 * 1024);
-const stamp = <T extends object>(init: T): RunEvent => ({ ...init, runId, seq: ++seq, time: Date.now() }) as unknown as RunEvent;
+const stamp = <T extends object>(init: T): RunEvent =>
+  ({ ...init, runId, seq: ++seq, time: Date.now() }) as unknown as RunEvent;
 
 for (let n = 0; ; n++) {
   const stepId = `b${batch + n}`;
@@ -39,9 +48,19 @@ for (let n = 0; ; n++) {
     }),
   );
   for (let i = 0; i < logs; i++) {
-    events.push(stamp({ type: 'log', stepId, attempt: 1, stream: 'stdout', text: i === 0 && n % 12 === 5 ? big : `line ${i}` }));
+    events.push(
+      stamp({
+        type: 'log',
+        stepId,
+        attempt: 1,
+        stream: 'stdout',
+        text: i === 0 && n % 12 === 5 ? big : `line ${i}`,
+      }),
+    );
   }
-  events.push(stamp({ type: 'succeeded', stepId, attempt: 1, outputs: { logs }, artifacts: [], durationMs: 1 }));
+  events.push(
+    stamp({ type: 'succeeded', stepId, attempt: 1, outputs: { logs }, artifacts: [], durationMs: 1 }),
+  );
   await store.append(runId, events);
   if (n === 0) process.stdout.write('appending\n');
   if (mode === 'watch-cancel') {

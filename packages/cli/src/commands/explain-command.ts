@@ -1,0 +1,118 @@
+import type { Explanation, KeyChange } from '@beamline/core';
+import { ExitCode, type CliCommand } from '../cli-command.js';
+import { requireStore, using, type CliServices } from '../cli-services.js';
+import { parseCommandArgs } from '../args/parse-command-args.js';
+import { resolveRunId } from '../args/resolve-run-id.js';
+import { colourEnabled, createStyle, type Style } from '../render/format.js';
+
+const USAGE = `Usage: beamline explain <run-id> <step> [--json]
+
+Says why a step ran or was served from the cache: which part of its cache key (command,
+command version, parameters, inputs, runner) changed since the previous execution, before and after.
+
+Options:
+      --json   The explanation as one JSON object.
+  -h, --help   Show this help.`;
+
+const OPTIONS = { json: { type: 'boolean' } } as const;
+
+/** `beamline explain <run-id> <step>`: the cache decision of a step. */
+export function createExplainCommand(services: CliServices): CliCommand {
+  return {
+    name: 'explain',
+    summary: 'Explain why a step ran or was cached (which cache-key part changed)',
+    usage: USAGE,
+    async run(args, io) {
+      const { values, positionals, help } = parseCommandArgs('explain', args, OPTIONS, {
+        names: ['run-id', 'step'],
+      });
+      if (help) {
+        io.stdout.write(`${USAGE}\n`);
+        return ExitCode.ok;
+      }
+      requireStore(services, io);
+      const explanation = await using(services.openRuntime(io), async (runtime) =>
+        runtime.explain(await resolveRunId(runtime.store, positionals[0] ?? ''), positionals[1] ?? ''),
+      );
+      if (values.json === true) io.stdout.write(`${JSON.stringify(explanation)}\n`);
+      else
+        io.stdout.write(formatExplanation(explanation, createStyle(colourEnabled(io.stdout.isTTY, io.env))));
+      return ExitCode.ok;
+    },
+  };
+}
+
+/** The human-readable form of an explanation. */
+export function formatExplanation(explanation: Explanation, style: Style): string {
+  const lines = [
+    `${style.bold(explanation.stepId)}  ${explanation.status}  ${style.dim(`run ${explanation.runId}`)}`,
+  ];
+  if (explanation.key) lines.push(`  key           ${explanation.key}`);
+  if (explanation.comparedWith) {
+    lines.push(`  compared with run ${explanation.comparedWith.runId} (key ${explanation.comparedWith.key})`);
+  }
+  lines.push('', explanation.summary);
+  if (explanation.changes.length > 0) {
+    lines.push('', style.bold('Changed'));
+    for (const change of explanation.changes) lines.push(...formatChange(change, style));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * One key part's change. Parameters and inputs are objects (parameters as canonical JSON text): the
+ * lines name the fields that differ rather than dumping both whole values.
+ */
+export function formatChange(change: KeyChange, style: Style): string[] {
+  const before = parseJsonText(change.before);
+  const after = parseJsonText(change.after);
+  if (isRecord(before) && isRecord(after)) {
+    const diffs = diffRecords(before, after, '');
+    if (diffs.length > 0) {
+      return diffs.map(
+        ({ path, before: b, after: a }) =>
+          `  ${change.part.padEnd(14)}${path}: ${style.red(show(b))} → ${style.green(show(a))}`,
+      );
+    }
+  }
+  return [`  ${change.part.padEnd(14)}${style.red(show(before))} → ${style.green(show(after))}`];
+}
+
+interface FieldDiff {
+  path: string;
+  before: unknown;
+  after: unknown;
+}
+
+function diffRecords(
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+  prefix: string,
+): FieldDiff[] {
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+  return keys.flatMap((key) => {
+    const path = prefix ? `${prefix}.${key}` : key;
+    const b = before[key];
+    const a = after[key];
+    if (isRecord(b) && isRecord(a)) return diffRecords(b, a, path);
+    return JSON.stringify(b) === JSON.stringify(a) ? [] : [{ path, before: b, after: a }];
+  });
+}
+
+function parseJsonText(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return '(none)';
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}

@@ -1,0 +1,13 @@
+import { lastValueFrom, toArray } from 'rxjs';
+import { DockerRunner } from '../src/runner/docker-runner.js';
+const r = new DockerRunner({ project: 'smoke' });
+const t0 = Date.now();
+const ev = await lastValueFrom(r.exec({ image: 'beamline-test/busybox:1.36', argv: ['sh', '-c', 'echo OUT; echo ERR >&2; exit 7'] }).pipe(toArray()));
+console.log(Date.now() - t0, ev.map((e) => (e.type === 'stdout' || e.type === 'stderr' ? `${e.type}:${JSON.stringify(e.data.toString())}` : JSON.stringify(e))));
+const r2 = new DockerRunner({ project: 'smoke', autoRemove: true });
+const ev2 = await lastValueFrom(r2.exec({ image: 'beamline-test/busybox:1.36', argv: ['sh', '-c', 'echo OUT; exit 3'], timeoutMs: 60000 }).pipe(toArray()));
+console.log(ev2.map((e) => e.type === 'exit' ? JSON.stringify(e) : e.type));
+const t1 = Date.now();
+const ev3 = await lastValueFrom(r.exec({ image: 'beamline-test/busybox:1.36', argv: ['sleep', '100'], timeoutMs: 1000, killGraceMs: 2000 }).pipe(toArray()));
+console.log(Date.now() - t1, ev3.map((e) => e.type === 'exit' ? JSON.stringify(e) : e.type));
+console.log(r.dryRun({ image: 'beamline-test/busybox:1.36', cmd: ['true'], profile: 'tre', data: '/tmp', gpus: ['0'] }, '0123456789abcdef').command);

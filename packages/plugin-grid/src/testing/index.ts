@@ -1,0 +1,1 @@
+export { serveDirectory, type ServedDirectory } from './serve-directory.js';
