@@ -12,7 +12,10 @@ const DATASETS = ['moons', 'blobs', 'circles'];
 const STEP_COUNT = DATASETS.length * 3 + 1;
 
 /** Runs the `beamline` program in-process in `cwd` and returns its exit code and output. */
-async function beamline(cwd: string, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function beamline(
+  cwd: string,
+  argv: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const capture = (): Writable & { text: string } => {
     const stream = new Writable({
       write(chunk: Buffer, _encoding, callback) {
@@ -62,7 +65,9 @@ describe('train-eval demo', () => {
     expect(events.filter((event) => event.type === 'succeeded')).toHaveLength(STEP_COUNT);
     expect(events.at(-1)?.type).toBe('run-succeeded');
 
-    const metrics = events.flatMap((event) => (event.type === 'metric' ? [`${event.stepId} ${event.name}`] : []));
+    const metrics = events.flatMap((event) =>
+      event.type === 'metric' ? [`${event.stepId} ${event.name}`] : [],
+    );
     for (const dataset of DATASETS) {
       expect(metrics).toContain(`train[dataset=${dataset}] loss`);
       expect(metrics).toContain(`evaluate[dataset=${dataset}] accuracy`);
@@ -74,7 +79,9 @@ describe('train-eval demo', () => {
 
     const report = await readFile(join(dir, 'out', 'report.md'), 'utf8');
     for (const dataset of DATASETS) expect(report).toContain(`| ${dataset} |`);
-    const summary = JSON.parse(await readFile(join(dir, 'out', 'report.json'), 'utf8')) as { meanAccuracy: number };
+    const summary = JSON.parse(await readFile(join(dir, 'out', 'report.json'), 'utf8')) as {
+      meanAccuracy: number;
+    };
     expect(summary.meanAccuracy).toBeGreaterThan(0.8);
   });
 
@@ -89,7 +96,9 @@ describe('train-eval demo', () => {
 
     const runId = /^Run (\S+) succeeded/m.exec(stdout)?.[1] ?? '';
     const show = await beamline(dir, ['show', runId, '--json']);
-    const state = JSON.parse(show.stdout) as { steps: Record<string, { status: string; artifacts?: unknown[] }> };
+    const state = JSON.parse(show.stdout) as {
+      steps: Record<string, { status: string; artifacts?: unknown[] }>;
+    };
     const steps = Object.values(state.steps);
     expect(steps).toHaveLength(STEP_COUNT);
     expect(steps.every((step) => step.status === 'cached' && (step.artifacts?.length ?? 0) > 0)).toBe(true);

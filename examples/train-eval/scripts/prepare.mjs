@@ -26,7 +26,9 @@ const generators = {
   },
   // Two Gaussian clusters.
   blobs(i, label) {
-    return label === 0 ? [-1 + gaussian(random) * 0.6, -1 + gaussian(random) * 0.6] : [1 + gaussian(random) * 0.6, 1 + gaussian(random) * 0.6];
+    return label === 0
+      ? [-1 + gaussian(random) * 0.6, -1 + gaussian(random) * 0.6]
+      : [1 + gaussian(random) * 0.6, 1 + gaussian(random) * 0.6];
   },
   // A disc inside a ring.
   circles(i, label) {
@@ -46,7 +48,8 @@ for (let i = 0; i < samples; i++) {
   const label = i % 2;
   const [x, y] = generate(i, label);
   rows.push([x + gaussian(random) * noise, y + gaussian(random) * noise, label]);
-  if ((i + 1) % Math.ceil(samples / 4) === 0 || i + 1 === samples) console.log(`::progress ${i + 1}/${samples} samples`);
+  if ((i + 1) % Math.ceil(samples / 4) === 0 || i + 1 === samples)
+    console.log(`::progress ${i + 1}/${samples} samples`);
 }
 // Shuffle (Fisher–Yates, same generator) so the split holds both classes.
 for (let i = rows.length - 1; i > 0; i--) {

@@ -15,10 +15,18 @@ const table = [
   '| dataset | accuracy | test rows | final training loss | device |',
   '| --- | ---: | ---: | ---: | --- |',
   ...evaluations.map(
-    (e) => `| ${e.dataset} | ${(e.accuracy * 100).toFixed(1)} % | ${e.samples} | ${e.trainLoss.toFixed(4)} | ${e.device} |`,
+    (e) =>
+      `| ${e.dataset} | ${(e.accuracy * 100).toFixed(1)} % | ${e.samples} | ${e.trainLoss.toFixed(4)} | ${e.device} |`,
   ),
 ];
-const report = ['# Train and evaluate', '', ...table, '', `Mean accuracy: ${(mean * 100).toFixed(1)} %; best: ${best.dataset}.`, ''];
+const report = [
+  '# Train and evaluate',
+  '',
+  ...table,
+  '',
+  `Mean accuracy: ${(mean * 100).toFixed(1)} %; best: ${best.dataset}.`,
+  '',
+];
 mkdirSync(values.out, { recursive: true });
 writeFileSync(join(values.out, 'report.md'), report.join('\n'));
 writeJson(join(values.out, 'report.json'), { meanAccuracy: mean, best: best.dataset, evaluations });

@@ -34,8 +34,9 @@ const delayMs = Number(values['epoch-delay-ms']);
 const raw = rows.map((row) => features(row));
 const width = raw[0].length;
 const mean = Array.from({ length: width }, (_, i) => raw.reduce((sum, f) => sum + f[i], 0) / raw.length);
-const std = Array.from({ length: width }, (_, i) =>
-  Math.sqrt(raw.reduce((sum, f) => sum + (f[i] - mean[i]) ** 2, 0) / raw.length) || 1,
+const std = Array.from(
+  { length: width },
+  (_, i) => Math.sqrt(raw.reduce((sum, f) => sum + (f[i] - mean[i]) ** 2, 0) / raw.length) || 1,
 );
 const x = raw.map((f) => f.map((value, i) => (value - mean[i]) / std[i]));
 const y = rows.map((row) => row[2]);
@@ -62,6 +63,16 @@ for (let epoch = 1; epoch <= epochs; epoch++) {
   if (delayMs > 0) await sleep(delayMs);
 }
 
-writeJson(values.out, { features: 'x,y,x²,y²,xy', weights, bias, mean, std, epochs, learningRate: lr, loss, device });
+writeJson(values.out, {
+  features: 'x,y,x²,y²,xy',
+  weights,
+  bias,
+  mean,
+  std,
+  epochs,
+  learningRate: lr,
+  loss,
+  device,
+});
 console.log(`trained ${epochs} epochs on ${rows.length} rows: loss ${loss.toFixed(4)}`);
 console.log(`::output device=${device}`);

@@ -16,6 +16,18 @@ function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
+// `beamline runs --json | head -1`: the reader went away. Stop like on Ctrl-C (a run is cancelled
+// cleanly) instead of crashing on the unhandled stream error, and ignore the writes still to come.
+let stdoutClosed = false;
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE' && !stdoutClosed) throw error;
+  if (!stdoutClosed && !interrupted) {
+    interrupted = true;
+    controller.abort(new Error('stdout closed'));
+  }
+  stdoutClosed = true;
+});
+
 const io: CliIO = {
   stdout: process.stdout,
   stderr: process.stderr,

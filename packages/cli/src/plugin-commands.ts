@@ -1,6 +1,8 @@
 import type { CliCommand } from './cli-command.js';
+import { containerCommand } from './container/container-command.js';
+import { gridCommand } from './grid/grid-command.js';
 
-/** The subcommand groups the official plugins add (`container`, `grid`), after the run commands. */
+/** The subcommand groups of the official plugins (`container`, `grid`), listed after the run commands. */
 export function pluginCommands(): CliCommand[] {
-  return [];
+  return [containerCommand, gridCommand];
 }

@@ -62,3 +62,8 @@ export { defaultCapacity, detectGpuIds } from './resources/default-capacity.js';
 export { NamedRegistry } from './registry/named-registry.js';
 export { Tokens } from './di/tokens.js';
 export { Container, type Injectable, type Scope } from './di/container.js';
+export { LocalProcessRunner, DEFAULT_KILL_GRACE_MS } from './runners/local-process-runner.js';
+export { ExecCommand, execCommand, execParamsSchema, CONTAINER_WORKDIR, type ExecParams } from './commands/exec.js';
+export { MemoryStore } from './store/memory-store.js';
+export { SqliteStore, type SqliteStoreOptions } from './store/sqlite-store.js';
+export { initialRunState, reduceRunState } from './store/run-state.js';

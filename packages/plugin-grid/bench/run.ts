@@ -3,13 +3,15 @@
  * - eight 256 MiB files, 8 in parallel: plugin-grid with adler32 verification vs `curl` x8 (no
  *   verification) and `aria2c -j8 -x1 --checksum=adler32=…`;
  * - one 1 GiB file: plugin-grid with adler32 vs curl.
- * Median of BENCH_RUNS (default 3). Files live in a temp dir that is removed at the end.
+ * Median of BENCH_RUNS (default 5) rounds; each round runs every tool once (interleaved), each run after
+ * the same preparation (outputs deleted, `sync`, sources read into the page cache). Files live in one
+ * temp dir (sources and outputs on the same file system) that is removed at the end.
  * Env: BENCH_SMALL=1 shrinks the files (quick check), BENCH_RUNS=n.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdirSync, rmSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { lastValueFrom } from 'rxjs';
 import { adler32Update, ADLER32_INIT, formatAdler32 } from '../src/checksums/adler32.js';
@@ -20,7 +22,7 @@ import { tempDir } from '../test/support/fixtures.js';
 
 const MiB = 1024 * 1024;
 const small = process.env.BENCH_SMALL === '1';
-const runs = Number(process.env.BENCH_RUNS ?? 3);
+const runs = Number(process.env.BENCH_RUNS ?? 5);
 const EIGHT = small ? 32 * MiB : 256 * MiB;
 const ONE = small ? 128 * MiB : 1024 * MiB;
 
@@ -48,8 +50,7 @@ function run(cmd: string, args: string[]): Promise<void> {
   });
 }
 
-async function timed(fn: () => Promise<void>, before?: () => void): Promise<number> {
-  before?.();
+async function timed(fn: () => Promise<void>): Promise<number> {
   const t0 = performance.now();
   await fn();
   return (performance.now() - t0) / 1000;
@@ -90,36 +91,55 @@ const aria = (files: string[]) => async () => {
   await run('aria2c', ['-q', '-j8', '-x1', '--file-allocation=none', '--allow-overwrite=true', '--auto-file-renaming=false', '-d', out, '-i', listFile]);
 };
 
-interface Row {
+interface Case {
   name: string;
   bytes: number;
+  files: string[];
+  fn: () => Promise<void>;
   times: number[];
 }
-const rows: Row[] = [];
-async function measure(name: string, bytes: number, fn: () => Promise<void>): Promise<void> {
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) times.push(await timed(fn, clean));
-  rows.push({ name, bytes, times });
-  const mbs = bytes / median(times) / 1e6;
-  console.log(`${name.padEnd(44)} ${mbs.toFixed(0).padStart(6)} MB/s  (runs: ${times.map((t) => t.toFixed(2)).join(', ')} s)`);
+const eightBytes = 8 * EIGHT;
+const cases: Case[] = [
+  { name: '8 files: curl x8 (no verification)', bytes: eightBytes, files: names, fn: curl(names), times: [] },
+  { name: '8 files: aria2c -j8 -x1 + adler32', bytes: eightBytes, files: names, fn: aria(names), times: [] },
+  { name: '8 files: plugin-grid parallel 8 + adler32', bytes: eightBytes, files: names, fn: grid(names, 8), times: [] },
+  { name: '1 file: curl (no verification)', bytes: ONE, files: ['one.bin'], fn: curl(['one.bin']), times: [] },
+  { name: '1 file: plugin-grid + adler32', bytes: ONE, files: ['one.bin'], fn: grid(['one.bin'], 1), times: [] },
+];
+
+/**
+ * The same preparation before every run of every tool: outputs deleted, dirty pages of earlier runs
+ * written back (`sync`), and the source files read once so nginx serves them from the page cache.
+ */
+async function prepare(files: string[]): Promise<void> {
+  clean();
+  execFileSync('sync');
+  for (const n of files) for await (const _ of createReadStream(join(data, n), { highWaterMark: 4 * MiB })) void _;
 }
+
+const mbs = (c: Case) => c.bytes / median(c.times) / 1e6;
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 try {
   console.log(`\nmachine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, node ${process.version}; nginx on loopback`);
-  const eightBytes = 8 * EIGHT;
-  await measure('8 files: curl x8 (no verification)', eightBytes, curl(names));
-  await measure('8 files: aria2c -j8 -x1 + adler32', eightBytes, aria(names));
-  await measure('8 files: plugin-grid parallel 8 + adler32', eightBytes, grid(names, 8));
-  await measure('1 file: curl (no verification)', ONE, curl(['one.bin']));
-  await measure('1 file: plugin-grid + adler32', ONE, grid(['one.bin'], 1));
-  const rate = (n: string) => {
-    const r = rows.find((x) => x.name.startsWith(n))!;
-    return r.bytes / median(r.times);
-  };
+  console.log(`load average before: ${load()}; ${runs} rounds, the tools interleaved within each round`);
+  for (let r = 0; r < runs; r++) {
+    for (const c of cases) {
+      await prepare(c.files);
+      c.times.push(await timed(c.fn));
+    }
+    console.log(`round ${r + 1}/${runs} done (load ${load()})`);
+  }
+  console.log('');
+  for (const c of cases) {
+    console.log(`${c.name.padEnd(44)} ${mbs(c).toFixed(0).padStart(6)} MB/s  (runs: ${c.times.map((t) => t.toFixed(2)).join(', ')} s)`);
+  }
+  const rate = (n: string) => mbs(cases.find((x) => x.name.startsWith(n))!);
   console.log('\nratios (median):');
   console.log(`  8 files: plugin-grid / curl   = ${(rate('8 files: plugin-grid') / rate('8 files: curl')).toFixed(2)}  (target >= 0.7)`);
   console.log(`  8 files: plugin-grid / aria2c = ${(rate('8 files: plugin-grid') / rate('8 files: aria2c')).toFixed(2)}  (target > 1)`);
   console.log(`  1 file:  plugin-grid / curl   = ${(rate('1 file: plugin-grid') / rate('1 file: curl')).toFixed(2)}  (target >= 0.6)`);
+  console.log(`load average after: ${load()}`);
 } finally {
   await nginx.stop();
   rmSync(root, { recursive: true, force: true });

@@ -71,11 +71,11 @@ export function formatChange(change: KeyChange, style: Style): string[] {
     if (diffs.length > 0) {
       return diffs.map(
         ({ path, before: b, after: a }) =>
-          `  ${change.part.padEnd(14)}${path}: ${style.red(show(b))} → ${style.green(show(a))}`,
+          `  ${change.part.padEnd(15)}${path}: ${style.red(show(b))} → ${style.green(show(a))}`,
       );
     }
   }
-  return [`  ${change.part.padEnd(14)}${style.red(show(before))} → ${style.green(show(after))}`];
+  return [`  ${change.part.padEnd(15)}${style.red(show(before))} → ${style.green(show(after))}`];
 }
 
 interface FieldDiff {
@@ -90,13 +90,16 @@ function diffRecords(
   prefix: string,
 ): FieldDiff[] {
   const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
-  return keys.flatMap((key) => {
-    const path = prefix ? `${prefix}.${key}` : key;
-    const b = before[key];
-    const a = after[key];
-    if (isRecord(b) && isRecord(a)) return diffRecords(b, a, path);
-    return JSON.stringify(b) === JSON.stringify(a) ? [] : [{ path, before: b, after: a }];
-  });
+  return keys.flatMap((key) => diffValues(before[key], after[key], prefix ? `${prefix}.${key}` : key));
+}
+
+/** Objects by key and equally long lists (an argv) by position, so one changed flag reads as one line. */
+function diffValues(before: unknown, after: unknown, path: string): FieldDiff[] {
+  if (isRecord(before) && isRecord(after)) return diffRecords(before, after, path);
+  if (Array.isArray(before) && Array.isArray(after) && before.length === after.length) {
+    return before.flatMap((item: unknown, index) => diffValues(item, after[index], `${path}[${index}]`));
+  }
+  return JSON.stringify(before) === JSON.stringify(after) ? [] : [{ path, before, after }];
 }
 
 function parseJsonText(value: unknown): unknown {
@@ -114,5 +117,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function show(value: unknown): string {
   if (value === undefined) return '(none)';
-  return typeof value === 'string' ? value : JSON.stringify(value);
+  if (typeof value !== 'string') return JSON.stringify(value);
+  // Input digests are 64 hex digits; the first 12 tell them apart.
+  return /^[0-9a-f]{64}$/.test(value) ? `${value.slice(0, 12)}…` : value;
 }

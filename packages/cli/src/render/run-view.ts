@@ -71,9 +71,14 @@ export function applyRunEvent(view: RunView, event: RunEvent): void {
   }
   switch (event.type) {
     case 'run-started':
+      // A resumed run's log holds the earlier segment, ending in its failure or cancellation.
       view.pipeline = event.pipeline;
       view.resumed = event.resumed;
       view.startedAt = event.time;
+      view.status = 'running';
+      delete view.error;
+      delete view.cancelReason;
+      delete view.durationMs;
       return;
     case 'run-succeeded':
       view.status = 'succeeded';
@@ -104,6 +109,8 @@ function applyStepEvent(step: StepView, event: StepEvent): void {
       step.attempt = event.attempt;
       step.startedAt = event.time;
       step.gpus = event.resources.gpus;
+      // The tail explains a failure: only the attempt that failed last is relevant.
+      step.tail = [];
       delete step.progress;
       delete step.retryDelayMs;
       return;

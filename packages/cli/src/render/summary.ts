@@ -33,11 +33,15 @@ export function renderSummary(view: RunView, result: RunResult, options: Summary
     ...(counts.other > 0 ? [`${counts.other} not run`] : []),
   ];
   lines.push(`  ${steps.length} steps: ${countParts.join(', ')}`);
-  if (result.error) lines.push(`  ${style.red(`${result.error.code}: ${result.error.message}`)}`);
-  else if (view.cancelReason) lines.push(`  ${style.yellow(`reason: ${view.cancelReason}`)}`);
+  const failed = steps.filter((step) => step.status === 'failed');
+  // A run that failed because of a step repeats that step's error; the Failed section shows it once.
+  if (result.error && failed.length === 0) {
+    lines.push(`  ${style.red(`${result.error.code}: ${firstLine(result.error.message)}`)}`);
+  } else if (result.status === 'cancelled' && view.cancelReason) {
+    lines.push(`  ${style.yellow(`reason: ${view.cancelReason}`)}`);
+  }
 
   const idWidth = Math.min(40, Math.max(0, ...steps.map((step) => [...step.id].length)));
-  const failed = steps.filter((step) => step.status === 'failed');
   if (failed.length > 0) {
     lines.push('', style.bold('Failed'));
     for (const step of failed) {

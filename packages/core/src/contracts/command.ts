@@ -25,7 +25,7 @@ export interface CommandContext {
   readonly signal: AbortSignal;
   /** The run's working directory (absolute); relative paths in parameters resolve against it. */
   readonly workdir: string;
-  /** A private directory for this step (absolute, created before `execute`). */
+  /** A private directory for this step (absolute). Not created in advance: most steps never need one. */
   readonly stepDir: string;
   readonly resources: ResourceGrant;
   /** The runner the step picked (`runner:` in the pipeline, `local` by default). */

@@ -7,7 +7,7 @@ import type { Token } from '../di/token.js';
 /** What a plugin's `register` may do. Users never touch the container itself. */
 export interface PluginRegistry {
   /** Adds a command under its name; a second command of the same name is `CORE_COMMAND_DUPLICATE`. */
-  addCommand(command: Command<never>): void;
+  addCommand<Params>(command: Command<Params>): void;
   /** Adds a runner under its name; `CORE_RUNNER_DUPLICATE` for a second one. */
   addRunner(runner: Runner): void;
   /** Adds a service the runtime starts and stops. */

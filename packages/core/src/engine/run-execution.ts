@@ -1,4 +1,5 @@
-import { mkdirSync, statSync } from 'node:fs';
+import { setMaxListeners } from 'node:events';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { lastValueFrom, mergeMap, Subject, from, type Subscription } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
@@ -58,6 +59,8 @@ export class RunExecution {
     @inject(Tokens.Config) private readonly config: RuntimeConfig,
   ) {
     this.log = new RunEventLog(store, context.record.id, context.resumeFrom?.lastSeq ?? 0);
+    // Every running attempt and every step waiting for resources listens for the run's cancellation.
+    setMaxListeners(0, this.abort.signal);
   }
 
   get runId(): string {
@@ -86,7 +89,7 @@ export class RunExecution {
       }
     }
     const pending = plan.steps.filter((step) => !this.outcomes.has(step.id));
-    for (const step of pending) {
+    for (const [index, step] of pending.entries()) {
       this.waitingOn.set(step.id, step.needs.filter((need) => !this.outcomes.has(need)).length);
       for (const need of step.needs) {
         const list = this.dependants.get(need);
@@ -94,6 +97,8 @@ export class RunExecution {
         else this.dependants.set(need, [step.id]);
       }
       this.log.emit({ type: 'queued', stepId: step.id });
+      // Write in slices: a 100,000-step plan should not hold all its `queued` events in memory at once.
+      if (index % 2000 === 1999) await this.log.flush();
     }
     await this.log.flush();
 
@@ -306,7 +311,6 @@ export class RunExecution {
             step.timeoutMs,
           );
     const stepDir = path.join(this.context.record.cwd, '.beamline', 'runs', this.runId, safeName(step.id));
-    mkdirSync(stepDir, { recursive: true });
     const context: CommandContext = {
       runId: this.runId,
       stepId: step.id,

@@ -108,12 +108,17 @@ export function checkPipeline(
     });
   }
   for (const [id, step] of Object.entries(definition.steps)) {
+    let dependencies: Set<string> | undefined;
     const context: ExpressionContext = {
       stepId: id,
       params,
       matrixKeys: step.matrix && Object.keys(step.matrix),
       stepIds,
-      dependencies: transitiveNeeds(graph, id),
+      // Only steps that reference `steps.*` need their ancestors; computing them for every step of a
+      // long chain would be quadratic.
+      get dependencies() {
+        return (dependencies ??= transitiveNeeds(graph, id));
+      },
     };
     issues.push(...checkRegistries(id, step, registries));
     issues.push(...checkMatrix(step, definition, context));

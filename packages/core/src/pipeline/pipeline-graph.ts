@@ -43,43 +43,112 @@ export function buildNeedsGraph(steps: Record<string, StepDefinition>): {
 /** Every dependency cycle, each as `[a, b, c, a]` where each step needs the next; each cycle once. */
 export function findCycles(graph: NeedsGraph): string[][] {
   const state = new Map<string, 'visiting' | 'done'>();
-  const stack: string[] = [];
   const cycles: string[][] = [];
   const seen = new Set<string>();
-  const visit = (id: string): void => {
-    state.set(id, 'visiting');
-    stack.push(id);
-    for (const need of graph.get(id) ?? []) {
+  // Iterative depth-first search: a 100,000-step chain would overflow the call stack recursively.
+  for (const root of graph.keys()) {
+    if (state.has(root)) continue;
+    const path: string[] = [root];
+    const next: number[] = [0];
+    state.set(root, 'visiting');
+    while (path.length > 0) {
+      const id = path[path.length - 1]!;
+      const needs = graph.get(id) ?? [];
+      const index = next[next.length - 1]!;
+      if (index >= needs.length) {
+        state.set(id, 'done');
+        path.pop();
+        next.pop();
+        continue;
+      }
+      next[next.length - 1] = index + 1;
+      const need = needs[index]!;
       if (state.get(need) === 'visiting') {
-        const cycle = stack.slice(stack.indexOf(need));
+        const cycle = path.slice(path.indexOf(need));
         const key = [...cycle].sort().join('\0');
         if (!seen.has(key)) {
           seen.add(key);
           cycles.push([...cycle, need]);
         }
       } else if (!state.has(need)) {
-        visit(need);
+        state.set(need, 'visiting');
+        path.push(need);
+        next.push(0);
       }
     }
-    stack.pop();
-    state.set(id, 'done');
-  };
-  for (const id of graph.keys()) if (!state.has(id)) visit(id);
+  }
   return cycles;
 }
 
 /** A topological order of an acyclic graph; among steps that are ready, the earliest in file order goes first. */
 export function topologicalOrder(graph: NeedsGraph): string[] {
   const ids = [...graph.keys()];
-  const placed = new Set<string>();
-  const order: string[] = [];
-  while (order.length < ids.length) {
-    const next = ids.find((id) => !placed.has(id) && (graph.get(id) ?? []).every((need) => placed.has(need)));
-    if (next === undefined) throw new Error('topologicalOrder: the graph has a cycle');
-    placed.add(next);
-    order.push(next);
+  const position = new Map(ids.map((id, index) => [id, index]));
+  const waiting = new Map<string, number>();
+  const dependants = new Map<string, string[]>();
+  for (const id of ids) {
+    const needs = graph.get(id) ?? [];
+    waiting.set(id, needs.length);
+    for (const need of needs) {
+      const list = dependants.get(need);
+      if (list) list.push(id);
+      else dependants.set(need, [id]);
+    }
   }
+  const ready = new MinHeap();
+  for (const id of ids) if (waiting.get(id) === 0) ready.push(position.get(id)!);
+  const order: string[] = [];
+  while (ready.size > 0) {
+    const id = ids[ready.pop()]!;
+    order.push(id);
+    for (const dependant of dependants.get(id) ?? []) {
+      const left = waiting.get(dependant)! - 1;
+      waiting.set(dependant, left);
+      if (left === 0) ready.push(position.get(dependant)!);
+    }
+  }
+  if (order.length < ids.length) throw new Error('topologicalOrder: the graph has a cycle');
   return order;
+}
+
+/** A binary min-heap of file positions: the earliest ready step comes out first. */
+class MinHeap {
+  private readonly items: number[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  push(value: number): void {
+    const items = this.items;
+    items.push(value);
+    for (let i = items.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (items[parent]! <= items[i]!) break;
+      [items[parent], items[i]] = [items[i]!, items[parent]!];
+      i = parent;
+    }
+  }
+
+  pop(): number {
+    const items = this.items;
+    const top = items[0]!;
+    const last = items.pop()!;
+    if (items.length > 0) {
+      items[0] = last;
+      for (let i = 0; ; ) {
+        const left = 2 * i + 1;
+        const right = left + 1;
+        let smallest = i;
+        if (left < items.length && items[left]! < items[smallest]!) smallest = left;
+        if (right < items.length && items[right]! < items[smallest]!) smallest = right;
+        if (smallest === i) break;
+        [items[smallest], items[i]] = [items[i]!, items[smallest]!];
+        i = smallest;
+      }
+    }
+    return top;
+  }
 }
 
 /** The steps a step waits for, directly or through others. */

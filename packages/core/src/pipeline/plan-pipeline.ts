@@ -27,22 +27,29 @@ export interface PlanPipelineOptions extends PipelineRegistries {
 }
 
 /** The retry policy a step gets for whatever it does not set. */
-export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = {
+export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
   attempts: 1,
   initialDelayMs: 1000,
   coefficient: 2,
   maxDelayMs: 60_000,
   jitter: 0.2,
-};
+});
 
 function retryPolicy(retry: StepDefinition['retry']): RetryPolicy {
-  if (retry === undefined) return { ...DEFAULT_RETRY_POLICY };
+  // Steps share the default object: a 100,000-step plan should not hold 100,000 copies of it.
+  if (retry === undefined) return DEFAULT_RETRY_POLICY;
   if (typeof retry === 'number') return { ...DEFAULT_RETRY_POLICY, attempts: retry };
   const given = Object.fromEntries(Object.entries(retry).filter(([, value]) => value !== undefined));
   return { ...DEFAULT_RETRY_POLICY, ...given };
 }
 
+// Shared, frozen empties: a 100,000-step plan should not hold 100,000 empty objects and arrays.
+const NO_PARAMS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+const NO_NEEDS: string[] = Object.freeze([]) as unknown as string[];
+const DEFAULT_RESOURCES: Readonly<ResourceRequest> = Object.freeze({ cpus: 1, memoryMb: 0, gpus: 0 });
+
 function resourceRequest(resources: StepDefinition['resources']): ResourceRequest {
+  if (resources === undefined) return DEFAULT_RESOURCES;
   return {
     cpus: resources?.cpus ?? 1,
     memoryMb: parseMemory(resources?.memory ?? 0) ?? 0,
@@ -67,8 +74,8 @@ function plannedStep(
     name: step.name === undefined ? id : interpolate(resolveExpressions(step.name, resolver, 'final')),
     uses: step.uses,
     // params and matrix are known now; steps outputs stay as expressions until the step starts.
-    with: resolveExpressions(step.with ?? {}, resolver, 'partial') as Record<string, unknown>,
-    needs: [...needs],
+    with: step.with === undefined ? NO_PARAMS : (resolveExpressions(step.with, resolver, 'partial') as Record<string, unknown>),
+    needs: needs.length === 0 ? NO_NEEDS : [...needs],
     runner: step.runner ?? DEFAULT_RUNNER,
     resources: resourceRequest(step.resources),
     retry: retryPolicy(step.retry),

@@ -65,19 +65,21 @@ export class ResourcePool {
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
     if (this.waiters.length === 0 && this.fits(wanted)) return Promise.resolve(this.take(wanted));
     return new Promise<Lease>((resolve, reject) => {
-      const waiter: Waiter = { request: wanted, resolve, reject };
-      this.waiters.push(waiter);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          const index = this.waiters.indexOf(waiter);
-          if (index >= 0) {
-            this.waiters.splice(index, 1);
-            reject(signal.reason as Error);
-          }
+      const withdraw = (): void => {
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        reject(signal?.reason as Error);
+      };
+      const waiter: Waiter = {
+        request: wanted,
+        resolve: (lease) => {
+          signal?.removeEventListener('abort', withdraw);
+          resolve(lease);
         },
-        { once: true },
-      );
+        reject,
+      };
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', withdraw, { once: true });
     });
   }
 

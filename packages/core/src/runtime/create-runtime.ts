@@ -64,7 +64,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   for (const command of builtinCommands()) commands.add(command);
   for (const runner of builtinRunners()) runners.add(runner);
   const registry: PluginRegistry = {
-    addCommand: (command) => commands.add(command),
+    addCommand: (command) => commands.add(command as Command<never>),
     addRunner: (runner) => runners.add(runner),
     addService: (service) => services.add(service),
     provide: (token, value) => container.provide(token, value),

@@ -69,6 +69,8 @@ describe.skipIf(!available)('janitor against a real engine', () => {
     const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', script], {
       cwd: fileURLToPath(new URL('../..', import.meta.url)),
       stdio: ['ignore', 'pipe', 'inherit'],
+      // tsx applies a tsconfig only to the files it includes; this one also covers the core's decorators.
+      env: { ...process.env, TSX_TSCONFIG_PATH: 'tsconfig.scripts.json' },
     });
     const id = await new Promise<string>((resolve, reject) => {
       let text = '';

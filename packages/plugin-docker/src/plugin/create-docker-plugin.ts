@@ -1,4 +1,4 @@
-import type { Command, Plugin } from '@beamline/core';
+import type { Plugin } from '@beamline/core';
 import { createBuildCommand, createLoadCommand, createPullCommand } from '../images/image-commands.js';
 import type { JanitorReport } from '../janitor/janitor.js';
 import { DockerRunner, type DockerRunnerOptions } from '../runner/docker-runner.js';
@@ -39,12 +39,9 @@ export function createDockerPlugin(options: DockerPluginOptions = {}): DockerPlu
     janitor,
     register(registry) {
       registry.addRunner(runner);
-      // `addCommand` takes `Command<never>`, which a schema's concrete output type is not assignable to
-      // (the schema is covariant in its output); the registry validates params with the command's own schema.
-      const add = (command: Command<never> | object): void => registry.addCommand(command as Command<never>);
-      add(createPullCommand(runner.docker));
-      add(createBuildCommand(runner.docker, runner.ownership));
-      add(createLoadCommand(runner.docker));
+      registry.addCommand(createPullCommand(runner.docker));
+      registry.addCommand(createBuildCommand(runner.docker, runner.ownership));
+      registry.addCommand(createLoadCommand(runner.docker));
       registry.provide(DockerRunnerToken, runner);
       registry.provide(DockerClientToken, runner.docker);
     },

@@ -24,8 +24,6 @@ export interface RunContext {
   localHost: boolean;
   /** Registers background clean-up work (after an unsubscribe), so the runner can await it on dispose. */
   track(work: Promise<unknown>): void;
-  /** Skip the post-create inspect-and-assert (tests of the assertion itself only; never for jobs). */
-  skipAssert?: boolean;
 }
 
 /** How long to wait for the last output after the exit was reported before giving up on the attach stream. */
@@ -110,18 +108,31 @@ export function runContainer(ctx: RunContext, job: ResolvedJob, options: ExecOpt
         containerId = created.Id;
         const id = created.Id;
 
-        if (!ctx.skipAssert) {
-          const mismatches = settingsMismatches(body, await engine.inspectContainer(id));
+        // Inspect-and-assert, the OOM watch, the attach and the wait are independent; only start must wait
+        // for all of them. allSettled, so that a handle opened next to a failure is still closed.
+        const [inspected, watched, attached, waiting] = await Promise.allSettled([
+          engine.inspectContainer(id),
+          job.autoRemove ? watchOom(engine, job.jobLabel) : Promise.resolve(undefined),
+          engine.attach(id),
+          engine.registerWait(id, job.autoRemove ? 'removed' : 'next-exit'),
+        ]);
+        if (watched.status === 'fulfilled') oomWatch = watched.value;
+        if (attached.status === 'fulfilled') attach = attached.value;
+        // A wait that is never awaited (an error below) must not become an unhandled rejection.
+        if (waiting.status === 'fulfilled') waiting.value.result.catch(() => undefined);
+        for (const r of [inspected, watched, attached, waiting]) if (r.status === 'rejected') throw r.reason;
+        if (inspected.status === 'fulfilled') {
+          const mismatches = settingsMismatches(body, inspected.value);
           if (mismatches.length > 0) {
             throw new DockerError('DOCKER_SPEC_NOT_APPLIED', `the created container differs from the spec: ${mismatches.join('; ')}`, {
               details: { mismatches, containerId: id },
             });
           }
         }
-        if (job.autoRemove) oomWatch = await watchOom(engine, job.jobLabel);
+        if (attached.status !== 'fulfilled' || waiting.status !== 'fulfilled') return;
+        const { result } = waiting.value;
 
         // Output: attached before start, buffered until `started` so events keep their contract order.
-        attach = await engine.attach(id);
         const early: ProcessEvent[] = [];
         let live = false;
         let stderrHead = '';
@@ -131,7 +142,7 @@ export function runContainer(ctx: RunContext, job: ResolvedJob, options: ExecOpt
           if (live) subscriber.next(event);
           else early.push(event);
         });
-        const attachStream = attach;
+        const attachStream = attached.value;
         const attachEnded = new Promise<void>((resolve) => {
           attachStream.on('data', (chunk: Buffer) => demux.push(chunk));
           attachStream.on('end', resolve);
@@ -139,7 +150,6 @@ export function runContainer(ctx: RunContext, job: ResolvedJob, options: ExecOpt
           attachStream.on('error', () => resolve());
         });
 
-        const { result } = await engine.registerWait(id, job.autoRemove ? 'removed' : 'next-exit');
         exited = result.catch(() => undefined);
         if (internal.signal.aborted || subscriber.closed) {
           // Cancelled (or unsubscribed) before start: never start it; the finally removes it.

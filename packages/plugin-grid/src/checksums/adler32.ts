@@ -1,14 +1,15 @@
 const BASE = 65521;
-/** Largest n such that 255n(n+1)/2 + (n+1)(BASE-1) fits in 2^32-1: the modulo can wait this long. */
-const NMAX = 5552;
 
 /** The adler32 of the empty input: the seed of a new computation. */
 export const ADLER32_INIT = 1;
 
 /**
  * Continues an adler32 over `data` from the running value `adler` (unsigned). The running value is the
- * whole state, so it can be saved and resumed. The inner loop defers the modulo for NMAX bytes, which
- * is what makes a plain-JS adler32 run at memory speed.
+ * whole state, so it can be saved and resumed. The modulo waits NMAX (5552) bytes, and the inner loop
+ * takes 16 bytes per turn: `a` gains their sum and `b` gains 16·a plus their position-weighted sum,
+ * exactly the values the byte-at-a-time recurrence reaches, with a much shorter dependency chain
+ * (about twice as fast in V8). Self-contained on purpose (literal constants, no helpers): the hash
+ * worker runs this very function from its source text.
  */
 export function adler32Update(adler: number, data: Uint8Array): number {
   let a = adler & 0xffff;
@@ -16,25 +17,25 @@ export function adler32Update(adler: number, data: Uint8Array): number {
   const len = data.length;
   let i = 0;
   while (i < len) {
-    const end = Math.min(i + NMAX, len);
-    // Unrolled by 4: fewer loop-condition checks in the hottest loop of the plugin.
-    const end4 = end - 3;
-    for (; i < end4; i += 4) {
-      a += data[i]!;
-      b += a;
-      a += data[i + 1]!;
-      b += a;
-      a += data[i + 2]!;
-      b += a;
-      a += data[i + 3]!;
-      b += a;
+    // 5552 = NMAX, a multiple of 16: the largest block after which a and b still fit in 32 bits.
+    const end = Math.min(i + 5552, len);
+    const end16 = end - 15;
+    for (; i < end16; i += 16) {
+      const d0 = data[i]!, d1 = data[i + 1]!, d2 = data[i + 2]!, d3 = data[i + 3]!;
+      const d4 = data[i + 4]!, d5 = data[i + 5]!, d6 = data[i + 6]!, d7 = data[i + 7]!;
+      const d8 = data[i + 8]!, d9 = data[i + 9]!, d10 = data[i + 10]!, d11 = data[i + 11]!;
+      const d12 = data[i + 12]!, d13 = data[i + 13]!, d14 = data[i + 14]!, d15 = data[i + 15]!;
+      b +=
+        16 * (a + d0) + 15 * d1 + 14 * d2 + 13 * d3 + 12 * d4 + 11 * d5 + 10 * d6 + 9 * d7 +
+        8 * d8 + 7 * d9 + 6 * d10 + 5 * d11 + 4 * d12 + 3 * d13 + 2 * d14 + d15;
+      a += d0 + d1 + d2 + d3 + d4 + d5 + d6 + d7 + d8 + d9 + d10 + d11 + d12 + d13 + d14 + d15;
     }
     for (; i < end; i++) {
       a += data[i]!;
       b += a;
     }
-    a %= BASE;
-    b %= BASE;
+    a %= 65521;
+    b %= 65521;
   }
   return ((b << 16) | a) >>> 0;
 }

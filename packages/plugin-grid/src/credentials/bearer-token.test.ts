@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -23,7 +23,11 @@ describe('WLCG bearer token discovery', () => {
     const tmpUid = 900_000 + Math.floor(Math.random() * 1000);
     expect(await discoverBearerToken({}, tmpUid)).toBeUndefined();
     writeFileSync(`/tmp/bt_u${tmpUid}`, 'tmp-token');
-    expect(await discoverBearerToken({ XDG_RUNTIME_DIR: join(dir, 'none') }, tmpUid)).toEqual({ token: 'tmp-token', source: 'tmp' });
+    try {
+      expect(await discoverBearerToken({ XDG_RUNTIME_DIR: join(dir, 'none') }, tmpUid)).toEqual({ token: 'tmp-token', source: 'tmp' });
+    } finally {
+      rmSync(`/tmp/bt_u${tmpUid}`, { force: true });
+    }
   });
   it('checks JWT expiry before starting, without printing the token', () => {
     const now = 1_700_000_000_000;

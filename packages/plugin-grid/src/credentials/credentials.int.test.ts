@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireService } from '@beamline/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +30,8 @@ describe.skipIf(!available)('client certificates against nginx with ssl_verify_c
   });
   afterAll(async () => {
     await nginx?.stop();
+    rmSync(root, { recursive: true, force: true });
+    rmSync(pki.dir, { recursive: true, force: true });
   });
 
   const list = () => [toGridFile({ url: nginx.url(nginx.ports.tls!, file.name, 'https'), size: file.size, adler32: file.adler32 })];

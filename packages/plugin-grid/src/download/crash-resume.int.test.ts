@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -25,6 +26,7 @@ describe.skipIf(!available)('kill -9 of the downloading process, then a re-run',
   });
   afterAll(async () => {
     await nginx?.stop();
+    rmSync(root, { recursive: true, force: true });
   });
 
   it('leaves only a .part, and the re-run resumes it and verifies', async () => {

@@ -14,7 +14,7 @@ export interface GridCredentials {
    * A bearer token, `'discover'` (WLCG discovery order, re-read before each request), or false.
    * Default `'discover'`. Sent to https URLs, and to plain http only on loopback (it would travel in clear).
    */
-  readonly bearerToken?: string | 'discover' | false;
+  readonly bearerToken?: string | false;
   /** Environment for discovery (tests); default `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
 }

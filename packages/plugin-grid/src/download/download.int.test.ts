@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireService } from '@beamline/core/testing';
@@ -32,6 +33,7 @@ describe.skipIf(!available)('download over HTTP from nginx on loopback', () => {
   });
   afterAll(async () => {
     await nginx?.stop();
+    rmSync(root, { recursive: true, force: true });
   });
 
   const gf = (f: DataFile, urls: string[], extra: Partial<{ dest: string }> = {}): GridFile =>

@@ -7,7 +7,7 @@ import { Observable } from 'rxjs';
 import { ChecksumCache } from '../cache/checksum-cache.js';
 import { checksumMismatches, type ChecksumAlgorithm, type Checksums } from '../checksums/checksum-format.js';
 import { hashFile } from '../checksums/multi-hasher.js';
-import type { MultiHasher } from '../checksums/multi-hasher.js';
+import { HashWorkerPool, type StreamHasher } from '../checksums/hash-worker.js';
 import { checkTokenExpiry, discoverBearerToken, type DiscoveredToken } from '../credentials/bearer-token.js';
 import { loadTlsCredentials, type TlsCredentials } from '../credentials/client-cert.js';
 import { GridError, isGridError } from '../errors/grid-error.js';
@@ -86,6 +86,7 @@ class DownloadJob {
   private readonly rate: RateLimiter | undefined;
   private readonly cache: ChecksumCache | undefined;
   private transport: HttpTransport | undefined;
+  private hashPool: HashWorkerPool | undefined;
   private tls: TlsCredentials = {};
   private readonly badHosts = new Set<string>();
   private readonly active = new Map<string, ActiveFile>();
@@ -149,6 +150,7 @@ class DownloadJob {
       clearInterval(ticker);
       if (this.signal.aborted) await this.transport.destroy().catch(() => undefined);
       else await this.transport.close().catch(() => undefined);
+      await this.hashPool?.close();
     }
     if (this.signal.aborted) {
       throw new GridError('GRID_ABORTED', 'download aborted; .part files are kept for resume', { retryable: false, cause: this.signal.reason });
@@ -270,7 +272,7 @@ class DownloadJob {
     const maxTime = this.o.retry?.maxTimeMs ?? ((file.size ?? 0) / 500_000) * 1000 + 600_000;
     const deadline = performance.now() + maxTime;
     const failures: GridError[] = [];
-    const carry: { hasher?: MultiHasher | undefined } = {};
+    const carry: { hasher?: StreamHasher | undefined } = {};
     const progress: ActiveFile = { name: file.name, size: file.size, bytes: 0, lastBytes: 0, lastTime: performance.now(), rate: 0 };
     const replicas = this.orderReplicas(file.replicas);
 
@@ -348,7 +350,7 @@ class DownloadJob {
     path: string,
     algorithms: Set<ChecksumAlgorithm>,
     progress: ActiveFile,
-    carry: { hasher?: MultiHasher | undefined },
+    carry: { hasher?: StreamHasher | undefined },
   ): Promise<{ size: number; checksums: Checksums; serverDigests: Checksums }> {
     const where = redactUrl(replica.url);
     const common = {
@@ -383,6 +385,7 @@ class DownloadJob {
       rate: this.rate,
       stall: { minBytesPerSec: this.o.stall?.minBytesPerSec ?? 100 * 1024, windowMs: this.o.stall?.windowMs ?? 30_000 },
       checkpointBytes: this.o.checkpointBytes ?? 64 * 1024 * 1024,
+      newHasher: (this.hashPool ??= new HashWorkerPool()).create,
       carry,
     });
   }

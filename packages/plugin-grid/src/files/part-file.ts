@@ -58,7 +58,7 @@ export async function readPartState(path: string): Promise<PartState | undefined
       size: d.size,
       etag: d.etag,
       lastModified: d.lastModified,
-      expected: d.expected as Checksums,
+      expected: d.expected,
       segments: d.segments.map((s) => ({ start: s.start, end: s.end, done: s.done })),
     };
   } catch {

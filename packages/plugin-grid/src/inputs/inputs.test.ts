@@ -48,7 +48,7 @@ describe('AliceTraINT AODFiles', () => {
   });
   it('resolves replicas through the hook, and fails clearly without one', async () => {
     const files = fromAliceTraint(task.AODFiles);
-    const resolved = await resolveFiles(files, async (lfn) => ({ replicas: [{ url: `https://se.example${lfn}`, se: 'ALICE::CERN::EOS' }], checksums: { md5: 'a'.repeat(32) } }));
+    const resolved = await resolveFiles(files, (lfn) => Promise.resolve({ replicas: [{ url: `https://se.example${lfn}`, se: 'ALICE::CERN::EOS' }], checksums: { md5: 'a'.repeat(32) } }));
     expect(resolved[0]!.replicas[0]).toEqual({ url: `https://se.example${task.AODFiles[0]!.Path}`, se: 'ALICE::CERN::EOS' });
     expect(resolved[0]!.checksums.md5).toBe('a'.repeat(32));
     await expect(resolveFiles(files, undefined)).rejects.toSatisfy((e) => isGridError(e, 'GRID_INPUT_INVALID'));

@@ -1,12 +1,12 @@
 import type { FileHandle } from 'node:fs/promises';
-import type { MultiHasher } from '../checksums/multi-hasher.js';
+import type { StreamHasher } from '../checksums/hash-worker.js';
 import { GridError } from '../errors/grid-error.js';
 import type { RateLimiter } from '../schedule/rate-limiter.js';
 
-/** Write in batches of this many bytes: one pwritev per few MiB instead of one write per socket read. */
-const WRITE_BATCH = 4 * 1024 * 1024;
-/** Stay well under IOV_MAX (1024) when a slow link delivers tiny chunks. */
-const MAX_IOVECS = 256;
+/** Body bytes are gathered into shared buffers of this size; each full one is one write and one hash call. */
+const SLOT_BYTES = 2 * 1024 * 1024;
+/** Buffers per transfer: one filling while the others are being written and hashed. */
+const SLOTS = 3;
 
 /** How to consume one response body into a `.part` file. */
 export interface PumpOptions {
@@ -15,88 +15,122 @@ export interface PumpOptions {
   readonly position: number;
   /** Exact body length when known; more bytes than this is a protocol error. */
   readonly expected?: number;
-  readonly hasher?: MultiHasher;
+  readonly hasher?: StreamHasher;
   readonly onData: (bytes: number) => void;
   readonly rate?: RateLimiter;
   readonly signal?: AbortSignal;
-  /** Called with the bytes durably written so far, every `checkpointBytes` (after the writes landed). */
-  readonly checkpoint?: (writtenBytes: number) => Promise<void>;
+  /**
+   * Called with the number of body bytes that are durable (written and fdatasync'ed by the pump), about
+   * every `checkpointBytes`. Runs in the background, one at a time; the pump waits for it before returning.
+   */
+  readonly checkpoint?: (durableBytes: number) => Promise<void>;
   readonly checkpointBytes?: number;
 }
 
+interface Slot {
+  readonly buf: Buffer;
+  /** Settles when the slot's last write and hash are done (the slot may be refilled). */
+  busy: Promise<void>;
+}
+
 /**
- * Streams a body into the file at `position`: hashes each chunk as it arrives (in order, so no second
- * read), batches chunks into large positional `writev` calls, and keeps one write in flight while the
- * next batch fills, so network reads and disk writes overlap. On any error the bytes already received
- * are still written, so the file and the hasher agree and a resume can continue from the file's end.
+ * Streams a body into the file at `position`. Chunks are copied into a few SharedArrayBuffer slots;
+ * a full slot is written with one positional write (libuv thread pool) and hashed by the hash worker
+ * at the same time, in order, while the next slot fills, so the event loop only parses and copies.
+ * Checkpoints (fdatasync + the caller's state update) run in the background, so the disk flushes
+ * while the network keeps delivering. On any error the bytes already received are still written and
+ * hashed, so the file and the hasher agree and a resume can continue from the file's end.
  * Returns the number of body bytes.
  */
 export async function pumpBody(body: AsyncIterable<Buffer>, o: PumpOptions): Promise<number> {
+  const slots: Slot[] = Array.from({ length: SLOTS }, () => ({ buf: Buffer.from(new SharedArrayBuffer(SLOT_BYTES)), busy: Promise.resolve() }));
+  let cur = 0;
+  let fill = 0;
+  /** File offset where the current slot's data goes. */
   let pos = o.position;
   let received = 0;
-  let batch: Buffer[] = [];
-  let batchBytes = 0;
-  let inflight: Promise<void> | undefined;
   let sinceCheckpoint = 0;
   const checkpointEvery = o.checkpointBytes ?? Number.POSITIVE_INFINITY;
+  let checkpointing: Promise<void> | undefined;
+  let checkpointError: unknown;
 
-  const flush = async (): Promise<void> => {
-    if (batchBytes === 0) return;
-    const bufs = batch;
-    const len = batchBytes;
-    const at = pos;
-    batch = [];
-    batchBytes = 0;
-    pos += len;
-    if (inflight) await inflight;
-    inflight = writeAll(o.fh, bufs, at, len);
-    // Observed at the next await; this only keeps an early failure from being reported as unhandled.
-    inflight.catch(() => undefined);
+  /** Hands the current slot to the writer and the hasher, then waits until the next slot is free. */
+  const dispatch = async (): Promise<void> => {
+    if (fill > 0) {
+      const data = slots[cur]!.buf.subarray(0, fill);
+      const at = pos;
+      pos += fill;
+      fill = 0;
+      const busy = Promise.all([writeAll(o.fh, data, at), o.hasher?.update(data)]).then(() => undefined);
+      // Observed when the slot comes round again or at the end; this only avoids an unhandled rejection.
+      busy.catch(() => undefined);
+      slots[cur]!.busy = busy;
+      cur = (cur + 1) % SLOTS;
+    }
+    await slots[cur]!.busy;
+  };
+
+  const allSettled = (): Promise<void> => Promise.all(slots.map((s) => s.busy)).then(() => undefined);
+
+  /** fdatasync of everything dispatched so far, then the caller's state update, off the hot path. */
+  const startCheckpoint = (): void => {
+    const durable = pos - o.position;
+    const writes = allSettled();
+    checkpointing = (async () => {
+      await writes;
+      await o.fh.datasync();
+      await o.checkpoint!(durable);
+    })()
+      .catch((e: unknown) => {
+        checkpointError ??= e;
+      })
+      .finally(() => {
+        checkpointing = undefined;
+      });
   };
 
   try {
     for await (const chunk of body) {
+      if (checkpointError !== undefined) throw checkpointError;
       received += chunk.length;
       if (o.expected !== undefined && received > o.expected) {
         throw new GridError('GRID_BAD_RESPONSE', `the server sent more than the ${o.expected} bytes it announced`, { retryable: true });
       }
-      o.hasher?.update(chunk);
-      batch.push(chunk);
-      batchBytes += chunk.length;
+      for (let off = 0; off < chunk.length; ) {
+        const n = chunk.copy(slots[cur]!.buf, fill, off);
+        fill += n;
+        off += n;
+        if (fill === SLOT_BYTES) await dispatch();
+      }
       o.onData(chunk.length);
-      if (batchBytes >= WRITE_BATCH || batch.length >= MAX_IOVECS) await flush();
       if (o.rate) await o.rate.take(chunk.length, o.signal);
       sinceCheckpoint += chunk.length;
-      if (o.checkpoint && sinceCheckpoint >= checkpointEvery) {
+      if (o.checkpoint && sinceCheckpoint >= checkpointEvery && checkpointing === undefined) {
         sinceCheckpoint = 0;
-        await flush();
-        await inflight;
-        await o.checkpoint(pos - o.position);
+        await dispatch();
+        startCheckpoint();
       }
     }
-    await flush();
-    await inflight;
+    await dispatch();
+    await allSettled();
+    await checkpointing;
+    if (checkpointError !== undefined) throw checkpointError;
   } catch (e) {
-    // Keep what arrived: the hasher has seen it, so the file must hold it too.
-    try {
-      await flush();
-      await inflight;
-    } catch {
-      // The original error is the one worth reporting.
-    }
+    // Keep what arrived: write and hash it, so the file and the hasher agree.
+    // (Errors here are secondary: the original error is the one worth reporting.)
+    await dispatch().catch(() => undefined);
+    await Promise.allSettled(slots.map((s) => s.busy));
+    await checkpointing;
     throw e;
   }
   return received;
 }
 
-async function writeAll(fh: FileHandle, bufs: Buffer[], at: number, len: number): Promise<void> {
-  const { bytesWritten } = await fh.writev(bufs, at);
-  if (bytesWritten === len) return;
-  // A short write is rare on regular files but legal; finish with plain writes.
-  const rest = Buffer.concat(bufs).subarray(bytesWritten);
+async function writeAll(fh: FileHandle, data: Buffer, at: number): Promise<void> {
   let off = 0;
-  while (off < rest.length) {
-    const r = await fh.write(rest, off, rest.length - off, at + bytesWritten + off);
+  // A short write is rare on regular files but legal; continue where it stopped.
+  while (off < data.length) {
+    const r = await fh.write(data, off, data.length - off, at + off);
     off += r.bytesWritten;
   }
 }

@@ -2,7 +2,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
 import { adler32Combine, formatAdler32 } from '../checksums/adler32.js';
 import type { ChecksumAlgorithm, Checksums } from '../checksums/checksum-format.js';
-import { hashFileRange, MultiHasher } from '../checksums/multi-hasher.js';
+import { hashFileInto, type HasherFactory, type StreamHasher } from '../checksums/hash-worker.js';
 import { GridError } from '../errors/grid-error.js';
 import { partPaths, readPartState, removePart, writePartState, type PartSegment, type PartState } from '../files/part-file.js';
 import { parseRetryAfter } from '../schedule/backoff.js';
@@ -42,8 +42,10 @@ export interface HttpAttemptOptions {
   readonly stall: StallOptions;
   /** fsync + state update every this many bytes. */
   readonly checkpointBytes: number;
+  /** Makes the stream hashers (normally in the job's hash worker). */
+  readonly newHasher: HasherFactory;
   /** A hasher carried over from the previous attempt of the same file in this process (saves a re-read). */
-  readonly carry: { hasher?: MultiHasher | undefined };
+  readonly carry: { hasher?: StreamHasher | undefined };
 }
 
 /** The result of a complete attempt: the `.part` holds `size` bytes, fsynced, with these checksums. */
@@ -144,16 +146,16 @@ async function downloadSingle(
   let offset = Math.min((await fh.stat()).size, size ?? Number.POSITIVE_INFINITY);
   let hasher = o.carry.hasher;
   if (!hasher || hasher.length !== offset) {
-    hasher = new MultiHasher(o.algorithms);
+    hasher = o.newHasher(o.algorithms);
     if (offset > 0) {
-      await hashFileRange(partPath, hasher, 0, offset, o.signal);
+      await hashFileInto(partPath, hasher, 0, offset, o.signal);
       o.onResume(offset, `resuming ${where} at byte ${offset} of ${size ?? '?'} (re-hashed the .part prefix)`);
     }
   } else if (offset > 0) {
     o.onResume(offset, `resuming ${where} at byte ${offset} of ${size ?? '?'}`);
   }
   o.carry.hasher = hasher;
-  if (size !== undefined && offset === size) return { size, checksums: hasher.digest() };
+  if (size !== undefined && offset === size) return { size, checksums: (await hasher.digest()).checksums };
 
   const headers: Record<string, string> = { ...(await o.authHeaders()) };
   if (offset > 0) {
@@ -171,7 +173,7 @@ async function downloadSingle(
         o.onLog(`${where} answered the Range request with the whole file: restarting from byte 0`);
         await fh.truncate(0);
         offset = 0;
-        hasher = new MultiHasher(o.algorithms);
+        hasher = o.newHasher(o.algorithms);
         o.carry.hasher = hasher;
         o.onResume(0, 'restart');
       }
@@ -194,7 +196,7 @@ async function downloadSingle(
       expectedBody = await checkPartial(res, where, offset, size);
     } else if (res.statusCode === 416 && size !== undefined && offset === size) {
       await res.body.dump();
-      return { size, checksums: hasher.digest() };
+      return { size, checksums: (await hasher.digest()).checksums };
     } else {
       await res.body.dump();
       throw statusError(res.statusCode, where, parseRetryAfter(headerValue(res.headers['retry-after'])));
@@ -211,9 +213,8 @@ async function downloadSingle(
       ...(o.rate && { rate: o.rate }),
       signal: attempt.signal,
       checkpointBytes: o.checkpointBytes,
-      checkpoint: async (written) => {
-        await fh.datasync();
-        seg.done = offset + written;
+      checkpoint: async (durable) => {
+        seg.done = offset + durable;
         await writePartState(statePath, state);
       },
     });
@@ -221,7 +222,7 @@ async function downloadSingle(
       throw new GridError('GRID_CONNECTION_LOST', `${where}: short body, ${received} of ${expectedBody} bytes`, { retryable: true });
     }
     seg.done = offset + received;
-    return { size: offset + received, checksums: hasher.digest() };
+    return { size: offset + received, checksums: (await hasher.digest()).checksums };
   } catch (e) {
     throw attempt.explain(e);
   } finally {
@@ -247,8 +248,8 @@ async function downloadSegmented(o: HttpAttemptOptions, fh: FileHandle, state: P
     const hashers = await Promise.all(
       state.segments.map(async (seg) => {
         const segEnd = seg.end!;
-        const hasher = new MultiHasher(adlerOnly);
-        if (seg.done > 0 && adlerOnly.size > 0) await hashFileRange(`${o.dest}.part`, hasher, seg.start, seg.done, attempt.signal);
+        const hasher = o.newHasher(adlerOnly);
+        if (seg.done > 0 && adlerOnly.size > 0) await hashFileInto(`${o.dest}.part`, hasher, seg.start, seg.done, attempt.signal);
         const from = seg.start + seg.done;
         if (from >= segEnd) return hasher;
         const headers: Record<string, string> = { ...(await o.authHeaders()), Range: `bytes=${from}-${segEnd - 1}` };
@@ -278,9 +279,8 @@ async function downloadSegmented(o: HttpAttemptOptions, fh: FileHandle, state: P
           ...(o.rate && { rate: o.rate }),
           signal: attempt.signal,
           checkpointBytes: o.checkpointBytes,
-          checkpoint: async (written) => {
-            await fh.datasync();
-            seg.done = base + written;
+          checkpoint: async (durable) => {
+            seg.done = base + durable;
             await saveState();
           },
         });
@@ -295,18 +295,19 @@ async function downloadSegmented(o: HttpAttemptOptions, fh: FileHandle, state: P
     await saveState();
     const checksums: Checksums = {};
     if (adlerOnly.size > 0) {
-      let adler = hashers[0]!.adler32Value!;
-      for (let i = 1; i < hashers.length; i++) {
+      const adlers = (await Promise.all(hashers.map((h) => h.digest()))).map((d) => d.adler32!);
+      let adler = adlers[0]!;
+      for (let i = 1; i < adlers.length; i++) {
         const seg = state.segments[i]!;
-        adler = adler32Combine(adler, hashers[i]!.adler32Value!, seg.end! - seg.start);
+        adler = adler32Combine(adler, adlers[i]!, seg.end! - seg.start);
       }
       checksums.adler32 = formatAdler32(adler);
     }
     const rest = [...o.algorithms].filter((a) => a !== 'adler32');
     if (rest.length > 0) {
-      const seq = new MultiHasher(new Set(rest));
-      await hashFileRange(`${o.dest}.part`, seq, 0, size, o.signal);
-      Object.assign(checksums, seq.digest());
+      const seq = o.newHasher(new Set(rest));
+      await hashFileInto(`${o.dest}.part`, seq, 0, size, o.signal);
+      Object.assign(checksums, (await seq.digest()).checksums);
     }
     return { size, checksums };
   } catch (e) {

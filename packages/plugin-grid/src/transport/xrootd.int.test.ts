@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireService } from '@beamline/core/testing';
@@ -26,6 +27,7 @@ describe.skipIf(!available)('Debian XRootD 5.5.3: XrdHttp quirks and the xrdcp d
   });
   afterAll(async () => {
     await xrd?.stop();
+    rmSync(root, { recursive: true, force: true });
   });
 
   /** A .part holding the first `n` bytes, with its state, as an interrupted run leaves it. */
