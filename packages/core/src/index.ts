@@ -2,6 +2,7 @@ import 'reflect-metadata';
 
 export type { Artifact } from './contracts/artifact.js';
 export type { Command, CommandContext, StepEvent, StepOutputs } from './contracts/command.js';
+export { STEP_LABELS } from './contracts/command.js';
 export type {
   CacheKeyParts,
   ErrorInfo,

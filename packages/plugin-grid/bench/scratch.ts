@@ -19,17 +19,17 @@ const port = nginx.ports.replicas[0];
 const out = join(root, 'out');
 mkdirSync(out);
 const pool = new HashWorkerPool();
-type Mode = 'read' | 'data-events' | 'write' | 'whash' | 'lhash' | 'whash+sync';
+type Mode = 'read' | 'data-events' | 'write' | 'whash' | 'lhash' | 'whash+sync' | 'whash+final';
 async function one(agent: Agent, n: string, mode: Mode, hwm: number) {
   const res = await agent.request({ origin: `http://127.0.0.1:${port}`, path: `/${n}`, method: 'GET', highWaterMark: hwm });
   if (mode === 'read') { for await (const c of res.body) void c; return; }
   if (mode === 'data-events') { await new Promise<void>((r, j) => { res.body.on('data', () => {}); res.body.on('end', r); res.body.on('error', j); }); return; }
   const fh = await open(join(out, n), 'w');
   try {
-    const hasher = mode === 'whash' || mode === 'whash+sync' ? pool.create(new Set(['adler32'])) : mode === 'lhash' ? localHasher(new Set(['adler32'])) : undefined;
+    const hasher = mode.startsWith('whash') ? pool.create(join(out, n), new Set(['adler32'])) : mode === 'lhash' ? localHasher(join(out, n), new Set(['adler32'])) : undefined;
     await pumpBody(res.body, { fh, position: 0, ...(hasher && { hasher }), onData: () => {}, ...(mode === 'whash+sync' && { checkpointBytes: 64 * MiB, checkpoint: async () => {} }) });
     if (hasher) await hasher.digest();
-    if (mode === 'whash+sync') await fh.datasync();
+    if (mode === 'whash+sync' || mode === 'whash+final') await fh.datasync();
   } finally { await fh.close(); }
 }
 const modes = (process.env.MODES ?? 'read,data-events,write,lhash,whash,whash+sync').split(',') as Mode[];

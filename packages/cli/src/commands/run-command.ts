@@ -6,6 +6,7 @@ import { CliError } from '../cli-error.js';
 import { using, type CliServices } from '../cli-services.js';
 import { parseCommandArgs } from '../args/parse-command-args.js';
 import { followRun } from './follow-run.js';
+import { tuneMemoryForPlan } from '../large-plan-memory.js';
 
 const USAGE = `Usage: beamline run <file> [--param name=value]... [--json] [--no-cache]
 
@@ -45,6 +46,7 @@ export function createRunCommand(services: CliServices): CliCommand {
       }
       const definition = await loadPipelineFile(path);
       const params = parseParamAssignments(values.param ?? [], definition);
+      tuneMemoryForPlan(definition);
       return using(services.openRuntime(io), async (runtime) => {
         const handle = await runtime.run(definition, {
           params,

@@ -9,15 +9,15 @@ import { CoreError } from '../errors/core-error.js';
 import { collectArtifacts } from './collect-artifacts.js';
 import { LineChunker } from './line-splitter.js';
 import { LogBuffer } from './log-buffer.js';
-import { scanMarkers } from './step-markers.js';
+import { scanMarkers, type StepMarker } from './step-markers.js';
 
 /** Where the host work directory appears inside a container when `image` is set. */
 export const CONTAINER_WORKDIR = '/workspace';
 
 /** How many stderr lines a failure message quotes. */
 const STDERR_TAIL_LINES = 20;
-/** Stderr kept for the failure message; generous enough for 20 long lines, small enough to ignore. */
-const STDERR_TAIL_CHARS = 16 * 1024;
+/** Stderr bytes kept for the failure message; generous enough for 20 long lines, small enough to ignore. */
+const STDERR_TAIL_BYTES = 16 * 1024;
 
 const glob = z.string().min(1);
 
@@ -57,7 +57,7 @@ export type ExecParams = z.output<typeof execParamsSchema>;
 
 /**
  * The built-in `exec` command: runs a program through the step's runner, streams its output as `log`
- * events in chunks of whole lines (coalesced up to 256 KiB or 50 ms), turns `::metric`, `::progress`
+ * events in chunks of whole lines (coalesced up to 127 KiB or 50 ms), turns `::metric`, `::progress`
  * and `::output` marker lines on stdout into events and outputs, and on success collects the declared
  * output files as artifacts.
  *
@@ -93,20 +93,24 @@ export class ExecCommand implements Command<ExecParams> {
       const spec = processSpec(ctx, params, hostWorkdir);
       const chunkers = { stdout: new LineChunker(), stderr: new LineChunker() };
       const markerOutputs: Record<string, unknown> = {};
-      let stderrTail = '';
+      const stderrTail = new ByteTail(STDERR_TAIL_BYTES);
       let exited = false;
       const collection = new AbortController();
 
+      // Output stays bytes until a log event is emitted: it is decoded once per event.
       const logs = new LogBuffer((stream, text) => subscriber.next({ type: 'log', stream, text }));
-      const log = (stream: 'stdout' | 'stderr', text: string | undefined): void => {
-        if (text === undefined) return;
-        logs.add(stream, text);
+      const log = (stream: 'stdout' | 'stderr', chunks: readonly Buffer[] | undefined): void => {
+        if (chunks === undefined) return;
+        logs.add(stream, chunks);
         if (stream === 'stderr') {
-          stderrTail += text;
-          if (stderrTail.length > 2 * STDERR_TAIL_CHARS) stderrTail = stderrTail.slice(-STDERR_TAIL_CHARS);
+          for (const chunk of chunks) stderrTail.add(chunk);
           return;
         }
-        const markers = scanMarkers(text);
+        let markers: StepMarker[] = [];
+        for (const chunk of chunks) {
+          const found = scanMarkers(chunk);
+          if (found.length > 0) markers = markers.concat(found);
+        }
         if (markers.length === 0) return;
         // The marker lines reach the log before the events they stand for.
         logs.flush();
@@ -131,10 +135,11 @@ export class ExecCommand implements Command<ExecParams> {
 
       const onExit = (exit: Extract<ProcessEvent, { type: 'exit' }>): void => {
         exited = true;
-        log('stdout', chunkers.stdout.flush());
-        log('stderr', chunkers.stderr.flush());
+        const rest = { stdout: chunkers.stdout.flush(), stderr: chunkers.stderr.flush() };
+        log('stdout', rest.stdout && [rest.stdout]);
+        log('stderr', rest.stderr && [rest.stderr]);
         logs.flush();
-        const failure = exitError(ctx, params, exit, stderrTail);
+        const failure = exitError(ctx, params, exit, stderrTail.text());
         if (failure !== undefined) {
           subscriber.error(failure);
           return;
@@ -237,6 +242,34 @@ function exitError(
   const tail = lastLines(stderrTail, STDERR_TAIL_LINES);
   const message = tail === '' ? `${what} ${how}` : `${what} ${how}; last lines of stderr:\n${tail}`;
   return new CoreError('CORE_PROCESS_FAILED', message, { retryable: true, details });
+}
+
+/** The last bytes of a stream, for quoting in a failure message. */
+class ByteTail {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+
+  constructor(private readonly keep: number) {}
+
+  add(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    // Compacting only at twice the size keeps a chatty stream from costing a copy per read.
+    if (this.bytes > 2 * this.keep) {
+      const all = Buffer.concat(this.chunks, this.bytes);
+      this.chunks = [all.subarray(all.length - this.keep)];
+      this.bytes = this.keep;
+    }
+  }
+
+  /** The bytes kept, decoded; a character cut at the start is dropped rather than shown as U+FFFD. */
+  text(): string {
+    const all = Buffer.concat(this.chunks, this.bytes);
+    let start = 0;
+    if (this.bytes > this.keep) start = this.bytes - this.keep;
+    while (start < all.length && (all[start]! & 0xc0) === 0x80) start++;
+    return all.toString('utf8', start);
+  }
 }
 
 function describeCommand(command: ExecParams['command']): string {

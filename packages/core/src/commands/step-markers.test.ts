@@ -37,11 +37,15 @@ describe('step markers', () => {
 
   it('scans only lines that start with ::', () => {
     const text = 'std::vector\n::metric a=1\nfoo ::metric b=2\n::progress 1/2\n::output o=3';
-    expect(scanMarkers(text)).toEqual([
+    expect(scanMarkers(Buffer.from(text))).toEqual([
       { type: 'metric', name: 'a', value: 1 },
       { type: 'progress', current: 1, total: 2 },
       { type: 'output', name: 'o', value: 3 },
     ]);
-    expect(scanMarkers('no markers here\n')).toEqual([]);
+    expect(scanMarkers(Buffer.from('no markers here\n'))).toEqual([]);
+    expect(scanMarkers(Buffer.from('::metric é=1\n::output s=€\n'))).toEqual([
+      { type: 'metric', name: 'é', value: 1 },
+      { type: 'output', name: 's', value: '€' },
+    ]);
   });
 });

@@ -45,25 +45,29 @@ export function parseMarker(line: string): StepMarker | undefined {
 }
 
 /**
- * Finds the marker lines in a chunk of whole lines. Cheap for ordinary output: it only looks at lines
- * that start with `::` and never splits the chunk into lines.
+ * Finds the marker lines in a chunk of whole lines (UTF-8 bytes). Cheap for ordinary output: it only
+ * decodes lines that start with `::` and never splits the chunk into lines.
  */
-export function scanMarkers(text: string): StepMarker[] {
+export function scanMarkers(chunk: Buffer): StepMarker[] {
   const markers: StepMarker[] = [];
-  let start = text.startsWith('::') ? 0 : nextMarkerLine(text, 0);
+  let start = chunk[0] === COLON && chunk[1] === COLON ? 0 : nextMarkerLine(chunk, 0);
   while (start !== -1) {
-    let end = text.indexOf('\n', start);
-    if (end === -1) end = text.length;
-    const marker = parseMarker(text.slice(start, end));
+    let end = chunk.indexOf(NEWLINE, start);
+    if (end === -1) end = chunk.length;
+    const marker = parseMarker(chunk.toString('utf8', start, end));
     if (marker !== undefined) markers.push(marker);
-    start = nextMarkerLine(text, end);
+    start = nextMarkerLine(chunk, end);
   }
   return markers;
 }
 
+const COLON = 0x3a;
+const NEWLINE = 0x0a;
+const MARKER_LINE = Buffer.from('\n::');
+
 /** Start of the next line that begins with `::`, or -1. */
-function nextMarkerLine(text: string, from: number): number {
-  const at = text.indexOf('\n::', from);
+function nextMarkerLine(chunk: Buffer, from: number): number {
+  const at = chunk.indexOf(MARKER_LINE, from);
   return at === -1 ? -1 : at + 1;
 }
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { lastValueFrom, mergeMap, Subject, from, type Subscription } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
 import type { Artifact } from '../contracts/artifact.js';
-import type { Command, CommandContext, StepEvent, StepOutputs } from '../contracts/command.js';
+import { STEP_LABELS, type Command, type CommandContext, type StepEvent, type StepOutputs } from '../contracts/command.js';
 import type { CacheKeyParts, ErrorInfo } from '../contracts/events.js';
 import type { PlannedStep } from '../contracts/pipeline.js';
 import type { ResourceGrant } from '../contracts/resources.js';
@@ -255,7 +255,7 @@ export class RunExecution {
       this.log.emit({ type: 'started', stepId: step.id, attempt, resources: grant, key, keyParts });
       try {
         const result = await this.attempt(step, command, runner, params, grant, attempt);
-        this.completed.set(step.id, result);
+        this.remember(step.id, result);
         this.log.emit({
           type: 'succeeded',
           stepId: step.id,
@@ -320,7 +320,7 @@ export class RunExecution {
       stepDir,
       resources,
       runner,
-      labels: { 'beamline.run': this.runId, 'beamline.step': step.id, 'beamline.pipeline': this.context.plan.pipeline },
+      labels: { [STEP_LABELS.run]: this.runId, [STEP_LABELS.step]: step.id, [STEP_LABELS.pipeline]: this.context.plan.pipeline },
     };
     const result: Completed = { outputs: {}, artifacts: [] };
     let subscription: Subscription | undefined;
@@ -420,8 +420,13 @@ export class RunExecution {
     };
   }
 
+  /** Outputs are kept in memory only for steps that others wait for (the store has them all). */
+  private remember(stepId: string, result: Completed): void {
+    if (this.dependants.has(stepId)) this.completed.set(stepId, result);
+  }
+
   private async recordCached(step: PlannedStep, hit: CacheRecord): Promise<Outcome> {
-    this.completed.set(step.id, { outputs: hit.outputs, artifacts: hit.artifacts });
+    this.remember(step.id, { outputs: hit.outputs, artifacts: hit.artifacts });
     this.log.emit({
       type: 'cached',
       stepId: step.id,

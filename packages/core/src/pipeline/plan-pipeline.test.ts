@@ -52,8 +52,9 @@ describe('planPipeline: the realistic example', () => {
       ['prepare', []],
       ['train[dataset=mnist]', ['prepare']],
       ['train[dataset=cifar10]', ['prepare']],
-      ['evaluate[dataset=mnist]', ['train[dataset=mnist]', 'train[dataset=cifar10]']],
-      ['evaluate[dataset=cifar10]', ['train[dataset=mnist]', 'train[dataset=cifar10]']],
+      // Each evaluate instance waits only for the train instance with the same dataset.
+      ['evaluate[dataset=mnist]', ['train[dataset=mnist]']],
+      ['evaluate[dataset=cifar10]', ['train[dataset=cifar10]']],
       ['summary', ['evaluate[dataset=mnist]', 'evaluate[dataset=cifar10]']],
     ]);
     const train = result.steps[1];
@@ -383,5 +384,44 @@ describe('planPipeline: expressions are checked before anything runs', () => {
   it('accepts outputs of transitive dependencies and keeps them for run time', () => {
     const result = plan(pipeline({ a: {}, b: {}, c: { with: { x: '${{ steps.a.outputs.o }}' } } }));
     expect(result.steps[2]?.with).toEqual({ x: '${{ steps.a.outputs.o }}' });
+  });
+});
+
+describe('planPipeline: matrix needs', () => {
+  const options = { hasCommand: () => true, commandNames: () => ['exec'], hasRunner: () => true, runnerNames: () => ['local'] };
+
+  it('refuses an instance whose paired instance does not exist, before anything runs', () => {
+    const error = (() => {
+      try {
+        planPipeline(
+          {
+            name: 'mismatch',
+            steps: {
+              train: { uses: 'exec', with: { command: 'x' }, matrix: { dataset: ['a', 'b'] }, needs: [] },
+              evaluate: { uses: 'exec', with: { command: 'y' }, matrix: { dataset: ['a', 'b', 'c'] }, needs: ['train'] },
+            },
+          },
+          options,
+        );
+      } catch (caught) {
+        return caught as Error;
+      }
+      return undefined;
+    })();
+    expect(error?.message).toContain('evaluate[dataset=c] needs "train", which has no instance with the same matrix values');
+  });
+
+  it('waits for every instance when the keys differ', () => {
+    const plan = planPipeline(
+      {
+        name: 'cross',
+        steps: {
+          prepare: { uses: 'exec', with: { command: 'x' }, matrix: { seed: [1, 2] }, needs: [] },
+          train: { uses: 'exec', with: { command: 'y' }, matrix: { dataset: ['a'] }, needs: ['prepare'] },
+        },
+      },
+      options,
+    );
+    expect(plan.steps.find((s) => s.baseId === 'train')?.needs).toEqual(['prepare[seed=1]', 'prepare[seed=2]']);
   });
 });

@@ -6,6 +6,7 @@ import type {
   StepDefinition,
 } from '../contracts/pipeline.js';
 import type { ResourceRequest } from '../contracts/resources.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import { checkPipeline, DEFAULT_RUNNER, type PipelineRegistries } from './check-pipeline.js';
 import { expandMatrix, type MatrixInstance } from './expand-matrix.js';
 import { interpolate, resolveExpressions } from './expressions.js';
@@ -87,7 +88,7 @@ function plannedStep(
 
 /**
  * Validates a pipeline and expands it into a {@link Plan}: params applied and converted, matrices expanded
- * into instances (`train[dataset=a]`), needs resolved (a need on a matrix step waits for all its instances),
+ * into instances (`train[dataset=a]`), needs resolved (see {@link pairedInstances}),
  * policies normalised, steps in a topological order (file order where free), `${{ params.* }}` and
  * `${{ matrix.* }}` substituted. Nothing runs.
  *
@@ -110,7 +111,7 @@ export function planPipeline(definition: PipelineDefinition, options: PlanPipeli
   const params = resolvePipelineParams(definition.name, definition.params ?? {}, options.params ?? {});
 
   const steps: PlannedStep[] = [];
-  const instanceIds = new Map<string, string[]>();
+  const instancesOf = new Map<string, (MatrixInstance | undefined)[]>();
   const paramProblems: string[] = [];
   const expansionIssues: PipelineIssue[] = [];
   for (const baseId of topologicalOrder(graph)) {
@@ -123,16 +124,42 @@ export function planPipeline(definition: PipelineDefinition, options: PlanPipeli
       expansionIssues.push(...expanded.issues);
       instances = expanded.instances;
     }
-    instanceIds.set(
-      baseId,
-      instances.map((instance) => instance?.id ?? baseId),
-    );
-    const needs = (graph.get(baseId) ?? []).flatMap((need) => instanceIds.get(need) ?? []);
-    for (const instance of instances) steps.push(plannedStep(baseId, step, instance, needs, params));
+    instancesOf.set(baseId, instances);
+    for (const instance of instances) {
+      const needs: string[] = [];
+      for (const need of graph.get(baseId) ?? []) {
+        const paired = pairedInstances(instancesOf.get(need) ?? [], instance);
+        if (paired.length === 0) {
+          expansionIssues.push({
+            path: ['steps', baseId, 'needs'],
+            message: `${instance?.id ?? baseId} needs "${need}", which has no instance with the same matrix values`,
+          });
+        }
+        for (const needed of paired) needs.push(needed?.id ?? need);
+      }
+      steps.push(plannedStep(baseId, step, instance, needs, params));
+    }
   }
   if (paramProblems.length > 0) throw paramsInvalidError(definition.name, paramProblems);
   if (expansionIssues.length > 0) throw invalid(expansionIssues);
 
   const source = options.source ?? registered?.file;
   return { pipeline: definition.name, steps, params, ...(source !== undefined && { source }) };
+}
+
+/**
+ * The instances of a needed step that one instance waits for: when both are matrix steps and the needed
+ * step's keys are all among this one's, only the instances with the same values (`train[dataset=a]` waits
+ * for `prepare[dataset=a]`, not for every dataset); otherwise all of them. This is the same pairing
+ * `${{ steps.<id>.outputs.<name> }}` uses, so a step waits for exactly what it can read.
+ */
+function pairedInstances(
+  needed: readonly (MatrixInstance | undefined)[],
+  instance: MatrixInstance | undefined,
+): (MatrixInstance | undefined)[] {
+  const keys = needed[0]?.matrix && Object.keys(needed[0].matrix);
+  if (!instance || !keys || !keys.every((key) => Object.hasOwn(instance.matrix, key))) return [...needed];
+  return needed.filter((candidate) =>
+    keys.every((key) => canonicalJson(candidate?.matrix[key]) === canonicalJson(instance.matrix[key])),
+  );
 }

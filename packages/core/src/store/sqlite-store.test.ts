@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -62,7 +62,7 @@ describe('SqliteStore', () => {
     const db = new Database(store.path, { readonly: true });
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.pragma('user_version', { simple: true })).toBe(1);
+      expect(db.pragma('user_version', { simple: true })).toBe(2);
     } finally {
       db.close();
     }
@@ -117,6 +117,88 @@ describe('SqliteStore', () => {
     expect(await a.cancelRequested('r')).toBe('from b');
     expect((await b.runState('r'))?.lastSeq).toBe(3);
     expect((await b.runState('r'))?.cancelReason).toBe('from b');
+  });
+
+  it('keeps large log text in a file next to the database, readable by another store', async () => {
+    const cwd = freshDir();
+    const a = open({ cwd });
+    await a.createRun({ id: 'r', pipeline: 'p', plan: null, params: {}, cwd, createdAt: 1 });
+    const big = 'é'.repeat(5000) + '\n' + 'x'.repeat(300_000) + '🚀\n';
+    const events: RunEvent[] = [
+      { runId: 'r', seq: 1, time: 1, type: 'log', stepId: 's', attempt: 1, stream: 'stdout', text: big },
+      { runId: 'r', seq: 2, time: 2, type: 'log', stepId: 's', attempt: 1, stream: 'stderr', text: 'small' },
+      {
+        runId: 'r',
+        seq: 3,
+        time: 3,
+        type: 'log',
+        stepId: 's',
+        attempt: 1,
+        stream: 'stderr',
+        text: big + big,
+      },
+    ];
+    await a.append('r', events);
+    const textFile = `${a.path}-text`;
+    expect(statSync(textFile).size).toBe(3 * Buffer.byteLength(big));
+    const db = new Database(a.path, { readonly: true });
+    try {
+      const bodies = db
+        .prepare("SELECT body FROM events WHERE run_id = 'r' ORDER BY seq")
+        .pluck()
+        .all() as string[];
+      expect(bodies.every((body) => body.length < 200)).toBe(true);
+    } finally {
+      db.close();
+    }
+    const b = open({ cwd });
+    const read = await collect(b.readEvents('r'));
+    expect(read).toEqual(events);
+    // Same key order as appended: the placeholder keeps `text` in its place.
+    expect(JSON.stringify(read[0])).toBe(JSON.stringify(events[0]));
+    expect(await collect(b.readEvents('r', { types: ['log'], stepId: 's', afterSeq: 2 }))).toEqual([
+      events[2],
+    ]);
+  });
+
+  it('appends after bytes a crashed writer left in the log text file', async () => {
+    const cwd = freshDir();
+    const store = open({ cwd });
+    await store.createRun({ id: 'r', pipeline: 'p', plan: null, params: {}, cwd, createdAt: 1 });
+    const text = (c: string): string => c.repeat(10_000);
+    const log = (seq: number, t: string): RunEvent => ({
+      runId: 'r',
+      seq,
+      time: seq,
+      type: 'log',
+      stepId: 's',
+      attempt: 1,
+      stream: 'stdout',
+      text: t,
+    });
+    await store.append('r', [log(1, text('a'))]);
+    // A writer killed between writing its text and committing its rows leaves unreferenced bytes.
+    appendFileSync(`${store.path}-text`, 'garbage from an uncommitted transaction');
+    await store.append('r', [log(2, text('b')), log(3, 'c')]);
+    expect(await collect(store.readEvents('r'))).toEqual([log(1, text('a')), log(2, text('b')), log(3, 'c')]);
+  });
+
+  it('keeps all text in the rows of a :memory: database', async () => {
+    const store = open({ path: ':memory:' });
+    await store.createRun({ id: 'r', pipeline: 'p', plan: null, params: {}, cwd: '/', createdAt: 1 });
+    const event: RunEvent = {
+      runId: 'r',
+      seq: 1,
+      time: 1,
+      type: 'log',
+      stepId: 's',
+      attempt: 1,
+      stream: 'stdout',
+      text: 'y'.repeat(100_000),
+    };
+    await store.append('r', [event]);
+    expect(await collect(store.readEvents('r'))).toEqual([event]);
+    expect(existsSync(':memory:-text')).toBe(false);
   });
 
   it('a second process sees a cancel request while the first is appending', async () => {
@@ -206,6 +288,12 @@ function expectWholeBatches(events: RunEvent[]): void {
     expect(last.type, `batch of ${stepId} is partial`).toBe('succeeded');
     expect(batch[1]?.type).toBe('started');
     const logs = batch.filter((e) => e.type === 'log').length;
+    // The large texts live in the log text file: they must be back whole, never cut or shifted.
+    for (const event of batch) {
+      if (event.type !== 'log') continue;
+      const whole = event.text === 'L'.repeat(64 * 1024) || /^line \d$/.test(event.text);
+      expect(whole, `text of event ${event.seq} (${event.text.length} chars)`).toBe(true);
+    }
     expect(batch.length).toBe(logs + 3);
     expect(last.type === 'succeeded' && last.outputs.logs).toBe(logs);
   }

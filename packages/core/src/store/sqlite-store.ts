@@ -19,6 +19,7 @@ import type {
   Store,
 } from '../contracts/store.js';
 import { CoreError, isCoreError } from '../errors/core-error.js';
+import { LogTextFile, type TextRange } from './log-text-file.js';
 import { applyRunEvent, changesStepState, initialRunState, ownerBlocksClaim } from './run-state.js';
 
 /** Options of {@link SqliteStore.open}. */
@@ -95,6 +96,12 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX cache_scope_created_at ON cache (scope, created_at);
   `,
+  `
+  -- The text of a large log event lives in the log text file next to the database (<db>-text), its
+  -- UTF-8 bytes at [text_offset, text_offset + text_length); the body then holds "text":"".
+  ALTER TABLE events ADD COLUMN text_offset INTEGER;
+  ALTER TABLE events ADD COLUMN text_length INTEGER;
+  `,
 ];
 
 /** The schema version this code writes (`PRAGMA user_version`). */
@@ -103,6 +110,13 @@ const SCHEMA_VERSION = MIGRATIONS.length;
 /** Rows per `readEvents` page, and the text budget of a page (log events may carry ~64 KB each). */
 const PAGE_ROWS = 2000;
 const PAGE_CHARS = 8 * 1024 * 1024;
+
+/**
+ * Log text longer than this (in UTF-8 code units) goes to the log text file: a million lines of output
+ * make ~40 MB that JSON.stringify would copy and SQLite would spread over overflow pages. Shorter text,
+ * including everything a quiet step prints, stays in the row, so small appends never touch the file.
+ */
+const INLINE_TEXT_MAX = 4096;
 
 /** How long a write waits for another process's write to finish before failing (retryable). */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -145,6 +159,13 @@ interface OwnerRow {
   owner_host: string | null;
 }
 
+interface EventRow {
+  seq: number;
+  body: string;
+  text_offset: number | null;
+  text_length: number | null;
+}
+
 type Statement = Database.Statement<unknown[], unknown>;
 
 /**
@@ -156,6 +177,10 @@ type Statement = Database.Statement<unknown[], unknown>;
  * (`BEGIN IMMEDIATE`) and wait up to 10 s (`busy_timeout`) for another process's write.
  *
  * Step and run state are materialised in the same transaction as the append, with `reduceRunState`.
+ *
+ * The text of large `log` events is kept in an append-only file next to the database (`<db>-text`),
+ * written under the transaction's lock before it commits (see {@link LogTextFile}); copy or move both
+ * files together. A `:memory:` database keeps all text in its rows.
  */
 export class SqliteStore implements Store {
   readonly description: string;
@@ -168,12 +193,14 @@ export class SqliteStore implements Store {
   readonly #appendTx: (runId: string, events: readonly RunEvent[]) => void;
   readonly #createTx: (run: RunRecord) => void;
   readonly #claimTx: (runId: string, owner: RunOwner) => void;
+  readonly #texts: LogTextFile | undefined;
   #closed = false;
 
   private constructor(db: Database.Database, path: string) {
     this.#db = db;
     this.path = path;
     this.description = `sqlite:${path}`;
+    this.#texts = path === ':memory:' ? undefined : new LogTextFile(`${path}-text`);
     this.#stmt = prepareStatements(db);
     // `.immediate`: taking the write lock up front makes busy_timeout apply; a deferred transaction
     // that reads and then writes fails at once with SQLITE_BUSY when another process wrote meanwhile.
@@ -284,11 +311,11 @@ export class SqliteStore implements Store {
       let page: ReturnType<typeof readPage>;
       try {
         this.#assertOpen();
-        page = readPage(stmt, params);
+        page = readPage(stmt, params, this.#texts);
       } catch (error) {
         throw storeError('readEvents', error);
       }
-      for (const body of page.bodies) yield JSON.parse(body) as RunEvent;
+      for (const event of page.events) yield event;
       if (page.done) return;
       afterSeq = page.lastSeq;
       // A consumer that never awaits anything else would otherwise read a 400,000-event log in one
@@ -373,6 +400,7 @@ export class SqliteStore implements Store {
     if (!this.#closed) {
       this.#closed = true;
       this.#db.close();
+      this.#texts?.close();
     }
     return Promise.resolve();
   }
@@ -431,12 +459,42 @@ export class SqliteStore implements Store {
       expected += 1;
     }
 
+    // Large log text goes to the file first, so the rows that point at it commit only after it is
+    // written. A failure here throws before any row is written.
+    const ranges = this.#writeLargeTexts(events);
+
     // Only the steps this batch changes are loaded: a 100,000-step run is never read whole.
     const state = stateFromHead(runId, head);
     const touched = new Set<string>();
-    for (const event of events) {
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
       const stepId = 'stepId' in event ? event.stepId : null;
-      this.#stmt.insertEvent.run(runId, event.seq, event.type, stepId, event.time, JSON.stringify(event));
+      const range = ranges?.get(i);
+      if (range === undefined) {
+        this.#stmt.insertEvent.run(
+          runId,
+          event.seq,
+          event.type,
+          stepId,
+          event.time,
+          JSON.stringify(event),
+          null,
+          null,
+        );
+      } else {
+        // The placeholder keeps the key where it was, so a read gives back the same object shape.
+        const body = JSON.stringify({ ...event, text: '' });
+        this.#stmt.insertEvent.run(
+          runId,
+          event.seq,
+          event.type,
+          stepId,
+          event.time,
+          body,
+          range.offset,
+          range.length,
+        );
+      }
       if (changesStepState(event) && !touched.has(event.stepId)) {
         touched.add(event.stepId);
         const json = this.#stmt.getStep.get(runId, event.stepId) as string | undefined;
@@ -456,6 +514,22 @@ export class SqliteStore implements Store {
       state.error === undefined ? null : JSON.stringify(state.error),
       runId,
     );
+  }
+
+  /** Writes the text of the batch's large log events to the log text file; undefined when there is none. */
+  #writeLargeTexts(events: readonly RunEvent[]): Map<number, TextRange> | undefined {
+    if (this.#texts === undefined) return undefined;
+    let indexes: number[] | undefined;
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
+      if (event.type === 'log' && event.text.length > INLINE_TEXT_MAX) (indexes ??= []).push(i);
+    }
+    if (indexes === undefined) return undefined;
+    const texts = indexes.map((i) => (events[i] as Extract<RunEvent, { type: 'log' }>).text);
+    const written = this.#texts.append(texts);
+    const ranges = new Map<number, TextRange>();
+    indexes.forEach((eventIndex, i) => ranges.set(eventIndex, written[i]!));
+    return ranges;
   }
 
   #claimInTx(runId: string, owner: RunOwner): void {
@@ -495,7 +569,9 @@ export class SqliteStore implements Store {
 function prepareStatements(db: Database.Database) {
   const p = (sql: string): Statement => db.prepare(sql);
   const eventsFrom = (where: string): Statement =>
-    p(`SELECT seq, body FROM events WHERE run_id = ? AND seq > ? ${where} ORDER BY seq LIMIT ${PAGE_ROWS}`);
+    p(
+      `SELECT seq, body, text_offset, text_length FROM events WHERE run_id = ? AND seq > ? ${where} ORDER BY seq LIMIT ${PAGE_ROWS}`,
+    );
   return {
     insertRun: p(
       `INSERT INTO runs (id, pipeline, cwd, source, created_at, updated_at, status, last_seq)
@@ -517,7 +593,10 @@ function prepareStatements(db: Database.Database) {
       'SELECT id, pipeline, status, created_at, updated_at FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?',
     ),
     countSteps: p('SELECT status, count(*) AS n FROM steps WHERE run_id = ? GROUP BY status'),
-    insertEvent: p('INSERT INTO events (run_id, seq, type, step_id, time, body) VALUES (?, ?, ?, ?, ?, ?)'),
+    insertEvent: p(
+      `INSERT INTO events (run_id, seq, type, step_id, time, body, text_offset, text_length)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
     events: eventsFrom(''),
     eventsOfTypes: eventsFrom('AND type IN (SELECT value FROM json_each(?))'),
     eventsOfStep: eventsFrom('AND step_id = ?'),
@@ -572,18 +651,28 @@ function migrate(db: Database.Database): void {
   }).immediate();
 }
 
-function readPage(stmt: Statement, params: unknown[]): { bodies: string[]; lastSeq: number; done: boolean } {
-  const bodies: string[] = [];
+function readPage(
+  stmt: Statement,
+  params: unknown[],
+  texts: LogTextFile | undefined,
+): { events: RunEvent[]; lastSeq: number; done: boolean } {
+  const events: RunEvent[] = [];
   let lastSeq = 0;
   let chars = 0;
-  for (const row of stmt.iterate(...params) as IterableIterator<{ seq: number; body: string }>) {
-    bodies.push(row.body);
+  for (const row of stmt.iterate(...params) as IterableIterator<EventRow>) {
+    const event = JSON.parse(row.body) as RunEvent;
+    if (row.text_offset !== null && row.text_length !== null) {
+      if (texts === undefined) throw new Error(`event ${row.seq} refers to a log text file`);
+      (event as { text: string }).text = texts.read({ offset: row.text_offset, length: row.text_length });
+      chars += row.text_length;
+    }
+    events.push(event);
     lastSeq = row.seq;
     chars += row.body.length;
     // Leaving the loop early resets the statement, which closes the cursor.
-    if (chars >= PAGE_CHARS) return { bodies, lastSeq, done: false };
+    if (chars >= PAGE_CHARS) return { events, lastSeq, done: false };
   }
-  return { bodies, lastSeq, done: bodies.length < PAGE_ROWS };
+  return { events, lastSeq, done: events.length < PAGE_ROWS };
 }
 
 function stateFromHead(runId: string, head: RunHeadRow): RunState {

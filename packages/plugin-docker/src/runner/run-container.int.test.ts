@@ -245,7 +245,7 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
     const controller = new AbortController();
     let labels: Record<string, string> = {};
     let name = '';
-    const first = collect(r.exec({ image: TEST_IMAGE, argv: sh('echo up; sleep 30'), name: 'train', labels: { 'beamline.run-id': 'r1' } }, { signal: controller.signal }), (e) => {
+    const first = collect(r.exec({ image: TEST_IMAGE, argv: sh('echo up; sleep 30'), name: 'train', labels: { 'beamline.run': 'r1' } }, { signal: controller.signal }), (e) => {
       if (e.type === 'started') name = e.name ?? '';
       if (e.type === 'stdout') {
         void testDocker.getContainer(name).inspect().then((i) => {
@@ -261,7 +261,7 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
       'io.beamline.project': TEST_PROJECT,
       'io.beamline.step': 'train',
       'io.beamline.run': 'r1',
-      'beamline.run-id': 'r1',
+      'beamline.run': 'r1',
       'io.beamline.pid': String(process.pid),
     });
     expect(Object.keys(labels)).toEqual(expect.arrayContaining(['io.beamline.owner', 'io.beamline.job-id', 'io.beamline.session', 'io.beamline.host', 'io.beamline.pid-start']));

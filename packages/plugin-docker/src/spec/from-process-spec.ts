@@ -1,3 +1,4 @@
+import { STEP_LABELS } from '@beamline/core';
 import type { ProcessSpec } from '@beamline/core';
 import { z } from 'zod';
 import { DockerError } from '../errors/docker-error.js';
@@ -22,7 +23,6 @@ const processSpecSchema = z.strictObject({
 });
 
 /** Label keys the core may use for the run id (the `run` ownership label is taken from the first match). */
-const RUN_LABEL = /(^|[.\-_/])run(-?id|_id|Id)?$/;
 
 /**
  * Maps the core's ProcessSpec onto a container spec: argv → Cmd (no shell added), cwd → WorkingDir,
@@ -36,7 +36,7 @@ export function fromProcessSpec(input: ProcessSpec, defaultImage?: string): Cont
     throw new DockerError('DOCKER_SPEC_INVALID', 'the docker runner needs an image (ProcessSpec.image or the runner default)');
   }
   const res = spec.resources;
-  const run = Object.entries(spec.labels ?? {}).find(([key]) => RUN_LABEL.test(key))?.[1];
+  const run = spec.labels?.[STEP_LABELS.run];
   const out: ContainerSpec = { image, cmd: spec.argv };
   if (spec.env !== undefined) out.env = spec.env;
   if (spec.cwd !== undefined) out.workdir = spec.cwd;

@@ -48,7 +48,7 @@ describe('container spec validation', () => {
       resources: { cpus: 2, memoryMb: 8192, gpus: ['1', '3'] },
       network: 'none',
       name: 'train',
-      labels: { 'beamline.run-id': 'run-9' },
+      labels: { 'beamline.run': 'run-9' },
       timeoutMs: 1000,
     });
     expect(spec).toMatchObject({ cmd: ['python', 'train.py'], workdir: '/w', cpus: 2, memoryMb: 8192, gpus: ['1', '3'], step: 'train', run: 'run-9' });

@@ -1,84 +1,116 @@
-import { open } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { GridError } from '../errors/grid-error.js';
 import { adler32Update, formatAdler32 } from './adler32.js';
 import type { ChecksumAlgorithm, Checksums } from './checksum-format.js';
-import { MultiHasher } from './multi-hasher.js';
+import { hashFileRange, MultiHasher } from './multi-hasher.js';
 
-/** Final digests of a stream, plus the raw adler32 (segments combine it). */
-export interface StreamDigest {
+/** Final digests of a range, plus the raw adler32 (segments combine it). */
+export interface FileDigest {
   checksums: Checksums;
   adler32: number | undefined;
 }
 
 /**
- * A running hash over one byte stream. `update` takes the bytes in order; the data must stay unchanged
- * until its promise settles (a worker may read it meanwhile). `length` counts the bytes handed over.
+ * A running hash over a file range that grows as the file is written: `add(n)` hashes the next `n`
+ * bytes of the file (from `start + length`), which must already be written. Hashing what the file holds
+ * (rather than the bytes on their way to it) also checks the writes themselves.
  */
-export interface StreamHasher {
+export interface FileHasher {
   readonly algorithms: ReadonlySet<ChecksumAlgorithm>;
+  /** File offset of the first hashed byte. */
+  readonly start: number;
+  /** Bytes handed over so far (hashed, or queued for hashing). */
   readonly length: number;
-  update(data: Uint8Array): Promise<void>;
-  /** Final digests; the hasher cannot be used afterwards. */
-  digest(): Promise<StreamDigest>;
+  add(bytes: number): Promise<void>;
+  /** Final digests, once every `add` is done; the hasher cannot be used afterwards. */
+  digest(): Promise<FileDigest>;
 }
 
-/** Creates stream hashers (in a worker thread, or on the calling thread). */
-export type HasherFactory = (algorithms: ReadonlySet<ChecksumAlgorithm>) => StreamHasher;
+/** Creates file hashers (in the job's hash worker, or on the calling thread). */
+export type HasherFactory = (path: string, algorithms: ReadonlySet<ChecksumAlgorithm>, start?: number) => FileHasher;
 
-/** Hashing on the calling thread (tests, tiny jobs, and the fallback). */
-export class LocalHasher implements StreamHasher {
+/** Hashing on the calling thread (a fallback, and for tests). */
+class LocalFileHasher implements FileHasher {
   private readonly inner: MultiHasher;
+  private queue = Promise.resolve();
+  private queued = 0;
 
-  constructor(readonly algorithms: ReadonlySet<ChecksumAlgorithm>) {
+  constructor(
+    private readonly path: string,
+    readonly algorithms: ReadonlySet<ChecksumAlgorithm>,
+    readonly start: number,
+  ) {
     this.inner = new MultiHasher(algorithms);
   }
 
   get length(): number {
-    return this.inner.length;
+    return this.queued;
   }
 
-  update(data: Uint8Array): Promise<void> {
-    this.inner.update(data);
-    return Promise.resolve();
+  add(bytes: number): Promise<void> {
+    const from = this.start + this.queued;
+    this.queued += bytes;
+    const run = this.queue.then(async () => {
+      const n = await hashFileRange(this.path, this.inner, from, bytes);
+      if (n !== bytes) throw new GridError('GRID_IO_FAILED', `${this.path}: ${n} of ${bytes} bytes to hash at ${from} are in the file`);
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
-  digest(): Promise<StreamDigest> {
+  async digest(): Promise<FileDigest> {
+    await this.queue;
     const adler = this.inner.adler32Value;
-    return Promise.resolve({ checksums: this.inner.digest(), adler32: adler });
+    return { checksums: this.inner.digest(), adler32: adler };
   }
 }
 
-export const localHasher: HasherFactory = (algorithms) => new LocalHasher(algorithms);
+export const localHasher: HasherFactory = (path, algorithms, start = 0) => new LocalFileHasher(path, algorithms, start);
 
 /**
  * The worker's program, as a classic script (`eval: true`), so the same code runs from the TypeScript
- * sources (tsx, vitest) and from `dist`. It holds one hash state per stream id and hashes
- * SharedArrayBuffer ranges in the order they are posted; node:crypto does MD5/SHA-256 and adler32 is
- * `adler32Update` itself (its source text is self-contained).
+ * sources (tsx, vitest) and from `dist`. One hash state per id; each `add` reads the next bytes of the
+ * file (page cache) with one 4 MiB buffer and hashes them, in the order posted. node:crypto does
+ * MD5/SHA-256; adler32 is `adler32Update` itself (its source text is self-contained).
  */
 const WORKER_SOURCE = `
 'use strict';
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
+const fs = require('node:fs');
 const adler32Update = ${adler32Update.toString()};
+const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
 const states = new Map();
 parentPort.on('message', (m) => {
   try {
     if (m.op === 'new') {
+      const algs = m.algorithms;
       states.set(m.id, {
-        adler: m.algorithms.includes('adler32') ? 1 : undefined,
-        md5: m.algorithms.includes('md5') ? createHash('md5') : undefined,
-        sha256: m.algorithms.includes('sha256') ? createHash('sha256') : undefined,
+        path: m.path,
+        pos: m.start,
+        adler: algs.includes('adler32') ? 1 : undefined,
+        md5: algs.includes('md5') ? createHash('md5') : undefined,
+        sha256: algs.includes('sha256') ? createHash('sha256') : undefined,
       });
       return;
     }
     const s = states.get(m.id);
-    if (m.op === 'update') {
-      const data = new Uint8Array(m.buffer, m.offset, m.length);
-      if (s.adler !== undefined) s.adler = adler32Update(s.adler, data);
-      if (s.md5) s.md5.update(data);
-      if (s.sha256) s.sha256.update(data);
+    if (m.op === 'add') {
+      const fd = fs.openSync(s.path, 'r');
+      try {
+        for (let left = m.bytes; left > 0; ) {
+          const n = fs.readSync(fd, buf, 0, Math.min(left, buf.length), s.pos);
+          if (n === 0) throw new Error(s.path + ': the file ends at ' + s.pos + ', ' + left + ' more bytes were to be hashed');
+          const data = n === buf.length ? buf : buf.subarray(0, n);
+          if (s.adler !== undefined) s.adler = adler32Update(s.adler, data);
+          if (s.md5) s.md5.update(data);
+          if (s.sha256) s.sha256.update(data);
+          s.pos += n;
+          left -= n;
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
       parentPort.postMessage({ seq: m.seq });
     } else if (m.op === 'digest') {
       states.delete(m.id);
@@ -90,25 +122,28 @@ parentPort.on('message', (m) => {
       });
     }
   } catch (e) {
-    parentPort.postMessage({ seq: m.seq, error: String((e && e.stack) || e) });
+    if (m.op === 'add' && states.has(m.id)) states.delete(m.id);
+    parentPort.postMessage({ seq: m.seq, error: String((e && e.message) || e) });
   }
 });
 `;
 
-interface Pending {
-  resolve: (value: { adler?: number; md5?: string; sha256?: string }) => void;
-  reject: (e: Error) => void;
+interface Reply {
+  seq: number;
+  error?: string;
+  adler?: number;
+  md5?: string;
+  sha256?: string;
 }
 
 /**
- * One worker thread that does all hashing of a download job, so the event loop (undici, writes,
- * state) and the hashes use both cores. Streams send SharedArrayBuffer ranges (no copy, no transfer);
- * each `update` resolves once the worker has hashed it, which is when the caller may reuse the memory.
- * Bytes that are not in shared memory are copied into it first.
+ * One worker thread that does all hashing of a download job: the event loop only parses, batches and
+ * issues writes, while the worker reads each written batch back from the page cache and hashes it, so
+ * both cores work. Messages are tiny (id, byte count); no buffers cross threads.
  */
 export class HashWorkerPool {
   private readonly worker: Worker;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private seq = 0;
   private nextId = 0;
   private failure: Error | undefined;
@@ -116,11 +151,11 @@ export class HashWorkerPool {
   constructor() {
     // Not unref'd: a pending digest must keep the process alive. The job closes the pool when it ends.
     this.worker = new Worker(WORKER_SOURCE, { eval: true, name: 'grid-hash' });
-    this.worker.on('message', (m: { seq: number; error?: string; adler?: number; md5?: string; sha256?: string }) => {
+    this.worker.on('message', (m: Reply) => {
       const p = this.pending.get(m.seq);
       if (!p) return;
       this.pending.delete(m.seq);
-      if (m.error !== undefined) p.reject(new GridError('GRID_IO_FAILED', `hash worker: ${m.error}`));
+      if (m.error !== undefined) p.reject(new GridError('GRID_IO_FAILED', `hashing: ${m.error}`));
       else p.resolve(m);
     });
     const fail = (e: Error) => {
@@ -132,15 +167,20 @@ export class HashWorkerPool {
     this.worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
   }
 
-  readonly create: HasherFactory = (algorithms) => new WorkerHasher(this, this.nextId++, algorithms);
+  readonly create: HasherFactory = (path, algorithms, start = 0) => {
+    const id = this.nextId++;
+    this.post({ op: 'new', id, path, start, algorithms: [...algorithms] });
+    return new WorkerFileHasher(this, id, algorithms, start);
+  };
 
   /** @internal */
-  call(message: Record<string, unknown>, reply: boolean): Promise<{ adler?: number; md5?: string; sha256?: string }> {
+  post(message: Record<string, unknown>): void {
+    if (!this.failure) this.worker.postMessage(message);
+  }
+
+  /** @internal */
+  call(message: Record<string, unknown>): Promise<Reply> {
     if (this.failure) return Promise.reject(this.failure);
-    if (!reply) {
-      this.worker.postMessage(message);
-      return Promise.resolve({});
-    }
     const seq = this.seq++;
     return new Promise((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
@@ -154,37 +194,28 @@ export class HashWorkerPool {
   }
 }
 
-class WorkerHasher implements StreamHasher {
+class WorkerFileHasher implements FileHasher {
   private bytes = 0;
-  private finished = false;
 
   constructor(
     private readonly pool: HashWorkerPool,
     private readonly id: number,
     readonly algorithms: ReadonlySet<ChecksumAlgorithm>,
-  ) {
-    void pool.call({ op: 'new', id, algorithms: [...algorithms] }, false).catch(() => undefined);
-  }
+    readonly start: number,
+  ) {}
 
   get length(): number {
     return this.bytes;
   }
 
-  update(data: Uint8Array): Promise<void> {
-    if (this.finished) return Promise.reject(new Error('hasher already finished'));
-    this.bytes += data.length;
-    if (data.length === 0) return Promise.resolve();
-    let shared = data;
-    if (!(data.buffer instanceof SharedArrayBuffer)) {
-      shared = new Uint8Array(new SharedArrayBuffer(data.length));
-      shared.set(data);
-    }
-    return this.pool.call({ op: 'update', id: this.id, buffer: shared.buffer, offset: shared.byteOffset, length: shared.length }, true).then(() => undefined);
+  add(bytes: number): Promise<void> {
+    if (bytes === 0) return Promise.resolve();
+    this.bytes += bytes;
+    return this.pool.call({ op: 'add', id: this.id, bytes }).then(() => undefined);
   }
 
-  async digest(): Promise<StreamDigest> {
-    this.finished = true;
-    const r = await this.pool.call({ op: 'digest', id: this.id }, true);
+  async digest(): Promise<FileDigest> {
+    const r = await this.pool.call({ op: 'digest', id: this.id });
     const checksums: Checksums = {};
     if (r.adler !== undefined) checksums.adler32 = formatAdler32(r.adler);
     if (r.md5 !== undefined) checksums.md5 = r.md5;
@@ -193,35 +224,14 @@ class WorkerHasher implements StreamHasher {
   }
 }
 
-const READ_CHUNK = 4 * 1024 * 1024;
-
 /**
- * Feeds `length` bytes of a file from `start` to a stream hasher (resume rebuilds its hash state this
- * way: node:crypto cannot export an MD5/SHA state). Two shared buffers alternate, so one read is in
- * flight while the other is hashed. Returns the bytes read.
+ * Hashes `bytes` more bytes that are already in the file (a resumed prefix) in 64 MiB steps, so an abort
+ * is noticed between steps instead of after re-reading a whole large file.
  */
-export async function hashFileInto(path: string, hasher: StreamHasher, start: number, length: number, signal?: AbortSignal): Promise<number> {
-  const fh = await open(path, 'r');
-  try {
-    const bufs = [Buffer.from(new SharedArrayBuffer(READ_CHUNK)), Buffer.from(new SharedArrayBuffer(READ_CHUNK))];
-    const hashing: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()];
-    let pos = start;
-    let idx = 0;
-    while (pos - start < length) {
-      signal?.throwIfAborted();
-      await hashing[idx];
-      const buf = bufs[idx]!;
-      const { bytesRead } = await fh.read(buf, 0, Math.min(READ_CHUNK, start + length - pos), pos);
-      if (bytesRead === 0) break;
-      pos += bytesRead;
-      const h = hasher.update(buf.subarray(0, bytesRead));
-      h.catch(() => undefined); // awaited before the buffer is reused or at the end
-      hashing[idx] = h;
-      idx ^= 1;
-    }
-    await Promise.all(hashing);
-    return pos - start;
-  } finally {
-    await fh.close();
+export async function hashExisting(hasher: FileHasher, bytes: number, signal?: AbortSignal): Promise<void> {
+  const step = 64 * 1024 * 1024;
+  for (let done = 0; done < bytes; done += step) {
+    signal?.throwIfAborted();
+    await hasher.add(Math.min(step, bytes - done));
   }
 }

@@ -7,7 +7,7 @@ import { Observable } from 'rxjs';
 import { ChecksumCache } from '../cache/checksum-cache.js';
 import { checksumMismatches, type ChecksumAlgorithm, type Checksums } from '../checksums/checksum-format.js';
 import { hashFile } from '../checksums/multi-hasher.js';
-import { HashWorkerPool, type StreamHasher } from '../checksums/hash-worker.js';
+import { HashWorkerPool, type FileHasher } from '../checksums/hash-worker.js';
 import { checkTokenExpiry, discoverBearerToken, type DiscoveredToken } from '../credentials/bearer-token.js';
 import { loadTlsCredentials, type TlsCredentials } from '../credentials/client-cert.js';
 import { GridError, isGridError } from '../errors/grid-error.js';
@@ -272,7 +272,7 @@ class DownloadJob {
     const maxTime = this.o.retry?.maxTimeMs ?? ((file.size ?? 0) / 500_000) * 1000 + 600_000;
     const deadline = performance.now() + maxTime;
     const failures: GridError[] = [];
-    const carry: { hasher?: StreamHasher | undefined } = {};
+    const carry: { hasher?: FileHasher | undefined } = {};
     const progress: ActiveFile = { name: file.name, size: file.size, bytes: 0, lastBytes: 0, lastTime: performance.now(), rate: 0 };
     const replicas = this.orderReplicas(file.replicas);
 
@@ -350,7 +350,7 @@ class DownloadJob {
     path: string,
     algorithms: Set<ChecksumAlgorithm>,
     progress: ActiveFile,
-    carry: { hasher?: StreamHasher | undefined },
+    carry: { hasher?: FileHasher | undefined },
   ): Promise<{ size: number; checksums: Checksums; serverDigests: Checksums }> {
     const where = redactUrl(replica.url);
     const common = {

@@ -1,12 +1,12 @@
 import type { FileHandle } from 'node:fs/promises';
-import type { StreamHasher } from '../checksums/hash-worker.js';
+import type { FileHasher } from '../checksums/hash-worker.js';
 import { GridError } from '../errors/grid-error.js';
 import type { RateLimiter } from '../schedule/rate-limiter.js';
 
-/** Body bytes are gathered into shared buffers of this size; each full one is one write and one hash call. */
-const SLOT_BYTES = 2 * 1024 * 1024;
-/** Buffers per transfer: one filling while the others are being written and hashed. */
-const SLOTS = 3;
+/** Write in batches of this many bytes: one pwritev per few MiB instead of one write per socket read. */
+const WRITE_BATCH = 4 * 1024 * 1024;
+/** Stay well under IOV_MAX (1024) when a slow link delivers tiny chunks. */
+const MAX_IOVECS = 256;
 
 /** How to consume one response body into a `.part` file. */
 export interface PumpOptions {
@@ -15,7 +15,8 @@ export interface PumpOptions {
   readonly position: number;
   /** Exact body length when known; more bytes than this is a protocol error. */
   readonly expected?: number;
-  readonly hasher?: StreamHasher;
+  /** Hashes the same file from `position` on (its `start + length` must equal `position`). */
+  readonly hasher?: FileHasher;
   readonly onData: (bytes: number) => void;
   readonly rate?: RateLimiter;
   readonly signal?: AbortSignal;
@@ -27,57 +28,58 @@ export interface PumpOptions {
   readonly checkpointBytes?: number;
 }
 
-interface Slot {
-  readonly buf: Buffer;
-  /** Settles when the slot's last write and hash are done (the slot may be refilled). */
-  busy: Promise<void>;
-}
+const ignore = (): void => undefined;
 
 /**
- * Streams a body into the file at `position`. Chunks are copied into a few SharedArrayBuffer slots;
- * a full slot is written with one positional write (libuv thread pool) and hashed by the hash worker
- * at the same time, in order, while the next slot fills, so the event loop only parses and copies.
- * Checkpoints (fdatasync + the caller's state update) run in the background, so the disk flushes
- * while the network keeps delivering. On any error the bytes already received are still written and
- * hashed, so the file and the hasher agree and a resume can continue from the file's end.
+ * Streams a body into the file at `position`. Chunks are batched into large positional `writev` calls
+ * (no copies), with one write in flight while the next batch fills; once a batch is written, the hasher
+ * (the job's hash worker) reads it back from the page cache and hashes it, in order, on the other core.
+ * Checkpoints (fdatasync + the caller's state update) run in the background, so the disk flushes while
+ * the network keeps delivering. On any error the bytes already received are still written and handed
+ * to the hasher, so the file and the hasher agree and a resume can continue from the file's end.
  * Returns the number of body bytes.
  */
 export async function pumpBody(body: AsyncIterable<Buffer>, o: PumpOptions): Promise<number> {
-  const slots: Slot[] = Array.from({ length: SLOTS }, () => ({ buf: Buffer.from(new SharedArrayBuffer(SLOT_BYTES)), busy: Promise.resolve() }));
-  let cur = 0;
-  let fill = 0;
-  /** File offset where the current slot's data goes. */
+  if (o.hasher && o.hasher.start + o.hasher.length !== o.position) {
+    throw new Error(`pumpBody: the hasher is at ${o.hasher.start + o.hasher.length}, the body starts at ${o.position}`);
+  }
   let pos = o.position;
   let received = 0;
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  let inflight: Promise<void> = Promise.resolve();
+  let hashed: Promise<unknown> = Promise.resolve();
   let sinceCheckpoint = 0;
   const checkpointEvery = o.checkpointBytes ?? Number.POSITIVE_INFINITY;
   let checkpointing: Promise<void> | undefined;
   let checkpointError: unknown;
 
-  /** Hands the current slot to the writer and the hasher, then waits until the next slot is free. */
-  const dispatch = async (): Promise<void> => {
-    if (fill > 0) {
-      const data = slots[cur]!.buf.subarray(0, fill);
-      const at = pos;
-      pos += fill;
-      fill = 0;
-      const busy = Promise.all([writeAll(o.fh, data, at), o.hasher?.update(data)]).then(() => undefined);
-      // Observed when the slot comes round again or at the end; this only avoids an unhandled rejection.
-      busy.catch(() => undefined);
-      slots[cur]!.busy = busy;
-      cur = (cur + 1) % SLOTS;
-    }
-    await slots[cur]!.busy;
+  /** Starts writing the batch (after the previous write), then hands the written range to the hasher. */
+  const flush = async (): Promise<void> => {
+    if (batchBytes === 0) return;
+    const bufs = batch;
+    const len = batchBytes;
+    const at = pos;
+    batch = [];
+    batchBytes = 0;
+    pos += len;
+    await inflight;
+    inflight = writeAll(o.fh, bufs, at, len).then(() => {
+      if (!o.hasher) return;
+      const h = o.hasher.add(len);
+      h.catch(ignore);
+      hashed = Promise.all([hashed, h]);
+    });
+    // Observed at the next flush or at the end; this only keeps an early failure from being unhandled.
+    inflight.catch(ignore);
   };
 
-  const allSettled = (): Promise<void> => Promise.all(slots.map((s) => s.busy)).then(() => undefined);
-
-  /** fdatasync of everything dispatched so far, then the caller's state update, off the hot path. */
+  /** fdatasync of everything written so far, then the caller's state update, off the hot path. */
   const startCheckpoint = (): void => {
     const durable = pos - o.position;
-    const writes = allSettled();
+    const written = inflight;
     checkpointing = (async () => {
-      await writes;
+      await written;
       await o.fh.datasync();
       await o.checkpoint!(durable);
     })()
@@ -96,41 +98,43 @@ export async function pumpBody(body: AsyncIterable<Buffer>, o: PumpOptions): Pro
       if (o.expected !== undefined && received > o.expected) {
         throw new GridError('GRID_BAD_RESPONSE', `the server sent more than the ${o.expected} bytes it announced`, { retryable: true });
       }
-      for (let off = 0; off < chunk.length; ) {
-        const n = chunk.copy(slots[cur]!.buf, fill, off);
-        fill += n;
-        off += n;
-        if (fill === SLOT_BYTES) await dispatch();
-      }
+      batch.push(chunk);
+      batchBytes += chunk.length;
       o.onData(chunk.length);
+      if (batchBytes >= WRITE_BATCH || batch.length >= MAX_IOVECS) await flush();
       if (o.rate) await o.rate.take(chunk.length, o.signal);
       sinceCheckpoint += chunk.length;
       if (o.checkpoint && sinceCheckpoint >= checkpointEvery && checkpointing === undefined) {
         sinceCheckpoint = 0;
-        await dispatch();
+        await flush();
         startCheckpoint();
       }
     }
-    await dispatch();
-    await allSettled();
+    await flush();
+    await inflight;
+    await hashed;
     await checkpointing;
     if (checkpointError !== undefined) throw checkpointError;
   } catch (e) {
-    // Keep what arrived: write and hash it, so the file and the hasher agree.
+    // Keep what arrived: write it and hand it to the hasher, so the file and the hasher agree.
     // (Errors here are secondary: the original error is the one worth reporting.)
-    await dispatch().catch(() => undefined);
-    await Promise.allSettled(slots.map((s) => s.busy));
+    await flush().catch(ignore);
+    await inflight.catch(ignore);
+    await hashed.catch(ignore);
     await checkpointing;
     throw e;
   }
   return received;
 }
 
-async function writeAll(fh: FileHandle, data: Buffer, at: number): Promise<void> {
+async function writeAll(fh: FileHandle, bufs: Buffer[], at: number, len: number): Promise<void> {
+  const { bytesWritten } = await fh.writev(bufs, at);
+  if (bytesWritten === len) return;
+  // A short write is rare on regular files but legal; finish with plain writes.
+  const rest = Buffer.concat(bufs).subarray(bytesWritten);
   let off = 0;
-  // A short write is rare on regular files but legal; continue where it stopped.
-  while (off < data.length) {
-    const r = await fh.write(data, off, data.length - off, at + off);
+  while (off < rest.length) {
+    const r = await fh.write(rest, off, rest.length - off, at + bytesWritten + off);
     off += r.bytesWritten;
   }
 }

@@ -2,7 +2,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
 import { adler32Combine, formatAdler32 } from '../checksums/adler32.js';
 import type { ChecksumAlgorithm, Checksums } from '../checksums/checksum-format.js';
-import { hashFileInto, type HasherFactory, type StreamHasher } from '../checksums/hash-worker.js';
+import { hashExisting, type FileHasher, type HasherFactory } from '../checksums/hash-worker.js';
 import { GridError } from '../errors/grid-error.js';
 import { partPaths, readPartState, removePart, writePartState, type PartSegment, type PartState } from '../files/part-file.js';
 import { parseRetryAfter } from '../schedule/backoff.js';
@@ -45,7 +45,7 @@ export interface HttpAttemptOptions {
   /** Makes the stream hashers (normally in the job's hash worker). */
   readonly newHasher: HasherFactory;
   /** A hasher carried over from the previous attempt of the same file in this process (saves a re-read). */
-  readonly carry: { hasher?: StreamHasher | undefined };
+  readonly carry: { hasher?: FileHasher | undefined };
 }
 
 /** The result of a complete attempt: the `.part` holds `size` bytes, fsynced, with these checksums. */
@@ -145,10 +145,10 @@ async function downloadSingle(
   // checksum or size check catches anything a power loss could leave).
   let offset = Math.min((await fh.stat()).size, size ?? Number.POSITIVE_INFINITY);
   let hasher = o.carry.hasher;
-  if (!hasher || hasher.length !== offset) {
-    hasher = o.newHasher(o.algorithms);
+  if (!hasher || hasher.start !== 0 || hasher.length !== offset) {
+    hasher = o.newHasher(partPath, o.algorithms);
     if (offset > 0) {
-      await hashFileInto(partPath, hasher, 0, offset, o.signal);
+      await hashExisting(hasher, offset, o.signal);
       o.onResume(offset, `resuming ${where} at byte ${offset} of ${size ?? '?'} (re-hashed the .part prefix)`);
     }
   } else if (offset > 0) {
@@ -173,7 +173,7 @@ async function downloadSingle(
         o.onLog(`${where} answered the Range request with the whole file: restarting from byte 0`);
         await fh.truncate(0);
         offset = 0;
-        hasher = o.newHasher(o.algorithms);
+        hasher = o.newHasher(partPath, o.algorithms);
         o.carry.hasher = hasher;
         o.onResume(0, 'restart');
       }
@@ -248,8 +248,8 @@ async function downloadSegmented(o: HttpAttemptOptions, fh: FileHandle, state: P
     const hashers = await Promise.all(
       state.segments.map(async (seg) => {
         const segEnd = seg.end!;
-        const hasher = o.newHasher(adlerOnly);
-        if (seg.done > 0 && adlerOnly.size > 0) await hashFileInto(`${o.dest}.part`, hasher, seg.start, seg.done, attempt.signal);
+        const hasher = adlerOnly.size > 0 ? o.newHasher(`${o.dest}.part`, adlerOnly, seg.start) : undefined;
+        if (hasher && seg.done > 0) await hashExisting(hasher, seg.done, attempt.signal);
         const from = seg.start + seg.done;
         if (from >= segEnd) return hasher;
         const headers: Record<string, string> = { ...(await o.authHeaders()), Range: `bytes=${from}-${segEnd - 1}` };
@@ -271,7 +271,7 @@ async function downloadSegmented(o: HttpAttemptOptions, fh: FileHandle, state: P
           fh,
           position: from,
           expected: expectedBody,
-          hasher,
+          ...(hasher && { hasher }),
           onData: (n) => {
             attempt.add(n);
             o.onData(n);
@@ -295,7 +295,7 @@ async function downloadSegmented(o: HttpAttemptOptions, fh: FileHandle, state: P
     await saveState();
     const checksums: Checksums = {};
     if (adlerOnly.size > 0) {
-      const adlers = (await Promise.all(hashers.map((h) => h.digest()))).map((d) => d.adler32!);
+      const adlers = (await Promise.all(hashers.map((h) => h!.digest()))).map((d) => d.adler32!);
       let adler = adlers[0]!;
       for (let i = 1; i < adlers.length; i++) {
         const seg = state.segments[i]!;
@@ -305,8 +305,8 @@ async function downloadSegmented(o: HttpAttemptOptions, fh: FileHandle, state: P
     }
     const rest = [...o.algorithms].filter((a) => a !== 'adler32');
     if (rest.length > 0) {
-      const seq = o.newHasher(new Set(rest));
-      await hashFileInto(`${o.dest}.part`, seq, 0, size, o.signal);
+      const seq = o.newHasher(`${o.dest}.part`, new Set(rest));
+      await hashExisting(seq, size, o.signal);
       Object.assign(checksums, (await seq.digest()).checksums);
     }
     return { size, checksums };

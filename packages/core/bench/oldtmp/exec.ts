@@ -1,0 +1,264 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Observable } from 'rxjs';
+import { z } from 'zod';
+import type { Command, CommandContext, StepEvent } from '../../src/contracts/command.js';
+import type { ProcessEvent, ProcessSpec } from '../../src/contracts/runner.js';
+import { isBeamlineError } from '../../src/errors/beamline-error.js';
+import { CoreError } from '../../src/errors/core-error.js';
+import { collectArtifacts } from './collect-artifacts.js';
+import { LineChunker } from './line-splitter.js';
+import { LogBuffer } from './log-buffer.js';
+import { scanMarkers } from './step-markers.js';
+
+/** Where the host work directory appears inside a container when `image` is set. */
+export const CONTAINER_WORKDIR = '/workspace';
+
+/** How many stderr lines a failure message quotes. */
+const STDERR_TAIL_LINES = 20;
+/** Stderr kept for the failure message; generous enough for 20 long lines, small enough to ignore. */
+const STDERR_TAIL_CHARS = 16 * 1024;
+
+const glob = z.string().min(1);
+
+/** Parameters of the `exec` command (`with:` of a step that `uses: exec`). */
+export const execParamsSchema = z
+  .object({
+    /** An argv array (no shell), or a string run as `sh -c <string>`. */
+    command: z.union([
+      z.string().min(1),
+      z
+        .array(z.string())
+        .min(1)
+        .refine((argv) => argv[0] !== '', { message: 'the program (first element) must not be empty' }),
+    ]),
+    /** Extra environment variables. */
+    env: z.record(z.string(), z.string()).optional(),
+    /** Working directory, relative to the run's work directory (default: that directory); created if missing. */
+    workdir: z.string().min(1).optional(),
+    /** Image to run in; needs a container runner. The work directory is mounted at `/workspace`. */
+    image: z.string().min(1).optional(),
+    /** Files to collect as artifacts: a list of globs, or output name → glob or globs. */
+    outputs: z
+      .union([
+        z.array(glob),
+        z
+          .record(z.string().min(1), z.union([glob, z.array(glob).min(1)]))
+          .refine((record) => !('exitCode' in record), {
+            message: "'exitCode' is reserved for the exit code",
+          }),
+      ])
+      .optional(),
+  })
+  .strict();
+
+/** The validated parameters of the `exec` command. */
+export type ExecParams = z.output<typeof execParamsSchema>;
+
+/**
+ * The built-in `exec` command: runs a program through the step's runner, streams its output as `log`
+ * events in chunks of whole lines (coalesced up to 256 KiB or 50 ms), turns `::metric`, `::progress`
+ * and `::output` marker lines on stdout into events and outputs, and on success collects the declared
+ * output files as artifacts.
+ *
+ * Outputs: `exitCode`, each named output (absolute path, or paths for several matches), and the values
+ * of `::output name=value` lines (JSON-parsed when they parse).
+ */
+export class ExecCommand implements Command<ExecParams> {
+  readonly name = 'exec';
+  readonly version = '1';
+  readonly description = 'Run a program or shell command, collecting its logs, metrics and output files';
+  readonly params = execParamsSchema;
+  readonly usesRunner = true;
+
+  execute(ctx: CommandContext, params: ExecParams): Observable<StepEvent> {
+    return new Observable<StepEvent>((subscriber) => {
+      const hostWorkdir = resolve(ctx.workdir, params.workdir ?? '.');
+      try {
+        // A step may name a directory it is about to fill (and a bind mount needs its source to exist).
+        mkdirSync(hostWorkdir, { recursive: true });
+      } catch (error) {
+        subscriber.error(
+          new CoreError(
+            'CORE_SPAWN_FAILED',
+            `Step '${ctx.stepId}': cannot create the work directory ${hostWorkdir}`,
+            {
+              cause: error,
+              details: { workdir: hostWorkdir },
+            },
+          ),
+        );
+        return;
+      }
+      const spec = processSpec(ctx, params, hostWorkdir);
+      const chunkers = { stdout: new LineChunker(), stderr: new LineChunker() };
+      const markerOutputs: Record<string, unknown> = {};
+      let stderrTail = '';
+      let exited = false;
+      const collection = new AbortController();
+
+      const logs = new LogBuffer((stream, text) => subscriber.next({ type: 'log', stream, text }));
+      const log = (stream: 'stdout' | 'stderr', text: string | undefined): void => {
+        if (text === undefined) return;
+        logs.add(stream, text);
+        if (stream === 'stderr') {
+          stderrTail += text;
+          if (stderrTail.length > 2 * STDERR_TAIL_CHARS) stderrTail = stderrTail.slice(-STDERR_TAIL_CHARS);
+          return;
+        }
+        const markers = scanMarkers(text);
+        if (markers.length === 0) return;
+        // The marker lines reach the log before the events they stand for.
+        logs.flush();
+        for (const marker of markers) {
+          if (marker.type === 'output') markerOutputs[marker.name] = marker.value;
+          else subscriber.next(marker);
+        }
+      };
+
+      const succeed = async (): Promise<void> => {
+        const collected =
+          params.outputs === undefined
+            ? { artifacts: [], outputs: {} }
+            : await collectArtifacts(hostWorkdir, params.outputs, collection.signal);
+        for (const artifact of collected.artifacts) subscriber.next({ type: 'artifact', artifact });
+        subscriber.next({
+          type: 'outputs',
+          outputs: { exitCode: 0, ...collected.outputs, ...markerOutputs },
+        });
+        subscriber.complete();
+      };
+
+      const onExit = (exit: Extract<ProcessEvent, { type: 'exit' }>): void => {
+        exited = true;
+        log('stdout', chunkers.stdout.flush());
+        log('stderr', chunkers.stderr.flush());
+        logs.flush();
+        const failure = exitError(ctx, params, exit, stderrTail);
+        if (failure !== undefined) {
+          subscriber.error(failure);
+          return;
+        }
+        succeed().catch((error: unknown) => subscriber.error(error));
+      };
+
+      const subscription = ctx.runner.exec(spec, { signal: ctx.signal }).subscribe({
+        next: (event) => {
+          switch (event.type) {
+            case 'started':
+              break;
+            case 'stdout':
+              log('stdout', chunkers.stdout.push(event.data));
+              break;
+            case 'stderr':
+              log('stderr', chunkers.stderr.push(event.data));
+              break;
+            case 'exit':
+              onExit(event);
+              break;
+          }
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => {
+          if (!exited) {
+            subscriber.error(
+              new CoreError(
+                'CORE_PROCESS_FAILED',
+                `Step '${ctx.stepId}': the runner ended without an exit event`,
+                {
+                  retryable: true,
+                  details: { runner: ctx.runner.name },
+                },
+              ),
+            );
+          }
+        },
+      });
+
+      return () => {
+        // Stops the process (the runner's teardown) and any hashing still in progress.
+        subscription.unsubscribe();
+        collection.abort();
+        logs.dispose();
+      };
+    });
+  }
+}
+
+function processSpec(ctx: CommandContext, params: ExecParams, hostWorkdir: string): ProcessSpec {
+  const argv = typeof params.command === 'string' ? ['sh', '-c', params.command] : params.command;
+  const base: ProcessSpec = {
+    argv,
+    resources: ctx.resources,
+    labels: ctx.labels,
+    name: ctx.stepId,
+    ...(params.env === undefined ? {} : { env: params.env }),
+  };
+  if (params.image === undefined) return { ...base, cwd: hostWorkdir };
+  // Outputs are collected on the host, so the container works in the host directory itself.
+  return {
+    ...base,
+    image: params.image,
+    mounts: [{ source: hostWorkdir, target: CONTAINER_WORKDIR, readOnly: false }],
+    cwd: CONTAINER_WORKDIR,
+  };
+}
+
+function exitError(
+  ctx: CommandContext,
+  params: ExecParams,
+  exit: Extract<ProcessEvent, { type: 'exit' }>,
+  stderrTail: string,
+): CoreError | undefined {
+  const what = `Step '${ctx.stepId}' (${describeCommand(params.command)})`;
+  const details = { exitCode: exit.code, signal: exit.signal, oomKilled: exit.oomKilled };
+  // The engine may stop a step for its timeout through the signal; the runner then only sees a cancel.
+  if (exit.reason === 'timeout' || (exit.reason === 'cancelled' && isTimeoutReason(ctx.signal.reason))) {
+    return new CoreError('CORE_TIMEOUT', `${what} timed out and was stopped`, {
+      retryable: true,
+      details,
+      ...(ctx.signal.aborted ? { cause: ctx.signal.reason } : {}),
+    });
+  }
+  if (exit.reason === 'cancelled') {
+    const why = reasonText(ctx.signal.reason);
+    return new CoreError('CORE_CANCELLED', `${what} was cancelled${why === undefined ? '' : `: ${why}`}`, {
+      retryable: false,
+      details,
+      ...(ctx.signal.aborted ? { cause: ctx.signal.reason } : {}),
+    });
+  }
+  if (exit.code === 0 && !exit.oomKilled) return undefined;
+  const how = exit.oomKilled
+    ? 'was killed by the OOM killer'
+    : exit.code !== null
+      ? `exited with code ${exit.code}`
+      : `was killed by ${exit.signal ?? 'an unknown signal'}`;
+  const tail = lastLines(stderrTail, STDERR_TAIL_LINES);
+  const message = tail === '' ? `${what} ${how}` : `${what} ${how}; last lines of stderr:\n${tail}`;
+  return new CoreError('CORE_PROCESS_FAILED', message, { retryable: true, details });
+}
+
+function describeCommand(command: ExecParams['command']): string {
+  const text = typeof command === 'string' ? command : command.join(' ');
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}
+
+function lastLines(text: string, count: number): string {
+  const lines = text.replace(/\n+$/, '').split('\n');
+  return lines.slice(-count).join('\n');
+}
+
+function isTimeoutReason(reason: unknown): boolean {
+  if (isBeamlineError(reason)) return reason.code.endsWith('_TIMEOUT');
+  return (reason as { name?: unknown } | null | undefined)?.name === 'TimeoutError';
+}
+
+function reasonText(reason: unknown): string | undefined {
+  if (reason === undefined) return undefined;
+  if (reason instanceof Error) return reason.message;
+  return typeof reason === 'string' ? reason : undefined;
+}
+
+/** The `exec` command instance every runtime registers. */
+export const execCommand: Command<ExecParams> = new ExecCommand();

@@ -1,0 +1,83 @@
+import { closeSync, constants, fstatSync, openSync, readSync, writevSync } from 'node:fs';
+
+/** Where one text lies in a {@link LogTextFile}: UTF-8 bytes from `offset`. */
+export interface TextRange {
+  offset: number;
+  length: number;
+}
+
+/**
+ * The append-only file that holds the text of large `log` events next to a SQLite database
+ * (`<db>-text`). Inside the database such text would be copied by `JSON.stringify` and spread over
+ * chains of overflow pages, several times slower than writing it to a file once.
+ *
+ * Writers must hold the database's write lock (they call {@link append} inside the transaction that then
+ * records the ranges): the lock is what keeps two processes from writing at the same offset. The text is
+ * written before that transaction commits, so a committed event never points at text that is not in the
+ * file; the text reaches the page cache on return, which survives a crash of the process (`kill -9`).
+ * Bytes written by a transaction that never committed stay behind unreferenced: every append starts at
+ * the file's current end, not at an offset remembered from earlier.
+ * @internal
+ */
+export class LogTextFile {
+  #fd: number | undefined;
+  #writable = false;
+
+  constructor(readonly path: string) {}
+
+  /**
+   * Writes `texts` at the end of the file, in one system call where the kernel allows, and returns their
+   * ranges. The caller must hold the database's write lock.
+   */
+  append(texts: readonly string[]): TextRange[] {
+    const fd = this.#open(true);
+    const start = fstatSync(fd).size;
+    const buffers = texts.map((text) => Buffer.from(text, 'utf8'));
+    const ranges: TextRange[] = [];
+    let offset = start;
+    for (const buffer of buffers) {
+      ranges.push({ offset, length: buffer.length });
+      offset += buffer.length;
+    }
+    // A short write (a full disk) is an error: libuv already retries partial writes until one fails.
+    const written = writevSync(fd, buffers, start);
+    if (written !== offset - start) {
+      throw new Error(`short write to ${this.path}: ${written} of ${offset - start} bytes`);
+    }
+    return ranges;
+  }
+
+  /**
+   * Reads a range back. Text that is missing from the file (only after an OS crash or a power loss,
+   * which may keep a database commit but lose file pages that were never synced) is returned as far as
+   * it is there.
+   */
+  read(range: TextRange): string {
+    const fd = this.#open(false);
+    const buffer = Buffer.allocUnsafe(range.length);
+    let got = 0;
+    while (got < range.length) {
+      const n = readSync(fd, buffer, got, range.length - got, range.offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buffer.toString('utf8', 0, got);
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+    this.#writable = false;
+  }
+
+  #open(write: boolean): number {
+    if (this.#fd !== undefined && (this.#writable || !write)) return this.#fd;
+    this.close();
+    // No O_APPEND: positioned writes at the size read under the lock say exactly where each text went.
+    this.#fd = write
+      ? openSync(this.path, constants.O_RDWR | constants.O_CREAT, 0o644)
+      : openSync(this.path, constants.O_RDONLY);
+    this.#writable = write;
+    return this.#fd;
+  }
+}
