@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 npx turbo run build --output-logs=errors-only >/dev/null
 cd examples/train-eval
-exec node ../../packages/cli/dist/bin.js run pipeline.yaml "$@"
+exec node demo.mjs "$@"

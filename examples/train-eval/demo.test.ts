@@ -6,10 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, type CliIO } from 'beamline';
 import type { RunEvent } from '@beamline/core';
+import { serveDirectory, type ServedDirectory } from '@beamline/plugin-grid/testing';
 
 const exampleDir = fileURLToPath(new URL('.', import.meta.url));
 const DATASETS = ['moons', 'blobs', 'circles'];
-const STEP_COUNT = DATASETS.length * 3 + 1;
+// fetch, then prepare/train/evaluate per dataset, then summarise and package.
+const STEP_COUNT = 1 + DATASETS.length * 3 + 2;
 
 /** Runs the `beamline` program in-process in `cwd` and returns its exit code and output. */
 async function beamline(
@@ -40,6 +42,9 @@ function parseEvents(stdout: string): RunEvent[] {
 
 describe('train-eval demo', () => {
   let dir: string;
+  let storage: ServedDirectory;
+  // The demo's loopback storage element, as `npm start` serves it (on a free port here).
+  const run = (...args: string[]) => beamline(dir, ['run', 'pipeline.yaml', '--param', `gridUrl=${storage.url}`, ...args]);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'beamline-train-eval-'));
@@ -48,14 +53,16 @@ describe('train-eval demo', () => {
       recursive: true,
       filter: (source) => !['node_modules', '.beamline', 'out'].includes(basename(source)),
     });
+    storage = await serveDirectory(join(dir, 'grid-storage'), { port: 0 });
   });
 
   afterAll(async () => {
+    await storage.close();
     await rm(dir, { recursive: true, force: true });
   });
 
   it('computes every step on the first run: metrics, artifacts and the report', async () => {
-    const { code, stdout, stderr } = await beamline(dir, ['run', 'pipeline.yaml', '--json']);
+    const { code, stdout, stderr } = await run('--json');
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const events = parseEvents(stdout);
@@ -76,6 +83,9 @@ describe('train-eval demo', () => {
     const artifacts = events.flatMap((event) => (event.type === 'artifact' ? [event.artifact.name] : []));
     expect(artifacts.filter((name) => name === 'model')).toHaveLength(DATASETS.length);
     expect(artifacts).toContain('report');
+    // The raw data came from the storage element, verified, before anything was prepared from it.
+    expect(artifacts.filter((name) => name.endsWith('.csv') && DATASETS.includes(name.slice(0, -4)))).toHaveLength(3);
+    expect(artifacts).toContain('archive');
 
     const report = await readFile(join(dir, 'out', 'report.md'), 'utf8');
     for (const dataset of DATASETS) expect(report).toContain(`| ${dataset} |`);
@@ -86,7 +96,7 @@ describe('train-eval demo', () => {
   });
 
   it('serves every step from the cache on the second run and still reports metrics and artifacts', async () => {
-    const { code, stdout } = await beamline(dir, ['run', 'pipeline.yaml']);
+    const { code, stdout } = await run();
     expect(code).toBe(0);
     expect(stdout).toContain(`${STEP_COUNT} steps: 0 succeeded, ${STEP_COUNT} cached, 0 failed`);
     expect(stdout).not.toMatch(/ started \(attempt/);

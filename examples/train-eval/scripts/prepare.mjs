@@ -1,63 +1,29 @@
-// Generates a synthetic two-class dataset (moons, blobs, circles or spiral) with a fixed seed and
-// splits it 80/20 into train.csv and test.csv.
+// Splits one downloaded raw dataset (x,y,label rows) into train.csv and test.csv, 80/20, after a seeded
+// shuffle so both halves hold both classes.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { gaussian, hashString, seededRandom, writeCsv } from './lib.mjs';
+import { hashString, readCsv, seededRandom, writeCsv } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
-    dataset: { type: 'string' },
-    samples: { type: 'string', default: '600' },
+    raw: { type: 'string' },
     seed: { type: 'string', default: '7' },
-    noise: { type: 'string', default: '0.15' },
     out: { type: 'string' },
   },
 });
-const dataset = values.dataset;
-const samples = Number(values.samples);
-const noise = Number(values.noise);
-const random = seededRandom(Number(values.seed) ^ hashString(dataset));
-
-const generators = {
-  // Two interleaving half circles.
-  moons(i, label) {
-    const angle = Math.PI * random();
-    return label === 0 ? [Math.cos(angle), Math.sin(angle)] : [1 - Math.cos(angle), 0.5 - Math.sin(angle)];
-  },
-  // Two Gaussian clusters.
-  blobs(i, label) {
-    return label === 0
-      ? [-1 + gaussian(random) * 0.6, -1 + gaussian(random) * 0.6]
-      : [1 + gaussian(random) * 0.6, 1 + gaussian(random) * 0.6];
-  },
-  // A disc inside a ring.
-  circles(i, label) {
-    const angle = 2 * Math.PI * random();
-    const radius = label === 0 ? 0.5 : 1;
-    return [radius * Math.cos(angle), radius * Math.sin(angle)];
-  },
-};
-const generate = generators[dataset];
-if (!generate) {
-  console.error(`unknown dataset '${dataset}'; known: ${Object.keys(generators).join(', ')}`);
+const rows = readCsv(values.raw);
+if (rows.length < 10) {
+  console.error(`${values.raw}: only ${rows.length} rows; expected a raw dataset of x,y,label rows`);
   process.exit(2);
 }
-
-const rows = [];
-for (let i = 0; i < samples; i++) {
-  const label = i % 2;
-  const [x, y] = generate(i, label);
-  rows.push([x + gaussian(random) * noise, y + gaussian(random) * noise, label]);
-  if ((i + 1) % Math.ceil(samples / 4) === 0 || i + 1 === samples)
-    console.log(`::progress ${i + 1}/${samples} samples`);
-}
-// Shuffle (Fisher–Yates, same generator) so the split holds both classes.
+const random = seededRandom(Number(values.seed) ^ hashString(values.raw));
 for (let i = rows.length - 1; i > 0; i--) {
   const j = Math.floor(random() * (i + 1));
   [rows[i], rows[j]] = [rows[j], rows[i]];
+  if (i % 200 === 0) console.log(`::progress ${rows.length - i}/${rows.length} rows shuffled`);
 }
 const cut = Math.round(rows.length * 0.8);
 writeCsv(join(values.out, 'train.csv'), rows.slice(0, cut));
 writeCsv(join(values.out, 'test.csv'), rows.slice(cut));
-console.log(`${dataset}: ${cut} training rows, ${rows.length - cut} test rows`);
+console.log(`${values.raw}: ${cut} training rows, ${rows.length - cut} test rows`);
 console.log(`::metric rows=${rows.length}`);

@@ -36,8 +36,11 @@ export const execParamsSchema = z
     env: z.record(z.string(), z.string()).optional(),
     /** Working directory, relative to the run's work directory (default: that directory); created if missing. */
     workdir: z.string().min(1).optional(),
-    /** Image to run in; needs a container runner. The work directory is mounted at `/workspace`. */
-    image: z.string().min(1).optional(),
+    /**
+     * Image to run in; needs a container runner. The work directory is mounted at `/workspace`. `null`
+     * means none, so a pipeline can choose per run (`image: ${{ params.image }}` with a null default).
+     */
+    image: z.string().min(1).nullish(),
     /** Files to collect as artifacts: a list of globs, or output name → glob or globs. */
     outputs: z
       .union([
@@ -199,7 +202,7 @@ function processSpec(ctx: CommandContext, params: ExecParams, hostWorkdir: strin
     name: ctx.stepId,
     ...(params.env === undefined ? {} : { env: params.env }),
   };
-  if (params.image === undefined) return { ...base, cwd: hostWorkdir };
+  if (params.image === undefined || params.image === null) return { ...base, cwd: hostWorkdir };
   // Outputs are collected on the host, so the container works in the host directory itself.
   return {
     ...base,

@@ -21,7 +21,7 @@ export class RunEventLog {
     readonly runId: string,
     lastSeq: number,
     private readonly flushDelayMs = 100,
-    private readonly maxBuffered = 32,
+    private readonly maxBuffered = 64,
   ) {
     this.seq = lastSeq;
   }

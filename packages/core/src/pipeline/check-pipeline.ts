@@ -29,7 +29,8 @@ function checkRegistries(id: string, step: StepDefinition, registries: PipelineR
     });
   }
   const runner = step.runner ?? DEFAULT_RUNNER;
-  if (!registries.hasRunner(runner)) {
+  // A runner chosen by a parameter is checked once the parameter is known (planPipeline).
+  if (!runner.includes('${{') && !registries.hasRunner(runner)) {
     const names = registries.runnerNames();
     issues.push(
       step.runner === undefined
@@ -126,6 +127,7 @@ export function checkPipeline(
       ...checkExpressions(step.with ?? {}, ['steps', id, 'with'], ['params', 'matrix', 'steps'], context),
     );
     issues.push(...checkExpressions(step.name, ['steps', id, 'name'], ['params', 'matrix'], context));
+    issues.push(...checkExpressions(step.runner, ['steps', id, 'runner'], ['params', 'matrix'], context));
   }
   return { graph, issues };
 }

@@ -425,3 +425,28 @@ describe('planPipeline: matrix needs', () => {
     expect(plan.steps.find((s) => s.baseId === 'train')?.needs).toEqual(['prepare[seed=1]', 'prepare[seed=2]']);
   });
 });
+
+describe('planPipeline: runner from a parameter', () => {
+  const options = {
+    hasCommand: () => true,
+    commandNames: () => ['exec'],
+    hasRunner: (name: string) => name === 'local' || name === 'docker',
+    runnerNames: () => ['docker', 'local'],
+  };
+  const definition = {
+    name: 'runner-param',
+    params: { runner: { type: 'string' as const, default: 'local' } },
+    steps: { pack: { uses: 'exec', with: { command: 'tar' }, runner: '${{ params.runner }}' } },
+  };
+
+  it('resolves the runner when the parameter is known', () => {
+    expect(planPipeline(definition, options).steps[0]?.runner).toBe('local');
+    expect(planPipeline(definition, { ...options, params: { runner: 'docker' } }).steps[0]?.runner).toBe('docker');
+  });
+
+  it('refuses a parameter that names no registered runner', () => {
+    expect(() => planPipeline(definition, { ...options, params: { runner: 'dokcer' } })).toThrow(
+      /pack runs on "dokcer", which is not a registered runner.*did you mean "docker"/,
+    );
+  });
+});

@@ -7,6 +7,7 @@ import type {
 } from '../contracts/pipeline.js';
 import type { ResourceRequest } from '../contracts/resources.js';
 import { canonicalJson } from '../util/canonical-json.js';
+import { didYouMean, listNames } from './did-you-mean.js';
 import { checkPipeline, DEFAULT_RUNNER, type PipelineRegistries } from './check-pipeline.js';
 import { expandMatrix, type MatrixInstance } from './expand-matrix.js';
 import { interpolate, resolveExpressions } from './expressions.js';
@@ -77,7 +78,7 @@ function plannedStep(
     // params and matrix are known now; steps outputs stay as expressions until the step starts.
     with: step.with === undefined ? NO_PARAMS : (resolveExpressions(step.with, resolver, 'partial') as Record<string, unknown>),
     needs: needs.length === 0 ? NO_NEEDS : [...needs],
-    runner: step.runner ?? DEFAULT_RUNNER,
+    runner: step.runner === undefined ? DEFAULT_RUNNER : interpolate(resolveExpressions(step.runner, resolver, 'final')),
     resources: resourceRequest(step.resources),
     retry: retryPolicy(step.retry),
     ...(timeoutMs !== undefined && { timeoutMs }),
@@ -138,6 +139,15 @@ export function planPipeline(definition: PipelineDefinition, options: PlanPipeli
         for (const needed of paired) needs.push(needed?.id ?? need);
       }
       steps.push(plannedStep(baseId, step, instance, needs, params));
+    }
+  }
+  for (const step of steps) {
+    if (!options.hasRunner(step.runner)) {
+      const names = options.runnerNames();
+      expansionIssues.push({
+        path: ['steps', step.baseId, 'runner'],
+        message: `${step.id} runs on "${step.runner}", which is not a registered runner${didYouMean(step.runner, names)}; known runners: ${listNames(names)}`,
+      });
     }
   }
   if (paramProblems.length > 0) throw paramsInvalidError(definition.name, paramProblems);

@@ -1,6 +1,8 @@
-import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { lastValueFrom, toArray, type Observable } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ProcessEvent, ProcessSpec } from '../contracts/runner.js';
@@ -39,6 +41,53 @@ async function failure(observable: Observable<ProcessEvent>): Promise<unknown> {
     return error;
   }
   throw new Error('expected an error notification');
+}
+
+/** Gone, or exited and only waiting to be reaped (a zombie nobody waits for is no process left behind). */
+function exitedOrGone(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.startsWith('Z') ?? pidGone(pid);
+  } catch {
+    return pidGone(pid);
+  }
+}
+
+const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
+const stopFixture = fileURLToPath(new URL('./test-fixtures/stop-and-exit.ts', import.meta.url));
+
+/**
+ * Runs the stop fixture; resolves with the grandchild's pid, the ms from the exit event to the end of the
+ * fixture process, and the ms from its start to that end.
+ */
+function runStopFixture(
+  mode: 'orphan' | 'trap',
+  killGraceMs?: number,
+): Promise<{ grandchild: number; lingerMs: number; totalMs: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const args = ['--conditions=source', '--import', 'tsx', stopFixture, mode];
+    if (killGraceMs !== undefined) args.push(String(killGraceMs));
+    const child = spawn(process.execPath, args, { cwd: packageRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const started = Date.now();
+    let output = '';
+    let exitAt: number | undefined;
+    let grandchild = 0;
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      const match = /^exit (\d+)/m.exec(output);
+      if (match !== null && exitAt === undefined) {
+        exitAt = Date.now();
+        grandchild = Number(match[1]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      const end = Date.now();
+      if (code !== 0 || exitAt === undefined) reject(new Error(`fixture failed (${code}): ${output}`));
+      else resolve({ grandchild, lingerMs: end - exitAt, totalMs: end - started, output });
+    });
+  });
 }
 
 async function waitUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
@@ -116,6 +165,31 @@ describe('LocalProcessRunner specifics', () => {
     // Both ignore SIGTERM, so this also proves the SIGKILL timer outlives the subscription.
     expect(await waitUntil(() => pidGone(grandchild), 5_000)).toBe(true);
   });
+
+  it(
+    'ends a stop as soon as the group is gone, even with an orphan not reaped yet',
+    { timeout: 30_000 },
+    async () => {
+      // The default grace is 10 s: a SIGKILL timer left armed would keep the fixture alive that long.
+      const { grandchild, lingerMs, output } = await runStopFixture('orphan');
+      expect(output).toContain('cancelled');
+      expect(grandchild).toBeGreaterThan(0);
+      expect(lingerMs).toBeLessThan(3_000);
+      expect(exitedOrGone(grandchild)).toBe(true);
+    },
+  );
+
+  it(
+    'stays alive until SIGKILL when the group ignores SIGTERM, leaving nothing behind',
+    { timeout: 30_000 },
+    async () => {
+      const { grandchild, totalMs } = await runStopFixture('trap', 1_500);
+      expect(grandchild).toBeGreaterThan(0);
+      // The SIGKILL at 1.5 s ended the shell, and so the exit event came; the grandchild died with it.
+      expect(totalMs).toBeGreaterThanOrEqual(1_500);
+      expect(await waitUntil(() => exitedOrGone(grandchild), 2_000)).toBe(true);
+    },
+  );
 
   it.each([
     ['image', { image: 'busybox' }],

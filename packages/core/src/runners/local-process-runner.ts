@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { arch, hostname, platform } from 'node:os';
 import { Observable } from 'rxjs';
 import type { ExecOptions, ExitReason, ProcessEvent, ProcessSpec, Runner } from '../contracts/runner.js';
@@ -8,6 +8,9 @@ import { CoreError } from '../errors/core-error.js';
 /** Default time between SIGTERM and SIGKILL when stopping a process group. */
 export const DEFAULT_KILL_GRACE_MS = 10_000;
 
+/** How often a stopping runner checks whether the process group is gone. */
+const GROUP_POLL_MS = 100;
+
 /** Spec fields only sandboxing runners can honour; refusing them beats silently running unsandboxed. */
 const UNSUPPORTED_FIELDS = ['image', 'mounts', 'network', 'user'] as const;
 
@@ -15,6 +18,11 @@ const UNSUPPORTED_FIELDS = ['image', 'mounts', 'network', 'user'] as const;
  * Runs processes on this host with `child_process.spawn` (no shell). Each process leads its own process
  * group, so stopping it (timeout, abort, unsubscribe) reaches everything it started: SIGTERM to the group,
  * SIGKILL after `killGraceMs`. Granted GPUs become `CUDA_VISIBLE_DEVICES`.
+ *
+ * A stop ends as soon as the whole group is gone, checked every 100 ms: until then the SIGKILL timer keeps
+ * this process alive (it never leaves a live process of the group behind), after that nothing does.
+ * Processes of the group that have exited but that nobody reaps (orphans whose new parent, PID 1 in many
+ * containers, never waits for them) count as gone on Linux.
  */
 export class LocalProcessRunner implements Runner {
   readonly name = 'local';
@@ -72,10 +80,14 @@ export class LocalProcessRunner implements Runner {
 
       const pid = child.pid;
       let closed = false;
+      let exited = false;
       let stopping = false;
       let reason: ExitReason | undefined;
       let killTimer: NodeJS.Timeout | undefined;
+      let pollTimer: NodeJS.Timeout | undefined;
       let timeoutTimer: NodeJS.Timeout | undefined;
+      /** A live member of the group seen by the last check, checked first next time. */
+      let lastLive: number | undefined;
 
       const killGroup = (sig: NodeJS.Signals): void => {
         if (pid === undefined) return;
@@ -92,20 +104,27 @@ export class LocalProcessRunner implements Runner {
       };
       const groupAlive = (): boolean => {
         if (pid === undefined) return false;
+        // The leader is our child: until its exit is reported, the group is certainly there.
+        if (!exited) return true;
         try {
           process.kill(-pid, 0);
-          return true;
         } catch (error) {
           return (error as NodeJS.ErrnoException).code === 'EPERM';
         }
+        if (lastLive !== undefined && isLiveMember(lastLive, pid)) return true;
+        lastLive = liveGroupMember(pid);
+        return lastLive !== undefined;
+      };
+      const endStop = (): void => {
+        if (killTimer !== undefined) clearTimeout(killTimer);
+        if (pollTimer !== undefined) clearInterval(pollTimer);
+        killTimer = undefined;
+        pollTimer = undefined;
       };
       // The SIGKILL timer must outlive the subscription (a TERM-trapping process would otherwise be left
       // behind), but must not hold the event loop once the whole group has gone.
-      const releaseKillTimerIfGone = (): void => {
-        if (killTimer !== undefined && !groupAlive()) {
-          clearTimeout(killTimer);
-          killTimer = undefined;
-        }
+      const endStopIfGone = (): void => {
+        if (killTimer !== undefined && !groupAlive()) endStop();
       };
       const stop = (why: ExitReason | undefined): void => {
         if (closed || stopping) return;
@@ -113,9 +132,12 @@ export class LocalProcessRunner implements Runner {
         reason = why;
         killGroup('SIGTERM');
         killTimer = setTimeout(() => {
-          killTimer = undefined;
+          endStop();
           killGroup('SIGKILL');
         }, spec.killGraceMs ?? DEFAULT_KILL_GRACE_MS);
+        // Only watches: the SIGKILL timer is what keeps this process alive while the group is.
+        pollTimer = setInterval(endStopIfGone, GROUP_POLL_MS);
+        pollTimer.unref();
       };
       const onAbort = (): void => stop('cancelled');
 
@@ -133,12 +155,15 @@ export class LocalProcessRunner implements Runner {
 
       child.stdout?.on('data', (data: Buffer) => subscriber.next({ type: 'stdout', data }));
       child.stderr?.on('data', (data: Buffer) => subscriber.next({ type: 'stderr', data }));
-      child.once('exit', releaseKillTimerIfGone);
+      child.once('exit', () => {
+        exited = true;
+        endStopIfGone();
+      });
       // 'close' comes after the process exited and both pipes reached EOF, so no output is lost.
       child.once('close', (code: number | null, sig: NodeJS.Signals | null) => {
         closed = true;
         if (timeoutTimer !== undefined) clearTimeout(timeoutTimer);
-        releaseKillTimerIfGone();
+        endStopIfGone();
         subscriber.next({
           type: 'exit',
           code,
@@ -165,6 +190,49 @@ export class LocalProcessRunner implements Runner {
       };
     });
   }
+}
+
+/**
+ * Whether `pid` is a process of group `pgid` that has not exited. Exited processes nobody has reaped yet
+ * (zombies) still make `kill(-pgid, 0)` succeed, but there is nothing left to stop.
+ */
+function isLiveMember(pid: number, pgid: number): boolean {
+  const stat = readProcStat(pid);
+  return stat !== undefined && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X';
+}
+
+/**
+ * A live (not exited) member of process group `pgid`, found in `/proc` on Linux; elsewhere, where
+ * orphans are reaped by init, `kill(-pgid, 0)` succeeding is taken to mean a live member exists.
+ */
+function liveGroupMember(pgid: number): number | undefined {
+  if (platform() !== 'linux') return pgid;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return pgid;
+  }
+  for (const entry of entries) {
+    const first = entry.charCodeAt(0);
+    if (first < 48 || first > 57) continue;
+    const pid = Number(entry);
+    if (isLiveMember(pid, pgid)) return pid;
+  }
+  return undefined;
+}
+
+/** State and process group from `/proc/<pid>/stat`, or undefined if the process is gone. */
+function readProcStat(pid: number): { state: string; pgrp: number } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so parse after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 3);
+  return { state: fields[0] ?? '', pgrp: Number(fields[2]) };
 }
 
 function unsupportedField(spec: ProcessSpec): string | undefined {

@@ -52,7 +52,7 @@ export async function pumpBody(body: AsyncIterable<Buffer>, o: PumpOptions): Pro
   let sinceCheckpoint = 0;
   const checkpointEvery = o.checkpointBytes ?? Number.POSITIVE_INFINITY;
   let checkpointing: Promise<void> | undefined;
-  let checkpointError: unknown;
+  let checkpointError: Error | undefined;
 
   /** Starts writing the batch (after the previous write), then hands the written range to the hasher. */
   const flush = async (): Promise<void> => {
@@ -84,7 +84,7 @@ export async function pumpBody(body: AsyncIterable<Buffer>, o: PumpOptions): Pro
       await o.checkpoint!(durable);
     })()
       .catch((e: unknown) => {
-        checkpointError ??= e;
+        checkpointError ??= e instanceof Error ? e : new Error(String(e));
       })
       .finally(() => {
         checkpointing = undefined;
