@@ -16,7 +16,10 @@ const noop: Command<Record<string, never>> = {
   params: z.object({}) as never,
   execute: () => of({ type: 'outputs', outputs: {} }),
 };
-const benchPlugin: Plugin = { name: 'bench', register: (registry) => registry.addCommand(noop as Command<never>) };
+const benchPlugin: Plugin = {
+  name: 'bench',
+  register: (registry) => registry.addCommand(noop as Command<never>),
+};
 
 export interface EngineFigures {
   shape: 'chain' | 'fan-out';
@@ -30,7 +33,11 @@ export interface EngineFigures {
 export function noopPipeline(count: number, shape: EngineFigures['shape']): PipelineDefinition {
   const steps: Record<string, StepDefinition> = {};
   for (let i = 0; i < count; i++) {
-    steps[`s${i}`] = { uses: 'bench.noop', needs: shape === 'chain' && i > 0 ? [`s${i - 1}`] : [], cache: false };
+    steps[`s${i}`] = {
+      uses: 'bench.noop',
+      needs: shape === 'chain' && i > 0 ? [`s${i - 1}`] : [],
+      cache: false,
+    };
   }
   return { name: `bench-${shape}`, steps };
 }

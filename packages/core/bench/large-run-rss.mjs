@@ -18,7 +18,11 @@ const noop = {
 };
 let peak = process.memoryUsage().rss;
 const sample = () => (peak = Math.max(peak, process.memoryUsage().rss));
-const runtime = await createRuntime({ cwd, store: SqliteStore.open({ cwd }), plugins: [{ name: 'bench', register: (r) => r.addCommand(noop) }] });
+const runtime = await createRuntime({
+  cwd,
+  store: SqliteStore.open({ cwd }),
+  plugins: [{ name: 'bench', register: (r) => r.addCommand(noop) }],
+});
 const steps = {};
 for (let i = 0; i < count; i++) steps[`s${i}`] = { uses: 'bench.noop', needs: [], cache: false };
 const start = performance.now();
@@ -29,4 +33,11 @@ sample();
 const seconds = (performance.now() - start) / 1000;
 await runtime.close();
 rmSync(cwd, { recursive: true, force: true });
-console.log(JSON.stringify({ status: result.status, steps: count, peakRssMb: peak / 2 ** 20, stepsPerSecond: count / seconds }));
+console.log(
+  JSON.stringify({
+    status: result.status,
+    steps: count,
+    peakRssMb: peak / 2 ** 20,
+    stepsPerSecond: count / seconds,
+  }),
+);

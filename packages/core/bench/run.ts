@@ -17,7 +17,8 @@ interface Row {
   ok: boolean;
 }
 const rows: Row[] = [];
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const median = (values: number[]): number =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 for (const shape of ['chain', 'fan-out'] as const) {
   await benchEngine(1000, shape); // warm-up
@@ -33,7 +34,9 @@ for (const shape of ['chain', 'fan-out'] as const) {
 // The 100,000-step run on the built package in a process of its own: default V8 heuristics, and with
 // `--optimize-for-size`, which the CLI turns on for plans that large.
 for (const flags of [[], ['--optimize-for-size']]) {
-  const output = execFileSync(process.execPath, [...flags, 'bench/large-run-rss.mjs', '100000'], { encoding: 'utf8' });
+  const output = execFileSync(process.execPath, [...flags, 'bench/large-run-rss.mjs', '100000'], {
+    encoding: 'utf8',
+  });
   const big = JSON.parse(output.trim().split('\n').at(-1)!) as { peakRssMb: number; stepsPerSecond: number };
   rows.push({
     figure: `100,000-step run (fan-out), peak RSS${flags.length ? ', with --optimize-for-size' : ', default V8 heuristics'}`,
@@ -72,6 +75,10 @@ rows.push({
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load ${os.loadavg()[0]!.toFixed(1)}`;
 console.log(`\nMachine: ${machine}\n`);
 console.log('| figure | measured | target | |\n| --- | --- | --- | --- |');
-for (const row of rows) console.log(`| ${row.figure} | ${row.value} | ${row.target} | ${row.ok ? 'met' : 'MISSED'} |`);
+for (const row of rows)
+  console.log(`| ${row.figure} | ${row.value} | ${row.target} | ${row.ok ? 'met' : 'MISSED'} |`);
 mkdirSync('bench-results', { recursive: true });
-writeFileSync('bench-results/core.json', JSON.stringify({ machine, date: new Date().toISOString(), rows }, null, 2));
+writeFileSync(
+  'bench-results/core.json',
+  JSON.stringify({ machine, date: new Date().toISOString(), rows }, null, 2),
+);

@@ -23,7 +23,14 @@ export type {
 } from './contracts/pipeline.js';
 export type { Plugin, PluginRegistry, PluginStartContext } from './contracts/plugin.js';
 export type { ResourceCapacity, ResourceGrant, ResourceRequest } from './contracts/resources.js';
-export type { ExecOptions, ExitReason, Mount, ProcessEvent, ProcessSpec, Runner } from './contracts/runner.js';
+export type {
+  ExecOptions,
+  ExitReason,
+  Mount,
+  ProcessEvent,
+  ProcessSpec,
+  Runner,
+} from './contracts/runner.js';
 export type {
   Explanation,
   KeyChange,
@@ -47,7 +54,12 @@ export type {
   StepStatus,
   Store,
 } from './contracts/store.js';
-export { BeamlineError, isBeamlineError, isRetryable, type BeamlineErrorOptions } from './errors/beamline-error.js';
+export {
+  BeamlineError,
+  isBeamlineError,
+  isRetryable,
+  type BeamlineErrorOptions,
+} from './errors/beamline-error.js';
 export { CoreError, isCoreError, type CoreErrorCode } from './errors/core-error.js';
 export { createToken, type Token } from './di/token.js';
 export { loadPipelineFile, parsePipeline } from './pipeline/load-pipeline-file.js';
@@ -64,7 +76,13 @@ export { NamedRegistry } from './registry/named-registry.js';
 export { Tokens } from './di/tokens.js';
 export { Container, type Injectable, type Scope } from './di/container.js';
 export { LocalProcessRunner, DEFAULT_KILL_GRACE_MS } from './runners/local-process-runner.js';
-export { ExecCommand, execCommand, execParamsSchema, CONTAINER_WORKDIR, type ExecParams } from './commands/exec.js';
+export {
+  ExecCommand,
+  execCommand,
+  execParamsSchema,
+  CONTAINER_WORKDIR,
+  type ExecParams,
+} from './commands/exec.js';
 export { MemoryStore } from './store/memory-store.js';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite-store.js';
 export { initialRunState, reduceRunState } from './store/run-state.js';

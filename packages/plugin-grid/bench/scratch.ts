@@ -19,7 +19,7 @@ const port = nginx.ports.replicas[0];
 const out = join(root, 'out');
 mkdirSync(out);
 const pool = new HashWorkerPool();
-type Mode = 'read' | 'data-events' | 'write' | 'whash' | 'lhash' | 'whash+sync' | 'whash+final';
+type Mode = 'read' | 'data-events' | 'write' | 'whash' | 'lhash' | 'whash+sync' | 'whash+final' | 'whash+sync256';
 async function one(agent: Agent, n: string, mode: Mode, hwm: number) {
   const res = await agent.request({ origin: `http://127.0.0.1:${port}`, path: `/${n}`, method: 'GET', highWaterMark: hwm });
   if (mode === 'read') { for await (const c of res.body) void c; return; }
@@ -27,16 +27,16 @@ async function one(agent: Agent, n: string, mode: Mode, hwm: number) {
   const fh = await open(join(out, n), 'w');
   try {
     const hasher = mode.startsWith('whash') ? pool.create(join(out, n), new Set(['adler32'])) : mode === 'lhash' ? localHasher(join(out, n), new Set(['adler32'])) : undefined;
-    await pumpBody(res.body, { fh, position: 0, ...(hasher && { hasher }), onData: () => {}, ...(mode === 'whash+sync' && { checkpointBytes: 64 * MiB, checkpoint: async () => {} }) });
+    await pumpBody(res.body, { fh, position: 0, ...(hasher && { hasher }), onData: () => {}, ...(mode.startsWith('whash+sync') && { checkpointBytes: mode === 'whash+sync256' ? 256 * MiB : 64 * MiB, checkpoint: async () => {} }) });
     if (hasher) await hasher.digest();
-    if (mode === 'whash+sync' || mode === 'whash+final') await fh.datasync();
+    if (mode.startsWith('whash+')) await fh.datasync();
   } finally { await fh.close(); }
 }
 const modes = (process.env.MODES ?? 'read,data-events,write,lhash,whash,whash+sync').split(',') as Mode[];
 const hwm = Number(process.env.HWM ?? MiB);
 const res: Record<string, number[]> = {};
 const cpu: Record<string, string[]> = {};
-for (let r = 0; r < 3; r++) for (const m of modes) {
+for (let r = 0; r < Number(process.env.R ?? 3); r++) for (const m of modes) {
   rmSync(out, { recursive: true, force: true }); mkdirSync(out); execFileSync('sync');
   const agent = new Agent({ connections: N });
   const t = performance.now();

@@ -23,6 +23,8 @@ export class LogBuffer {
   private chunks: Buffer[] = [];
   private bytes = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Where held chunks are joined before decoding; reused, as a fresh buffer per event costs more. */
+  private scratch: Buffer | undefined;
 
   constructor(
     private readonly emit: (stream: LogStream, text: string) => void,
@@ -57,9 +59,16 @@ export class LogBuffer {
     const bytes = this.bytes;
     this.chunks = [];
     this.bytes = 0;
-    const text =
-      chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, bytes).toString('utf8');
-    this.emit(stream, text);
+    this.emit(stream, this.decode(chunks, bytes));
+  }
+
+  private decode(chunks: readonly Buffer[], bytes: number): string {
+    if (chunks.length === 1) return chunks[0]!.toString('utf8');
+    if (bytes > this.maxBytes) return Buffer.concat(chunks, bytes).toString('utf8');
+    const scratch = (this.scratch ??= Buffer.allocUnsafe(this.maxBytes));
+    let at = 0;
+    for (const chunk of chunks) at += chunk.copy(scratch, at);
+    return scratch.toString('utf8', 0, at);
   }
 
   /** Drops what is held and stops the timer (the subscriber is gone). */

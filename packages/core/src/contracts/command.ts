@@ -5,7 +5,11 @@ import type { Runner } from './runner.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
 
 /** Keys of the ownership labels the engine puts in `CommandContext.labels` (and runners pass on). */
-export const STEP_LABELS = { run: 'beamline.run', step: 'beamline.step', pipeline: 'beamline.pipeline' } as const;
+export const STEP_LABELS = {
+  run: 'beamline.run',
+  step: 'beamline.step',
+  pipeline: 'beamline.pipeline',
+} as const;
 
 /** JSON-compatible step outputs, referenced downstream as `${{ steps.<id>.outputs.<name> }}`. */
 export type StepOutputs = Record<string, unknown>;

@@ -3,5 +3,5 @@ export type Token<T> = symbol & { readonly __tokenType?: T };
 
 /** Creates a token; the description shows up in error messages. */
 export function createToken<T>(description: string): Token<T> {
-  return Symbol(description) as Token<T>;
+  return Symbol(description);
 }

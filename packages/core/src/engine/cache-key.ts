@@ -9,7 +9,9 @@ export function cacheKey(parts: CacheKeyParts): string {
 }
 
 /** `<producing step>/<artifact name>` → digest, for the artifacts of the steps a step needs. */
-export function inputDigests(artifactsByStep: ReadonlyArray<[string, readonly Artifact[]]>): Record<string, string> {
+export function inputDigests(
+  artifactsByStep: ReadonlyArray<[string, readonly Artifact[]]>,
+): Record<string, string> {
   const inputs: Record<string, string> = {};
   for (const [stepId, artifacts] of artifactsByStep) {
     for (const artifact of artifacts) inputs[`${stepId}/${artifact.name}`] = artifact.sha256;

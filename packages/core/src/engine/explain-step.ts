@@ -9,7 +9,10 @@ import { diffKeyParts } from './cache-key.js';
  */
 export async function explainStep(store: Store, runId: string, stepId: string): Promise<Explanation> {
   const state = await store.runState(runId);
-  if (!state) throw new CoreError('CORE_RUN_NOT_FOUND', `No run "${runId}" in ${store.description}.`, { details: { runId } });
+  if (!state)
+    throw new CoreError('CORE_RUN_NOT_FOUND', `No run "${runId}" in ${store.description}.`, {
+      details: { runId },
+    });
   const step = state.steps[stepId];
   if (!step) {
     throw new CoreError(
@@ -20,7 +23,11 @@ export async function explainStep(store: Store, runId: string, stepId: string): 
   }
   const base = { runId, stepId, status: step.status, ...(step.key ? { key: step.key } : {}) };
   if (!step.key || !step.keyParts) {
-    return { ...base, changes: [], summary: `Step "${stepId}" has not computed a cache key (status: ${step.status}).` };
+    return {
+      ...base,
+      changes: [],
+      summary: `Step "${stepId}" has not computed a cache key (status: ${step.status}).`,
+    };
   }
   if (step.status === 'cached') {
     return {
@@ -29,9 +36,17 @@ export async function explainStep(store: Store, runId: string, stepId: string): 
       summary: `Served from the cache: the same key was completed by run ${step.fromRunId ?? '?'}; nothing changed.`,
     };
   }
-  const previous = await store.previousCache(`${state.pipeline}/${stepId}`, step.startedAt ?? state.updatedAt, runId);
+  const previous = await store.previousCache(
+    `${state.pipeline}/${stepId}`,
+    step.startedAt ?? state.updatedAt,
+    runId,
+  );
   if (!previous) {
-    return { ...base, changes: [], summary: `Ran because no earlier execution of step "${stepId}" is recorded.` };
+    return {
+      ...base,
+      changes: [],
+      summary: `Ran because no earlier execution of step "${stepId}" is recorded.`,
+    };
   }
   const changes = diffKeyParts(previous.keyParts, step.keyParts);
   const comparedWith = { runId: previous.runId, key: previous.key };

@@ -27,7 +27,7 @@ export class RunEventLog {
   }
 
   emit(init: RunEventInit): RunEvent {
-    const event = { ...init, runId: this.runId, seq: ++this.seq, time: Date.now() } as RunEvent;
+    const event = { ...init, runId: this.runId, seq: ++this.seq, time: Date.now() };
     this.buffer.push(event);
     this.live.next(event);
     if (this.buffer.length >= this.maxBuffered) void this.flush().catch(() => undefined);

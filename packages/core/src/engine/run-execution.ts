@@ -4,7 +4,13 @@ import path from 'node:path';
 import { lastValueFrom, mergeMap, Subject, from, type Subscription } from 'rxjs';
 import { inject, injectable } from 'tsyringe';
 import type { Artifact } from '../contracts/artifact.js';
-import { STEP_LABELS, type Command, type CommandContext, type StepEvent, type StepOutputs } from '../contracts/command.js';
+import {
+  STEP_LABELS,
+  type Command,
+  type CommandContext,
+  type StepEvent,
+  type StepOutputs,
+} from '../contracts/command.js';
 import type { CacheKeyParts, ErrorInfo } from '../contracts/events.js';
 import type { PlannedStep } from '../contracts/pipeline.js';
 import type { ResourceGrant } from '../contracts/resources.js';
@@ -154,7 +160,9 @@ export class RunExecution {
 
   private cancelReason(): string {
     const reason: unknown = this.abort.signal.reason;
-    return isCoreError(reason) && typeof reason.details.reason === 'string' ? reason.details.reason : 'cancelled';
+    return isCoreError(reason) && typeof reason.details.reason === 'string'
+      ? reason.details.reason
+      : 'cancelled';
   }
 
   /** Another process asks through the store (`beamline cancel`); look now and then while running. */
@@ -229,7 +237,9 @@ export class RunExecution {
     try {
       lease = await this.pool.acquire(step.resources, this.abort.signal, step.id);
     } catch (error) {
-      return this.abort.signal.aborted ? this.recordCancelled(step) : this.recordFailed(step, 0, error, startedAt);
+      return this.abort.signal.aborted
+        ? this.recordCancelled(step)
+        : this.recordFailed(step, 0, error, startedAt);
     }
     try {
       return await this.attempts(step, command, runner, params, lease.grant, key, keyParts, startedAt);
@@ -303,10 +313,14 @@ export class RunExecution {
         : setTimeout(
             () =>
               controller.abort(
-                new CoreError('CORE_TIMEOUT', `Step "${step.id}" exceeded its timeout of ${step.timeoutMs} ms.`, {
-                  retryable: true,
-                  details: { stepId: step.id, timeoutMs: step.timeoutMs },
-                }),
+                new CoreError(
+                  'CORE_TIMEOUT',
+                  `Step "${step.id}" exceeded its timeout of ${step.timeoutMs} ms.`,
+                  {
+                    retryable: true,
+                    details: { stepId: step.id, timeoutMs: step.timeoutMs },
+                  },
+                ),
               ),
             step.timeoutMs,
           );
@@ -320,14 +334,19 @@ export class RunExecution {
       stepDir,
       resources,
       runner,
-      labels: { [STEP_LABELS.run]: this.runId, [STEP_LABELS.step]: step.id, [STEP_LABELS.pipeline]: this.context.plan.pipeline },
+      labels: {
+        [STEP_LABELS.run]: this.runId,
+        [STEP_LABELS.step]: step.id,
+        [STEP_LABELS.pipeline]: this.context.plan.pipeline,
+      },
     };
     const result: Completed = { outputs: {}, artifacts: [] };
     let subscription: Subscription | undefined;
     let hardStop: NodeJS.Timeout | undefined;
     return new Promise<Completed>((resolve, reject) => {
+      // Once aborted, the abort's reason (timeout, cancellation) is the truth, whatever the command says.
       const failWith = (error: unknown): void =>
-        reject(controller.signal.aborted ? (controller.signal.reason as Error) : error);
+        reject(controller.signal.aborted ? (controller.signal.reason as Error) : toError(error));
       controller.signal.addEventListener(
         'abort',
         () => {
@@ -339,7 +358,7 @@ export class RunExecution {
         },
         { once: true },
       );
-      subscription = (command.execute(context, params as never) as ReturnType<Command['execute']>).subscribe({
+      subscription = command.execute(context, params as never).subscribe({
         next: (event) => this.onStepEvent(step.id, attempt, event, result),
         error: failWith,
         complete: () => (controller.signal.aborted ? failWith(undefined) : resolve(result)),
@@ -407,7 +426,12 @@ export class RunExecution {
     };
   }
 
-  private cacheRecord(step: PlannedStep, key: string, keyParts: CacheKeyParts, result: Completed): CacheRecord {
+  private cacheRecord(
+    step: PlannedStep,
+    key: string,
+    keyParts: CacheKeyParts,
+    result: Completed,
+  ): CacheRecord {
     return {
       key,
       keyParts,
@@ -440,10 +464,21 @@ export class RunExecution {
     return 'done';
   }
 
-  private async recordFailed(step: PlannedStep, attempt: number, error: unknown, startedAt: number): Promise<Outcome> {
+  private async recordFailed(
+    step: PlannedStep,
+    attempt: number,
+    error: unknown,
+    startedAt: number,
+  ): Promise<Outcome> {
     const info = toErrorInfo(error);
     this.failures.set(step.id, info);
-    this.log.emit({ type: 'failed', stepId: step.id, attempt, error: info, durationMs: Date.now() - startedAt });
+    this.log.emit({
+      type: 'failed',
+      stepId: step.id,
+      attempt,
+      error: info,
+      durationMs: Date.now() - startedAt,
+    });
     await this.log.flush();
     return 'failed';
   }
@@ -467,4 +502,8 @@ function artifactsIntact(artifacts: readonly Artifact[]): boolean {
 
 function safeName(stepId: string): string {
   return stepId.replace(/[^A-Za-z0-9._-]+/g, '_');
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }

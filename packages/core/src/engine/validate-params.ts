@@ -6,7 +6,11 @@ import { CoreError } from '../errors/core-error.js';
  * Checks a step's resolved `with:` against its command's schema; the error names the step, each
  * offending parameter path and what was expected.
  */
-export async function validateParams(command: Command<never>, raw: unknown, stepId: string): Promise<unknown> {
+export async function validateParams(
+  command: Command<never>,
+  raw: unknown,
+  stepId: string,
+): Promise<unknown> {
   const result = await command.params['~standard'].validate(raw);
   if (result.issues === undefined) return result.value;
   const lines = result.issues.map((issue) => `  with.${formatPath(issue.path)}: ${issue.message}`);

@@ -122,7 +122,7 @@ class MinHeap {
   push(value: number): void {
     const items = this.items;
     items.push(value);
-    for (let i = items.length - 1; i > 0; ) {
+    for (let i = items.length - 1; i > 0;) {
       const parent = (i - 1) >> 1;
       if (items[parent]! <= items[i]!) break;
       [items[parent], items[i]] = [items[i]!, items[parent]!];
@@ -136,7 +136,7 @@ class MinHeap {
     const last = items.pop()!;
     if (items.length > 0) {
       items[0] = last;
-      for (let i = 0; ; ) {
+      for (let i = 0; ;) {
         const left = 2 * i + 1;
         const right = left + 1;
         let smallest = i;

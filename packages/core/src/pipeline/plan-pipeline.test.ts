@@ -388,7 +388,12 @@ describe('planPipeline: expressions are checked before anything runs', () => {
 });
 
 describe('planPipeline: matrix needs', () => {
-  const options = { hasCommand: () => true, commandNames: () => ['exec'], hasRunner: () => true, runnerNames: () => ['local'] };
+  const options = {
+    hasCommand: () => true,
+    commandNames: () => ['exec'],
+    hasRunner: () => true,
+    runnerNames: () => ['local'],
+  };
 
   it('refuses an instance whose paired instance does not exist, before anything runs', () => {
     const error = (() => {
@@ -398,7 +403,12 @@ describe('planPipeline: matrix needs', () => {
             name: 'mismatch',
             steps: {
               train: { uses: 'exec', with: { command: 'x' }, matrix: { dataset: ['a', 'b'] }, needs: [] },
-              evaluate: { uses: 'exec', with: { command: 'y' }, matrix: { dataset: ['a', 'b', 'c'] }, needs: ['train'] },
+              evaluate: {
+                uses: 'exec',
+                with: { command: 'y' },
+                matrix: { dataset: ['a', 'b', 'c'] },
+                needs: ['train'],
+              },
             },
           },
           options,
@@ -408,7 +418,9 @@ describe('planPipeline: matrix needs', () => {
       }
       return undefined;
     })();
-    expect(error?.message).toContain('evaluate[dataset=c] needs "train", which has no instance with the same matrix values');
+    expect(error?.message).toContain(
+      'evaluate[dataset=c] needs "train", which has no instance with the same matrix values',
+    );
   });
 
   it('waits for every instance when the keys differ', () => {
@@ -422,7 +434,10 @@ describe('planPipeline: matrix needs', () => {
       },
       options,
     );
-    expect(plan.steps.find((s) => s.baseId === 'train')?.needs).toEqual(['prepare[seed=1]', 'prepare[seed=2]']);
+    expect(plan.steps.find((s) => s.baseId === 'train')?.needs).toEqual([
+      'prepare[seed=1]',
+      'prepare[seed=2]',
+    ]);
   });
 });
 
@@ -441,7 +456,9 @@ describe('planPipeline: runner from a parameter', () => {
 
   it('resolves the runner when the parameter is known', () => {
     expect(planPipeline(definition, options).steps[0]?.runner).toBe('local');
-    expect(planPipeline(definition, { ...options, params: { runner: 'docker' } }).steps[0]?.runner).toBe('docker');
+    expect(planPipeline(definition, { ...options, params: { runner: 'docker' } }).steps[0]?.runner).toBe(
+      'docker',
+    );
   });
 
   it('refuses a parameter that names no registered runner', () => {

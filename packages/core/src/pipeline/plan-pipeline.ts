@@ -46,7 +46,7 @@ function retryPolicy(retry: StepDefinition['retry']): RetryPolicy {
 }
 
 // Shared, frozen empties: a 100,000-step plan should not hold 100,000 empty objects and arrays.
-const NO_PARAMS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+const NO_PARAMS: Record<string, unknown> = Object.freeze({});
 const NO_NEEDS: string[] = Object.freeze([]) as unknown as string[];
 const DEFAULT_RESOURCES: Readonly<ResourceRequest> = Object.freeze({ cpus: 1, memoryMb: 0, gpus: 0 });
 
@@ -76,9 +76,15 @@ function plannedStep(
     name: step.name === undefined ? id : interpolate(resolveExpressions(step.name, resolver, 'final')),
     uses: step.uses,
     // params and matrix are known now; steps outputs stay as expressions until the step starts.
-    with: step.with === undefined ? NO_PARAMS : (resolveExpressions(step.with, resolver, 'partial') as Record<string, unknown>),
+    with:
+      step.with === undefined
+        ? NO_PARAMS
+        : (resolveExpressions(step.with, resolver, 'partial') as Record<string, unknown>),
     needs: needs.length === 0 ? NO_NEEDS : [...needs],
-    runner: step.runner === undefined ? DEFAULT_RUNNER : interpolate(resolveExpressions(step.runner, resolver, 'final')),
+    runner:
+      step.runner === undefined
+        ? DEFAULT_RUNNER
+        : interpolate(resolveExpressions(step.runner, resolver, 'final')),
     resources: resourceRequest(step.resources),
     retry: retryPolicy(step.retry),
     ...(timeoutMs !== undefined && { timeoutMs }),

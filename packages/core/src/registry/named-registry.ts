@@ -14,9 +14,13 @@ export class NamedRegistry<T extends { readonly name: string }> {
 
   add(item: T): void {
     if (this.items.has(item.name)) {
-      throw new CoreError(this.codes.duplicate, `A ${this.kind} named "${item.name}" is already registered.`, {
-        details: { name: item.name },
-      });
+      throw new CoreError(
+        this.codes.duplicate,
+        `A ${this.kind} named "${item.name}" is already registered.`,
+        {
+          details: { name: item.name },
+        },
+      );
     }
     this.items.set(item.name, item);
   }

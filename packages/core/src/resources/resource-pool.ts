@@ -41,7 +41,8 @@ export class ResourcePool {
     let gpus = request.gpus ?? 0;
     if (gpus > 0 && this.capacity.gpus.length === 0 && request.gpuOptional === true) gpus = 0;
     const problems: string[] = [];
-    if (cpus > this.capacity.cpus + EPSILON) problems.push(`${cpus} CPUs (the pool has ${this.capacity.cpus})`);
+    if (cpus > this.capacity.cpus + EPSILON)
+      problems.push(`${cpus} CPUs (the pool has ${this.capacity.cpus})`);
     if (memoryMb > this.capacity.memoryMb) {
       problems.push(`${memoryMb} MiB of memory (the pool has ${this.capacity.memoryMb} MiB)`);
     }
@@ -63,7 +64,7 @@ export class ResourcePool {
   acquire(request: ResourceRequest, signal?: AbortSignal, stepId?: string): Promise<Lease> {
     const wanted = this.effective(request, stepId);
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
-    if (this.waiters.length === 0 && this.fits(wanted)) return Promise.resolve(this.take(wanted));
+    if (this.fits(wanted)) return Promise.resolve(this.take(wanted));
     return new Promise<Lease>((resolve, reject) => {
       const withdraw = (): void => {
         const index = this.waiters.indexOf(waiter);
@@ -117,7 +118,7 @@ export class ResourcePool {
   }
 
   private serveWaiters(): void {
-    for (let i = 0; i < this.waiters.length; ) {
+    for (let i = 0; i < this.waiters.length;) {
       const waiter = this.waiters[i]!;
       if (this.fits(waiter.request)) {
         this.waiters.splice(i, 1);

@@ -30,14 +30,18 @@ async function setup(options: RuntimeOptions = {}): Promise<{ runtime: Runtime; 
   return { runtime, probe };
 }
 
-function pipeline(steps: Record<string, Omit<StepDefinition, 'uses'> & { uses?: string }>): PipelineDefinition {
+function pipeline(
+  steps: Record<string, Omit<StepDefinition, 'uses'> & { uses?: string }>,
+): PipelineDefinition {
   const full: Record<string, StepDefinition> = {};
   for (const [id, step] of Object.entries(steps)) full[id] = { uses: 'test.work', ...step };
   return { name: 'engine-test', steps: full };
 }
 
 function types(events: RunEvent[], stepId?: string): string[] {
-  return events.filter((e) => stepId === undefined || ('stepId' in e && e.stepId === stepId)).map((e) => e.type);
+  return events
+    .filter((e) => stepId === undefined || ('stepId' in e && e.stepId === stepId))
+    .map((e) => e.type);
 }
 
 describe('createRuntime', () => {
@@ -103,7 +107,9 @@ describe('createRuntime', () => {
 
   it('cancels running work, skips what has not started, and records the reason', async () => {
     const { runtime, probe } = await setup();
-    const handle = await runtime.run(pipeline({ long: { with: { ms: -1 } }, after: { with: { value: 'after' } } }));
+    const handle = await runtime.run(
+      pipeline({ long: { with: { ms: -1 } }, after: { with: { value: 'after' } } }),
+    );
     handle.events.on('started', () => setTimeout(() => handle.cancel('user pressed stop'), 20));
     const result = await handle.done;
     expect(result.status).toBe('cancelled');
@@ -126,7 +132,11 @@ describe('createRuntime', () => {
   it('skips the dependants of a failed step but finishes independent work', async () => {
     const { runtime } = await setup();
     const handle = await runtime.run(
-      pipeline({ bad: { with: { failTimes: 1 }, needs: [] }, child: { needs: ['bad'] }, other: { needs: [] } }),
+      pipeline({
+        bad: { with: { failTimes: 1 }, needs: [] },
+        child: { needs: ['bad'] },
+        other: { needs: [] },
+      }),
     );
     const result = await handle.done;
     expect(result.status).toBe('failed');
@@ -138,7 +148,8 @@ describe('createRuntime', () => {
   it('grants specific GPU ids and never the same one twice at a time', async () => {
     const { runtime, probe } = await setup({ resources: { cpus: 8, memoryMb: 1024, gpus: ['0', '1'] } });
     const steps: Record<string, StepDefinition> = {};
-    for (let i = 0; i < 4; i++) steps[`g${i}`] = { uses: 'test.work', with: { ms: 30 }, resources: { gpus: 1 }, needs: [] };
+    for (let i = 0; i < 4; i++)
+      steps[`g${i}`] = { uses: 'test.work', with: { ms: 30 }, resources: { gpus: 1 }, needs: [] };
     const handle = await runtime.run({ name: 'gpus', steps });
     const events = await lastValueFrom(handle.events$.pipe(toArray()));
     expect((await handle.done).status).toBe('succeeded');
@@ -153,14 +164,18 @@ describe('createRuntime', () => {
     const ok = await runtime.run(pipeline({ train: { resources: { gpus: 1, gpuOptional: true } } }));
     expect((await ok.done).status).toBe('succeeded');
     expect(probe.grants.train).toEqual([]);
-    const refused = await runtime.run(pipeline({ train: { resources: { gpus: 1 } } })).catch((e: unknown) => e);
+    const refused = await runtime
+      .run(pipeline({ train: { resources: { gpus: 1 } } }))
+      .catch((e: unknown) => e);
     expect(isCoreError(refused, 'CORE_RESOURCES_UNSATISFIABLE')).toBe(true);
     expect((refused as Error).message).toContain('gpuOptional');
   });
 
   it('gives identical work the same key: a step equal to an earlier one reuses its result', async () => {
     const { runtime, probe } = await setup();
-    const result = await (await runtime.run(pipeline({ a: { with: { value: 1 } }, b: { with: { value: 1 } } }))).done;
+    const result = await (
+      await runtime.run(pipeline({ a: { with: { value: 1 } }, b: { with: { value: 1 } } }))
+    ).done;
     expect(result.steps.b?.status).toBe('cached');
     expect(probe.executions).toEqual({ a: 1 });
   });
@@ -190,7 +205,11 @@ describe('createRuntime', () => {
 
   it('resumes a cancelled run without running completed steps again', async () => {
     const { runtime, probe } = await setup();
-    const def = pipeline({ a: { with: { value: 'a' } }, b: { with: { ms: -1 } }, c: { with: { value: 'c' } } });
+    const def = pipeline({
+      a: { with: { value: 'a' } },
+      b: { with: { ms: -1 } },
+      c: { with: { value: 'c' } },
+    });
     const handle = await runtime.run(def, { noCache: true });
     handle.events.on('started', (e) => e.stepId === 'b' && handle.cancel('pause'));
     expect((await handle.done).status).toBe('cancelled');
@@ -201,10 +220,9 @@ describe('createRuntime', () => {
     expect(probe.executions.a).toBe(1);
     const events = await lastValueFrom(resumed.events$.pipe(toArray()));
     expect(types(events, 'a').filter((t) => t === 'succeeded')).toHaveLength(1);
-    expect(events.filter((e) => e.type === 'run-started').map((e) => e.type === 'run-started' && e.resumed)).toEqual([
-      false,
-      true,
-    ]);
+    expect(
+      events.filter((e) => e.type === 'run-started').map((e) => e.type === 'run-started' && e.resumed),
+    ).toEqual([false, true]);
   });
 
   it('cancels a step whose start a listener cancelled synchronously, without running it', async () => {
@@ -217,7 +235,9 @@ describe('createRuntime', () => {
 
   it('gives a late subscriber every event once, and typed listeners the same events', async () => {
     const { runtime } = await setup();
-    const handle = await runtime.run(pipeline({ a: { with: { value: 1 } }, b: { with: { value: 2 } }, c: { with: { value: 3 } } }));
+    const handle = await runtime.run(
+      pipeline({ a: { with: { value: 1 } }, b: { with: { value: 2 } }, c: { with: { value: 3 } } }),
+    );
     const heard: string[] = [];
     handle.events.on('succeeded', (e) => heard.push(e.stepId));
     await handle.done;
@@ -236,7 +256,9 @@ describe('createRuntime', () => {
 
   it('rejects invalid parameters before anything runs', async () => {
     const { runtime, probe } = await setup();
-    const error = await runtime.run(pipeline({ a: {}, b: { with: { ms: 'soon' } } })).catch((e: unknown) => e);
+    const error = await runtime
+      .run(pipeline({ a: {}, b: { with: { ms: 'soon' } } }))
+      .catch((e: unknown) => e);
     expect(isCoreError(error, 'CORE_PARAMS_INVALID')).toBe(true);
     expect((error as Error).message).toContain('with.ms');
     expect(probe.executions).toEqual({});
@@ -263,13 +285,15 @@ describe('plugin host', () => {
   });
 
   it('refuses duplicate plugins and missing dependencies with coded errors', async () => {
-    const duplicate = await createRuntime({ store: new MemoryStore(), plugins: [plugin('a'), plugin('a')] }).catch(
-      (e: unknown) => e,
-    );
+    const duplicate = await createRuntime({
+      store: new MemoryStore(),
+      plugins: [plugin('a'), plugin('a')],
+    }).catch((e: unknown) => e);
     expect(isCoreError(duplicate, 'CORE_PLUGIN_DUPLICATE')).toBe(true);
-    const missing = await createRuntime({ store: new MemoryStore(), plugins: [plugin('b', ['docker'])] }).catch(
-      (e: unknown) => e,
-    );
+    const missing = await createRuntime({
+      store: new MemoryStore(),
+      plugins: [plugin('b', ['docker'])],
+    }).catch((e: unknown) => e);
     expect(isCoreError(missing, 'CORE_PLUGIN_MISSING_DEPENDENCY')).toBe(true);
     expect((missing as Error).message).toContain('"docker"');
   });

@@ -48,7 +48,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     duplicate: 'CORE_COMMAND_DUPLICATE',
     unknown: 'CORE_COMMAND_UNKNOWN',
   });
-  const runners = new NamedRegistry<Runner>('runner', { duplicate: 'CORE_RUNNER_DUPLICATE', unknown: 'CORE_RUNNER_UNKNOWN' });
+  const runners = new NamedRegistry<Runner>('runner', {
+    duplicate: 'CORE_RUNNER_DUPLICATE',
+    unknown: 'CORE_RUNNER_UNKNOWN',
+  });
   const services = new NamedRegistry<Service>('service', {
     duplicate: 'CORE_SERVICE_DUPLICATE',
     unknown: 'CORE_SERVICE_DUPLICATE',
@@ -119,7 +122,7 @@ class BeamlineRuntime implements Runtime {
   }
 
   command(name: string): Command<unknown> | undefined {
-    return this.commands.get(name) as Command<unknown> | undefined;
+    return this.commands.get(name);
   }
 
   runner(name: string): Runner | undefined {
@@ -161,15 +164,23 @@ class BeamlineRuntime implements Runtime {
     const record = await this.store.getRun(runId);
     const state = await this.store.runState(runId);
     if (!record || !state) {
-      throw new CoreError('CORE_RUN_NOT_FOUND', `No run "${runId}" in ${this.store.description}.`, { details: { runId } });
-    }
-    if (state.status === 'succeeded') {
-      throw new CoreError('CORE_RUN_FINISHED', `Run "${runId}" already succeeded; there is nothing to resume.`, {
+      throw new CoreError('CORE_RUN_NOT_FOUND', `No run "${runId}" in ${this.store.description}.`, {
         details: { runId },
       });
     }
+    if (state.status === 'succeeded') {
+      throw new CoreError(
+        'CORE_RUN_FINISHED',
+        `Run "${runId}" already succeeded; there is nothing to resume.`,
+        {
+          details: { runId },
+        },
+      );
+    }
     if (this.active.has(runId)) {
-      throw new CoreError('CORE_RUN_ACTIVE', `Run "${runId}" is already running in this process.`, { details: { runId } });
+      throw new CoreError('CORE_RUN_ACTIVE', `Run "${runId}" is already running in this process.`, {
+        details: { runId },
+      });
     }
     await this.store.claimRun(runId, this.owner);
     return this.start(record, record.plan as Plan, state, false);
@@ -182,7 +193,10 @@ class BeamlineRuntime implements Runtime {
       return;
     }
     const state = await this.store.runState(runId);
-    if (!state) throw new CoreError('CORE_RUN_NOT_FOUND', `No run "${runId}" in ${this.store.description}.`, { details: { runId } });
+    if (!state)
+      throw new CoreError('CORE_RUN_NOT_FOUND', `No run "${runId}" in ${this.store.description}.`, {
+        details: { runId },
+      });
     if (state.status !== 'running') {
       throw new CoreError('CORE_RUN_FINISHED', `Run "${runId}" is not running (status: ${state.status}).`, {
         details: { runId, status: state.status },
@@ -218,7 +232,12 @@ class BeamlineRuntime implements Runtime {
     }
   }
 
-  private start(record: RunRecord, plan: Plan, resumeFrom: RunState | undefined, noCache: boolean): RunHandle {
+  private start(
+    record: RunRecord,
+    plan: Plan,
+    resumeFrom: RunState | undefined,
+    noCache: boolean,
+  ): RunHandle {
     const runContainer = this.container.child();
     runContainer.provide(Tokens.RunContext, { record, plan, noCache, ...(resumeFrom ? { resumeFrom } : {}) });
     const execution = runContainer.resolve(RunExecutionToken);

@@ -32,12 +32,17 @@ export function orderPlugins(plugins: readonly Plugin[]): Plugin[] {
     const seen = state.get(plugin.name);
     if (seen === 'done') return;
     if (seen === 'visiting') {
-      throw new CoreError('CORE_PLUGIN_CYCLE', `Plugin dependencies form a cycle: ${[...trail, plugin.name].join(' → ')}.`, {
-        details: { cycle: [...trail, plugin.name] },
-      });
+      throw new CoreError(
+        'CORE_PLUGIN_CYCLE',
+        `Plugin dependencies form a cycle: ${[...trail, plugin.name].join(' → ')}.`,
+        {
+          details: { cycle: [...trail, plugin.name] },
+        },
+      );
     }
     state.set(plugin.name, 'visiting');
-    for (const dependency of plugin.dependencies ?? []) visit(byName.get(dependency)!, [...trail, plugin.name]);
+    for (const dependency of plugin.dependencies ?? [])
+      visit(byName.get(dependency)!, [...trail, plugin.name]);
     state.set(plugin.name, 'done');
     ordered.push(plugin);
   };

@@ -30,11 +30,15 @@ describe('resume after kill -9', () => {
   it('continues the run: no completed step runs again and no event of a completed step is missing', async () => {
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'beamline-crash-'));
     writeFileSync(path.join(cwd, 'pipeline.yaml'), pipelineYaml());
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', fixture, cwd, 'pipeline.yaml'], {
-      // `--import tsx` resolves from the working directory of the process: the package's.
-      cwd: path.dirname(fixture),
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--conditions=source', '--import', 'tsx', fixture, cwd, 'pipeline.yaml'],
+      {
+        // `--import tsx` resolves from the working directory of the process: the package's.
+        cwd: path.dirname(fixture),
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const runId = await new Promise<string>((resolve, reject) => {
       child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
       child.once('exit', (code) => reject(new Error(`crash-run exited early with ${code}`)));
@@ -53,7 +57,9 @@ describe('resume after kill -9', () => {
     await new Promise((r) => setTimeout(r, 500)); // let the orphaned `sleep` of the killed step finish
 
     const before = await watcher.runState(runId);
-    const completedBefore = Object.values(before!.steps).filter((s) => s.status === 'succeeded').map((s) => s.stepId);
+    const completedBefore = Object.values(before!.steps)
+      .filter((s) => s.status === 'succeeded')
+      .map((s) => s.stepId);
     const eventsBefore = await collect(watcher, runId);
     await watcher.close();
     for (const stepId of completedBefore) {

@@ -31,7 +31,7 @@ export function testCommandsPlugin(probe: Probe): Plugin {
       value: z.unknown().optional(),
       failTimes: z.number().default(0),
       retryable: z.boolean().default(true),
-    }) as never,
+    }),
     execute: (ctx, params) =>
       new Observable<StepEvent>((subscriber) => {
         probe.running++;
@@ -49,13 +49,18 @@ export function testCommandsPlugin(probe: Probe): Plugin {
           end();
           if (ctx.attempt <= params.failTimes) {
             subscriber.error(
-              new CoreError('CORE_PROCESS_FAILED', `planned failure ${ctx.attempt}`, { retryable: params.retryable }),
+              new CoreError('CORE_PROCESS_FAILED', `planned failure ${ctx.attempt}`, {
+                retryable: params.retryable,
+              }),
             );
             return;
           }
           subscriber.next({ type: 'log', stream: 'stdout', text: `hello from ${ctx.stepId}\n` });
           subscriber.next({ type: 'metric', name: 'score', value: ctx.attempt });
-          subscriber.next({ type: 'outputs', outputs: { value: params.value ?? null, attempt: ctx.attempt } });
+          subscriber.next({
+            type: 'outputs',
+            outputs: { value: params.value ?? null, attempt: ctx.attempt },
+          });
           subscriber.complete();
         };
         const timer = params.ms >= 0 ? setTimeout(complete, params.ms) : undefined;
