@@ -13,12 +13,12 @@ const noop: Command<Record<string, never>> = {
   name: 'bench.noop',
   version: '1',
   usesRunner: false,
-  params: z.object({}) as never,
+  params: z.object({}),
   execute: () => of({ type: 'outputs', outputs: {} }),
 };
 const benchPlugin: Plugin = {
   name: 'bench',
-  register: (registry) => registry.addCommand(noop as Command<never>),
+  register: (registry) => registry.addCommand(noop),
 };
 
 export interface EngineFigures {

@@ -50,7 +50,7 @@ const direct: number[] = [];
 const persisted: number[] = [];
 let logEvents = 0;
 await timeDirectToFile();
-for (let i = 0; i < 3; i++) {
+for (let i = 0; i < 5; i++) {
   direct.push(await timeDirectToFile());
   const run = await timeExecPersisted();
   persisted.push(run.ms);

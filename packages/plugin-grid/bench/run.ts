@@ -134,11 +134,19 @@ try {
   for (const c of cases) {
     console.log(`${c.name.padEnd(44)} ${mbs(c).toFixed(0).padStart(6)} MB/s  (runs: ${c.times.map((t) => t.toFixed(2)).join(', ')} s)`);
   }
-  const rate = (n: string) => mbs(cases.find((x) => x.name.startsWith(n))!);
-  console.log('\nratios (median):');
-  console.log(`  8 files: plugin-grid / curl   = ${(rate('8 files: plugin-grid') / rate('8 files: curl')).toFixed(2)}  (target >= 0.7)`);
-  console.log(`  8 files: plugin-grid / aria2c = ${(rate('8 files: plugin-grid') / rate('8 files: aria2c')).toFixed(2)}  (target > 1)`);
-  console.log(`  1 file:  plugin-grid / curl   = ${(rate('1 file: plugin-grid') / rate('1 file: curl')).toFixed(2)}  (target >= 0.6)`);
+  // Ratios two ways: of the medians, and the median of the per-round ratios (each round's runs are
+  // seconds apart, so the second is less sensitive to load that changes during the benchmark).
+  const byName = (n: string) => cases.find((x) => x.name.startsWith(n))!;
+  const ratio = (a: string, b: string) => {
+    const ca = byName(a);
+    const cb = byName(b);
+    const perRound = ca.times.map((t, i) => ca.bytes / t / (cb.bytes / cb.times[i]!));
+    return `${(mbs(ca) / mbs(cb)).toFixed(2)}  (per-round median ${median(perRound).toFixed(2)}; rounds ${perRound.map((x) => x.toFixed(2)).join(', ')})`;
+  };
+  console.log('\nratios of the medians:');
+  console.log(`  8 files: plugin-grid / curl   = ${ratio('8 files: plugin-grid', '8 files: curl')}  target >= 0.7`);
+  console.log(`  8 files: plugin-grid / aria2c = ${ratio('8 files: plugin-grid', '8 files: aria2c')}  target > 1`);
+  console.log(`  1 file:  plugin-grid / curl   = ${ratio('1 file: plugin-grid', '1 file: curl')}  target >= 0.6`);
   console.log(`load average after: ${load()}`);
 } finally {
   await nginx.stop();

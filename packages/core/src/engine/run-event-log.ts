@@ -20,8 +20,8 @@ export class RunEventLog {
     private readonly store: Store,
     readonly runId: string,
     lastSeq: number,
-    private readonly flushDelayMs = 100,
-    private readonly maxBuffered = 64,
+    private readonly flushDelayMs = 25,
+    private readonly maxBuffered = 512,
   ) {
     this.seq = lastSeq;
   }

@@ -15,7 +15,7 @@ describe('ResourcePool', () => {
     expect(b.grant.gpus).toEqual(['2']);
     a.release();
     a.release(); // twice is harmless
-    expect(pool.available().gpus.sort()).toEqual(['0', '1']);
+    expect([...pool.available().gpus].sort()).toEqual(['0', '1']);
   });
 
   it('makes a request wait until enough is free, and lets a smaller one that fits go first', async () => {
