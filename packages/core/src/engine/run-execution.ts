@@ -51,6 +51,7 @@ export class RunExecution {
   private readonly abort = new AbortController();
   private readonly completed = new Map<string, Completed>();
   private readonly outcomes = new Map<string, Outcome>();
+  private readonly failures = new Map<string, ErrorInfo>();
   private readonly waitingOn = new Map<string, number>();
   private readonly dependants = new Map<string, string[]>();
   private readonly steps = new Map<string, PlannedStep>();
@@ -155,8 +156,6 @@ export class RunExecution {
       ...(error ? { error } : {}),
     };
   }
-
-  private readonly failures = new Map<string, ErrorInfo>();
 
   private cancelReason(): string {
     const reason: unknown = this.abort.signal.reason;

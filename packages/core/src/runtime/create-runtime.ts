@@ -54,7 +54,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   });
   const services = new NamedRegistry<Service>('service', {
     duplicate: 'CORE_SERVICE_DUPLICATE',
-    unknown: 'CORE_SERVICE_DUPLICATE',
+    unknown: 'CORE_SERVICE_UNKNOWN',
   });
   container.provide(Tokens.Store, store);
   container.provide(Tokens.Config, config);
