@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  # `npm install`, not `npm ci`: npm 11 leaves other platforms' optional packages (turbo's) out of the lock
+  # file and `npm ci` then refuses it; `npm install` still installs the locked versions.
   # onnxruntime-node (a later plugin) would download CUDA libraries from outside; the CPU provider ships in the package.
-  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
+  ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund
 fi

@@ -1,0 +1,13 @@
+import { mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { lastValueFrom, toArray } from 'rxjs';
+import { adler32Update, ADLER32_INIT, formatAdler32 } from '../src/checksums/adler32.js';
+import { download } from '../src/download/downloader.js';
+import { toGridFile } from '../src/model/grid-file.js';
+import { serveDirectory } from '../src/testing/index.js';
+const d = '/tmp/pgproto/smoke'; rmSync(d, { recursive: true, force: true }); mkdirSync(d + '/src', { recursive: true });
+const buf = Buffer.alloc(5_000_000, 7); writeFileSync(d + '/src/a.bin', buf);
+const s = await serveDirectory(d + '/src');
+const t0 = performance.now();
+const ev = await lastValueFrom(download([toGridFile({ url: s.fileUrl('a.bin'), size: buf.length, adler32: formatAdler32(adler32Update(ADLER32_INIT, buf)) })], { dest: d + '/out', credentials: { bearerToken: false }, bandwidthLimit: 20_000_000 }).pipe(toArray()));
+console.log(ev.map((e) => e.type).join(','), readFileSync(d + '/out/a.bin').equals(buf), (performance.now() - t0).toFixed(0), 'ms');
+await s.close();
