@@ -19,6 +19,7 @@ import type {
   Store,
 } from '../contracts/store.js';
 import { CoreError, isCoreError } from '../errors/core-error.js';
+import { BUSY_STORE_APPENDS, WalCheckpointer } from './wal-checkpointer.js';
 import { LogTextFile, type TextRange } from './log-text-file.js';
 import { applyRunEvent, changesStepState, initialRunState, ownerBlocksClaim } from './run-state.js';
 
@@ -194,6 +195,8 @@ export class SqliteStore implements Store {
   readonly #createTx: (run: RunRecord) => void;
   readonly #claimTx: (runId: string, owner: RunOwner) => void;
   readonly #texts: LogTextFile | undefined;
+  readonly #checkpointer: WalCheckpointer | undefined;
+  #appends = 0;
   #closed = false;
 
   private constructor(db: Database.Database, path: string) {
@@ -201,6 +204,8 @@ export class SqliteStore implements Store {
     this.path = path;
     this.description = `sqlite:${path}`;
     this.#texts = path === ':memory:' ? undefined : new LogTextFile(`${path}-text`);
+    this.#checkpointer =
+      path === ':memory:' ? undefined : new WalCheckpointer(path, (pages) => db.pragma(`wal_autocheckpoint = ${pages}`));
     this.#stmt = prepareStatements(db);
     // `.immediate`: taking the write lock up front makes busy_timeout apply; a deferred transaction
     // that reads and then writes fails at once with SQLITE_BUSY when another process wrote meanwhile.
@@ -287,6 +292,7 @@ export class SqliteStore implements Store {
 
   append(runId: string, events: readonly RunEvent[]): Promise<void> {
     if (events.length === 0) return Promise.resolve();
+    if (++this.#appends === BUSY_STORE_APPENDS) this.#checkpointer?.start();
     return this.#call('append', () => this.#appendTx(runId, events));
   }
 
@@ -396,13 +402,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
+      await this.#checkpointer?.stop();
       this.#db.close();
       this.#texts?.close();
     }
-    return Promise.resolve();
   }
 
   #createInTx(run: RunRecord): void {
