@@ -58,11 +58,6 @@ export interface DownloadOptions {
   readonly timeouts?: { readonly connectMs?: number; readonly headersMs?: number; readonly bodyMs?: number };
   /** Progress events at most this often per file (ms). Default 500. */
   readonly progressIntervalMs?: number;
-  /**
-   * Transfer threads that run the HTTP transfers (socket reads, parsing, writes, hashing hand-off), so a
-   * job uses every core. Default: one per core (`os.availableParallelism()`), at most `parallel` and 4.
-   */
-  readonly transferThreads?: number;
   /** fsync and update the state file every this many bytes. Default 64 MiB. */
   readonly checkpointBytes?: number;
   readonly xrdcp?: XrdcpOptions;

@@ -7,6 +7,7 @@ import { Observable } from 'rxjs';
 import { ChecksumCache } from '../cache/checksum-cache.js';
 import { checksumMismatches, type ChecksumAlgorithm, type Checksums } from '../checksums/checksum-format.js';
 import { hashFile } from '../checksums/multi-hasher.js';
+import { HashWorkerPool, type FileHasher } from '../checksums/hash-worker.js';
 import { checkTokenExpiry, discoverBearerToken, type DiscoveredToken } from '../credentials/bearer-token.js';
 import { loadTlsCredentials, type TlsCredentials } from '../credentials/client-cert.js';
 import { GridError, isGridError } from '../errors/grid-error.js';
@@ -18,9 +19,8 @@ import { RateLimiter } from '../schedule/rate-limiter.js';
 import { TransferLimiter } from '../schedule/semaphore.js';
 import { classifyFailure, toGridError } from '../transport/failure.js';
 import { redactUrl } from '../transport/http-headers.js';
-import type { HttpTransportOptions } from '../transport/http-transport.js';
-import { toHttpUrl } from '../transport/http-transport.js';
-import { defaultTransferThreads, TransferPool } from '../transport/transfer-pool.js';
+import { downloadHttp } from '../transport/http-download.js';
+import { HttpTransport, toHttpUrl } from '../transport/http-transport.js';
 import { downloadXrdcp, isXrootdUrl } from '../transport/xrdcp-driver.js';
 import type { DownloadOptions } from './download-options.js';
 import type { FileResult, GridEvent, PlannedFile } from './grid-event.js';
@@ -85,9 +85,8 @@ class DownloadJob {
   private readonly limiter: TransferLimiter;
   private readonly rate: RateLimiter | undefined;
   private readonly cache: ChecksumCache | undefined;
-  private transportOptions: HttpTransportOptions | undefined;
-  /** Transfer threads, started at the first HTTP attempt. */
-  private pool: TransferPool | undefined;
+  private transport: HttpTransport | undefined;
+  private hashPool: HashWorkerPool | undefined;
   private tls: TlsCredentials = {};
   private readonly badHosts = new Set<string>();
   private readonly active = new Map<string, ActiveFile>();
@@ -120,13 +119,13 @@ class DownloadJob {
     if (this.o.dryRun) return;
 
     await this.prepareCredentials(files);
-    this.transportOptions = {
+    this.transport = new HttpTransport({
       connectionsPerHost: this.o.perHost ?? 2,
       tls: this.tls,
       ...(this.o.timeouts?.connectMs !== undefined && { connectTimeoutMs: this.o.timeouts.connectMs }),
       ...(this.o.timeouts?.headersMs !== undefined && { headersTimeoutMs: this.o.timeouts.headersMs }),
       ...(this.o.timeouts?.bodyMs !== undefined && { bodyTimeoutMs: this.o.timeouts.bodyMs }),
-    };
+    });
     const ticker = setInterval(() => this.tick(), this.o.progressIntervalMs ?? 500);
     ticker.unref();
     const results: FileResult[] = [];
@@ -149,7 +148,9 @@ class DownloadJob {
       );
     } finally {
       clearInterval(ticker);
-      await this.pool?.close(this.signal.aborted);
+      if (this.signal.aborted) await this.transport.destroy().catch(() => undefined);
+      else await this.transport.close().catch(() => undefined);
+      await this.hashPool?.close();
     }
     if (this.signal.aborted) {
       throw new GridError('GRID_ABORTED', 'download aborted; .part files are kept for resume', { retryable: false, cause: this.signal.reason });
@@ -266,27 +267,15 @@ class DownloadJob {
   }
 
   private async fetch(file: GridFile, path: string, algorithms: Set<ChecksumAlgorithm>): Promise<FileResult> {
-    const progress: ActiveFile = { name: file.name, size: file.size, bytes: 0, lastBytes: 0, lastTime: performance.now(), rate: 0 };
-    const replicas = this.orderReplicas(file.replicas);
-    try {
-      return await this.fetchFrom(file, path, algorithms, replicas, progress);
-    } finally {
-      this.pool?.forget(path, true);
-    }
-  }
-
-  private async fetchFrom(
-    file: GridFile,
-    path: string,
-    algorithms: Set<ChecksumAlgorithm>,
-    replicas: GridReplica[],
-    progress: ActiveFile,
-  ): Promise<FileResult> {
     const perReplica = this.o.retry?.perReplica ?? 4;
     const rounds = this.o.retry?.rounds ?? 2;
     const maxTime = this.o.retry?.maxTimeMs ?? ((file.size ?? 0) / 500_000) * 1000 + 600_000;
     const deadline = performance.now() + maxTime;
     const failures: GridError[] = [];
+    const carry: { hasher?: FileHasher | undefined } = {};
+    const progress: ActiveFile = { name: file.name, size: file.size, bytes: 0, lastBytes: 0, lastTime: performance.now(), rate: 0 };
+    const replicas = this.orderReplicas(file.replicas);
+
     for (let round = 0; round < rounds; round++) {
       for (let ri = 0; ri < replicas.length; ri++) {
         const replica = replicas[ri]!;
@@ -298,7 +287,7 @@ class DownloadJob {
           this.active.set(path, progress);
           this.emit({ type: 'file-start', name: file.name, url: where, path });
           try {
-            const result = await this.attempt(replica, file, path, algorithms, progress);
+            const result = await this.attempt(replica, file, path, algorithms, progress, carry);
             release();
             this.active.delete(path);
             this.verify(file, where, result);
@@ -316,8 +305,7 @@ class DownloadJob {
           if (err.code === 'GRID_CHECKSUM_MISMATCH' || err.code === 'GRID_SIZE_MISMATCH') {
             // Wrong content must not seed a resume from the next replica.
             await removePart(path);
-            // The hasher carried between attempts (in the file's transfer thread) goes with it.
-            this.pool?.forget(path, false);
+            carry.hasher = undefined;
           }
           const action = classifyFailure(err);
           if (action === 'fatal') throw err;
@@ -362,6 +350,7 @@ class DownloadJob {
     path: string,
     algorithms: Set<ChecksumAlgorithm>,
     progress: ActiveFile,
+    carry: { hasher?: FileHasher | undefined },
   ): Promise<{ size: number; checksums: Checksums; serverDigests: Checksums }> {
     const where = redactUrl(replica.url);
     const common = {
@@ -386,23 +375,19 @@ class DownloadJob {
     if (!/^https?:\/\//i.test(url)) {
       throw new GridError('GRID_UNSUPPORTED_SCHEME', `${where}: no driver for this scheme (http, https, dav, davs, root, xroot)`, { retryable: false });
     }
-    // The attempt itself (HEAD, GET, checks, body, writes, hashing, stall watch) runs in a transfer thread.
-    this.pool ??= new TransferPool(this.o.transferThreads ?? defaultTransferThreads(this.o.parallel ?? 4), this.transportOptions!);
-    return this.pool.run(
-      {
-        url,
-        dest: path,
-        size: file.size,
-        expected: file.checksums,
-        algorithms: [...algorithms],
-        segments: this.o.segments ?? 1,
-        segmentMinSize: this.o.segmentMinSize ?? 256 * 1024 * 1024,
-        stall: { minBytesPerSec: this.o.stall?.minBytesPerSec ?? 100 * 1024, windowMs: this.o.stall?.windowMs ?? 30_000 },
-        checkpointBytes: this.o.checkpointBytes ?? 64 * 1024 * 1024,
-        rateLimited: this.rate !== undefined,
-      },
-      { signal: this.signal, authHeaders: () => this.authHeaders(url), onData: common.onData, onResume: common.onResume, onLog: common.onLog, rate: this.rate },
-    );
+    return downloadHttp({
+      ...common,
+      transport: this.transport!,
+      url,
+      segments: this.o.segments ?? 1,
+      segmentMinSize: this.o.segmentMinSize ?? 256 * 1024 * 1024,
+      authHeaders: () => this.authHeaders(url),
+      rate: this.rate,
+      stall: { minBytesPerSec: this.o.stall?.minBytesPerSec ?? 100 * 1024, windowMs: this.o.stall?.windowMs ?? 30_000 },
+      checkpointBytes: this.o.checkpointBytes ?? 64 * 1024 * 1024,
+      newHasher: (this.hashPool ??= new HashWorkerPool()).create,
+      carry,
+    });
   }
 
   /** Size and checksums against the catalogue (or, lacking those, the server's validated Digest). */

@@ -18,7 +18,7 @@ export interface PumpOptions {
   /** Hashes the same file from `position` on (its `start + length` must equal `position`). */
   readonly hasher?: FileHasher;
   readonly onData: (bytes: number) => void;
-  readonly rate?: Pick<RateLimiter, 'take'>;
+  readonly rate?: RateLimiter;
   readonly signal?: AbortSignal;
   /**
    * Called with the number of body bytes that are durable (written and fdatasync'ed by the pump), about

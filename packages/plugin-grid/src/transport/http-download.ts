@@ -38,8 +38,7 @@ export interface HttpAttemptOptions {
   readonly onResume: (offset: number, note: string) => void;
   /** Notable decisions (restart from zero, server ignored Range). */
   readonly onLog: (text: string) => void;
-  /** The job's bandwidth limit (in a transfer worker: a proxy for the main thread's limiter). */
-  readonly rate: Pick<RateLimiter, 'take'> | undefined;
+  readonly rate: RateLimiter | undefined;
   readonly stall: StallOptions;
   /** fsync + state update every this many bytes. */
   readonly checkpointBytes: number;
