@@ -58,6 +58,9 @@ export async function startTcpProxy(targetPort: number, opts: { cutEvery?: numbe
       }
     });
     client.on('data', (d: Buffer) => upstream.write(d));
+    // A client that sent FIN is done with the connection; counting it until the socket is fully closed
+    // would let a replaced keep-alive connection overlap its successor in `maxActive`.
+    client.on('end', close);
     client.on('close', close);
     upstream.on('close', close);
     client.on('error', close);
