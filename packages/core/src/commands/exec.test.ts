@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lastValueFrom, of, tap, toArray, type Observable } from 'rxjs';
+import { lastValueFrom, Observable, of, tap, toArray } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CommandContext, StepEvent } from '../contracts/command.js';
 import type { ExecOptions, ProcessEvent, ProcessSpec, Runner } from '../contracts/runner.js';
@@ -370,4 +370,27 @@ describe('exec command', () => {
     const { error } = await runFailing(context(), { command: ['beamline-no-such-program'] });
     expect(error.code).toBe('CORE_SPAWN_FAILED');
   });
+
+  it('ends the step only when the runner has finished cleaning up, not at the exit event', async () => {
+    let runnerDone = false;
+    const slowCleanup: Runner = {
+      name: 'slow-cleanup',
+      identity: () => Promise.resolve('slow-cleanup'),
+      // Like a container runner: the exit is known first, the container is removed afterwards.
+      exec: () =>
+        new Observable<ProcessEvent>((subscriber) => {
+          subscriber.next({ type: 'started' });
+          subscriber.next({ type: 'exit', code: 0, signal: null, oomKilled: false });
+          const timer = setTimeout(() => {
+            runnerDone = true;
+            subscriber.complete();
+          }, 100);
+          return () => clearTimeout(timer);
+        }),
+    };
+    const events = await run(context({ runner: slowCleanup }), { command: 'true' });
+    expect(runnerDone).toBe(true);
+    expect(events.at(-1)).toEqual({ type: 'outputs', outputs: { exitCode: 0 } });
+  });
 });
+

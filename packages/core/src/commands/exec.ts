@@ -97,7 +97,7 @@ export class ExecCommand implements Command<ExecParams> {
       const chunkers = { stdout: new LineChunker(), stderr: new LineChunker() };
       const markerOutputs: Record<string, unknown> = {};
       const stderrTail = new ByteTail(STDERR_TAIL_BYTES);
-      let exited = false;
+      let exit: Extract<ProcessEvent, { type: 'exit' }> | undefined;
       const collection = new AbortController();
 
       // Output stays bytes until a log event is emitted: it is decoded once per event.
@@ -136,12 +136,27 @@ export class ExecCommand implements Command<ExecParams> {
         subscriber.complete();
       };
 
-      const onExit = (exit: Extract<ProcessEvent, { type: 'exit' }>): void => {
-        exited = true;
+      const onExit = (event: Extract<ProcessEvent, { type: 'exit' }>): void => {
+        exit = event;
         const rest = { stdout: chunkers.stdout.flush(), stderr: chunkers.stderr.flush() };
         log('stdout', rest.stdout && [rest.stdout]);
         log('stderr', rest.stderr && [rest.stderr]);
         logs.flush();
+      };
+
+      // The step ends when the runner's stream completes, not at its exit event: only then is the
+      // process or container confirmed gone (a container is removed after its exit is read), so the
+      // engine may release the step's resources.
+      const onRunnerComplete = (): void => {
+        if (exit === undefined) {
+          subscriber.error(
+            new CoreError('CORE_PROCESS_FAILED', `Step '${ctx.stepId}': the runner ended without an exit event`, {
+              retryable: true,
+              details: { runner: ctx.runner.name },
+            }),
+          );
+          return;
+        }
         const failure = exitError(ctx, params, exit, stderrTail.text());
         if (failure !== undefined) {
           subscriber.error(failure);
@@ -167,20 +182,7 @@ export class ExecCommand implements Command<ExecParams> {
           }
         },
         error: (error: unknown) => subscriber.error(error),
-        complete: () => {
-          if (!exited) {
-            subscriber.error(
-              new CoreError(
-                'CORE_PROCESS_FAILED',
-                `Step '${ctx.stepId}': the runner ended without an exit event`,
-                {
-                  retryable: true,
-                  details: { runner: ctx.runner.name },
-                },
-              ),
-            );
-          }
-        },
+        complete: onRunnerComplete,
       });
 
       return () => {
