@@ -16,8 +16,10 @@ import { explainStep } from '../engine/explain-step.js';
 import { RunExecution } from '../engine/run-execution.js';
 import { toEmitter } from '../engine/to-emitter.js';
 import { validateParams } from '../engine/validate-params.js';
+import { listReferences } from '../pipeline/expressions.js';
 import { loadPipelineFile } from '../pipeline/load-pipeline-file.js';
 import { planPipeline } from '../pipeline/plan-pipeline.js';
+import { resolveStepParams } from '../pipeline/resolve-step-params.js';
 import { NamedRegistry } from '../registry/named-registry.js';
 import { defaultCapacity } from '../resources/default-capacity.js';
 import { ResourcePool } from '../resources/resource-pool.js';
@@ -226,8 +228,9 @@ class BeamlineRuntime implements Runtime {
     for (const step of plan.steps) {
       pool.effective(step.resources, step.id);
       // Parameters that still hold `${{ steps.… }}` are checked when the step starts.
-      if (!JSON.stringify(step.with).includes('${{')) {
-        await validateParams(this.commands.require(step.uses), step.with, step.id);
+      if (listReferences(step.with).references.length === 0) {
+        const params = resolveStepParams(step, () => undefined, plan);
+        await validateParams(this.commands.require(step.uses), params, step.id);
       }
     }
   }

@@ -509,7 +509,8 @@ export function storeContractSuite(name: string, options: StoreContractOptions):
     });
 
     // Only stores that can be reopened have durability to check; the others have no such block at all.
-    (options.reopen === undefined ? () => undefined : describe)('durability', () => {
+    const describeDurability = options.reopen === undefined ? () => undefined : describe;
+    describeDurability('durability', () => {
       it('keeps runs, events, state, cache, cancellation and ownership across a reopen', async () => {
         let store = await create();
         const record = runRecord('r1', { steps: ['a', 'b', 'c', 'd', 'e'], source: 'p.yaml' });
