@@ -85,4 +85,6 @@ export {
 } from './commands/exec.js';
 export { MemoryStore } from './store/memory-store.js';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite-store.js';
-export { initialRunState, reduceRunState } from './store/run-state.js';
+export { applyRunEvent, initialRunState, reduceRunState } from './store/run-state.js';
+export { parseMarker, type StepMarker } from './commands/step-markers.js';
+export { formatBytes, formatDuration } from './util/format.js';

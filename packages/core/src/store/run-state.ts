@@ -71,9 +71,8 @@ export function changesStepState(event: RunEvent): event is StepStateEvent {
 
 /**
  * {@link reduceRunState} in place: updates `state` and replaces (never mutates) the affected step
- * object. Stores use it on a state they own to avoid copying the step record of a 100,000-step run
- * for every event.
- * @internal
+ * object. Stores, and views that fold a live run (the CLI), use it on a state they own to avoid
+ * copying the step record of a 100,000-step run for every event.
  */
 export function applyRunEvent(state: RunState, event: RunEvent): void {
   state.lastSeq = event.seq;
