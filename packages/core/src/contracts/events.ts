@@ -21,6 +21,34 @@ export interface CacheKeyParts {
   runner: string;
 }
 
+/**
+ * A process or container a step's runner started, recorded (event `process`) so that a later engine can
+ * find it after a crash: `resume` and a starting runtime stop a recorded process group that outlived its
+ * engine before the step runs again.
+ */
+export interface StepProcess {
+  /** The runner that started it (`local`, `docker`). */
+  runner: string;
+  /** Process id of what the runner started, when it is a host process. */
+  pid?: number;
+  /**
+   * Its process group, only when it leads one (LocalProcessRunner spawns every process detached, so this
+   * is the pid): stopping the group reaches everything the step started.
+   */
+  pgid?: number;
+  /** Container id, for container runners (their own janitor removes leftovers). */
+  containerId?: string;
+  /** Host name of the machine it runs on. */
+  host: string;
+  /** `/proc/sys/kernel/random/boot_id` of that machine (Linux): pids mean nothing after a reboot. */
+  bootId?: string;
+  /**
+   * Start time of the process in clock ticks since boot (field 22 of `/proc/<pid>/stat`, Linux): a pid
+   * reused by an unrelated process has another start time, so it is never stopped by mistake.
+   */
+  startTime?: number;
+}
+
 interface EventBase {
   runId: string;
   /** Position in the run's event log, from 1, without gaps. */
@@ -47,6 +75,7 @@ export type RunEvent =
       key: string;
       keyParts: CacheKeyParts;
     })
+  | (StepEventBase & { type: 'process'; attempt: number; process: StepProcess })
   | (StepEventBase & { type: 'progress'; attempt: number; current: number; total?: number; message?: string })
   | (StepEventBase & { type: 'log'; attempt: number; stream: 'stdout' | 'stderr' | 'system'; text: string })
   | (StepEventBase & { type: 'metric'; attempt: number; name: string; value: number; step?: number })

@@ -1,6 +1,6 @@
 import type { Artifact } from './artifact.js';
 import type { StepOutputs } from './command.js';
-import type { CacheKeyParts, ErrorInfo, RunEvent, RunEventType } from './events.js';
+import type { CacheKeyParts, ErrorInfo, RunEvent, RunEventType, StepProcess } from './events.js';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 export type StepStatus = 'pending' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cached' | 'cancelled';
@@ -34,6 +34,8 @@ export interface StepState {
   endedAt?: number;
   /** For cached steps: the run whose result was reused. */
   fromRunId?: string;
+  /** The process or container the current attempt runs in (from its `process` event), until the step ends. */
+  process?: StepProcess;
 }
 
 /** Run state, materialised from the event log. */
@@ -48,6 +50,11 @@ export interface RunState {
   steps: Record<string, StepState>;
   error?: ErrorInfo;
   cancelReason?: string;
+  /**
+   * Set (never derived from events) when the status says `running` but the process that drove the run is
+   * gone: it died on this host (`kill -9`, a crash) or the host rebooted since. `resume` continues it.
+   */
+  interrupted?: true;
 }
 
 /** One row of `listRuns`. */
@@ -59,6 +66,16 @@ export interface RunSummary {
   updatedAt: number;
   /** Count of steps per status. */
   counts: Partial<Record<StepStatus, number>>;
+  /** As {@link RunState.interrupted}: `running`, but its engine is gone. */
+  interrupted?: true;
+}
+
+/** Options of {@link Store.listRuns}. */
+export interface ListRunsOptions {
+  /** At most this many runs. */
+  limit?: number;
+  /** Only runs with this status. */
+  status?: RunStatus;
 }
 
 /** A completed step result, reusable by any later step with the same key. */
@@ -87,6 +104,10 @@ export interface ReadEventsOptions {
 export interface RunOwner {
   pid: number;
   host: string;
+  /** The host's boot id (Linux): an owner recorded before a reboot is gone whatever its pid. */
+  bootId?: string;
+  /** The owner's start time (`/proc/<pid>/stat` field 22): tells a reused pid from the owner. */
+  startTime?: number;
 }
 
 /**
@@ -100,7 +121,7 @@ export interface Store {
   createRun(run: RunRecord): Promise<void>;
   getRun(runId: string): Promise<RunRecord | undefined>;
   /** Newest first. */
-  listRuns(options?: { limit?: number }): Promise<RunSummary[]>;
+  listRuns(options?: ListRunsOptions): Promise<RunSummary[]>;
   /**
    * Appends events atomically: all or none. When the promise resolves the events survive a crash of
    * this process (`kill -9`). `seq` values must continue the log without gaps or repeats.

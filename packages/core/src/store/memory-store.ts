@@ -3,6 +3,7 @@ import { setImmediate } from 'node:timers/promises';
 import type { RunEvent } from '../contracts/events.js';
 import type {
   CacheRecord,
+  ListRunsOptions,
   ReadEventsOptions,
   RunOwner,
   RunRecord,
@@ -12,7 +13,7 @@ import type {
   Store,
 } from '../contracts/store.js';
 import { CoreError } from '../errors/core-error.js';
-import { applyRunEvent, initialRunState, ownerBlocksClaim } from './run-state.js';
+import { applyRunEvent, initialRunState, isInterrupted, ownerBlocksClaim } from './run-state.js';
 
 interface MemoryRun {
   record: RunRecord;
@@ -53,16 +54,18 @@ export class MemoryStore implements Store {
     });
   }
 
-  listRuns(options: { limit?: number } = {}): Promise<RunSummary[]> {
+  listRuns(options: ListRunsOptions = {}): Promise<RunSummary[]> {
     return this.#call(() => {
       // Newest first; among equal creation times, the later created first (as SqliteStore does).
-      const runs = [...this.#runs.values()].reverse();
+      const runs = [...this.#runs.values()]
+        .filter((run) => options.status === undefined || run.state.status === options.status)
+        .reverse();
       runs.sort((a, b) => b.record.createdAt - a.record.createdAt);
       const limited = options.limit === undefined || options.limit < 0 ? runs : runs.slice(0, options.limit);
-      return limited.map(({ state }) => {
+      return limited.map(({ state, owner }) => {
         const counts: Partial<Record<StepStatus, number>> = {};
         for (const step of Object.values(state.steps)) counts[step.status] = (counts[step.status] ?? 0) + 1;
-        return {
+        const summary: RunSummary = {
           id: state.id,
           pipeline: state.pipeline,
           status: state.status,
@@ -70,6 +73,8 @@ export class MemoryStore implements Store {
           updatedAt: state.updatedAt,
           counts,
         };
+        if (isInterrupted(state.status, owner)) summary.interrupted = true;
+        return summary;
       });
     });
   }
@@ -125,7 +130,10 @@ export class MemoryStore implements Store {
   runState(runId: string): Promise<RunState | undefined> {
     return this.#call(() => {
       const run = this.#runs.get(runId);
-      return run === undefined ? undefined : structuredClone(run.state);
+      if (run === undefined) return undefined;
+      const state = structuredClone(run.state);
+      if (isInterrupted(state.status, run.owner)) state.interrupted = true;
+      return state;
     });
   }
 
@@ -179,7 +187,7 @@ export class MemoryStore implements Store {
           },
         );
       }
-      run.owner = { pid: owner.pid, host: owner.host };
+      run.owner = { ...owner };
     });
   }
 

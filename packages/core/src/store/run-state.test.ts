@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import type { CacheKeyParts, RunEvent, RunEventInit } from '../contracts/events.js';
 import type { RunRecord, RunState } from '../contracts/store.js';
@@ -5,6 +7,7 @@ import {
   applyRunEvent,
   changesStepState,
   initialRunState,
+  isInterrupted,
   ownerBlocksClaim,
   reduceRunState,
 } from './run-state.js';
@@ -235,5 +238,61 @@ describe('ownerBlocksClaim', () => {
     expect(ownerBlocksClaim({ pid: process.pid, host }, { pid: 12345, host }, host)).toBe(true);
     expect(ownerBlocksClaim({ pid: process.pid, host: 'elsewhere' }, { pid: 12345, host }, host)).toBe(false);
     expect(ownerBlocksClaim({ pid: 2 ** 22 + 17, host }, { pid: 12345, host }, host)).toBe(false);
+  });
+});
+
+describe('the process of a running step', () => {
+  const work = { runner: 'local', pid: 4242, pgid: 4242, host: 'h', bootId: 'b', startTime: 7 };
+
+  it('is recorded by its `process` event and forgotten when the attempt ends', () => {
+    const base = initialRunState(record({ steps: [{ id: 'a' }] }));
+    const running = fold(base, [
+      started('a', 1),
+      { type: 'process', stepId: 'a', attempt: 1, process: work },
+    ]);
+    expect(running.steps.a?.process).toEqual(work);
+    expect(changesStepState(ev({ type: 'process', stepId: 'a', attempt: 1, process: work }))).toBe(true);
+    const error = { code: 'E', message: 'm', retryable: true };
+    for (const end of [
+      { type: 'retrying', stepId: 'a', attempt: 1, delayMs: 1, error },
+      { type: 'failed', stepId: 'a', attempt: 1, error, durationMs: 1 },
+      { type: 'cancelled', stepId: 'a', reason: 'r' },
+      { type: 'succeeded', stepId: 'a', attempt: 1, outputs: {}, artifacts: [], durationMs: 1 },
+      started('a', 2),
+    ] satisfies RunEventInit[]) {
+      expect(fold(running, [end]).steps.a?.process).toBeUndefined();
+    }
+  });
+});
+
+describe('isInterrupted', () => {
+  it('is true only for a running run whose recorded owner is gone', () => {
+    const host = os.hostname();
+    const me = { pid: process.pid, host };
+    expect(isInterrupted('running', undefined)).toBe(false);
+    expect(isInterrupted('running', me)).toBe(false);
+    expect(isInterrupted('failed', { pid: 2 ** 22 + 17, host })).toBe(false);
+    expect(isInterrupted('running', { pid: 2 ** 22 + 17, host })).toBe(true);
+    // Another host cannot be checked.
+    expect(isInterrupted('running', { pid: 2 ** 22 + 17, host: `${host}-elsewhere` })).toBe(false);
+  });
+
+  it.runIf(process.platform === 'linux')('tells a reused pid and a reboot from a live owner', () => {
+    const host = os.hostname();
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+    const startTime = Number(
+      readFileSync(`/proc/${process.pid}/stat`, 'latin1').split(') ')[1]!.split(' ')[19],
+    );
+    expect(isInterrupted('running', { pid: process.pid, host, bootId, startTime })).toBe(false);
+    expect(isInterrupted('running', { pid: process.pid, host, bootId, startTime: startTime + 1 })).toBe(true);
+    expect(isInterrupted('running', { pid: process.pid, host, bootId: 'another-boot', startTime })).toBe(
+      true,
+    );
+    // The same rule decides claims.
+    const claimant = { pid: 12345, host };
+    expect(ownerBlocksClaim({ pid: process.pid, host, bootId, startTime }, claimant, host)).toBe(true);
+    expect(
+      ownerBlocksClaim({ pid: process.pid, host, bootId, startTime: startTime + 1 }, claimant, host),
+    ).toBe(false);
   });
 });

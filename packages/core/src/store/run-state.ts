@@ -1,5 +1,6 @@
 import type { RunEvent, RunEventOf } from '../contracts/events.js';
-import type { RunOwner, RunRecord, RunState, StepState } from '../contracts/store.js';
+import type { RunOwner, RunRecord, RunState, RunStatus, StepState } from '../contracts/store.js';
+import { recordedProcessGone } from '../process/process-identity.js';
 
 /**
  * The state of a run before any event: status `running`, `lastSeq` 0, and every step of the plan
@@ -39,7 +40,7 @@ export function reduceRunState(state: RunState, event: RunEvent): RunState {
 
 /** The events that change the state of their step. */
 type StepStateEvent = RunEventOf<
-  'queued' | 'started' | 'retrying' | 'succeeded' | 'failed' | 'cached' | 'cancelled'
+  'queued' | 'started' | 'process' | 'retrying' | 'succeeded' | 'failed' | 'cached' | 'cancelled'
 >;
 
 /**
@@ -51,6 +52,7 @@ export function changesStepState(event: RunEvent): event is StepStateEvent {
   switch (event.type) {
     case 'queued':
     case 'started':
+    case 'process':
     case 'retrying':
     case 'succeeded':
     case 'failed':
@@ -102,6 +104,7 @@ export function applyRunEvent(state: RunState, event: RunEvent): void {
       return;
     case 'queued':
     case 'started':
+    case 'process':
     case 'retrying':
     case 'succeeded':
     case 'failed':
@@ -130,10 +133,16 @@ function reduceStep(previous: StepState, event: RunEvent): StepState {
       delete step.outputs;
       delete step.artifacts;
       delete step.fromRunId;
+      delete step.process;
+      return step;
+    case 'process':
+      step.process = event.process;
       return step;
     case 'retrying':
       step.status = 'running';
       step.error = event.error;
+      // The engine reports a retry only once the failed attempt's work is gone.
+      delete step.process;
       return step;
     case 'succeeded':
       step.status = 'succeeded';
@@ -141,6 +150,7 @@ function reduceStep(previous: StepState, event: RunEvent): StepState {
       step.artifacts = event.artifacts;
       step.endedAt = event.time;
       delete step.error;
+      delete step.process;
       return step;
     case 'cached':
       step.status = 'cached';
@@ -151,15 +161,18 @@ function reduceStep(previous: StepState, event: RunEvent): StepState {
       step.fromRunId = event.fromRunId;
       step.endedAt = event.time;
       delete step.error;
+      delete step.process;
       return step;
     case 'failed':
       step.status = 'failed';
       step.error = event.error;
       step.endedAt = event.time;
+      delete step.process;
       return step;
     case 'cancelled':
       step.status = 'cancelled';
       step.endedAt = event.time;
+      delete step.process;
       return step;
     case 'run-started':
     case 'run-succeeded':
@@ -191,8 +204,9 @@ function planStepIds(plan: unknown): string[] {
 
 /**
  * Whether the current owner of a run blocks `claimant` from claiming it: a different process on this
- * host that is still alive. Owners on other hosts cannot be checked and are taken over (a local store
- * file is not shared across hosts). Shared by every Store so that they agree on `claimRun`.
+ * host that is still alive (same pid, same start time, no reboot since). Owners on other hosts cannot be
+ * checked and are taken over (a local store file is not shared across hosts). Shared by every Store so
+ * that they agree on `claimRun`.
  * @internal
  */
 export function ownerBlocksClaim(
@@ -202,15 +216,14 @@ export function ownerBlocksClaim(
 ): boolean {
   if (current === undefined) return false;
   if (current.pid === claimant.pid && current.host === claimant.host) return false;
-  return current.host === thisHost && isProcessAlive(current.pid);
+  return !recordedProcessGone(current, thisHost) && current.host === thisHost;
 }
 
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to another user, so it is alive.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/**
+ * Whether a run is interrupted: its status says `running`, but the process recorded as its owner is
+ * certainly gone (see {@link RunState.interrupted}). Stores set the flag with this one rule.
+ * @internal
+ */
+export function isInterrupted(status: RunStatus, owner: RunOwner | undefined): boolean {
+  return status === 'running' && owner !== undefined && recordedProcessGone(owner);
 }

@@ -8,6 +8,7 @@ import type { StepOutputs } from '../contracts/command.js';
 import type { CacheKeyParts, ErrorInfo, RunEvent } from '../contracts/events.js';
 import type {
   CacheRecord,
+  ListRunsOptions,
   ReadEventsOptions,
   RunOwner,
   RunRecord,
@@ -21,7 +22,13 @@ import type {
 import { CoreError, isCoreError } from '../errors/core-error.js';
 import { BUSY_STORE_APPENDS, WalCheckpointer } from './wal-checkpointer.js';
 import { LogTextFile, type TextRange } from './log-text-file.js';
-import { applyRunEvent, changesStepState, initialRunState, ownerBlocksClaim } from './run-state.js';
+import {
+  applyRunEvent,
+  changesStepState,
+  initialRunState,
+  isInterrupted,
+  ownerBlocksClaim,
+} from './run-state.js';
 
 /** Options of {@link SqliteStore.open}. */
 export interface SqliteStoreOptions {
@@ -103,6 +110,13 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE events ADD COLUMN text_offset INTEGER;
   ALTER TABLE events ADD COLUMN text_length INTEGER;
   `,
+  `
+  -- Who owns a run, precisely enough to tell a dead owner from a live one after a crash or a reboot:
+  -- the host's boot id and the owner's start time (a reused pid has another one).
+  ALTER TABLE runs ADD COLUMN owner_boot_id TEXT;
+  ALTER TABLE runs ADD COLUMN owner_start_time INTEGER;
+  CREATE INDEX runs_status ON runs (status);
+  `,
 ];
 
 /** The schema version this code writes (`PRAGMA user_version`). */
@@ -134,7 +148,7 @@ interface RunRow {
   status: RunStatus;
 }
 
-interface RunHeadRow {
+interface RunHeadRow extends OwnerRow {
   pipeline: string;
   created_at: number;
   updated_at: number;
@@ -158,6 +172,8 @@ interface CacheRow {
 interface OwnerRow {
   owner_pid: number | null;
   owner_host: string | null;
+  owner_boot_id: string | null;
+  owner_start_time: number | null;
 }
 
 interface EventRow {
@@ -205,7 +221,9 @@ export class SqliteStore implements Store {
     this.description = `sqlite:${path}`;
     this.#texts = path === ':memory:' ? undefined : new LogTextFile(`${path}-text`);
     this.#checkpointer =
-      path === ':memory:' ? undefined : new WalCheckpointer(path, (pages) => db.pragma(`wal_autocheckpoint = ${pages}`));
+      path === ':memory:'
+        ? undefined
+        : new WalCheckpointer(path, (pages) => db.pragma(`wal_autocheckpoint = ${pages}`));
     this.#stmt = prepareStatements(db);
     // `.immediate`: taking the write lock up front makes busy_timeout apply; a deferred transaction
     // that reads and then writes fails at once with SQLITE_BUSY when another process wrote meanwhile.
@@ -267,18 +285,20 @@ export class SqliteStore implements Store {
     });
   }
 
-  listRuns(options: { limit?: number } = {}): Promise<RunSummary[]> {
+  listRuns(options: ListRunsOptions = {}): Promise<RunSummary[]> {
     return this.#call('listRuns', () => {
-      const rows = this.#stmt.listRuns.all(options.limit ?? -1) as Pick<
-        RunRow,
-        'id' | 'pipeline' | 'status' | 'created_at' | 'updated_at'
-      >[];
+      const limit = options.limit ?? -1;
+      const rows = (
+        options.status === undefined
+          ? this.#stmt.listRuns.all(limit)
+          : this.#stmt.listRunsWithStatus.all(options.status, limit)
+      ) as (Pick<RunRow, 'id' | 'pipeline' | 'status' | 'created_at' | 'updated_at'> & OwnerRow)[];
       return rows.map((row) => {
         const counts: Partial<Record<StepStatus, number>> = {};
         for (const c of this.#stmt.countSteps.all(row.id) as { status: StepStatus; n: number }[]) {
           counts[c.status] = c.n;
         }
-        return {
+        const summary: RunSummary = {
           id: row.id,
           pipeline: row.pipeline,
           status: row.status,
@@ -286,6 +306,8 @@ export class SqliteStore implements Store {
           updatedAt: row.updated_at,
           counts,
         };
+        if (isInterrupted(row.status, ownerFromRow(row))) summary.interrupted = true;
+        return summary;
       });
     });
   }
@@ -335,6 +357,7 @@ export class SqliteStore implements Store {
       const row = this.#stmt.getRunHead.get(runId) as RunHeadRow | undefined;
       if (row === undefined) return undefined;
       const state = stateFromHead(runId, row);
+      if (isInterrupted(state.status, ownerFromRow(row))) state.interrupted = true;
       // iterate() is fine here: the cursor is drained synchronously, nothing can run in between.
       for (const json of this.#stmt.stepsOfRun.iterate(runId) as IterableIterator<string>) {
         const step = JSON.parse(json) as StepState;
@@ -541,10 +564,7 @@ export class SqliteStore implements Store {
   #claimInTx(runId: string, owner: RunOwner): void {
     const row = this.#stmt.getOwner.get(runId) as OwnerRow | undefined;
     if (row === undefined) throw runNotFound(runId);
-    const current =
-      row.owner_pid === null || row.owner_host === null
-        ? undefined
-        : { pid: row.owner_pid, host: row.owner_host };
+    const current = ownerFromRow(row);
     if (current !== undefined && ownerBlocksClaim(current, owner, this.#host)) {
       throw new CoreError(
         'CORE_RUN_ACTIVE',
@@ -554,7 +574,7 @@ export class SqliteStore implements Store {
         },
       );
     }
-    this.#stmt.setOwner.run(owner.pid, owner.host, runId);
+    this.#stmt.setOwner.run(owner.pid, owner.host, owner.bootId ?? null, owner.startTime ?? null, runId);
   }
 
   #assertOpen(): void {
@@ -590,13 +610,19 @@ function prepareStatements(db: Database.Database) {
        FROM runs JOIN run_specs ON run_specs.run_id = runs.id WHERE id = ?`,
     ),
     getRunHead: p(
-      'SELECT pipeline, created_at, updated_at, status, last_seq, cancel_reason, error FROM runs WHERE id = ?',
+      `SELECT pipeline, created_at, updated_at, status, last_seq, cancel_reason, error,
+         owner_pid, owner_host, owner_boot_id, owner_start_time FROM runs WHERE id = ?`,
     ),
     updateRun: p(
       'UPDATE runs SET updated_at = ?, status = ?, last_seq = ?, cancel_reason = ?, error = ? WHERE id = ?',
     ),
     listRuns: p(
-      'SELECT id, pipeline, status, created_at, updated_at FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?',
+      `SELECT id, pipeline, status, created_at, updated_at, owner_pid, owner_host, owner_boot_id, owner_start_time
+       FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?`,
+    ),
+    listRunsWithStatus: p(
+      `SELECT id, pipeline, status, created_at, updated_at, owner_pid, owner_host, owner_boot_id, owner_start_time
+       FROM runs WHERE status = ? ORDER BY created_at DESC, rowid DESC LIMIT ?`,
     ),
     countSteps: p('SELECT status, count(*) AS n FROM steps WHERE run_id = ? GROUP BY status'),
     insertEvent: p(
@@ -630,10 +656,13 @@ function prepareStatements(db: Database.Database) {
     ),
     requestCancel: p('UPDATE runs SET cancel_reason = ? WHERE id = ? AND cancel_reason IS NULL'),
     cancelReason: p('SELECT cancel_reason FROM runs WHERE id = ?').pluck(),
-    getOwner: p('SELECT owner_pid, owner_host FROM runs WHERE id = ?'),
-    setOwner: p('UPDATE runs SET owner_pid = ?, owner_host = ? WHERE id = ?'),
+    getOwner: p('SELECT owner_pid, owner_host, owner_boot_id, owner_start_time FROM runs WHERE id = ?'),
+    setOwner: p(
+      'UPDATE runs SET owner_pid = ?, owner_host = ?, owner_boot_id = ?, owner_start_time = ? WHERE id = ?',
+    ),
     releaseRun: p(
-      'UPDATE runs SET owner_pid = NULL, owner_host = NULL WHERE id = ? AND owner_pid = ? AND owner_host = ?',
+      `UPDATE runs SET owner_pid = NULL, owner_host = NULL, owner_boot_id = NULL, owner_start_time = NULL
+       WHERE id = ? AND owner_pid = ? AND owner_host = ?`,
     ),
   };
 }
@@ -694,6 +723,14 @@ function stateFromHead(runId: string, head: RunHeadRow): RunState {
   if (head.error !== null) state.error = JSON.parse(head.error) as ErrorInfo;
   if (head.cancel_reason !== null) state.cancelReason = head.cancel_reason;
   return state;
+}
+
+function ownerFromRow(row: OwnerRow): RunOwner | undefined {
+  if (row.owner_pid === null || row.owner_host === null) return undefined;
+  const owner: RunOwner = { pid: row.owner_pid, host: row.owner_host };
+  if (row.owner_boot_id !== null) owner.bootId = row.owner_boot_id;
+  if (row.owner_start_time !== null) owner.startTime = row.owner_start_time;
+  return owner;
 }
 
 function cacheFromRow(row: CacheRow): CacheRecord {

@@ -1,0 +1,86 @@
+import { readdirSync } from 'node:fs';
+import type { StepProcess } from '../contracts/events.js';
+import { sleep } from '../util/sleep.js';
+import { hostBootId, hostName, isLiveProcess, readProcStat } from './process-identity.js';
+
+/** What {@link stopOrphanedProcess} found and did. */
+export type OrphanOutcome =
+  /** It was still running and is now gone (SIGTERM, or SIGKILL after the grace period). */
+  | 'stopped'
+  /** Nothing of it is left (exited, the host rebooted, or its pid now belongs to another process). */
+  | 'gone'
+  /** Not a process this host can check: another host, a container (its runner's janitor owns it), or no start time recorded. */
+  | 'unchecked';
+
+const POLL_MS = 50;
+
+/** Time between SIGTERM and SIGKILL, as LocalProcessRunner gives a step it stops. */
+export const ORPHAN_STOP_GRACE_MS = 10_000;
+
+/**
+ * Stops a step's process that outlived the engine that started it (`kill -9` of the engine leaves the
+ * step's process group running under PID 1): SIGTERM to its group, SIGKILL after `graceMs`, and resolves
+ * once nothing of it is left. It only ever signals what it can prove is the recorded work: same host, same
+ * boot, and a group leader with the recorded start time, or, once that leader has exited, members of its
+ * group that started after it (a process group id cannot be reused while the group has members).
+ */
+export async function stopOrphanedProcess(
+  recorded: StepProcess,
+  graceMs = ORPHAN_STOP_GRACE_MS,
+): Promise<OrphanOutcome> {
+  const { pid, startTime } = recorded;
+  if (pid === undefined || startTime === undefined || recorded.host !== hostName()) return 'unchecked';
+  const boot = hostBootId();
+  if (boot === undefined) return 'unchecked';
+  if (recorded.bootId !== boot) return recorded.bootId === undefined ? 'unchecked' : 'gone';
+
+  const leads = recorded.pgid === pid;
+  const alive = (): boolean => (leads ? groupAlive(pid, startTime) : leaderAlive(pid, startTime));
+  if (!alive()) return 'gone';
+  const signal = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(leads ? -pid : pid, sig);
+    } catch {
+      // ESRCH: gone meanwhile.
+    }
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    await sleep(POLL_MS);
+    if (!alive()) return 'stopped';
+  }
+  signal('SIGKILL');
+  // SIGKILL cannot be caught; what is left is the kernel tearing the processes down.
+  for (let i = 0; i < 100 && alive(); i++) await sleep(POLL_MS);
+  return 'stopped';
+}
+
+/** The recorded process itself is alive: same pid, same start time, not exited. */
+function leaderAlive(pid: number, startTime: number): boolean {
+  const stat = readProcStat(pid);
+  return stat !== undefined && stat.startTime === startTime && isLiveProcess(pid, stat);
+}
+
+/** A live process of group `pgid` that belongs to the recorded work. */
+function groupAlive(pgid: number, startTime: number): boolean {
+  const leader = readProcStat(pgid);
+  if (leader !== undefined && isLiveProcess(pgid, leader)) {
+    // A live process with this pid but another start time means the group is gone and the pid reused.
+    return leader.startTime === startTime;
+  }
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return false;
+  }
+  for (const entry of entries) {
+    const first = entry.charCodeAt(0);
+    if (first < 48 || first > 57) continue;
+    const member = Number(entry);
+    const stat = readProcStat(member);
+    if (stat?.pgrp === pgid && stat.startTime >= startTime && isLiveProcess(member, stat)) return true;
+  }
+  return false;
+}
