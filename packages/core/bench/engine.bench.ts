@@ -12,7 +12,7 @@ import { SqliteStore } from '../src/store/sqlite-store.js';
 const noop: Command<Record<string, never>> = {
   name: 'bench.noop',
   version: '1',
-  usesRunner: false,
+  runnerIdentity: () => null,
   params: z.object({}),
   execute: () => of({ type: 'outputs', outputs: {} }),
 };

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { lastValueFrom, tap } from 'rxjs';
-import { execCommand, execParamsSchema } from '../src/commands/exec.js';
+import { ExecCommand, execParamsSchema } from '../src/commands/exec.js';
+
+const execCommand = new ExecCommand();
 import type { CommandContext } from '../src/contracts/command.js';
 import { LocalProcessRunner } from '../src/runners/local-process-runner.js';
 

@@ -12,7 +12,7 @@ const cwd = mkdtempSync(path.join(os.tmpdir(), 'beamline-rss-'));
 const noop = {
   name: 'bench.noop',
   version: '1',
-  usesRunner: false,
+  runnerIdentity: () => null,
   params: z.object({}),
   execute: () => of({ type: 'outputs', outputs: {} }),
 };

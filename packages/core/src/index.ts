@@ -1,8 +1,14 @@
 import 'reflect-metadata';
 
 export type { Artifact } from './contracts/artifact.js';
-export type { Command, CommandContext, StepEvent, StepOutputs } from './contracts/command.js';
-export { STEP_LABELS } from './contracts/command.js';
+export type {
+  Command,
+  CommandContext,
+  CommandDefinition,
+  StepEvent,
+  StepOutputs,
+} from './contracts/command.js';
+export { defineCommand, STEP_LABELS } from './contracts/command.js';
 export type {
   CacheKeyParts,
   ErrorInfo,
@@ -21,7 +27,7 @@ export type {
   RetryPolicy,
   StepDefinition,
 } from './contracts/pipeline.js';
-export type { Plugin, PluginRegistry, PluginStartContext } from './contracts/plugin.js';
+export type { InjectableClass, Plugin, PluginRegistry, PluginStartContext } from './contracts/plugin.js';
 export type { ResourceCapacity, ResourceGrant, ResourceRequest } from './contracts/resources.js';
 export type {
   ExecOptions,
@@ -30,14 +36,23 @@ export type {
   ProcessEvent,
   ProcessSpec,
   Runner,
+  RunnerIdentityRequest,
+  RunnerLookup,
 } from './contracts/runner.js';
 export type {
+  Clock,
+  EventSink,
   Explanation,
   KeyChange,
   RunHandle,
   RunOptions,
   RunResult,
   Runtime,
+  RuntimeConfig,
+  RuntimeEvent,
+  RuntimeEventInit,
+  RuntimeEventLevel,
+  RuntimeEventMap,
   RuntimeOptions,
 } from './contracts/runtime.js';
 export type { Service, ServiceAddress, ServiceHealth } from './contracts/service.js';
@@ -62,27 +77,22 @@ export {
 } from './errors/beamline-error.js';
 export { CoreError, isCoreError, type CoreErrorCode } from './errors/core-error.js';
 export { createToken, type Token } from './di/token.js';
+export { Tokens } from './di/tokens.js';
+// Plugins decorate with core's copy of tsyringe, so every class lands in the one registry the runtime reads.
+export { inject, injectable } from 'tsyringe';
 export { loadPipelineFile, parsePipeline } from './pipeline/load-pipeline-file.js';
 export { planPipeline, DEFAULT_RETRY_POLICY, type PlanPipelineOptions } from './pipeline/plan-pipeline.js';
 export { resolveStepParams } from './pipeline/resolve-step-params.js';
 export { parseParamAssignments } from './pipeline/parse-param-assignments.js';
 export { parseDuration } from './pipeline/parse-duration.js';
 export { parseMemory } from './pipeline/parse-memory.js';
+export { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './util/backoff.js';
 export type { PipelineIssueDetail } from './pipeline/pipeline-issue.js';
 export { createRuntime } from './runtime/create-runtime.js';
 export { ResourcePool, type Lease } from './resources/resource-pool.js';
 export { defaultCapacity, detectGpuIds } from './resources/default-capacity.js';
-export { NamedRegistry } from './registry/named-registry.js';
-export { Tokens } from './di/tokens.js';
-export { Container, type Injectable, type Scope } from './di/container.js';
 export { LocalProcessRunner, DEFAULT_KILL_GRACE_MS } from './runners/local-process-runner.js';
-export {
-  ExecCommand,
-  execCommand,
-  execParamsSchema,
-  CONTAINER_WORKDIR,
-  type ExecParams,
-} from './commands/exec.js';
+export { ExecCommand, execParamsSchema, CONTAINER_WORKDIR, type ExecParams } from './commands/exec.js';
 export { MemoryStore } from './store/memory-store.js';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite-store.js';
 export { applyRunEvent, initialRunState, reduceRunState } from './store/run-state.js';

@@ -1,4 +1,4 @@
-import type { Command, Plugin } from '@beamline/core';
+import type { Plugin } from '@beamline/core';
 import type { Observable } from 'rxjs';
 import { createGridDownloadCommand } from './command/grid-download-command.js';
 import { download, planDownload } from './download/downloader.js';
@@ -31,9 +31,7 @@ export function createGridPlugin(options: GridPluginOptions = {}): Plugin {
   return {
     name: 'grid',
     register(registry) {
-      // Command<P> is not assignable to the registry's Command<never> (the schema's output type is
-      // covariant); the registry validates params with that same schema, so the cast is sound.
-      registry.addCommand(createGridDownloadCommand(options) as unknown as Command<never>);
+      registry.addCommand(createGridDownloadCommand(options));
       registry.provide(GridDownloaderToken, downloader);
     },
   };

@@ -8,7 +8,9 @@ import type { CommandContext, StepEvent } from '../contracts/command.js';
 import type { ExecOptions, ProcessEvent, ProcessSpec, Runner } from '../contracts/runner.js';
 import { isCoreError, type CoreError } from '../errors/core-error.js';
 import { LocalProcessRunner } from '../runners/local-process-runner.js';
-import { execCommand, execParamsSchema, type ExecParams } from './exec.js';
+import { ExecCommand, execParamsSchema, type ExecParams } from './exec.js';
+
+const execCommand = new ExecCommand();
 
 const scratch = realpathSync(mkdtempSync(join(tmpdir(), 'beamline-exec-')));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -1,9 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Observable } from 'rxjs';
+import { injectable } from 'tsyringe';
 import { z } from 'zod';
 import type { Command, CommandContext, StepEvent } from '../contracts/command.js';
-import type { ProcessEvent, ProcessSpec } from '../contracts/runner.js';
+import type { ProcessEvent, ProcessSpec, RunnerIdentityRequest } from '../contracts/runner.js';
 import { isBeamlineError } from '../errors/beamline-error.js';
 import { CoreError } from '../errors/core-error.js';
 import { collectArtifacts } from './collect-artifacts.js';
@@ -67,12 +68,17 @@ export type ExecParams = z.output<typeof execParamsSchema>;
  * Outputs: `exitCode`, each named output (absolute path, or paths for several matches), and the values
  * of `::output name=value` lines (JSON-parsed when they parse).
  */
+@injectable()
 export class ExecCommand implements Command<ExecParams> {
   readonly name = 'exec';
   readonly version = '1';
   readonly description = 'Run a program or shell command, collecting its logs, metrics and output files';
   readonly params = execParamsSchema;
-  readonly usesRunner = true;
+
+  /** The step's image, so a rebuilt image under the same tag re-runs the step; else the plain runner. */
+  runnerIdentity(params: ExecParams): RunnerIdentityRequest {
+    return typeof params.image === 'string' ? { image: params.image } : {};
+  }
 
   execute(ctx: CommandContext, params: ExecParams): Observable<StepEvent> {
     return new Observable<StepEvent>((subscriber) => {
@@ -150,10 +156,14 @@ export class ExecCommand implements Command<ExecParams> {
       const onRunnerComplete = (): void => {
         if (exit === undefined) {
           subscriber.error(
-            new CoreError('CORE_PROCESS_FAILED', `Step '${ctx.stepId}': the runner ended without an exit event`, {
-              retryable: true,
-              details: { runner: ctx.runner.name },
-            }),
+            new CoreError(
+              'CORE_PROCESS_FAILED',
+              `Step '${ctx.stepId}': the runner ended without an exit event`,
+              {
+                retryable: true,
+                details: { runner: ctx.runner.name },
+              },
+            ),
           );
           return;
         }
@@ -297,6 +307,3 @@ function reasonText(reason: unknown): string | undefined {
   if (reason instanceof Error) return reason.message;
   return typeof reason === 'string' ? reason : undefined;
 }
-
-/** The `exec` command instance every runtime registers. */
-export const execCommand: Command<ExecParams> = new ExecCommand();

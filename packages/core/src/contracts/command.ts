@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
 import type { Artifact } from './artifact.js';
 import type { ResourceGrant } from './resources.js';
-import type { Runner } from './runner.js';
+import type { Runner, RunnerIdentityRequest } from './runner.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
 
 /** Keys of the ownership labels the engine puts in `CommandContext.labels` (and runners pass on). */
@@ -46,6 +46,11 @@ export interface CommandContext {
  * and unsubscribing must stop every process, container, socket and timer the command started.
  * Commands should end promptly after `ctx.signal` aborts (the engine waits for the stream to end
  * before it releases the step's resources).
+ *
+ * Methods are declared with method syntax on purpose: a `Command<{ ms: number }>` is then a
+ * `Command<unknown>`, so registries take any command without casts. Write commands as classes (the
+ * runtime's container can construct them, see `PluginRegistry.addCommand`) or with `defineCommand`,
+ * which infers `Params` from the schema.
  */
 export interface Command<Params = unknown> {
   /** Stable name used by `uses:` (`exec`, `grid.download`, `docker.build`). */
@@ -57,9 +62,44 @@ export interface Command<Params = unknown> {
   /** The parameter schema; `with:` is validated against it after expressions are resolved. */
   readonly params: StandardSchemaV1<unknown, Params>;
   /**
-   * The runner identity is part of the cache key; commands that never touch the runner (downloads,
-   * builds through an API) return false so a step's key does not depend on where it would have run.
+   * What the step's runner contributes to the cache key, from the validated parameters:
+   * - absent: the runner's plain identity (`Runner.identity({})`), e.g. the host kind for `local`;
+   * - `{ image }`: the runner's identity for that image (its content digest for `docker`), so a
+   *   rebuilt image under the same tag re-runs the step;
+   * - `null`: the command never uses the runner (downloads, builds through an API), so the key has no
+   *   runner part and does not depend on where the step would have run.
    */
-  readonly usesRunner?: boolean;
+  runnerIdentity?(params: Params): RunnerIdentityRequest | null;
   execute(ctx: CommandContext, params: Params): Observable<StepEvent>;
+}
+
+/** What `defineCommand` takes: a command whose parameter type is inferred from its schema. */
+export interface CommandDefinition<Schema extends StandardSchemaV1> {
+  readonly name: string;
+  readonly version: string;
+  readonly description?: string;
+  readonly params: Schema;
+  runnerIdentity?(params: StandardSchemaV1.InferOutput<Schema>): RunnerIdentityRequest | null;
+  execute(ctx: CommandContext, params: StandardSchemaV1.InferOutput<Schema>): Observable<StepEvent>;
+}
+
+/**
+ * Defines a command from a plain object, with `execute`'s parameters typed by the schema's output (zod,
+ * valibot, arktype: any Standard Schema). The result registers as is: `registry.addCommand(command)`.
+ *
+ * @example
+ * ```ts
+ * const greet = defineCommand({
+ *   name: 'demo.greet',
+ *   version: '1',
+ *   params: z.object({ who: z.string() }),
+ *   runnerIdentity: () => null,
+ *   execute: (ctx, { who }) => of({ type: 'outputs', outputs: { greeting: `hello ${who}` } }),
+ * });
+ * ```
+ */
+export function defineCommand<Schema extends StandardSchemaV1>(
+  definition: CommandDefinition<Schema>,
+): Command<StandardSchemaV1.InferOutput<Schema>> {
+  return definition;
 }

@@ -39,6 +39,14 @@ export interface ProcessSpec {
   name?: string;
 }
 
+/**
+ * What a command asks of its step's runner for the cache key: the image it runs in, if any. The runner
+ * turns it into its identity (`Runner.identity`), e.g. the image's content digest.
+ */
+export interface RunnerIdentityRequest {
+  readonly image?: string;
+}
+
 /** Options of one `exec` call. */
 export interface ExecOptions {
   /**
@@ -77,9 +85,20 @@ export interface Runner {
   /** The name a pipeline step picks it by (`local`, `docker`). */
   readonly name: string;
   /**
-   * The runner's identity for a spec, part of a step's cache key: for containers the image digest, for
-   * local processes the host and runner kind.
+   * The runner's identity, part of a step's cache key: for containers the content digest of the
+   * requested image (or the runner's default image), for local processes the host and runner kind. The
+   * request comes from the step's command (`Command.runnerIdentity`).
    */
-  identity(spec: ProcessSpec): Promise<string>;
+  identity(request: RunnerIdentityRequest): Promise<string>;
   exec(spec: ProcessSpec, options?: ExecOptions): Observable<ProcessEvent>;
+}
+
+/** The runtime's runners by name, read-only (`Tokens.Runners`). */
+export interface RunnerLookup {
+  get(name: string): Runner | undefined;
+  /** The runner, or `CORE_RUNNER_UNKNOWN` naming the registered ones. */
+  require(name: string): Runner;
+  has(name: string): boolean;
+  /** Registered names, sorted. */
+  names(): string[];
 }

@@ -7,6 +7,57 @@ import type { Plugin } from './plugin.js';
 import type { ResourceCapacity } from './resources.js';
 import type { Runner } from './runner.js';
 import type { RunStatus, StepState, Store } from './store.js';
+import type { Token } from '../di/token.js';
+
+/** Where the runtime reads the time (`Tokens.Clock`); tests pass a fake one in `RuntimeOptions.clock`. */
+export interface Clock {
+  /** Milliseconds since the epoch, like `Date.now()`. */
+  now(): number;
+}
+
+/** Runtime-wide settings, read-only (`Tokens.Config`). */
+export interface RuntimeConfig {
+  /** Working directory of runs (absolute). */
+  readonly cwd: string;
+  /** Most steps running at once, on top of resource limits. */
+  readonly maxParallel: number;
+  /** How often a running engine looks for cancel requests from other processes (ms). */
+  readonly cancelPollMs: number;
+  /**
+   * How long after aborting an attempt the engine waits for the command to end by itself before it
+   * unsubscribes (the runner's own SIGTERM → SIGKILL grace runs inside this).
+   */
+  readonly stopGraceMs: number;
+}
+
+/** How much a runtime event matters. */
+export type RuntimeEventLevel = 'debug' | 'info' | 'warning' | 'error';
+
+/** What a plugin, runner, store or the engine reports outside any run: warnings, clean-up reports. */
+export interface RuntimeEventInit {
+  readonly level: RuntimeEventLevel;
+  /** Who reports it: `docker.janitor`, `runner.local`, `store`. */
+  readonly source: string;
+  /** One line for people. */
+  readonly message: string;
+  /** Structured facts (ids, paths, counts); never secrets. */
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** A runtime event as delivered: stamped with the runtime clock's time. */
+export interface RuntimeEvent extends RuntimeEventInit {
+  readonly time: number;
+}
+
+/** Where runtime events go (`Tokens.Events`): inject it and `emit`. Never throws, never blocks. */
+export interface EventSink {
+  emit(event: RuntimeEventInit): void;
+}
+
+/** Listener signatures of `Runtime.events`: one name per level, plus `event` for all. */
+export type RuntimeEventMap = { [L in RuntimeEventLevel]: [event: RuntimeEvent] } & {
+  event: [event: RuntimeEvent];
+};
 
 export interface RuntimeOptions {
   plugins?: readonly Plugin[];
@@ -23,6 +74,8 @@ export interface RuntimeOptions {
   cwd?: string;
   /** How often a running engine looks for cancel requests from other processes (ms, default 250). */
   cancelPollMs?: number;
+  /** Where the runtime reads the time; default the system clock. */
+  clock?: Clock;
 }
 
 export interface RunOptions {
@@ -80,6 +133,19 @@ export interface Explanation {
 export interface Runtime {
   readonly store: Store;
   readonly cwd: string;
+  /**
+   * Runtime events (warnings, clean-up reports) of plugins, runners, stores and the engine. A late
+   * subscriber first gets the most recent ones (up to 100, so warnings from start-up are not lost),
+   * then live events. Completes when the runtime closes.
+   */
+  readonly events$: Observable<RuntimeEvent>;
+  /** The same events for listeners (`on('warning', e => …)`, `on('event', …)`). */
+  readonly events: EventEmitter<RuntimeEventMap>;
+  /**
+   * A service under a token: a core token (`Tokens.Store`, …) or one a plugin exports
+   * (`runtime.resolve(DockerRunnerToken)`). `CORE_DEPENDENCY_UNRESOLVED` when nothing provides it.
+   */
+  resolve<T>(token: Token<T>): T;
   /** Validates, plans and starts a run. Rejects with `CORE_PIPELINE_INVALID` and friends before anything runs. */
   run(pipeline: PipelineDefinition, options?: RunOptions): Promise<RunHandle>;
   /** Loads a YAML or JSON pipeline file and runs it. */
@@ -89,7 +155,7 @@ export interface Runtime {
   /** Asks the run to cancel, also when another process drives it. */
   cancel(runId: string, reason?: string): Promise<void>;
   explain(runId: string, stepId: string): Promise<Explanation>;
-  command(name: string): Command<unknown> | undefined;
+  command(name: string): Command | undefined;
   runner(name: string): Runner | undefined;
   readonly capacity: ResourceCapacity;
   /** Stops services and plugins, waits for running runs to be cancelled, closes the store. */

@@ -1,21 +1,21 @@
 import { container as tsyringeRoot, Lifecycle, type DependencyContainer } from 'tsyringe';
+import type { InjectableClass } from '../contracts/plugin.js';
+import { isBeamlineError } from '../errors/beamline-error.js';
+import { CoreError } from '../errors/core-error.js';
 import type { Token } from './token.js';
 
-/** A class whose constructor parameters are all `@inject(Token)`-decorated. */
-export type Injectable<T> = new (...args: never[]) => T;
-
-/** How long a class registration's instance lives. */
-export type Scope = 'singleton' | 'per-container' | 'transient';
-
-const LIFECYCLE: Record<Scope, Lifecycle> = {
-  singleton: Lifecycle.Singleton,
-  'per-container': Lifecycle.ContainerScoped,
-  transient: Lifecycle.Transient,
-};
+/** tsyringe's view of a class (its `constructor<T>`, which takes any arguments). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type TsyringeClass<T> = new (...args: any[]) => T;
 
 /**
- * The only door to tsyringe. Every container is a child of tsyringe's root that nothing ever registers
- * in, so two runtimes (or two test files) never share registrations.
+ * The only door to tsyringe (internal: applications and plugins go through `PluginRegistry` and
+ * `Runtime.resolve`). Every container is a child of tsyringe's root, which nothing ever registers in,
+ * so two runtimes (or two test files) never share registrations.
+ *
+ * A class is built at most once per container tree, however it is reached: `construct(C)` and every
+ * `provideClass(token, C)` share one instance, so a runner that is also provided under a plugin's
+ * token is one object.
  */
 export class Container {
   private constructor(private readonly inner: DependencyContainer) {}
@@ -29,8 +29,32 @@ export class Container {
     this.inner.registerInstance<T>(token, value);
   }
 
-  provideClass<T>(token: Token<T>, implementation: Injectable<T>, scope: Scope = 'singleton'): void {
-    this.inner.register<T>(token, { useClass: implementation as never }, { lifecycle: LIFECYCLE[scope] });
+  /** `token` resolves to the one instance of `implementation`, built on first use. */
+  provideClass<T>(token: Token<T>, implementation: InjectableClass<T>): void {
+    this.registerClass(implementation);
+    this.inner.register<T>(
+      token,
+      { useToken: implementation as TsyringeClass<T> },
+      { lifecycle: Lifecycle.Singleton },
+    );
+  }
+
+  /** The one instance of a class, built now if it was not yet. */
+  construct<T>(implementation: InjectableClass<T>): T {
+    this.registerClass(implementation);
+    return this.inner.resolve<T>(implementation as TsyringeClass<T>);
+  }
+
+  /**
+   * A class for each resolution (a run's `RunExecution` in the run's child container): its instance lives
+   * as long as the container that resolved it.
+   */
+  providePerContainer<T>(token: Token<T>, implementation: InjectableClass<T>): void {
+    this.inner.register<T>(
+      token,
+      { useClass: implementation as TsyringeClass<T> },
+      { lifecycle: Lifecycle.ContainerScoped },
+    );
   }
 
   resolve<T>(token: Token<T>): T {
@@ -46,7 +70,36 @@ export class Container {
     return new Container(this.inner.createChildContainer());
   }
 
+  /** Disposes what this container built (instances with a `dispose()` method). */
   async dispose(): Promise<void> {
     await this.inner.dispose();
+  }
+
+  private registerClass<T>(implementation: InjectableClass<T>): void {
+    const asClass = implementation as TsyringeClass<T>;
+    if (!this.inner.isRegistered(asClass, true)) {
+      this.inner.register<T>(asClass, { useClass: asClass }, { lifecycle: Lifecycle.Singleton });
+    }
+  }
+}
+
+/**
+ * Runs a resolution and turns tsyringe's errors ("Cannot inject the dependency … Attempted to resolve
+ * unregistered dependency token") into `CORE_DEPENDENCY_UNRESOLVED`, naming what was being built and
+ * for whom.
+ */
+export function resolving<T>(what: string, owner: string, resolve: () => T): T {
+  try {
+    return resolve();
+  } catch (error) {
+    // A constructor's own coded error (a bad option) says more than any wrapper.
+    if (isBeamlineError(error)) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new CoreError(
+      'CORE_DEPENDENCY_UNRESOLVED',
+      `${owner}: cannot build ${what}: ${reason}. Every constructor parameter needs @inject(Token) with a ` +
+        `token some plugin provides (is the providing plugin listed, and named in "dependencies"?).`,
+      { cause: error, details: { what, owner } },
+    );
   }
 }

@@ -1,21 +1,24 @@
-import type { Command } from '../contracts/command.js';
-import type { Runner } from '../contracts/runner.js';
-import type { Service } from '../contracts/service.js';
+import type { RunnerLookup } from '../contracts/runner.js';
+import type { Clock, EventSink, RuntimeConfig } from '../contracts/runtime.js';
 import type { Store } from '../contracts/store.js';
-import type { NamedRegistry } from '../registry/named-registry.js';
 import type { ResourcePool } from '../resources/resource-pool.js';
-import type { RuntimeConfig } from '../runtime/runtime-config.js';
-import type { RunContext } from '../engine/run-context.js';
 import { createToken } from './token.js';
 
-/** The core's DI tokens. Plugins define their own in their own `tokens.ts`. */
+/**
+ * The core's DI tokens: what a class the runtime builds may ask for with `@inject(Tokens.X)`. Plugins
+ * define their own in their own `tokens.ts`.
+ */
 export const Tokens = {
+  /** The runtime's store. */
   Store: createToken<Store>('beamline.Store'),
-  Commands: createToken<NamedRegistry<Command<never>>>('beamline.Commands'),
-  Runners: createToken<NamedRegistry<Runner>>('beamline.Runners'),
-  Services: createToken<NamedRegistry<Service>>('beamline.Services'),
+  /** The resource pool (CPUs, memory, GPU ids) steps are granted from. */
   ResourcePool: createToken<ResourcePool>('beamline.ResourcePool'),
+  /** Runtime-wide settings (working directory, parallelism, …), read-only. */
   Config: createToken<RuntimeConfig>('beamline.Config'),
-  /** Run-scoped: the run being executed (only in a run's child container). */
-  RunContext: createToken<RunContext>('beamline.RunContext'),
+  /** Where the runtime reads the time. */
+  Clock: createToken<Clock>('beamline.Clock'),
+  /** The runtime event sink for warnings and diagnostics (`Runtime.events$`). */
+  Events: createToken<EventSink>('beamline.Events'),
+  /** The registered runners by name, read-only; complete once the runtime is created. */
+  Runners: createToken<RunnerLookup>('beamline.Runners'),
 } as const;

@@ -1,6 +1,8 @@
 import { Observable, Subject } from 'rxjs';
 import type { RunEvent, RunEventInit } from '../contracts/events.js';
+import type { Clock } from '../contracts/runtime.js';
 import type { Store } from '../contracts/store.js';
+import { systemClock } from '../util/clock.js';
 
 /**
  * The run's event log as the engine writes it: stamps `seq` and `time`, hands every event to live
@@ -20,6 +22,7 @@ export class RunEventLog {
     private readonly store: Store,
     readonly runId: string,
     lastSeq: number,
+    private readonly clock: Clock = systemClock,
     private readonly flushDelayMs = 25,
     private readonly maxBuffered = 512,
   ) {
@@ -27,7 +30,7 @@ export class RunEventLog {
   }
 
   emit(init: RunEventInit): RunEvent {
-    const event = { ...init, runId: this.runId, seq: ++this.seq, time: Date.now() };
+    const event = { ...init, runId: this.runId, seq: ++this.seq, time: this.clock.now() };
     this.buffer.push(event);
     this.live.next(event);
     if (this.buffer.length >= this.maxBuffered) void this.flush().catch(() => undefined);

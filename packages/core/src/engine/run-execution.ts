@@ -14,8 +14,8 @@ import {
 import type { CacheKeyParts, ErrorInfo } from '../contracts/events.js';
 import type { PlannedStep } from '../contracts/pipeline.js';
 import type { ResourceGrant } from '../contracts/resources.js';
-import type { RunResult } from '../contracts/runtime.js';
-import type { Runner } from '../contracts/runner.js';
+import type { Clock, RunResult, RuntimeConfig } from '../contracts/runtime.js';
+import type { Runner, RunnerLookup } from '../contracts/runner.js';
 import type { CacheRecord, Store } from '../contracts/store.js';
 import { Tokens } from '../di/tokens.js';
 import { isRetryable } from '../errors/beamline-error.js';
@@ -23,14 +23,14 @@ import { CoreError, isCoreError } from '../errors/core-error.js';
 import { resolveStepParams } from '../pipeline/resolve-step-params.js';
 import type { NamedRegistry } from '../registry/named-registry.js';
 import type { Lease, ResourcePool } from '../resources/resource-pool.js';
-import type { RuntimeConfig } from '../runtime/runtime-config.js';
+import { InternalTokens } from '../runtime/internal-tokens.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { toErrorInfo } from '../util/error-info.js';
 import { sleep } from '../util/sleep.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay } from '../util/backoff.js';
 import { cacheKey, inputDigests } from './cache-key.js';
 import type { RunContext } from './run-context.js';
-import { RunEventLog } from './run-event-log.js';
+import type { RunEventLog } from './run-event-log.js';
 import { validateParams } from './validate-params.js';
 
 type Outcome = 'done' | 'failed' | 'cancelled';
@@ -47,7 +47,6 @@ interface Completed {
  */
 @injectable()
 export class RunExecution {
-  readonly log: RunEventLog;
   private readonly abort = new AbortController();
   private readonly completed = new Map<string, Completed>();
   private readonly outcomes = new Map<string, Outcome>();
@@ -58,14 +57,15 @@ export class RunExecution {
   private readonly ready = new Subject<PlannedStep>();
 
   constructor(
-    @inject(Tokens.RunContext) private readonly context: RunContext,
+    @inject(InternalTokens.RunContext) private readonly context: RunContext,
+    @inject(InternalTokens.RunEventLog) readonly log: RunEventLog,
     @inject(Tokens.Store) private readonly store: Store,
-    @inject(Tokens.Commands) private readonly commands: NamedRegistry<Command<never>>,
-    @inject(Tokens.Runners) private readonly runners: NamedRegistry<Runner>,
+    @inject(InternalTokens.Commands) private readonly commands: NamedRegistry<Command>,
+    @inject(Tokens.Runners) private readonly runners: RunnerLookup,
     @inject(Tokens.ResourcePool) private readonly pool: ResourcePool,
     @inject(Tokens.Config) private readonly config: RuntimeConfig,
+    @inject(Tokens.Clock) private readonly clock: Clock,
   ) {
-    this.log = new RunEventLog(store, context.record.id, context.resumeFrom?.lastSeq ?? 0);
     // Every running attempt and every step waiting for resources listens for the run's cancellation.
     setMaxListeners(0, this.abort.signal);
   }
@@ -83,7 +83,7 @@ export class RunExecution {
 
   /** Runs to the end; resolves with the result whatever the status, rejects only if the store fails. */
   async run(): Promise<RunResult> {
-    const startedAt = Date.now();
+    const startedAt = this.clock.now();
     const { plan, resumeFrom } = this.context;
     this.log.emit({ type: 'run-started', pipeline: plan.pipeline, resumed: resumeFrom !== undefined });
 
@@ -126,7 +126,7 @@ export class RunExecution {
   }
 
   private async finish(startedAt: number): Promise<RunResult> {
-    const durationMs = Date.now() - startedAt;
+    const durationMs = this.clock.now() - startedAt;
     const failed = [...this.outcomes].find(([, outcome]) => outcome === 'failed');
     let status: RunResult['status'];
     let error: ErrorInfo | undefined;
@@ -214,14 +214,14 @@ export class RunExecution {
     if (this.abort.signal.aborted) return this.recordCancelled(step);
     const command = this.commands.require(step.uses);
     const runner = this.runners.require(step.runner);
-    const startedAt = Date.now();
+    const startedAt = this.clock.now();
 
     let params: unknown;
     let keyParts: CacheKeyParts;
     try {
       const raw = resolveStepParams(step, (id) => this.completed.get(id)?.outputs, this.context.plan);
       params = await validateParams(command, raw, step.id);
-      keyParts = await this.keyParts(step, command, runner, raw);
+      keyParts = await this.keyParts(step, command, runner, raw, params);
     } catch (error) {
       return this.recordFailed(step, 0, error, startedAt);
     }
@@ -249,7 +249,7 @@ export class RunExecution {
 
   private async attempts(
     step: PlannedStep,
-    command: Command<never>,
+    command: Command,
     runner: Runner,
     params: unknown,
     grant: ResourceGrant,
@@ -271,7 +271,7 @@ export class RunExecution {
           attempt,
           outputs: result.outputs,
           artifacts: result.artifacts,
-          durationMs: Date.now() - startedAt,
+          durationMs: this.clock.now() - startedAt,
         });
         await this.log.flush();
         if (step.cache) await this.store.putCache(this.cacheRecord(step, key, keyParts, result));
@@ -295,7 +295,7 @@ export class RunExecution {
   /** One attempt: the command's stream, bounded by the step's timeout and the run's cancellation. */
   private attempt(
     step: PlannedStep,
-    command: Command<never>,
+    command: Command,
     runner: Runner,
     params: unknown,
     resources: ResourceGrant,
@@ -357,7 +357,7 @@ export class RunExecution {
         },
         { once: true },
       );
-      subscription = command.execute(context, params as never).subscribe({
+      subscription = command.execute(context, params).subscribe({
         next: (event) => this.onStepEvent(step.id, attempt, event, result),
         error: failWith,
         complete: () => (controller.signal.aborted ? failWith(undefined) : resolve(result)),
@@ -407,19 +407,17 @@ export class RunExecution {
 
   private async keyParts(
     step: PlannedStep,
-    command: Command<never>,
+    command: Command,
     runner: Runner,
-    params: Record<string, unknown>,
+    raw: Record<string, unknown>,
+    params: unknown,
   ): Promise<CacheKeyParts> {
-    const image = typeof params.image === 'string' ? params.image : undefined;
-    const runnerIdentity =
-      command.usesRunner === false
-        ? '-'
-        : await runner.identity({ argv: [], ...(image === undefined ? {} : { image }) });
+    const request = command.runnerIdentity === undefined ? {} : command.runnerIdentity(params);
+    const runnerIdentity = request === null ? '-' : await runner.identity(request);
     return {
       command: command.name,
       commandVersion: command.version,
-      params: canonicalJson(params),
+      params: canonicalJson(raw),
       inputs: inputDigests(step.needs.map((id) => [id, this.completed.get(id)?.artifacts ?? []])),
       runner: runnerIdentity,
     };
@@ -439,7 +437,7 @@ export class RunExecution {
       artifacts: result.artifacts,
       runId: this.runId,
       stepId: step.id,
-      createdAt: Date.now(),
+      createdAt: this.clock.now(),
     };
   }
 
@@ -476,7 +474,7 @@ export class RunExecution {
       stepId: step.id,
       attempt,
       error: info,
-      durationMs: Date.now() - startedAt,
+      durationMs: this.clock.now() - startedAt,
     });
     await this.log.flush();
     return 'failed';

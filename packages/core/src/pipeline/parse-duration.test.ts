@@ -14,8 +14,14 @@ describe('parseDuration', () => {
     expect(parseDuration(1234)).toBe(1234);
   });
 
+  it('reads a bare number, also in a string, as milliseconds', () => {
+    expect(parseDuration('5')).toBe(5);
+    expect(parseDuration(' 1500 ')).toBe(1500);
+    expect(parseDuration('2.5')).toBe(2.5);
+  });
+
   it('rejects anything else', () => {
-    for (const value of ['', '5', '5 minutes', 'm5', '0s', '-1s', 0, -5, Number.NaN, true, null]) {
+    for (const value of ['', '0', '-5', '5 minutes', 'm5', '0s', '-1s', 0, -5, Number.NaN, true, null]) {
       expect(parseDuration(value), String(value)).toBeUndefined();
     }
   });

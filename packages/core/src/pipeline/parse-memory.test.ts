@@ -14,8 +14,14 @@ describe('parseMemory', () => {
     expect(parseMemory(0)).toBe(0);
   });
 
+  it('reads a bare number, also in a string, as MiB', () => {
+    expect(parseMemory('4')).toBe(4);
+    expect(parseMemory('1.5')).toBe(2);
+    expect(parseMemory(' 512 ')).toBe(512);
+  });
+
   it('rejects anything else', () => {
-    for (const value of ['', '4x', '4', 'g4', '-1g', -1, Number.POSITIVE_INFINITY, false]) {
+    for (const value of ['', '4x', 'g4', 'b', '4 b', '-1g', -1, Number.POSITIVE_INFINITY, false]) {
       expect(parseMemory(value), String(value)).toBeUndefined();
     }
   });

@@ -104,7 +104,7 @@ describe('LocalProcessRunner specifics', () => {
 
   it('has the name local and a host identity', async () => {
     expect(runner.name).toBe('local');
-    expect(await runner.identity({ argv: ['true'] })).toMatch(/^local:[^:]+:[a-z0-9]+-[a-z0-9]+$/);
+    expect(await runner.identity({})).toMatch(/^local:[^:]+:[a-z0-9]+-[a-z0-9]+$/);
   });
 
   it('does nothing before subscription', async () => {

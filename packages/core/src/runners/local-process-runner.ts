@@ -2,7 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { arch, hostname, platform } from 'node:os';
 import { Observable } from 'rxjs';
-import type { ExecOptions, ExitReason, ProcessEvent, ProcessSpec, Runner } from '../contracts/runner.js';
+import { injectable } from 'tsyringe';
+import type {
+  ExecOptions,
+  ExitReason,
+  ProcessEvent,
+  ProcessSpec,
+  Runner,
+  RunnerIdentityRequest,
+} from '../contracts/runner.js';
 import { CoreError } from '../errors/core-error.js';
 
 /** Default time between SIGTERM and SIGKILL when stopping a process group. */
@@ -24,11 +32,12 @@ const UNSUPPORTED_FIELDS = ['image', 'mounts', 'network', 'user'] as const;
  * Processes of the group that have exited but that nobody reaps (orphans whose new parent, PID 1 in many
  * containers, never waits for them) count as gone on Linux.
  */
+@injectable()
 export class LocalProcessRunner implements Runner {
   readonly name = 'local';
 
   /** `local:<hostname>:<platform>-<arch>`: local results are only reusable on the same kind of host. */
-  identity(_spec: ProcessSpec): Promise<string> {
+  identity(_request?: RunnerIdentityRequest): Promise<string> {
     return Promise.resolve(`local:${hostname()}:${platform()}-${arch()}`);
   }
 

@@ -1,18 +1,28 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import type { Observable } from 'rxjs';
+import type { EventEmitter } from 'eventemitter3';
 import type { Command } from '../contracts/command.js';
 import type { PipelineDefinition, Plan } from '../contracts/pipeline.js';
-import type { PluginRegistry } from '../contracts/plugin.js';
-import type { Explanation, RunHandle, RunOptions, Runtime, RuntimeOptions } from '../contracts/runtime.js';
+import type {
+  Explanation,
+  RunHandle,
+  RunOptions,
+  Runtime,
+  RuntimeConfig,
+  RuntimeEvent,
+  RuntimeEventMap,
+  RuntimeOptions,
+} from '../contracts/runtime.js';
 import type { Runner } from '../contracts/runner.js';
-import type { Service } from '../contracts/service.js';
 import type { RunOwner, RunRecord, RunState, Store } from '../contracts/store.js';
-import { Container } from '../di/container.js';
-import { createToken } from '../di/token.js';
+import { Container, resolving } from '../di/container.js';
+import { createToken, type Token } from '../di/token.js';
 import { Tokens } from '../di/tokens.js';
 import { CoreError } from '../errors/core-error.js';
 import { explainStep } from '../engine/explain-step.js';
+import { RunEventLog } from '../engine/run-event-log.js';
 import { RunExecution } from '../engine/run-execution.js';
 import { toEmitter } from '../engine/to-emitter.js';
 import { validateParams } from '../engine/validate-params.js';
@@ -20,85 +30,84 @@ import { listReferences } from '../pipeline/expressions.js';
 import { loadPipelineFile } from '../pipeline/load-pipeline-file.js';
 import { planPipeline } from '../pipeline/plan-pipeline.js';
 import { resolveStepParams } from '../pipeline/resolve-step-params.js';
-import { NamedRegistry } from '../registry/named-registry.js';
+import type { NamedRegistry } from '../registry/named-registry.js';
 import { defaultCapacity } from '../resources/default-capacity.js';
 import { ResourcePool } from '../resources/resource-pool.js';
 import { SqliteStore } from '../store/sqlite-store.js';
-import { builtinCommands, builtinRunners } from './builtins.js';
+import { systemClock } from '../util/clock.js';
+import { registerBuiltins } from './builtins.js';
+import { InternalTokens } from './internal-tokens.js';
 import { orderPlugins } from './order-plugins.js';
-import type { RuntimeConfig } from './runtime-config.js';
+import { PluginHost } from './plugin-host.js';
+import { RuntimeEvents } from './runtime-events.js';
 
-const RunExecutionToken = createToken<RunExecution>('beamline.RunExecution');
+const RunExecutionToken = createToken<RunExecution>('beamline.internal.RunExecution');
 
 /**
- * Creates a runtime: an isolated DI container with the built-ins (`exec`, the `local` runner), the
- * given plugins registered in dependency order and started, and the store (a `SqliteStore` in
- * `<cwd>/.beamline/` by default).
+ * Creates a runtime: an isolated DI container with the core's services (`Tokens`), the built-ins
+ * (`exec`, the `local` runner), the given plugins registered in dependency order, their classes built
+ * and the plugins started, and the store (a `SqliteStore` in `<cwd>/.beamline/` by default).
  */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   const cwd = path.resolve(options.cwd ?? process.cwd());
   const plugins = orderPlugins(options.plugins ?? []);
+  const clock = options.clock ?? systemClock;
+  const events = new RuntimeEvents(clock);
   const store = options.store ?? SqliteStore.open({ cwd });
-  const config: RuntimeConfig = {
+  const config: RuntimeConfig = Object.freeze({
     cwd,
     maxParallel: options.maxParallel ?? 64,
     cancelPollMs: options.cancelPollMs ?? 250,
     stopGraceMs: 30_000,
-  };
+  });
   const container = Container.create();
-  const commands = new NamedRegistry<Command<never>>('command', {
-    duplicate: 'CORE_COMMAND_DUPLICATE',
-    unknown: 'CORE_COMMAND_UNKNOWN',
-  });
-  const runners = new NamedRegistry<Runner>('runner', {
-    duplicate: 'CORE_RUNNER_DUPLICATE',
-    unknown: 'CORE_RUNNER_UNKNOWN',
-  });
-  const services = new NamedRegistry<Service>('service', {
-    duplicate: 'CORE_SERVICE_DUPLICATE',
-    unknown: 'CORE_SERVICE_UNKNOWN',
-  });
-  container.provide(Tokens.Store, store);
-  container.provide(Tokens.Config, config);
-  container.provide(Tokens.Commands, commands);
-  container.provide(Tokens.Runners, runners);
-  container.provide(Tokens.Services, services);
-  container.provide(Tokens.ResourcePool, new ResourcePool(defaultCapacity(options.resources)));
-  container.provideClass(RunExecutionToken, RunExecution, 'per-container');
-
-  for (const command of builtinCommands()) commands.add(command);
-  for (const runner of builtinRunners()) runners.add(runner);
-  const registry: PluginRegistry = {
-    addCommand: (command) => commands.add(command as Command<never>),
-    addRunner: (runner) => runners.add(runner),
-    addService: (service) => services.add(service),
-    provide: (token, value) => container.provide(token, value),
-    resolve: (token) => container.resolve(token),
-    isProvided: (token) => container.isProvided(token),
-    store,
-  };
-  for (const plugin of plugins) plugin.register(registry);
-
+  const host = new PluginHost(container);
   const started: Array<{ stop?: () => Promise<void> }> = [];
   try {
+    container.provide(Tokens.Store, store);
+    container.provide(Tokens.Config, config);
+    container.provide(Tokens.Clock, clock);
+    container.provide(Tokens.Events, events);
+    container.provide(Tokens.Runners, host.runnerLookup());
+    container.provide(Tokens.ResourcePool, new ResourcePool(defaultCapacity(options.resources)));
+    container.provide(InternalTokens.Commands, host.commands);
+    container.provide(InternalTokens.Services, host.services);
+    container.providePerContainer(RunExecutionToken, RunExecution);
+
+    registerBuiltins(host.registryFor('core'));
+    for (const plugin of plugins) plugin.register(host.registryFor(plugin.name));
+    host.buildAll();
+
     for (const plugin of plugins) {
-      await plugin.start?.({ store, cwd });
+      await plugin.start?.({
+        store,
+        cwd,
+        events,
+        resolve: (token) =>
+          resolving(describe(token), `Plugin "${plugin.name}"`, () => container.resolve(token)),
+      });
       started.push(plugin);
     }
-    for (const service of services.values()) {
+    for (const service of host.services.values()) {
       await service.start();
       started.push(service);
     }
   } catch (error) {
     await stopAll(started);
+    await container.dispose().catch(() => undefined);
+    events.close();
     await store.close();
     throw error;
   }
-  return new BeamlineRuntime(container, store, config, commands, runners, started);
+  return new BeamlineRuntime(container, store, config, events, host.commands, host.runners, started);
 }
 
 async function stopAll(started: ReadonlyArray<{ stop?: () => Promise<void> }>): Promise<void> {
   for (const item of [...started].reverse()) await item.stop?.().catch(() => undefined);
+}
+
+function describe(token: Token<unknown>): string {
+  return `token ${token.description ?? String(token)}`;
 }
 
 class BeamlineRuntime implements Runtime {
@@ -110,7 +119,8 @@ class BeamlineRuntime implements Runtime {
     private readonly container: Container,
     readonly store: Store,
     private readonly config: RuntimeConfig,
-    private readonly commands: NamedRegistry<Command<never>>,
+    private readonly runtimeEvents: RuntimeEvents,
+    private readonly commands: NamedRegistry<Command>,
     private readonly runners: NamedRegistry<Runner>,
     private readonly started: ReadonlyArray<{ stop?: () => Promise<void> }>,
   ) {}
@@ -119,11 +129,23 @@ class BeamlineRuntime implements Runtime {
     return this.config.cwd;
   }
 
+  get events$(): Observable<RuntimeEvent> {
+    return this.runtimeEvents.events$;
+  }
+
+  get events(): EventEmitter<RuntimeEventMap> {
+    return this.runtimeEvents.emitter;
+  }
+
+  resolve<T>(token: Token<T>): T {
+    return resolving(describe(token), 'runtime.resolve', () => this.container.resolve(token));
+  }
+
   get capacity() {
     return this.container.resolve(Tokens.ResourcePool).capacity;
   }
 
-  command(name: string): Command<unknown> | undefined {
+  command(name: string): Command | undefined {
     return this.commands.get(name);
   }
 
@@ -154,7 +176,7 @@ class BeamlineRuntime implements Runtime {
       params: plan.params,
       cwd: this.cwd,
       ...(options.source ? { source: options.source } : {}),
-      createdAt: Date.now(),
+      createdAt: this.container.resolve(Tokens.Clock).now(),
     };
     await this.store.createRun(record);
     await this.store.claimRun(record.id, this.owner);
@@ -219,6 +241,7 @@ class BeamlineRuntime implements Runtime {
     await Promise.allSettled(running.map(({ done }) => done));
     await stopAll(this.started);
     await this.container.dispose();
+    this.runtimeEvents.close();
     await this.store.close();
   }
 
@@ -242,7 +265,16 @@ class BeamlineRuntime implements Runtime {
     noCache: boolean,
   ): RunHandle {
     const runContainer = this.container.child();
-    runContainer.provide(Tokens.RunContext, { record, plan, noCache, ...(resumeFrom ? { resumeFrom } : {}) });
+    runContainer.provide(InternalTokens.RunContext, {
+      record,
+      plan,
+      noCache,
+      ...(resumeFrom ? { resumeFrom } : {}),
+    });
+    runContainer.provide(
+      InternalTokens.RunEventLog,
+      new RunEventLog(this.store, record.id, resumeFrom?.lastSeq ?? 0, this.container.resolve(Tokens.Clock)),
+    );
     const execution = runContainer.resolve(RunExecutionToken);
     const events = toEmitter(execution.log.live$);
     const done = execution.run().finally(async () => {

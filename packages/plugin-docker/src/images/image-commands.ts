@@ -88,7 +88,7 @@ export function createPullCommand(docker: Docker): Command<PullParams> {
     version: '1',
     description: 'Pull an image (policy never | missing | always, retries, progress)',
     params: pullParams,
-    usesRunner: false,
+    runnerIdentity: () => null,
     execute: (ctx, p) =>
       imageStep(ctx, async (emit, signal) => {
         const r = await pullImage(docker, p.image, {
@@ -109,7 +109,7 @@ export function createBuildCommand(docker: Docker, ownership: Ownership): Comman
     version: '1',
     description: 'Build an image from a context folder (.dockerignore honoured), tagged with version and date',
     params: buildParams,
-    usesRunner: false,
+    runnerIdentity: () => null,
     execute: (ctx, p) =>
       imageStep(ctx, async (emit, signal) => {
         const k = labelKeys(ownership.namespace);
@@ -149,7 +149,7 @@ export function createLoadCommand(docker: Docker): Command<LoadParams> {
     version: '1',
     description: 'Load images from a docker save tar',
     params: loadParams,
-    usesRunner: false,
+    runnerIdentity: () => null,
     execute: (ctx, p) =>
       imageStep(ctx, async (emit, signal) => {
         const r = await loadImage(docker, inWorkdir(ctx, p.file), { signal, onProgress: progressEvents(emit) });

@@ -95,7 +95,7 @@ describe.skipIf(!available)('janitor against a real engine', () => {
     const leftover = await make('leftover', {}, 2 ** 22 + 19, 'exited');
     const reports: unknown[] = [];
     const plugin = createDockerPlugin({ project: TEST_PROJECT, onJanitorReport: (r) => reports.push(r) });
-    await plugin.start?.({ store: {} as never, cwd: process.cwd() });
+    await plugin.start?.({ store: {} as never, cwd: process.cwd(), events: { emit: () => undefined }, resolve: () => undefined as never });
     expect(reports).toHaveLength(1);
     await expect(testDocker.getContainer(leftover).inspect()).rejects.toMatchObject({ statusCode: 404 });
   });

@@ -1,4 +1,4 @@
-import type { ExecOptions, ProcessEvent, ProcessSpec, Runner } from '@beamline/core';
+import type { ExecOptions, ProcessEvent, ProcessSpec, Runner, RunnerIdentityRequest } from '@beamline/core';
 import type Docker from 'dockerode';
 import { defer, type Observable } from 'rxjs';
 import { createDockerClient, isLocalDaemon, type DockerConnectionOptions } from '../client/docker-client.js';
@@ -92,8 +92,8 @@ export class DockerRunner implements Runner {
    * The image's ID (`sha256:…`, a content digest), so a rebuilt or re-pulled image changes a step's cache
    * key. Applies the pull policy when the image is not present.
    */
-  async identity(spec: ProcessSpec): Promise<string> {
-    const image = spec.image ?? this.options.image;
+  async identity(request: RunnerIdentityRequest): Promise<string> {
+    const image = request.image ?? this.options.image;
     if (image === undefined) throw new DockerError('DOCKER_SPEC_INVALID', 'the docker runner needs an image');
     parseImageRef(image);
     try {

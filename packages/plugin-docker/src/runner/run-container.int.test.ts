@@ -301,7 +301,7 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
   });
 
   it('gives the runner identity as the image ID', async () => {
-    const id = await runner().identity({ argv: ['true'], image: TEST_IMAGE });
+    const id = await runner().identity({ image: TEST_IMAGE });
     const inspected = await testDocker.getImage(TEST_IMAGE).inspect();
     expect(id).toBe(`docker:${inspected.Id}`);
   });

@@ -51,7 +51,7 @@ export function createGridDownloadCommand(plugin: GridPluginOptions = {}): Comma
     version: '1',
     description: 'Download files from grid storage (HTTP(S)/WebDAV, root://), verified and resumable',
     params: gridDownloadParamsSchema,
-    usesRunner: false,
+    runnerIdentity: () => null,
     execute(ctx: CommandContext, params: GridDownloadParams): Observable<StepEvent> {
       return new Observable<StepEvent>((subscriber) => {
         const ctl = new AbortController();

@@ -1,6 +1,6 @@
 import { Observable } from 'rxjs';
 import { z } from 'zod';
-import type { Command, StepEvent } from '../../contracts/command.js';
+import { defineCommand, type StepEvent } from '../../contracts/command.js';
 import type { Plugin } from '../../contracts/plugin.js';
 import { CoreError } from '../../errors/core-error.js';
 
@@ -22,10 +22,10 @@ export function createProbe(): Probe {
  * `failTimes` attempts, and echoes `value` as output `value`.
  */
 export function testCommandsPlugin(probe: Probe): Plugin {
-  const work: Command<{ ms: number; value?: unknown; failTimes: number; retryable: boolean }> = {
+  const work = defineCommand({
     name: 'test.work',
     version: '1',
-    usesRunner: false,
+    runnerIdentity: () => null,
     params: z.object({
       ms: z.number().default(0),
       value: z.unknown().optional(),
@@ -77,6 +77,6 @@ export function testCommandsPlugin(probe: Probe): Plugin {
           end();
         };
       }),
-  };
-  return { name: 'test-commands', register: (registry) => registry.addCommand(work as Command<never>) };
+  });
+  return { name: 'test-commands', register: (registry) => registry.addCommand(work) };
 }
