@@ -1,6 +1,5 @@
-#!/usr/bin/env node
 import { constants } from 'node:os';
-import type { CliIO } from './cli-command.js';
+import type { CliIO } from './cli-io.js';
 import { main } from './main.js';
 
 const controller = new AbortController();

@@ -1,28 +1,19 @@
-import type { Writable } from 'node:stream';
+import type { Command } from '@commander-js/extra-typings';
+import type { CliIO, ExitCode } from './cli-io.js';
+import type { CliServices } from './cli-services.js';
 
-/** The program's surroundings, injected so subcommands can be tested without a real terminal. */
-export interface CliIO {
-  readonly stdout: Writable & { isTTY?: boolean; columns?: number };
-  readonly stderr: Writable;
-  readonly cwd: string;
-  readonly env: NodeJS.ProcessEnv;
-  /** Aborted on Ctrl-C (SIGINT) or SIGTERM: a long-running subcommand cancels cleanly and returns. */
-  readonly signal: AbortSignal;
+/** What a subcommand's action has at hand. */
+export interface CliContext {
+  readonly io: CliIO;
+  readonly services: CliServices;
+  /** Sets the program's exit code: the outcome of the action. */
+  readonly exit: (code: ExitCode) => void;
 }
-
-/** Exit codes of the `beamline` program. */
-export const ExitCode = { ok: 0, failed: 1, badInput: 2 } as const;
-export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 /**
- * A subcommand group (`container`, `grid`) or a single subcommand (`run`). `args` are the words after
- * its name. Bad input prints a message naming the problem and what was expected, and returns 2.
+ * A subcommand, or a group of them (`container`, `grid`), declared once on commander: its arguments,
+ * options, descriptions and action. `--help`, the command list and usage errors (unknown option,
+ * missing argument) are generated from the declaration. An action reports its outcome with
+ * `context.exit`; an error it throws is printed and mapped to an exit code by `main`.
  */
-export interface CliCommand {
-  readonly name: string;
-  /** One line for `beamline --help`. */
-  readonly summary: string;
-  /** Full usage text for `beamline <name> --help`. */
-  readonly usage: string;
-  run(args: readonly string[], io: CliIO): Promise<ExitCode>;
-}
+export type CliCommand = (program: Command, context: CliContext) => void;

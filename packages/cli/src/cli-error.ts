@@ -1,5 +1,5 @@
 import { BeamlineError, isBeamlineError, type BeamlineErrorOptions } from '@beamline/core';
-import { ExitCode } from './cli-command.js';
+import { ExitCode } from './cli-io.js';
 
 /** Stable codes of the errors the `beamline` program raises itself. */
 export type CliErrorCode =
@@ -29,8 +29,9 @@ export function isCliError(error: unknown, code?: CliErrorCode): error is CliErr
 }
 
 /**
- * Core errors that mean the request itself was wrong (a pipeline that does not validate, a run or step
- * that does not exist), as opposed to work that failed: exit 2, not 1.
+ * Errors of core and the plugins that mean the request itself was wrong (a pipeline that does not
+ * validate, a run or step that does not exist, an image reference without a tag, a file list that does
+ * not parse), as opposed to work that failed: exit 2, not 1.
  */
 const BAD_INPUT_CODES = new Set([
   'CORE_PIPELINE_INVALID',
@@ -44,6 +45,13 @@ const BAD_INPUT_CODES = new Set([
   'CORE_STEP_NOT_FOUND',
   'CORE_RUN_FINISHED',
   'CORE_RUN_ACTIVE',
+  'DOCKER_SPEC_INVALID',
+  'DOCKER_IMAGE_REF_INVALID',
+  'DOCKER_MOUNT_SOURCE_MISSING',
+  'DOCKER_NO_COMMAND',
+  'DOCKER_NAME_CONFLICT',
+  'GRID_INPUT_INVALID',
+  'GRID_DEST_INVALID',
 ]);
 
 /** The exit code for an error that ended a subcommand. */
@@ -53,11 +61,15 @@ export function exitCodeForError(error: unknown): ExitCode {
   return ExitCode.failed;
 }
 
-/** The message printed for an error: the message itself (core messages name file, path and expectation). */
-export function describeError(error: unknown, debug: boolean): string {
-  if (!(error instanceof Error)) return String(error);
-  if (debug && error.stack) return error.stack;
+/**
+ * The message printed for an error that ended a subcommand: the command, then the message (core and
+ * plugin messages name the file, the path in it and what was expected), then the code.
+ */
+export function describeError(error: unknown, command: string, debug: boolean): string {
+  const prefix = command === '' ? '' : `${command}: `;
+  if (!(error instanceof Error)) return `${prefix}${String(error)}`;
+  if (debug && error.stack) return `${prefix}${error.stack}`;
   // Usage errors are the program's own words; for the others the code helps searching issues and docs.
-  if (isCliError(error) || !isBeamlineError(error)) return error.message;
-  return `${error.message} (${error.code})`;
+  if (isCliError(error) || !isBeamlineError(error)) return `${prefix}${error.message}`;
+  return `${prefix}${error.message} (${error.code})`;
 }

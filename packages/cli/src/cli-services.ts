@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRuntime, SqliteStore, type Runtime, type Store } from '@beamline/core';
-import type { CliIO } from './cli-command.js';
+import type { CliIO } from './cli-io.js';
 import { CliError } from './cli-error.js';
 import { defaultPlugins } from './default-plugins.js';
 

@@ -3,6 +3,4 @@ import { containerCommand } from './container/container-command.js';
 import { gridCommand } from './grid/grid-command.js';
 
 /** The subcommand groups of the official plugins (`container`, `grid`), listed after the run commands. */
-export function pluginCommands(): CliCommand[] {
-  return [containerCommand, gridCommand];
-}
+export const pluginCommands: readonly CliCommand[] = [containerCommand, gridCommand];

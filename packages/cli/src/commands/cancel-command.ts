@@ -1,40 +1,27 @@
-import { ExitCode, type CliCommand } from '../cli-command.js';
-import { requireStore, using, type CliServices } from '../cli-services.js';
-import { parseCommandArgs } from '../args/parse-command-args.js';
+import type { CliCommand } from '../cli-command.js';
+import { ExitCode } from '../cli-io.js';
+import { requireStore, using } from '../cli-services.js';
 import { resolveRunId } from '../args/resolve-run-id.js';
 
-const USAGE = `Usage: beamline cancel <run-id> [--reason text]
-
-Asks a running run to stop, also when another process drives it: its running steps are stopped
-(SIGTERM, a grace period, then SIGKILL) and the reason is recorded.
-
-Options:
-      --reason text   Why (recorded with the run; default 'cancelled from the command line').
-  -h, --help          Show this help.`;
-
-const OPTIONS = { reason: { type: 'string' } } as const;
-
 /** `beamline cancel <run-id>`: a cancel request through the store. */
-export function createCancelCommand(services: CliServices): CliCommand {
-  return {
-    name: 'cancel',
-    summary: 'Cancel a running run (also one another process drives)',
-    usage: USAGE,
-    async run(args, io) {
-      const { values, positionals, help } = parseCommandArgs('cancel', args, OPTIONS, { names: ['run-id'] });
-      if (help) {
-        io.stdout.write(`${USAGE}\n`);
-        return ExitCode.ok;
-      }
+export const cancelCommand: CliCommand = (program, { io, services, exit }) => {
+  program
+    .command('cancel')
+    .summary('cancel a running run (also one another process drives)')
+    .description(
+      'Asks a running run to stop, also when another process drives it: its running steps are stopped ' +
+        '(SIGTERM, a grace period, then SIGKILL) and the reason is recorded.',
+    )
+    .argument('<run-id>', 'the run (a unique start or end of its id is enough)')
+    .option('--reason <text>', 'why (recorded with the run)', 'cancelled from the command line')
+    .action(async (idOrPrefix, options) => {
       requireStore(services, io);
-      const reason = values.reason ?? 'cancelled from the command line';
       const runId = await using(services.openRuntime(io), async (runtime) => {
-        const id = await resolveRunId(runtime.store, positionals[0] ?? '');
-        await runtime.cancel(id, reason);
+        const id = await resolveRunId(runtime.store, idOrPrefix);
+        await runtime.cancel(id, options.reason);
         return id;
       });
-      io.stdout.write(`Asked run ${runId} to cancel (${reason}).\n`);
-      return ExitCode.ok;
-    },
-  };
-}
+      io.stdout.write(`Asked run ${runId} to cancel (${options.reason}).\n`);
+      exit(ExitCode.ok);
+    });
+};

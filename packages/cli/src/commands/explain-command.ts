@@ -1,46 +1,33 @@
 import type { Explanation, KeyChange } from '@beamline/core';
-import { ExitCode, type CliCommand } from '../cli-command.js';
-import { requireStore, using, type CliServices } from '../cli-services.js';
-import { parseCommandArgs } from '../args/parse-command-args.js';
+import type { CliCommand } from '../cli-command.js';
+import { ExitCode } from '../cli-io.js';
+import { requireStore, using } from '../cli-services.js';
 import { resolveRunId } from '../args/resolve-run-id.js';
 import { colourEnabled, createStyle, type Style } from '../render/format.js';
 
-const USAGE = `Usage: beamline explain <run-id> <step> [--json]
-
-Says why a step ran or was served from the cache: which part of its cache key (command,
-command version, parameters, inputs, runner) changed since the previous execution, before and after.
-
-Options:
-      --json   The explanation as one JSON object.
-  -h, --help   Show this help.`;
-
-const OPTIONS = { json: { type: 'boolean' } } as const;
-
 /** `beamline explain <run-id> <step>`: the cache decision of a step. */
-export function createExplainCommand(services: CliServices): CliCommand {
-  return {
-    name: 'explain',
-    summary: 'Explain why a step ran or was cached (which cache-key part changed)',
-    usage: USAGE,
-    async run(args, io) {
-      const { values, positionals, help } = parseCommandArgs('explain', args, OPTIONS, {
-        names: ['run-id', 'step'],
-      });
-      if (help) {
-        io.stdout.write(`${USAGE}\n`);
-        return ExitCode.ok;
-      }
+export const explainCommand: CliCommand = (program, { io, services, exit }) => {
+  program
+    .command('explain')
+    .summary('explain why a step ran or was cached (which cache-key part changed)')
+    .description(
+      'Says why a step ran or was served from the cache: which part of its cache key (command, ' +
+        'command version, parameters, inputs, runner) changed since the previous execution, before and after.',
+    )
+    .argument('<run-id>', 'the run (a unique start or end of its id is enough)')
+    .argument('<step>', 'the step id')
+    .option('--json', 'the explanation as one JSON object')
+    .action(async (idOrPrefix, stepId, options) => {
       requireStore(services, io);
       const explanation = await using(services.openRuntime(io), async (runtime) =>
-        runtime.explain(await resolveRunId(runtime.store, positionals[0] ?? ''), positionals[1] ?? ''),
+        runtime.explain(await resolveRunId(runtime.store, idOrPrefix), stepId),
       );
-      if (values.json === true) io.stdout.write(`${JSON.stringify(explanation)}\n`);
+      if (options.json === true) io.stdout.write(`${JSON.stringify(explanation)}\n`);
       else
         io.stdout.write(formatExplanation(explanation, createStyle(colourEnabled(io.stdout.isTTY, io.env))));
-      return ExitCode.ok;
-    },
-  };
-}
+      exit(ExitCode.ok);
+    });
+};
 
 /** The human-readable form of an explanation. */
 export function formatExplanation(explanation: Explanation, style: Style): string {

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { RunEvent, RunHandle, RunResult, Store } from '@beamline/core';
-import { ExitCode } from '../cli-command.js';
+import { ExitCode } from '../cli-io.js';
 import { createFakeIO } from '../testing/fake-io.js';
 import { sampleRun, stamp } from '../testing/synthetic-events.js';
 import { CANCELLING_NOTICE, followRun } from './follow-run.js';

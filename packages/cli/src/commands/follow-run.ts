@@ -1,11 +1,11 @@
-import type { RunHandle, RunResult, Store } from '@beamline/core';
-import { ExitCode, type CliIO } from '../cli-command.js';
+import type { RunHandle, Store } from '@beamline/core';
+import { ExitCode, type CliIO } from '../cli-io.js';
 import { colourEnabled, createStyle } from '../render/format.js';
 import { JsonRenderer } from '../render/json-renderer.js';
 import { LiveRenderer } from '../render/live-renderer.js';
 import { PlainRenderer } from '../render/plain-renderer.js';
 import type { RunRenderer } from '../render/run-renderer.js';
-import { createRunView, planStepIds, type RunView } from '../render/run-view.js';
+import { completeView, createRunView, type RunView } from '../render/run-view.js';
 import { renderSummary } from '../render/summary.js';
 import { latestMetrics } from './metrics.js';
 
@@ -34,7 +34,7 @@ export async function followRun(
 ): Promise<ExitCode> {
   const mode = outputMode(io, options.json);
   const record = await store.getRun(handle.id);
-  const renderer = createRenderer(mode, io, createRunView(planStepIds(record?.plan)));
+  const renderer = createRenderer(mode, io, createRunView(record));
   const onAbort = (): void => {
     renderer.notice(CANCELLING_NOTICE);
     handle.cancel('interrupted');
@@ -84,35 +84,14 @@ function drain(handle: RunHandle, renderer: RunRenderer): Promise<void> {
   });
 }
 
-/** Steps the events never mentioned (not reached before a failure) still count in the summary. */
-function completeView(view: RunView, result: RunResult): RunView {
-  for (const [id, state] of Object.entries(result.steps)) {
-    const step = view.steps.get(id);
-    // The result is authoritative: a step may have been stopped without an event the view saw.
-    if (step) step.status = state.status;
-    else {
-      view.steps.set(id, {
-        id,
-        status: state.status,
-        attempt: state.attempt,
-        metrics: new Map(),
-        artifacts: state.artifacts ?? [],
-        gpus: [],
-        tail: [],
-        ...(state.error ? { error: state.error } : {}),
-      });
-    }
-  }
-  return view;
-}
-
 /**
  * A cached step emits no metrics in this run; the run that computed the result recorded them, so the
  * summary shows those (a second run of a pipeline should read the same as the first).
  */
 async function fillCachedMetrics(view: RunView, store: Store): Promise<void> {
-  for (const step of view.steps.values()) {
-    if (step.status !== 'cached' || step.fromRunId === undefined || step.metrics.size > 0) continue;
-    step.metrics = await latestMetrics(store, step.fromRunId, step.id);
+  for (const step of Object.values(view.state.steps)) {
+    if (step.status !== 'cached' || step.fromRunId === undefined || view.display.has(step.stepId)) continue;
+    const metrics = await latestMetrics(store, step.fromRunId, step.stepId);
+    if (metrics.size > 0) view.display.set(step.stepId, { metrics, gpus: [], tail: [] });
   }
 }

@@ -1,50 +1,37 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunEventOf, Store } from '@beamline/core';
-import { ExitCode, type CliCommand, type CliIO } from '../cli-command.js';
+import type { CliCommand } from '../cli-command.js';
 import { CliError } from '../cli-error.js';
-import { requireStore, using, type CliServices } from '../cli-services.js';
-import { parseCommandArgs } from '../args/parse-command-args.js';
+import { ExitCode, type CliIO } from '../cli-io.js';
+import { requireStore, using } from '../cli-services.js';
 import { resolveRunId } from '../args/resolve-run-id.js';
-
-const USAGE = `Usage: beamline logs <run-id> [step] [--follow]
-
-Prints the output of a run's steps in the order it was recorded: stdout to stdout, stderr to
-stderr. Without a step, every line is prefixed with its step id. A matrix step's base id
-('train') selects all of its instances ('train[dataset=a]', …).
-
-Options:
-  -f, --follow   Keep printing new output until the run ends.
-  -h, --help     Show this help.`;
-
-const OPTIONS = { follow: { type: 'boolean', short: 'f' } } as const;
 
 /** How often `--follow` looks for new events; the store is shared with the process that runs. */
 const FOLLOW_POLL_MS = 250;
 
 /** `beamline logs <run-id> [step]`: log events from the store. */
-export function createLogsCommand(services: CliServices): CliCommand {
-  return {
-    name: 'logs',
-    summary: "Print a run's step output (stdout to stdout, stderr to stderr)",
-    usage: USAGE,
-    async run(args, io) {
-      const { values, positionals, help } = parseCommandArgs('logs', args, OPTIONS, {
-        names: ['run-id', 'step?'],
-      });
-      if (help) {
-        io.stdout.write(`${USAGE}\n`);
-        return ExitCode.ok;
-      }
+export const logsCommand: CliCommand = (program, { io, services, exit }) => {
+  program
+    .command('logs')
+    .summary("print a run's step output (stdout to stdout, stderr to stderr)")
+    .description(
+      "Prints the output of a run's steps in the order it was recorded: stdout to stdout, stderr to " +
+        "stderr. Without a step, every line is prefixed with its step id. A matrix step's base id " +
+        "('train') selects all of its instances ('train[dataset=a]', …).",
+    )
+    .argument('<run-id>', 'the run (a unique start or end of its id is enough)')
+    .argument('[step]', 'only this step (or matrix step)')
+    .option('-f, --follow', 'keep printing new output until the run ends')
+    .action(async (idOrPrefix, step, options) => {
       requireStore(services, io);
       await using(services.openStore(io), async (store) => {
-        const runId = await resolveRunId(store, positionals[0] ?? '');
-        const selection = await selectSteps(store, runId, positionals[1]);
-        await printLogs(store, runId, selection, io, values.follow === true);
+        const runId = await resolveRunId(store, idOrPrefix);
+        const selection = await selectSteps(store, runId, step);
+        await printLogs(store, runId, selection, io, options.follow === true);
       });
-      return ExitCode.ok;
-    },
-  };
-}
+      exit(ExitCode.ok);
+    });
+};
 
 /** Which steps to print: one exact id (filtered in the store), a matrix family, or all. */
 interface StepSelection {

@@ -1,32 +1,20 @@
-import type { RunRecord, RunState, StepState, Store } from '@beamline/core';
-import { ExitCode, type CliCommand } from '../cli-command.js';
-import { CliError } from '../cli-error.js';
-import { requireStore, using, type CliServices } from '../cli-services.js';
-import { parseCommandArgs } from '../args/parse-command-args.js';
-import { resolveRunId } from '../args/resolve-run-id.js';
 import {
-  colourEnabled,
-  createStyle,
-  displayPath,
   formatBytes,
   formatDuration,
-  formatMetrics,
-  type Style,
-} from '../render/format.js';
-import { planStepIds } from '../render/run-view.js';
+  initialRunState,
+  type RunRecord,
+  type RunState,
+  type StepState,
+  type Store,
+} from '@beamline/core';
+import type { CliCommand } from '../cli-command.js';
+import { CliError } from '../cli-error.js';
+import { ExitCode } from '../cli-io.js';
+import { requireStore, using } from '../cli-services.js';
+import { resolveRunId } from '../args/resolve-run-id.js';
+import { colourEnabled, createStyle, displayPath, formatMetrics, type Style } from '../render/format.js';
 import { formatTime } from './format-time.js';
 import { latestMetrics } from './metrics.js';
-
-const USAGE = `Usage: beamline show <run-id> [--json]
-
-Shows a run: its status, parameters, and every step with status, attempts, duration, outputs,
-artifacts, metrics and errors. A unique start or end of the run id is enough.
-
-Options:
-      --json   The run as one JSON object.
-  -h, --help   Show this help.`;
-
-const OPTIONS = { json: { type: 'boolean' } } as const;
 
 /** Everything `show` prints, also its `--json` shape. */
 export interface RunDetails extends RunState {
@@ -38,30 +26,27 @@ export interface RunDetails extends RunState {
 }
 
 /** `beamline show <run-id>`: the materialised state of a run. */
-export function createShowCommand(services: CliServices): CliCommand {
-  return {
-    name: 'show',
-    summary: 'Show a run: steps, attempts, durations, outputs, artifacts, errors',
-    usage: USAGE,
-    async run(args, io) {
-      const { values, positionals, help } = parseCommandArgs('show', args, OPTIONS, { names: ['run-id'] });
-      if (help) {
-        io.stdout.write(`${USAGE}\n`);
-        return ExitCode.ok;
-      }
+export const showCommand: CliCommand = (program, { io, services, exit }) => {
+  program
+    .command('show')
+    .summary('show a run: steps, attempts, durations, outputs, artifacts, errors')
+    .description(
+      'Shows a run: its status, parameters, and every step with status, attempts, duration, outputs, ' +
+        'artifacts, metrics and errors.',
+    )
+    .argument('<run-id>', 'the run (a unique start or end of its id is enough)')
+    .option('--json', 'the run as one JSON object')
+    .action(async (idOrPrefix, options) => {
       requireStore(services, io);
-      const details = await using(services.openStore(io), (store) =>
-        loadRunDetails(store, positionals[0] ?? ''),
-      );
-      if (values.json === true) io.stdout.write(`${JSON.stringify(details)}\n`);
+      const details = await using(services.openStore(io), (store) => loadRunDetails(store, idOrPrefix));
+      if (options.json === true) io.stdout.write(`${JSON.stringify(details)}\n`);
       else
         io.stdout.write(
           formatRunDetails(details, io.cwd, createStyle(colourEnabled(io.stdout.isTTY, io.env))),
         );
-      return ExitCode.ok;
-    },
-  };
-}
+      exit(ExitCode.ok);
+    });
+};
 
 /** Reads a run's record, state and metrics; steps come in plan order. */
 export async function loadRunDetails(store: Store, idOrPrefix: string): Promise<RunDetails> {
@@ -89,8 +74,9 @@ function orderSteps(
   steps: Record<string, StepState>,
   record: RunRecord | undefined,
 ): Record<string, StepState> {
+  if (!record) return steps;
   const ordered: Record<string, StepState> = {};
-  for (const id of planStepIds(record?.plan)) {
+  for (const id of Object.keys(initialRunState(record).steps)) {
     const step = steps[id];
     if (step) ordered[id] = step;
   }

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { formatBytes, formatDuration } from '@beamline/core';
+import { InvalidArgumentError } from '@commander-js/extra-typings';
 import {
   download,
   isGridError,
@@ -7,222 +8,177 @@ import {
   type DownloadOptions,
   type GridEvent,
 } from '@beamline/plugin-grid';
-import { ExitCode, type CliCommand, type CliIO } from '../cli-command.js';
-import { ProgressBars } from './progress-bars.js';
+import type { CliCommand } from '../cli-command.js';
+import { CliError } from '../cli-error.js';
+import { ExitCode, type CliIO } from '../cli-io.js';
+import { collectChoice, positiveInteger } from '../args/option-parsers.js';
+import { DownloadProgress } from './download-progress.js';
 
-const USAGE = `Usage: beamline grid download <list|.meta4> --dest DIR [options]
+const CHECKSUMS = ['adler32', 'md5', 'sha256'] as const;
 
-Downloads the files of a list (JSON file list, AliceTraINT task JSON, one-URL-per-line text) or a
-Metalink 4 file into DIR: verified checksums, resumable .part files, replica failover.
-
-Options:
-  --dest DIR          destination directory (required)
-  --parallel N        files at once (default 4)
-  --per-host N        files at once per storage element / host (default 2)
-  --segments N        Range segments for large files (default 1)
-  --cache DIR         shared content cache (files already verified there are linked, not fetched)
-  --limit-rate BYTES  job bandwidth cap in bytes/s (suffixes k, m, g)
-  --checksum ALG      also compute ALG (adler32, md5, sha256); repeatable
-  --cert FILE         client certificate: a .p12 (passphrase from $GRID_P12_PASSPHRASE) or PEM
-  --key FILE          private key for a PEM --cert
-  --dry-run           print the plan (which file from which replica into which path) and stop
-  --json              one JSON event per line on stdout instead of progress bars
-  -h, --help          this text
-
-Bearer tokens are found in the WLCG order ($BEARER_TOKEN, $BEARER_TOKEN_FILE, $XDG_RUNTIME_DIR/bt_u<uid>,
-/tmp/bt_u<uid>). Ctrl-C stops cleanly and keeps .part files: run the same command again to resume.
+const NOTES = `
+Bearer tokens are found in the WLCG order: $BEARER_TOKEN, $BEARER_TOKEN_FILE,
+$XDG_RUNTIME_DIR/bt_u<uid>, /tmp/bt_u<uid>.
+Ctrl-C stops cleanly and keeps .part files: run the same command again to resume.
 Exit codes: 0 all files verified, 1 a file failed, 2 bad input.`;
 
-/** `beamline grid <subcommand>`; only `download` for now. */
-export const gridCommand: CliCommand = {
-  name: 'grid',
-  summary: 'Download files from grid storage, verified and resumable',
-  usage: USAGE,
-  async run(args: readonly string[], io: CliIO): Promise<ExitCode> {
-    const [sub, ...rest] = args;
-    if (sub === undefined || sub === '-h' || sub === '--help' || sub === 'help') {
-      io.stdout.write(`${USAGE}\n`);
-      return sub === undefined ? ExitCode.badInput : ExitCode.ok;
-    }
-    if (sub !== 'download') {
-      io.stderr.write(`beamline grid: unknown subcommand "${sub}"; expected "download"\n`);
-      return ExitCode.badInput;
-    }
-    return runDownload(rest, io);
-  },
+/**
+ * `--limit-rate`: bytes per second as curl's `--limit-rate` reads them (this flag matches curl's): a
+ * bare number is bytes, `k`, `m`, `g` multiply by 1024.
+ */
+export function parseRate(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)([kmg]?)$/i.exec(value.trim());
+  const scale = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[
+    (match?.[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g'
+  ];
+  const rate = match ? Math.round(Number(match[1]) * scale) : 0;
+  if (rate <= 0)
+    throw new InvalidArgumentError('expected bytes per second like 500k or 50m, as curl --limit-rate.');
+  return rate;
+}
+
+/** `beamline grid download`: verified, resumable downloads from grid storage. */
+export const gridCommand: CliCommand = (program, { io, exit }) => {
+  const grid = program
+    .command('grid')
+    .summary('download files from grid storage, verified and resumable')
+    .description('Grid storage: verified, resumable downloads over HTTP(S), WebDAV and root://.');
+
+  grid
+    .command('download')
+    .summary('download the files of a list into a folder')
+    .description(
+      'Downloads the files of a list (JSON file list, AliceTraINT task JSON, one URL per line) or a ' +
+        'Metalink 4 file into DIR: verified checksums, resumable .part files, replica failover.',
+    )
+    .argument('<list>', 'the file list or .meta4 file')
+    .requiredOption('--dest <dir>', 'destination folder')
+    .option('--parallel <n>', 'files at once (default 4)', positiveInteger)
+    .option('--per-host <n>', 'files at once per storage element / host (default 2)', positiveInteger)
+    .option('--segments <n>', 'Range segments for large files (default 1)', positiveInteger)
+    .option('--cache <dir>', 'shared content cache (files already verified there are linked, not fetched)')
+    .option(
+      '--limit-rate <rate>',
+      'bandwidth cap of the job in bytes/s, as curl --limit-rate (500k, 50m)',
+      parseRate,
+    )
+    .option(
+      '--checksum <alg>',
+      `also compute ALG (${CHECKSUMS.join(', ')}); repeatable`,
+      collectChoice(CHECKSUMS),
+    )
+    .option('--cert <file>', 'client certificate: a .p12 (passphrase from $GRID_P12_PASSPHRASE) or PEM')
+    .option('--key <file>', 'private key for a PEM --cert')
+    .option('--dry-run', 'print the plan (which file from which replica into which path) and stop')
+    .option('--json', 'one JSON event per line on stdout instead of progress bars')
+    .addHelpText('after', NOTES)
+    .action(async (list, options) => {
+      const files = await loadList(resolve(io.cwd, list), list);
+      const cert = options.cert === undefined ? undefined : resolve(io.cwd, options.cert);
+      const downloadOptions: DownloadOptions = {
+        dest: resolve(io.cwd, options.dest),
+        signal: io.signal,
+        ...(options.parallel !== undefined && { parallel: options.parallel }),
+        ...(options.perHost !== undefined && { perHost: options.perHost }),
+        ...(options.segments !== undefined && { segments: options.segments }),
+        ...(options.cache !== undefined && { cacheDir: resolve(io.cwd, options.cache) }),
+        ...(options.limitRate !== undefined && { bandwidthLimit: options.limitRate }),
+        ...(options.checksum !== undefined && { checksums: options.checksum }),
+        ...(options.dryRun === true && { dryRun: true }),
+        credentials: {
+          env: io.env,
+          ...(cert !== undefined && {
+            clientCert: /\.(p12|pfx)$/i.test(cert)
+              ? {
+                  p12: cert,
+                  ...(io.env.GRID_P12_PASSPHRASE !== undefined && { passphrase: io.env.GRID_P12_PASSPHRASE }),
+                }
+              : { cert, ...(options.key !== undefined && { key: resolve(io.cwd, options.key) }) },
+          }),
+        },
+      };
+      exit(await runDownload(files, downloadOptions, io, options.json === true));
+    });
 };
 
-function parseSize(v: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)([kmg]?)$/i.exec(v.trim());
-  if (!m) return undefined;
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
-  return Math.round(Number(m[1]) * mult);
-}
-
-function positiveInt(name: string, v: string | undefined, io: CliIO): number | undefined | null {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) {
-    io.stderr.write(`beamline grid download: --${name} must be a positive integer, got "${v}"\n`);
-    return null;
-  }
-  return n;
-}
-
-async function runDownload(args: readonly string[], io: CliIO): Promise<ExitCode> {
-  let parsed;
+async function loadList(path: string, given: string): Promise<Awaited<ReturnType<typeof loadInputFile>>> {
   try {
-    parsed = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      options: {
-        dest: { type: 'string' },
-        parallel: { type: 'string' },
-        'per-host': { type: 'string' },
-        segments: { type: 'string' },
-        cache: { type: 'string' },
-        'limit-rate': { type: 'string' },
-        checksum: { type: 'string', multiple: true },
-        cert: { type: 'string' },
-        key: { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+    return await loadInputFile(path);
+  } catch (error) {
+    if (isGridError(error)) throw error;
+    throw new CliError('CLI_NOT_FOUND', `cannot read the list ${given}: ${(error as Error).message}`, {
+      cause: error,
     });
-  } catch (e) {
-    io.stderr.write(`beamline grid download: ${(e as Error).message}\n\n${USAGE}\n`);
-    return ExitCode.badInput;
   }
-  const { values: v, positionals } = parsed;
-  if (v.help) {
-    io.stdout.write(`${USAGE}\n`);
+}
+
+/** Runs the download, showing its events; an interruption keeps the .part files and says how to resume. */
+async function runDownload(
+  files: Awaited<ReturnType<typeof loadInputFile>>,
+  options: DownloadOptions,
+  io: CliIO,
+  json: boolean,
+): Promise<ExitCode> {
+  const progress = !json && io.stdout.isTTY === true ? new DownloadProgress(io.stdout) : undefined;
+  const onEvent = (event: GridEvent): void => {
+    if (json) io.stdout.write(`${JSON.stringify(event)}\n`);
+    else if (progress) progress.update(event);
+    else printLine(event, io);
+  };
+  try {
+    await new Promise<void>((done, fail) => {
+      download(files, options).subscribe({ next: onEvent, error: fail, complete: done });
+    });
     return ExitCode.ok;
-  }
-  if (positionals.length !== 1 || v.dest === undefined) {
-    io.stderr.write(`beamline grid download: expected one input file and --dest DIR\n\n${USAGE}\n`);
-    return ExitCode.badInput;
-  }
-  const parallel = positiveInt('parallel', v.parallel, io);
-  const perHost = positiveInt('per-host', v['per-host'], io);
-  const segments = positiveInt('segments', v.segments, io);
-  if (parallel === null || perHost === null || segments === null) return ExitCode.badInput;
-  const limit = v['limit-rate'] === undefined ? undefined : parseSize(v['limit-rate']);
-  if (limit === undefined && v['limit-rate'] !== undefined) {
+  } catch (error) {
+    if (!isGridError(error, 'GRID_ABORTED') && !io.signal.aborted) throw error;
     io.stderr.write(
-      `beamline grid download: --limit-rate must be bytes/s like 50m, got "${v['limit-rate']}"\n`,
+      'beamline grid download: interrupted; .part files are kept, run the same command again to resume\n',
     );
-    return ExitCode.badInput;
+    return ExitCode.failed;
+  } finally {
+    progress?.finish();
   }
-  const algs = v.checksum ?? [];
-  const badAlg = algs.find((a) => !['adler32', 'md5', 'sha256'].includes(a));
-  if (badAlg !== undefined) {
-    io.stderr.write(`beamline grid download: --checksum must be adler32, md5 or sha256, got "${badAlg}"\n`);
-    return ExitCode.badInput;
-  }
-
-  let files;
-  try {
-    files = await loadInputFile(resolve(io.cwd, positionals[0]!));
-  } catch (e) {
-    io.stderr.write(`beamline grid download: ${(e as Error).message}\n`);
-    return ExitCode.badInput;
-  }
-  const cert = v.cert === undefined ? undefined : resolve(io.cwd, v.cert);
-  const options: DownloadOptions = {
-    dest: resolve(io.cwd, v.dest),
-    signal: io.signal,
-    ...(parallel !== undefined && { parallel }),
-    ...(perHost !== undefined && { perHost }),
-    ...(segments !== undefined && { segments }),
-    ...(v.cache !== undefined && { cacheDir: resolve(io.cwd, v.cache) }),
-    ...(limit !== undefined && { bandwidthLimit: limit }),
-    ...(algs.length > 0 && { checksums: algs as Array<'adler32' | 'md5' | 'sha256'> }),
-    ...(v['dry-run'] === true && { dryRun: true }),
-    credentials: {
-      env: io.env,
-      ...(cert !== undefined && {
-        clientCert: /\.(p12|pfx)$/i.test(cert)
-          ? {
-              p12: cert,
-              ...(io.env.GRID_P12_PASSPHRASE !== undefined && { passphrase: io.env.GRID_P12_PASSPHRASE }),
-            }
-          : { cert, ...(v.key !== undefined && { key: resolve(io.cwd, v.key) }) },
-      }),
-    },
-  };
-
-  const json = v.json === true;
-  const bars = !json && io.stdout.isTTY === true ? new ProgressBars(io.stdout) : undefined;
-  const onEvent = (e: GridEvent) => {
-    if (json) return void io.stdout.write(`${JSON.stringify(e)}\n`);
-    if (bars) bars.update(e);
-    else printLine(e, io);
-  };
-  return new Promise<ExitCode>((done) => {
-    download(files, options).subscribe({
-      next: onEvent,
-      error: (e: unknown) => {
-        bars?.finish();
-        if (isGridError(e, 'GRID_ABORTED') || io.signal.aborted) {
-          io.stderr.write(
-            'beamline grid download: interrupted; .part files are kept, run the same command again to resume\n',
-          );
-        } else {
-          io.stderr.write(`beamline grid download: ${(e as Error).message}\n`);
-        }
-        const input = isGridError(e) && (e.code === 'GRID_INPUT_INVALID' || e.code === 'GRID_DEST_INVALID');
-        done(input ? ExitCode.badInput : ExitCode.failed);
-      },
-      complete: () => {
-        bars?.finish();
-        done(ExitCode.ok);
-      },
-    });
-  });
-}
-
-function human(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 /** Plain lines for logs and pipes (no terminal): decisions and outcomes, no per-chunk progress. */
-function printLine(e: GridEvent, io: CliIO): void {
-  switch (e.type) {
+function printLine(event: GridEvent, io: CliIO): void {
+  switch (event.type) {
     case 'plan':
-      for (const f of e.files)
+      for (const file of event.files) {
         io.stdout.write(
-          `${f.action.padEnd(8)} ${f.name} -> ${f.path}${f.replicas[0] ? ` from ${f.replicas[0]}` : ''}\n`,
+          `${file.action.padEnd(8)} ${file.name} -> ${file.path}${file.replicas[0] ? ` from ${file.replicas[0]}` : ''}\n`,
         );
+      }
       io.stdout.write(
-        `${e.files.length} files, ${human(e.totalBytes)}, ${human(e.fetchBytes)} to fetch${e.dryRun ? ' (dry run)' : ''}\n`,
+        `${event.files.length} files, ${formatBytes(event.totalBytes)}, ${formatBytes(event.fetchBytes)} to fetch${event.dryRun ? ' (dry run)' : ''}\n`,
       );
       return;
     case 'file-done':
-      io.stdout.write(`ok       ${e.file.name} (${human(e.file.size)}, ${e.file.source})\n`);
+      io.stdout.write(
+        `ok       ${event.file.name} (${formatBytes(event.file.size)}, ${event.file.source})\n`,
+      );
       return;
     case 'file-failed':
-      io.stderr.write(`failed   ${e.name}: ${e.error.code}: ${e.error.message}\n`);
+      io.stderr.write(`failed   ${event.name}: ${event.error.code}: ${event.error.message}\n`);
       return;
     case 'replica-switch':
-      io.stderr.write(`switch   ${e.name}: ${e.error.code} on ${e.from}${e.to ? `, trying ${e.to}` : ''}\n`);
+      io.stderr.write(
+        `switch   ${event.name}: ${event.error.code} on ${event.from}${event.to ? `, trying ${event.to}` : ''}\n`,
+      );
       return;
     case 'retry':
-      io.stderr.write(`retry    ${e.name}: ${e.error.code}, again in ${(e.delayMs / 1000).toFixed(1)} s\n`);
+      io.stderr.write(
+        `retry    ${event.name}: ${event.error.code}, again in ${formatDuration(event.delayMs)}\n`,
+      );
       return;
     case 'resume':
     case 'log':
-      io.stderr.write(`note     ${e.message}\n`);
+      io.stderr.write(`note     ${event.message}\n`);
       return;
     case 'done':
       io.stdout.write(
-        `done: ${e.files.length} files, ${human(e.transferred)} transferred in ${(e.durationMs / 1000).toFixed(1)} s\n`,
+        `done: ${event.files.length} files, ${formatBytes(event.transferred)} transferred in ${formatDuration(event.durationMs)}\n`,
       );
       return;
     case 'progress':

@@ -1,28 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  createStyle,
-  formatBytes,
-  formatDuration,
-  formatNumber,
-  progressBar,
-  truncateVisible,
-  visibleLength,
-} from './format.js';
+import { formatNumber, oneLine, padVisible, progressBar, textWidth } from './format.js';
 
 describe('format', () => {
-  it('formats durations for people', () => {
-    expect(formatDuration(850)).toBe('850ms');
-    expect(formatDuration(4_210)).toBe('4.2s');
-    expect(formatDuration(187_000)).toBe('3m 07s');
-    expect(formatDuration(3_720_000)).toBe('1h 02m');
-  });
-
-  it('formats sizes in decimal units', () => {
-    expect(formatBytes(512)).toBe('512 B');
-    expect(formatBytes(2048)).toBe('2.0 kB');
-    expect(formatBytes(34_500_000)).toBe('35 MB');
-  });
-
   it('keeps metric values short', () => {
     expect(formatNumber(0.123456)).toBe('0.1235');
     expect(formatNumber(42)).toBe('42');
@@ -33,13 +12,16 @@ describe('format', () => {
     expect(progressBar(20, 10, 4)).toBe('████');
   });
 
-  it('cuts lines to the visible width without breaking colour codes', () => {
-    const style = createStyle(true);
-    const line = `${style.green('✔')} ${'x'.repeat(50)}`;
-    const cut = truncateVisible(line, 10);
-    expect(visibleLength(cut)).toBe(10);
-    expect(cut.endsWith('…\x1b[0m')).toBe(true);
-    expect(truncateVisible('short', 10)).toBe('short');
-    expect(truncateVisible('exactly10!', 10)).toBe('exactly10!');
+  it('measures and pads in terminal columns: wide characters take two, escape sequences none', () => {
+    expect(textWidth('训练')).toBe(4);
+    expect(textWidth('🚀x')).toBe(3);
+    expect(textWidth('\x1b[32mok\x1b[39m')).toBe(2);
+    expect(padVisible('训练', 6)).toBe('训练  ');
+    expect(padVisible('\x1b[1mab\x1b[22m', 4)).toBe('\x1b[1mab\x1b[22m  ');
+  });
+
+  it('makes outside text safe for one status row', () => {
+    expect(oneLine('epoch\t3\r\nloss')).toBe('epoch 3 loss');
+    expect(oneLine('\x1b[2J\x1b[31mred\x1b[0m\x07')).toBe('red');
   });
 });

@@ -1,33 +1,11 @@
-/** Small, dependency-free formatting helpers shared by every renderer and command. */
+import { stripVTControlCharacters } from 'node:util';
+import stringWidth from 'string-width';
 
-/** Human duration: `850ms`, `4.2s`, `3m 07s`, `1h 02m`. */
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return '-';
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  const totalSeconds = Math.floor(ms / 1000);
-  const hours = Math.floor(totalSeconds / 3600);
-  const minutes = Math.floor((totalSeconds % 3600) / 60);
-  const seconds = totalSeconds % 60;
-  return hours > 0
-    ? `${hours}h ${String(minutes).padStart(2, '0')}m`
-    : `${minutes}m ${String(seconds).padStart(2, '0')}s`;
-}
-
-/** Human size in decimal units (`512 B`, `1.2 kB`, `3.4 MB`), as `ls -h --si` prints them. */
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes < 0) return '-';
-  if (bytes < 1000) return `${bytes} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 'B';
-  for (const next of units) {
-    if (value < 1000) break;
-    value /= 1000;
-    unit = next;
-  }
-  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${unit}`;
-}
+/**
+ * Formatting helpers shared by every renderer and command. Sizes and durations come from core
+ * (`formatBytes`, `formatDuration`), so every package prints them alike; widths are terminal columns
+ * (`string-width`: a CJK character or an emoji takes two), never string lengths.
+ */
 
 /** A metric value short enough for a status line: 4 significant digits, integers as they are. */
 export function formatNumber(value: number): string {
@@ -88,67 +66,28 @@ export function colourEnabled(isTTY: boolean | undefined, env: NodeJS.ProcessEnv
   return isTTY === true && env.NO_COLOR === undefined && env.TERM !== 'dumb';
 }
 
-// Matches CSI sequences (colours, cursor movement), the only escapes the renderers write.
-// eslint-disable-next-line no-control-regex -- ESC is exactly what this pattern is about
-const ANSI_PATTERN = /\x1b\[[0-9;]*[A-Za-z]/y;
-// eslint-disable-next-line no-control-regex -- as above
-const ANSI_GLOBAL = /\x1b\[[0-9;]*[A-Za-z]/g;
+/** Terminal columns a text takes (escape sequences take none, wide characters two). */
+export function textWidth(text: string): number {
+  return stringWidth(text);
+}
+
+/** Pads to a width in terminal columns. */
+export function padVisible(text: string, width: number): string {
+  return text + ' '.repeat(Math.max(0, width - stringWidth(text)));
+}
+
+// Tabs, carriage returns and other C0/C1 controls that survive `stripVTControlCharacters`.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this pattern is about
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]+/g;
 
 /**
- * Cuts a line to `width` visible characters, keeping ANSI sequences intact. A live region must never
- * wrap: the cursor-up count that redraws it assumes one terminal row per line.
+ * Text from a step (a progress message, an error, a step id) made safe for one row of a status line:
+ * its escape sequences removed and tabs, newlines and other control characters turned into a space.
+ * The terminal would otherwise move the cursor or expand a tab, and the live region would miscount its
+ * rows.
  */
-export function truncateVisible(line: string, width: number): string {
-  if (width <= 0) return '';
-  let visible = 0;
-  let out = '';
-  let index = 0;
-  let hasEscapes = false;
-  while (index < line.length) {
-    ANSI_PATTERN.lastIndex = index;
-    const escape = ANSI_PATTERN.exec(line);
-    if (escape) {
-      out += escape[0];
-      index += escape[0].length;
-      hasEscapes = true;
-      continue;
-    }
-    const codePoint = line.codePointAt(index) ?? 0;
-    const char = String.fromCodePoint(codePoint);
-    if (visible === width) return hasEscapes ? `${out}\x1b[0m` : out;
-    if (
-      visible === width - 1 &&
-      index + char.length < line.length &&
-      hasMoreVisible(line, index + char.length)
-    ) {
-      return hasEscapes ? `${out}…\x1b[0m` : `${out}…`;
-    }
-    out += char;
-    visible += 1;
-    index += char.length;
-  }
-  return out;
-}
-
-function hasMoreVisible(line: string, from: number): boolean {
-  let index = from;
-  while (index < line.length) {
-    ANSI_PATTERN.lastIndex = index;
-    const escape = ANSI_PATTERN.exec(line);
-    if (!escape) return true;
-    index += escape[0].length;
-  }
-  return false;
-}
-
-/** Visible length of a line (ANSI sequences excluded). */
-export function visibleLength(line: string): number {
-  return [...line.replace(ANSI_GLOBAL, '')].length;
-}
-
-/** Pads to a visible width. */
-export function padVisible(text: string, width: number): string {
-  return text + ' '.repeat(Math.max(0, width - visibleLength(text)));
+export function oneLine(text: string): string {
+  return stripVTControlCharacters(text).replace(CONTROL, ' ');
 }
 
 /** A path relative to `cwd` when it lies inside it, else as it is. */

@@ -1,12 +1,10 @@
-import type { Writable } from 'node:stream';
 import type { RunEvent } from '@beamline/core';
-import { formatDuration, truncateVisible, type Style } from './format.js';
+import { formatDuration } from '@beamline/core';
+import type { Style } from './format.js';
+import { LiveRegion, type TerminalStream } from './live-region.js';
 import type { RunRenderer } from './run-renderer.js';
-import { applyRunEvent, type RunView, type StepView } from './run-view.js';
+import { applyRunEvent, isRetrying, stepViews, type RunView, type StepView } from './run-view.js';
 import { idColumnWidth, renderStepLine } from './step-line.js';
-
-/** A terminal stream: `columns` and `rows` are set by Node on a TTY. */
-export type TerminalStream = Writable & { columns?: number; rows?: number };
 
 export interface LiveRendererOptions {
   out: TerminalStream;
@@ -18,8 +16,6 @@ export interface LiveRendererOptions {
   intervalMs?: number;
 }
 
-const ACTIVE = new Set<StepView['status']>(['running', 'retrying']);
-
 /**
  * The terminal view of a run: one line per step, redrawn in place. Events only mark the view dirty; a
  * timer draws at most every `intervalMs`, so a step that prints thousands of progress lines costs a
@@ -27,18 +23,16 @@ const ACTIVE = new Set<StepView['status']>(['running', 'retrying']);
  */
 export class LiveRenderer implements RunRenderer {
   readonly view: RunView;
-  private readonly out: TerminalStream;
+  private readonly region: LiveRegion;
   private readonly style: Style;
   private readonly now: () => number;
   private readonly intervalMs: number;
   private timer: NodeJS.Timeout | undefined;
   private dirty = true;
-  /** Rows the last frame occupies, to move the cursor back over them. */
-  private drawnLines = 0;
 
   constructor(options: LiveRendererOptions) {
     this.view = options.view;
-    this.out = options.out;
+    this.region = new LiveRegion(options.out);
     this.style = options.style;
     this.now = options.now ?? Date.now;
     this.intervalMs = options.intervalMs ?? 100;
@@ -58,12 +52,12 @@ export class LiveRenderer implements RunRenderer {
 
   /** Draws when something changed, or while a step runs (its spinner and elapsed time move). */
   tick(): void {
-    if (this.dirty || [...this.view.steps.values()].some((step) => ACTIVE.has(step.status))) this.draw();
+    if (this.dirty || Object.values(this.view.state.steps).some((step) => step.status === 'running'))
+      this.draw();
   }
 
   notice(text: string): void {
-    this.out.write(`${this.erase()}${text.endsWith('\n') ? text : `${text}\n`}`);
-    this.drawnLines = 0;
+    this.region.print(text);
     this.draw();
   }
 
@@ -71,25 +65,26 @@ export class LiveRenderer implements RunRenderer {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.draw();
-    if (summary) this.out.write(`\n${summary}`);
+    this.region.done();
+    if (summary) this.region.print(`\n${summary}`);
   }
 
-  /** The current frame, one string per terminal row. */
+  /** The current frame, one string per terminal row (not yet cut to the terminal width). */
   frame(): string[] {
     const now = this.now();
-    const width = Math.max(20, (this.out.columns ?? 80) - 1);
-    const idWidth = idColumnWidth(this.view);
-    const steps = visibleSteps([...this.view.steps.values()], this.maxStepRows());
+    const all = stepViews(this.view);
+    const idWidth = idColumnWidth(all.map((step) => step.id));
+    const steps = visibleSteps(all, this.maxStepRows());
     const lines = [this.header(now)];
     for (const step of steps.shown) lines.push(renderStepLine(step, { now, idWidth, style: this.style }));
     if (steps.hidden > 0) lines.push(this.style.dim(`  … ${steps.hidden} more steps`));
-    return lines.map((line) => truncateVisible(line, width));
+    return lines;
   }
 
   private header(now: number): string {
     const view = this.view;
-    const name = view.pipeline ?? 'pipeline';
-    const id = view.runId ? this.style.dim(`run ${view.runId}`) : '';
+    const name = view.state.pipeline === '' ? 'pipeline' : view.state.pipeline;
+    const id = view.state.id === '' ? '' : this.style.dim(`run ${view.state.id}`);
     const elapsed =
       view.durationMs !== undefined
         ? formatDuration(view.durationMs)
@@ -103,23 +98,13 @@ export class LiveRenderer implements RunRenderer {
 
   /** Rows available for steps: the cursor cannot move above the top of the screen to redraw. */
   private maxStepRows(): number {
-    const rows = this.out.rows;
-    return rows === undefined || rows <= 0 ? Number.POSITIVE_INFINITY : Math.max(3, rows - 3);
+    const rows = this.region.height;
+    return rows === undefined ? Number.POSITIVE_INFINITY : Math.max(3, rows - 3);
   }
 
   private draw(): void {
-    const lines = this.frame();
-    // Move to the first row of the previous frame, rewrite each row, clear what a longer frame left.
-    const body = lines.map((line) => `${line}\x1b[K\n`).join('');
-    this.out.write(`${this.erase(false)}${body}\x1b[J`);
-    this.drawnLines = lines.length;
+    this.region.render(this.frame());
     this.dirty = false;
-  }
-
-  /** Cursor movement back to the top of the drawn frame; with `clear`, the frame is wiped too. */
-  private erase(clear = true): string {
-    if (this.drawnLines === 0) return '';
-    return `\x1b[${this.drawnLines}A\r${clear ? '\x1b[J' : ''}`;
   }
 }
 
@@ -131,7 +116,7 @@ function visibleSteps(steps: StepView[], maxRows: number): { shown: StepView[]; 
   if (steps.length <= maxRows) return { shown: steps, hidden: 0 };
   const budget = Math.max(1, maxRows - 1);
   const priority = (step: StepView): number =>
-    ACTIVE.has(step.status) ? 0 : step.status === 'failed' ? 1 : 2;
+    step.state.status === 'running' || isRetrying(step) ? 0 : step.state.status === 'failed' ? 1 : 2;
   const chosen = new Set(
     [...steps]
       .map((step, index) => ({ step, index }))

@@ -1,10 +1,9 @@
 import type { Writable } from 'node:stream';
-import type { RunEvent } from '@beamline/core';
-import { formatBytes, formatDuration, formatNumber, displayPath } from './format.js';
+import { formatBytes, formatDuration, type RunEvent } from '@beamline/core';
+import { displayPath, formatNumber } from './format.js';
 import type { RunRenderer } from './run-renderer.js';
-import { applyRunEvent, type RunView } from './run-view.js';
+import { applyRunEvent, isShownAsEvent, type RunView } from './run-view.js';
 import { firstLine } from './step-line.js';
-import { isEventMarker } from './event-marker.js';
 
 /**
  * One line of text per event, for logs and pipes (CI, `| tee`): nothing is redrawn, so the output reads
@@ -53,6 +52,9 @@ export function formatEventLine(event: RunEvent, cwd: string): string | undefine
       const gpus = event.resources.gpus.length > 0 ? `, gpu ${event.resources.gpus.join(',')}` : '';
       return `${event.stepId} started (attempt ${event.attempt}${gpus})`;
     }
+    case 'process':
+      // Where the step's processes run (for recovery after a crash): nothing people need to read.
+      return undefined;
     case 'progress': {
       const amount =
         event.total === undefined
@@ -63,7 +65,7 @@ export function formatEventLine(event: RunEvent, cwd: string): string | undefine
     case 'log': {
       const marker = event.stream === 'stdout' ? '|' : event.stream === 'stderr' ? '!' : '#';
       const text = event.text.endsWith('\n') ? event.text.slice(0, -1) : event.text;
-      const lines = text.split('\n').filter((line) => !isEventMarker(line));
+      const lines = text.split('\n').filter((line) => !isShownAsEvent(line));
       return lines.length === 0
         ? undefined
         : lines.map((line) => `${event.stepId} ${marker} ${line}`).join('\n');

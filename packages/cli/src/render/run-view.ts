@@ -1,175 +1,192 @@
-import type { Artifact, ErrorInfo, RunEvent, StepOutputs, StepStatus } from '@beamline/core';
-import { isEventMarker } from './event-marker.js';
+import {
+  applyRunEvent as applyToRunState,
+  initialRunState,
+  parseMarker,
+  type RunEvent,
+  type RunRecord,
+  type RunResult,
+  type RunState,
+  type StepState,
+  type StepStatus,
+} from '@beamline/core';
 
 /** Most recent log lines kept per step: enough to show why a step failed without a trip to `logs`. */
 const TAIL_LINES = 5;
 
-/** What the renderers know about one step, folded from its events. */
-export interface StepView {
-  id: string;
-  status: StepStatus | 'retrying';
-  attempt: number;
-  /** Start of the current attempt (epoch ms). */
-  startedAt?: number;
-  endedAt?: number;
-  durationMs?: number;
+/**
+ * What only the display needs about a step. Status, attempts, times, outputs, artifacts and errors are
+ * core's {@link StepState}, folded by core's reducer, so the terminal says what `beamline show` says.
+ */
+export interface StepDisplay {
   progress?: { current: number; total?: number; message?: string };
   /** Latest value per metric name, in first-seen order. */
   metrics: Map<string, number>;
-  artifacts: Artifact[];
-  outputs?: StepOutputs;
-  error?: ErrorInfo;
-  /** GPU ids the step was granted. */
+  /** GPU ids the current attempt was granted. */
   gpus: readonly string[];
-  fromRunId?: string;
+  /** The wait before the next attempt, from a `retrying` event until that attempt starts. */
   retryDelayMs?: number;
-  cancelReason?: string;
-  /** Last lines of stdout/stderr. */
+  /** Last lines of stdout/stderr of the current attempt. */
   tail: string[];
 }
 
-/** The run as a whole, folded from its events. */
+/** One step as the renderers see it: core's state and the display-only extras. */
+export interface StepView {
+  readonly id: string;
+  readonly state: StepState;
+  readonly display: StepDisplay;
+}
+
+/** A run as the renderers see it. */
 export interface RunView {
-  runId?: string;
-  pipeline?: string;
+  /** Core's state of the run, folded from its events with core's reducer. */
+  readonly state: RunState;
+  /** Display-only state, for the steps that have any. */
+  readonly display: Map<string, StepDisplay>;
+  /** The current segment is a resumed run. */
   resumed: boolean;
-  status: 'running' | 'succeeded' | 'failed' | 'cancelled';
+  /** Start of the current segment (a resumed run restarts the clock). */
   startedAt?: number;
+  /** Duration of the segment, once it ended. */
   durationMs?: number;
-  error?: ErrorInfo;
-  cancelReason?: string;
-  /** Steps in plan order (when known), then in order of first appearance. */
-  steps: Map<string, StepView>;
 }
 
-/** An empty view; `stepIds` pre-seeds steps (from the plan) so pending ones are shown before they start. */
-export function createRunView(stepIds: readonly string[] = []): RunView {
-  const view: RunView = { resumed: false, status: 'running', steps: new Map() };
-  for (const id of stepIds) view.steps.set(id, newStep(id));
-  return view;
+/**
+ * An empty view of a run. The run's record (when there is one) lists the planned steps, so pending steps
+ * are shown, in plan order, before they start.
+ */
+export function createRunView(record?: Pick<RunRecord, 'id' | 'pipeline' | 'plan' | 'createdAt'>): RunView {
+  const state = initialRunState({
+    id: record?.id ?? '',
+    pipeline: record?.pipeline ?? '',
+    plan: record?.plan,
+    params: {},
+    cwd: '',
+    createdAt: record?.createdAt ?? 0,
+  });
+  return { state, display: new Map(), resumed: false };
 }
 
-function newStep(id: string): StepView {
-  return { id, status: 'pending', attempt: 0, metrics: new Map(), artifacts: [], gpus: [], tail: [] };
+/** A view whose plan has these step ids (tests and callers without a stored record). */
+export function createRunViewOf(stepIds: readonly string[]): RunView {
+  return createRunView({
+    id: '',
+    pipeline: '',
+    createdAt: 0,
+    plan: { steps: stepIds.map((id) => ({ id })) },
+  });
 }
 
-function stepOf(view: RunView, id: string): StepView {
-  let step = view.steps.get(id);
-  if (!step) {
-    step = newStep(id);
-    view.steps.set(id, step);
-  }
-  return step;
+const NO_DISPLAY: StepDisplay = Object.freeze({ metrics: new Map(), gpus: [], tail: [] });
+
+/** The steps in plan order, then in order of first appearance. */
+export function stepViews(view: RunView): StepView[] {
+  return Object.values(view.state.steps).map((state) => ({
+    id: state.stepId,
+    state,
+    display: view.display.get(state.stepId) ?? NO_DISPLAY,
+  }));
 }
 
-/** Folds one event into the view (mutates it: renderers apply thousands of log events). */
+/** Folds one event into the view, in place (renderers apply thousands of log events). */
 export function applyRunEvent(view: RunView, event: RunEvent): void {
-  view.runId ??= event.runId;
-  if ('stepId' in event) {
-    applyStepEvent(stepOf(view, event.stepId), event);
-    return;
-  }
+  if (view.state.id === '') view.state.id = event.runId;
+  applyToRunState(view.state, event);
   switch (event.type) {
     case 'run-started':
-      // A resumed run's log holds the earlier segment, ending in its failure or cancellation.
-      view.pipeline = event.pipeline;
+      if (event.pipeline !== '') view.state.pipeline = event.pipeline;
       view.resumed = event.resumed;
       view.startedAt = event.time;
-      view.status = 'running';
-      delete view.error;
-      delete view.cancelReason;
       delete view.durationMs;
       return;
     case 'run-succeeded':
-      view.status = 'succeeded';
-      view.durationMs = event.durationMs;
-      return;
     case 'run-failed':
-      view.status = 'failed';
-      view.error = event.error;
-      view.durationMs = event.durationMs;
-      return;
     case 'run-cancelled':
-      view.status = 'cancelled';
-      view.cancelReason = event.reason;
       view.durationMs = event.durationMs;
       return;
-  }
-}
-
-type StepEvent = Extract<RunEvent, { stepId: string }>;
-
-function applyStepEvent(step: StepView, event: StepEvent): void {
-  switch (event.type) {
-    case 'queued':
-      step.status = 'queued';
-      return;
-    case 'started':
-      step.status = 'running';
-      step.attempt = event.attempt;
-      step.startedAt = event.time;
-      step.gpus = event.resources.gpus;
+    case 'started': {
       // The tail explains a failure: only the attempt that failed last is relevant.
-      step.tail = [];
-      delete step.progress;
-      delete step.retryDelayMs;
+      const display = displayOf(view, event.stepId);
+      display.gpus = event.resources.gpus;
+      display.tail = [];
+      delete display.progress;
+      delete display.retryDelayMs;
+      return;
+    }
+    case 'retrying':
+      displayOf(view, event.stepId).retryDelayMs = event.delayMs;
       return;
     case 'progress':
-      step.progress = {
+      displayOf(view, event.stepId).progress = {
         current: event.current,
         ...(event.total === undefined ? {} : { total: event.total }),
         ...(event.message === undefined ? {} : { message: event.message }),
       };
       return;
-    case 'log':
-      if (event.stream === 'system') return;
-      for (const line of event.text.split('\n')) {
-        if (line.trim() !== '' && !isEventMarker(line)) step.tail.push(line);
-      }
-      if (step.tail.length > TAIL_LINES) step.tail.splice(0, step.tail.length - TAIL_LINES);
-      return;
     case 'metric':
       // Map.set keeps a name's first-seen position, so the status line does not reshuffle as values change.
-      step.metrics.set(event.name, event.value);
+      displayOf(view, event.stepId).metrics.set(event.name, event.value);
       return;
+    case 'log': {
+      if (event.stream === 'system') return;
+      const tail = displayOf(view, event.stepId).tail;
+      for (const line of event.text.split('\n')) {
+        if (line.trim() !== '' && !isShownAsEvent(line)) tail.push(line);
+      }
+      if (tail.length > TAIL_LINES) tail.splice(0, tail.length - TAIL_LINES);
+      return;
+    }
+    case 'queued':
+    case 'process':
     case 'artifact':
-      step.artifacts.push(event.artifact);
-      return;
-    case 'retrying':
-      step.status = 'retrying';
-      step.error = event.error;
-      step.retryDelayMs = event.delayMs;
-      return;
     case 'succeeded':
-      step.status = 'succeeded';
-      step.attempt = event.attempt;
-      step.outputs = event.outputs;
-      step.artifacts = event.artifacts;
-      step.durationMs = event.durationMs;
-      step.endedAt = event.time;
-      delete step.error;
-      return;
     case 'failed':
-      step.status = 'failed';
-      step.attempt = event.attempt;
-      step.error = event.error;
-      step.durationMs = event.durationMs;
-      step.endedAt = event.time;
-      return;
     case 'cached':
-      step.status = 'cached';
-      step.outputs = event.outputs;
-      step.artifacts = event.artifacts;
-      step.fromRunId = event.fromRunId;
-      step.endedAt = event.time;
-      return;
     case 'cancelled':
-      step.status = 'cancelled';
-      step.cancelReason = event.reason;
-      step.endedAt = event.time;
-      if (step.startedAt !== undefined) step.durationMs = event.time - step.startedAt;
       return;
   }
+}
+
+function displayOf(view: RunView, stepId: string): StepDisplay {
+  let display = view.display.get(stepId);
+  if (!display) {
+    display = { metrics: new Map(), gpus: [], tail: [] };
+    view.display.set(stepId, display);
+  }
+  return display;
+}
+
+/**
+ * A `::metric` or `::progress` line of a step's stdout, as core's parser reads it. The log keeps such
+ * lines, but each also arrives as its own event, which the renderers show better; printing both would
+ * say everything twice. (`::output` lines stay: outputs have no event of their own until the step
+ * ends; a malformed marker is no event, so it stays too.)
+ */
+export function isShownAsEvent(line: string): boolean {
+  const type = parseMarker(line)?.type;
+  return type === 'metric' || type === 'progress';
+}
+
+/** Whether a step waits for its next attempt (core counts it as running). */
+export function isRetrying(step: StepView): boolean {
+  return step.state.status === 'running' && step.display.retryDelayMs !== undefined;
+}
+
+/** How long a step's last attempt took, once it ended. */
+export function stepDuration(state: StepState): number | undefined {
+  return state.startedAt !== undefined && state.endedAt !== undefined
+    ? state.endedAt - state.startedAt
+    : undefined;
+}
+
+/**
+ * The run's result is authoritative: a step may have been stopped without an event the view saw, and
+ * steps the events never mentioned (not reached before a failure) still count in the summary.
+ */
+export function completeView(view: RunView, result: RunResult): RunView {
+  Object.assign(view.state.steps, result.steps);
+  view.state.status = result.status;
+  view.durationMs ??= result.durationMs;
+  return view;
 }
 
 /** Count of steps per final status, for the summary line. */
@@ -177,34 +194,20 @@ export function countSteps(
   view: RunView,
 ): Record<'succeeded' | 'cached' | 'failed' | 'cancelled' | 'other', number> {
   const counts = { succeeded: 0, cached: 0, failed: 0, cancelled: 0, other: 0 };
-  for (const step of view.steps.values()) {
-    switch (step.status) {
-      case 'succeeded':
-      case 'cached':
-      case 'failed':
-      case 'cancelled':
-        counts[step.status] += 1;
-        break;
-      case 'pending':
-      case 'queued':
-      case 'running':
-      case 'retrying':
-        counts.other += 1;
-    }
-  }
+  for (const step of Object.values(view.state.steps)) counts[countedAs(step.status)] += 1;
   return counts;
 }
 
-/**
- * Step ids of a stored plan, in plan order. The plan is `unknown` in the store contract (it is the
- * planner's JSON), so this reads it defensively and returns nothing for a shape it does not know.
- */
-export function planStepIds(plan: unknown): string[] {
-  if (typeof plan !== 'object' || plan === null) return [];
-  const steps = (plan as { steps?: unknown }).steps;
-  if (!Array.isArray(steps)) return [];
-  return steps.flatMap((step: unknown) => {
-    const id = typeof step === 'object' && step !== null ? (step as { id?: unknown }).id : undefined;
-    return typeof id === 'string' ? [id] : [];
-  });
+function countedAs(status: StepStatus): keyof ReturnType<typeof countSteps> {
+  switch (status) {
+    case 'succeeded':
+    case 'cached':
+    case 'failed':
+    case 'cancelled':
+      return status;
+    case 'pending':
+    case 'queued':
+    case 'running':
+      return 'other';
+  }
 }

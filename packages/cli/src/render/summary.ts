@@ -1,6 +1,6 @@
-import type { RunResult } from '@beamline/core';
-import { displayPath, formatBytes, formatDuration, formatMetrics, padVisible, type Style } from './format.js';
-import { countSteps, type RunView } from './run-view.js';
+import { formatBytes, formatDuration, type RunResult } from '@beamline/core';
+import { displayPath, formatMetrics, padVisible, textWidth, type Style } from './format.js';
+import { countSteps, stepViews, type RunView } from './run-view.js';
 import { firstLine } from './step-line.js';
 
 export interface SummaryOptions {
@@ -16,7 +16,7 @@ export function renderSummary(view: RunView, result: RunResult, options: Summary
   const { style, cwd } = options;
   const lines: string[] = [];
   const counts = countSteps(view);
-  const steps = [...view.steps.values()];
+  const steps = stepViews(view);
   const headline = `Run ${result.runId} ${result.status} in ${formatDuration(result.durationMs)}`;
   lines.push(
     result.status === 'succeeded'
@@ -33,47 +33,53 @@ export function renderSummary(view: RunView, result: RunResult, options: Summary
     ...(counts.other > 0 ? [`${counts.other} not run`] : []),
   ];
   lines.push(`  ${steps.length} steps: ${countParts.join(', ')}`);
-  const failed = steps.filter((step) => step.status === 'failed');
+  const failed = steps.filter((step) => step.state.status === 'failed');
   // A run that failed because of a step repeats that step's error; the Failed section shows it once.
   if (result.error && failed.length === 0) {
     lines.push(`  ${style.red(`${result.error.code}: ${firstLine(result.error.message)}`)}`);
-  } else if (result.status === 'cancelled' && view.cancelReason) {
-    lines.push(`  ${style.yellow(`reason: ${view.cancelReason}`)}`);
+  } else if (result.status === 'cancelled' && view.state.cancelReason) {
+    lines.push(`  ${style.yellow(`reason: ${view.state.cancelReason}`)}`);
   }
 
-  const idWidth = Math.min(40, Math.max(0, ...steps.map((step) => [...step.id].length)));
+  const idWidth = Math.min(40, Math.max(0, ...steps.map((step) => textWidth(step.id))));
   if (failed.length > 0) {
     lines.push('', style.bold('Failed'));
-    for (const step of failed) {
-      const error = step.error ? `${step.error.code}: ${firstLine(step.error.message)}` : 'failed';
-      lines.push(`  ${padVisible(step.id, idWidth)}  ${style.red(error)}`);
-      for (const tail of step.tail) lines.push(`    ${style.dim(tail)}`);
+    for (const { id, state, display } of failed) {
+      const error = state.error ? `${state.error.code}: ${firstLine(state.error.message)}` : 'failed';
+      lines.push(`  ${padVisible(id, idWidth)}  ${style.red(error)}`);
+      for (const tail of display.tail) lines.push(`    ${style.dim(tail)}`);
     }
   }
 
-  const withMetrics = steps.filter((step) => step.metrics.size > 0);
+  const withMetrics = steps.filter((step) => step.display.metrics.size > 0);
   if (withMetrics.length > 0) {
     lines.push('', style.bold('Metrics'));
-    for (const step of withMetrics) {
-      lines.push(`  ${padVisible(step.id, idWidth)}  ${formatMetrics(step.metrics)}`);
+    for (const { id, display } of withMetrics) {
+      lines.push(`  ${padVisible(id, idWidth)}  ${formatMetrics(display.metrics)}`);
     }
   }
 
-  const artifacts = steps.flatMap((step) => step.artifacts.map((artifact) => ({ step, artifact })));
+  const artifacts = steps.flatMap((step) =>
+    (step.state.artifacts ?? []).map((artifact) => ({ id: step.id, artifact })),
+  );
   if (artifacts.length > 0) {
     lines.push('', style.bold('Artifacts'));
-    const nameWidth = Math.max(...artifacts.map(({ artifact }) => artifact.name.length));
-    const pathWidth = Math.max(...artifacts.map(({ artifact }) => displayPath(artifact.path, cwd).length));
-    for (const { step, artifact } of artifacts) {
+    const nameWidth = Math.max(...artifacts.map(({ artifact }) => textWidth(artifact.name)));
+    const pathWidth = Math.max(
+      ...artifacts.map(({ artifact }) => textWidth(displayPath(artifact.path, cwd))),
+    );
+    for (const { id, artifact } of artifacts) {
       const path = padVisible(displayPath(artifact.path, cwd), pathWidth);
       lines.push(
-        `  ${padVisible(step.id, idWidth)}  ${padVisible(artifact.name, nameWidth)}  ${path}  ${style.dim(formatBytes(artifact.size).padStart(7))}`,
+        `  ${padVisible(id, idWidth)}  ${padVisible(artifact.name, nameWidth)}  ${path}  ${style.dim(formatBytes(artifact.size).padStart(7))}`,
       );
     }
   }
 
   const hintStep =
-    failed[0] ?? steps.find((step) => step.status !== 'cached' && step.status !== 'pending') ?? steps[0];
+    failed[0] ??
+    steps.find((step) => step.state.status !== 'cached' && step.state.status !== 'pending') ??
+    steps[0];
   lines.push('', style.bold('Next'), `  beamline show ${result.runId}`);
   lines.push(`  beamline logs ${result.runId} ${hintStep ? quoteArg(hintStep.id) : '<step>'}`);
   if (counts.cached > 0 || result.status === 'succeeded') {

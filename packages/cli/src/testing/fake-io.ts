@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import type { CliIO } from '../cli-command.js';
+import type { CliIO } from '../cli-io.js';
 
 /** A writable that keeps what was written, with the TTY properties a test chooses. */
 export class CaptureStream extends Writable {
