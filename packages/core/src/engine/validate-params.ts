@@ -1,30 +1,93 @@
 import type { Command } from '../contracts/command.js';
-import type { StandardSchemaV1 } from '../contracts/standard-schema.js';
-import { CoreError } from '../errors/core-error.js';
+import type { Plan, PlannedStep } from '../contracts/pipeline.js';
+import type { CoreError } from '../errors/core-error.js';
+import { listReferences } from '../pipeline/expressions.js';
+import {
+  issuesError,
+  locateIssues,
+  type PipelineIssue,
+  type SourceLocator,
+} from '../pipeline/pipeline-issue.js';
+import { resolveStepParams } from '../pipeline/resolve-step-params.js';
+import { schemaIssuesToPipelineIssues } from './schema-issues.js';
+
+/** Where a step's `with:` is written, so that parameter errors point into the file. */
+export interface ParamsSource {
+  /** The pipeline file (or a description of where the pipeline came from). */
+  file?: string;
+  /** Line and column of a path in that file (pipelines loaded with `loadPipelineFile`). */
+  locate?: SourceLocator;
+  /** The step's key in the pipeline's `steps` (a matrix instance's base id); default: the step id. */
+  baseId?: string;
+}
 
 /**
- * Checks a step's resolved `with:` against its command's schema; the error names the step, each
- * offending parameter path and what was expected.
+ * Checks a step's resolved `with:` against its command's schema and returns the parsed value. The error,
+ * `CORE_PARAMS_INVALID`, has the form of every pipeline error: `file:line:col steps.<id>.with.<path>:
+ * expected …, got …`, with "did you mean" for a misspelt parameter.
  */
 export async function validateParams(
   command: Command,
   raw: unknown,
   stepId: string,
+  source: ParamsSource = {},
 ): Promise<unknown> {
   const result = await command.params['~standard'].validate(raw);
   if (result.issues === undefined) return result.value;
-  const lines = result.issues.map((issue) => `  with.${formatPath(issue.path)}: ${issue.message}`);
-  throw new CoreError(
-    'CORE_PARAMS_INVALID',
-    `Step "${stepId}" (${command.name}) has invalid parameters:\n${lines.join('\n')}`,
-    { details: { stepId, command: command.name, issues: result.issues.map((i) => ({ ...i })) } },
-  );
+  const issues = paramIssues(command, raw, source.baseId ?? stepId, result.issues);
+  throw paramsError(source, locateIssues(issues, source.locate), [stepId], command.name);
 }
 
-function formatPath(path: StandardSchemaV1.Issue['path']): string {
-  if (path === undefined || path.length === 0) return '(root)';
-  return path
-    .map((segment) => (typeof segment === 'object' ? segment.key : segment))
-    .map((key, index) => (typeof key === 'number' ? `[${key}]` : `${index === 0 ? '' : '.'}${String(key)}`))
-    .join('');
+/**
+ * Checks, before a run starts, the parameters of every step that does not wait for another step's outputs
+ * (`${{ steps.… }}` resolve only when the step starts), and reports every problem at once.
+ * @throws CoreError `CORE_PARAMS_INVALID`
+ */
+export async function checkPlanParams(
+  plan: Plan,
+  commandOf: (step: PlannedStep) => Command,
+  source: ParamsSource = {},
+): Promise<void> {
+  const issues: PipelineIssue[] = [];
+  const steps: string[] = [];
+  const seen = new Set<string>();
+  for (const step of plan.steps) {
+    if (listReferences(step.with).references.length > 0) continue;
+    const command = commandOf(step);
+    const raw = resolveStepParams(step, () => undefined, plan);
+    const result = await command.params['~standard'].validate(raw);
+    if (result.issues === undefined) continue;
+    steps.push(step.id);
+    for (const issue of paramIssues(command, raw, step.baseId, result.issues)) {
+      // Matrix instances share their lines in the file: one report each.
+      const key = `${String(issue.path.join('\u0000'))}\u0001${issue.message}`;
+      if (!seen.has(key)) issues.push(issue);
+      seen.add(key);
+    }
+  }
+  if (issues.length > 0) throw paramsError(source, locateIssues(issues, source.locate), steps);
+}
+
+function paramIssues(
+  command: Command,
+  raw: unknown,
+  baseId: string,
+  issues: Parameters<typeof schemaIssuesToPipelineIssues>[0],
+): PipelineIssue[] {
+  return schemaIssuesToPipelineIssues(issues, raw, command.params, ['steps', baseId, 'with']);
+}
+
+function paramsError(
+  source: ParamsSource,
+  issues: PipelineIssue[],
+  stepIds: readonly string[],
+  command?: string,
+): CoreError {
+  const file = source.file ?? 'the pipeline';
+  const which = stepIds.length === 1 ? `step "${stepIds[0]}"` : `${stepIds.length} steps`;
+  return issuesError('CORE_PARAMS_INVALID', `Invalid parameters of ${which} in ${file}`, file, issues, {
+    stepIds: [...stepIds],
+    ...(stepIds.length === 1 ? { stepId: stepIds[0] } : {}),
+    ...(command === undefined ? {} : { command }),
+  });
 }

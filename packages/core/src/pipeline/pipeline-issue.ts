@@ -1,4 +1,4 @@
-import { CoreError } from '../errors/core-error.js';
+import { CoreError, type CoreErrorCode } from '../errors/core-error.js';
 
 /** One step of a path into a pipeline document: a key or a list index. */
 export type PathSegment = string | number;
@@ -39,13 +39,80 @@ export interface PipelineIssueDetail {
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
+/** Most issues an error lists; the rest are counted ("… and 3,412 more"). */
+export const MAX_LISTED_ISSUES = 20;
+/** Longest quoted excerpt of a found value or of the source, in characters, quotes included. */
+export const MAX_EXCERPT_CHARS = 80;
+/** Longest message of one issue (a parser's message may quote the rest of a file). */
+const MAX_MESSAGE_CHARS = 400;
+
+/**
+ * Characters never printed as they are: C0 and C1 controls (NUL, ESC, …), DEL, and the line, paragraph
+ * and bidirectional-override marks that make a terminal line lie about its content.
+ */
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` with every unprintable character escaped (`\n`, `\u0000`, `\u001b`); nothing else changes. */
+export function escapeText(text: string): string {
+  return text.replace(UNPRINTABLE, escapeChar);
+}
+
+function escapeChar(char: string): string {
+  switch (char) {
+    case '\n':
+      return '\\n';
+    case '\r':
+      return '\\r';
+    case '\t':
+      return '\\t';
+    default:
+      return `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  }
+}
+
+/**
+ * `text` in double quotes, escaped (quotes, backslashes and unprintable characters) and at most `max`
+ * characters long: a longer text is cut, never inside an escape, and ends in `…"`.
+ */
+export function quoteText(text: string, max = MAX_EXCERPT_CHARS): string {
+  let quoted = '"';
+  for (const char of text) {
+    const piece = char === '"' || char === '\\' ? `\\${char}` : escapeText(char);
+    if (quoted.length + piece.length > max - 2) return `${quoted}…"`;
+    quoted += piece;
+  }
+  return `${quoted}"`;
+}
+
+/**
+ * A message from a parser or a schema library, made safe to print: every double-quoted excerpt it holds
+ * is cut to {@link MAX_EXCERPT_CHARS}, unprintable characters are escaped, and the whole is bounded.
+ */
+export function boundMessage(message: string): string {
+  const cut = message.replace(QUOTED, (excerpt) =>
+    excerpt.length <= MAX_EXCERPT_CHARS ? excerpt : cutExcerpt(excerpt),
+  );
+  const safe = escapeText(cut);
+  return safe.length <= MAX_MESSAGE_CHARS ? safe : `${safe.slice(0, MAX_MESSAGE_CHARS - 1)}…`;
+}
+
+/** A double-quoted excerpt with backslash escapes inside, as `JSON.stringify` writes one. */
+const QUOTED = /"(?:[^"\\]|\\.)*"/gs;
+
+function cutExcerpt(excerpt: string): string {
+  // Never end inside an escape sequence (`\u001b` is six characters).
+  const inner = excerpt.slice(1, MAX_EXCERPT_CHARS - 2).replace(/\\(?:u[0-9a-fA-F]{0,3})?$/, '');
+  return `"${inner}…"`;
+}
+
 /** `steps.train.needs[0]`, `steps.train.with['a.b']`. */
 export function formatPath(path: readonly PathSegment[]): string {
   let text = '';
   for (const segment of path) {
     if (typeof segment === 'number') text += `[${segment}]`;
     else if (IDENTIFIER.test(segment)) text += text === '' ? segment : `.${segment}`;
-    else text += `['${segment}']`;
+    else text += `[${quoteText(segment).replace(/^"|"$/g, "'")}]`;
   }
   return text;
 }
@@ -54,10 +121,7 @@ export function formatPath(path: readonly PathSegment[]): string {
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list';
-  if (typeof value === 'string') {
-    const quoted = JSON.stringify(value);
-    return quoted.length > 60 ? `${quoted.slice(0, 57)}…"` : quoted;
-  }
+  if (typeof value === 'string') return quoteText(value);
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
     return String(value);
   if (value === null) return 'null';
@@ -68,7 +132,7 @@ export function describeValue(value: unknown): string {
 export function formatIssue(file: string, issue: PipelineIssue): string {
   const where = issue.position ? `${file}:${issue.position.line}:${issue.position.column}` : file;
   const path = formatPath(issue.path);
-  return `${where}${path === '' ? '' : ` ${path}`}: ${issue.message}`;
+  return `${escapeText(where)}${path === '' ? '' : ` ${path}`}: ${boundMessage(issue.message)}`;
 }
 
 /** Fills in the positions of issues that a locator can find. */
@@ -86,6 +150,21 @@ export function locateIssues(
 
 /** The one error that reports every issue of a pipeline, in file order where positions are known. */
 export function pipelineInvalidError(file: string, issues: readonly PipelineIssue[]): CoreError {
+  return issuesError('CORE_PIPELINE_INVALID', `Invalid pipeline ${escapeText(file)}`, file, issues);
+}
+
+/**
+ * One error listing issues of a file in file order where positions are known: at most
+ * {@link MAX_LISTED_ISSUES} are listed (in the message and in `details.issues`), the others counted
+ * (`details.total` has them all), so that a file of garbage cannot print megabytes of errors.
+ */
+export function issuesError(
+  code: CoreErrorCode,
+  title: string,
+  file: string,
+  issues: readonly PipelineIssue[],
+  extraDetails: Record<string, unknown> = {},
+): CoreError {
   const sorted = issues
     .map((issue, index) => ({ issue, index }))
     .sort(
@@ -94,14 +173,19 @@ export function pipelineInvalidError(file: string, issues: readonly PipelineIssu
         (a.issue.position?.column ?? 0) - (b.issue.position?.column ?? 0) ||
         a.index - b.index,
     )
+    .slice(0, MAX_LISTED_ISSUES)
     .map(({ issue }) => issue);
   const details: PipelineIssueDetail[] = sorted.map((issue) => ({
     path: formatPath(issue.path),
-    message: issue.message,
+    message: boundMessage(issue.message),
     ...(issue.position && { line: issue.position.line, column: issue.position.column }),
     text: formatIssue(file, issue),
   }));
-  const count = details.length === 1 ? '1 issue' : `${details.length} issues`;
-  const message = [`Invalid pipeline ${file} (${count}):`, ...details.map((d) => `  ${d.text}`)].join('\n');
-  return new CoreError('CORE_PIPELINE_INVALID', message, { details: { file, issues: details } });
+  const total = issues.length;
+  const count = total === 1 ? '1 issue' : `${total.toLocaleString('en-US')} issues`;
+  const lines = [`${title} (${count}):`, ...details.map((d) => `  ${d.text}`)];
+  if (total > details.length) lines.push(`  … and ${(total - details.length).toLocaleString('en-US')} more`);
+  return new CoreError(code, lines.join('\n'), {
+    details: { ...extraDetails, file, issues: details, total },
+  });
 }
