@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { copyFile, link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CHECKSUM_ALGORITHMS, type Checksums } from '../checksums/checksum-format.js';
-import { fsyncDir } from '../files/part-file.js';
+import { partNames } from '../files/part-file.js';
+import type { SafeDir } from '../files/safe-dir.js';
 
 /** A verified object in the cache. */
 export interface CacheEntry {
@@ -85,21 +87,23 @@ export class ChecksumCache {
   }
 
   /**
-   * Puts a cache entry at `dest`: a hard link (free, instant), or a copy across file systems; through a
-   * temporary name and a rename, so `dest` never shows a half-copied file.
+   * Puts a cache entry at `name` in a checked destination directory: a hard link (free, instant), or a
+   * copy across file systems; through a fresh temporary name and a rename, so the destination never
+   * shows a half-copied file and nothing at those names (a link) is followed.
    */
-  async materialize(entry: CacheEntry, dest: string): Promise<'link' | 'copy'> {
-    const tmp = `${dest}.cache-tmp`;
-    await rm(tmp, { force: true });
+  async materialize(entry: CacheEntry, dir: SafeDir, name: string): Promise<'link' | 'copy'> {
+    const tmp = partNames(name).cacheTmp;
+    await dir.remove(tmp);
     let how: 'link' | 'copy' = 'link';
     try {
-      await link(entry.path, tmp);
+      await dir.linkFrom(entry.path, tmp);
     } catch {
       how = 'copy';
-      await copyFile(entry.path, tmp);
+      await dir.remove(tmp);
+      await copyFile(entry.path, dir.at(tmp), constants.COPYFILE_EXCL);
     }
-    await rename(tmp, dest);
-    await fsyncDir(join(dest, '..'));
+    await dir.rename(tmp, name);
+    await dir.sync();
     return how;
   }
 

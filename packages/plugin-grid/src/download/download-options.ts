@@ -2,6 +2,7 @@ import type { ChecksumAlgorithm } from '../checksums/checksum-format.js';
 import type { ClientCertOptions } from '../credentials/client-cert.js';
 import type { ReplicaResolver } from '../inputs/alice-traint.js';
 import type { BackoffOptions } from '../schedule/backoff.js';
+import type { TransferDriver } from '../transport/driver.js';
 import type { XrdcpOptions } from '../transport/xrdcp-driver.js';
 
 /** Credentials for storage. Secrets given here never appear in events, logs or errors. */
@@ -58,9 +59,18 @@ export interface DownloadOptions {
   readonly timeouts?: { readonly connectMs?: number; readonly headersMs?: number; readonly bodyMs?: number };
   /** Progress events at most this often per file (ms). Default 500. */
   readonly progressIntervalMs?: number;
-  /** fsync and update the state file every this many bytes. Default 64 MiB. */
+  /**
+   * fsync and record durable progress every this many bytes (per segment). Default 64 MiB. A segmented
+   * download also saves its progress after every written batch (a few MiB), so a killed process loses
+   * little; one stream resumes from the `.part`'s length.
+   */
   readonly checkpointBytes?: number;
   readonly xrdcp?: XrdcpOptions;
+  /**
+   * More transfer drivers (for other URL schemes, or replacing a built-in one for its schemes); tried
+   * before the built-in HTTP(S)/WebDAV and xrdcp drivers. Read when the job starts.
+   */
+  readonly drivers?: Iterable<TransferDriver>;
   /** Cancels the job; `.part` files stay for a later resume. */
   readonly signal?: AbortSignal;
 }

@@ -4,8 +4,13 @@ import { BeamlineError, isBeamlineError, type BeamlineErrorOptions } from '@beam
 export type GridErrorCode =
   /** A file list, Metalink or AliceTraINT input could not be read or is invalid. */
   | 'GRID_INPUT_INVALID'
-  /** A destination path escapes the destination directory or collides with another file. */
+  /**
+   * A destination path escapes the destination directory, collides with another file (or its `.part`),
+   * or reaches through a symbolic link inside the destination directory.
+   */
   | 'GRID_DEST_INVALID'
+  /** Another live process is downloading into the same destination directory (its pid is named). */
+  | 'GRID_DEST_BUSY'
   /** A replica URL uses a scheme no driver handles. */
   | 'GRID_UNSUPPORTED_SCHEME'
   /** `root://` replicas need `xrdcp`, which is not installed. */
@@ -26,6 +31,8 @@ export type GridErrorCode =
   | 'GRID_BAD_RESPONSE'
   /** The transfer ran below the minimum rate for too long. */
   | 'GRID_STALLED'
+  /** The replica's file changed (validator differs) since the `.part` began; the `.part` was discarded. */
+  | 'GRID_CONTENT_CHANGED'
   /** The received bytes do not have the expected size. */
   | 'GRID_SIZE_MISMATCH'
   /** The received bytes do not have the expected checksum. */

@@ -1,106 +1,183 @@
-import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { z } from 'zod';
 import type { Checksums } from '../checksums/checksum-format.js';
+import type { FileHasher } from '../checksums/hash-worker.js';
+import type { SafeDir } from './safe-dir.js';
 
 /** One byte range of a `.part` file and how much of it has arrived. */
 export interface PartSegment {
   start: number;
   /** Exclusive end; undefined while the size is unknown (single stream only). */
   end: number | undefined;
-  /** Bytes of this segment written (from `start`). */
+  /** Bytes of this segment written (from `start`); survive a process crash (page cache), not a power loss. */
   done: number;
+  /** Bytes of this segment written and fdatasync'ed: what survives a power loss too. */
+  durable: number;
 }
 
 /** The small JSON file beside a `.part` that makes a resume safe. */
 export interface PartState {
-  version: 1;
+  version: 2;
   /** The replica the bytes came from (query values redacted; only compared, never requested). */
   url: string;
   size: number | undefined;
-  etag: string | undefined;
-  lastModified: string | undefined;
+  /**
+   * What identifies the replica's file version the bytes belong to: its strong ETag, else its
+   * Last-Modified. Compared with every later response; without it (and without expected checksums) a
+   * `.part` is never resumed.
+   */
+  validator: string | undefined;
   /** Expected checksums at the time: resuming from another replica is only safe when these exist. */
   expected: Checksums;
+  /** The kernel boot the `done` counts belong to: after a reboot only `durable` bytes are trusted. */
+  bootId: string | undefined;
   segments: PartSegment[];
 }
 
+const count = z.number().int().nonnegative();
 const stateSchema = z.object({
-  version: z.literal(1),
+  version: z.literal(2),
   url: z.string(),
-  size: z.number().int().nonnegative().optional(),
-  etag: z.string().optional(),
-  lastModified: z.string().optional(),
+  size: count.optional(),
+  validator: z.string().optional(),
   expected: z.record(z.string(), z.string()),
-  segments: z.array(z.object({ start: z.number().int().nonnegative(), end: z.number().int().nonnegative().optional(), done: z.number().int().nonnegative() })),
+  bootId: z.string().optional(),
+  segments: z.array(z.object({ start: count, end: count.optional(), done: count, durable: count })).min(1),
 });
 
-/** Where the partial data and its state live for a destination. */
-export function partPaths(dest: string): { part: string; state: string } {
-  return { part: `${dest}.part`, state: `${dest}.part.json` };
-}
+let bootId: string | null | undefined;
 
-/** Reads a state file; undefined when absent or unreadable (a torn or foreign file means start over). */
-export async function readPartState(path: string): Promise<PartState | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return undefined;
+/** This kernel boot's id (Linux), or undefined: then only fsynced bytes are ever trusted on resume. */
+export function currentBootId(): string | undefined {
+  if (bootId === undefined) {
+    try {
+      bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim() || null;
+    } catch {
+      bootId = null;
+    }
   }
-  try {
-    const parsed = stateSchema.safeParse(JSON.parse(text));
-    if (!parsed.success) return undefined;
-    const d = parsed.data;
-    return {
-      version: 1,
-      url: d.url,
-      size: d.size,
-      etag: d.etag,
-      lastModified: d.lastModified,
-      expected: d.expected,
-      segments: d.segments.map((s) => ({ start: s.start, end: s.end, done: s.done })),
-    };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Writes a state file atomically (temp + rename), so a crash leaves the old or the new one, never half. */
-export async function writePartState(path: string, state: PartState): Promise<void> {
-  const tmp = `${path}.tmp`;
-  await writeFile(tmp, JSON.stringify(state));
-  await rename(tmp, path);
-}
-
-/** Removes a `.part` and its state. */
-export async function removePart(dest: string): Promise<void> {
-  const p = partPaths(dest);
-  await Promise.all([rm(p.part, { force: true }), rm(p.state, { force: true }), rm(`${p.state}.tmp`, { force: true })]);
+  return bootId ?? undefined;
 }
 
 /**
- * Makes a verified `.part` visible: rename onto the final name (atomic within a directory, replacing an
- * older file in one step), then fsync the directory so the rename itself survives a crash, then drop
- * the state file. The data was fsynced before verification.
+ * Bytes of a segment that are certainly in the file: all written bytes when the state was written
+ * during this boot (a killed process leaves its writes in the page cache), else only the fsynced ones.
  */
-export async function finalizePart(dest: string): Promise<void> {
-  const p = partPaths(dest);
-  await rename(p.part, dest);
-  await fsyncDir(dirname(dest));
-  await rm(p.state, { force: true });
+export function trustedBytes(state: PartState, segment: PartSegment): number {
+  return sameBoot(state) ? segment.done : Math.min(segment.done, segment.durable);
 }
 
-/** fsync of a directory (its entries); ignored where the platform refuses it. */
-export async function fsyncDir(dir: string): Promise<void> {
-  try {
-    const fh = await open(dir, 'r');
+/**
+ * Bytes of a `.part` of `partSize` bytes that a resume keeps. A single stream writes in order, so after
+ * a process crash the file's length is the truth (its `done` is only saved at checkpoints); after a
+ * reboot only what was fsynced is.
+ */
+export function resumableBytes(state: PartState, partSize: number): number {
+  if (state.segments.length > 1) return state.segments.reduce((n, s) => n + trustedBytes(state, s), 0);
+  return sameBoot(state) ? partSize : Math.min(partSize, state.segments[0]!.durable);
+}
+
+function sameBoot(state: PartState): boolean {
+  return state.bootId !== undefined && state.bootId === currentBootId();
+}
+
+/** The names a destination `name` uses while it downloads (reserved: no list entry may take them). */
+export function partNames(name: string): { part: string; state: string; stateTmp: string; cacheTmp: string } {
+  return { part: `${name}.part`, state: `${name}.part.json`, stateTmp: `${name}.part.json.tmp`, cacheTmp: `${name}.cache-tmp` };
+}
+
+/**
+ * The `.part` of one destination file and its state, reached only through the checked directory that
+ * holds them (see {@link SafeDir}): nothing at these names, a link or a FIFO included, can redirect a
+ * write. Kept for the whole download of one file, across attempts and replicas.
+ */
+export class PartFile {
+  private readonly names: ReturnType<typeof partNames>;
+  /**
+   * The running hash of the `.part`'s first bytes, kept across attempts so a retry need not re-read
+   * them; dropped whenever the `.part` is truncated or removed.
+   */
+  hasher: FileHasher | undefined;
+
+  constructor(
+    private readonly dir: SafeDir,
+    /** The destination's file name in `dir`. */
+    readonly name: string,
+  ) {
+    this.names = partNames(name);
+  }
+
+  /** The `.part`'s ordinary path (messages, hashing reads, external tools). */
+  get path(): string {
+    return this.dir.display(this.names.part);
+  }
+
+  /** The final destination's path. */
+  get finalPath(): string {
+    return this.dir.display(this.name);
+  }
+
+  /** The saved state; undefined when absent, torn, of another version, or not a regular file. */
+  async readState(): Promise<PartState | undefined> {
+    const text = await this.dir.readText(this.names.state);
+    if (text === undefined) return undefined;
+    let json: unknown;
     try {
-      await fh.sync();
-    } finally {
-      await fh.close();
+      json = JSON.parse(text);
+    } catch {
+      return undefined;
     }
-  } catch {
-    // Some file systems (and Windows) do not support fsync on directories; the rename still happened.
+    const parsed = stateSchema.safeParse(json);
+    if (!parsed.success) return undefined;
+    const d = parsed.data;
+    return {
+      version: 2,
+      url: d.url,
+      size: d.size,
+      validator: d.validator,
+      expected: d.expected,
+      bootId: d.bootId,
+      segments: d.segments.map((s) => ({ start: s.start, end: s.end, done: s.done, durable: s.durable })),
+    };
+  }
+
+  /** Saves the state atomically (fresh temporary file, rename): a crash leaves the old or the new one. */
+  async writeState(state: PartState): Promise<void> {
+    await this.dir.writeAtomic(this.names.state, JSON.stringify({ ...state, bootId: currentBootId() }), this.names.stateTmp);
+  }
+
+  /** Size of the `.part` when it is a regular file; undefined when absent or not a regular file. */
+  async size(): Promise<number | undefined> {
+    const e = await this.dir.entry(this.names.part);
+    return e.kind === 'file' ? e.size : undefined;
+  }
+
+  /**
+   * Opens the `.part` for writing, creating it (`truncate`: empty). A link or non-file at the name is
+   * removed and a new file created in its place, never followed.
+   */
+  async open(truncate: boolean): Promise<FileHandle> {
+    const e = await this.dir.entry(this.names.part);
+    if (e.kind !== 'file' && e.kind !== 'missing') await this.dir.remove(this.names.part);
+    return this.dir.open(this.names.part, truncate ? 'truncate' : 'create');
+  }
+
+  /** Removes the `.part` and its state (and a leftover temporary state file). */
+  async remove(): Promise<void> {
+    this.hasher = undefined;
+    await Promise.all([this.dir.remove(this.names.part), this.dir.remove(this.names.state), this.dir.remove(this.names.stateTmp)]);
+  }
+
+  /**
+   * Makes the verified `.part` visible: rename onto the final name (atomic, replacing an older file or a
+   * link there in one step), fsync the directory so the rename survives a crash, then drop the state.
+   * The data was fsynced before verification.
+   */
+  async finalize(): Promise<void> {
+    await this.dir.rename(this.names.part, this.name);
+    await this.dir.sync();
+    await Promise.all([this.dir.remove(this.names.state), this.dir.remove(this.names.stateTmp)]);
+    this.hasher = undefined;
   }
 }

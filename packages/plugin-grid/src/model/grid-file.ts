@@ -2,6 +2,7 @@ import { isAbsolute, normalize, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { normalizeChecksums, type Checksums } from '../checksums/checksum-format.js';
 import { GridError } from '../errors/grid-error.js';
+import { printable } from '../errors/printable.js';
 
 /** One replica of a file: a URL and, when the catalogue says so, its storage element. */
 export interface GridReplica {
@@ -56,7 +57,7 @@ export type GridFileInput = z.input<typeof gridFileInputSchema>;
  * destination directory.
  */
 export function toGridFile(input: GridFileInput, index = 0): GridFile {
-  const where = `file ${index + 1}${input.name ? ` (${input.name})` : ''}`;
+  const where = `file ${index + 1}${input.name ? ` (${printable(input.name)})` : ''}`;
   const raw = [...(input.urls ?? []), ...(input.replicas ?? []), ...(input.url ? [input.url] : [])];
   const replicas = raw
     .map((r): GridReplica => (typeof r === 'string' ? { url: r } : stripUndefined(r)))
@@ -100,15 +101,24 @@ export function baseName(nameOrUrl: string): string {
 }
 
 /**
- * Keeps a destination inside the job's directory: relative, no `..`, no absolute paths. LFNs and
- * Metalink names come from outside, so a crafted `../../.bashrc` must not escape.
+ * Keeps a destination inside the job's directory: relative, no `..`, no absolute paths, no NUL. LFNs
+ * and Metalink names come from outside, so a crafted `../../.bashrc` must not escape.
  */
 export function safeRelativePath(p: string, where = 'file'): string {
-  const n = normalize(p.replace(/\\/g, '/'));
-  if (isAbsolute(n) || n === '..' || n.startsWith(`..${sep}`) || n.split(sep).includes('..') || n === '.' || n === '') {
-    throw new GridError('GRID_DEST_INVALID', `${where}: destination "${p}" must be a relative path inside the destination directory`);
+  const problem = destinationProblem(p);
+  if (problem !== undefined) {
+    throw new GridError('GRID_DEST_INVALID', `${where}: destination ${printable(p)} ${problem}`, { retryable: false });
   }
-  return n;
+  return normalize(p.replace(/\\/g, '/'));
+}
+
+/** Why `p` cannot be a destination inside the job's directory, or undefined when it can. */
+export function destinationProblem(p: string): string | undefined {
+  if (p.includes('\0')) return 'contains a NUL character';
+  const n = normalize(p.replace(/\\/g, '/'));
+  if (isAbsolute(n)) return 'is absolute; it must be a relative path inside the destination directory';
+  if (n === '.' || n === '' || n.split(sep).includes('..')) return 'leaves the destination directory; it must be a relative path inside it';
+  return undefined;
 }
 
 /** The absolute destination of a file in `destDir`. */

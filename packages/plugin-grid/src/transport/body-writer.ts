@@ -18,6 +18,8 @@ export interface PumpOptions {
   /** Hashes the same file from `position` on (its `start + length` must equal `position`). */
   readonly hasher?: FileHasher;
   readonly onData: (bytes: number) => void;
+  /** Called after each batch is written (not yet fsynced) with the body bytes written so far. */
+  readonly onWritten?: (writtenBytes: number) => void;
   readonly rate?: RateLimiter;
   readonly signal?: AbortSignal;
   /**
@@ -27,8 +29,6 @@ export interface PumpOptions {
   readonly checkpoint?: (durableBytes: number) => Promise<void>;
   readonly checkpointBytes?: number;
 }
-
-const ignore = (): void => undefined;
 
 /**
  * Streams a body into the file at `position`. Chunks are batched into large positional `writev` calls
@@ -43,88 +43,124 @@ export async function pumpBody(body: AsyncIterable<Buffer>, o: PumpOptions): Pro
   if (o.hasher && o.hasher.start + o.hasher.length !== o.position) {
     throw new Error(`pumpBody: the hasher is at ${o.hasher.start + o.hasher.length}, the body starts at ${o.position}`);
   }
-  let pos = o.position;
-  let received = 0;
-  let batch: Buffer[] = [];
-  let batchBytes = 0;
-  let inflight: Promise<void> = Promise.resolve();
-  let hashed: Promise<unknown> = Promise.resolve();
-  let sinceCheckpoint = 0;
-  const checkpointEvery = o.checkpointBytes ?? Number.POSITIVE_INFINITY;
-  let checkpointing: Promise<void> | undefined;
-  let checkpointError: Error | undefined;
+  return new BodyWriter(o).consume(body);
+}
 
-  /** Starts writing the batch (after the previous write), then hands the written range to the hasher. */
-  const flush = async (): Promise<void> => {
-    if (batchBytes === 0) return;
-    const bufs = batch;
-    const len = batchBytes;
-    const at = pos;
-    batch = [];
-    batchBytes = 0;
-    pos += len;
-    await inflight;
-    inflight = writeAll(o.fh, bufs, at, len).then(() => {
-      if (!o.hasher) return;
-      const h = o.hasher.add(len);
-      h.catch(ignore);
-      hashed = Promise.all([hashed, h]);
-    });
-    // Observed at the next flush or at the end; this only keeps an early failure from being unhandled.
-    inflight.catch(ignore);
-  };
+/**
+ * The state of one {@link pumpBody}. Background work (the write in flight, hashing, a checkpoint) is
+ * held in promises that never reject: each records its error in `failure`, which the body loop checks
+ * per chunk, so no failure can surface as an unhandled rejection, and every promise is awaited before
+ * the pump returns or throws.
+ */
+class BodyWriter {
+  private received = 0;
+  /** Body bytes handed to `writev` (the next batch starts at `position + queued`). */
+  private queued = 0;
+  private written = 0;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  private sinceCheckpoint = 0;
+  private writing: Promise<void> = Promise.resolve();
+  private hashing: Promise<void> = Promise.resolve();
+  private checkpointing: Promise<void> | undefined;
+  private failure: { error: unknown } | undefined;
+  private readonly checkpointEvery: number;
+
+  constructor(private readonly o: PumpOptions) {
+    this.checkpointEvery = o.checkpoint ? (o.checkpointBytes ?? Number.POSITIVE_INFINITY) : Number.POSITIVE_INFINITY;
+  }
+
+  async consume(body: AsyncIterable<Buffer>): Promise<number> {
+    try {
+      for await (const chunk of body) {
+        if (this.failure) throw this.failure.error;
+        this.accept(chunk);
+        if (this.batchBytes >= WRITE_BATCH || this.batch.length >= MAX_IOVECS) await this.flush();
+        if (this.o.rate) await this.o.rate.take(chunk.length, this.o.signal);
+        if (this.sinceCheckpoint >= this.checkpointEvery && this.checkpointing === undefined) {
+          await this.flush();
+          this.startCheckpoint();
+        }
+      }
+      await this.flush();
+      await this.settle();
+      if (this.failure) throw this.failure.error;
+      return this.received;
+    } catch (e) {
+      // Keep what arrived: write it and hand it to the hasher, so the file and the hasher agree. A failure
+      // of this clean-up is secondary: the original error is the one worth reporting.
+      await this.flush();
+      await this.settle();
+      throw e;
+    }
+  }
+
+  private accept(chunk: Buffer): void {
+    this.received += chunk.length;
+    if (this.o.expected !== undefined && this.received > this.o.expected) {
+      throw new GridError('GRID_BAD_RESPONSE', `the server sent more than the ${this.o.expected} bytes it announced`, { retryable: true });
+    }
+    this.batch.push(chunk);
+    this.batchBytes += chunk.length;
+    this.sinceCheckpoint += chunk.length;
+    this.o.onData(chunk.length);
+  }
+
+  /** Starts writing the batch once the previous write is done (one write in flight). */
+  private async flush(): Promise<void> {
+    if (this.batchBytes === 0) return;
+    const bufs = this.batch;
+    const len = this.batchBytes;
+    const at = this.o.position + this.queued;
+    this.batch = [];
+    this.batchBytes = 0;
+    this.queued += len;
+    await this.writing;
+    this.writing = this.write(bufs, at, len);
+  }
+
+  /** Writes one batch, then hands the written range to the hasher. Never rejects. */
+  private async write(bufs: Buffer[], at: number, len: number): Promise<void> {
+    if (this.failure) return;
+    try {
+      await writeAll(this.o.fh, bufs, at, len);
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    this.written += len;
+    if (this.o.hasher) this.hashing = this.o.hasher.add(len).catch((e: unknown) => this.fail(e));
+    this.o.onWritten?.(this.written);
+  }
 
   /** fdatasync of everything written so far, then the caller's state update, off the hot path. */
-  const startCheckpoint = (): void => {
-    const durable = pos - o.position;
-    const written = inflight;
-    checkpointing = (async () => {
+  private startCheckpoint(): void {
+    this.sinceCheckpoint = 0;
+    const durable = this.queued;
+    const written = this.writing;
+    this.checkpointing = (async () => {
       await written;
-      await o.fh.datasync();
-      await o.checkpoint!(durable);
+      if (this.failure) return;
+      await this.o.fh.datasync();
+      await this.o.checkpoint!(durable);
     })()
-      .catch((e: unknown) => {
-        checkpointError ??= e instanceof Error ? e : new Error(String(e));
-      })
+      .catch((e: unknown) => this.fail(e))
       .finally(() => {
-        checkpointing = undefined;
+        this.checkpointing = undefined;
       });
-  };
-
-  try {
-    for await (const chunk of body) {
-      if (checkpointError !== undefined) throw checkpointError;
-      received += chunk.length;
-      if (o.expected !== undefined && received > o.expected) {
-        throw new GridError('GRID_BAD_RESPONSE', `the server sent more than the ${o.expected} bytes it announced`, { retryable: true });
-      }
-      batch.push(chunk);
-      batchBytes += chunk.length;
-      o.onData(chunk.length);
-      if (batchBytes >= WRITE_BATCH || batch.length >= MAX_IOVECS) await flush();
-      if (o.rate) await o.rate.take(chunk.length, o.signal);
-      sinceCheckpoint += chunk.length;
-      if (o.checkpoint && sinceCheckpoint >= checkpointEvery && checkpointing === undefined) {
-        sinceCheckpoint = 0;
-        await flush();
-        startCheckpoint();
-      }
-    }
-    await flush();
-    await inflight;
-    await hashed;
-    await checkpointing;
-    if (checkpointError !== undefined) throw checkpointError;
-  } catch (e) {
-    // Keep what arrived: write it and hand it to the hasher, so the file and the hasher agree.
-    // (Errors here are secondary: the original error is the one worth reporting.)
-    await flush().catch(ignore);
-    await inflight.catch(ignore);
-    await hashed.catch(ignore);
-    await checkpointing;
-    throw e;
   }
-  return received;
+
+  /** Waits for the write in flight, the hashing and a running checkpoint (none of which rejects). */
+  private async settle(): Promise<void> {
+    await this.writing;
+    // Hash requests complete in order, so the last one settling means all have.
+    await this.hashing;
+    await this.checkpointing;
+  }
+
+  private fail(error: unknown): void {
+    this.failure ??= { error };
+  }
 }
 
 async function writeAll(fh: FileHandle, bufs: Buffer[], at: number, len: number): Promise<void> {

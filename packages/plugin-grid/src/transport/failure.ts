@@ -22,11 +22,11 @@ const LOST_CODES = new Set([
   'ETIMEDOUT',
   'UND_ERR_SOCKET',
   'UND_ERR_CLOSED',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
   'ERR_STREAM_PREMATURE_CLOSE',
 ]);
+/** A server that stopped answering: the same as a stall (next replica), not a lost connection. */
+const SILENT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 const IO_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'EMFILE']);
 
 /**
@@ -42,6 +42,9 @@ export function toGridError(e: unknown, where: string): GridError {
   }
   if (code?.startsWith('ERR_SSL') || code?.startsWith('ERR_TLS')) {
     return new GridError('GRID_CONNECT_FAILED', `${where}: TLS handshake failed (${code}: ${msg})`, { cause: e, retryable: true, details: { errno: code } });
+  }
+  if (code !== undefined && SILENT_CODES.has(code)) {
+    return new GridError('GRID_STALLED', `${where}: the server stopped answering (${code})`, { cause: e, retryable: true, details: { errno: code } });
   }
   if (code !== undefined && LOST_CODES.has(code)) {
     return new GridError('GRID_CONNECTION_LOST', `${where}: connection lost (${code})`, { cause: e, retryable: true, details: { errno: code } });
@@ -77,15 +80,18 @@ export function statusError(status: number, where: string, retryAfterMs: number 
 /**
  * Sorts a failure into the three classes of the retry policy:
  * - retry the same replica (with backoff, resuming): a connection lost mid-body, 429, 503 with
- *   `Retry-After`, 408, a malformed partial response, an xrdcp failure;
- * - next replica: cannot connect, other 5xx, 503 without `Retry-After`, stalled, checksum or size
- *   mismatch, 401/403/404 on this replica (the job stops only when every replica said so);
+ *   `Retry-After`, 408, a malformed partial response, a file that changed on the server (the retry
+ *   starts from zero), an xrdcp failure;
+ * - next replica: cannot connect, other 5xx, 503 without `Retry-After`, stalled or silent (no headers,
+ *   no body bytes), checksum or size mismatch, 401/403/404 on this replica (the job stops only when
+ *   every replica said so);
  * - fatal: local I/O errors, bad credentials files, abort.
  */
 export function classifyFailure(e: GridError): FailureAction {
   switch (e.code) {
     case 'GRID_CONNECTION_LOST':
     case 'GRID_BAD_RESPONSE':
+    case 'GRID_CONTENT_CHANGED':
     case 'GRID_XRDCP_FAILED':
       return 'retry';
     case 'GRID_HTTP_STATUS': {
@@ -105,6 +111,7 @@ export function classifyFailure(e: GridError): FailureAction {
       return 'next-replica';
     case 'GRID_INPUT_INVALID':
     case 'GRID_DEST_INVALID':
+    case 'GRID_DEST_BUSY':
     case 'GRID_REPLICAS_EXHAUSTED':
     case 'GRID_RETRY_TIMEOUT':
     case 'GRID_FILES_FAILED':

@@ -4,6 +4,7 @@ import type { TlsCredentials } from '../credentials/client-cert.js';
 import { GridError } from '../errors/grid-error.js';
 import { parseRetryAfter } from '../schedule/backoff.js';
 import { statusError, toGridError } from './failure.js';
+import { responseValidator } from './http-response.js';
 import { headerValue, parseDigestHeader, redactUrl, wantDigest } from './http-headers.js';
 
 /** Settings of the HTTP(S)/WebDAV transport. */
@@ -22,8 +23,8 @@ export interface HttpTransportOptions {
 /** What a HEAD told us about a replica. */
 export interface HeadInfo {
   size: number | undefined;
-  etag: string | undefined;
-  lastModified: string | undefined;
+  /** Strong ETag, else Last-Modified: identifies the file's version (see `responseValidator`). */
+  validator: string | undefined;
   acceptRanges: boolean;
   /** Only the algorithms asked for, validated (see `parseDigestHeader`). */
   digests: Checksums;
@@ -83,8 +84,7 @@ export class HttpTransport {
     const len = headerValue(res.headers['content-length']);
     return {
       size: len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined,
-      etag: headerValue(res.headers.etag),
-      lastModified: headerValue(res.headers['last-modified']),
+      validator: responseValidator(res.headers),
       acceptRanges: /bytes/i.test(headerValue(res.headers['accept-ranges']) ?? ''),
       digests: parseDigestHeader(headerValue(res.headers.digest), algorithms),
     };

@@ -3,7 +3,7 @@ import { GridError } from '../errors/grid-error.js';
 import { backoffDelay, parseRetryAfter } from '../schedule/backoff.js';
 import { classifyFailure, statusError, toGridError } from './failure.js';
 import { parseContentRange, parseDigestHeader, redactUrl, strongEtag } from './http-headers.js';
-import { splitSegments } from './http-download.js';
+import { splitSegments } from './http-segmented.js';
 import { parseXrdcpProgress } from './xrdcp-driver.js';
 
 describe('failure classes', () => {
@@ -68,9 +68,9 @@ describe('backoff', () => {
 describe('segments and xrdcp progress', () => {
   it('splits a file into covering segments', () => {
     expect(splitSegments(10, 3)).toEqual([
-      { start: 0, end: 4, done: 0 },
-      { start: 4, end: 8, done: 0 },
-      { start: 8, end: 10, done: 0 },
+      { start: 0, end: 4, done: 0, durable: 0 },
+      { start: 4, end: 8, done: 0, durable: 0 },
+      { start: 8, end: 10, done: 0, durable: 0 },
     ]);
   });
   it('reads the last record of the xrdcp progress bar', () => {

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireService } from '@beamline/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { makeFiles, runDownload, tempDir, type DataFile } from '../../test/suppo
 import { startXrootd, type TestXrootd } from '../../test/support/xrootd.js';
 import { startTcpProxy } from '../../test/support/tcp-proxy.js';
 import { toGridFile } from '../model/grid-file.js';
-import { partPaths, writePartState } from '../files/part-file.js';
+import { seedPart } from '../../test/support/parts.js';
 
 const available = requireService('xrootd + xrdcp', hasBinary('xrootd') && hasBinary('xrdcp', '--version'), INSTALL_HINT);
 const MiB = 1024 * 1024;
@@ -31,12 +31,8 @@ describe.skipIf(!available)('Debian XRootD 5.5.3: XrdHttp quirks and the xrdcp d
   });
 
   /** A .part holding the first `n` bytes, with its state, as an interrupted run leaves it. */
-  const seedPart = async (dest: string, url: string, n: number) => {
-    mkdirSync(dest, { recursive: true });
-    const p = partPaths(join(dest, f.name));
-    writeFileSync(p.part, readFileSync(join(data, f.name)).subarray(0, n));
-    await writePartState(p.state, { version: 1, url, size: f.size, etag: undefined, lastModified: undefined, expected: { adler32: f.adler32 }, segments: [{ start: 0, end: f.size, done: n }] });
-  };
+  const seedFirstBytes = (dest: string, url: string, n: number) =>
+    seedPart(dest, f.name, readFileSync(join(data, f.name)).subarray(0, n), f.size, { url, expected: { adler32: f.adler32 } });
 
   it('verifies against the XrdHttp Digest (asked on HEAD) when the list has no checksum', async () => {
     const { events, error } = await runDownload([toGridFile({ url: `http://127.0.0.1:${xrd.httpPort}/${f.name}` })], { dest: join(root, 'out-digest') });
@@ -48,7 +44,7 @@ describe.skipIf(!available)('Debian XRootD 5.5.3: XrdHttp quirks and the xrdcp d
   it('resumes from XrdHttp with a capitalised, closed Range (no empty 206, no restart from 0)', async () => {
     const dest = join(root, 'out-resume-http');
     const url = `http://127.0.0.1:${xrd.httpPort}/${f.name}`;
-    await seedPart(dest, url, 7 * MiB);
+    seedFirstBytes(dest, url, 7 * MiB);
     const { events, error } = await runDownload([toGridFile({ url, size: f.size, adler32: f.adler32 })], { dest });
     expect(error).toBeUndefined();
     const resume = events.find((e) => e.type === 'resume');
@@ -60,7 +56,7 @@ describe.skipIf(!available)('Debian XRootD 5.5.3: XrdHttp quirks and the xrdcp d
   it('resumes from XrdHttp with unknown size: HEAD first, so the range is still closed', async () => {
     const dest = join(root, 'out-resume-nosize');
     const url = `http://127.0.0.1:${xrd.httpPort}/${f.name}`;
-    await seedPart(dest, url, 3 * MiB);
+    seedFirstBytes(dest, url, 3 * MiB);
     const { events, error } = await runDownload([toGridFile({ url, adler32: f.adler32 })], { dest });
     expect(error).toBeUndefined();
     expect(events.some((e) => e.type === 'retry')).toBe(false);
@@ -71,7 +67,7 @@ describe.skipIf(!available)('Debian XRootD 5.5.3: XrdHttp quirks and the xrdcp d
   it('fetches root:// with xrdcp, progress parsed, resuming a .part with --continue', async () => {
     const dest = join(root, 'out-xrdcp');
     const url = `root://127.0.0.1:${xrd.rootPort}//${f.name}`;
-    await seedPart(dest, url, 5 * MiB);
+    seedFirstBytes(dest, url, 5 * MiB);
     const { events, error } = await runDownload([toGridFile({ url, size: f.size, adler32: f.adler32, md5: f.md5 })], { dest, progressIntervalMs: 50 });
     expect(error).toBeUndefined();
     const resume = events.find((e) => e.type === 'resume');
