@@ -5,6 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+source scripts/quiet-tools.sh
 bash scripts/install-deps.sh || { echo "npm install failed"; echo "0 passed, 1 failed"; exit 1; }
 
 if [ "$(id -u)" = 0 ]; then
