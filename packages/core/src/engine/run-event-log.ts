@@ -17,6 +17,8 @@ export class RunEventLog {
   private inFlight: readonly RunEvent[] = [];
   private writing: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  private storeFailure: Error | undefined;
+  private failureListener: ((error: Error) => void) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -29,10 +31,26 @@ export class RunEventLog {
     this.seq = lastSeq;
   }
 
+  /** The store's error once an append failed (see {@link onStoreFailure}). */
+  get failure(): Error | undefined {
+    return this.storeFailure;
+  }
+
+  /**
+   * Sets the one listener called, once, with the store's error when an append fails. The log is then
+   * broken for good: later flushes reject with the same error and write nothing (after a lost batch every
+   * later append would leave a gap in `seq`), while live subscribers still get what is emitted.
+   */
+  onStoreFailure(listener: (error: Error) => void): void {
+    this.failureListener = listener;
+  }
+
   emit(init: RunEventInit): RunEvent {
     const event = { ...init, runId: this.runId, seq: ++this.seq, time: this.clock.now() };
     this.buffer.push(event);
     this.live.next(event);
+    // Failures of background writes reach the engine through onStoreFailure.
+    if (this.storeFailure !== undefined) return event;
     if (this.buffer.length >= this.maxBuffered) void this.flush().catch(() => undefined);
     else this.timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.flushDelayMs);
     return event;
@@ -44,15 +62,29 @@ export class RunEventLog {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    if (this.storeFailure !== undefined) return Promise.reject(this.storeFailure);
     this.writing = this.writing.then(async () => {
+      if (this.storeFailure !== undefined) throw this.storeFailure;
       if (this.buffer.length === 0) return;
       const batch = this.buffer;
       this.buffer = [];
       this.inFlight = batch;
-      await this.store.append(this.runId, batch);
+      try {
+        await this.store.append(this.runId, batch);
+      } catch (error) {
+        throw this.fail(error);
+      }
       this.inFlight = [];
     });
     return this.writing;
+  }
+
+  private fail(error: unknown): Error {
+    if (this.storeFailure === undefined) {
+      this.storeFailure = error instanceof Error ? error : new Error(String(error));
+      this.failureListener?.(this.storeFailure);
+    }
+    return this.storeFailure;
   }
 
   /** Flushes and ends the live stream. */

@@ -11,12 +11,12 @@ import {
   type StepEvent,
   type StepOutputs,
 } from '../contracts/command.js';
-import type { CacheKeyParts, ErrorInfo } from '../contracts/events.js';
+import type { CacheKeyParts, ErrorInfo, StepProcess } from '../contracts/events.js';
 import type { PlannedStep } from '../contracts/pipeline.js';
 import type { ResourceGrant } from '../contracts/resources.js';
 import type { Clock, RunResult, RuntimeConfig } from '../contracts/runtime.js';
 import type { Runner, RunnerLookup } from '../contracts/runner.js';
-import type { CacheRecord, Store } from '../contracts/store.js';
+import type { CacheRecord, RunState, StepState, Store } from '../contracts/store.js';
 import { Tokens } from '../di/tokens.js';
 import { isRetryable } from '../errors/beamline-error.js';
 import { CoreError, isCoreError } from '../errors/core-error.js';
@@ -31,6 +31,8 @@ import { backoffDelay } from '../util/backoff.js';
 import { cacheKey, inputDigests } from './cache-key.js';
 import type { RunContext } from './run-context.js';
 import type { RunEventLog } from './run-event-log.js';
+import { stopOrphanedProcess } from '../process/stop-orphaned-process.js';
+import { recordProcesses } from './record-processes.js';
 import { validateParams } from './validate-params.js';
 
 type Outcome = 'done' | 'failed' | 'cancelled';
@@ -55,6 +57,8 @@ export class RunExecution {
   private readonly dependants = new Map<string, string[]>();
   private readonly steps = new Map<string, PlannedStep>();
   private readonly ready = new Subject<PlannedStep>();
+  /** Set when the store failed: the run stops and `run()` rejects with it. */
+  private internalFailure: CoreError | undefined;
 
   constructor(
     @inject(InternalTokens.RunContext) private readonly context: RunContext,
@@ -68,6 +72,7 @@ export class RunExecution {
   ) {
     // Every running attempt and every step waiting for resources listens for the run's cancellation.
     setMaxListeners(0, this.abort.signal);
+    this.log.onStoreFailure((error) => this.stopOnInternalFailure(error));
   }
 
   get runId(): string {
@@ -95,6 +100,7 @@ export class RunExecution {
         this.outcomes.set(step.id, 'done');
       }
     }
+    if (resumeFrom) await this.stopOrphans(resumeFrom);
     const pending = plan.steps.filter((step) => !this.outcomes.has(step.id));
     for (const [index, step] of pending.entries()) {
       this.waitingOn.set(step.id, step.needs.filter((need) => !this.outcomes.has(need)).length);
@@ -105,9 +111,9 @@ export class RunExecution {
       }
       this.log.emit({ type: 'queued', stepId: step.id });
       // Write in slices: a 100,000-step plan should not hold all its `queued` events in memory at once.
-      if (index % 2000 === 1999) await this.log.flush();
+      if (index % 2000 === 1999) await this.persist();
     }
-    await this.log.flush();
+    await this.persist();
 
     const stopPolling = this.pollRemoteCancel();
     try {
@@ -126,6 +132,11 @@ export class RunExecution {
   }
 
   private async finish(startedAt: number): Promise<RunResult> {
+    // The store cannot record an end; the one report of the failure is the rejection of `run()`.
+    if (this.internalFailure) {
+      await this.log.close().catch(() => undefined);
+      throw this.internalFailure;
+    }
     const durationMs = this.clock.now() - startedAt;
     const failed = [...this.outcomes].find(([, outcome]) => outcome === 'failed');
     let status: RunResult['status'];
@@ -146,7 +157,9 @@ export class RunExecution {
       status = 'succeeded';
       this.log.emit({ type: 'run-succeeded', durationMs });
     }
-    await this.log.close();
+    await this.log.close().catch((error: unknown) => {
+      throw this.internalFailure ?? error;
+    });
     const state = await this.store.runState(this.runId);
     return {
       runId: this.runId,
@@ -178,9 +191,10 @@ export class RunExecution {
 
   private async runStep(step: PlannedStep): Promise<void> {
     const outcome = await this.executeStep(step).catch((error: unknown) => {
-      // Only the store can fail here; end the run rather than hang it.
-      this.ready.error(error);
-      return 'failed' as const;
+      // Only the store can fail here: the whole run stops, and this step's events end where they are
+      // (a `succeeded` the store could not record is not followed by a `failed`).
+      this.stopOnInternalFailure(error);
+      return 'cancelled' as const;
     });
     this.outcomes.set(step.id, outcome);
     if (outcome === 'done') {
@@ -191,7 +205,8 @@ export class RunExecution {
       }
     } else {
       this.skipDependants(step.id, outcome);
-      await this.log.flush();
+      // A failed write has already stopped the run (onStoreFailure).
+      await this.log.flush().catch(() => undefined);
     }
     if (this.outcomes.size === this.steps.size) this.ready.complete();
   }
@@ -220,7 +235,10 @@ export class RunExecution {
     let keyParts: CacheKeyParts;
     try {
       const raw = resolveStepParams(step, (id) => this.completed.get(id)?.outputs, this.context.plan);
-      params = await validateParams(command, raw, step.id);
+      params = await validateParams(command, raw, step.id, {
+        baseId: step.baseId,
+        file: this.context.plan.source ?? `pipeline ${this.context.plan.pipeline}`,
+      });
       keyParts = await this.keyParts(step, command, runner, raw, params);
     } catch (error) {
       return this.recordFailed(step, 0, error, startedAt);
@@ -262,20 +280,9 @@ export class RunExecution {
     for (let n = 1; ; n++) {
       const attempt = base + n;
       this.log.emit({ type: 'started', stepId: step.id, attempt, resources: grant, key, keyParts });
+      let result: Completed;
       try {
-        const result = await this.attempt(step, command, runner, params, grant, attempt);
-        this.remember(step.id, result);
-        this.log.emit({
-          type: 'succeeded',
-          stepId: step.id,
-          attempt,
-          outputs: result.outputs,
-          artifacts: result.artifacts,
-          durationMs: this.clock.now() - startedAt,
-        });
-        await this.log.flush();
-        if (step.cache) await this.store.putCache(this.cacheRecord(step, key, keyParts, result));
-        return 'done';
+        result = await this.attempt(step, command, runner, params, grant, attempt);
       } catch (error) {
         if (this.abort.signal.aborted) return this.recordCancelled(step);
         if (!isRetryable(error) || n >= step.retry.attempts) {
@@ -288,7 +295,21 @@ export class RunExecution {
         } catch {
           return this.recordCancelled(step);
         }
+        continue;
       }
+      // Outside the attempt's try: a store that fails to record the success is not a failed attempt.
+      this.remember(step.id, result);
+      this.log.emit({
+        type: 'succeeded',
+        stepId: step.id,
+        attempt,
+        outputs: result.outputs,
+        artifacts: result.artifacts,
+        durationMs: this.clock.now() - startedAt,
+      });
+      await this.log.flush();
+      if (step.cache) await this.store.putCache(this.cacheRecord(step, key, keyParts, result));
+      return 'done';
     }
   }
 
@@ -332,7 +353,7 @@ export class RunExecution {
       workdir: this.context.record.cwd,
       stepDir,
       resources,
-      runner,
+      runner: recordProcesses(runner, (process) => this.recordProcess(step.id, attempt, process)),
       labels: {
         [STEP_LABELS.run]: this.runId,
         [STEP_LABELS.step]: step.id,
@@ -368,6 +389,67 @@ export class RunExecution {
       this.abort.signal.removeEventListener('abort', onRunAbort);
       subscription?.unsubscribe();
     });
+  }
+
+  /** Makes what a runner started durable at once: after a crash, it is how the next engine finds it. */
+  private recordProcess(stepId: string, attempt: number, process: StepProcess): void {
+    this.log.emit({ type: 'process', stepId, attempt, process });
+    void this.log.flush().catch(() => undefined);
+  }
+
+  /**
+   * Before a resumed run re-runs a step that was running when its engine died, stops what that step left
+   * running (a process group outlives `kill -9` of the engine), so that two copies never run side by side.
+   */
+  private async stopOrphans(resumeFrom: RunState): Promise<void> {
+    const orphans = Object.values(resumeFrom.steps).filter(
+      (step): step is StepState & { process: StepProcess } =>
+        step.status === 'running' && step.process !== undefined,
+    );
+    await Promise.all(
+      orphans.map(async (step) => {
+        const outcome = await stopOrphanedProcess(step.process);
+        if (outcome !== 'stopped') return;
+        const what = step.process.pgid === undefined ? 'process' : 'process group';
+        this.log.emit({
+          type: 'log',
+          stepId: step.stepId,
+          attempt: step.attempt,
+          stream: 'system',
+          text: `Stopped ${what} ${step.process.pid} that attempt ${step.attempt} left running when its engine died.\n`,
+        });
+      }),
+    );
+  }
+
+  /** {@link RunEventLog.flush}, rejecting with the run's one clear failure when the store fails. */
+  private async persist(): Promise<void> {
+    try {
+      await this.log.flush();
+    } catch (error) {
+      this.stopOnInternalFailure(error);
+      throw this.internalFailure ?? toError(error);
+    }
+  }
+
+  /**
+   * The store failed (or, defensively, anything else outside a step's own work): nothing the run does can
+   * be recorded any more, so it stops every attempt (SIGTERM, grace, SIGKILL) and skips what has not
+   * started; `run()` then rejects with one error that says what happened.
+   */
+  private stopOnInternalFailure(error: unknown): void {
+    if (this.internalFailure) return;
+    const cause = error instanceof Error ? error.message : String(error);
+    const what = isCoreError(error, 'CORE_STORE_FAILED') ? 'its store failed' : 'of an internal error';
+    this.internalFailure = new CoreError(
+      'CORE_STORE_FAILED',
+      `Run ${this.runId} stopped because ${what}: ${cause}. Every running step was stopped; resume the run once ${this.store.description} can be written again.`,
+      {
+        cause: error,
+        details: { runId: this.runId, store: this.store.description, reason: `stopped: ${what}` },
+      },
+    );
+    this.abort.abort(this.internalFailure);
   }
 
   private onStepEvent(stepId: string, attempt: number, event: StepEvent, result: Completed): void {

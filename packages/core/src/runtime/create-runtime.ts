@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import path from 'node:path';
 import type { Observable } from 'rxjs';
 import type { EventEmitter } from 'eventemitter3';
@@ -25,11 +24,12 @@ import { explainStep } from '../engine/explain-step.js';
 import { RunEventLog } from '../engine/run-event-log.js';
 import { RunExecution } from '../engine/run-execution.js';
 import { toEmitter } from '../engine/to-emitter.js';
-import { validateParams } from '../engine/validate-params.js';
-import { listReferences } from '../pipeline/expressions.js';
+import { reapInterruptedRuns } from '../engine/reap-interrupted-runs.js';
+import { checkPlanParams } from '../engine/validate-params.js';
+import { pipelineSourceOf } from '../pipeline/pipeline-source.js';
+import { currentProcessIdentity } from '../process/process-identity.js';
 import { loadPipelineFile } from '../pipeline/load-pipeline-file.js';
 import { planPipeline } from '../pipeline/plan-pipeline.js';
-import { resolveStepParams } from '../pipeline/resolve-step-params.js';
 import type { NamedRegistry } from '../registry/named-registry.js';
 import { defaultCapacity } from '../resources/default-capacity.js';
 import { ResourcePool } from '../resources/resource-pool.js';
@@ -73,6 +73,8 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     container.provide(InternalTokens.Commands, host.commands);
     container.provide(InternalTokens.Services, host.services);
     container.providePerContainer(RunExecutionToken, RunExecution);
+    // Step processes that outlived a crashed engine are stopped before this runtime runs anything.
+    await reapInterruptedRuns(store, events);
 
     registerBuiltins(host.registryFor('core'));
     for (const plugin of plugins) plugin.register(host.registryFor(plugin.name));
@@ -112,7 +114,7 @@ function describe(token: Token<unknown>): string {
 
 class BeamlineRuntime implements Runtime {
   private readonly active = new Map<string, { execution: RunExecution; done: Promise<unknown> }>();
-  private readonly owner: RunOwner = { pid: process.pid, host: os.hostname() };
+  private readonly owner: RunOwner = currentProcessIdentity();
   private closed = false;
 
   constructor(
@@ -168,7 +170,7 @@ class BeamlineRuntime implements Runtime {
       hasRunner: (name) => this.runners.has(name),
       runnerNames: () => this.runners.names(),
     });
-    await this.checkBeforeRunning(plan);
+    await this.checkBeforeRunning(plan, pipeline);
     const record: RunRecord = {
       id: newRunId(),
       pipeline: plan.pipeline,
@@ -246,16 +248,14 @@ class BeamlineRuntime implements Runtime {
   }
 
   /** Rejects before anything runs: resources that can never be granted, parameters already known to be wrong. */
-  private async checkBeforeRunning(plan: Plan): Promise<void> {
+  private async checkBeforeRunning(plan: Plan, pipeline: PipelineDefinition): Promise<void> {
     const pool = this.container.resolve(Tokens.ResourcePool);
-    for (const step of plan.steps) {
-      pool.effective(step.resources, step.id);
-      // Parameters that still hold `${{ steps.… }}` are checked when the step starts.
-      if (listReferences(step.with).references.length === 0) {
-        const params = resolveStepParams(step, () => undefined, plan);
-        await validateParams(this.commands.require(step.uses), params, step.id);
-      }
-    }
+    for (const step of plan.steps) pool.effective(step.resources, step.id);
+    const source = pipelineSourceOf(pipeline);
+    await checkPlanParams(plan, (step) => this.commands.require(step.uses), {
+      ...(source?.locate && { locate: source.locate }),
+      file: plan.source ?? source?.file ?? `pipeline ${plan.pipeline}`,
+    });
   }
 
   private start(
@@ -277,11 +277,20 @@ class BeamlineRuntime implements Runtime {
     );
     const execution = runContainer.resolve(RunExecutionToken);
     const events = toEmitter(execution.log.live$);
-    const done = execution.run().finally(async () => {
-      this.active.delete(record.id);
-      await this.store.releaseRun(record.id, this.owner).catch(() => undefined);
-      await runContainer.dispose();
-    });
+    let ended = false;
+    const done = execution
+      .run()
+      .then((result) => {
+        ended = true;
+        return result;
+      })
+      .finally(async () => {
+        this.active.delete(record.id);
+        // A run that could not record its end (its store failed) stays claimed: once this process is
+        // gone it shows as interrupted, not as running forever.
+        if (ended) await this.store.releaseRun(record.id, this.owner).catch(() => undefined);
+        await runContainer.dispose();
+      });
     this.active.set(record.id, { execution, done });
     return {
       id: record.id,
