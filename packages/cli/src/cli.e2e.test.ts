@@ -15,8 +15,9 @@ import { createFakeIO } from './testing/fake-io.js';
 const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 // tsx applies the tsconfig of the working directory (none in a temp dir, none at the repository root)
-// and only to the files it includes; core's DI parameter decorators need its experimentalDecorators.
-const TSCONFIG = fileURLToPath(new URL('../../core/tsconfig.json', import.meta.url));
+// and only to the files it includes; the DI parameter decorators of core and the plugins need
+// experimentalDecorators, which the base config sets for the whole repository.
+const TSCONFIG = fileURLToPath(new URL('../../../tsconfig.base.json', import.meta.url));
 
 const PIPELINE = `
 name: e2e

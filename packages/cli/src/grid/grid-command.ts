@@ -9,7 +9,6 @@ import {
   type GridEvent,
 } from '@beamline/plugin-grid';
 import type { CliCommand } from '../cli-command.js';
-import { CliError } from '../cli-error.js';
 import { ExitCode, type CliIO } from '../cli-io.js';
 import { collectChoice, positiveInteger } from '../args/option-parsers.js';
 import { DownloadProgress } from './download-progress.js';
@@ -73,7 +72,7 @@ export const gridCommand: CliCommand = (program, { io, exit }) => {
     .option('--json', 'one JSON event per line on stdout instead of progress bars')
     .addHelpText('after', NOTES)
     .action(async (list, options) => {
-      const files = await loadList(resolve(io.cwd, list), list);
+      const files = await loadInputFile(resolve(io.cwd, list));
       const cert = options.cert === undefined ? undefined : resolve(io.cwd, options.cert);
       const downloadOptions: DownloadOptions = {
         dest: resolve(io.cwd, options.dest),
@@ -100,17 +99,6 @@ export const gridCommand: CliCommand = (program, { io, exit }) => {
       exit(await runDownload(files, downloadOptions, io, options.json === true));
     });
 };
-
-async function loadList(path: string, given: string): Promise<Awaited<ReturnType<typeof loadInputFile>>> {
-  try {
-    return await loadInputFile(path);
-  } catch (error) {
-    if (isGridError(error)) throw error;
-    throw new CliError('CLI_NOT_FOUND', `cannot read the list ${given}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-}
 
 /** Runs the download, showing its events; an interruption keeps the .part files and says how to resume. */
 async function runDownload(
