@@ -1,4 +1,4 @@
-export { createDockerPlugin, type DockerPlugin, type DockerPluginOptions } from './plugin/create-docker-plugin.js';
+export { createDockerPlugin, type DockerPluginOptions } from './plugin/create-docker-plugin.js';
 export { DockerRunner, type DockerRunnerOptions } from './runner/docker-runner.js';
 export { DockerError, isDockerError, type DockerErrorCode } from './errors/docker-error.js';
 export { createDockerClient, type DockerConnectionOptions } from './client/docker-client.js';
@@ -26,9 +26,9 @@ export { buildImage, type BuildOptions, type BuildResult } from './images/build-
 export { loadImage, type LoadResult } from './images/load-image.js';
 export type { ProgressMessage } from './images/progress.js';
 export {
-  createBuildCommand,
-  createLoadCommand,
-  createPullCommand,
+  DockerBuildCommand,
+  DockerLoadCommand,
+  DockerPullCommand,
   type BuildParams,
   type LoadParams,
   type PullParams,

@@ -1,7 +1,7 @@
 export { createGridPlugin, type GridDownloader } from './plugin.js';
 export type { GridPluginOptions } from './plugin-options.js';
 export { GridDownloaderToken } from './tokens.js';
-export { createGridDownloadCommand, gridDownloadParamsSchema, type GridDownloadParams } from './command/grid-download-command.js';
+export { GridDownloadCommand, gridDownloadParamsSchema, type GridDownloadParams } from './command/grid-download-command.js';
 export { download, planDownload } from './download/downloader.js';
 export type { DownloadOptions, GridCredentials } from './download/download-options.js';
 export type { FileAction, FileResult, GridEvent, PlannedFile } from './download/grid-event.js';

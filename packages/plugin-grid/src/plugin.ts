@@ -1,12 +1,12 @@
-import type { Plugin } from '@beamline/core';
+import { inject, injectable, type Plugin } from '@beamline/core';
 import type { Observable } from 'rxjs';
-import { createGridDownloadCommand } from './command/grid-download-command.js';
+import { GridDownloadCommand } from './command/grid-download-command.js';
 import { download, planDownload } from './download/downloader.js';
 import type { DownloadOptions } from './download/download-options.js';
 import type { GridEvent, PlannedFile } from './download/grid-event.js';
 import type { GridFile } from './model/grid-file.js';
 import type { GridPluginOptions } from './plugin-options.js';
-import { GridDownloaderToken } from './tokens.js';
+import { GridDownloaderToken, GridOptionsToken } from './tokens.js';
 
 /** The library API bound to the plugin's defaults. */
 export interface GridDownloader {
@@ -14,9 +14,23 @@ export interface GridDownloader {
   plan(files: readonly GridFile[], options: DownloadOptions): Promise<PlannedFile[]>;
 }
 
+/** {@link GridDownloader} with the plugin's `defaults` under every call's options. */
+@injectable()
+class DefaultsDownloader implements GridDownloader {
+  constructor(@inject(GridOptionsToken) private readonly options: GridPluginOptions) {}
+
+  download(files: readonly GridFile[], options: DownloadOptions): Observable<GridEvent> {
+    return download(files, { ...this.options.defaults, ...options });
+  }
+
+  plan(files: readonly GridFile[], options: DownloadOptions): Promise<PlannedFile[]> {
+    return planDownload(files, { ...this.options.defaults, ...options });
+  }
+}
+
 /**
  * Creates the grid plugin: registers the `grid.download` command and provides a {@link GridDownloader}
- * under {@link GridDownloaderToken}.
+ * under {@link GridDownloaderToken}; the runtime's container builds both from the options.
  *
  * @example
  * ```ts
@@ -24,15 +38,12 @@ export interface GridDownloader {
  * ```
  */
 export function createGridPlugin(options: GridPluginOptions = {}): Plugin {
-  const downloader: GridDownloader = {
-    download: (files, o) => download(files, { ...options.defaults, ...o }),
-    plan: (files, o) => planDownload(files, { ...options.defaults, ...o }),
-  };
   return {
     name: 'grid',
     register(registry) {
-      registry.addCommand(createGridDownloadCommand(options));
-      registry.provide(GridDownloaderToken, downloader);
+      registry.provide(GridOptionsToken, options);
+      registry.provideClass(GridDownloaderToken, DefaultsDownloader);
+      registry.addCommand(GridDownloadCommand);
     },
   };
 }

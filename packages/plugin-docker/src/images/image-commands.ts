@@ -1,9 +1,18 @@
 import { isAbsolute, resolve } from 'node:path';
-import type { Command, CommandContext, StepEvent, StepOutputs } from '@beamline/core';
+import {
+  inject,
+  injectable,
+  type Command,
+  type CommandContext,
+  type StepEvent,
+  type StepOutputs,
+} from '@beamline/core';
 import type Docker from 'dockerode';
 import { Observable } from 'rxjs';
 import { z } from 'zod';
 import { jobLabels, labelKeys, type Ownership } from '../naming/labels.js';
+import type { DockerRunner } from '../runner/docker-runner.js';
+import { DockerClientToken, DockerRunnerToken } from '../tokens.js';
 import { buildImage } from './build-image.js';
 import { loadImage } from './load-image.js';
 import type { ProgressMessage } from './progress.js';
@@ -45,7 +54,9 @@ function progressEvents(emit: (event: StepEvent) => void): (m: ProgressMessage) 
         message: `${m.id ?? ''} ${m.status ?? ''}`.trim(),
       });
     } else {
-      const text = (m.stream ?? (m.status === undefined ? '' : `${m.id ? `${m.id}: ` : ''}${m.status}`)).trimEnd();
+      const text = (
+        m.stream ?? (m.status === undefined ? '' : `${m.id ? `${m.id}: ` : ''}${m.status}`)
+      ).trimEnd();
       if (text !== '') emit({ type: 'log', stream: 'system', text });
     }
   };
@@ -79,81 +90,109 @@ export type BuildParams = z.output<typeof buildParams>;
 /** Parameters of `docker.load`. */
 export type LoadParams = z.output<typeof loadParams>;
 
-const inWorkdir = (ctx: CommandContext, path: string): string => (isAbsolute(path) ? path : resolve(ctx.workdir, path));
+const inWorkdir = (ctx: CommandContext, path: string): string =>
+  isAbsolute(path) ? path : resolve(ctx.workdir, path);
 
 /** `docker.pull`: makes an image available by policy; outputs `{ image, id, pulled }`. */
-export function createPullCommand(docker: Docker): Command<PullParams> {
-  return {
-    name: 'docker.pull',
-    version: '1',
-    description: 'Pull an image (policy never | missing | always, retries, progress)',
-    params: pullParams,
-    runnerIdentity: () => null,
-    execute: (ctx, p) =>
-      imageStep(ctx, async (emit, signal) => {
-        const r = await pullImage(docker, p.image, {
-          policy: p.policy,
-          retries: p.retries,
-          signal,
-          onProgress: progressEvents(emit),
-        });
-        return { image: r.image, id: r.id, pulled: r.pulled };
-      }),
-  };
+@injectable()
+export class DockerPullCommand implements Command<PullParams> {
+  readonly name = 'docker.pull';
+  readonly version = '1';
+  readonly description = 'Pull an image (policy never | missing | always, retries, progress)';
+  readonly params = pullParams;
+
+  constructor(@inject(DockerClientToken) private readonly docker: Docker) {}
+
+  /** Talks to the daemon itself: where the step would run does not matter. */
+  runnerIdentity(): null {
+    return null;
+  }
+
+  execute(ctx: CommandContext, p: PullParams): Observable<StepEvent> {
+    return imageStep(ctx, async (emit, signal) => {
+      const r = await pullImage(this.docker, p.image, {
+        policy: p.policy,
+        retries: p.retries,
+        signal,
+        onProgress: progressEvents(emit),
+      });
+      return { image: r.image, id: r.id, pulled: r.pulled };
+    });
+  }
 }
 
 /** `docker.build`: builds a context folder, tagged `<repository>:<version>` and `:<date>`; outputs `{ id, tags }`. */
-export function createBuildCommand(docker: Docker, ownership: Ownership): Command<BuildParams> {
-  return {
-    name: 'docker.build',
-    version: '1',
-    description: 'Build an image from a context folder (.dockerignore honoured), tagged with version and date',
-    params: buildParams,
-    runnerIdentity: () => null,
-    execute: (ctx, p) =>
-      imageStep(ctx, async (emit, signal) => {
-        const k = labelKeys(ownership.namespace);
-        const owned = jobLabels({
-          ownership,
-          process: { session: '', host: '', pid: 0, pidStart: '' },
-          jobId: ctx.stepId,
-          step: ctx.stepId,
-          run: ctx.runId,
-          extra: ctx.labels,
-        });
-        // Images keep the ownership and run/step labels only; process labels describe containers.
-        const labels = Object.fromEntries(
-          Object.entries(owned).filter(([key]) => ![k.session, k.host, k.pid, k.pidStart, k.jobId].includes(key as never)),
-        );
-        const r = await buildImage(docker, {
-          context: inWorkdir(ctx, p.context),
-          repository: p.repository,
-          version: p.version,
-          labels: { ...labels, ...p.labels },
-          signal,
-          onProgress: progressEvents(emit),
-          ...(p.dockerfile === undefined ? {} : { dockerfile: p.dockerfile }),
-          ...(p.buildArgs === undefined ? {} : { buildArgs: p.buildArgs }),
-          ...(p.revision === undefined ? {} : { revision: p.revision }),
-          ...(p.source === undefined ? {} : { source: p.source }),
-        });
-        return { id: r.id, tags: r.tags };
-      }),
-  };
+@injectable()
+export class DockerBuildCommand implements Command<BuildParams> {
+  readonly name = 'docker.build';
+  readonly version = '1';
+  readonly description =
+    'Build an image from a context folder (.dockerignore honoured), tagged with version and date';
+  readonly params = buildParams;
+
+  /** The runner's client and ownership labels: images carry the same owner as the containers. */
+  constructor(@inject(DockerRunnerToken) private readonly runner: DockerRunner) {}
+
+  runnerIdentity(): null {
+    return null;
+  }
+
+  execute(ctx: CommandContext, p: BuildParams): Observable<StepEvent> {
+    const { docker, ownership } = this.runner;
+    return imageStep(ctx, async (emit, signal) => {
+      const r = await buildImage(docker, {
+        context: inWorkdir(ctx, p.context),
+        repository: p.repository,
+        version: p.version,
+        labels: { ...imageLabels(ctx, ownership), ...p.labels },
+        signal,
+        onProgress: progressEvents(emit),
+        ...(p.dockerfile === undefined ? {} : { dockerfile: p.dockerfile }),
+        ...(p.buildArgs === undefined ? {} : { buildArgs: p.buildArgs }),
+        ...(p.revision === undefined ? {} : { revision: p.revision }),
+        ...(p.source === undefined ? {} : { source: p.source }),
+      });
+      return { id: r.id, tags: r.tags };
+    });
+  }
 }
 
 /** `docker.load`: loads a `docker save` tar; outputs `{ images }`. */
-export function createLoadCommand(docker: Docker): Command<LoadParams> {
-  return {
-    name: 'docker.load',
-    version: '1',
-    description: 'Load images from a docker save tar',
-    params: loadParams,
-    runnerIdentity: () => null,
-    execute: (ctx, p) =>
-      imageStep(ctx, async (emit, signal) => {
-        const r = await loadImage(docker, inWorkdir(ctx, p.file), { signal, onProgress: progressEvents(emit) });
-        return { images: r.images };
-      }),
-  };
+@injectable()
+export class DockerLoadCommand implements Command<LoadParams> {
+  readonly name = 'docker.load';
+  readonly version = '1';
+  readonly description = 'Load images from a docker save tar';
+  readonly params = loadParams;
+
+  constructor(@inject(DockerClientToken) private readonly docker: Docker) {}
+
+  runnerIdentity(): null {
+    return null;
+  }
+
+  execute(ctx: CommandContext, p: LoadParams): Observable<StepEvent> {
+    return imageStep(ctx, async (emit, signal) => {
+      const r = await loadImage(this.docker, inWorkdir(ctx, p.file), {
+        signal,
+        onProgress: progressEvents(emit),
+      });
+      return { images: r.images };
+    });
+  }
+}
+
+/** Images keep the ownership and run/step labels only; process labels describe containers. */
+function imageLabels(ctx: CommandContext, ownership: Ownership): Record<string, string> {
+  const k = labelKeys(ownership.namespace);
+  const owned = jobLabels({
+    ownership,
+    process: { session: '', host: '', pid: 0, pidStart: '' },
+    jobId: ctx.stepId,
+    step: ctx.stepId,
+    run: ctx.runId,
+    extra: ctx.labels,
+  });
+  const processKeys: readonly string[] = [k.session, k.host, k.pid, k.pidStart, k.jobId];
+  return Object.fromEntries(Object.entries(owned).filter(([key]) => !processKeys.includes(key)));
 }

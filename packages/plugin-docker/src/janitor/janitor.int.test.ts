@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { requireService } from '@beamline/core/testing';
+import type { RuntimeEvent } from '@beamline/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanupByLabel, dockerAvailable, TEST_IMAGE, TEST_PROJECT, testDocker } from '../../test/engine.js';
 import { createDockerClient } from '../client/docker-client.js';
@@ -90,13 +91,38 @@ describe.skipIf(!available)('janitor against a real engine', () => {
     await expect(testDocker.getContainer(id).inspect()).rejects.toMatchObject({ statusCode: 404 });
   }, 60_000);
 
-  it('runs from the plugin start hook', async () => {
+  it('runs from the plugin start hook and reports to the runtime events', async () => {
     const { createDockerPlugin } = await import('../plugin/create-docker-plugin.js');
+    const { createRuntime, MemoryStore } = await import('@beamline/core');
     const leftover = await make('leftover', {}, 2 ** 22 + 19, 'exited');
-    const reports: unknown[] = [];
-    const plugin = createDockerPlugin({ project: TEST_PROJECT, onJanitorReport: (r) => reports.push(r) });
-    await plugin.start?.({ store: {} as never, cwd: process.cwd(), events: { emit: () => undefined }, resolve: () => undefined as never });
-    expect(reports).toHaveLength(1);
-    await expect(testDocker.getContainer(leftover).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    const runtime = await createRuntime({ store: new MemoryStore(), plugins: [createDockerPlugin({ project: TEST_PROJECT })] });
+    try {
+      // A late subscriber still gets the start-up report (replayed at once, on subscription).
+      const reports: RuntimeEvent[] = [];
+      runtime.events$.subscribe((e) => e.source === 'docker.janitor' && reports.push(e)).unsubscribe();
+      expect(reports).toHaveLength(1);
+      expect(reports[0]?.message).toMatch(/^removed \d+ leftover container/);
+      expect((reports[0]?.details?.removed as Array<{ id: string }>).map((e) => e.id)).toContain(leftover);
+      await expect(testDocker.getContainer(leftover).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it('reports a daemon that is down as a warning and starts anyway', async () => {
+    const { createDockerPlugin } = await import('../plugin/create-docker-plugin.js');
+    const { createRuntime, MemoryStore } = await import('@beamline/core');
+    const runtime = await createRuntime({
+      store: new MemoryStore(),
+      plugins: [createDockerPlugin({ project: TEST_PROJECT, connection: { socketPath: '/nonexistent.sock' } })],
+    });
+    try {
+      const warnings: RuntimeEvent[] = [];
+      runtime.events$.subscribe((e) => warnings.push(e)).unsubscribe();
+      expect(warnings.map((e) => [e.level, e.source])).toEqual([['warning', 'docker.janitor']]);
+      expect(warnings[0]?.message).toContain('could not look for leftover containers');
+    } finally {
+      await runtime.close();
+    }
   });
 });

@@ -1,4 +1,12 @@
-import type { ExecOptions, ProcessEvent, ProcessSpec, Runner, RunnerIdentityRequest } from '@beamline/core';
+import {
+  inject,
+  injectable,
+  type ExecOptions,
+  type ProcessEvent,
+  type ProcessSpec,
+  type Runner,
+  type RunnerIdentityRequest,
+} from '@beamline/core';
 import type Docker from 'dockerode';
 import { defer, type Observable } from 'rxjs';
 import { createDockerClient, isLocalDaemon, type DockerConnectionOptions } from '../client/docker-client.js';
@@ -10,10 +18,16 @@ import { pullImage, type PullPolicy } from '../images/pull-image.js';
 import { runJanitor, type JanitorReport } from '../janitor/janitor.js';
 import { parseImageRef } from '../naming/image-ref.js';
 import { currentOwner, currentProcess, DEFAULT_LABEL_NAMESPACE, type Ownership } from '../naming/labels.js';
-import { builtinProfiles, defineDockerProfile, type DockerProfile, type DockerProfileInput } from '../profiles/docker-profile.js';
+import {
+  builtinProfiles,
+  defineDockerProfile,
+  type DockerProfile,
+  type DockerProfileInput,
+} from '../profiles/docker-profile.js';
 import { parseContainerSpec, type ContainerSpecInput } from '../spec/container-spec.js';
 import { fromProcessSpec } from '../spec/from-process-spec.js';
 import { resolveContainerSpec, type ResolvedJob } from '../spec/resolve-spec.js';
+import { DockerClientToken, DockerOptionsToken } from '../tokens.js';
 import { runContainer, type RunContext } from './run-container.js';
 
 /** Options of `DockerRunner` (and of `createDockerPlugin`). */
@@ -58,7 +72,11 @@ export interface DockerRunnerOptions {
  * validated container spec and runs it with the race-free sequence (see `runContainer`); `run` accepts
  * the full typed container spec. Every container carries the ownership labels, so the janitor can find
  * leftovers of a crashed process.
+ *
+ * In a runtime the Docker plugin has the container build it (options and client injected by token);
+ * applications without a runtime construct it directly: `new DockerRunner({ project })`.
  */
+@injectable()
 export class DockerRunner implements Runner {
   readonly name: string;
   readonly docker: Docker;
@@ -68,10 +86,13 @@ export class DockerRunner implements Runner {
   private readonly options: DockerRunnerOptions;
   private readonly pending = new Set<Promise<unknown>>();
 
-  constructor(options: DockerRunnerOptions = {}) {
+  constructor(
+    @inject(DockerOptionsToken) options: DockerRunnerOptions = {},
+    @inject(DockerClientToken) docker: Docker = options.docker ?? createDockerClient(options.connection),
+  ) {
     this.options = options;
     this.name = options.name ?? 'docker';
-    this.docker = options.docker ?? createDockerClient(options.connection);
+    this.docker = docker;
     this.engine = new Engine(this.docker);
     this.ownership = {
       namespace: options.labelNamespace ?? DEFAULT_LABEL_NAMESPACE,

@@ -1,4 +1,4 @@
-import type { Command, CommandContext, StepEvent } from '@beamline/core';
+import { inject, injectable, type Command, type CommandContext, type StepEvent } from '@beamline/core';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { Observable } from 'rxjs';
 import { z } from 'zod';
@@ -10,6 +10,7 @@ import { fromAliceTraint } from '../inputs/alice-traint.js';
 import { loadInputFile } from '../inputs/load-input.js';
 import { gridFileInputSchema, toGridFile, type GridFile } from '../model/grid-file.js';
 import type { GridPluginOptions } from '../plugin-options.js';
+import { GridOptionsToken } from '../tokens.js';
 
 /** Parameters of the `grid.download` step (`with:`). */
 export const gridDownloadParamsSchema = z
@@ -45,73 +46,81 @@ const PROGRESS_EVERY_MS = 1000;
  * events in bytes, `log` lines (system stream) for replica switches, retries and resumes, and outputs
  * `{files, dest, bytes}`. An abort keeps the `.part` files, so the next attempt resumes.
  */
-export function createGridDownloadCommand(plugin: GridPluginOptions = {}): Command<GridDownloadParams> {
-  return {
-    name: 'grid.download',
-    version: '1',
-    description: 'Download files from grid storage (HTTP(S)/WebDAV, root://), verified and resumable',
-    params: gridDownloadParamsSchema,
-    runnerIdentity: () => null,
-    execute(ctx: CommandContext, params: GridDownloadParams): Observable<StepEvent> {
-      return new Observable<StepEvent>((subscriber) => {
-        const ctl = new AbortController();
-        const onAbort = () => ctl.abort(ctx.signal.reason);
-        if (ctx.signal.aborted) ctl.abort(ctx.signal.reason);
-        else ctx.signal.addEventListener('abort', onAbort, { once: true });
-        const dest = params.dest === undefined ? ctx.stepDir : resolve(ctx.workdir, params.dest);
-        let inner: { unsubscribe(): void } | undefined;
-        void collectFiles(ctx, params).then(
-          (files) => {
-            if (subscriber.closed) return;
-            const options: DownloadOptions = {
-              ...plugin.defaults,
-              dest,
-              checksums: [...new Set([...(plugin.defaults?.checksums ?? []), ...(params.checksums ?? []), 'sha256' as const])],
-              signal: ctl.signal,
-              ...(params.parallel !== undefined && { parallel: params.parallel }),
-              ...(params.perHost !== undefined && { perHost: params.perHost }),
-              ...(params.segments !== undefined && { segments: params.segments }),
-              ...(params.bandwidthLimit !== undefined && { bandwidthLimit: params.bandwidthLimit }),
-              ...(params.dryRun !== undefined && { dryRun: params.dryRun }),
-            };
-            let lastProgress = 0;
-            const results: FileResult[] = [];
-            inner = download(files, options).subscribe({
-              next: (e) => {
-                for (const out of toStepEvents(e, dest, ctx.workdir)) {
-                  if (out.type === 'progress') {
-                    const now = Date.now();
-                    if (now - lastProgress < PROGRESS_EVERY_MS) continue;
-                    lastProgress = now;
-                  }
-                  subscriber.next(out);
+@injectable()
+export class GridDownloadCommand implements Command<GridDownloadParams> {
+  readonly name = 'grid.download';
+  readonly version = '1';
+  readonly description = 'Download files from grid storage (HTTP(S)/WebDAV, root://), verified and resumable';
+  readonly params = gridDownloadParamsSchema;
+
+  /** @param plugin the grid plugin's options (their `defaults` apply to every step) */
+  constructor(@inject(GridOptionsToken) private readonly plugin: GridPluginOptions = {}) {}
+
+  /** Transfers run in this process, not through the step's runner: where it would run does not matter. */
+  runnerIdentity(): null {
+    return null;
+  }
+
+  execute(ctx: CommandContext, params: GridDownloadParams): Observable<StepEvent> {
+    const plugin = this.plugin;
+    return new Observable<StepEvent>((subscriber) => {
+      const ctl = new AbortController();
+      const onAbort = () => ctl.abort(ctx.signal.reason);
+      if (ctx.signal.aborted) ctl.abort(ctx.signal.reason);
+      else ctx.signal.addEventListener('abort', onAbort, { once: true });
+      const dest = params.dest === undefined ? ctx.stepDir : resolve(ctx.workdir, params.dest);
+      let inner: { unsubscribe(): void } | undefined;
+      void collectFiles(ctx, params).then(
+        (files) => {
+          if (subscriber.closed) return;
+          const options: DownloadOptions = {
+            ...plugin.defaults,
+            dest,
+            checksums: [...new Set([...(plugin.defaults?.checksums ?? []), ...(params.checksums ?? []), 'sha256' as const])],
+            signal: ctl.signal,
+            ...(params.parallel !== undefined && { parallel: params.parallel }),
+            ...(params.perHost !== undefined && { perHost: params.perHost }),
+            ...(params.segments !== undefined && { segments: params.segments }),
+            ...(params.bandwidthLimit !== undefined && { bandwidthLimit: params.bandwidthLimit }),
+            ...(params.dryRun !== undefined && { dryRun: params.dryRun }),
+          };
+          let lastProgress = 0;
+          const results: FileResult[] = [];
+          inner = download(files, options).subscribe({
+            next: (e) => {
+              for (const out of toStepEvents(e, dest, ctx.workdir)) {
+                if (out.type === 'progress') {
+                  const now = Date.now();
+                  if (now - lastProgress < PROGRESS_EVERY_MS) continue;
+                  lastProgress = now;
                 }
-                if (e.type === 'file-done') results.push(e.file);
-                if (e.type === 'plan' && e.dryRun) {
-                  subscriber.next({ type: 'outputs', outputs: { files: e.files.map((f) => f.path), dest, bytes: e.fetchBytes, plan: e.files } });
-                }
-              },
-              error: (err: unknown) => subscriber.error(ctl.signal.aborted ? abortError(err) : err),
-              complete: () => {
-                if (!options.dryRun) {
-                  const bytes = results.reduce((n, r) => n + r.size, 0);
-                  subscriber.next({ type: 'progress', current: bytes, total: bytes, message: `${results.length} files` });
-                  subscriber.next({ type: 'outputs', outputs: { files: results.map((r) => r.path), dest, bytes } });
-                }
-                subscriber.complete();
-              },
-            });
-          },
-          (err: unknown) => subscriber.error(err),
-        );
-        return () => {
-          ctx.signal.removeEventListener('abort', onAbort);
-          inner?.unsubscribe();
-          if (!ctl.signal.aborted) ctl.abort(new GridError('GRID_ABORTED', 'unsubscribed'));
-        };
-      });
-    },
-  };
+                subscriber.next(out);
+              }
+              if (e.type === 'file-done') results.push(e.file);
+              if (e.type === 'plan' && e.dryRun) {
+                subscriber.next({ type: 'outputs', outputs: { files: e.files.map((f) => f.path), dest, bytes: e.fetchBytes, plan: e.files } });
+              }
+            },
+            error: (err: unknown) => subscriber.error(ctl.signal.aborted ? abortError(err) : err),
+            complete: () => {
+              if (!options.dryRun) {
+                const bytes = results.reduce((n, r) => n + r.size, 0);
+                subscriber.next({ type: 'progress', current: bytes, total: bytes, message: `${results.length} files` });
+                subscriber.next({ type: 'outputs', outputs: { files: results.map((r) => r.path), dest, bytes } });
+              }
+              subscriber.complete();
+            },
+          });
+        },
+        (err: unknown) => subscriber.error(err),
+      );
+      return () => {
+        ctx.signal.removeEventListener('abort', onAbort);
+        inner?.unsubscribe();
+        if (!ctl.signal.aborted) ctl.abort(new GridError('GRID_ABORTED', 'unsubscribed'));
+      };
+    });
+  }
 }
 
 function abortError(cause: unknown): GridError {
