@@ -79,7 +79,7 @@ export { CoreError, isCoreError, type CoreErrorCode } from './errors/core-error.
 export { createToken, type Token } from './di/token.js';
 export { Tokens } from './di/tokens.js';
 // Plugins decorate with core's copy of tsyringe, so every class lands in the one registry the runtime reads.
-export { inject, injectable } from 'tsyringe';
+export { inject, injectable } from './di/tsyringe.js';
 export { loadPipelineFile, parsePipeline } from './pipeline/load-pipeline-file.js';
 export { planPipeline, DEFAULT_RETRY_POLICY, type PlanPipelineOptions } from './pipeline/plan-pipeline.js';
 export { resolveStepParams } from './pipeline/resolve-step-params.js';

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Observable } from 'rxjs';
-import { injectable } from 'tsyringe';
+import { injectable } from '../di/tsyringe.js';
 import { z } from 'zod';
 import type { Command, CommandContext, StepEvent } from '../contracts/command.js';
 import type { ProcessEvent, ProcessSpec, RunnerIdentityRequest } from '../contracts/runner.js';

@@ -1,4 +1,4 @@
-import { container as tsyringeRoot, Lifecycle, type DependencyContainer } from 'tsyringe';
+import { container as tsyringeRoot, Lifecycle, type DependencyContainer } from './tsyringe.js';
 import type { InjectableClass } from '../contracts/plugin.js';
 import { isBeamlineError } from '../errors/beamline-error.js';
 import { CoreError } from '../errors/core-error.js';

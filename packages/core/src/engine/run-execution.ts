@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { lastValueFrom, mergeMap, Subject, from, type Subscription } from 'rxjs';
-import { inject, injectable } from 'tsyringe';
+import { inject, injectable } from '../di/tsyringe.js';
 import type { Artifact } from '../contracts/artifact.js';
 import {
   STEP_LABELS,

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { arch, hostname, platform } from 'node:os';
-import { Observable } from 'rxjs';
-import { injectable } from 'tsyringe';
+import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
+import { inject, injectable } from '../di/tsyringe.js';
 import type {
   ExecOptions,
   ExitReason,
@@ -11,6 +11,8 @@ import type {
   Runner,
   RunnerIdentityRequest,
 } from '../contracts/runner.js';
+import type { EventSink } from '../contracts/runtime.js';
+import { Tokens } from '../di/tokens.js';
 import { CoreError } from '../errors/core-error.js';
 
 /** Default time between SIGTERM and SIGKILL when stopping a process group. */
@@ -22,6 +24,9 @@ const GROUP_POLL_MS = 100;
 /** Spec fields only sandboxing runners can honour; refusing them beats silently running unsandboxed. */
 const UNSUPPORTED_FIELDS = ['image', 'mounts', 'network', 'user'] as const;
 
+/** A sink that drops everything, for a runner built outside a runtime. */
+const NO_EVENTS: EventSink = { emit: () => undefined };
+
 /**
  * Runs processes on this host with `child_process.spawn` (no shell). Each process leads its own process
  * group, so stopping it (timeout, abort, unsubscribe) reaches everything it started: SIGTERM to the group,
@@ -30,11 +35,14 @@ const UNSUPPORTED_FIELDS = ['image', 'mounts', 'network', 'user'] as const;
  * A stop ends as soon as the whole group is gone, checked every 100 ms: until then the SIGKILL timer keeps
  * this process alive (it never leaves a live process of the group behind), after that nothing does.
  * Processes of the group that have exited but that nobody reaps (orphans whose new parent, PID 1 in many
- * containers, never waits for them) count as gone on Linux.
+ * containers, never waits for them) count as gone on Linux. A group that outlives its grace and has to be
+ * SIGKILLed is reported as a warning to the runtime's events (source `runner.local`).
  */
 @injectable()
 export class LocalProcessRunner implements Runner {
   readonly name = 'local';
+
+  constructor(@inject(Tokens.Events) private readonly events: EventSink = NO_EVENTS) {}
 
   /** `local:<hostname>:<platform>-<arch>`: local results are only reusable on the same kind of host. */
   identity(_request?: RunnerIdentityRequest): Promise<string> {
@@ -43,161 +51,212 @@ export class LocalProcessRunner implements Runner {
 
   exec(spec: ProcessSpec, options: ExecOptions = {}): Observable<ProcessEvent> {
     return new Observable<ProcessEvent>((subscriber) => {
-      const refused = unsupportedField(spec);
-      if (refused !== undefined) {
-        subscriber.error(
-          new CoreError(
-            'CORE_RUNNER_UNSUPPORTED',
-            `The local runner cannot honour '${refused}'; use a container runner`,
-            {
-              details: { field: refused, runner: this.name },
-            },
-          ),
-        );
+      const refusal = refuseSpec(spec, this.name);
+      if (refusal !== undefined) {
+        subscriber.error(refusal);
         return;
       }
-      const program = spec.argv[0];
-      if (program === undefined || program === '') {
-        subscriber.error(
-          new CoreError('CORE_SPAWN_FAILED', 'Cannot spawn a process: argv is empty', {
-            details: { argv: [...spec.argv] },
-          }),
-        );
-        return;
-      }
-      const { signal } = options;
-      if (signal?.aborted) {
+      if (options.signal?.aborted) {
         // Nothing was started, so there is nothing to stop: report the cancellation without spawning.
         subscriber.next({ type: 'exit', code: null, signal: null, oomKilled: false, reason: 'cancelled' });
         subscriber.complete();
         return;
       }
-
-      let child: ChildProcess;
-      try {
-        child = spawn(program, spec.argv.slice(1), {
-          cwd: spec.cwd,
-          env: buildEnv(spec),
-          detached: true,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-      } catch (error) {
-        // Invalid arguments (a NUL byte in argv, a bad env value) throw synchronously.
-        subscriber.error(spawnFailed(program, spec.cwd, error));
-        return;
-      }
-
-      const pid = child.pid;
-      let closed = false;
-      let exited = false;
-      let stopping = false;
-      let reason: ExitReason | undefined;
-      let killTimer: NodeJS.Timeout | undefined;
-      let pollTimer: NodeJS.Timeout | undefined;
-      let timeoutTimer: NodeJS.Timeout | undefined;
-      /** A live member of the group seen by the last check, checked first next time. */
-      let lastLive: number | undefined;
-
-      const killGroup = (sig: NodeJS.Signals): void => {
-        if (pid === undefined) return;
-        try {
-          process.kill(-pid, sig);
-        } catch {
-          // ESRCH: the group is already gone. Anything else: fall back to the leader alone.
-          try {
-            child.kill(sig);
-          } catch {
-            /* already gone */
-          }
-        }
-      };
-      const groupAlive = (): boolean => {
-        if (pid === undefined) return false;
-        // The leader is our child: until its exit is reported, the group is certainly there.
-        if (!exited) return true;
-        try {
-          process.kill(-pid, 0);
-        } catch (error) {
-          return (error as NodeJS.ErrnoException).code === 'EPERM';
-        }
-        if (lastLive !== undefined && isLiveMember(lastLive, pid)) return true;
-        lastLive = liveGroupMember(pid);
-        return lastLive !== undefined;
-      };
-      const endStop = (): void => {
-        if (killTimer !== undefined) clearTimeout(killTimer);
-        if (pollTimer !== undefined) clearInterval(pollTimer);
-        killTimer = undefined;
-        pollTimer = undefined;
-      };
-      // The SIGKILL timer must outlive the subscription (a TERM-trapping process would otherwise be left
-      // behind), but must not hold the event loop once the whole group has gone.
-      const endStopIfGone = (): void => {
-        if (killTimer !== undefined && !groupAlive()) endStop();
-      };
-      const stop = (why: ExitReason | undefined): void => {
-        if (closed || stopping) return;
-        stopping = true;
-        reason = why;
-        killGroup('SIGTERM');
-        killTimer = setTimeout(() => {
-          endStop();
-          killGroup('SIGKILL');
-        }, spec.killGraceMs ?? DEFAULT_KILL_GRACE_MS);
-        // Only watches: the SIGKILL timer is what keeps this process alive while the group is.
-        pollTimer = setInterval(endStopIfGone, GROUP_POLL_MS);
-        pollTimer.unref();
-      };
-      const onAbort = (): void => stop('cancelled');
-
-      child.on('error', (error) => {
-        // With no pid the process never started. Later errors (a failed fallback kill) must not end a
-        // stream that will still get its 'close'.
-        if (pid === undefined) {
-          closed = true;
-          subscriber.error(spawnFailed(program, spec.cwd, error));
-        }
-      });
-      if (pid === undefined) {
-        return () => signal?.removeEventListener('abort', onAbort);
-      }
-
-      child.stdout?.on('data', (data: Buffer) => subscriber.next({ type: 'stdout', data }));
-      child.stderr?.on('data', (data: Buffer) => subscriber.next({ type: 'stderr', data }));
-      child.once('exit', () => {
-        exited = true;
-        endStopIfGone();
-      });
-      // 'close' comes after the process exited and both pipes reached EOF, so no output is lost.
-      child.once('close', (code: number | null, sig: NodeJS.Signals | null) => {
-        closed = true;
-        if (timeoutTimer !== undefined) clearTimeout(timeoutTimer);
-        endStopIfGone();
-        subscriber.next({
-          type: 'exit',
-          code,
-          signal: sig,
-          oomKilled: false,
-          ...(reason === undefined ? {} : { reason }),
-        });
-        subscriber.complete();
-      });
-
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (spec.timeoutMs !== undefined) {
-        timeoutTimer = setTimeout(() => stop('timeout'), spec.timeoutMs);
-      }
-      // Last, so that a consumer aborting or unsubscribing on 'started' finds everything wired up.
-      subscriber.next({ type: 'started', pid });
-
-      return () => {
-        signal?.removeEventListener('abort', onAbort);
-        if (timeoutTimer !== undefined) clearTimeout(timeoutTimer);
-        // Unsubscribed before the end: the last-resort kill. Output keeps being drained (listeners stay)
-        // so the process cannot block on a full pipe while it handles SIGTERM.
-        if (!closed) stop(undefined);
-      };
+      const child = spawnLeader(spec, subscriber);
+      if (child === undefined) return undefined;
+      return new ProcessGroupRun(child, spec, subscriber, this.events).watch(options.signal);
     });
+  }
+}
+
+/** Why a spec cannot run here at all: a field only sandboxing runners honour, or no program. */
+function refuseSpec(spec: ProcessSpec, runner: string): CoreError | undefined {
+  const refused = unsupportedField(spec);
+  if (refused !== undefined) {
+    return new CoreError(
+      'CORE_RUNNER_UNSUPPORTED',
+      `The local runner cannot honour '${refused}'; use a container runner`,
+      { details: { field: refused, runner } },
+    );
+  }
+  if (spec.argv[0] === undefined || spec.argv[0] === '') {
+    return new CoreError('CORE_SPAWN_FAILED', 'Cannot spawn a process: argv is empty', {
+      details: { argv: [...spec.argv] },
+    });
+  }
+  return undefined;
+}
+
+/**
+ * Spawns the program as the leader of a new process group. Invalid arguments (a NUL byte in argv, a bad
+ * env value) throw at once: reported as an error notification, and undefined is returned.
+ */
+function spawnLeader(spec: ProcessSpec, subscriber: Subscriber<ProcessEvent>): ChildProcess | undefined {
+  const program = spec.argv[0] ?? '';
+  try {
+    return spawn(program, spec.argv.slice(1), {
+      cwd: spec.cwd,
+      env: buildEnv(spec),
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (error) {
+    subscriber.error(spawnFailed(program, spec.cwd, error));
+    return undefined;
+  }
+}
+
+/**
+ * One spawned process group, from spawn to its `exit` event: forwards its output, stops it on timeout,
+ * abort or unsubscribe (SIGTERM to the group, SIGKILL after the grace), and ends the stream once the
+ * leader closed its pipes.
+ */
+class ProcessGroupRun {
+  private readonly pid: number | undefined;
+  private readonly program: string;
+  private closed = false;
+  private exited = false;
+  private stopping = false;
+  private reason: ExitReason | undefined;
+  private killTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private timeoutTimer: NodeJS.Timeout | undefined;
+  /** A live member of the group seen by the last check, checked first next time. */
+  private lastLive: number | undefined;
+
+  constructor(
+    private readonly child: ChildProcess,
+    private readonly spec: ProcessSpec,
+    private readonly subscriber: Subscriber<ProcessEvent>,
+    private readonly events: EventSink,
+  ) {
+    this.pid = child.pid;
+    this.program = spec.argv[0] ?? '';
+  }
+
+  /** Wires everything up and emits `started`; returns the subscription's teardown. */
+  watch(signal: AbortSignal | undefined): TeardownLogic {
+    const onAbort = (): void => this.stop('cancelled');
+    this.child.on('error', (error) => this.onError(error));
+    if (this.pid === undefined) {
+      // Never started: the 'error' event reports why.
+      return () => signal?.removeEventListener('abort', onAbort);
+    }
+    this.child.stdout?.on('data', (data: Buffer) => this.subscriber.next({ type: 'stdout', data }));
+    this.child.stderr?.on('data', (data: Buffer) => this.subscriber.next({ type: 'stderr', data }));
+    this.child.once('exit', () => this.onExit());
+    // 'close' comes after the process exited and both pipes reached EOF, so no output is lost.
+    this.child.once('close', (code: number | null, sig: NodeJS.Signals | null) => this.onClose(code, sig));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (this.spec.timeoutMs !== undefined) {
+      this.timeoutTimer = setTimeout(() => this.stop('timeout'), this.spec.timeoutMs);
+    }
+    // Last, so that a consumer aborting or unsubscribing on 'started' finds everything wired up.
+    this.subscriber.next({ type: 'started', pid: this.pid });
+    return () => {
+      signal?.removeEventListener('abort', onAbort);
+      if (this.timeoutTimer !== undefined) clearTimeout(this.timeoutTimer);
+      // Unsubscribed before the end: the last-resort kill. Output keeps being drained (listeners stay)
+      // so the process cannot block on a full pipe while it handles SIGTERM.
+      if (!this.closed) this.stop(undefined);
+    };
+  }
+
+  /**
+   * With no pid the process never started. Later errors (a failed fallback kill) must not end a stream
+   * that will still get its 'close'.
+   */
+  private onError(error: Error): void {
+    if (this.pid !== undefined) return;
+    this.closed = true;
+    this.subscriber.error(spawnFailed(this.program, this.spec.cwd, error));
+  }
+
+  private onExit(): void {
+    this.exited = true;
+    this.endStopIfGone();
+  }
+
+  private onClose(code: number | null, signal: NodeJS.Signals | null): void {
+    this.closed = true;
+    if (this.timeoutTimer !== undefined) clearTimeout(this.timeoutTimer);
+    this.endStopIfGone();
+    this.subscriber.next({
+      type: 'exit',
+      code,
+      signal,
+      oomKilled: false,
+      ...(this.reason === undefined ? {} : { reason: this.reason }),
+    });
+    this.subscriber.complete();
+  }
+
+  /** SIGTERM now, SIGKILL after the grace unless the whole group is gone before. */
+  private stop(why: ExitReason | undefined): void {
+    if (this.closed || this.stopping) return;
+    this.stopping = true;
+    this.reason = why;
+    this.killGroup('SIGTERM');
+    const graceMs = this.spec.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+    this.killTimer = setTimeout(() => this.escalate(graceMs), graceMs);
+    // Only watches: the SIGKILL timer is what keeps this process alive while the group is.
+    this.pollTimer = setInterval(() => this.endStopIfGone(), GROUP_POLL_MS);
+    this.pollTimer.unref();
+  }
+
+  private escalate(graceMs: number): void {
+    this.endStop();
+    this.events.emit({
+      level: 'warning',
+      source: 'runner.local',
+      message: `process group ${this.pid} ('${this.program}') was still running ${graceMs} ms after SIGTERM; sent SIGKILL`,
+      details: { pid: this.pid, program: this.program, graceMs },
+    });
+    this.killGroup('SIGKILL');
+  }
+
+  private killGroup(signal: NodeJS.Signals): void {
+    if (this.pid === undefined) return;
+    try {
+      process.kill(-this.pid, signal);
+    } catch {
+      // ESRCH: the group is already gone. Anything else: fall back to the leader alone.
+      try {
+        this.child.kill(signal);
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  private groupAlive(): boolean {
+    const pid = this.pid;
+    if (pid === undefined) return false;
+    // The leader is our child: until its exit is reported, the group is certainly there.
+    if (!this.exited) return true;
+    try {
+      process.kill(-pid, 0);
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (this.lastLive !== undefined && isLiveMember(this.lastLive, pid)) return true;
+    this.lastLive = liveGroupMember(pid);
+    return this.lastLive !== undefined;
+  }
+
+  private endStop(): void {
+    if (this.killTimer !== undefined) clearTimeout(this.killTimer);
+    if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
+    this.killTimer = undefined;
+    this.pollTimer = undefined;
+  }
+
+  /**
+   * The SIGKILL timer must outlive the subscription (a TERM-trapping process would otherwise be left
+   * behind), but must not hold the event loop once the whole group has gone.
+   */
+  private endStopIfGone(): void {
+    if (this.killTimer !== undefined && !this.groupAlive()) this.endStop();
   }
 }
 

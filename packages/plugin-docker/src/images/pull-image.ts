@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelay } from '@beamline/core';
 import type Docker from 'dockerode';
 import { classifyApiError, classifyRegistryMessage, statusOf } from '../errors/classify-error.js';
 import { DockerError, isDockerError } from '../errors/docker-error.js';
@@ -14,7 +15,7 @@ export interface PullOptions {
   policy?: PullPolicy;
   /** Extra attempts after a transient failure (registry unreachable); default 2. */
   retries?: number;
-  /** First backoff delay, doubled per attempt with jitter; default 1000 ms. */
+  /** First backoff delay, doubled per attempt (core's `backoffDelay`: ±25 % jitter, at most 30 s); default 1000 ms. */
   backoffMs?: number;
   onProgress?: (message: ProgressMessage) => void;
   signal?: AbortSignal;
@@ -31,6 +32,9 @@ export interface PullResult {
   pulled: boolean;
 }
 
+/** Registry hiccups pass within seconds; a pull that still fails after half a minute has another cause. */
+const PULL_BACKOFF = { coefficient: 2, maxDelayMs: 30_000, jitter: 0.25 } as const;
+
 async function localId(engine: Engine, image: string): Promise<string | undefined> {
   try {
     return (await engine.inspectImage(image)).Id;
@@ -44,10 +48,10 @@ async function pullOnce(docker: Docker, image: string, options: PullOptions): Pr
   let stream: NodeJS.ReadableStream;
   try {
     // dockerode resolves when the pull *starts*; the outcome is only known at the end of the stream.
-    stream = (await docker.pull(image, {
+    stream = await docker.pull(image, {
       ...(options.authconfig ? { authconfig: options.authconfig } : {}),
       ...(options.signal ? { abortSignal: options.signal } : {}),
-    }));
+    });
   } catch (error) {
     throw classifyApiError(error, 'pull', { image });
   }
@@ -55,10 +59,14 @@ async function pullOnce(docker: Docker, image: string, options: PullOptions): Pr
     await readProgress(stream, options.onProgress);
   } catch (error) {
     if (error instanceof ProgressFailure) {
-      throw new DockerError(classifyRegistryMessage(error.message), `pull of ${image} failed: ${error.message}`, {
-        cause: error,
-        details: { image, daemonMessage: error.message },
-      });
+      throw new DockerError(
+        classifyRegistryMessage(error.message),
+        `pull of ${image} failed: ${error.message}`,
+        {
+          cause: error,
+          details: { image, daemonMessage: error.message },
+        },
+      );
     }
     throw classifyApiError(error, 'pull', { image });
   }
@@ -70,7 +78,11 @@ async function pullOnce(docker: Docker, image: string, options: PullOptions): Pr
  * retried with exponential backoff; every failure, also one reported inside the progress stream, is a
  * typed error with the daemon's message.
  */
-export async function pullImage(docker: Docker, image: string, options: PullOptions = {}): Promise<PullResult> {
+export async function pullImage(
+  docker: Docker,
+  image: string,
+  options: PullOptions = {},
+): Promise<PullResult> {
   parseImageRef(image);
   const engine = new Engine(docker);
   const policy = options.policy ?? 'missing';
@@ -78,9 +90,13 @@ export async function pullImage(docker: Docker, image: string, options: PullOpti
     const id = await localId(engine, image);
     if (id !== undefined) return { image, id, pulled: false };
     if (policy === 'never') {
-      throw new DockerError('DOCKER_IMAGE_NOT_FOUND', `image ${image} is not present and the pull policy is "never"`, {
-        details: { image },
-      });
+      throw new DockerError(
+        'DOCKER_IMAGE_NOT_FOUND',
+        `image ${image} is not present and the pull policy is "never"`,
+        {
+          details: { image },
+        },
+      );
     }
   }
   const retries = options.retries ?? 2;
@@ -90,8 +106,9 @@ export async function pullImage(docker: Docker, image: string, options: PullOpti
       await pullOnce(docker, image, options);
       break;
     } catch (error) {
-      if (!isDockerError(error) || !error.retryable || attempt >= retries || options.signal?.aborted) throw error;
-      const delay = backoff * 2 ** attempt * (0.75 + Math.random() * 0.5);
+      if (!isDockerError(error) || !error.retryable || attempt >= retries || options.signal?.aborted)
+        throw error;
+      const delay = backoffDelay({ ...PULL_BACKOFF, initialDelayMs: backoff }, attempt + 1);
       await sleep(delay, undefined, options.signal ? { signal: options.signal } : {});
     }
   }
