@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Observable } from 'rxjs';
+import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import { injectable } from '../di/tsyringe.js';
 import { z } from 'zod';
 import type { Command, CommandContext, StepEvent } from '../contracts/command.js';
@@ -99,109 +99,136 @@ export class ExecCommand implements Command<ExecParams> {
         );
         return;
       }
-      const spec = processSpec(ctx, params, hostWorkdir);
-      const chunkers = { stdout: new LineChunker(), stderr: new LineChunker() };
-      const markerOutputs: Record<string, unknown> = {};
-      const stderrTail = new ByteTail(STDERR_TAIL_BYTES);
-      let exit: Extract<ProcessEvent, { type: 'exit' }> | undefined;
-      const collection = new AbortController();
-
-      // Output stays bytes until a log event is emitted: it is decoded once per event.
-      const logs = new LogBuffer((stream, text) => subscriber.next({ type: 'log', stream, text }));
-      const log = (stream: 'stdout' | 'stderr', chunks: readonly Buffer[] | undefined): void => {
-        if (chunks === undefined) return;
-        logs.add(stream, chunks);
-        if (stream === 'stderr') {
-          for (const chunk of chunks) stderrTail.add(chunk);
-          return;
-        }
-        let markers: StepMarker[] = [];
-        for (const chunk of chunks) {
-          const found = scanMarkers(chunk);
-          if (found.length > 0) markers = markers.concat(found);
-        }
-        if (markers.length === 0) return;
-        // The marker lines reach the log before the events they stand for.
-        logs.flush();
-        for (const marker of markers) {
-          if (marker.type === 'output') markerOutputs[marker.name] = marker.value;
-          else subscriber.next(marker);
-        }
-      };
-
-      const succeed = async (): Promise<void> => {
-        const collected =
-          params.outputs === undefined
-            ? { artifacts: [], outputs: {} }
-            : await collectArtifacts(hostWorkdir, params.outputs, collection.signal);
-        for (const artifact of collected.artifacts) subscriber.next({ type: 'artifact', artifact });
-        subscriber.next({
-          type: 'outputs',
-          outputs: { exitCode: 0, ...collected.outputs, ...markerOutputs },
-        });
-        subscriber.complete();
-      };
-
-      const onExit = (event: Extract<ProcessEvent, { type: 'exit' }>): void => {
-        exit = event;
-        const rest = { stdout: chunkers.stdout.flush(), stderr: chunkers.stderr.flush() };
-        log('stdout', rest.stdout && [rest.stdout]);
-        log('stderr', rest.stderr && [rest.stderr]);
-        logs.flush();
-      };
-
-      // The step ends when the runner's stream completes, not at its exit event: only then is the
-      // process or container confirmed gone (a container is removed after its exit is read), so the
-      // engine may release the step's resources.
-      const onRunnerComplete = (): void => {
-        if (exit === undefined) {
-          subscriber.error(
-            new CoreError(
-              'CORE_PROCESS_FAILED',
-              `Step '${ctx.stepId}': the runner ended without an exit event`,
-              {
-                retryable: true,
-                details: { runner: ctx.runner.name },
-              },
-            ),
-          );
-          return;
-        }
-        const failure = exitError(ctx, params, exit, stderrTail.text());
-        if (failure !== undefined) {
-          subscriber.error(failure);
-          return;
-        }
-        succeed().catch((error: unknown) => subscriber.error(error));
-      };
-
-      const subscription = ctx.runner.exec(spec, { signal: ctx.signal }).subscribe({
-        next: (event) => {
-          switch (event.type) {
-            case 'started':
-              break;
-            case 'stdout':
-              log('stdout', chunkers.stdout.push(event.data));
-              break;
-            case 'stderr':
-              log('stderr', chunkers.stderr.push(event.data));
-              break;
-            case 'exit':
-              onExit(event);
-              break;
-          }
-        },
-        error: (error: unknown) => subscriber.error(error),
-        complete: onRunnerComplete,
-      });
-
-      return () => {
-        // Stops the process (the runner's teardown) and any hashing still in progress.
-        subscription.unsubscribe();
-        collection.abort();
-        logs.dispose();
-      };
+      return new ExecAttempt(ctx, params, hostWorkdir, subscriber).start();
     });
+  }
+}
+
+type ExitEvent = Extract<ProcessEvent, { type: 'exit' }>;
+
+/**
+ * One attempt of an `exec` step, from the runner's subscription to the step's outputs: output becomes
+ * `log` events and markers, the exit becomes success (outputs collected) or a coded failure.
+ */
+class ExecAttempt {
+  private readonly chunkers = { stdout: new LineChunker(), stderr: new LineChunker() };
+  private readonly markerOutputs: Record<string, unknown> = {};
+  private readonly stderrTail = new ByteTail(STDERR_TAIL_BYTES);
+  /** Output stays bytes until a log event is emitted: it is decoded once per event. */
+  private readonly logs: LogBuffer;
+  /** Aborts hashing of output files still in progress when the subscriber leaves. */
+  private readonly collection = new AbortController();
+  private exit: ExitEvent | undefined;
+
+  constructor(
+    private readonly ctx: CommandContext,
+    private readonly params: ExecParams,
+    private readonly hostWorkdir: string,
+    private readonly subscriber: Subscriber<StepEvent>,
+  ) {
+    this.logs = new LogBuffer((stream, text) => subscriber.next({ type: 'log', stream, text }));
+  }
+
+  /** Subscribes to the runner; returns the teardown. */
+  start(): TeardownLogic {
+    const spec = processSpec(this.ctx, this.params, this.hostWorkdir);
+    const subscription = this.ctx.runner.exec(spec, { signal: this.ctx.signal }).subscribe({
+      next: (event) => this.onProcessEvent(event),
+      error: (error: unknown) => this.subscriber.error(error),
+      complete: () => this.onRunnerComplete(),
+    });
+    return () => {
+      // Stops the process (the runner's teardown) and any hashing still in progress.
+      subscription.unsubscribe();
+      this.collection.abort();
+      this.logs.dispose();
+    };
+  }
+
+  private onProcessEvent(event: ProcessEvent): void {
+    switch (event.type) {
+      case 'started':
+        return;
+      case 'stdout':
+      case 'stderr':
+        this.log(event.type, this.chunkers[event.type].push(event.data));
+        return;
+      case 'exit':
+        this.onExit(event);
+        return;
+    }
+  }
+
+  /** Whole lines of one stream: logged, stderr kept for a failure message, stdout scanned for markers. */
+  private log(stream: 'stdout' | 'stderr', chunks: readonly Buffer[] | undefined): void {
+    if (chunks === undefined) return;
+    this.logs.add(stream, chunks);
+    if (stream === 'stderr') {
+      for (const chunk of chunks) this.stderrTail.add(chunk);
+      return;
+    }
+    let markers: StepMarker[] = [];
+    for (const chunk of chunks) {
+      const found = scanMarkers(chunk);
+      if (found.length > 0) markers = markers.concat(found);
+    }
+    if (markers.length === 0) return;
+    // The marker lines reach the log before the events they stand for.
+    this.logs.flush();
+    for (const marker of markers) {
+      if (marker.type === 'output') this.markerOutputs[marker.name] = marker.value;
+      else this.subscriber.next(marker);
+    }
+  }
+
+  /** The process is gone: what is left of an unfinished last line is logged now. */
+  private onExit(event: ExitEvent): void {
+    this.exit = event;
+    const rest = { stdout: this.chunkers.stdout.flush(), stderr: this.chunkers.stderr.flush() };
+    this.log('stdout', rest.stdout && [rest.stdout]);
+    this.log('stderr', rest.stderr && [rest.stderr]);
+    this.logs.flush();
+  }
+
+  /**
+   * The step ends when the runner's stream completes, not at its exit event: only then is the process or
+   * container confirmed gone (a container is removed after its exit is read), so the engine may release
+   * the step's resources.
+   */
+  private onRunnerComplete(): void {
+    if (this.exit === undefined) {
+      this.subscriber.error(
+        new CoreError(
+          'CORE_PROCESS_FAILED',
+          `Step '${this.ctx.stepId}': the runner ended without an exit event`,
+          {
+            retryable: true,
+            details: { runner: this.ctx.runner.name },
+          },
+        ),
+      );
+      return;
+    }
+    const failure = exitError(this.ctx, this.params, this.exit, this.stderrTail.text());
+    if (failure !== undefined) {
+      this.subscriber.error(failure);
+      return;
+    }
+    this.succeed().catch((error: unknown) => this.subscriber.error(error));
+  }
+
+  /** Collects the declared output files, then emits artifacts and outputs and completes. */
+  private async succeed(): Promise<void> {
+    const collected =
+      this.params.outputs === undefined
+        ? { artifacts: [], outputs: {} }
+        : await collectArtifacts(this.hostWorkdir, this.params.outputs, this.collection.signal);
+    for (const artifact of collected.artifacts) this.subscriber.next({ type: 'artifact', artifact });
+    this.subscriber.next({
+      type: 'outputs',
+      outputs: { exitCode: 0, ...collected.outputs, ...this.markerOutputs },
+    });
+    this.subscriber.complete();
   }
 }
 
