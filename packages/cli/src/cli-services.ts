@@ -6,7 +6,7 @@ import { CliError } from './cli-error.js';
 import { defaultPlugins } from './default-plugins.js';
 
 /** Where the embedded store lives, relative to the working directory. */
-export const STATE_DIR = '.beamline';
+const STATE_DIR = '.beamline';
 
 /**
  * How subcommands reach the runtime and the store. Injected so the commands can be tested with fakes

@@ -2,7 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import type { PipelineDefinition } from '@beamline/core';
 
 /** From this many steps on, the program trades some speed for a smaller heap. */
-export const LARGE_PLAN_STEPS = 20_000;
+const LARGE_PLAN_STEPS = 20_000;
 
 /**
  * V8 lets the heap grow to about four times the live set between full collections; for a plan of

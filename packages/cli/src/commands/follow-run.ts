@@ -10,10 +10,10 @@ import { renderSummary } from '../render/summary.js';
 import { latestMetrics } from './metrics.js';
 
 /** How a run is shown: `--json` lines, a live terminal view, or one plain line per event. */
-export type OutputMode = 'json' | 'live' | 'plain';
+type OutputMode = 'json' | 'live' | 'plain';
 
 /** The mode for a stream: live only on a terminal, so pipes and CI logs get plain text. */
-export function outputMode(io: CliIO, json: boolean): OutputMode {
+function outputMode(io: CliIO, json: boolean): OutputMode {
   if (json) return 'json';
   return io.stdout.isTTY === true ? 'live' : 'plain';
 }

@@ -67,7 +67,7 @@ export function parseGpus(value: string): string[] | 'all' {
  * Reads a docker-style env file: `KEY=VALUE` per line (taken literally, no quote processing), `KEY`
  * alone takes the value from the environment, `#` comments and blank lines are skipped.
  */
-export async function readEnvFile(path: string, env: NodeJS.ProcessEnv): Promise<Record<string, string>> {
+async function readEnvFile(path: string, env: NodeJS.ProcessEnv): Promise<Record<string, string>> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');

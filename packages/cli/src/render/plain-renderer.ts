@@ -36,7 +36,7 @@ export class PlainRenderer implements RunRenderer {
 }
 
 /** The plain-text line(s) of an event; log text keeps its own lines, each prefixed with the step id. */
-export function formatEventLine(event: RunEvent, cwd: string): string | undefined {
+function formatEventLine(event: RunEvent, cwd: string): string | undefined {
   switch (event.type) {
     case 'run-started':
       return `run ${event.runId} ${event.resumed ? 'resumed' : 'started'}: ${event.pipeline}`;

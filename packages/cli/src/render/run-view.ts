@@ -17,7 +17,7 @@ const TAIL_LINES = 5;
  * What only the display needs about a step. Status, attempts, times, outputs, artifacts and errors are
  * core's {@link StepState}, folded by core's reducer, so the terminal says what `beamline show` says.
  */
-export interface StepDisplay {
+interface StepDisplay {
   progress?: { current: number; total?: number; message?: string };
   /** Latest value per metric name, in first-seen order. */
   metrics: Map<string, number>;

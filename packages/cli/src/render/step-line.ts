@@ -13,7 +13,7 @@ import { isRetrying, stepDuration, type StepView } from './run-view.js';
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
 /** The status symbol of a step; running steps spin with time so a stuck terminal is visible as such. */
-export function stepSymbol(step: StepView, style: Style, now: number): string {
+function stepSymbol(step: StepView, style: Style, now: number): string {
   if (isRetrying(step)) return style.yellow('↻');
   switch (step.state.status) {
     case 'pending':

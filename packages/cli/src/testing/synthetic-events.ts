@@ -11,7 +11,7 @@ export function stamp(
 }
 
 /** An artifact record for tests. */
-export function artifact(name: string, path: string, size: number): Artifact {
+function artifact(name: string, path: string, size: number): Artifact {
   return { name, path, size, sha256: 'ab'.repeat(32), kind: 'file' };
 }
 
