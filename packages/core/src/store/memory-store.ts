@@ -12,6 +12,7 @@ import type {
   StepStatus,
   Store,
 } from '../contracts/store.js';
+import { validateAppendBatch } from '../store-kit/append-batch.js';
 import { CoreError } from '../errors/core-error.js';
 import { applyRunEvent, initialRunState, isInterrupted, ownerBlocksClaim } from './run-state.js';
 
@@ -82,24 +83,7 @@ export class MemoryStore implements Store {
   append(runId: string, events: readonly RunEvent[]): Promise<void> {
     return this.#call(() => {
       const run = this.#run(runId);
-      let expected = run.state.lastSeq + 1;
-      for (const event of events) {
-        if (event.runId !== runId) {
-          throw new CoreError(
-            'CORE_STORE_FAILED',
-            `event seq ${event.seq} belongs to run ${event.runId}, not ${runId}`,
-            { details: { runId, eventRunId: event.runId, seq: event.seq } },
-          );
-        }
-        if (event.seq !== expected) {
-          throw new CoreError(
-            'CORE_STORE_FAILED',
-            `run ${runId}: expected event seq ${expected}, got ${event.seq} (the log must continue without gaps or repeats)`,
-            { details: { runId, expectedSeq: expected, gotSeq: event.seq } },
-          );
-        }
-        expected += 1;
-      }
+      validateAppendBatch(runId, run.state.lastSeq, events);
       const copies = structuredClone(events) as RunEvent[];
       // Reduced on a shallow copy and swapped in at the end, so the batch is all or nothing.
       const state: RunState = { ...run.state, steps: { ...run.state.steps } };

@@ -19,6 +19,7 @@ import type {
   StepStatus,
   Store,
 } from '../contracts/store.js';
+import { validateAppendBatch } from '../store-kit/append-batch.js';
 import { CoreError, isCoreError } from '../errors/core-error.js';
 import { BUSY_STORE_APPENDS, WalCheckpointer } from './wal-checkpointer.js';
 import { LogTextFile, type TextRange } from './log-text-file.js';
@@ -467,26 +468,7 @@ export class SqliteStore implements Store {
     if (head === undefined) throw runNotFound(runId);
     // Validate the whole batch before writing anything, so a bad batch leaves no trace even before
     // the rollback.
-    let expected = head.last_seq + 1;
-    for (const event of events) {
-      if (event.runId !== runId) {
-        throw new CoreError(
-          'CORE_STORE_FAILED',
-          `event seq ${event.seq} belongs to run ${event.runId}, not ${runId}`,
-          {
-            details: { runId, eventRunId: event.runId, seq: event.seq },
-          },
-        );
-      }
-      if (event.seq !== expected) {
-        throw new CoreError(
-          'CORE_STORE_FAILED',
-          `run ${runId}: expected event seq ${expected}, got ${event.seq} (the log must continue without gaps or repeats)`,
-          { details: { runId, expectedSeq: expected, gotSeq: event.seq } },
-        );
-      }
-      expected += 1;
-    }
+    validateAppendBatch(runId, head.last_seq, events);
 
     // Large log text goes to the file first, so the rows that point at it commit only after it is
     // written. A failure here throws before any row is written.
