@@ -36,7 +36,7 @@ export function formatRunTable(runs: readonly RunSummary[]): string {
   const rows = runs.map((run) => [
     run.id,
     run.pipeline,
-    run.status,
+    run.interrupted ? 'interrupted' : run.status,
     formatCounts(run.counts),
     formatTime(run.createdAt),
     run.status === 'running' ? '-' : formatDuration(run.updatedAt - run.createdAt),

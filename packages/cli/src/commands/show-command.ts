@@ -87,7 +87,9 @@ function orderSteps(
 export function formatRunDetails(details: RunDetails, cwd: string, style: Style): string {
   const base = details.cwd ?? cwd;
   const lines: string[] = [];
-  lines.push(`${style.bold(`Run ${details.id}`)}  ${statusText(details.status, style)}`);
+  // A run whose engine died still says `running` in the store; `interrupted` is what it is.
+  const runStatus = details.interrupted ? 'interrupted' : details.status;
+  lines.push(`${style.bold(`Run ${details.id}`)}  ${statusText(runStatus, style)}`);
   lines.push(
     `  pipeline  ${details.pipeline}${details.source ? `  (${displayPath(details.source, cwd)})` : ''}`,
   );
@@ -96,14 +98,20 @@ export function formatRunDetails(details: RunDetails, cwd: string, style: Style)
     lines.push(`  params    ${params.map(([name, value]) => `${name}=${JSON.stringify(value)}`).join(' ')}`);
   }
   const duration =
-    details.status === 'running' ? 'running' : formatDuration(details.updatedAt - details.createdAt);
+    details.status === 'running' ? runStatus : formatDuration(details.updatedAt - details.createdAt);
   lines.push(`  created   ${formatTime(details.createdAt)}  (${duration})`);
   if (details.error)
     lines.push(`  error     ${style.red(`${details.error.code}: ${details.error.message}`)}`);
   if (details.cancelReason) lines.push(`  cancelled ${details.cancelReason}`);
+  if (details.interrupted)
+    lines.push(
+      `  note      its engine is gone (killed or crashed); continue it with 'beamline resume ${details.id}'`,
+    );
   lines.push('', style.bold('Steps'));
   for (const step of Object.values(details.steps)) {
-    const facts = [statusText(step.status, style)];
+    const facts = [
+      statusText(details.interrupted && step.status === 'running' ? 'interrupted' : step.status, style),
+    ];
     if (step.attempt > 0) facts.push(`attempt ${step.attempt}`);
     if (step.startedAt !== undefined && step.endedAt !== undefined) {
       facts.push(formatDuration(step.endedAt - step.startedAt));
@@ -134,6 +142,7 @@ function statusText(status: string, style: Style): string {
       return style.red(status);
     case 'cancelled':
     case 'running':
+    case 'interrupted':
       return style.yellow(status);
     default:
       return style.dim(status);

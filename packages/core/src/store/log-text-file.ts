@@ -36,16 +36,33 @@ export class LogTextFile {
     for (const text of texts) {
       // Writing the string itself lets Node encode it into a scratch buffer it reuses: a Buffer per text
       // would be a fresh allocation for every 100 KiB of log, several times slower.
-      const written = writeSync(fd, text, offset, 'utf8');
+      let written = writeSync(fd, text, offset, 'utf8');
       // libuv retries a partial write until it fails, and then reports what it wrote without an error (a
       // full disk). ASCII text encodes to as many bytes as it has characters; other text is measured.
       if (written !== text.length && written !== Buffer.byteLength(text, 'utf8')) {
-        throw new Error(`short write to ${this.path}: ${written} bytes of a ${text.length}-character text`);
+        written += this.#writeRest(fd, Buffer.from(text, 'utf8').subarray(written), offset + written);
       }
       ranges.push({ offset, length: written });
       offset += written;
     }
     return ranges;
+  }
+
+  /** Writes what a short write left, so that the failure that stopped it (ENOSPC) is the error thrown. */
+  #writeRest(fd: number, rest: Buffer, position: number): number {
+    let done = 0;
+    while (done < rest.length) {
+      let n: number;
+      try {
+        n = writeSync(fd, rest, done, rest.length - done, position + done);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new Error(`cannot write the log text file ${this.path}: ${reason}`, { cause: error });
+      }
+      if (n === 0) throw new Error(`cannot write the log text file ${this.path}: no progress`);
+      done += n;
+    }
+    return done;
   }
 
   /**
