@@ -19,7 +19,7 @@ import type { ProgressMessage } from './progress.js';
 import { pullImage } from './pull-image.js';
 
 /** Runs promise-based image work as a cold step stream: cancelled by `ctx.signal` or by unsubscribing. */
-function imageStep(
+export function imageStep(
   ctx: CommandContext,
   work: (emit: (event: StepEvent) => void, signal: AbortSignal) => Promise<StepOutputs>,
 ): Observable<StepEvent> {
@@ -43,7 +43,7 @@ function imageStep(
 }
 
 /** Turns progress messages into step events: byte progress where the daemon reports it, text otherwise. */
-function progressEvents(emit: (event: StepEvent) => void): (m: ProgressMessage) => void {
+export function progressEvents(emit: (event: StepEvent) => void): (m: ProgressMessage) => void {
   return (m) => {
     const detail = m.progressDetail;
     if (detail?.current !== undefined) {
