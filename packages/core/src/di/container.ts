@@ -61,10 +61,6 @@ export class Container {
     return this.inner.resolve<T>(token);
   }
 
-  isProvided(token: Token<unknown>): boolean {
-    return this.inner.isRegistered(token, true);
-  }
-
   /** A child for run-scoped services: it sees its parent's registrations, the parent never sees its own. */
   child(): Container {
     return new Container(this.inner.createChildContainer());

@@ -71,7 +71,6 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     container.provide(Tokens.Runners, host.runnerLookup());
     container.provide(Tokens.ResourcePool, new ResourcePool(defaultCapacity(options.resources)));
     container.provide(InternalTokens.Commands, host.commands);
-    container.provide(InternalTokens.Services, host.services);
     container.providePerContainer(RunExecutionToken, RunExecution);
     // Step processes that outlived a crashed engine are stopped before this runtime runs anything.
     await reapInterruptedRuns(store, events);

@@ -1,5 +1,4 @@
 import type { Command } from '../contracts/command.js';
-import type { Service } from '../contracts/service.js';
 import { createToken } from '../di/token.js';
 import type { RunContext } from '../engine/run-context.js';
 import type { RunEventLog } from '../engine/run-event-log.js';
@@ -8,7 +7,6 @@ import type { NamedRegistry } from '../registry/named-registry.js';
 /** Tokens only the runtime and the engine use; not exported from the package. */
 export const InternalTokens = {
   Commands: createToken<NamedRegistry<Command>>('beamline.internal.Commands'),
-  Services: createToken<NamedRegistry<Service>>('beamline.internal.Services'),
   /** Run-scoped (a run's child container): the run being executed. */
   RunContext: createToken<RunContext>('beamline.internal.RunContext'),
   /** Run-scoped: the run's event log, the sink of its events. */
