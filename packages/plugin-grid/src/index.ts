@@ -1,9 +1,18 @@
 export { createGridPlugin, type GridDownloader } from './plugin.js';
 export type { GridPluginOptions } from './plugin-options.js';
-export { GridDownloaderToken } from './tokens.js';
+export { GridDownloaderToken, GridTransferDriversToken } from './tokens.js';
 export { GridDownloadCommand, gridDownloadParamsSchema, type GridDownloadParams } from './command/grid-download-command.js';
 export { download, planDownload } from './download/downloader.js';
 export type { DownloadOptions, GridCredentials } from './download/download-options.js';
+export {
+  TransferDriverRegistry,
+  type TransferAttempt,
+  type TransferDriver,
+  type TransferJob,
+  type TransferResult,
+  type TransferSession,
+} from './transport/driver.js';
+export type { PartFile, PartState, PartSegment } from './files/part-file.js';
 export type { FileAction, FileResult, GridEvent, PlannedFile } from './download/grid-event.js';
 export { GridError, isGridError, type GridErrorCode } from './errors/grid-error.js';
 export { toGridFile, gridFileInputSchema, type GridFile, type GridFileInput, type GridReplica } from './model/grid-file.js';

@@ -6,7 +6,8 @@ import type { DownloadOptions } from './download/download-options.js';
 import type { GridEvent, PlannedFile } from './download/grid-event.js';
 import type { GridFile } from './model/grid-file.js';
 import type { GridPluginOptions } from './plugin-options.js';
-import { GridDownloaderToken, GridOptionsToken } from './tokens.js';
+import { GridDownloaderToken, GridOptionsToken, GridTransferDriversToken } from './tokens.js';
+import { TransferDriverRegistry } from './transport/driver.js';
 
 /** The library API bound to the plugin's defaults. */
 export interface GridDownloader {
@@ -41,7 +42,10 @@ export function createGridPlugin(options: GridPluginOptions = {}): Plugin {
   return {
     name: 'grid',
     register(registry) {
-      registry.provide(GridOptionsToken, options);
+      // One driver registry per runtime; steps and the downloader read it through their defaults.
+      const drivers = new TransferDriverRegistry([...(options.defaults?.drivers ?? []), ...(options.drivers ?? [])]);
+      registry.provide(GridTransferDriversToken, drivers);
+      registry.provide(GridOptionsToken, { ...options, defaults: { ...options.defaults, drivers } });
       registry.provideClass(GridDownloaderToken, DefaultsDownloader);
       registry.addCommand(GridDownloadCommand);
     },

@@ -76,7 +76,7 @@ describe('a replica that stops answering', () => {
     good.behaviour.rate = 16 * MiB;
     const { events, error } = await runDownload([toGridFile({ url: good.url('a.bin'), size: data.length, md5 })], {
       dest: join(root, 'progress'),
-      retry: { perReplica: 2, rounds: 1, backoff: { initialMs: 5, maxMs: 10 } },
+      retry: { perReplica: 2, rounds: 1, backoff: { initialDelayMs: 5, maxDelayMs: 10 } },
     });
     delete good.behaviour.cutAfter;
     delete good.behaviour.rate;

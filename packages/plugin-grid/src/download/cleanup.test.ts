@@ -43,7 +43,7 @@ describe('failures leave nothing behind', () => {
       dest,
       segments: 4,
       segmentMinSize: 1,
-      retry: { perReplica: 2, rounds: 1, backoff: { initialMs: 5, maxMs: 10 } },
+      retry: { perReplica: 2, rounds: 1, backoff: { initialDelayMs: 5, maxDelayMs: 10 } },
     });
     delete s.behaviour.rangeStatus;
     expect(isGridError(error, 'GRID_FILES_FAILED')).toBe(true);

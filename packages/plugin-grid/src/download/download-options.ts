@@ -1,7 +1,7 @@
+import type { BackoffPolicy } from '@beamline/core';
 import type { ChecksumAlgorithm } from '../checksums/checksum-format.js';
 import type { ClientCertOptions } from '../credentials/client-cert.js';
 import type { ReplicaResolver } from '../inputs/alice-traint.js';
-import type { BackoffOptions } from '../schedule/backoff.js';
 import type { TransferDriver } from '../transport/driver.js';
 import type { XrdcpOptions } from '../transport/xrdcp-driver.js';
 
@@ -52,7 +52,8 @@ export interface DownloadOptions {
     readonly rounds?: number;
     /** Bound on one file's total time across retries and replicas (ms). Default size / 500 KB/s + 10 min. */
     readonly maxTimeMs?: number;
-    readonly backoff?: BackoffOptions;
+    /** Retry timing on core's backoff rule; default 0.5 s doubling to 30 s, ±50 % (`GRID_BACKOFF`). A server's Retry-After wins. */
+    readonly backoff?: Partial<BackoffPolicy>;
   };
   /** Below `minBytesPerSec` for `windowMs` the replica counts as stalled. Default 100 KiB/s over 30 s. */
   readonly stall?: { readonly minBytesPerSec?: number; readonly windowMs?: number };

@@ -62,7 +62,7 @@ describe.skipIf(!available)('download over HTTP from nginx on loopback', () => {
       const dest = join(root, 'out-cut');
       const { events, error } = await runDownload([gf(big, [`http://127.0.0.1:${proxy.port}/${big.name}`])], {
         dest,
-        retry: { perReplica: 50, backoff: { initialMs: 10, maxMs: 50 } },
+        retry: { perReplica: 50, backoff: { initialDelayMs: 10, maxDelayMs: 50 } },
       });
       expect(error).toBeUndefined();
       expect(proxy.stats.cuts).toBeGreaterThan(3);

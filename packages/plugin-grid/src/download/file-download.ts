@@ -6,7 +6,7 @@ import { hashExisting, type HasherFactory } from '../checksums/hash-worker.js';
 import { GridError, isGridError } from '../errors/grid-error.js';
 import type { PartFile } from '../files/part-file.js';
 import type { GridFile, GridReplica } from '../model/grid-file.js';
-import { backoffDelay } from '../schedule/backoff.js';
+import { retryDelay } from '../schedule/backoff.js';
 import type { TransferLimiter } from '../schedule/semaphore.js';
 import type { TransferAttempt, TransferResult, TransferSession } from '../transport/driver.js';
 import { classifyFailure, toGridError } from '../transport/failure.js';
@@ -159,7 +159,7 @@ export class FileDownload {
     this.failuresHere = this.lastAttemptBytes > 0 ? 1 : this.failuresHere + 1;
     const left = this.deadline - performance.now();
     if (action === 'retry' && this.failuresHere < (this.job.options.retry?.perReplica ?? 4)) {
-      const delay = backoffDelay(this.failuresHere, err.details.retryAfterMs as number | undefined, this.job.options.retry?.backoff ?? {});
+      const delay = retryDelay(this.failuresHere, err.details.retryAfterMs as number | undefined, this.job.options.retry?.backoff ?? {});
       if (delay > left) throw this.timeUp(err);
       this.job.emit({ type: 'retry', name: this.file.name, url: where, attempt: this.failuresHere, delayMs: delay, error: errorInfo(err) });
       await sleep(delay, undefined, { signal: this.job.signal }).catch(() => undefined);
@@ -267,7 +267,6 @@ function defaultPort(protocol: string): string {
 
 /** The serialisable summary of an error for events. */
 export function errorInfo(e: unknown): ErrorInfo {
-  if (isGridError(e)) return { code: e.code, message: e.message, retryable: e.retryable };
-  const err = e as Error | undefined;
-  return { code: 'GRID_IO_FAILED', message: err?.message ?? String(e), retryable: false };
+  const g = isGridError(e) ? e : toGridError(e, 'download');
+  return { code: g.code, message: g.message, retryable: g.retryable };
 }

@@ -14,7 +14,7 @@ describe('misbehaviour around a running download never crashes the process', () 
   let server: FileServer;
   let root: string;
   const data = randomBytes(6 * MiB);
-  const fast = { retry: { perReplica: 2, rounds: 1, backoff: { initialMs: 10, maxMs: 20 } } };
+  const fast = { retry: { perReplica: 2, rounds: 1, backoff: { initialDelayMs: 10, maxDelayMs: 20 } } };
 
   beforeAll(async () => {
     root = tempDir('nocrash');

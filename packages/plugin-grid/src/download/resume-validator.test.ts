@@ -17,7 +17,7 @@ describe('resume against a file that changed on the server', () => {
   let dest: string;
   const v1 = randomBytes(4 * MiB);
   const v2 = randomBytes(4 * MiB);
-  const quick: Partial<DownloadOptions> = { retry: { perReplica: 1, rounds: 1, backoff: { initialMs: 10, maxMs: 20 } } };
+  const quick: Partial<DownloadOptions> = { retry: { perReplica: 1, rounds: 1, backoff: { initialDelayMs: 10, maxDelayMs: 20 } } };
 
   beforeEach(async () => {
     server = await startFileServer();
@@ -53,7 +53,7 @@ describe('resume against a file that changed on the server', () => {
     const list = [toGridFile({ url: server.url('a.bin'), size: v2.length, md5 })];
     await interruptedRun(list);
     server.behaviour.ignoreIfRange = true;
-    const { events, error } = await runDownload(list, { dest, retry: { perReplica: 3, rounds: 1, backoff: { initialMs: 10, maxMs: 20 } } });
+    const { events, error } = await runDownload(list, { dest, retry: { perReplica: 3, rounds: 1, backoff: { initialDelayMs: 10, maxDelayMs: 20 } } });
     expect(error).toBeUndefined();
     const codes = events.flatMap((e) => (e.type === 'retry' || e.type === 'replica-switch' ? [e.error.code] : []));
     expect(codes).toEqual(['GRID_CONTENT_CHANGED']);
@@ -93,7 +93,7 @@ describe('resume against a file that changed on the server', () => {
     const seg = { segments: 4, segmentMinSize: 1 };
     await interruptedRun(list, seg, 0.5 * MiB);
     server.behaviour.ignoreIfRange = true;
-    const { events, error } = await runDownload(list, { dest, ...seg, retry: { perReplica: 3, rounds: 1, backoff: { initialMs: 10, maxMs: 20 } } });
+    const { events, error } = await runDownload(list, { dest, ...seg, retry: { perReplica: 3, rounds: 1, backoff: { initialDelayMs: 10, maxDelayMs: 20 } } });
     expect(error).toBeUndefined();
     const codes = events.flatMap((e) => (e.type === 'retry' || e.type === 'replica-switch' ? [e.error.code] : []));
     expect(codes).toEqual(['GRID_CONTENT_CHANGED']);

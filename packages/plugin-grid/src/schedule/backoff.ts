@@ -1,22 +1,21 @@
-/** Retry timing of one file. */
-export interface BackoffOptions {
-  /** First delay (ms). Default 500. */
-  readonly initialMs?: number;
-  /** Largest delay (ms). Default 30 000. */
-  readonly maxMs?: number;
-}
+import { backoffDelay, type BackoffPolicy } from '@beamline/core';
 
 /**
- * Delay before retry number `attempt` (from 1): exponential with full jitter, so many files failing
- * together do not come back in lock-step; a server's `Retry-After` wins when it is given (capped at
- * `maxMs`, so a hostile value cannot park a job).
+ * Grid's retry timing, on core's one backoff rule: storage usually recovers quickly, so the first retry
+ * comes after half a second, at most 30 s, spread by ±50 % so files failing together do not return
+ * together.
  */
-export function backoffDelay(attempt: number, retryAfterMs: number | undefined, options: BackoffOptions = {}, random = Math.random): number {
-  const initial = options.initialMs ?? 500;
-  const max = options.maxMs ?? 30_000;
-  if (retryAfterMs !== undefined) return Math.min(Math.max(0, retryAfterMs), max);
-  const ceiling = Math.min(max, initial * 2 ** (attempt - 1));
-  return Math.round(initial / 2 + random() * (ceiling - initial / 2));
+export const GRID_BACKOFF: BackoffPolicy = Object.freeze({ initialDelayMs: 500, coefficient: 2, maxDelayMs: 30_000, jitter: 0.5 });
+
+/**
+ * Delay before retry number `retry` (from 1): core's `backoffDelay` with {@link GRID_BACKOFF} under the
+ * caller's policy, except that a server's `Retry-After` wins when it is given (capped at `maxDelayMs`, so
+ * a hostile value cannot park a job).
+ */
+export function retryDelay(retry: number, retryAfterMs: number | undefined, policy: Partial<BackoffPolicy> = {}, random: () => number = Math.random): number {
+  const p = { ...GRID_BACKOFF, ...policy };
+  if (retryAfterMs !== undefined) return Math.min(Math.max(0, retryAfterMs), p.maxDelayMs);
+  return backoffDelay(p, retry, random);
 }
 
 /** Parses `Retry-After` (seconds or an HTTP date) into milliseconds from now. */

@@ -1,3 +1,4 @@
+import { isRetryable } from '@beamline/core';
 import { GridError, isGridError } from '../errors/grid-error.js';
 
 /** What the scheduler does after a failed attempt. */
@@ -30,7 +31,8 @@ const SILENT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']
 const IO_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'EMFILE']);
 
 /**
- * Turns anything a transfer threw into a GridError with a deliberate `retryable`. Node and undici put
+ * Turns anything a transfer threw into a GridError with a deliberate `retryable` (for errors it does not
+ * know, core's `isRetryable`). Node and undici put
  * the useful code on the error or on its cause; messages are kept free of headers and query strings.
  */
 export function toGridError(e: unknown, where: string): GridError {
@@ -52,7 +54,8 @@ export function toGridError(e: unknown, where: string): GridError {
   if (code !== undefined && IO_CODES.has(code)) {
     return new GridError('GRID_IO_FAILED', `${where}: ${msg}`, { cause: e, retryable: false, details: { errno: code } });
   }
-  return new GridError('GRID_CONNECTION_LOST', `${where}: ${msg}`, { cause: e, retryable: true, ...(code !== undefined && { details: { errno: code } }) });
+  // Anything else: core's one rule for unknown errors (transient unless it says otherwise).
+  return new GridError('GRID_CONNECTION_LOST', `${where}: ${msg}`, { cause: e, retryable: isRetryable(e), ...(code !== undefined && { details: { errno: code } }) });
 }
 
 function errorCode(e: unknown): string | undefined {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GridError } from '../errors/grid-error.js';
-import { backoffDelay, parseRetryAfter } from '../schedule/backoff.js';
+import { parseRetryAfter, retryDelay } from '../schedule/backoff.js';
 import { classifyFailure, statusError, toGridError } from './failure.js';
 import { parseContentRange, parseDigestHeader, redactUrl, strongEtag } from './http-headers.js';
 import { splitSegments } from './http-segmented.js';
@@ -50,13 +50,15 @@ describe('HTTP headers', () => {
 });
 
 describe('backoff', () => {
-  it('grows exponentially with jitter, capped, and Retry-After wins', () => {
-    expect(backoffDelay(1, undefined, {}, () => 1)).toBe(500);
-    expect(backoffDelay(4, undefined, {}, () => 1)).toBe(4000);
-    expect(backoffDelay(20, undefined, {}, () => 1)).toBe(30_000);
-    expect(backoffDelay(1, undefined, {}, () => 0)).toBe(250);
-    expect(backoffDelay(3, 2000)).toBe(2000);
-    expect(backoffDelay(3, 10 ** 9)).toBe(30_000);
+  it('uses core\'s rule with grid\'s timing (0.5 s doubling to 30 s, ±50 %), and Retry-After wins', () => {
+    expect(retryDelay(1, undefined, {}, () => 0.5)).toBe(500);
+    expect(retryDelay(4, undefined, {}, () => 0.5)).toBe(4000);
+    expect(retryDelay(1, undefined, {}, () => 1)).toBe(750);
+    expect(retryDelay(1, undefined, {}, () => 0)).toBe(250);
+    expect(retryDelay(20, undefined, {}, () => 1)).toBe(30_000);
+    expect(retryDelay(2, undefined, { initialDelayMs: 10, maxDelayMs: 15, jitter: 0 })).toBe(15);
+    expect(retryDelay(3, 2000)).toBe(2000);
+    expect(retryDelay(3, 10 ** 9)).toBe(30_000);
   });
   it('parses Retry-After seconds and dates', () => {
     expect(parseRetryAfter('3')).toBe(3000);

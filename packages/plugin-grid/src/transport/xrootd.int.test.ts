@@ -83,7 +83,7 @@ describe.skipIf(!available)('Debian XRootD 5.5.3: XrdHttp quirks and the xrdcp d
       const url = `root://127.0.0.1:${proxy.port}//${f.name}`;
       const { events, error } = await runDownload([toGridFile({ url, size: f.size, adler32: f.adler32 })], {
         dest: join(root, 'out-xrdcp-cut'),
-        retry: { backoff: { initialMs: 50, maxMs: 200 } },
+        retry: { backoff: { initialDelayMs: 50, maxDelayMs: 200 } },
       });
       expect(error).toBeUndefined();
       const done = events.find((e) => e.type === 'file-done');

@@ -39,7 +39,9 @@ export function startDownloadChild(files: GridFileInput[], dest: string, options
   const exited = new Promise<ChildOutcome>((ok) =>
     proc.once('close', (code, signal) => {
       const line = stdout.split('\n').find((l) => l.startsWith('{'));
-      ok({ code, signal, stdout, stderr, ...(line !== undefined && { error: JSON.parse(line) as ChildOutcome['error'] }) });
+      const outcome: ChildOutcome = { code, signal, stdout, stderr };
+      if (line !== undefined) outcome.error = JSON.parse(line) as NonNullable<ChildOutcome['error']>;
+      ok(outcome);
     }),
   );
   return { proc, pid: proc.pid!, exited };

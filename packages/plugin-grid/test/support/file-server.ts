@@ -55,7 +55,7 @@ export async function startFileServer(behaviour: ServerBehaviour = {}): Promise<
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const path = decodeURIComponent((req.url ?? '/').split('?')[0]!.slice(1));
     const range = req.headers.range;
-    const ifRange = req.headers['if-range'];
+    const ifRange = req.headers['if-range'] as string | undefined;
     stats.requests.push({ method: req.method ?? '', path, ...(range !== undefined && { range }), ...(ifRange !== undefined && { ifRange }) });
     if (behaviour.status !== undefined) return void res.writeHead(behaviour.status, { 'Content-Length': 0 }).end();
     if (req.method === 'HEAD' && behaviour.stallHead) return;
