@@ -5,7 +5,7 @@ import type { ChecksumAlgorithm, Checksums } from './checksum-format.js';
 import { hashFileRange, MultiHasher } from './multi-hasher.js';
 
 /** Final digests of a range, plus the raw adler32 (segments combine it). */
-export interface FileDigest {
+interface FileDigest {
   checksums: Checksums;
   adler32: number | undefined;
 }

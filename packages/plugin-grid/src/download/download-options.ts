@@ -52,7 +52,7 @@ export interface DownloadOptions {
     readonly rounds?: number;
     /** Bound on one file's total time across retries and replicas (ms). Default size / 500 KB/s + 10 min. */
     readonly maxTimeMs?: number;
-    /** Retry timing on core's backoff rule; default 0.5 s doubling to 30 s, ±50 % (`GRID_BACKOFF`). A server's Retry-After wins. */
+    /** Retry timing on core's backoff rule; default 0.5 s doubling to 30 s, ±50 %. A server's Retry-After wins. */
     readonly backoff?: Partial<BackoffPolicy>;
   };
   /** Below `minBytesPerSec` for `windowMs` the replica counts as stalled. Default 100 KiB/s over 30 s. */

@@ -251,7 +251,7 @@ export class FileDownload {
 }
 
 /** The limiter key of a replica: its storage element when known, else host:port. */
-export function hostKey(r: GridReplica): string {
+function hostKey(r: GridReplica): string {
   if (r.se) return `se:${r.se}`;
   try {
     const u = new URL(toHttpUrl(r.url));

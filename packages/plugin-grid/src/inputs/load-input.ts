@@ -30,7 +30,7 @@ export function parseInput(text: string, source = 'input'): GridFile[] {
 }
 
 /** A JSON value as a file list, an AliceTraINT task, or `{files}`. */
-export function parseJsonInput(json: unknown, source = 'input'): GridFile[] {
+function parseJsonInput(json: unknown, source = 'input'): GridFile[] {
   const isAlice = (v: unknown) => typeof v === 'object' && v !== null && 'Path' in v && 'Size' in v;
   if (typeof json === 'object' && json !== null && 'AODFiles' in json) return fromAliceTraint(json);
   if (Array.isArray(json) && json.length > 0 && isAlice(json[0])) return fromAliceTraint(json);

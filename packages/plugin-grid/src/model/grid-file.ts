@@ -1,4 +1,4 @@
-import { isAbsolute, normalize, resolve, sep } from 'node:path';
+import { isAbsolute, normalize, sep } from 'node:path';
 import { z } from 'zod';
 import { normalizeChecksums, type Checksums } from '../checksums/checksum-format.js';
 import { GridError } from '../errors/grid-error.js';
@@ -94,7 +94,7 @@ function stripUndefined(r: { url: string; se?: string | undefined; priority?: nu
 }
 
 /** The last path segment of a URL or LFN, without query. */
-export function baseName(nameOrUrl: string): string {
+function baseName(nameOrUrl: string): string {
   const noQuery = nameOrUrl.split(/[?#]/, 1)[0] ?? nameOrUrl;
   const parts = noQuery.split('/').filter((p) => p !== '');
   return decodeURIComponent(parts[parts.length - 1] ?? 'download');
@@ -119,9 +119,4 @@ export function destinationProblem(p: string): string | undefined {
   if (isAbsolute(n)) return 'is absolute; it must be a relative path inside the destination directory';
   if (n === '.' || n === '' || n.split(sep).includes('..')) return 'leaves the destination directory; it must be a relative path inside it';
   return undefined;
-}
-
-/** The absolute destination of a file in `destDir`. */
-export function destPath(destDir: string, file: GridFile): string {
-  return resolve(destDir, file.dest);
 }

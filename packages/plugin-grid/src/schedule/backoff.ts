@@ -5,7 +5,7 @@ import { backoffDelay, type BackoffPolicy } from '@beamline/core';
  * comes after half a second, at most 30 s, spread by ±50 % so files failing together do not return
  * together.
  */
-export const GRID_BACKOFF: BackoffPolicy = Object.freeze({ initialDelayMs: 500, coefficient: 2, maxDelayMs: 30_000, jitter: 0.5 });
+const GRID_BACKOFF: BackoffPolicy = Object.freeze({ initialDelayMs: 500, coefficient: 2, maxDelayMs: 30_000, jitter: 0.5 });
 
 /**
  * Delay before retry number `retry` (from 1): core's `backoffDelay` with {@link GRID_BACKOFF} under the

@@ -81,7 +81,7 @@ export interface TransferResult {
 }
 
 /** The scheme of a URL, lower case without `:`; undefined when it is not a URL. */
-export function urlScheme(url: string): string | undefined {
+function urlScheme(url: string): string | undefined {
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(url);
   return m ? m[1]!.toLowerCase() : undefined;
 }

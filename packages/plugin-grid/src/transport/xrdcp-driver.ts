@@ -45,7 +45,7 @@ async function hasBinary(bin: string, args: string[]): Promise<boolean> {
 }
 
 /** Whether xrdcp can be run (cached per process). */
-export function xrdcpAvailable(path = 'xrdcp'): Promise<boolean> {
+function xrdcpAvailable(path = 'xrdcp'): Promise<boolean> {
   if (path !== 'xrdcp') return hasBinary(path, ['--version']);
   return (xrdcpFound ??= hasBinary('xrdcp', ['--version']));
 }
@@ -101,9 +101,10 @@ class XrdcpSession implements TransferSession {
     }
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     for (const child of this.children) child.kill('SIGKILL');
     this.children.clear();
+    return Promise.resolve();
   }
 
   /** Runs xrdcp into the `.part`, reporting progress; resolves with its exit code and last output. */

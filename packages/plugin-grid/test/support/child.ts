@@ -34,8 +34,8 @@ export function startDownloadChild(files: GridFileInput[], dest: string, options
   });
   let stdout = '';
   let stderr = '';
-  proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<ChildOutcome>((ok) =>
     proc.once('close', (code, signal) => {
       const line = stdout.split('\n').find((l) => l.startsWith('{'));
