@@ -33,12 +33,16 @@ mkdirSync(data);
 
 function makeFile(name: string, size: number): void {
   // Random data without holding it in memory: head from /dev/urandom.
-  execFileSync('sh', ['-c', `head -c ${size} /dev/urandom > ${join(data, name)} && chmod 644 ${join(data, name)}`]);
+  execFileSync('sh', [
+    '-c',
+    `head -c ${size} /dev/urandom > ${join(data, name)} && chmod 644 ${join(data, name)}`,
+  ]);
 }
 
 async function fileAdler(path: string): Promise<string> {
   let a = ADLER32_INIT;
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * MiB })) a = adler32Update(a, chunk as Buffer);
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * MiB }))
+    a = adler32Update(a, chunk as Buffer);
   return formatAdler32(a);
 }
 
@@ -47,7 +51,9 @@ function run(cmd: string, args: string[]): Promise<void> {
     const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}: ${err.slice(-500)}`))));
+    p.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}: ${err.slice(-500)}`)),
+    );
   });
 }
 
@@ -79,8 +85,13 @@ const clean = () => {
 };
 
 const grid = (files: string[], parallel: number) => async () => {
-  const list = files.map((n) => toGridFile({ url: url(n), size: n === 'one.bin' ? ONE : EIGHT, adler32: adlers.get(n)! }));
-  await lastValueFrom(download(list, { dest: out, parallel, perHost: parallel, credentials: { bearerToken: false } }), { defaultValue: undefined });
+  const list = files.map((n) =>
+    toGridFile({ url: url(n), size: n === 'one.bin' ? ONE : EIGHT, adler32: adlers.get(n)! }),
+  );
+  await lastValueFrom(
+    download(list, { dest: out, parallel, perHost: parallel, credentials: { bearerToken: false } }),
+    { defaultValue: undefined },
+  );
 };
 const curl = (files: string[]) => async () => {
   await Promise.all(files.map((n) => run('curl', ['-sSf', '-o', join(out, n), url(n)])));
@@ -89,7 +100,18 @@ const aria = (files: string[]) => async () => {
   const input = files.map((n) => `${url(n)}\n  out=${n}\n  checksum=adler32=${adlers.get(n)!}`).join('\n');
   const listFile = join(root, 'aria2.txt');
   execFileSync('sh', ['-c', `cat > ${listFile}`], { input });
-  await run('aria2c', ['-q', '-j8', '-x1', '--file-allocation=none', '--allow-overwrite=true', '--auto-file-renaming=false', '-d', out, '-i', listFile]);
+  await run('aria2c', [
+    '-q',
+    '-j8',
+    '-x1',
+    '--file-allocation=none',
+    '--allow-overwrite=true',
+    '--auto-file-renaming=false',
+    '-d',
+    out,
+    '-i',
+    listFile,
+  ]);
 };
 
 interface Case {
@@ -103,9 +125,27 @@ const eightBytes = 8 * EIGHT;
 const cases: Case[] = [
   { name: '8 files: curl x8 (no verification)', bytes: eightBytes, files: names, fn: curl(names), times: [] },
   { name: '8 files: aria2c -j8 -x1 + adler32', bytes: eightBytes, files: names, fn: aria(names), times: [] },
-  { name: '8 files: plugin-grid parallel 8 + adler32', bytes: eightBytes, files: names, fn: grid(names, 8), times: [] },
-  { name: '1 file: curl (no verification)', bytes: ONE, files: ['one.bin'], fn: curl(['one.bin']), times: [] },
-  { name: '1 file: plugin-grid + adler32', bytes: ONE, files: ['one.bin'], fn: grid(['one.bin'], 1), times: [] },
+  {
+    name: '8 files: plugin-grid parallel 8 + adler32',
+    bytes: eightBytes,
+    files: names,
+    fn: grid(names, 8),
+    times: [],
+  },
+  {
+    name: '1 file: curl (no verification)',
+    bytes: ONE,
+    files: ['one.bin'],
+    fn: curl(['one.bin']),
+    times: [],
+  },
+  {
+    name: '1 file: plugin-grid + adler32',
+    bytes: ONE,
+    files: ['one.bin'],
+    fn: grid(['one.bin'], 1),
+    times: [],
+  },
 ];
 
 /**
@@ -115,14 +155,20 @@ const cases: Case[] = [
 async function prepare(files: string[]): Promise<void> {
   clean();
   execFileSync('sync');
-  for (const n of files) for await (const _ of createReadStream(join(data, n), { highWaterMark: 4 * MiB })) void _;
+  for (const n of files)
+    for await (const _ of createReadStream(join(data, n), { highWaterMark: 4 * MiB })) void _;
 }
 
 const mbs = (c: Case) => c.bytes / median(c.times) / 1e6;
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 try {
-  console.log(`\nmachine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, node ${process.version}; nginx on loopback`);
+  console.log(
+    `\nmachine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, node ${process.version}; nginx on loopback`,
+  );
   console.log(`load average before: ${load()}; ${runs} rounds, the tools interleaved within each round`);
   for (let r = 0; r < runs; r++) {
     // The order rotates each round: the run right after another tool's is measurably slower (about
@@ -136,7 +182,9 @@ try {
   }
   console.log('');
   for (const c of cases) {
-    console.log(`${c.name.padEnd(44)} ${mbs(c).toFixed(0).padStart(6)} MB/s  (runs: ${c.times.map((t) => t.toFixed(2)).join(', ')} s)`);
+    console.log(
+      `${c.name.padEnd(44)} ${mbs(c).toFixed(0).padStart(6)} MB/s  (runs: ${c.times.map((t) => t.toFixed(2)).join(', ')} s)`,
+    );
   }
   // Ratios two ways: of the medians, and the median of the per-round ratios (each round's runs are
   // seconds apart, so the second is less sensitive to load that changes during the benchmark).
@@ -148,9 +196,15 @@ try {
     return `${(mbs(ca) / mbs(cb)).toFixed(2)}  (per-round median ${median(perRound).toFixed(2)}; rounds ${perRound.map((x) => x.toFixed(2)).join(', ')})`;
   };
   console.log('\nratios of the medians:');
-  console.log(`  8 files: plugin-grid / curl   = ${ratio('8 files: plugin-grid', '8 files: curl')}  target >= 0.7`);
-  console.log(`  8 files: plugin-grid / aria2c = ${ratio('8 files: plugin-grid', '8 files: aria2c')}  target > 1`);
-  console.log(`  1 file:  plugin-grid / curl   = ${ratio('1 file: plugin-grid', '1 file: curl')}  target >= 0.6`);
+  console.log(
+    `  8 files: plugin-grid / curl   = ${ratio('8 files: plugin-grid', '8 files: curl')}  target >= 0.7`,
+  );
+  console.log(
+    `  8 files: plugin-grid / aria2c = ${ratio('8 files: plugin-grid', '8 files: aria2c')}  target > 1`,
+  );
+  console.log(
+    `  1 file:  plugin-grid / curl   = ${ratio('1 file: plugin-grid', '1 file: curl')}  target >= 0.6`,
+  );
   console.log(`load average after: ${load()}`);
 } finally {
   await nginx.stop();

@@ -36,7 +36,9 @@ export class ChecksumCache {
 
   /** The keys a file can be found under, best first. */
   static keys(name: string, size: number | undefined, checksums: Checksums): string[] {
-    const keys = CHECKSUM_ALGORITHMS.flatMap((alg) => (checksums[alg] !== undefined ? [`${alg}-${checksums[alg]}`] : []));
+    const keys = CHECKSUM_ALGORITHMS.flatMap((alg) =>
+      checksums[alg] !== undefined ? [`${alg}-${checksums[alg]}`] : [],
+    );
     if (keys.length === 0 && size !== undefined) {
       keys.push(`name-${createHash('sha256').update(`${name}\0${size}`).digest('hex')}`);
     }
@@ -47,10 +49,19 @@ export class ChecksumCache {
   async lookup(keys: readonly string[], size: number | undefined): Promise<CacheEntry | undefined> {
     for (const key of keys) {
       const path = join(this.objects, key);
-      const meta = await readFile(`${path}.json`, 'utf8').then((t) => JSON.parse(t) as EntryMeta, () => undefined);
+      const meta = await readFile(`${path}.json`, 'utf8').then(
+        (t) => JSON.parse(t) as EntryMeta,
+        () => undefined,
+      );
       if (!meta) continue;
       const st = await stat(path).catch(() => undefined);
-      if (!st || st.size !== meta.size || st.mtimeMs !== meta.mtimeMs || st.ino !== meta.ino || (size !== undefined && size !== meta.size)) {
+      if (
+        !st ||
+        st.size !== meta.size ||
+        st.mtimeMs !== meta.mtimeMs ||
+        st.ino !== meta.ino ||
+        (size !== undefined && size !== meta.size)
+      ) {
         await this.drop(key);
         continue;
       }

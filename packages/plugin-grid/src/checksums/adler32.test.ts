@@ -54,8 +54,13 @@ describe('checksum normalisation', () => {
     expect(normalizeChecksum('sha256', 'SXV/Kg==')).toBeUndefined();
   });
   it('maps algorithm names and reports mismatches', () => {
-    expect(normalizeChecksums({ 'SHA-256': 'a'.repeat(64), ADLER32: '1' })).toEqual({ sha256: 'a'.repeat(64), adler32: '00000001' });
+    expect(normalizeChecksums({ 'SHA-256': 'a'.repeat(64), ADLER32: '1' })).toEqual({
+      sha256: 'a'.repeat(64),
+      adler32: '00000001',
+    });
     expect(() => normalizeChecksums({ md5: 'xyz' })).toThrow(/invalid md5/);
-    expect(checksumMismatches({ adler32: '00000001', md5: 'a' }, { adler32: '00000002' })).toEqual(['adler32']);
+    expect(checksumMismatches({ adler32: '00000001', md5: 'a' }, { adler32: '00000002' })).toEqual([
+      'adler32',
+    ]);
   });
 });

@@ -21,13 +21,39 @@ export function adler32Update(adler: number, data: Uint8Array): number {
     const end = Math.min(i + 5552, len);
     const end16 = end - 15;
     for (; i < end16; i += 16) {
-      const d0 = data[i]!, d1 = data[i + 1]!, d2 = data[i + 2]!, d3 = data[i + 3]!;
-      const d4 = data[i + 4]!, d5 = data[i + 5]!, d6 = data[i + 6]!, d7 = data[i + 7]!;
-      const d8 = data[i + 8]!, d9 = data[i + 9]!, d10 = data[i + 10]!, d11 = data[i + 11]!;
-      const d12 = data[i + 12]!, d13 = data[i + 13]!, d14 = data[i + 14]!, d15 = data[i + 15]!;
+      const d0 = data[i]!,
+        d1 = data[i + 1]!,
+        d2 = data[i + 2]!,
+        d3 = data[i + 3]!;
+      const d4 = data[i + 4]!,
+        d5 = data[i + 5]!,
+        d6 = data[i + 6]!,
+        d7 = data[i + 7]!;
+      const d8 = data[i + 8]!,
+        d9 = data[i + 9]!,
+        d10 = data[i + 10]!,
+        d11 = data[i + 11]!;
+      const d12 = data[i + 12]!,
+        d13 = data[i + 13]!,
+        d14 = data[i + 14]!,
+        d15 = data[i + 15]!;
       b +=
-        16 * (a + d0) + 15 * d1 + 14 * d2 + 13 * d3 + 12 * d4 + 11 * d5 + 10 * d6 + 9 * d7 +
-        8 * d8 + 7 * d9 + 6 * d10 + 5 * d11 + 4 * d12 + 3 * d13 + 2 * d14 + d15;
+        16 * (a + d0) +
+        15 * d1 +
+        14 * d2 +
+        13 * d3 +
+        12 * d4 +
+        11 * d5 +
+        10 * d6 +
+        9 * d7 +
+        8 * d8 +
+        7 * d9 +
+        6 * d10 +
+        5 * d11 +
+        4 * d12 +
+        3 * d13 +
+        2 * d14 +
+        d15;
       a += d0 + d1 + d2 + d3 + d4 + d5 + d6 + d7 + d8 + d9 + d10 + d11 + d12 + d13 + d14 + d15;
     }
     for (; i < end; i++) {

@@ -21,7 +21,11 @@ afterAll(async () => {
 
 const data = randomBytes(3 * 1024 * 1024 + 12_345);
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
-const want = { adler32: formatAdler32(adler32(data)), md5: md5(data), sha256: createHash('sha256').update(data).digest('hex') };
+const want = {
+  adler32: formatAdler32(adler32(data)),
+  md5: md5(data),
+  sha256: createHash('sha256').update(data).digest('hex'),
+};
 
 describe('hash worker', () => {
   it('matches node:crypto and adler32, added in uneven steps, in the worker and locally', async () => {
@@ -82,7 +86,13 @@ describe('hash worker', () => {
     const fh = await open(path, 'w+');
     const h = pool.create(path, new Set(['adler32']));
     await expect(
-      pumpBody(Readable.from([data.subarray(0, 1000), data.subarray(1000, 3000)]), { fh, position: 0, expected: 2000, hasher: h, onData: () => undefined }),
+      pumpBody(Readable.from([data.subarray(0, 1000), data.subarray(1000, 3000)]), {
+        fh,
+        position: 0,
+        expected: 2000,
+        hasher: h,
+        onData: () => undefined,
+      }),
     ).rejects.toThrow(/more than the 2000 bytes/);
     await fh.close();
     expect(readFileSync(path).equals(data.subarray(0, 1000))).toBe(true);

@@ -27,7 +27,11 @@ export interface FileHasher {
 }
 
 /** Creates file hashers (in the job's hash worker, or on the calling thread). */
-export type HasherFactory = (path: string, algorithms: ReadonlySet<ChecksumAlgorithm>, start?: number) => FileHasher;
+export type HasherFactory = (
+  path: string,
+  algorithms: ReadonlySet<ChecksumAlgorithm>,
+  start?: number,
+) => FileHasher;
 
 /** Hashing on the calling thread (a fallback, and for tests). */
 class LocalFileHasher implements FileHasher {
@@ -52,7 +56,11 @@ class LocalFileHasher implements FileHasher {
     this.queued += bytes;
     const run = this.queue.then(async () => {
       const n = await hashFileRange(this.path, this.inner, from, bytes);
-      if (n !== bytes) throw new GridError('GRID_IO_FAILED', `${this.path}: ${n} of ${bytes} bytes to hash at ${from} are in the file`);
+      if (n !== bytes)
+        throw new GridError(
+          'GRID_IO_FAILED',
+          `${this.path}: ${n} of ${bytes} bytes to hash at ${from} are in the file`,
+        );
     });
     this.queue = run.catch(() => undefined);
     return run;
@@ -65,7 +73,8 @@ class LocalFileHasher implements FileHasher {
   }
 }
 
-export const localHasher: HasherFactory = (path, algorithms, start = 0) => new LocalFileHasher(path, algorithms, start);
+export const localHasher: HasherFactory = (path, algorithms, start = 0) =>
+  new LocalFileHasher(path, algorithms, start);
 
 /**
  * The worker's program, as a classic script (`eval: true`), so the same code runs from the TypeScript

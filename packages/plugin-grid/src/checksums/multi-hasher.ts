@@ -84,7 +84,11 @@ export async function hashFileRange(
 }
 
 /** Checksums of a whole file. */
-export async function hashFile(path: string, algorithms: Iterable<ChecksumAlgorithm>, signal?: AbortSignal): Promise<Checksums> {
+export async function hashFile(
+  path: string,
+  algorithms: Iterable<ChecksumAlgorithm>,
+  signal?: AbortSignal,
+): Promise<Checksums> {
   const hasher = new MultiHasher(new Set(algorithms));
   await hashFileRange(path, hasher, 0, Number.POSITIVE_INFINITY, signal);
   return hasher.digest();

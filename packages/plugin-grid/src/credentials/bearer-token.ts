@@ -21,10 +21,16 @@ export async function discoverBearerToken(
 ): Promise<DiscoveredToken | undefined> {
   const candidates: Array<[TokenSource, () => Promise<string | undefined>]> = [
     ['BEARER_TOKEN', () => Promise.resolve(env.BEARER_TOKEN)],
-    ['BEARER_TOKEN_FILE', async () => (env.BEARER_TOKEN_FILE ? readFile(env.BEARER_TOKEN_FILE, 'utf8') : undefined)],
+    [
+      'BEARER_TOKEN_FILE',
+      async () => (env.BEARER_TOKEN_FILE ? readFile(env.BEARER_TOKEN_FILE, 'utf8') : undefined),
+    ],
     [
       'XDG_RUNTIME_DIR',
-      async () => (env.XDG_RUNTIME_DIR && uid !== undefined ? readFile(`${env.XDG_RUNTIME_DIR}/bt_u${uid}`, 'utf8') : undefined),
+      async () =>
+        env.XDG_RUNTIME_DIR && uid !== undefined
+          ? readFile(`${env.XDG_RUNTIME_DIR}/bt_u${uid}`, 'utf8')
+          : undefined,
     ],
     ['tmp', async () => (uid !== undefined ? readFile(`/tmp/bt_u${uid}`, 'utf8') : undefined)],
   ];
@@ -57,9 +63,13 @@ export function checkTokenExpiry(token: DiscoveredToken, minValiditySeconds = 0,
   if (exp === undefined) return;
   const left = exp - nowMs / 1000;
   if (left <= 0) {
-    throw new GridError('GRID_CREDENTIALS_EXPIRED', `the bearer token from ${token.source} expired ${Math.round(-left)} s ago`, {
-      details: { source: token.source, exp },
-    });
+    throw new GridError(
+      'GRID_CREDENTIALS_EXPIRED',
+      `the bearer token from ${token.source} expired ${Math.round(-left)} s ago`,
+      {
+        details: { source: token.source, exp },
+      },
+    );
   }
   if (left < minValiditySeconds) {
     throw new GridError(

@@ -37,9 +37,17 @@ export async function loadTlsCredentials(
   if (ca) out.ca = await readCaDir(ca);
   if (cert === undefined) return out;
   if (cert === 'env') {
-    if (env.X509_USER_PROXY) return { ...out, ...(await loadPem(env.X509_USER_PROXY, env.X509_USER_PROXY, undefined)) };
-    if (env.X509_USER_CERT) return { ...out, ...(await loadPem(env.X509_USER_CERT, env.X509_USER_KEY ?? env.X509_USER_CERT, undefined)) };
-    throw new GridError('GRID_CREDENTIALS_INVALID', 'client certificate "env": neither X509_USER_PROXY nor X509_USER_CERT is set');
+    if (env.X509_USER_PROXY)
+      return { ...out, ...(await loadPem(env.X509_USER_PROXY, env.X509_USER_PROXY, undefined)) };
+    if (env.X509_USER_CERT)
+      return {
+        ...out,
+        ...(await loadPem(env.X509_USER_CERT, env.X509_USER_KEY ?? env.X509_USER_CERT, undefined)),
+      };
+    throw new GridError(
+      'GRID_CREDENTIALS_INVALID',
+      'client certificate "env": neither X509_USER_PROXY nor X509_USER_CERT is set',
+    );
   }
   if ('p12' in cert) {
     const pfx = await readCred(cert.p12, '.p12');
@@ -55,13 +63,21 @@ export async function loadTlsCredentials(
   return { ...out, ...(await loadPem(cert.cert, cert.key ?? cert.cert, cert.passphrase)) };
 }
 
-async function loadPem(certPath: string, keyPath: string, passphrase: string | undefined): Promise<TlsCredentials> {
+async function loadPem(
+  certPath: string,
+  keyPath: string,
+  passphrase: string | undefined,
+): Promise<TlsCredentials> {
   const cert = await readCred(certPath, 'certificate');
   const key = await readCred(keyPath, 'key');
   try {
     createSecureContext({ cert, key, ...(passphrase !== undefined && { passphrase }) });
   } catch (e) {
-    throw new GridError('GRID_CREDENTIALS_INVALID', `cannot use the client certificate ${certPath} with key ${keyPath}: ${(e as Error).message}`, { cause: e });
+    throw new GridError(
+      'GRID_CREDENTIALS_INVALID',
+      `cannot use the client certificate ${certPath} with key ${keyPath}: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
   let notAfterMs: number | undefined;
   try {
@@ -69,14 +85,23 @@ async function loadPem(certPath: string, keyPath: string, passphrase: string | u
   } catch {
     notAfterMs = undefined;
   }
-  return { cert, key, ...(passphrase !== undefined && { passphrase }), ...(notAfterMs !== undefined && { notAfterMs }) };
+  return {
+    cert,
+    key,
+    ...(passphrase !== undefined && { passphrase }),
+    ...(notAfterMs !== undefined && { notAfterMs }),
+  };
 }
 
 async function readCred(path: string, what: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (e) {
-    throw new GridError('GRID_CREDENTIALS_INVALID', `cannot read the ${what} file ${path}: ${(e as Error).message}`, { cause: e });
+    throw new GridError(
+      'GRID_CREDENTIALS_INVALID',
+      `cannot read the ${what} file ${path}: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
 }
 
@@ -98,9 +123,15 @@ export function p12Error(path: string, e: unknown): GridError {
     );
   }
   if (/mac verify failure|bad decrypt|wrong password/i.test(msg)) {
-    return new GridError('GRID_CREDENTIALS_INVALID', `${path}: wrong passphrase for the .p12 file`, { cause: e, details: { path } });
+    return new GridError('GRID_CREDENTIALS_INVALID', `${path}: wrong passphrase for the .p12 file`, {
+      cause: e,
+      details: { path },
+    });
   }
-  return new GridError('GRID_CREDENTIALS_INVALID', `cannot use the .p12 file ${path}: ${msg}`, { cause: e, details: { path } });
+  return new GridError('GRID_CREDENTIALS_INVALID', `cannot use the .p12 file ${path}: ${msg}`, {
+    cause: e,
+    details: { path },
+  });
 }
 
 async function readCaDir(dir: string): Promise<Buffer[]> {
@@ -108,7 +139,11 @@ async function readCaDir(dir: string): Promise<Buffer[]> {
   try {
     names = await readdir(dir);
   } catch (e) {
-    throw new GridError('GRID_CREDENTIALS_INVALID', `cannot read the CA directory ${dir}: ${(e as Error).message}`, { cause: e });
+    throw new GridError(
+      'GRID_CREDENTIALS_INVALID',
+      `cannot read the CA directory ${dir}: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
   // IGTF directories hold each CA as <hash>.0 (and .pem); reading both would only duplicate them.
   const picks = names.filter((n) => /\.(0|pem|crt)$/.test(n));

@@ -10,7 +10,11 @@ import { toGridFile } from '../model/grid-file.js';
 import { isGridError } from '../errors/grid-error.js';
 import { mkdirSync, copyFileSync } from 'node:fs';
 
-const available = requireService('nginx + openssl', hasBinary('nginx') && hasBinary('openssl', 'version'), INSTALL_HINT);
+const available = requireService(
+  'nginx + openssl',
+  hasBinary('nginx') && hasBinary('openssl', 'version'),
+  INSTALL_HINT,
+);
 
 describe.skipIf(!available)('client certificates against nginx with ssl_verify_client on', () => {
   let root: string;
@@ -34,7 +38,13 @@ describe.skipIf(!available)('client certificates against nginx with ssl_verify_c
     rmSync(pki.dir, { recursive: true, force: true });
   });
 
-  const list = () => [toGridFile({ url: nginx.url(nginx.ports.tls!, file.name, 'https'), size: file.size, adler32: file.adler32 })];
+  const list = () => [
+    toGridFile({
+      url: nginx.url(nginx.ports.tls!, file.name, 'https'),
+      size: file.size,
+      adler32: file.adler32,
+    }),
+  ];
 
   it('downloads with a modern .p12', async () => {
     const { error } = await runDownload(list(), {
@@ -60,7 +70,11 @@ describe.skipIf(!available)('client certificates against nginx with ssl_verify_c
   it('explains a legacy (RC2-40) .p12 that OpenSSL 3 refuses', async () => {
     const { error } = await runDownload(list(), {
       dest: join(root, 'out-legacy'),
-      credentials: { clientCert: { p12: pki.legacyP12, passphrase: pki.passphrase }, caDir, bearerToken: false },
+      credentials: {
+        clientCert: { p12: pki.legacyP12, passphrase: pki.passphrase },
+        caDir,
+        bearerToken: false,
+      },
     });
     expect(isGridError(error, 'GRID_P12_LEGACY')).toBe(true);
     expect((error as Error).message).toMatch(/legacy PKCS#12 encryption.*openssl pkcs12 -legacy/);
@@ -68,7 +82,11 @@ describe.skipIf(!available)('client certificates against nginx with ssl_verify_c
   });
 
   it('fails without a client certificate (nginx answers 400)', async () => {
-    const { error, events } = await runDownload(list(), { dest: join(root, 'out-none'), credentials: { caDir, bearerToken: false }, retry: { rounds: 1 } });
+    const { error, events } = await runDownload(list(), {
+      dest: join(root, 'out-none'),
+      credentials: { caDir, bearerToken: false },
+      retry: { rounds: 1 },
+    });
     expect(isGridError(error, 'GRID_FILES_FAILED')).toBe(true);
     expect(events.some((e) => e.type === 'file-failed')).toBe(true);
   });

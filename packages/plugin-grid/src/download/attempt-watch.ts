@@ -34,7 +34,10 @@ export class AttemptWatch {
 
   /** The real reason behind an error thrown while aborting (stall, caller abort), or the error itself. */
   explain(e: unknown, where: string): GridError {
-    if (this.outer.aborted) return new GridError('GRID_ABORTED', 'download aborted; the .part file is kept for resume', { cause: this.outer.reason });
+    if (this.outer.aborted)
+      return new GridError('GRID_ABORTED', 'download aborted; the .part file is kept for resume', {
+        cause: this.outer.reason,
+      });
     const reason: unknown = this.ctl.signal.reason;
     if (this.ctl.signal.aborted && reason instanceof GridError) return reason;
     return toGridError(e, where);

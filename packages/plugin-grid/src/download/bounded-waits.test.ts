@@ -27,14 +27,18 @@ describe('a replica that stops answering', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  const switches = (events: GridEvent[]) => events.flatMap((e) => (e.type === 'replica-switch' ? [e.error.code] : []));
+  const switches = (events: GridEvent[]) =>
+    events.flatMap((e) => (e.type === 'replica-switch' ? [e.error.code] : []));
   const retries = (events: GridEvent[]) => events.filter((e) => e.type === 'retry');
 
   it('is cut by the stall watchdog when it never answers HEAD, and the next replica serves the file', async () => {
     silent.behaviour.stallHead = true;
     const t0 = Date.now();
     // No checksum in the list: the download starts with HEAD (for the server's Digest).
-    const { events, error } = await runDownload([toGridFile({ urls: [silent.url('a.bin'), good.url('a.bin')] })], { dest: join(root, 'head'), stall });
+    const { events, error } = await runDownload(
+      [toGridFile({ urls: [silent.url('a.bin'), good.url('a.bin')] })],
+      { dest: join(root, 'head'), stall },
+    );
     delete silent.behaviour.stallHead;
     expect(error).toBeUndefined();
     expect(switches(events)).toEqual(['GRID_STALLED']);
@@ -45,10 +49,13 @@ describe('a replica that stops answering', () => {
 
   it('is cut the same way when it sends the GET headers and then nothing', async () => {
     silent.behaviour.stallBody = true;
-    const { events, error } = await runDownload([toGridFile({ urls: [silent.url('a.bin'), good.url('a.bin')], size: data.length, md5 })], {
-      dest: join(root, 'body'),
-      stall,
-    });
+    const { events, error } = await runDownload(
+      [toGridFile({ urls: [silent.url('a.bin'), good.url('a.bin')], size: data.length, md5 })],
+      {
+        dest: join(root, 'body'),
+        stall,
+      },
+    );
     delete silent.behaviour.stallBody;
     expect(error).toBeUndefined();
     expect(switches(events)).toEqual(['GRID_STALLED']);
@@ -57,11 +64,14 @@ describe('a replica that stops answering', () => {
   it('a headers timeout (watchdog off) moves to the next replica instead of retrying the silent one', async () => {
     silent.behaviour.stallHead = true;
     const t0 = Date.now();
-    const { events, error } = await runDownload([toGridFile({ urls: [silent.url('a.bin'), good.url('a.bin')] })], {
-      dest: join(root, 'timeout'),
-      stall: { minBytesPerSec: 0 },
-      timeouts: { headersMs: 700 },
-    });
+    const { events, error } = await runDownload(
+      [toGridFile({ urls: [silent.url('a.bin'), good.url('a.bin')] })],
+      {
+        dest: join(root, 'timeout'),
+        stall: { minBytesPerSec: 0 },
+        timeouts: { headersMs: 700 },
+      },
+    );
     delete silent.behaviour.stallHead;
     expect(error).toBeUndefined();
     expect(switches(events)).toEqual(['GRID_STALLED']);
@@ -74,10 +84,13 @@ describe('a replica that stops answering', () => {
     // attempts, each moving the file forward.
     good.behaviour.cutAfter = 512 * 1024;
     good.behaviour.rate = 16 * MiB;
-    const { events, error } = await runDownload([toGridFile({ url: good.url('a.bin'), size: data.length, md5 })], {
-      dest: join(root, 'progress'),
-      retry: { perReplica: 2, rounds: 1, backoff: { initialDelayMs: 5, maxDelayMs: 10 } },
-    });
+    const { events, error } = await runDownload(
+      [toGridFile({ url: good.url('a.bin'), size: data.length, md5 })],
+      {
+        dest: join(root, 'progress'),
+        retry: { perReplica: 2, rounds: 1, backoff: { initialDelayMs: 5, maxDelayMs: 10 } },
+      },
+    );
     delete good.behaviour.cutAfter;
     delete good.behaviour.rate;
     expect(error).toBeUndefined();

@@ -29,7 +29,13 @@ describe('failures leave nothing behind', () => {
     forbidden!.behaviour.status = 403;
     const dest = join(root, 'refused');
     // With size and checksum known there is no HEAD: the GET meets the refusal.
-    const list = [toGridFile({ urls: [missing!.url('a.bin'), forbidden!.url('a.bin')], size: data.length, adler32: '00000001' })];
+    const list = [
+      toGridFile({
+        urls: [missing!.url('a.bin'), forbidden!.url('a.bin')],
+        size: data.length,
+        adler32: '00000001',
+      }),
+    ];
     const { error } = await runDownload(list, { dest });
     expect(isGridError(error, 'GRID_FILES_FAILED')).toBe(true);
     expect(readdirSync(dest)).toEqual([]);

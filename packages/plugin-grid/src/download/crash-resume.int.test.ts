@@ -32,13 +32,22 @@ describe.skipIf(!available)('kill -9 of the downloading process, then a re-run',
   it('leaves only a .part, and the re-run resumes it and verifies', async () => {
     const dest = join(root, 'out');
     const final = join(dest, f.name);
-    const input = [{ url: nginx.url(nginx.ports.slow, f.name), size: f.size, adler32: f.adler32, md5: f.md5 }];
-    const proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', child, JSON.stringify(input), dest], {
-      cwd: resolve(import.meta.dirname, '../..'),
-      // tsx applies a tsconfig only to the files it includes; core's decorators need the base options.
-      env: { ...process.env, TSX_TSCONFIG_PATH: resolve(import.meta.dirname, '../../../../tsconfig.base.json') },
-      stdio: 'ignore',
-    });
+    const input = [
+      { url: nginx.url(nginx.ports.slow, f.name), size: f.size, adler32: f.adler32, md5: f.md5 },
+    ];
+    const proc = spawn(
+      process.execPath,
+      ['--conditions=source', '--import', 'tsx', child, JSON.stringify(input), dest],
+      {
+        cwd: resolve(import.meta.dirname, '../..'),
+        // tsx applies a tsconfig only to the files it includes; core's decorators need the base options.
+        env: {
+          ...process.env,
+          TSX_TSCONFIG_PATH: resolve(import.meta.dirname, '../../../../tsconfig.base.json'),
+        },
+        stdio: 'ignore',
+      },
+    );
     const exited = new Promise((r) => proc.once('exit', r));
     // Kill once some of the file has arrived, checking all along that nothing exists under the final name.
     const deadline = Date.now() + 60_000;
@@ -55,12 +64,18 @@ describe.skipIf(!available)('kill -9 of the downloading process, then a re-run',
     expect(existsSync(`${final}.part.json`)).toBe(true);
     const partSize = statSync(`${final}.part`).size;
 
-    const { events, error } = await runDownload([toGridFile({ ...input[0], urls: [nginx.url(nginx.ports.replicas[0], f.name)], url: undefined })], { dest });
+    const { events, error } = await runDownload(
+      [toGridFile({ ...input[0], urls: [nginx.url(nginx.ports.replicas[0], f.name)], url: undefined })],
+      { dest },
+    );
     expect(error).toBeUndefined();
     const resume = events.find((e) => e.type === 'resume');
     expect(resume?.type === 'resume' && resume.offset).toBeGreaterThanOrEqual(partSize);
     const done = events.find((e) => e.type === 'file-done');
-    expect(done?.type === 'file-done' && done.file.checksums).toMatchObject({ adler32: f.adler32, md5: f.md5 });
+    expect(done?.type === 'file-done' && done.file.checksums).toMatchObject({
+      adler32: f.adler32,
+      md5: f.md5,
+    });
     expect(existsSync(`${final}.part`)).toBe(false);
     expect(existsSync(`${final}.part.json`)).toBe(false);
   });

@@ -54,7 +54,15 @@ describe('writes stay inside the destination directory', () => {
     const validator = '"v1-' + String(data.length) + '"';
     writeFileSync(
       join(dest, 'x.bin.part.json'),
-      JSON.stringify({ version: 2, url: server.url('x.bin'), size: data.length, validator, expected: {}, bootId: currentBootId(), segments: [{ start: 0, end: data.length, done: 8, durable: 8 }] }),
+      JSON.stringify({
+        version: 2,
+        url: server.url('x.bin'),
+        size: data.length,
+        validator,
+        expected: {},
+        bootId: currentBootId(),
+        segments: [{ start: 0, end: data.length, done: 8, durable: 8 }],
+      }),
     );
     const { error } = await runDownload([file()], { dest });
     expect(error).toBeUndefined();
@@ -87,7 +95,12 @@ describe('writes stay inside the destination directory', () => {
   });
 
   it('refuses entries that escape dest, absolute ones and NULs, printing control characters escaped', async () => {
-    const crafted = (d: string, name = d): GridFile => ({ name, dest: d, replicas: [{ url: server.url('x.bin') }], checksums: {} });
+    const crafted = (d: string, name = d): GridFile => ({
+      name,
+      dest: d,
+      replicas: [{ url: server.url('x.bin') }],
+      checksums: {},
+    });
     for (const bad of ['../x', '/etc/passwd', 'a/../../x', 'a\0b']) {
       const { error } = await runDownload([crafted(bad)], { dest });
       expect(isGridError(error, 'GRID_DEST_INVALID')).toBe(true);

@@ -27,7 +27,8 @@ export function checkDestinations(files: readonly GridFile[]): void {
   };
   files.forEach((f, entry) => {
     const problem = destinationProblem(f.dest);
-    if (problem !== undefined) throw invalid(`${describe(files, entry)}: destination ${printable(f.dest)} ${problem}`);
+    if (problem !== undefined)
+      throw invalid(`${describe(files, entry)}: destination ${printable(f.dest)} ${problem}`);
     const dest = normalize(f.dest);
     const names = partNames(dest);
     claim(dest, { entry, role: 'file' });
@@ -35,15 +36,22 @@ export function checkDestinations(files: readonly GridFile[]): void {
     claim(names.state, { entry, role: 'resume state file' });
     claim(names.stateTmp, { entry, role: 'resume state file' });
     claim(names.cacheTmp, { entry, role: 'cache copy' });
-    for (let dir = dirname(dest); dir !== '.' && dir !== sep; dir = dirname(dir)) claim(dir, { entry, role: 'directory' });
+    for (let dir = dirname(dest); dir !== '.' && dir !== sep; dir = dirname(dir))
+      claim(dir, { entry, role: 'directory' });
   });
   const lockClaim = claims.get(LOCK_NAME)?.[0];
-  if (lockClaim) throw invalid(`${describe(files, lockClaim.entry)}: destination ${printable(LOCK_NAME)} is reserved for the download's lock file`);
+  if (lockClaim)
+    throw invalid(
+      `${describe(files, lockClaim.entry)}: destination ${printable(LOCK_NAME)} is reserved for the download's lock file`,
+    );
   for (const [path, list] of claims) {
     const file = list.find((c) => c.role === 'file');
     const other = list.find((c) => c.entry !== file?.entry && (c.role !== 'directory' || file !== undefined));
     if (file === undefined || other === undefined) continue;
-    const what = other.role === 'file' ? 'both be written to' : `collide at ${printable(path)}, which is also the ${other.role} of`;
+    const what =
+      other.role === 'file'
+        ? 'both be written to'
+        : `collide at ${printable(path)}, which is also the ${other.role} of`;
     throw invalid(
       other.role === 'file'
         ? `${describe(files, other.entry)} and ${describe(files, file.entry)} would ${what} ${printable(path)}`

@@ -12,7 +12,12 @@ import { resolveFiles } from '../inputs/alice-traint.js';
 import type { GridFile } from '../model/grid-file.js';
 import { RateLimiter } from '../schedule/rate-limiter.js';
 import { TransferLimiter } from '../schedule/semaphore.js';
-import { TransferDriverRegistry, type TransferDriver, type TransferJob, type TransferSession } from '../transport/driver.js';
+import {
+  TransferDriverRegistry,
+  type TransferDriver,
+  type TransferJob,
+  type TransferSession,
+} from '../transport/driver.js';
 import { toGridError } from '../transport/failure.js';
 import { httpDriver } from '../transport/http-driver.js';
 import { redactUrl } from '../transport/http-headers.js';
@@ -52,7 +57,11 @@ export class DownloadJob {
 
   async run(): Promise<void> {
     const started = performance.now();
-    if (this.o.dest.includes('\0')) throw new GridError('GRID_DEST_INVALID', `destination directory ${printable(this.o.dest)} contains a NUL character`);
+    if (this.o.dest.includes('\0'))
+      throw new GridError(
+        'GRID_DEST_INVALID',
+        `destination directory ${printable(this.o.dest)} contains a NUL character`,
+      );
     const files = await resolveFiles(this.files, this.o.resolveReplicas, this.signal);
     checkDestinations(files);
     const dryRun = this.o.dryRun === true;
@@ -62,12 +71,22 @@ export class DownloadJob {
       try {
         const plan = await this.planAll(files, root);
         this.progress.totalSize = plan.reduce((n, p) => n + (p.size ?? 0), 0);
-        const fetchBytes = plan.reduce((n, p) => n + (p.action === 'download' || p.action === 'resume' ? (p.size ?? 0) - (p.resumeFrom ?? 0) : 0), 0);
+        const fetchBytes = plan.reduce(
+          (n, p) =>
+            n + (p.action === 'download' || p.action === 'resume' ? (p.size ?? 0) - (p.resumeFrom ?? 0) : 0),
+          0,
+        );
         this.emit({ type: 'plan', files: plan, totalBytes: this.progress.totalSize, fetchBytes, dryRun });
         if (dryRun || !root) return;
         const results = await this.transferAll(files, plan, root);
         this.throwIfAborted();
-        this.emit({ type: 'done', files: results, transferred: this.progress.transferred, totalSize: this.progress.totalSize, durationMs: performance.now() - started });
+        this.emit({
+          type: 'done',
+          files: results,
+          transferred: this.progress.transferred,
+          totalSize: this.progress.totalSize,
+          durationMs: performance.now() - started,
+        });
       } finally {
         await lock?.release().catch(() => undefined);
       }
@@ -78,7 +97,11 @@ export class DownloadJob {
   }
 
   /** Transfers every file, largest first (the long transfers start early, small ones fill the gaps). */
-  private async transferAll(files: readonly GridFile[], plan: readonly PlannedFile[], root: SafeDir): Promise<FileResult[]> {
+  private async transferAll(
+    files: readonly GridFile[],
+    plan: readonly PlannedFile[],
+    root: SafeDir,
+  ): Promise<FileResult[]> {
     const credentials = await JobCredentials.load(files, this.o);
     const sessions = new DriverSessions(this.o, {
       options: this.o,
@@ -101,11 +124,15 @@ export class DownloadJob {
     const results: FileResult[] = [];
     this.progress.start(this.o.progressIntervalMs ?? 500);
     try {
-      const order = files.map((f, i) => ({ f, p: plan[i]! })).sort((a, b) => (b.f.size ?? 0) - (a.f.size ?? 0));
+      const order = files
+        .map((f, i) => ({ f, p: plan[i]! }))
+        .sort((a, b) => (b.f.size ?? 0) - (a.f.size ?? 0));
       await Promise.all(
         order.map(async ({ f, p }) => {
           try {
-            const r = await this.obtain(f, p, root, (part) => new FileDownload(services, f, part, this.algorithmsFor(f)).run());
+            const r = await this.obtain(f, p, root, (part) =>
+              new FileDownload(services, f, part, this.algorithmsFor(f)).run(),
+            );
             results.push(r);
             this.emit({ type: 'file-done', file: r });
           } catch (e) {
@@ -125,24 +152,37 @@ export class DownloadJob {
 
   private throwIfAborted(): void {
     if (this.signal.aborted) {
-      throw new GridError('GRID_ABORTED', 'download aborted; .part files are kept for resume', { retryable: false, cause: this.signal.reason });
+      throw new GridError('GRID_ABORTED', 'download aborted; .part files are kept for resume', {
+        retryable: false,
+        cause: this.signal.reason,
+      });
     }
   }
 
   private throwIfFailed(total: number): void {
     if (this.failures.length === 0) return;
     const first = this.failures[0]!;
-    throw new GridError('GRID_FILES_FAILED', `${this.failures.length} of ${total} files failed; first: ${first.error.message}`, {
-      cause: first.error,
-      retryable: this.failures.some((f) => f.error.retryable),
-      details: { failed: this.failures.map((f) => ({ name: f.name, code: f.error.code, message: f.error.message })) },
-    });
+    throw new GridError(
+      'GRID_FILES_FAILED',
+      `${this.failures.length} of ${total} files failed; first: ${first.error.message}`,
+      {
+        cause: first.error,
+        retryable: this.failures.some((f) => f.error.retryable),
+        details: {
+          failed: this.failures.map((f) => ({ name: f.name, code: f.error.code, message: f.error.message })),
+        },
+      },
+    );
   }
 
-  private readonly newHasher: HasherFactory = (path, algorithms, start) => (this.hashPool ??= new HashWorkerPool()).create(path, algorithms, start);
+  private readonly newHasher: HasherFactory = (path, algorithms, start) =>
+    (this.hashPool ??= new HashWorkerPool()).create(path, algorithms, start);
 
   private algorithmsFor(file: GridFile): Set<ChecksumAlgorithm> {
-    const algs = new Set<ChecksumAlgorithm>([...(this.o.checksums ?? []), ...(Object.keys(file.checksums) as ChecksumAlgorithm[])]);
+    const algs = new Set<ChecksumAlgorithm>([
+      ...(this.o.checksums ?? []),
+      ...(Object.keys(file.checksums) as ChecksumAlgorithm[]),
+    ]);
     // With nothing to compare against, adler32 is cheap and lets a server's Digest be checked.
     if (Object.keys(file.checksums).length === 0) algs.add('adler32');
     return algs;
@@ -162,19 +202,31 @@ export class DownloadJob {
   /** What will happen to one file; reads the destination only, writes nothing. */
   private async planFile(file: GridFile, root: SafeDir | undefined): Promise<PlannedFile> {
     const path = resolve(this.destDir, file.dest);
-    const base = { name: file.name, path, size: file.size, replicas: file.replicas.map((r) => redactUrl(r.url)), checksums: file.checksums };
+    const base = {
+      name: file.name,
+      path,
+      size: file.size,
+      replicas: file.replicas.map((r) => redactUrl(r.url)),
+      checksums: file.checksums,
+    };
     const dir = await root?.openDir(dirname(file.dest), false);
     if (!dir) return { ...base, action: (await this.cacheEntry(file)) ? 'cache' : 'download' };
     try {
       const name = basename(file.dest);
       const existing = await dir.entry(name);
-      if (existing.kind === 'directory') throw new GridError('GRID_DEST_INVALID', `${printable(path)} is a directory; it cannot be replaced by ${printable(file.name)}`);
-      if (existing.kind === 'file' && (await this.isPresent(path, existing.size, file))) return { ...base, size: existing.size, action: 'present' };
+      if (existing.kind === 'directory')
+        throw new GridError(
+          'GRID_DEST_INVALID',
+          `${printable(path)} is a directory; it cannot be replaced by ${printable(file.name)}`,
+        );
+      if (existing.kind === 'file' && (await this.isPresent(path, existing.size, file)))
+        return { ...base, size: existing.size, action: 'present' };
       if (await this.cacheEntry(file)) return { ...base, action: 'cache' };
       const part = new PartFile(dir, name);
       const state = await part.readState();
       const partSize = await part.size();
-      if (state && partSize !== undefined && partSize > 0) return { ...base, action: 'resume', resumeFrom: resumableBytes(state, partSize) };
+      if (state && partSize !== undefined && partSize > 0)
+        return { ...base, action: 'resume', resumeFrom: resumableBytes(state, partSize) };
       return { ...base, action: 'download' };
     } finally {
       await dir.close();
@@ -194,7 +246,12 @@ export class DownloadJob {
   }
 
   /** One file: already present, from the cache, or from the network (`fetch`), in its checked directory. */
-  private async obtain(file: GridFile, plan: PlannedFile, root: SafeDir, fetch: (part: PartFile) => Promise<FileResult>): Promise<FileResult> {
+  private async obtain(
+    file: GridFile,
+    plan: PlannedFile,
+    root: SafeDir,
+    fetch: (part: PartFile) => Promise<FileResult>,
+  ): Promise<FileResult> {
     const algorithms = this.algorithmsFor(file);
     const path = plan.path;
     if (plan.action === 'present') {
@@ -210,7 +267,10 @@ export class DownloadJob {
         const how = await this.cache.materialize(entry, dir, name);
         this.emit({ type: 'log', name: file.name, message: `${file.name}: taken from the cache (${how})` });
         const missing = [...algorithms].filter((a) => entry.checksums[a] === undefined);
-        const checksums = missing.length > 0 ? { ...entry.checksums, ...(await hashFile(path, missing, this.signal)) } : entry.checksums;
+        const checksums =
+          missing.length > 0
+            ? { ...entry.checksums, ...(await hashFile(path, missing, this.signal)) }
+            : entry.checksums;
         this.progress.doneBytes += entry.size;
         return { name: file.name, path, size: entry.size, checksums, source: 'cache' };
       }
@@ -236,9 +296,13 @@ class DriverSessions {
   forUrl(url: string): TransferSession {
     const driver = this.registry.forUrl(url);
     if (!driver) {
-      throw new GridError('GRID_UNSUPPORTED_SCHEME', `${redactUrl(url)}: no driver for this scheme (${this.registry.schemes().join(', ')})`, {
-        retryable: false,
-      });
+      throw new GridError(
+        'GRID_UNSUPPORTED_SCHEME',
+        `${redactUrl(url)}: no driver for this scheme (${this.registry.schemes().join(', ')})`,
+        {
+          retryable: false,
+        },
+      );
     }
     let session = this.sessions.get(driver);
     if (!session) {

@@ -25,7 +25,20 @@ describe.skipIf(!available)('download over HTTP from nginx on loopback', () => {
     root = tempDir('http');
     data = join(root, 'data');
     const wrong = join(root, 'wrong');
-    files = makeFiles(data, [1, 1000, 65536, 3 * MiB + 7, 5 * MiB, 1 * MiB, 2 * MiB, 123457, 0, 4 * MiB, 700_000, 2_000_000]);
+    files = makeFiles(data, [
+      1,
+      1000,
+      65536,
+      3 * MiB + 7,
+      5 * MiB,
+      1 * MiB,
+      2 * MiB,
+      123457,
+      0,
+      4 * MiB,
+      700_000,
+      2_000_000,
+    ]);
     big = makeFiles(data, [24 * MiB], 'big')[0]!;
     // Same names and sizes, other bytes: a replica that serves wrong content.
     makeFiles(wrong, [24 * MiB], 'big');
@@ -37,12 +50,24 @@ describe.skipIf(!available)('download over HTTP from nginx on loopback', () => {
   });
 
   const gf = (f: DataFile, urls: string[], extra: Partial<{ dest: string }> = {}): GridFile =>
-    toGridFile({ name: f.name, urls, size: f.size, adler32: f.adler32, md5: f.md5, dest: extra.dest ?? f.name });
+    toGridFile({
+      name: f.name,
+      urls,
+      size: f.size,
+      adler32: f.adler32,
+      md5: f.md5,
+      dest: extra.dest ?? f.name,
+    });
 
   it('downloads many files, verified, no .part left, events in order', async () => {
     const dest = join(root, 'out-happy');
     const list = files.map((f) => gf(f, [nginx.url(nginx.ports.replicas[0], f.name)]));
-    const { events, error } = await runDownload(list, { dest, parallel: 4, perHost: 4, checksums: ['sha256'] });
+    const { events, error } = await runDownload(list, {
+      dest,
+      parallel: 4,
+      perHost: 4,
+      checksums: ['sha256'],
+    });
     expect(error).toBeUndefined();
     expect(events[0]?.type).toBe('plan');
     expect(events[events.length - 1]?.type).toBe('done');
@@ -50,7 +75,11 @@ describe.skipIf(!available)('download over HTTP from nginx on loopback', () => {
     expect(done).toHaveLength(files.length);
     for (const f of files) {
       const r = done.find((e) => e.type === 'file-done' && e.file.name === f.name);
-      expect(r?.type === 'file-done' && r.file.checksums).toMatchObject({ adler32: f.adler32, md5: f.md5, sha256: f.sha256 });
+      expect(r?.type === 'file-done' && r.file.checksums).toMatchObject({
+        adler32: f.adler32,
+        md5: f.md5,
+        sha256: f.sha256,
+      });
       expect(readFileSync(join(dest, f.name)).length).toBe(f.size);
     }
     expect(readdirSync(dest).filter((n) => n.includes('.part'))).toEqual([]);
@@ -79,9 +108,12 @@ describe.skipIf(!available)('download over HTTP from nginx on loopback', () => {
     const dead = await freePort();
     const t0 = Date.now();
     const f = files[3]!;
-    const { events, error } = await runDownload([gf(f, [`http://127.0.0.1:${dead}/${f.name}`, nginx.url(nginx.ports.replicas[1], f.name)])], {
-      dest: join(root, 'out-dead'),
-    });
+    const { events, error } = await runDownload(
+      [gf(f, [`http://127.0.0.1:${dead}/${f.name}`, nginx.url(nginx.ports.replicas[1], f.name)])],
+      {
+        dest: join(root, 'out-dead'),
+      },
+    );
     expect(error).toBeUndefined();
     expect(Date.now() - t0).toBeLessThan(5000);
     const sw = events.find((e) => e.type === 'replica-switch');
@@ -89,10 +121,13 @@ describe.skipIf(!available)('download over HTTP from nginx on loopback', () => {
   });
 
   it('detects a stalled (slow) replica and switches', async () => {
-    const { events, error } = await runDownload([gf(big, [nginx.url(nginx.ports.slow, big.name), nginx.url(nginx.ports.replicas[0], big.name)])], {
-      dest: join(root, 'out-slow'),
-      stall: { minBytesPerSec: 1 * MiB, windowMs: 1500 },
-    });
+    const { events, error } = await runDownload(
+      [gf(big, [nginx.url(nginx.ports.slow, big.name), nginx.url(nginx.ports.replicas[0], big.name)])],
+      {
+        dest: join(root, 'out-slow'),
+        stall: { minBytesPerSec: 1 * MiB, windowMs: 1500 },
+      },
+    );
     expect(error).toBeUndefined();
     const sw = events.find((e) => e.type === 'replica-switch');
     expect(sw?.type === 'replica-switch' && sw.error.code).toBe('GRID_STALLED');
@@ -102,7 +137,10 @@ describe.skipIf(!available)('download over HTTP from nginx on loopback', () => {
 
   it('rejects a replica with wrong content of the right size and never shows it', async () => {
     const dest = join(root, 'out-wrong');
-    const { events, error } = await runDownload([gf(big, [nginx.url(nginx.ports.wrong, big.name), nginx.url(nginx.ports.replicas[2], big.name)])], { dest });
+    const { events, error } = await runDownload(
+      [gf(big, [nginx.url(nginx.ports.wrong, big.name), nginx.url(nginx.ports.replicas[2], big.name)])],
+      { dest },
+    );
     expect(error).toBeUndefined();
     const sw = events.find((e) => e.type === 'replica-switch');
     expect(sw?.type === 'replica-switch' && sw.error.code).toBe('GRID_CHECKSUM_MISMATCH');
@@ -116,10 +154,13 @@ describe.skipIf(!available)('download over HTTP from nginx on loopback', () => {
   it('honours Retry-After on 503, then moves on', async () => {
     const f = files[2]!;
     const t0 = Date.now();
-    const { events, error } = await runDownload([gf(f, [nginx.url(nginx.ports.unavailable, f.name), nginx.url(nginx.ports.replicas[0], f.name)])], {
-      dest: join(root, 'out-503'),
-      retry: { perReplica: 3 },
-    });
+    const { events, error } = await runDownload(
+      [gf(f, [nginx.url(nginx.ports.unavailable, f.name), nginx.url(nginx.ports.replicas[0], f.name)])],
+      {
+        dest: join(root, 'out-503'),
+        retry: { perReplica: 3 },
+      },
+    );
     expect(error).toBeUndefined();
     const retries = events.filter((e) => e.type === 'retry');
     expect(retries).toHaveLength(2);
@@ -129,13 +170,19 @@ describe.skipIf(!available)('download over HTTP from nginx on loopback', () => {
 
   it('stops on 401 on every replica without a retry loop', async () => {
     const f = files[2]!;
-    const { events, error } = await runDownload([gf(f, [nginx.url(nginx.ports.unauthorized, f.name), nginx.url(nginx.ports.bearer, f.name)])], {
-      dest: join(root, 'out-401'),
-      credentials: { bearerToken: false },
-    });
+    const { events, error } = await runDownload(
+      [gf(f, [nginx.url(nginx.ports.unauthorized, f.name), nginx.url(nginx.ports.bearer, f.name)])],
+      {
+        dest: join(root, 'out-401'),
+        credentials: { bearerToken: false },
+      },
+    );
     expect(isGridError(error, 'GRID_FILES_FAILED')).toBe(true);
     const failed = events.find((e) => e.type === 'file-failed');
-    expect(failed?.type === 'file-failed' && failed.error).toMatchObject({ code: 'GRID_UNAUTHORIZED', retryable: false });
+    expect(failed?.type === 'file-failed' && failed.error).toMatchObject({
+      code: 'GRID_UNAUTHORIZED',
+      retryable: false,
+    });
     expect(events.filter((e) => e.type === 'retry')).toHaveLength(0);
     expect((error as { retryable: boolean }).retryable).toBe(false);
   });
@@ -155,9 +202,9 @@ describe.skipIf(!available)('download over HTTP from nginx on loopback', () => {
   it('holds the per-host cap (counted at the server side of a proxy)', async () => {
     const proxy = await startTcpProxy(nginx.ports.replicas[0]);
     try {
-      const list = files.concat(files.map((f) => ({ ...f }))).map((f, i) =>
-        gf(f, [`http://127.0.0.1:${proxy.port}/${f.name}`], { dest: `${i}/${f.name}` }),
-      );
+      const list = files
+        .concat(files.map((f) => ({ ...f })))
+        .map((f, i) => gf(f, [`http://127.0.0.1:${proxy.port}/${f.name}`], { dest: `${i}/${f.name}` }));
       const { error } = await runDownload(list, { dest: join(root, 'out-cap'), parallel: 8, perHost: 2 });
       expect(error).toBeUndefined();
       expect(proxy.stats.maxActive).toBeLessThanOrEqual(2);
@@ -190,7 +237,9 @@ describe.skipIf(!available)('download over HTTP from nginx on loopback', () => {
       const d2 = second.events.find((e) => e.type === 'file-done');
       expect(d2?.type === 'file-done' && d2.file.source).toBe('cache');
       expect(proxy.stats.connections).toBe(conns);
-      expect(readFileSync(join(root, 'out-cache-2', f.name)).equals(readFileSync(join(data, f.name)))).toBe(true);
+      expect(readFileSync(join(root, 'out-cache-2', f.name)).equals(readFileSync(join(data, f.name)))).toBe(
+        true,
+      );
     } finally {
       await proxy.close();
     }
@@ -205,12 +254,19 @@ describe.skipIf(!available)('download over HTTP from nginx on loopback', () => {
     });
     expect(error).toBeUndefined();
     const r = events.find((e) => e.type === 'file-done');
-    expect(r?.type === 'file-done' && r.file.checksums).toMatchObject({ adler32: big.adler32, md5: big.md5, sha256: big.sha256 });
+    expect(r?.type === 'file-done' && r.file.checksums).toMatchObject({
+      adler32: big.adler32,
+      md5: big.md5,
+      sha256: big.sha256,
+    });
   });
 
   it('dry run plans without writing', async () => {
     const dest = join(root, 'out-dry');
-    const { events, error } = await runDownload([gf(files[1]!, [nginx.url(nginx.ports.replicas[0], files[1]!.name)])], { dest, dryRun: true });
+    const { events, error } = await runDownload(
+      [gf(files[1]!, [nginx.url(nginx.ports.replicas[0], files[1]!.name)])],
+      { dest, dryRun: true },
+    );
     expect(error).toBeUndefined();
     expect(events.map((e) => e.type)).toEqual(['plan']);
     expect(existsSync(dest)).toBe(false);

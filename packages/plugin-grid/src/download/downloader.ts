@@ -37,7 +37,10 @@ export function download(files: readonly GridFile[], options: DownloadOptions): 
 }
 
 /** `download` with `dryRun`: resolves to the plan without transferring or writing anything. */
-export async function planDownload(files: readonly GridFile[], options: DownloadOptions): Promise<PlannedFile[]> {
+export async function planDownload(
+  files: readonly GridFile[],
+  options: DownloadOptions,
+): Promise<PlannedFile[]> {
   let planned: PlannedFile[] = [];
   await new Promise<void>((res, rej) => {
     download(files, { ...options, dryRun: true }).subscribe({
@@ -54,7 +57,10 @@ export async function planDownload(files: readonly GridFile[], options: Download
 /** What the Observable errors with: always a GridError (`GRID_ABORTED` once the job was cancelled). */
 function jobError(e: unknown, signal: AbortSignal): GridError {
   if (signal.aborted && !isGridError(e, 'GRID_ABORTED')) {
-    return new GridError('GRID_ABORTED', 'download aborted; .part files are kept for resume', { retryable: false, cause: signal.reason });
+    return new GridError('GRID_ABORTED', 'download aborted; .part files are kept for resume', {
+      retryable: false,
+      cause: signal.reason,
+    });
   }
   return toGridError(e, 'download');
 }

@@ -58,8 +58,11 @@ export class FileDownload {
     private readonly algorithms: ReadonlySet<ChecksumAlgorithm>,
   ) {
     // Hosts that refused connections earlier in this job go last, so this file does not wait on them.
-    this.replicas = [...file.replicas].sort((a, b) => Number(job.badHosts.has(hostKey(a))) - Number(job.badHosts.has(hostKey(b))));
-    this.deadline = performance.now() + (job.options.retry?.maxTimeMs ?? ((file.size ?? 0) / 500_000) * 1000 + 600_000);
+    this.replicas = [...file.replicas].sort(
+      (a, b) => Number(job.badHosts.has(hostKey(a))) - Number(job.badHosts.has(hostKey(b))),
+    );
+    this.deadline =
+      performance.now() + (job.options.retry?.maxTimeMs ?? ((file.size ?? 0) / 500_000) * 1000 + 600_000);
     this.progress = job.progress.track(file.name, file.size);
   }
 
@@ -83,7 +86,10 @@ export class FileDownload {
   }
 
   /** Attempts on one replica: the file's result, undefined to move on, or a thrown fatal error. */
-  private async fromReplica(replica: GridReplica, next: GridReplica | undefined): Promise<FileResult | undefined> {
+  private async fromReplica(
+    replica: GridReplica,
+    next: GridReplica | undefined,
+  ): Promise<FileResult | undefined> {
     const where = redactUrl(replica.url);
     this.failuresHere = 0;
     for (;;) {
@@ -150,8 +156,16 @@ export class FileDownload {
    * fatal errors and a used-up time budget throw; retryable ones wait (backoff, or the server's
    * Retry-After) and retry while this replica has attempts left; the rest move to the next replica.
    */
-  private async afterFailure(err: GridError, replica: GridReplica, where: string, next: GridReplica | undefined): Promise<NextStep> {
-    if (this.job.signal.aborted) throw new GridError('GRID_ABORTED', 'download aborted; the .part file is kept for resume', { cause: this.job.signal.reason });
+  private async afterFailure(
+    err: GridError,
+    replica: GridReplica,
+    where: string,
+    next: GridReplica | undefined,
+  ): Promise<NextStep> {
+    if (this.job.signal.aborted)
+      throw new GridError('GRID_ABORTED', 'download aborted; the .part file is kept for resume', {
+        cause: this.job.signal.reason,
+      });
     if (err.code === 'GRID_CHECKSUM_MISMATCH' || err.code === 'GRID_SIZE_MISMATCH') await this.part.remove();
     const action = classifyFailure(err);
     if (action === 'fatal') throw err;
@@ -159,15 +173,32 @@ export class FileDownload {
     this.failuresHere = this.lastAttemptBytes > 0 ? 1 : this.failuresHere + 1;
     const left = this.deadline - performance.now();
     if (action === 'retry' && this.failuresHere < (this.job.options.retry?.perReplica ?? 4)) {
-      const delay = retryDelay(this.failuresHere, err.details.retryAfterMs as number | undefined, this.job.options.retry?.backoff ?? {});
+      const delay = retryDelay(
+        this.failuresHere,
+        err.details.retryAfterMs as number | undefined,
+        this.job.options.retry?.backoff ?? {},
+      );
       if (delay > left) throw this.timeUp(err);
-      this.job.emit({ type: 'retry', name: this.file.name, url: where, attempt: this.failuresHere, delayMs: delay, error: errorInfo(err) });
+      this.job.emit({
+        type: 'retry',
+        name: this.file.name,
+        url: where,
+        attempt: this.failuresHere,
+        delayMs: delay,
+        error: errorInfo(err),
+      });
       await sleep(delay, undefined, { signal: this.job.signal }).catch(() => undefined);
       return 'retry';
     }
     this.failures.push(err);
     if (err.code === 'GRID_CONNECT_FAILED') this.job.badHosts.add(hostKey(replica));
-    this.job.emit({ type: 'replica-switch', name: this.file.name, from: where, to: next && redactUrl(next.url), error: errorInfo(err) });
+    this.job.emit({
+      type: 'replica-switch',
+      name: this.file.name,
+      from: where,
+      to: next && redactUrl(next.url),
+      error: errorInfo(err),
+    });
     if (left <= 0) throw this.timeUp(err);
     return 'next-replica';
   }
@@ -183,7 +214,9 @@ export class FileDownload {
     this.job.progress.doneBytes += result.size;
     const path = this.part.finalPath;
     // A cache failure only means no cache entry: the file itself is verified and in place.
-    await this.job.cache?.insert(path, ChecksumCache.keys(this.file.name, result.size, checksums), checksums).catch(() => undefined);
+    await this.job.cache
+      ?.insert(path, ChecksumCache.keys(this.file.name, result.size, checksums), checksums)
+      .catch(() => undefined);
     return { name: this.file.name, path, size: result.size, checksums, source: 'network', url: where };
   }
 
@@ -199,15 +232,21 @@ export class FileDownload {
   /** Size and checksums against the list (or, lacking checksums there, the server's validated Digest). */
   private verify(where: string, size: number, checksums: Checksums, serverDigests: Checksums): void {
     if (this.file.size !== undefined && size !== this.file.size) {
-      throw new GridError('GRID_SIZE_MISMATCH', `${where}: got ${size} bytes, expected ${this.file.size}`, { retryable: true });
+      throw new GridError('GRID_SIZE_MISMATCH', `${where}: got ${size} bytes, expected ${this.file.size}`, {
+        retryable: true,
+      });
     }
     const expected = Object.keys(this.file.checksums).length > 0 ? this.file.checksums : serverDigests;
     const bad = checksumMismatches(expected, checksums);
     if (bad.length > 0) {
-      throw new GridError('GRID_CHECKSUM_MISMATCH', `${where}: ${bad.map((a) => `${a} ${checksums[a]} != expected ${expected[a]}`).join(', ')}`, {
-        retryable: true,
-        details: { algorithms: bad },
-      });
+      throw new GridError(
+        'GRID_CHECKSUM_MISMATCH',
+        `${where}: ${bad.map((a) => `${a} ${checksums[a]} != expected ${expected[a]}`).join(', ')}`,
+        {
+          retryable: true,
+          details: { algorithms: bad },
+        },
+      );
     }
   }
 
@@ -219,7 +258,11 @@ export class FileDownload {
     try {
       const state = await this.part.readState();
       const size = await this.part.size();
-      const resumable = state !== undefined && size !== undefined && size > 0 && (state.validator !== undefined || Object.keys(state.expected).length > 0);
+      const resumable =
+        state !== undefined &&
+        size !== undefined &&
+        size > 0 &&
+        (state.validator !== undefined || Object.keys(state.expected).length > 0);
       if (!resumable) await this.part.remove();
     } catch {
       // The original failure is the one worth reporting.
@@ -227,26 +270,40 @@ export class FileDownload {
   }
 
   private timeUp(err: GridError): GridError {
-    return new GridError('GRID_RETRY_TIMEOUT', `${this.file.name}: retry time used up (last: ${err.message})`, { cause: err, retryable: true });
+    return new GridError(
+      'GRID_RETRY_TIMEOUT',
+      `${this.file.name}: retry time used up (last: ${err.message})`,
+      { cause: err, retryable: true },
+    );
   }
 
   /** The error that ends the file: all refusals, one non-retryable failure, or replicas exhausted. */
   private finalError(): GridError {
     const failures = this.failures;
-    const refusal = failures.find((f) => f.code === 'GRID_UNAUTHORIZED') ?? failures.find((f) => f.code === 'GRID_NOT_FOUND');
+    const refusal =
+      failures.find((f) => f.code === 'GRID_UNAUTHORIZED') ??
+      failures.find((f) => f.code === 'GRID_NOT_FOUND');
     if (refusal && failures.every((f) => !f.retryable)) {
-      return new GridError(refusal.code, `${this.file.name}: every replica refused it (${failures.map((f) => f.message).join('; ')})`, {
-        cause: refusal,
-        retryable: false,
-        details: refusal.details,
-      });
+      return new GridError(
+        refusal.code,
+        `${this.file.name}: every replica refused it (${failures.map((f) => f.message).join('; ')})`,
+        {
+          cause: refusal,
+          retryable: false,
+          details: refusal.details,
+        },
+      );
     }
     if (failures.length === 1 && !failures[0]!.retryable) return failures[0]!;
-    return new GridError('GRID_REPLICAS_EXHAUSTED', `${this.file.name}: all ${this.replicas.length} replicas failed (${failures.map((f) => f.message).join('; ')})`, {
-      cause: failures[failures.length - 1],
-      retryable: true,
-      details: { attempts: failures.map((f) => ({ code: f.code, message: f.message })) },
-    });
+    return new GridError(
+      'GRID_REPLICAS_EXHAUSTED',
+      `${this.file.name}: all ${this.replicas.length} replicas failed (${failures.map((f) => f.message).join('; ')})`,
+      {
+        cause: failures[failures.length - 1],
+        retryable: true,
+        details: { attempts: failures.map((f) => ({ code: f.code, message: f.message })) },
+      },
+    );
   }
 }
 

@@ -32,7 +32,13 @@ export interface FileResult {
 
 /** Events of a download job, in order: `plan`, then per-file events, then `done` (not for a dry run's plan-only). */
 export type GridEvent =
-  | { readonly type: 'plan'; readonly files: readonly PlannedFile[]; readonly totalBytes: number; readonly fetchBytes: number; readonly dryRun: boolean }
+  | {
+      readonly type: 'plan';
+      readonly files: readonly PlannedFile[];
+      readonly totalBytes: number;
+      readonly fetchBytes: number;
+      readonly dryRun: boolean;
+    }
   | { readonly type: 'file-start'; readonly name: string; readonly url: string; readonly path: string }
   | {
       readonly type: 'progress';
@@ -49,9 +55,28 @@ export type GridEvent =
       readonly totalRate: number;
       readonly eta: number | undefined;
     }
-  | { readonly type: 'resume'; readonly name: string; readonly url: string; readonly offset: number; readonly message: string }
-  | { readonly type: 'retry'; readonly name: string; readonly url: string; readonly attempt: number; readonly delayMs: number; readonly error: ErrorInfo }
-  | { readonly type: 'replica-switch'; readonly name: string; readonly from: string; readonly to: string | undefined; readonly error: ErrorInfo }
+  | {
+      readonly type: 'resume';
+      readonly name: string;
+      readonly url: string;
+      readonly offset: number;
+      readonly message: string;
+    }
+  | {
+      readonly type: 'retry';
+      readonly name: string;
+      readonly url: string;
+      readonly attempt: number;
+      readonly delayMs: number;
+      readonly error: ErrorInfo;
+    }
+  | {
+      readonly type: 'replica-switch';
+      readonly name: string;
+      readonly from: string;
+      readonly to: string | undefined;
+      readonly error: ErrorInfo;
+    }
   | { readonly type: 'log'; readonly name?: string; readonly message: string }
   | { readonly type: 'file-done'; readonly file: FileResult }
   | { readonly type: 'file-failed'; readonly name: string; readonly path: string; readonly error: ErrorInfo }

@@ -23,7 +23,10 @@ export class JobCredentials {
     if (needsTls || cred?.clientCert || cred?.caDir) {
       tls = await loadTlsCredentials(cred?.clientCert, cred?.caDir, cred?.env ?? process.env);
       if (tls.notAfterMs !== undefined && tls.notAfterMs < Date.now()) {
-        throw new GridError('GRID_CREDENTIALS_EXPIRED', `the client certificate expired on ${new Date(tls.notAfterMs).toISOString()}`);
+        throw new GridError(
+          'GRID_CREDENTIALS_EXPIRED',
+          `the client certificate expired on ${new Date(tls.notAfterMs).toISOString()}`,
+        );
       }
     }
     const credentials = new JobCredentials(options, tls);

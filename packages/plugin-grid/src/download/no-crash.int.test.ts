@@ -42,7 +42,11 @@ describe('misbehaviour around a running download never crashes the process', () 
   it('a 412 on a segment ends with an error, not a crash, and leaves no state file', async () => {
     server.behaviour.rangeStatus = { status: 412, when: (r) => r.start > 0 };
     const dest = join(root, 'seg412');
-    const outcome = await startDownloadChild([{ url: server.url('a.bin') }], dest, { ...fast, segments: 4, segmentMinSize: 1 }).exited;
+    const outcome = await startDownloadChild([{ url: server.url('a.bin') }], dest, {
+      ...fast,
+      segments: 4,
+      segmentMinSize: 1,
+    }).exited;
     delete server.behaviour.rangeStatus;
     expect(endedCleanly(outcome), outcome.stderr).toBe(true);
     expect(outcome.error?.code).toBe('GRID_FILES_FAILED');
@@ -66,7 +70,10 @@ describe('misbehaviour around a running download never crashes the process', () 
 
     const dest2 = join(root, 'stale');
     const killed = startDownloadChild(input, dest2, fast);
-    await waitFor('the .part to grow', () => existsSync(join(dest2, 'a.bin.part')) && statSync(join(dest2, 'a.bin.part')).size > 512 * 1024);
+    await waitFor(
+      'the .part to grow',
+      () => existsSync(join(dest2, 'a.bin.part')) && statSync(join(dest2, 'a.bin.part')).size > 512 * 1024,
+    );
     killed.proc.kill('SIGKILL');
     await killed.exited;
     expect(existsSync(join(dest2, '.beamline-grid.lock'))).toBe(true);

@@ -55,7 +55,9 @@ export class ProgressTracker {
     let activeBytes = 0;
     for (const a of this.active) {
       const dt = (now - a.lastTime) / 1000;
-      if (dt > 0) a.rate = a.rate === 0 ? (a.bytes - a.lastBytes) / dt : 0.5 * a.rate + (0.5 * (a.bytes - a.lastBytes)) / dt;
+      if (dt > 0)
+        a.rate =
+          a.rate === 0 ? (a.bytes - a.lastBytes) / dt : 0.5 * a.rate + (0.5 * (a.bytes - a.lastBytes)) / dt;
       a.lastBytes = a.bytes;
       a.lastTime = now;
       activeBytes += a.bytes;
@@ -67,7 +69,10 @@ export class ProgressTracker {
       this.totalRate = this.totalRate === 0 ? inst : 0.7 * this.totalRate + 0.3 * inst;
     }
     this.lastTotal = { bytes: this.transferred, time: now };
-    const eta = this.totalRate > 0 && this.totalSize > 0 ? Math.max(0, (this.totalSize - total) / this.totalRate) : undefined;
+    const eta =
+      this.totalRate > 0 && this.totalSize > 0
+        ? Math.max(0, (this.totalSize - total) / this.totalRate)
+        : undefined;
     for (const a of this.active) {
       this.emit({
         type: 'progress',

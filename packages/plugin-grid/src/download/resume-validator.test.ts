@@ -17,7 +17,9 @@ describe('resume against a file that changed on the server', () => {
   let dest: string;
   const v1 = randomBytes(4 * MiB);
   const v2 = randomBytes(4 * MiB);
-  const quick: Partial<DownloadOptions> = { retry: { perReplica: 1, rounds: 1, backoff: { initialDelayMs: 10, maxDelayMs: 20 } } };
+  const quick: Partial<DownloadOptions> = {
+    retry: { perReplica: 1, rounds: 1, backoff: { initialDelayMs: 10, maxDelayMs: 20 } },
+  };
 
   beforeEach(async () => {
     server = await startFileServer();
@@ -28,7 +30,11 @@ describe('resume against a file that changed on the server', () => {
   });
 
   /** A first run cut after 1.5 MiB of version 1: leaves a `.part` (and its state) behind. */
-  const interruptedRun = async (list = [toGridFile({ url: server.url('a.bin') })], options: Partial<DownloadOptions> = {}, cut = 1.5 * MiB) => {
+  const interruptedRun = async (
+    list = [toGridFile({ url: server.url('a.bin') })],
+    options: Partial<DownloadOptions> = {},
+    cut = 1.5 * MiB,
+  ) => {
     server.setFile('a.bin', v1);
     server.behaviour.cutAfter = cut;
     const first = await runDownload(list, { dest, ...quick, ...options });
@@ -53,9 +59,14 @@ describe('resume against a file that changed on the server', () => {
     const list = [toGridFile({ url: server.url('a.bin'), size: v2.length, md5 })];
     await interruptedRun(list);
     server.behaviour.ignoreIfRange = true;
-    const { events, error } = await runDownload(list, { dest, retry: { perReplica: 3, rounds: 1, backoff: { initialDelayMs: 10, maxDelayMs: 20 } } });
+    const { events, error } = await runDownload(list, {
+      dest,
+      retry: { perReplica: 3, rounds: 1, backoff: { initialDelayMs: 10, maxDelayMs: 20 } },
+    });
     expect(error).toBeUndefined();
-    const codes = events.flatMap((e) => (e.type === 'retry' || e.type === 'replica-switch' ? [e.error.code] : []));
+    const codes = events.flatMap((e) =>
+      e.type === 'retry' || e.type === 'replica-switch' ? [e.error.code] : [],
+    );
     expect(codes).toEqual(['GRID_CONTENT_CHANGED']);
     expect(readFileSync(join(dest, 'a.bin')).equals(v2)).toBe(true);
   });
@@ -93,9 +104,15 @@ describe('resume against a file that changed on the server', () => {
     const seg = { segments: 4, segmentMinSize: 1 };
     await interruptedRun(list, seg, 0.5 * MiB);
     server.behaviour.ignoreIfRange = true;
-    const { events, error } = await runDownload(list, { dest, ...seg, retry: { perReplica: 3, rounds: 1, backoff: { initialDelayMs: 10, maxDelayMs: 20 } } });
+    const { events, error } = await runDownload(list, {
+      dest,
+      ...seg,
+      retry: { perReplica: 3, rounds: 1, backoff: { initialDelayMs: 10, maxDelayMs: 20 } },
+    });
     expect(error).toBeUndefined();
-    const codes = events.flatMap((e) => (e.type === 'retry' || e.type === 'replica-switch' ? [e.error.code] : []));
+    const codes = events.flatMap((e) =>
+      e.type === 'retry' || e.type === 'replica-switch' ? [e.error.code] : [],
+    );
     expect(codes).toEqual(['GRID_CONTENT_CHANGED']);
     expect(readFileSync(join(dest, 'a.bin')).equals(v2)).toBe(true);
     expect(existsSync(join(dest, 'a.bin.part.json'))).toBe(false);

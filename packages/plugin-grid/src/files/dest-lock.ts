@@ -75,8 +75,16 @@ async function readOwner(dir: SafeDir, name: string): Promise<LockOwner | undefi
   if (text === undefined) return undefined;
   try {
     const o = JSON.parse(text) as Partial<LockOwner>;
-    if (typeof o.pid !== 'number' || typeof o.host !== 'string' || typeof o.nonce !== 'string') return undefined;
-    return { pid: o.pid, host: o.host, bootId: o.bootId, startTime: o.startTime, since: String(o.since), nonce: o.nonce };
+    if (typeof o.pid !== 'number' || typeof o.host !== 'string' || typeof o.nonce !== 'string')
+      return undefined;
+    return {
+      pid: o.pid,
+      host: o.host,
+      bootId: o.bootId,
+      startTime: o.startTime,
+      since: String(o.since),
+      nonce: o.nonce,
+    };
   } catch {
     return undefined;
   }
@@ -110,7 +118,11 @@ function ownerIsGone(o: LockOwner): boolean {
   const proc = procStat(o.pid);
   if (proc !== undefined) {
     // A zombie has exited; another start time means the pid now belongs to another process.
-    return proc.state === 'Z' || proc.state === 'X' || (o.startTime !== undefined && proc.startTime !== o.startTime);
+    return (
+      proc.state === 'Z' ||
+      proc.state === 'X' ||
+      (o.startTime !== undefined && proc.startTime !== o.startTime)
+    );
   }
   try {
     process.kill(o.pid, 0);
@@ -127,10 +139,14 @@ function busy(dir: SafeDir, o: LockOwner | undefined): GridError {
     o === undefined
       ? 'another download (its lock file is unreadable)'
       : `another download (pid ${o.pid}${o.host !== hostname() ? ` on ${printable(o.host)}` : ''}, since ${o.since})`;
-  return new GridError('GRID_DEST_BUSY', `${printable(dir.path)} is in use by ${who}; wait for it to end, or remove ${path} if that process is gone`, {
-    retryable: true,
-    details: { lock: dir.display(LOCK_NAME), ...(o && { pid: o.pid, host: o.host }) },
-  });
+  return new GridError(
+    'GRID_DEST_BUSY',
+    `${printable(dir.path)} is in use by ${who}; wait for it to end, or remove ${path} if that process is gone`,
+    {
+      retryable: true,
+      details: { lock: dir.display(LOCK_NAME), ...(o && { pid: o.pid, host: o.host }) },
+    },
+  );
 }
 
 /** State letter and start time (clock ticks since boot) of a process from `/proc/<pid>/stat` (Linux). */

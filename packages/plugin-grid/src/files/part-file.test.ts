@@ -1,4 +1,12 @@
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,7 +59,13 @@ describe('part files', () => {
   });
 
   it('trusts written bytes from this boot, only fsynced ones from another', () => {
-    const two: PartState = { ...state, segments: [{ start: 0, end: 5, done: 5, durable: 2 }, { start: 5, end: 10, done: 3, durable: 0 }] };
+    const two: PartState = {
+      ...state,
+      segments: [
+        { start: 0, end: 5, done: 5, durable: 2 },
+        { start: 5, end: 10, done: 3, durable: 0 },
+      ],
+    };
     expect(resumableBytes(two, 10)).toBe(8);
     expect(resumableBytes({ ...two, bootId: 'another-boot' }, 10)).toBe(2);
     const one: PartState = { ...state, segments: [{ start: 0, end: 10, done: 4, durable: 2 }] };
@@ -100,6 +114,7 @@ describe('part files', () => {
 
   it('keeps destinations inside the destination directory', () => {
     expect(safeRelativePath('a/b/../c')).toBe('a/c');
-    for (const bad of ['../x', '/etc/passwd', 'a/../../x', '', '.', 'a\0b']) expect(() => safeRelativePath(bad)).toThrow();
+    for (const bad of ['../x', '/etc/passwd', 'a/../../x', '', '.', 'a\0b'])
+      expect(() => safeRelativePath(bad)).toThrow();
   });
 });

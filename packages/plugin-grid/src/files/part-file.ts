@@ -84,7 +84,12 @@ function sameBoot(state: PartState): boolean {
 
 /** The names a destination `name` uses while it downloads (reserved: no list entry may take them). */
 export function partNames(name: string): { part: string; state: string; stateTmp: string; cacheTmp: string } {
-  return { part: `${name}.part`, state: `${name}.part.json`, stateTmp: `${name}.part.json.tmp`, cacheTmp: `${name}.cache-tmp` };
+  return {
+    part: `${name}.part`,
+    state: `${name}.part.json`,
+    stateTmp: `${name}.part.json.tmp`,
+    cacheTmp: `${name}.cache-tmp`,
+  };
 }
 
 /**
@@ -144,7 +149,11 @@ export class PartFile {
 
   /** Saves the state atomically (fresh temporary file, rename): a crash leaves the old or the new one. */
   async writeState(state: PartState): Promise<void> {
-    await this.dir.writeAtomic(this.names.state, JSON.stringify({ ...state, bootId: currentBootId() }), this.names.stateTmp);
+    await this.dir.writeAtomic(
+      this.names.state,
+      JSON.stringify({ ...state, bootId: currentBootId() }),
+      this.names.stateTmp,
+    );
   }
 
   /** Size of the `.part` when it is a regular file; undefined when absent or not a regular file. */
@@ -166,7 +175,11 @@ export class PartFile {
   /** Removes the `.part` and its state (and a leftover temporary state file). */
   async remove(): Promise<void> {
     this.hasher = undefined;
-    await Promise.all([this.dir.remove(this.names.part), this.dir.remove(this.names.state), this.dir.remove(this.names.stateTmp)]);
+    await Promise.all([
+      this.dir.remove(this.names.part),
+      this.dir.remove(this.names.state),
+      this.dir.remove(this.names.stateTmp),
+    ]);
   }
 
   /**

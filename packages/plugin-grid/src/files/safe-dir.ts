@@ -4,7 +4,8 @@ import { join, sep } from 'node:path';
 import { GridError } from '../errors/grid-error.js';
 import { printable } from '../errors/printable.js';
 
-const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = constants;
+const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } =
+  constants;
 
 /**
  * Linux reaches a name inside an open directory through `/proc/self/fd/<fd>/<name>`: the kernel resolves
@@ -51,7 +52,10 @@ export class SafeDir {
       return new SafeDir(path, await open(path, O_RDONLY | O_DIRECTORY));
     } catch (e) {
       if (!create && errno(e) === 'ENOENT') return undefined;
-      if (errno(e) === 'ENOTDIR') throw new GridError('GRID_DEST_INVALID', `destination ${printable(path)} is not a directory`, { cause: e });
+      if (errno(e) === 'ENOTDIR')
+        throw new GridError('GRID_DEST_INVALID', `destination ${printable(path)} is not a directory`, {
+          cause: e,
+        });
       throw e;
     }
   }
@@ -104,7 +108,9 @@ export class SafeDir {
    * What is at `name`: a regular file (with its size), nothing, a directory, or something else (a link,
    * a FIFO, a device), which the caller must not use.
    */
-  async entry(name: string): Promise<{ kind: 'file'; size: number } | { kind: 'missing' | 'directory' | 'other' }> {
+  async entry(
+    name: string,
+  ): Promise<{ kind: 'file'; size: number } | { kind: 'missing' | 'directory' | 'other' }> {
     let fh: FileHandle;
     try {
       fh = await open(this.at(name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
@@ -113,7 +119,9 @@ export class SafeDir {
     }
     try {
       const st = await fh.stat();
-      return st.isFile() ? { kind: 'file', size: st.size } : { kind: st.isDirectory() ? 'directory' : 'other' };
+      return st.isFile()
+        ? { kind: 'file', size: st.size }
+        : { kind: st.isDirectory() ? 'directory' : 'other' };
     } finally {
       await fh.close();
     }
@@ -189,9 +197,16 @@ export class SafeDir {
       const code = errno(e);
       if (code === 'ENOENT' && !create) return undefined;
       if (code === 'ELOOP' || code === 'ENOTDIR') {
-        const isLink = await lstat(this.at(name)).then((st) => st.isSymbolicLink(), () => false);
+        const isLink = await lstat(this.at(name)).then(
+          (st) => st.isSymbolicLink(),
+          () => false,
+        );
         const what = isLink ? 'a symbolic link' : 'not a directory';
-        throw new GridError('GRID_DEST_INVALID', `${printable(this.display(name))} is ${what}; refusing to write through it`, { cause: e });
+        throw new GridError(
+          'GRID_DEST_INVALID',
+          `${printable(this.display(name))} is ${what}; refusing to write through it`,
+          { cause: e },
+        );
       }
       throw this.rewrite(e);
     }

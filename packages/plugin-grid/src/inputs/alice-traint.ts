@@ -39,7 +39,10 @@ export function fromAliceTraint(task: unknown): GridFile[] {
   const list = Array.isArray(task) ? task : (task as { AODFiles?: unknown } | null)?.AODFiles;
   const parsed = z.array(aliceAodFileSchema).safeParse(list);
   if (!parsed.success) {
-    throw new GridError('GRID_INPUT_INVALID', `AliceTraINT task: AODFiles is not a list of {Name, Path, Size}: ${parsed.error.issues[0]?.message ?? ''}`);
+    throw new GridError(
+      'GRID_INPUT_INVALID',
+      `AliceTraINT task: AODFiles is not a list of {Name, Path, Size}: ${parsed.error.issues[0]?.message ?? ''}`,
+    );
   }
   return parsed.data.map((f) => {
     const name = f.Name || f.Path.split('/').pop() || 'AO2D.root';
@@ -52,17 +55,30 @@ export function fromAliceTraint(task: unknown): GridFile[] {
 }
 
 /** Fills in replicas (and catalogue checksums/size) for files that have none, through the resolver. */
-export async function resolveFiles(files: readonly GridFile[], resolver: ReplicaResolver | undefined, signal?: AbortSignal): Promise<GridFile[]> {
+export async function resolveFiles(
+  files: readonly GridFile[],
+  resolver: ReplicaResolver | undefined,
+  signal?: AbortSignal,
+): Promise<GridFile[]> {
   return Promise.all(
     files.map(async (f) => {
       if (f.replicas.length > 0) return f;
       if (resolver === undefined) {
-        throw new GridError('GRID_INPUT_INVALID', `${f.name}: no replica URL and no replica resolver configured (options.resolveReplicas)`);
+        throw new GridError(
+          'GRID_INPUT_INVALID',
+          `${f.name}: no replica URL and no replica resolver configured (options.resolveReplicas)`,
+        );
       }
       const r = await resolver(f.name, signal);
-      if (r.replicas.length === 0) throw new GridError('GRID_NOT_FOUND', `${f.name}: the resolver found no replica`);
+      if (r.replicas.length === 0)
+        throw new GridError('GRID_NOT_FOUND', `${f.name}: the resolver found no replica`);
       const size = f.size ?? r.size;
-      return { ...f, replicas: r.replicas, checksums: { ...r.checksums, ...f.checksums }, ...(size !== undefined && { size }) };
+      return {
+        ...f,
+        replicas: r.replicas,
+        checksums: { ...r.checksums, ...f.checksums },
+        ...(size !== undefined && { size }),
+      };
     }),
   );
 }

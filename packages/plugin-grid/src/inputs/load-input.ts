@@ -18,7 +18,9 @@ export function parseInput(text: string, source = 'input'): GridFile[] {
     try {
       json = JSON.parse(text);
     } catch (e) {
-      throw new GridError('GRID_INPUT_INVALID', `${source}: invalid JSON (${(e as Error).message})`, { cause: e });
+      throw new GridError('GRID_INPUT_INVALID', `${source}: invalid JSON (${(e as Error).message})`, {
+        cause: e,
+      });
     }
     return parseJsonInput(json, source);
   }
@@ -38,7 +40,10 @@ function parseJsonInput(json: unknown, source = 'input'): GridFile[] {
   const parsed = z.array(gridFileInputSchema).safeParse(list);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new GridError('GRID_INPUT_INVALID', `${source}: not a file list (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'expected an array'})`);
+    throw new GridError(
+      'GRID_INPUT_INVALID',
+      `${source}: not a file list (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'expected an array'})`,
+    );
   }
   return parsed.data.map((f, i) => toGridFile(f, i));
 }
@@ -49,7 +54,9 @@ export async function loadInputFile(path: string): Promise<GridFile[]> {
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new GridError('GRID_INPUT_INVALID', `cannot read input file ${path}: ${(e as Error).message}`, { cause: e });
+    throw new GridError('GRID_INPUT_INVALID', `cannot read input file ${path}: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   return parseInput(text, path);
 }

@@ -29,7 +29,9 @@ export function parseMetalink(xml: string): GridFile[] {
   try {
     doc = parser.parse(xml);
   } catch (e) {
-    throw new GridError('GRID_INPUT_INVALID', `Metalink: not well-formed XML (${(e as Error).message})`, { cause: e });
+    throw new GridError('GRID_INPUT_INVALID', `Metalink: not well-formed XML (${(e as Error).message})`, {
+      cause: e,
+    });
   }
   const root = (doc as { metalink?: { file?: MetalinkFileNode[] } }).metalink;
   if (root === undefined) throw new GridError('GRID_INPUT_INVALID', 'Metalink: no <metalink> root element');
@@ -50,7 +52,10 @@ export function parseMetalink(xml: string): GridFile[] {
     });
     const size = f.size === undefined ? undefined : Number(f.size);
     if (size !== undefined && !(Number.isSafeInteger(size) && size >= 0)) {
-      throw new GridError('GRID_INPUT_INVALID', `Metalink: <file name="${name}"> has an invalid size "${String(f.size)}"`);
+      throw new GridError(
+        'GRID_INPUT_INVALID',
+        `Metalink: <file name="${name}"> has an invalid size "${String(f.size)}"`,
+      );
     }
     const input: GridFileInput = { name, urls, checksums, dest: name, ...(size !== undefined && { size }) };
     return toGridFile(input, i);

@@ -89,8 +89,16 @@ export function toGridFile(input: GridFileInput, index = 0): GridFile {
   };
 }
 
-function stripUndefined(r: { url: string; se?: string | undefined; priority?: number | undefined }): GridReplica {
-  return { url: r.url, ...(r.se !== undefined && { se: r.se }), ...(r.priority !== undefined && { priority: r.priority }) };
+function stripUndefined(r: {
+  url: string;
+  se?: string | undefined;
+  priority?: number | undefined;
+}): GridReplica {
+  return {
+    url: r.url,
+    ...(r.se !== undefined && { se: r.se }),
+    ...(r.priority !== undefined && { priority: r.priority }),
+  };
 }
 
 /** The last path segment of a URL or LFN, without query. */
@@ -107,7 +115,9 @@ function baseName(nameOrUrl: string): string {
 export function safeRelativePath(p: string, where = 'file'): string {
   const problem = destinationProblem(p);
   if (problem !== undefined) {
-    throw new GridError('GRID_DEST_INVALID', `${where}: destination ${printable(p)} ${problem}`, { retryable: false });
+    throw new GridError('GRID_DEST_INVALID', `${where}: destination ${printable(p)} ${problem}`, {
+      retryable: false,
+    });
   }
   return normalize(p.replace(/\\/g, '/'));
 }
@@ -117,6 +127,7 @@ export function destinationProblem(p: string): string | undefined {
   if (p.includes('\0')) return 'contains a NUL character';
   const n = normalize(p.replace(/\\/g, '/'));
   if (isAbsolute(n)) return 'is absolute; it must be a relative path inside the destination directory';
-  if (n === '.' || n === '' || n.split(sep).includes('..')) return 'leaves the destination directory; it must be a relative path inside it';
+  if (n === '.' || n === '' || n.split(sep).includes('..'))
+    return 'leaves the destination directory; it must be a relative path inside it';
   return undefined;
 }

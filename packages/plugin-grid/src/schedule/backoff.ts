@@ -5,14 +5,24 @@ import { backoffDelay, type BackoffPolicy } from '@beamline/core';
  * comes after half a second, at most 30 s, spread by ±50 % so files failing together do not return
  * together.
  */
-const GRID_BACKOFF: BackoffPolicy = Object.freeze({ initialDelayMs: 500, coefficient: 2, maxDelayMs: 30_000, jitter: 0.5 });
+const GRID_BACKOFF: BackoffPolicy = Object.freeze({
+  initialDelayMs: 500,
+  coefficient: 2,
+  maxDelayMs: 30_000,
+  jitter: 0.5,
+});
 
 /**
  * Delay before retry number `retry` (from 1): core's `backoffDelay` with {@link GRID_BACKOFF} under the
  * caller's policy, except that a server's `Retry-After` wins when it is given (capped at `maxDelayMs`, so
  * a hostile value cannot park a job).
  */
-export function retryDelay(retry: number, retryAfterMs: number | undefined, policy: Partial<BackoffPolicy> = {}, random: () => number = Math.random): number {
+export function retryDelay(
+  retry: number,
+  retryAfterMs: number | undefined,
+  policy: Partial<BackoffPolicy> = {},
+  random: () => number = Math.random,
+): number {
   const p = { ...GRID_BACKOFF, ...policy };
   if (retryAfterMs !== undefined) return Math.min(Math.max(0, retryAfterMs), p.maxDelayMs);
   return backoffDelay(p, retry, random);

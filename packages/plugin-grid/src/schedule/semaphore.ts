@@ -26,7 +26,11 @@ export class Semaphore {
       const onAbort = () => {
         const i = this.waiters.indexOf(grant);
         if (i >= 0) this.waiters.splice(i, 1);
-        reject(new GridError('GRID_ABORTED', 'aborted while waiting for a transfer slot', { cause: signal?.reason }));
+        reject(
+          new GridError('GRID_ABORTED', 'aborted while waiting for a transfer slot', {
+            cause: signal?.reason,
+          }),
+        );
       };
       this.waiters.push(grant);
       signal?.addEventListener('abort', onAbort, { once: true });

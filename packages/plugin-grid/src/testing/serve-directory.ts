@@ -39,11 +39,16 @@ export async function serveDirectory(dir: string, options: { port?: number } = {
       const ifRange = req.headers['if-range'];
       if (range && (ifRange === undefined || ifRange === etag || ifRange === base['Last-Modified'])) {
         const start = range[1] === '' ? Math.max(0, st.size - Number(range[2])) : Number(range[1]);
-        const end = range[1] === '' || range[2] === '' ? st.size - 1 : Math.min(Number(range[2]), st.size - 1);
+        const end =
+          range[1] === '' || range[2] === '' ? st.size - 1 : Math.min(Number(range[2]), st.size - 1);
         if (start >= st.size || start > end) {
           return void res.writeHead(416, { ...base, 'Content-Range': `bytes */${st.size}` }).end();
         }
-        res.writeHead(206, { ...base, 'Content-Range': `bytes ${start}-${end}/${st.size}`, 'Content-Length': end - start + 1 });
+        res.writeHead(206, {
+          ...base,
+          'Content-Range': `bytes ${start}-${end}/${st.size}`,
+          'Content-Length': end - start + 1,
+        });
         if (req.method === 'HEAD') return void res.end();
         return void createReadStream(path, { start, end, highWaterMark: 1024 * 1024 }).pipe(res);
       }

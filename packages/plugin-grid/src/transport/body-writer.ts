@@ -43,7 +43,9 @@ export interface PumpOptions {
  */
 export async function pumpBody(body: AsyncIterable<Buffer>, o: PumpOptions): Promise<number> {
   if (o.hasher && o.hasher.start + o.hasher.length !== o.position) {
-    throw new Error(`pumpBody: the hasher is at ${o.hasher.start + o.hasher.length}, the body starts at ${o.position}`);
+    throw new Error(
+      `pumpBody: the hasher is at ${o.hasher.start + o.hasher.length}, the body starts at ${o.position}`,
+    );
   }
   return new BodyWriter(o).consume(body);
 }
@@ -71,7 +73,9 @@ class BodyWriter {
 
   constructor(private readonly o: PumpOptions) {
     this.batchLimit = o.batchBytes ?? WRITE_BATCH;
-    this.checkpointEvery = o.checkpoint ? (o.checkpointBytes ?? Number.POSITIVE_INFINITY) : Number.POSITIVE_INFINITY;
+    this.checkpointEvery = o.checkpoint
+      ? (o.checkpointBytes ?? Number.POSITIVE_INFINITY)
+      : Number.POSITIVE_INFINITY;
   }
 
   async consume(body: AsyncIterable<Buffer>): Promise<number> {
@@ -102,7 +106,11 @@ class BodyWriter {
   private accept(chunk: Buffer): void {
     this.received += chunk.length;
     if (this.o.expected !== undefined && this.received > this.o.expected) {
-      throw new GridError('GRID_BAD_RESPONSE', `the server sent more than the ${this.o.expected} bytes it announced`, { retryable: true });
+      throw new GridError(
+        'GRID_BAD_RESPONSE',
+        `the server sent more than the ${this.o.expected} bytes it announced`,
+        { retryable: true },
+      );
     }
     this.batch.push(chunk);
     this.batchBytes += chunk.length;

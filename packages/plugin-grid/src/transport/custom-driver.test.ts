@@ -66,39 +66,64 @@ describe('a transfer driver registered from outside', () => {
 
   it('downloads file:// end to end: the job verifies, renames and reports as for any driver', async () => {
     const dest = join(root, 'lib');
-    const { events, error } = await runDownload([toGridFile({ url: pathToFileURL(source).href, md5, dest: 'copy.bin' })], {
-      dest,
-      drivers: [fileDriver],
-      checksums: ['sha256'],
-    });
+    const { events, error } = await runDownload(
+      [toGridFile({ url: pathToFileURL(source).href, md5, dest: 'copy.bin' })],
+      {
+        dest,
+        drivers: [fileDriver],
+        checksums: ['sha256'],
+      },
+    );
     expect(error).toBeUndefined();
     const done = events.find((e) => e.type === 'file-done');
-    expect(done?.type === 'file-done' && done.file.checksums).toMatchObject({ md5, sha256: createHash('sha256').update(data).digest('hex') });
+    expect(done?.type === 'file-done' && done.file.checksums).toMatchObject({
+      md5,
+      sha256: createHash('sha256').update(data).digest('hex'),
+    });
     expect(readFileSync(join(dest, 'copy.bin')).equals(data)).toBe(true);
 
-    const wrong = await runDownload([toGridFile({ url: pathToFileURL(source).href, md5: '0'.repeat(32), dest: 'bad.bin' })], { dest, drivers: [fileDriver] });
+    const wrong = await runDownload(
+      [toGridFile({ url: pathToFileURL(source).href, md5: '0'.repeat(32), dest: 'bad.bin' })],
+      { dest, drivers: [fileDriver] },
+    );
     expect(isGridError(wrong.error, 'GRID_FILES_FAILED')).toBe(true);
-    expect(wrong.events.some((e) => e.type === 'replica-switch' && e.error.code === 'GRID_CHECKSUM_MISMATCH')).toBe(true);
+    expect(
+      wrong.events.some((e) => e.type === 'replica-switch' && e.error.code === 'GRID_CHECKSUM_MISMATCH'),
+    ).toBe(true);
   });
 
   it('names the schemes it has drivers for when none handles a URL', async () => {
-    const { events, error } = await runDownload([toGridFile({ url: 'fake://host/x.bin' })], { dest: join(root, 'none') });
+    const { events, error } = await runDownload([toGridFile({ url: 'fake://host/x.bin' })], {
+      dest: join(root, 'none'),
+    });
     expect(isGridError(error, 'GRID_FILES_FAILED')).toBe(true);
     const failed = events.find((e) => e.type === 'file-failed');
-    expect(failed?.type === 'file-failed' && failed.error.message).toMatch(/no driver for this scheme \(dav, davs, http, https, root, roots, xroot, xroots\)/);
+    expect(failed?.type === 'file-failed' && failed.error.message).toMatch(
+      /no driver for this scheme \(dav, davs, http, https, root, roots, xroot, xroots\)/,
+    );
   });
 
   it('is registered through the plugin options and, by another plugin, through GridTransferDriversToken', async () => {
     memory.set('mem://bucket/m.bin', data);
     const cwd = tempDir('driver-rt');
-    const runtime = await createRuntime({ store: new MemoryStore(), cwd, plugins: [createGridPlugin({ drivers: [fileDriver] }), memoryStoragePlugin] });
+    const runtime = await createRuntime({
+      store: new MemoryStore(),
+      cwd,
+      plugins: [createGridPlugin({ drivers: [fileDriver] }), memoryStoragePlugin],
+    });
     try {
       const handle = await runtime.run({
         name: 'drivers',
         steps: {
           fetch: {
             uses: 'grid.download',
-            with: { dest: 'raw', files: [{ url: pathToFileURL(source).href, dest: 'f.bin' }, { url: 'mem://bucket/m.bin', dest: 'm.bin', md5 }] },
+            with: {
+              dest: 'raw',
+              files: [
+                { url: pathToFileURL(source).href, dest: 'f.bin' },
+                { url: 'mem://bucket/m.bin', dest: 'm.bin', md5 },
+              ],
+            },
           },
         },
       });

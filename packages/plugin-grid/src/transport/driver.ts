@@ -107,7 +107,8 @@ export class TransferDriverRegistry implements Iterable<TransferDriver> {
   forUrl(url: string): TransferDriver | undefined {
     const scheme = urlScheme(url);
     if (scheme === undefined) return undefined;
-    for (let i = this.drivers.length - 1; i >= 0; i--) if (this.drivers[i]!.schemes.includes(scheme)) return this.drivers[i];
+    for (let i = this.drivers.length - 1; i >= 0; i--)
+      if (this.drivers[i]!.schemes.includes(scheme)) return this.drivers[i];
     return undefined;
   }
 

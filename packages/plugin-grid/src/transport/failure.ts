@@ -40,22 +40,46 @@ export function toGridError(e: unknown, where: string): GridError {
   const code = errorCode(e);
   const msg = (e as Error | undefined)?.message ?? String(e);
   if (code !== undefined && CONNECT_CODES.has(code)) {
-    return new GridError('GRID_CONNECT_FAILED', `${where}: cannot connect (${code})`, { cause: e, retryable: true, details: { errno: code } });
+    return new GridError('GRID_CONNECT_FAILED', `${where}: cannot connect (${code})`, {
+      cause: e,
+      retryable: true,
+      details: { errno: code },
+    });
   }
   if (code?.startsWith('ERR_SSL') || code?.startsWith('ERR_TLS')) {
-    return new GridError('GRID_CONNECT_FAILED', `${where}: TLS handshake failed (${code}: ${msg})`, { cause: e, retryable: true, details: { errno: code } });
+    return new GridError('GRID_CONNECT_FAILED', `${where}: TLS handshake failed (${code}: ${msg})`, {
+      cause: e,
+      retryable: true,
+      details: { errno: code },
+    });
   }
   if (code !== undefined && SILENT_CODES.has(code)) {
-    return new GridError('GRID_STALLED', `${where}: the server stopped answering (${code})`, { cause: e, retryable: true, details: { errno: code } });
+    return new GridError('GRID_STALLED', `${where}: the server stopped answering (${code})`, {
+      cause: e,
+      retryable: true,
+      details: { errno: code },
+    });
   }
   if (code !== undefined && LOST_CODES.has(code)) {
-    return new GridError('GRID_CONNECTION_LOST', `${where}: connection lost (${code})`, { cause: e, retryable: true, details: { errno: code } });
+    return new GridError('GRID_CONNECTION_LOST', `${where}: connection lost (${code})`, {
+      cause: e,
+      retryable: true,
+      details: { errno: code },
+    });
   }
   if (code !== undefined && IO_CODES.has(code)) {
-    return new GridError('GRID_IO_FAILED', `${where}: ${msg}`, { cause: e, retryable: false, details: { errno: code } });
+    return new GridError('GRID_IO_FAILED', `${where}: ${msg}`, {
+      cause: e,
+      retryable: false,
+      details: { errno: code },
+    });
   }
   // Anything else: core's one rule for unknown errors (transient unless it says otherwise).
-  return new GridError('GRID_CONNECTION_LOST', `${where}: ${msg}`, { cause: e, retryable: isRetryable(e), ...(code !== undefined && { details: { errno: code } }) });
+  return new GridError('GRID_CONNECTION_LOST', `${where}: ${msg}`, {
+    cause: e,
+    retryable: isRetryable(e),
+    ...(code !== undefined && { details: { errno: code } }),
+  });
 }
 
 function errorCode(e: unknown): string | undefined {
@@ -72,12 +96,21 @@ function errorCode(e: unknown): string | undefined {
 export function statusError(status: number, where: string, retryAfterMs: number | undefined): GridError {
   const details = { status, ...(retryAfterMs !== undefined && { retryAfterMs }) };
   if (status === 401 || status === 403) {
-    return new GridError('GRID_UNAUTHORIZED', `${where}: HTTP ${status} (credentials refused)`, { retryable: false, details });
+    return new GridError('GRID_UNAUTHORIZED', `${where}: HTTP ${status} (credentials refused)`, {
+      retryable: false,
+      details,
+    });
   }
   if (status === 404 || status === 410) {
-    return new GridError('GRID_NOT_FOUND', `${where}: HTTP ${status} (no such file on this replica)`, { retryable: false, details });
+    return new GridError('GRID_NOT_FOUND', `${where}: HTTP ${status} (no such file on this replica)`, {
+      retryable: false,
+      details,
+    });
   }
-  return new GridError('GRID_HTTP_STATUS', `${where}: HTTP ${status}`, { retryable: status >= 500 || status === 429 || status === 408, details });
+  return new GridError('GRID_HTTP_STATUS', `${where}: HTTP ${status}`, {
+    retryable: status >= 500 || status === 429 || status === 408,
+    details,
+  });
 }
 
 /**

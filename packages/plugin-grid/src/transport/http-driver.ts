@@ -1,7 +1,13 @@
 import type { ChecksumAlgorithm } from '../checksums/checksum-format.js';
 import { GridError } from '../errors/grid-error.js';
 import type { PartState } from '../files/part-file.js';
-import type { TransferAttempt, TransferDriver, TransferJob, TransferResult, TransferSession } from './driver.js';
+import type {
+  TransferAttempt,
+  TransferDriver,
+  TransferJob,
+  TransferResult,
+  TransferSession,
+} from './driver.js';
 import { downloadSegmented } from './http-segmented.js';
 import { downloadSingle } from './http-single.js';
 import { HttpTransport, toHttpUrl, type HeadInfo } from './http-transport.js';
@@ -51,14 +57,26 @@ class HttpSession implements TransferSession {
     const wantSegments = (this.job.options.segments ?? 1) > 1;
     const head = needsHead(a, resumed, wantSegments) ? await this.head(url, a) : undefined;
     if (a.size !== undefined && head?.size !== undefined && head.size !== a.size) {
-      throw new GridError('GRID_SIZE_MISMATCH', `${a.where}: the replica has ${head.size} bytes, the list says ${a.size}`, { retryable: true });
+      throw new GridError(
+        'GRID_SIZE_MISMATCH',
+        `${a.where}: the replica has ${head.size} bytes, the list says ${a.size}`,
+        { retryable: true },
+      );
     }
     if (resumed?.validator !== undefined && head !== undefined && head.validator !== resumed.validator) {
-      a.onLog(`${a.where}: the file changed on the server (${head.validator ?? 'no validator'} instead of ${resumed.validator}); discarding ${a.part.path}`);
+      a.onLog(
+        `${a.where}: the file changed on the server (${head.validator ?? 'no validator'} instead of ${resumed.validator}); discarding ${a.part.path}`,
+      );
       await a.part.remove();
       resumed = undefined;
     }
-    const ctx: HttpAttemptContext = { transport: this.transport, job: this.job, attempt: a, url, size: a.size ?? resumed?.size ?? head?.size };
+    const ctx: HttpAttemptContext = {
+      transport: this.transport,
+      job: this.job,
+      attempt: a,
+      url,
+      size: a.size ?? resumed?.size ?? head?.size,
+    };
     const minSize = this.job.options.segmentMinSize ?? SEGMENT_MIN_SIZE;
     const segmented = resumed
       ? resumed.segments.length > 1
@@ -86,7 +104,9 @@ class HttpSession implements TransferSession {
  * verify against (its Digest may give one), or when a new download may be segmented.
  */
 function needsHead(a: TransferAttempt, resumed: PartState | undefined, wantSegments: boolean): boolean {
-  return a.size === undefined || Object.keys(a.expected).length === 0 || (wantSegments && resumed === undefined);
+  return (
+    a.size === undefined || Object.keys(a.expected).length === 0 || (wantSegments && resumed === undefined)
+  );
 }
 
 /**

@@ -1,4 +1,9 @@
-import { normalizeAlgorithm, normalizeChecksum, type ChecksumAlgorithm, type Checksums } from '../checksums/checksum-format.js';
+import {
+  normalizeAlgorithm,
+  normalizeChecksum,
+  type ChecksumAlgorithm,
+  type Checksums,
+} from '../checksums/checksum-format.js';
 
 /** A parsed `Content-Range: bytes start-end/total` (`total` undefined for `*`). */
 export interface ContentRange {
@@ -24,7 +29,10 @@ export function parseContentRange(value: string | undefined): ContentRange | und
  * right length. Old XrdHttp servers send back a stale Digest from an earlier request under the wrong
  * name (`SHA-512=<adler32 in base64>`), so anything not requested or malformed is dropped.
  */
-export function parseDigestHeader(value: string | undefined, requested: readonly ChecksumAlgorithm[]): Checksums {
+export function parseDigestHeader(
+  value: string | undefined,
+  requested: readonly ChecksumAlgorithm[],
+): Checksums {
   const out: Checksums = {};
   if (!value) return out;
   for (const part of value.split(',')) {

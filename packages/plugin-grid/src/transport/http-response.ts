@@ -28,13 +28,25 @@ export async function unexpectedStatus(res: Dispatcher.ResponseData, where: stri
  * The error for a response whose file version differs from the one the `.part` holds (after the body is
  * drained). The caller discards the `.part`: the retry starts from zero.
  */
-export async function contentChanged(res: Dispatcher.ResponseData, where: string, had: string | undefined, got: string | undefined): Promise<GridError> {
+export async function contentChanged(
+  res: Dispatcher.ResponseData,
+  where: string,
+  had: string | undefined,
+  got: string | undefined,
+): Promise<GridError> {
   await res.body.dump();
-  const what = res.statusCode === 412 ? 'HTTP 412 (precondition failed)' : `validator ${got ?? '(none)'} instead of ${had ?? '(none)'}`;
-  return new GridError('GRID_CONTENT_CHANGED', `${where}: the file changed on the server since the .part began (${what}); starting over`, {
-    retryable: true,
-    details: { status: res.statusCode },
-  });
+  const what =
+    res.statusCode === 412
+      ? 'HTTP 412 (precondition failed)'
+      : `validator ${got ?? '(none)'} instead of ${had ?? '(none)'}`;
+  return new GridError(
+    'GRID_CONTENT_CHANGED',
+    `${where}: the file changed on the server since the .part began (${what}); starting over`,
+    {
+      retryable: true,
+      details: { status: res.statusCode },
+    },
+  );
 }
 
 /**
@@ -42,7 +54,13 @@ export async function contentChanged(res: Dispatcher.ResponseData, where: string
  * the end asked for (or the last byte), total equal to the expected size, Content-Length consistent,
  * and never an empty body. Returns the body length to expect.
  */
-export async function checkPartial(res: Dispatcher.ResponseData, where: string, start: number, size: number | undefined, end?: number): Promise<number> {
+export async function checkPartial(
+  res: Dispatcher.ResponseData,
+  where: string,
+  start: number,
+  size: number | undefined,
+  end?: number,
+): Promise<number> {
   const raw = headerValue(res.headers['content-range']);
   const cr = parseContentRange(raw);
   const wantEnd = end ?? (size !== undefined ? size - 1 : undefined);
@@ -58,12 +76,20 @@ export async function checkPartial(res: Dispatcher.ResponseData, where: string, 
             : undefined;
   const len = contentLength(res);
   const expected = cr ? cr.end - cr.start + 1 : 0;
-  const lenProblem = problem === undefined && len !== undefined && len !== expected ? `Content-Length ${len} does not match Content-Range (${expected})` : undefined;
-  const empty = problem === undefined && lenProblem === undefined && len === 0 ? 'empty 206 (old XrdHttp answers open-ended ranges this way)' : undefined;
+  const lenProblem =
+    problem === undefined && len !== undefined && len !== expected
+      ? `Content-Length ${len} does not match Content-Range (${expected})`
+      : undefined;
+  const empty =
+    problem === undefined && lenProblem === undefined && len === 0
+      ? 'empty 206 (old XrdHttp answers open-ended ranges this way)'
+      : undefined;
   const why = problem ?? lenProblem ?? empty;
   if (why !== undefined) {
     await res.body.dump();
-    throw new GridError('GRID_BAD_RESPONSE', `${where}: invalid partial response: ${why}`, { retryable: true });
+    throw new GridError('GRID_BAD_RESPONSE', `${where}: invalid partial response: ${why}`, {
+      retryable: true,
+    });
   }
   return expected;
 }

@@ -46,7 +46,8 @@ export async function downloadSegmented(
 export function splitSegments(size: number, n: number): PartSegment[] {
   const len = Math.ceil(size / n);
   const out: PartSegment[] = [];
-  for (let start = 0; start < size; start += len) out.push({ start, end: Math.min(size, start + len), done: 0, durable: 0 });
+  for (let start = 0; start < size; start += len)
+    out.push({ start, end: Math.min(size, start + len), done: 0, durable: 0 });
   return out;
 }
 
@@ -72,7 +73,11 @@ class SegmentedDownload {
     const a = this.ctx.attempt;
     for (const seg of this.state.segments) seg.done = trustedBytes(this.state, seg);
     const resumed = this.state.segments.reduce((n, s) => n + s.done, 0);
-    if (resumed > 0) a.onResume(resumed, `resuming ${a.where}: ${resumed} of ${this.state.size} bytes in ${this.state.segments.length} segments`);
+    if (resumed > 0)
+      a.onResume(
+        resumed,
+        `resuming ${a.where}: ${resumed} of ${this.state.size} bytes in ${this.state.segments.length} segments`,
+      );
     await a.part.writeState(this.state);
     const fh = await a.part.open(false);
     let outcome: PromiseSettledResult<FileHasher | undefined>[];
@@ -82,7 +87,9 @@ class SegmentedDownload {
     } finally {
       await fh.close();
     }
-    const failed = outcome.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+    const failed = outcome
+      .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      .map((r) => r.reason as unknown);
     if (failed.length > 0) throw await this.failed(failed);
     for (const seg of this.state.segments) seg.durable = seg.done;
     this.saver.save();
@@ -95,7 +102,8 @@ class SegmentedDownload {
   private async fetchSegment(seg: PartSegment, fh: FileHandle): Promise<FileHasher | undefined> {
     const { attempt: a, job } = this.ctx;
     const end = seg.end!;
-    const hasher = this.adlerOnly.size > 0 ? job.newHasher(a.part.path, this.adlerOnly, seg.start) : undefined;
+    const hasher =
+      this.adlerOnly.size > 0 ? job.newHasher(a.part.path, this.adlerOnly, seg.start) : undefined;
     // The resumed prefix is hashed in the worker while the request goes out; awaited below.
     const prefix = hasher && seg.done > 0 ? hasher.add(seg.done) : Promise.resolve();
     prefix.catch(() => undefined);
@@ -112,15 +120,26 @@ class SegmentedDownload {
     }
   }
 
-  private async fetchRange(seg: PartSegment, fh: FileHandle, from: number, end: number, hasher: FileHasher | undefined): Promise<void> {
+  private async fetchRange(
+    seg: PartSegment,
+    fh: FileHandle,
+    from: number,
+    end: number,
+    hasher: FileHasher | undefined,
+  ): Promise<void> {
     const { attempt: a, job, url, transport } = this.ctx;
-    const headers: Record<string, string> = { ...(await job.authHeaders(url)), Range: `bytes=${from}-${end - 1}` };
+    const headers: Record<string, string> = {
+      ...(await job.authHeaders(url)),
+      Range: `bytes=${from}-${end - 1}`,
+    };
     if (this.state.validator !== undefined) headers['If-Range'] = this.state.validator;
     const res = await transport.get(url, headers, this.signal);
     const validator = responseValidator(res.headers);
-    if (res.statusCode === 200 || res.statusCode === 412) throw await contentChanged(res, a.where, this.state.validator, validator);
+    if (res.statusCode === 200 || res.statusCode === 412)
+      throw await contentChanged(res, a.where, this.state.validator, validator);
     if (res.statusCode !== 206) throw await unexpectedStatus(res, a.where);
-    if (this.state.validator !== undefined && validator !== this.state.validator) throw await contentChanged(res, a.where, this.state.validator, validator);
+    if (this.state.validator !== undefined && validator !== this.state.validator)
+      throw await contentChanged(res, a.where, this.state.validator, validator);
     const expectedBody = await checkPartial(res, a.where, from, this.state.size, end - 1);
     const base = seg.done;
     const received = await pumpBody(res.body, {
@@ -144,7 +163,11 @@ class SegmentedDownload {
       },
     });
     if (received < expectedBody) {
-      throw new GridError('GRID_CONNECTION_LOST', `${a.where}: short segment, ${received} of ${expectedBody} bytes`, { retryable: true });
+      throw new GridError(
+        'GRID_CONNECTION_LOST',
+        `${a.where}: short segment, ${received} of ${expectedBody} bytes`,
+        { retryable: true },
+      );
     }
   }
 

@@ -6,7 +6,13 @@ import { GridError } from '../errors/grid-error.js';
 import { resumableBytes, type PartState } from '../files/part-file.js';
 import { pumpBody } from './body-writer.js';
 import type { HttpAttemptContext } from './http-driver.js';
-import { checkPartial, contentChanged, contentLength, responseValidator, unexpectedStatus } from './http-response.js';
+import {
+  checkPartial,
+  contentChanged,
+  contentLength,
+  responseValidator,
+  unexpectedStatus,
+} from './http-response.js';
 
 /** fsync + state update every this many bytes, by default. */
 const CHECKPOINT_BYTES = 64 * 1024 * 1024;
@@ -17,7 +23,10 @@ const CHECKPOINT_BYTES = 64 * 1024 * 1024;
  * discards the `.part` (`GRID_CONTENT_CHANGED`, the retry starts from zero), a 200 restarts at byte 0
  * with the new file. No file is created before a response is accepted, so a refusal leaves nothing.
  */
-export async function downloadSingle(ctx: HttpAttemptContext, resumed: PartState | undefined): Promise<{ size: number; checksums: Checksums }> {
+export async function downloadSingle(
+  ctx: HttpAttemptContext,
+  resumed: PartState | undefined,
+): Promise<{ size: number; checksums: Checksums }> {
   return new SingleStreamDownload(ctx, resumed).run();
 }
 
@@ -37,7 +46,9 @@ class SingleStreamDownload {
     const a = this.ctx.attempt;
     if (this.state) await this.startFromPart(this.state);
     const complete = this.state !== undefined && this.offset > 0 && this.offset === this.ctx.size;
-    const res = complete ? undefined : await this.ctx.transport.get(this.ctx.url, await this.requestHeaders(), a.signal);
+    const res = complete
+      ? undefined
+      : await this.ctx.transport.get(this.ctx.url, await this.requestHeaders(), a.signal);
     const expectedBody = res ? await this.accept(res) : 'complete';
     const fh = await a.part.open(this.offset === 0);
     try {
@@ -63,7 +74,8 @@ class SingleStreamDownload {
     const carried = a.part.hasher;
     if (carried && carried.start === 0 && carried.length === this.offset) {
       this.hasher = carried;
-      if (this.offset > 0) a.onResume(this.offset, `resuming ${a.where} at byte ${this.offset} of ${this.ctx.size ?? '?'}`);
+      if (this.offset > 0)
+        a.onResume(this.offset, `resuming ${a.where} at byte ${this.offset} of ${this.ctx.size ?? '?'}`);
       return;
     }
     this.hasher = this.newHasher();
@@ -71,7 +83,10 @@ class SingleStreamDownload {
       this.prefixHashed = this.hasher.add(this.offset);
       // Owned: awaited in finish(), or dropped with the hasher when the download restarts at 0.
       this.prefixHashed.catch(() => undefined);
-      a.onResume(this.offset, `resuming ${a.where} at byte ${this.offset} of ${this.ctx.size ?? '?'} (re-hashing the .part prefix)`);
+      a.onResume(
+        this.offset,
+        `resuming ${a.where} at byte ${this.offset} of ${this.ctx.size ?? '?'} (re-hashing the .part prefix)`,
+      );
     }
   }
 
@@ -104,7 +119,9 @@ class SingleStreamDownload {
       const len = contentLength(res);
       if (size !== undefined && len !== undefined && len !== size) {
         await res.body.dump();
-        throw new GridError('GRID_SIZE_MISMATCH', `${a.where}: Content-Length ${len}, expected ${size}`, { retryable: true });
+        throw new GridError('GRID_SIZE_MISMATCH', `${a.where}: Content-Length ${len}, expected ${size}`, {
+          retryable: true,
+        });
       }
       expectedBody = len ?? size;
       this.state = newState(a.where, expectedBody, validator, a.expected);
@@ -127,7 +144,11 @@ class SingleStreamDownload {
     return expectedBody;
   }
 
-  private async pump(res: Dispatcher.ResponseData, fh: FileHandle, expectedBody: number | undefined): Promise<number> {
+  private async pump(
+    res: Dispatcher.ResponseData,
+    fh: FileHandle,
+    expectedBody: number | undefined,
+  ): Promise<number> {
     const { attempt: a, job } = this.ctx;
     const state = this.state!;
     const seg = state.segments[0]!;
@@ -146,7 +167,11 @@ class SingleStreamDownload {
       },
     });
     if (expectedBody !== undefined && received < expectedBody) {
-      throw new GridError('GRID_CONNECTION_LOST', `${a.where}: short body, ${received} of ${expectedBody} bytes`, { retryable: true });
+      throw new GridError(
+        'GRID_CONNECTION_LOST',
+        `${a.where}: short body, ${received} of ${expectedBody} bytes`,
+        { retryable: true },
+      );
     }
     return received;
   }
@@ -168,6 +193,19 @@ class SingleStreamDownload {
 }
 
 /** The state of a `.part` that starts now, holding the file version `validator` names. */
-function newState(where: string, size: number | undefined, validator: string | undefined, expected: Checksums): PartState {
-  return { version: 2, url: where, size, validator, expected, bootId: undefined, segments: [{ start: 0, end: size, done: 0, durable: 0 }] };
+function newState(
+  where: string,
+  size: number | undefined,
+  validator: string | undefined,
+  expected: Checksums,
+): PartState {
+  return {
+    version: 2,
+    url: where,
+    size,
+    validator,
+    expected,
+    bootId: undefined,
+    segments: [{ start: 0, end: size, done: 0, durable: 0 }],
+  };
 }

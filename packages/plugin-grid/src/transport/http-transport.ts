@@ -66,7 +66,12 @@ export class HttpTransport {
   }
 
   /** HEAD with `Want-Digest`; storage often reports checksums only here (dCache, XrdHttp). */
-  async head(url: string, headers: Record<string, string>, algorithms: readonly ChecksumAlgorithm[], signal: AbortSignal): Promise<HeadInfo> {
+  async head(
+    url: string,
+    headers: Record<string, string>,
+    algorithms: readonly ChecksumAlgorithm[],
+    signal: AbortSignal,
+  ): Promise<HeadInfo> {
     const where = redactUrl(url);
     let res: Dispatcher.ResponseData;
     try {
@@ -80,7 +85,8 @@ export class HttpTransport {
       throw toGridError(e, where);
     }
     await res.body.dump();
-    if (res.statusCode >= 300) throw statusError(res.statusCode, where, parseRetryAfter(headerValue(res.headers['retry-after'])));
+    if (res.statusCode >= 300)
+      throw statusError(res.statusCode, where, parseRetryAfter(headerValue(res.headers['retry-after'])));
     const len = headerValue(res.headers['content-length']);
     return {
       size: len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined,
@@ -91,7 +97,11 @@ export class HttpTransport {
   }
 
   /** A GET (optionally with `Range`); the caller validates the status against what it asked for. */
-  async get(url: string, headers: Record<string, string>, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  async get(
+    url: string,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<Dispatcher.ResponseData> {
     try {
       return await this.dispatcher.request({
         ...splitUrl(url),

@@ -10,14 +10,21 @@ describe('failure classes', () => {
   const cls = (e: GridError) => classifyFailure(e);
   it('retries the same replica for lost connections, 429 and 503 with Retry-After', () => {
     expect(cls(toGridError(Object.assign(new Error('x'), { code: 'ECONNRESET' }), 'u'))).toBe('retry');
-    expect(cls(toGridError(Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }), 'u'))).toBe('retry');
+    expect(
+      cls(toGridError(Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }), 'u')),
+    ).toBe('retry');
     expect(cls(statusError(429, 'u', undefined))).toBe('retry');
     expect(cls(statusError(503, 'u', 1000))).toBe('retry');
   });
   it('moves on for refused connections, other 5xx, 503 without Retry-After, 401/403/404, stalls and mismatches', () => {
-    expect(cls(toGridError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), 'u'))).toBe('next-replica');
-    expect(cls(toGridError({ cause: { code: 'UND_ERR_CONNECT_TIMEOUT' }, message: 'x' }, 'u'))).toBe('next-replica');
-    for (const s of [500, 502, 503, 401, 403, 404]) expect(cls(statusError(s, 'u', undefined))).toBe('next-replica');
+    expect(cls(toGridError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), 'u'))).toBe(
+      'next-replica',
+    );
+    expect(cls(toGridError({ cause: { code: 'UND_ERR_CONNECT_TIMEOUT' }, message: 'x' }, 'u'))).toBe(
+      'next-replica',
+    );
+    for (const s of [500, 502, 503, 401, 403, 404])
+      expect(cls(statusError(s, 'u', undefined))).toBe('next-replica');
     expect(cls(new GridError('GRID_STALLED', 'slow'))).toBe('next-replica');
     expect(cls(new GridError('GRID_CHECKSUM_MISMATCH', 'bad'))).toBe('next-replica');
   });
@@ -40,7 +47,9 @@ describe('HTTP headers', () => {
   it('keeps only requested, well-formed digests (stale SHA-512 from old XrdHttp is dropped)', () => {
     expect(parseDigestHeader('adler32=49757f2a', ['adler32'])).toEqual({ adler32: '49757f2a' });
     expect(parseDigestHeader('SHA-512=SXV/Kg==', ['adler32'])).toEqual({});
-    expect(parseDigestHeader('md5=1B2M2Y8AsgTpgAmY7PhCfg==,adler32=zz', ['adler32', 'md5'])).toEqual({ md5: 'd41d8cd98f00b204e9800998ecf8427e' });
+    expect(parseDigestHeader('md5=1B2M2Y8AsgTpgAmY7PhCfg==,adler32=zz', ['adler32', 'md5'])).toEqual({
+      md5: 'd41d8cd98f00b204e9800998ecf8427e',
+    });
   });
   it('uses only strong ETags for If-Range and redacts URLs', () => {
     expect(strongEtag('W/"x"')).toBeUndefined();
@@ -50,7 +59,7 @@ describe('HTTP headers', () => {
 });
 
 describe('backoff', () => {
-  it('uses core\'s rule with grid\'s timing (0.5 s doubling to 30 s, ±50 %), and Retry-After wins', () => {
+  it("uses core's rule with grid's timing (0.5 s doubling to 30 s, ±50 %), and Retry-After wins", () => {
     expect(retryDelay(1, undefined, {}, () => 0.5)).toBe(500);
     expect(retryDelay(4, undefined, {}, () => 0.5)).toBe(4000);
     expect(retryDelay(1, undefined, {}, () => 1)).toBe(750);
@@ -76,9 +85,18 @@ describe('segments and xrdcp progress', () => {
     ]);
   });
   it('reads the last record of the xrdcp progress bar', () => {
-    const out = '\r[8MB/47.68MB][ 16%][========>   ][8MB/s]  \r[47.68MB/47.68MB][100%][==========][47.68MB/s]  ';
-    expect(parseXrdcpProgress(out)).toEqual({ bytes: Math.round(47.68 * 1024 * 1024), total: Math.round(47.68 * 1024 * 1024), percent: 100 });
-    expect(parseXrdcpProgress('[512kB/1MB][ 50%]')).toEqual({ bytes: 512 * 1024, total: 1024 * 1024, percent: 50 });
+    const out =
+      '\r[8MB/47.68MB][ 16%][========>   ][8MB/s]  \r[47.68MB/47.68MB][100%][==========][47.68MB/s]  ';
+    expect(parseXrdcpProgress(out)).toEqual({
+      bytes: Math.round(47.68 * 1024 * 1024),
+      total: Math.round(47.68 * 1024 * 1024),
+      percent: 100,
+    });
+    expect(parseXrdcpProgress('[512kB/1MB][ 50%]')).toEqual({
+      bytes: 512 * 1024,
+      total: 1024 * 1024,
+      percent: 50,
+    });
     expect(parseXrdcpProgress('nothing')).toBeUndefined();
   });
 });

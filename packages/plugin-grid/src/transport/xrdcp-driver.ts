@@ -19,7 +19,9 @@ const UNIT: Record<string, number> = { B: 1, kB: 1e3, KB: 1024, MB: 1024 ** 2, G
  * Reads the last progress record from xrdcp's bar (`[8MB/47.68MB][ 16%][==>  ][8MB/s]`, printed only to
  * a terminal). xrdcp's units are binary multiples written as kB/MB/GB.
  */
-export function parseXrdcpProgress(text: string): { bytes: number; total: number; percent: number } | undefined {
+export function parseXrdcpProgress(
+  text: string,
+): { bytes: number; total: number; percent: number } | undefined {
   const re = /\[(\d+(?:\.\d+)?)([kKMGT]?B)\/(\d+(?:\.\d+)?)([kKMGT]?B)\]\[\s*(\d+)%\]/g;
   let last: RegExpExecArray | null = null;
   for (let m = re.exec(text); m !== null; m = re.exec(text)) last = m;
@@ -76,21 +78,38 @@ class XrdcpSession implements TransferSession {
   async transfer(a: TransferAttempt): Promise<TransferResult> {
     const bin = this.options.path ?? 'xrdcp';
     if (!(await xrdcpAvailable(bin))) {
-      throw new GridError('GRID_XRDCP_MISSING', `${a.where} needs xrdcp, which is not installed (Debian: apt-get install xrootd-client)`, {
-        retryable: false,
-      });
+      throw new GridError(
+        'GRID_XRDCP_MISSING',
+        `${a.where} needs xrdcp, which is not installed (Debian: apt-get install xrootd-client)`,
+        {
+          retryable: false,
+        },
+      );
     }
     const startAt = await prepareTarget(a);
     const code = await this.run(a, bin, startAt);
-    if (a.signal.aborted) throw new GridError('GRID_ABORTED', 'download aborted; the .part file is kept for resume', { cause: a.signal.reason });
+    if (a.signal.aborted)
+      throw new GridError('GRID_ABORTED', 'download aborted; the .part file is kept for resume', {
+        cause: a.signal.reason,
+      });
     if (code.exit !== 0) {
-      const msg = code.tail.replace(/\r/g, '\n').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('[')).slice(-3).join(' | ');
+      const msg = code.tail
+        .replace(/\r/g, '\n')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !l.startsWith('['))
+        .slice(-3)
+        .join(' | ');
       // Exit 50-55 are XRootD errors; a checksum failure means the replica's content is wrong.
       const cksum = /checksum/i.test(msg);
-      throw new GridError(cksum ? 'GRID_CHECKSUM_MISMATCH' : 'GRID_XRDCP_FAILED', `${a.where}: xrdcp exited with ${code.exit}: ${msg.replace(/\?[^\s]*/g, '?***')}`, {
-        retryable: true,
-        details: { exitCode: code.exit },
-      });
+      throw new GridError(
+        cksum ? 'GRID_CHECKSUM_MISMATCH' : 'GRID_XRDCP_FAILED',
+        `${a.where}: xrdcp exited with ${code.exit}: ${msg.replace(/\?[^\s]*/g, '?***')}`,
+        {
+          retryable: true,
+          details: { exitCode: code.exit },
+        },
+      );
     }
     const fh = await a.part.open(false);
     try {
@@ -108,8 +127,19 @@ class XrdcpSession implements TransferSession {
   }
 
   /** Runs xrdcp into the `.part`, reporting progress; resolves with its exit code and last output. */
-  private async run(a: TransferAttempt, bin: string, startAt: number): Promise<{ exit: number | null; tail: string }> {
-    const args = ['--nopbar', '--retry', '2', '--retry-policy', 'continue', ...(startAt > 0 ? ['--continue'] : ['--force'])];
+  private async run(
+    a: TransferAttempt,
+    bin: string,
+    startAt: number,
+  ): Promise<{ exit: number | null; tail: string }> {
+    const args = [
+      '--nopbar',
+      '--retry',
+      '2',
+      '--retry-policy',
+      'continue',
+      ...(startAt > 0 ? ['--continue'] : ['--force']),
+    ];
     const adler = a.expected.adler32;
     if (adler !== undefined) args.push('--cksum', `adler32:${adler}`);
     args.push(a.url, a.part.path);
@@ -125,10 +155,14 @@ class XrdcpSession implements TransferSession {
     const useScript = await (scriptFound ??= hasBinary('script', ['--version']));
     // Under a pseudo-terminal xrdcp prints its progress bar; drop --nopbar there.
     const child = useScript
-      ? spawn('script', ['-qfec', [bin, ...args.filter((x) => x !== '--nopbar')].map(shellQuote).join(' '), '/dev/null'], {
-          env,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        })
+      ? spawn(
+          'script',
+          ['-qfec', [bin, ...args.filter((x) => x !== '--nopbar')].map(shellQuote).join(' '), '/dev/null'],
+          {
+            env,
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        )
       : spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.children.add(child);
     const progress = new XrdcpProgress(a, startAt);
@@ -160,7 +194,12 @@ async function prepareTarget(a: TransferAttempt): Promise<number> {
   const state = await a.part.readState();
   const have = await a.part.size();
   const vouched = Object.keys(a.expected).length > 0;
-  const resume = state !== undefined && have !== undefined && have > 0 && vouched && (a.size === undefined || have <= a.size);
+  const resume =
+    state !== undefined &&
+    have !== undefined &&
+    have > 0 &&
+    vouched &&
+    (a.size === undefined || have <= a.size);
   if (!resume) await a.part.remove();
   const startAt = resume ? have : 0;
   await a.part.writeState({

@@ -10,7 +10,11 @@ import { startTcpProxy } from '../../test/support/tcp-proxy.js';
 import { toGridFile } from '../model/grid-file.js';
 import { seedPart } from '../../test/support/parts.js';
 
-const available = requireService('xrootd + xrdcp', hasBinary('xrootd') && hasBinary('xrdcp', '--version'), INSTALL_HINT);
+const available = requireService(
+  'xrootd + xrdcp',
+  hasBinary('xrootd') && hasBinary('xrdcp', '--version'),
+  INSTALL_HINT,
+);
 const MiB = 1024 * 1024;
 
 describe.skipIf(!available)('Debian XRootD 5.5.3: XrdHttp quirks and the xrdcp driver', () => {
@@ -32,10 +36,16 @@ describe.skipIf(!available)('Debian XRootD 5.5.3: XrdHttp quirks and the xrdcp d
 
   /** A .part holding the first `n` bytes, with its state, as an interrupted run leaves it. */
   const seedFirstBytes = (dest: string, url: string, n: number) =>
-    seedPart(dest, f.name, readFileSync(join(data, f.name)).subarray(0, n), f.size, { url, expected: { adler32: f.adler32 } });
+    seedPart(dest, f.name, readFileSync(join(data, f.name)).subarray(0, n), f.size, {
+      url,
+      expected: { adler32: f.adler32 },
+    });
 
   it('verifies against the XrdHttp Digest (asked on HEAD) when the list has no checksum', async () => {
-    const { events, error } = await runDownload([toGridFile({ url: `http://127.0.0.1:${xrd.httpPort}/${f.name}` })], { dest: join(root, 'out-digest') });
+    const { events, error } = await runDownload(
+      [toGridFile({ url: `http://127.0.0.1:${xrd.httpPort}/${f.name}` })],
+      { dest: join(root, 'out-digest') },
+    );
     expect(error).toBeUndefined();
     const done = events.find((e) => e.type === 'file-done');
     expect(done?.type === 'file-done' && done.file.checksums.adler32).toBe(f.adler32);
@@ -45,7 +55,9 @@ describe.skipIf(!available)('Debian XRootD 5.5.3: XrdHttp quirks and the xrdcp d
     const dest = join(root, 'out-resume-http');
     const url = `http://127.0.0.1:${xrd.httpPort}/${f.name}`;
     seedFirstBytes(dest, url, 7 * MiB);
-    const { events, error } = await runDownload([toGridFile({ url, size: f.size, adler32: f.adler32 })], { dest });
+    const { events, error } = await runDownload([toGridFile({ url, size: f.size, adler32: f.adler32 })], {
+      dest,
+    });
     expect(error).toBeUndefined();
     const resume = events.find((e) => e.type === 'resume');
     expect(resume?.type === 'resume' && resume.offset).toBe(7 * MiB);
@@ -68,12 +80,18 @@ describe.skipIf(!available)('Debian XRootD 5.5.3: XrdHttp quirks and the xrdcp d
     const dest = join(root, 'out-xrdcp');
     const url = `root://127.0.0.1:${xrd.rootPort}//${f.name}`;
     seedFirstBytes(dest, url, 5 * MiB);
-    const { events, error } = await runDownload([toGridFile({ url, size: f.size, adler32: f.adler32, md5: f.md5 })], { dest, progressIntervalMs: 50 });
+    const { events, error } = await runDownload(
+      [toGridFile({ url, size: f.size, adler32: f.adler32, md5: f.md5 })],
+      { dest, progressIntervalMs: 50 },
+    );
     expect(error).toBeUndefined();
     const resume = events.find((e) => e.type === 'resume');
     expect(resume?.type === 'resume' && resume.offset).toBe(5 * MiB);
     const done = events.find((e) => e.type === 'file-done');
-    expect(done?.type === 'file-done' && done.file.checksums).toMatchObject({ adler32: f.adler32, md5: f.md5 });
+    expect(done?.type === 'file-done' && done.file.checksums).toMatchObject({
+      adler32: f.adler32,
+      md5: f.md5,
+    });
     expect(existsSync(join(dest, `${f.name}.part`))).toBe(false);
   });
 

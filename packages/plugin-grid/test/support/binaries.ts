@@ -10,4 +10,5 @@ export function hasBinary(bin: string, arg = '-v'): boolean {
   }
 }
 
-export const INSTALL_HINT = 'Run packages/plugin-grid/scripts/setup-test-env.sh as root (Debian: nginx xrootd-server xrootd-client aria2 openssl).';
+export const INSTALL_HINT =
+  'Run packages/plugin-grid/scripts/setup-test-env.sh as root (Debian: nginx xrootd-server xrootd-client aria2 openssl).';

@@ -25,13 +25,30 @@ export interface DownloadChild {
  * Starts `test/support/download-child.ts` in its own Node process with `--unhandled-rejections=strict`,
  * so an unhandled rejection anywhere ends it with a stack trace instead of passing unnoticed.
  */
-export function startDownloadChild(files: GridFileInput[], dest: string, options: Record<string, unknown> = {}): DownloadChild {
-  const proc = spawn(process.execPath, ['--unhandled-rejections=strict', '--conditions=source', '--import', 'tsx', script, JSON.stringify(files), dest, JSON.stringify(options)], {
-    cwd: root,
-    // tsx applies a tsconfig only to the files it includes; core's decorators need the base options.
-    env: { ...process.env, TSX_TSCONFIG_PATH: resolve(root, '../../tsconfig.base.json') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export function startDownloadChild(
+  files: GridFileInput[],
+  dest: string,
+  options: Record<string, unknown> = {},
+): DownloadChild {
+  const proc = spawn(
+    process.execPath,
+    [
+      '--unhandled-rejections=strict',
+      '--conditions=source',
+      '--import',
+      'tsx',
+      script,
+      JSON.stringify(files),
+      dest,
+      JSON.stringify(options),
+    ],
+    {
+      cwd: root,
+      // tsx applies a tsconfig only to the files it includes; core's decorators need the base options.
+      env: { ...process.env, TSX_TSCONFIG_PATH: resolve(root, '../../tsconfig.base.json') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -49,7 +66,9 @@ export function startDownloadChild(files: GridFileInput[], dest: string, options
 
 /** Whether a child ended on its own terms: done (0) or a reported GridError (3), and no stack trace. */
 export function endedCleanly(o: ChildOutcome): boolean {
-  return (o.code === 0 || o.code === 3) && !/^\s+at /m.test(o.stderr) && !/Unhandled|uncaught/i.test(o.stderr);
+  return (
+    (o.code === 0 || o.code === 3) && !/^\s+at /m.test(o.stderr) && !/Unhandled|uncaught/i.test(o.stderr)
+  );
 }
 
 /** Polls `check` every 20 ms until it holds, or fails after `timeoutMs`. */

@@ -11,7 +11,13 @@ const inputs = JSON.parse(process.argv[2] ?? '[]') as GridFileInput[];
 const dest = process.argv[3] ?? '.';
 const options = JSON.parse(process.argv[4] ?? '{}') as Record<string, unknown>;
 try {
-  await lastValueFrom(download(inputs.map((f, i) => toGridFile(f, i)), { checkpointBytes: 256 * 1024, ...options, dest }), { defaultValue: undefined });
+  await lastValueFrom(
+    download(
+      inputs.map((f, i) => toGridFile(f, i)),
+      { checkpointBytes: 256 * 1024, ...options, dest },
+    ),
+    { defaultValue: undefined },
+  );
   process.stdout.write('done\n');
 } catch (e) {
   if (!isGridError(e)) throw e;

@@ -32,7 +32,10 @@ export interface FileServer {
   readonly port: number;
   readonly behaviour: ServerBehaviour;
   /** Body bytes written to sockets so far (all responses). */
-  readonly stats: { bytesServed: number; requests: Array<{ method: string; path: string; range?: string; ifRange?: string }> };
+  readonly stats: {
+    bytesServed: number;
+    requests: Array<{ method: string; path: string; range?: string; ifRange?: string }>;
+  };
   url(name: string): string;
   /** Serves `data` under `name` as a new version (new ETag and Last-Modified). */
   setFile(name: string, data: Buffer): void;
@@ -56,8 +59,14 @@ export async function startFileServer(behaviour: ServerBehaviour = {}): Promise<
     const path = decodeURIComponent((req.url ?? '/').split('?')[0]!.slice(1));
     const range = req.headers.range;
     const ifRange = req.headers['if-range'] as string | undefined;
-    stats.requests.push({ method: req.method ?? '', path, ...(range !== undefined && { range }), ...(ifRange !== undefined && { ifRange }) });
-    if (behaviour.status !== undefined) return void res.writeHead(behaviour.status, { 'Content-Length': 0 }).end();
+    stats.requests.push({
+      method: req.method ?? '',
+      path,
+      ...(range !== undefined && { range }),
+      ...(ifRange !== undefined && { ifRange }),
+    });
+    if (behaviour.status !== undefined)
+      return void res.writeHead(behaviour.status, { 'Content-Length': 0 }).end();
     if (req.method === 'HEAD' && behaviour.stallHead) return;
     const file = files.get(path);
     if (!file) return void res.writeHead(404, { 'Content-Length': 0 }).end();
@@ -72,8 +81,15 @@ export async function startFileServer(behaviour: ServerBehaviour = {}): Promise<
       if (behaviour.rangeStatus && (behaviour.rangeStatus.when?.({ start, end }) ?? true)) {
         return void res.writeHead(behaviour.rangeStatus.status, { ...base, 'Content-Length': 0 }).end();
       }
-      if (start >= size) return void res.writeHead(416, { ...base, 'Content-Range': `bytes */${size}`, 'Content-Length': 0 }).end();
-      res.writeHead(206, { ...base, 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Length': end - start + 1 });
+      if (start >= size)
+        return void res
+          .writeHead(416, { ...base, 'Content-Range': `bytes */${size}`, 'Content-Length': 0 })
+          .end();
+      res.writeHead(206, {
+        ...base,
+        'Content-Range': `bytes ${start}-${end}/${size}`,
+        'Content-Length': end - start + 1,
+      });
       if (req.method === 'HEAD') return void res.end();
       return void send(res, file.data.subarray(start, end + 1));
     }
@@ -122,7 +138,11 @@ export async function startFileServer(behaviour: ServerBehaviour = {}): Promise<
     setFile: (name, data) => {
       version++;
       // Distinct seconds, so Last-Modified changes with every version too.
-      files.set(name, { data, etag: `"v${version}-${data.length}"`, lastModified: new Date(Date.UTC(2024, 0, 1) + version * 1000).toUTCString() });
+      files.set(name, {
+        data,
+        etag: `"v${version}-${data.length}"`,
+        lastModified: new Date(Date.UTC(2024, 0, 1) + version * 1000).toUTCString(),
+      });
     },
     close: () =>
       new Promise<void>((ok) => {

@@ -43,10 +43,15 @@ export function makeFiles(dir: string, sizes: number[], prefix = 'f'): DataFile[
 }
 
 /** Runs a download to the end and returns all events, or the error with the events so far. */
-export async function runDownload(files: GridFile[], options: DownloadOptions): Promise<{ events: GridEvent[]; error?: unknown }> {
+export async function runDownload(
+  files: GridFile[],
+  options: DownloadOptions,
+): Promise<{ events: GridEvent[]; error?: unknown }> {
   const events: GridEvent[] = [];
   try {
-    await lastValueFrom(download(files, options).pipe(tap((e) => events.push(e))), { defaultValue: undefined });
+    await lastValueFrom(download(files, options).pipe(tap((e) => events.push(e))), {
+      defaultValue: undefined,
+    });
     return { events };
   } catch (error) {
     return { events, error };

@@ -29,7 +29,13 @@ export interface TestNginx {
  * bearer-token port, a slow port (`limit_rate`), a 503 port with Retry-After, a 401 port, a port serving
  * `wrongDir` (same names and sizes, other bytes) and, with a PKI, an HTTPS port requiring client certs.
  */
-export async function startNginx(opts: { dir: string; dataDir: string; wrongDir?: string; pki?: TestPki; slowRate?: string }): Promise<TestNginx> {
+export async function startNginx(opts: {
+  dir: string;
+  dataDir: string;
+  wrongDir?: string;
+  pki?: TestPki;
+  slowRate?: string;
+}): Promise<TestNginx> {
   const p = async () => freePort();
   const ports: NginxPorts = {
     replicas: [await p(), await p(), await p()],
@@ -88,7 +94,11 @@ http {
 `;
   const confPath = join(opts.dir, 'nginx.conf');
   writeFileSync(confPath, conf);
-  const child: ChildProcess = spawn('nginx', ['-c', confPath, '-p', opts.dir, '-e', join(opts.dir, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(
+    'nginx',
+    ['-c', confPath, '-p', opts.dir, '-e', join(opts.dir, 'error.log')],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

@@ -7,7 +7,13 @@ import { currentBootId, partNames, type PartState } from '../../src/files/part-f
  * Leaves `data` as the `.part` of `name` in `dest`, with a state file, as an interrupted run of this
  * boot leaves it (`state` overrides fields: `validator`, `url`, `expected`...).
  */
-export function seedPart(dest: string, name: string, data: Buffer, size: number | undefined, state: Partial<PartState> & { url: string; expected?: Checksums }): void {
+export function seedPart(
+  dest: string,
+  name: string,
+  data: Buffer,
+  size: number | undefined,
+  state: Partial<PartState> & { url: string; expected?: Checksums },
+): void {
   mkdirSync(dest, { recursive: true });
   const names = partNames(name);
   writeFileSync(join(dest, names.part), data);

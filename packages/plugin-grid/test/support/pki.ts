@@ -21,15 +21,104 @@ export interface TestPki {
 
 export function createTestPki(dir: string): TestPki {
   const ossl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  ossl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=Beamline Test CA');
+  ossl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=Beamline Test CA',
+  );
   writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  ossl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-  ossl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext');
-  ossl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'user.key', '-out', 'user.csr', '-subj', '/CN=Test User');
-  ossl('x509', '-req', '-in', 'user.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'user.crt', '-days', '2');
+  ossl(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+    '-subj',
+    '/CN=127.0.0.1',
+  );
+  ossl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'server.ext',
+  );
+  ossl(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'user.key',
+    '-out',
+    'user.csr',
+    '-subj',
+    '/CN=Test User',
+  );
+  ossl(
+    'x509',
+    '-req',
+    '-in',
+    'user.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'user.crt',
+    '-days',
+    '2',
+  );
   const passphrase = 'test-pass';
-  ossl('pkcs12', '-export', '-in', 'user.crt', '-inkey', 'user.key', '-out', 'user.p12', '-passout', `pass:${passphrase}`);
-  ossl('pkcs12', '-export', '-legacy', '-in', 'user.crt', '-inkey', 'user.key', '-out', 'legacy.p12', '-passout', `pass:${passphrase}`);
+  ossl(
+    'pkcs12',
+    '-export',
+    '-in',
+    'user.crt',
+    '-inkey',
+    'user.key',
+    '-out',
+    'user.p12',
+    '-passout',
+    `pass:${passphrase}`,
+  );
+  ossl(
+    'pkcs12',
+    '-export',
+    '-legacy',
+    '-in',
+    'user.crt',
+    '-inkey',
+    'user.key',
+    '-out',
+    'legacy.p12',
+    '-passout',
+    `pass:${passphrase}`,
+  );
   execFileSync('sh', ['-c', 'cat user.crt user.key ca.crt > proxy.pem'], { cwd: dir });
   const p = (n: string) => join(dir, n);
   return {

@@ -19,7 +19,10 @@ export interface TcpProxy {
  * per-host cap test reads `maxActive`) and, with `cutEvery`, destroys each connection after 0.5–1.5 ×
  * `cutEvery` bytes from the server (resume tests). Works below HTTP, so it covers root:// too.
  */
-export async function startTcpProxy(targetPort: number, opts: { cutEvery?: number; maxCuts?: number } = {}): Promise<TcpProxy> {
+export async function startTcpProxy(
+  targetPort: number,
+  opts: { cutEvery?: number; maxCuts?: number } = {},
+): Promise<TcpProxy> {
   const stats: ProxyStats = { connections: 0, cuts: 0, active: 0, maxActive: 0 };
   const sockets = new Set<Socket>();
   const server = createServer((client) => {

@@ -31,10 +31,14 @@ xrd.protocol XrdHttp:${httpPort} libXrdHttp.so
   writeFileSync(confPath, conf);
   const nobody = 65534;
   chownSync(admin, nobody, nobody);
-  const child: ChildProcess = spawn('xrootd', ['-c', confPath, '-l', join(admin, 'xrootd.log'), '-R', 'nobody', '-n', 'test'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    cwd: admin,
-  });
+  const child: ChildProcess = spawn(
+    'xrootd',
+    ['-c', confPath, '-l', join(admin, 'xrootd.log'), '-R', 'nobody', '-n', 'test'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: admin,
+    },
+  );
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
