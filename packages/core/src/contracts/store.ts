@@ -100,6 +100,35 @@ export interface ReadEventsOptions {
   types?: readonly RunEventType[];
 }
 
+/**
+ * Which finished runs a store keeps when it collects garbage: a run is collected only when it is not
+ * running (nor interrupted), is not among the newest `keepRuns`, and was last updated more than
+ * `keepDays` ago. A limit that is not given keeps nothing by itself.
+ */
+export interface RetentionPolicy {
+  /** Keep runs updated within this many days (fractions allowed). */
+  keepDays?: number;
+  /** Keep the newest this many runs (by creation), whatever their age. */
+  keepRuns?: number;
+}
+
+/** Options of {@link Store.collectGarbage}. */
+export interface CollectGarbageOptions extends RetentionPolicy {
+  /** Only report what would be collected. */
+  dryRun?: boolean;
+}
+
+/** What {@link Store.collectGarbage} collected (or, for a dry run, would collect). */
+export interface GarbageReport {
+  /** Ids of the collected runs (record, state and events deleted). */
+  runs: string[];
+  /** Events deleted with them. */
+  events: number;
+  /** Bytes of storage given back (log text file), or that would be, roughly, for a dry run. */
+  reclaimedBytes: number;
+  dryRun: boolean;
+}
+
 /** Who is driving a run right now. */
 export interface RunOwner {
   pid: number;
@@ -144,6 +173,12 @@ export interface Store {
    */
   claimRun(runId: string, owner: RunOwner): Promise<void>;
   releaseRun(runId: string, owner: RunOwner): Promise<void>;
+  /**
+   * Deletes old finished runs (record, state, events) by `options` and gives their storage back; runs
+   * that are running or interrupted are never collected. The cache is kept. Optional: stores without it
+   * keep everything.
+   */
+  collectGarbage?(options: CollectGarbageOptions): Promise<GarbageReport>;
   close(): Promise<void>;
 }
 

@@ -66,12 +66,20 @@ export class LogTextFile {
   }
 
   /**
-   * Reads a range back. Text that is missing from the file (only after an OS crash or a power loss,
-   * which may keep a database commit but lose file pages that were never synced) is returned as far as
-   * it is there.
+   * Reads a range back: `text` is what the file holds of it, `missing` the bytes it lacks. Text goes
+   * missing only when the file lost its end (an OS crash or a power loss may keep a database commit but
+   * lose file pages that were never synced; a disk that was repaired; a file truncated or deleted by hand):
+   * the caller says so rather than return less without a word.
    */
-  read(range: TextRange): string {
-    const fd = this.#open(false);
+  read(range: TextRange): { text: string; missing: number } {
+    let fd: number;
+    try {
+      fd = this.#open(false);
+    } catch (error) {
+      // A file that is not there at all holds none of the text.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { text: '', missing: range.length };
+      throw error;
+    }
     const buffer = Buffer.allocUnsafe(range.length);
     let got = 0;
     while (got < range.length) {
@@ -79,7 +87,17 @@ export class LogTextFile {
       if (n === 0) break;
       got += n;
     }
-    return buffer.toString('utf8', 0, got);
+    return { text: buffer.toString('utf8', 0, got), missing: range.length - got };
+  }
+
+  /** The file's size in bytes (0 when it does not exist yet). */
+  size(): number {
+    try {
+      return fstatSync(this.#open(false)).size;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw error;
+    }
   }
 
   close(): void {

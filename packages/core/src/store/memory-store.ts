@@ -3,6 +3,8 @@ import { setImmediate } from 'node:timers/promises';
 import type { RunEvent } from '../contracts/events.js';
 import type {
   CacheRecord,
+  CollectGarbageOptions,
+  GarbageReport,
   ListRunsOptions,
   ReadEventsOptions,
   RunOwner,
@@ -14,6 +16,7 @@ import type {
 } from '../contracts/store.js';
 import { validateAppendBatch } from '../store-kit/append-batch.js';
 import { CoreError } from '../errors/core-error.js';
+import { runsToCollect } from './retention.js';
 import { applyRunEvent, initialRunState, isInterrupted, ownerBlocksClaim } from './run-state.js';
 
 interface MemoryRun {
@@ -179,6 +182,29 @@ export class MemoryStore implements Store {
     return this.#call(() => {
       const run = this.#runs.get(runId);
       if (run?.owner?.pid === owner.pid && run.owner.host === owner.host) delete run.owner;
+    });
+  }
+
+  collectGarbage(options: CollectGarbageOptions): Promise<GarbageReport> {
+    return this.#call(() => {
+      // Newest first, as SqliteStore orders them.
+      const runs = [...this.#runs.values()].reverse().sort((a, b) => b.record.createdAt - a.record.createdAt);
+      const victims = runsToCollect(
+        runs.map(({ state }) => ({
+          id: state.id,
+          status: state.status,
+          createdAt: state.createdAt,
+          updatedAt: state.updatedAt,
+        })),
+        options,
+        Date.now(),
+      );
+      let events = 0;
+      for (const id of victims) {
+        events += this.#runs.get(id)?.events.length ?? 0;
+        if (options.dryRun !== true) this.#runs.delete(id);
+      }
+      return { runs: victims, events, reclaimedBytes: 0, dryRun: options.dryRun === true };
     });
   }
 

@@ -1,6 +1,17 @@
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  fstatSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { Artifact } from '../contracts/artifact.js';
@@ -8,8 +19,11 @@ import type { StepOutputs } from '../contracts/command.js';
 import type { CacheKeyParts, ErrorInfo, RunEvent } from '../contracts/events.js';
 import type {
   CacheRecord,
+  CollectGarbageOptions,
+  GarbageReport,
   ListRunsOptions,
   ReadEventsOptions,
+  RetentionPolicy,
   RunOwner,
   RunRecord,
   RunState,
@@ -23,6 +37,9 @@ import { validateAppendBatch } from '../store-kit/append-batch.js';
 import { CoreError, isCoreError } from '../errors/core-error.js';
 import { BUSY_STORE_APPENDS, WalCheckpointer } from './wal-checkpointer.js';
 import { LogTextFile, type TextRange } from './log-text-file.js';
+import { commitFile, copyRange, TextMoves } from './compact-log-text.js';
+import { checkRetentionPolicy, runsToCollect } from './retention.js';
+import { isLiveProcess } from '../process/process-identity.js';
 import {
   applyRunEvent,
   changesStepState,
@@ -40,6 +57,24 @@ export interface SqliteStoreOptions {
   path?: string;
   /** Base directory for the default and relative paths. Default: `process.cwd()`. */
   cwd?: string;
+  /**
+   * Told about problems the store works around rather than fails on: log text missing from a truncated
+   * log text file, a retention pass that could not run. The runtime passes these on as `store` warnings
+   * of its event sink (`Runtime.events$`).
+   */
+  onWarning?: (warning: StoreWarning) => void;
+  /**
+   * Collect old finished runs and their log text by this policy when the store opens, at most once a
+   * day (see {@link SqliteStore.collectGarbage}). Default: keep everything.
+   */
+  retention?: RetentionPolicy;
+}
+
+/** A problem a {@link SqliteStore} worked around. */
+export interface StoreWarning {
+  /** One line for people. */
+  message: string;
+  details: Record<string, unknown>;
 }
 
 /**
@@ -118,6 +153,12 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE runs ADD COLUMN owner_start_time INTEGER;
   CREATE INDEX runs_status ON runs (status);
   `,
+  `
+  -- Facts about the store itself. text_generation: the log text file in use, <db>-text for 0 and
+  -- <db>-text.<n> after that; garbage collection writes the next one and switches in one commit.
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+  INSERT INTO meta (key, value) VALUES ('text_generation', 0);
+  `,
 ];
 
 /** The schema version this code writes (`PRAGMA user_version`). */
@@ -133,6 +174,12 @@ const PAGE_CHARS = 8 * 1024 * 1024;
  * including everything a quiet step prints, stays in the row, so small appends never touch the file.
  */
 const INLINE_TEXT_MAX = 4096;
+
+/** A log text file is rewritten only to give back at least this much (and a quarter of it). */
+const COMPACT_MIN_GARBAGE = 64 * 1024;
+
+/** Retention at open runs at most this often. */
+const RETENTION_INTERVAL_MS = 24 * 60 * 60 * 1000;
 
 /** How long a write waits for another process's write to finish before failing (retryable). */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -211,21 +258,25 @@ export class SqliteStore implements Store {
   readonly #appendTx: (runId: string, events: readonly RunEvent[]) => void;
   readonly #createTx: (run: RunRecord) => void;
   readonly #claimTx: (runId: string, owner: RunOwner) => void;
-  readonly #texts: LogTextFile | undefined;
+  #texts: LogTextFile | undefined;
+  #textGeneration = 0;
+  readonly #onWarning: ((warning: StoreWarning) => void) | undefined;
+  #truncationReported = false;
   readonly #checkpointer: WalCheckpointer | undefined;
   #appends = 0;
   #closed = false;
 
-  private constructor(db: Database.Database, path: string) {
+  private constructor(db: Database.Database, path: string, options: SqliteStoreOptions) {
     this.#db = db;
     this.path = path;
     this.description = `sqlite:${path}`;
-    this.#texts = path === ':memory:' ? undefined : new LogTextFile(`${path}-text`);
+    this.#onWarning = options.onWarning;
     this.#checkpointer =
       path === ':memory:'
         ? undefined
         : new WalCheckpointer(path, (pages) => db.pragma(`wal_autocheckpoint = ${pages}`));
     this.#stmt = prepareStatements(db);
+    if (path !== ':memory:') this.#useTextGeneration(this.#stmt.textGeneration.get() as number);
     // `.immediate`: taking the write lock up front makes busy_timeout apply; a deferred transaction
     // that reads and then writes fails at once with SQLITE_BUSY when another process wrote meanwhile.
     const appendTx = db.transaction((runId: string, events: readonly RunEvent[]) =>
@@ -239,9 +290,12 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Opens (creating it and its folder if needed) the database and brings its schema up to date.
-   * @throws CoreError `CORE_STORE_FAILED` when the file cannot be opened or was written by a newer
-   * schema version.
+   * Opens (creating it and its folder if needed) the database and brings its schema up to date. A new
+   * database is created complete under a temporary name and linked into place, so a file at `path` is
+   * always a whole store: an empty (0-byte) file there, or a SQLite database without Beamline's schema, is
+   * reported, never taken for a new store.
+   * @throws CoreError `CORE_STORE_FAILED` when the file cannot be opened, is empty or not a Beamline
+   * store, or was written by a newer schema version.
    */
   static open(options: SqliteStoreOptions = {}): SqliteStore {
     const cwd = options.cwd ?? process.cwd();
@@ -249,16 +303,21 @@ export class SqliteStore implements Store {
       options.path === ':memory:' ? ':memory:' : resolve(cwd, options.path ?? '.beamline/beamline.db');
     let db: Database.Database | undefined;
     try {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-      db = new Database(path);
-      // busy_timeout first: switching to WAL and migrating may wait for another process.
-      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      // Keeps the WAL file from staying at its high-water mark after a checkpoint.
-      db.pragma('journal_size_limit = 67108864');
-      migrate(db);
-      return new SqliteStore(db, path);
+      if (path === ':memory:') {
+        db = openDatabase(path);
+        migrate(db);
+      } else {
+        mkdirSync(dirname(path), { recursive: true });
+        createIfMissing(path);
+        // Before opening: switching an empty file to WAL would write a header into it.
+        if (statSync(path).size === 0) throw notAStore(path, 'is empty (0 bytes)', 0);
+        db = openDatabase(path, { fileMustExist: true });
+        checkIsStore(db, path);
+        migrate(db);
+      }
+      const store = new SqliteStore(db, path, options);
+      if (options.retention !== undefined) store.#retainOnOpen(options.retention);
+      return store;
     } catch (error) {
       db?.close();
       throw storeError(`opening ${path}`, error);
@@ -337,10 +396,10 @@ export class SqliteStore implements Store {
       if (types !== undefined) params.push(types);
       // The page is read synchronously and the cursor closed before the first yield: an open cursor
       // keeps the connection busy, and the consumer may call the store between two events.
-      let page: ReturnType<typeof readPage>;
+      let page: PageRead;
       try {
         this.#assertOpen();
-        page = readPage(stmt, params, this.#texts);
+        page = this.#readPage(stmt, params);
       } catch (error) {
         throw storeError('readEvents', error);
       }
@@ -424,6 +483,254 @@ export class SqliteStore implements Store {
     return this.#call('releaseRun', () => {
       this.#stmt.releaseRun.run(runId, owner.pid, owner.host);
     });
+  }
+
+  /**
+   * The log text file of a generation; the store switches when the database says another one is in use
+   * (garbage collection, possibly by another process, wrote a compacted copy).
+   */
+  #useTextGeneration(generation: number): LogTextFile {
+    if (this.#texts === undefined || generation !== this.#textGeneration) {
+      this.#texts?.close();
+      this.#texts = new LogTextFile(textFilePath(this.path, generation));
+      this.#textGeneration = generation;
+    }
+    return this.#texts;
+  }
+
+  /**
+   * One page of events with their log text. The rows and the generation of the text file are read in one
+   * transaction, so they agree. Text found missing is checked once more after it: garbage collection in
+   * another process may have replaced the file between the snapshot and the read, and the page is then
+   * read again from the new one; text that is really missing is shown as far as it is there, with a note.
+   */
+  #readPage(stmt: Statement, params: unknown[]): PageRead {
+    const read = this.#db.transaction((): { page: PageRead; generation: number } => {
+      if (this.path === ':memory:') return { page: readPage(stmt, params, undefined), generation: 0 };
+      const generation = this.#stmt.textGeneration.get() as number;
+      return { page: readPage(stmt, params, this.#useTextGeneration(generation)), generation };
+    });
+    for (let attempt = 0; ; attempt++) {
+      const { page, generation } = read();
+      if (page.missing.length === 0) return page;
+      if (attempt < 3 && (this.#stmt.textGeneration.get() as number) !== generation) continue;
+      for (const gap of page.missing) {
+        const event = page.events[gap.index] as { text: string };
+        event.text += this.#reportMissingText(gap.seq, gap.missing, gap.length);
+      }
+      return page;
+    }
+  }
+
+  #reportMissingText(seq: number, missing: number, length: number): string {
+    const file = this.#texts?.path ?? `${this.path}-text`;
+    if (!this.#truncationReported) {
+      // Once per store: a truncated file usually lacks the text of many events.
+      this.#truncationReported = true;
+      this.#onWarning?.({
+        message: `The log text file ${file} is shorter than the database says: ${missing} of ${length} bytes of event ${seq} are missing (and maybe of later events). The text is shown as far as it is there.`,
+        details: { file, seq, missing, length },
+      });
+    }
+    return `\n[beamline: ${missing} of ${length} bytes of this log text are missing from ${file}]\n`;
+  }
+
+  /**
+   * Deletes old finished runs (record, state, events; see {@link RetentionPolicy}) and gives the space
+   * of their log text back: the log text file is rewritten with only the text still referenced, under a
+   * new name, and the database switches to it in one commit, so a crash (`kill -9`) at any moment leaves
+   * either the old file and rows or the new ones, never a mix. Writers in other processes wait for the
+   * switch (it holds the write lock while it moves the offsets, about a second per million log events)
+   * and pick the new file up by themselves. The file is rewritten only when at least a quarter of it (and
+   * 64 KiB) is garbage.
+   */
+  collectGarbage(options: CollectGarbageOptions): Promise<GarbageReport> {
+    return this.#call('collectGarbage', () => this.#collectGarbage(options));
+  }
+
+  #collectGarbage(options: CollectGarbageOptions): GarbageReport {
+    const candidates = (
+      this.#db
+        .prepare('SELECT id, status, created_at, updated_at FROM runs ORDER BY created_at DESC, rowid DESC')
+        .all() as { id: string; status: RunStatus; created_at: number; updated_at: number }[]
+    ).map((row) => ({
+      id: row.id,
+      status: row.status,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    }));
+    const victims = runsToCollect(candidates, options, Date.now());
+    if (options.dryRun === true) {
+      const size = this.#db.prepare(
+        'SELECT count(*) AS n, coalesce(sum(text_length), 0) AS bytes FROM events WHERE run_id = ?',
+      );
+      let events = 0;
+      let bytes = 0;
+      for (const id of victims) {
+        const row = size.get(id) as { n: number; bytes: number };
+        events += row.n;
+        bytes += row.bytes;
+      }
+      return { runs: victims, events, reclaimedBytes: bytes, dryRun: true };
+    }
+    const deleted = new Set(this.#pendingDeletions());
+    const setPending = this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('gc_deleting', ?)");
+    const deleteRun = this.#db.transaction((id: string): boolean => {
+      // Checked under the lock: a run resumed meanwhile is running again and stays.
+      if (this.#db.prepare("DELETE FROM runs WHERE id = ? AND status <> 'running'").run(id).changes === 0)
+        return false;
+      this.#db.prepare('DELETE FROM run_specs WHERE run_id = ?').run(id);
+      this.#db.prepare('DELETE FROM steps WHERE run_id = ?').run(id);
+      // Events go in slices afterwards; until they are gone the run is listed here, so that a crash in
+      // between leaves nothing behind for good.
+      deleted.add(id);
+      setPending.run(JSON.stringify([...deleted]));
+      return true;
+    });
+    const runs = victims.filter((id) => deleteRun.immediate(id));
+    const events = this.#deleteEventsOf(deleted);
+    const reclaimedBytes = this.path === ':memory:' ? 0 : this.#compactLogText();
+    this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_gc', ?)").run(Date.now());
+    return { runs, events, reclaimedBytes, dryRun: false };
+  }
+
+  /** Runs whose records a garbage collection deleted but whose events it may not have finished deleting. */
+  #pendingDeletions(): string[] {
+    const json = this.#db.prepare("SELECT value FROM meta WHERE key = 'gc_deleting'").pluck().get();
+    return typeof json === 'string' ? (JSON.parse(json) as string[]) : [];
+  }
+
+  /** Deletes the events of deleted runs in slices, so that other writers never wait long. */
+  #deleteEventsOf(runs: Set<string>): number {
+    const slice = this.#db.prepare(
+      'DELETE FROM events WHERE run_id = ? AND seq IN (SELECT seq FROM events WHERE run_id = ? ORDER BY seq LIMIT 10000)',
+    );
+    const setPending = this.#db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('gc_deleting', ?)");
+    let deleted = 0;
+    for (const id of [...runs]) {
+      for (;;) {
+        const removed = this.#db.transaction(() => slice.run(id, id).changes).immediate();
+        deleted += removed;
+        if (removed === 0) break;
+      }
+      runs.delete(id);
+      this.#db.transaction(() => setPending.run(JSON.stringify([...runs]))).immediate();
+    }
+    return deleted;
+  }
+
+  /**
+   * Rewrites the log text file with only the text that events still point at, when enough of it is
+   * garbage; returns the bytes given back. The copy of the live text is made from a snapshot without
+   * blocking writers; under the write lock the text appended since is copied too, the new file gets its
+   * name, the offsets move and the generation switches, in one commit. Then the old file is deleted.
+   */
+  #compactLogText(): number {
+    // Under the write lock, briefly: no writer is between writing its text and committing its rows, so
+    // every byte below `end` is either text of a committed event or garbage, and everything written
+    // after lands at or above it.
+    const snapshot = this.#db
+      .transaction(() => {
+        const generation = this.#stmt.textGeneration.get() as number;
+        const file = this.#useTextGeneration(generation);
+        return { generation, file, end: file.size() };
+      })
+      .immediate();
+    this.#removeStaleTextFiles(snapshot.generation);
+    const live = this.#db
+      .prepare(
+        'SELECT coalesce(sum(text_length), 0) FROM events WHERE text_offset IS NOT NULL AND text_offset < ?',
+      )
+      .pluck()
+      .get(snapshot.end) as number;
+    const garbage = snapshot.end - live;
+    if (garbage < COMPACT_MIN_GARBAGE || garbage < snapshot.end / 4) return 0;
+
+    const next = snapshot.generation + 1;
+    const target = textFilePath(this.path, next);
+    const temporary = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const out = openSync(temporary, 'w', 0o644);
+    const source = openSync(snapshot.file.path, 'r');
+    let reclaimed: number | undefined;
+    try {
+      // Outside the lock: the text the snapshot's events point at, in offset order.
+      const moves = new TextMoves();
+      const ranges = this.#db
+        .prepare(
+          'SELECT text_offset AS offset, text_length AS length FROM events WHERE text_offset IS NOT NULL AND text_offset < ? ORDER BY text_offset',
+        )
+        .iterate(snapshot.end) as IterableIterator<{ offset: number; length: number }>;
+      for (const range of ranges) moves.add(range.offset, range.length);
+      for (const segment of moves.segments) {
+        copyRange(source, out, segment.oldStart, segment.newStart, segment.length);
+      }
+      const switchFiles = this.#db.transaction(() => {
+        // Another collection got there first: its file is the one in use, this copy is not needed.
+        if ((this.#stmt.textGeneration.get() as number) !== snapshot.generation) return undefined;
+        // Text appended since the snapshot lies after its end (appends go to the end of the file under
+        // the lock this transaction now holds): it moves as one block.
+        const tail = fstatSync(source).size - snapshot.end;
+        if (tail > 0) copyRange(source, out, snapshot.end, moves.size, tail);
+        commitFile(out, temporary, target);
+        const rowsOf = this.#db.prepare(
+          'SELECT seq, text_offset AS offset FROM events WHERE run_id = ? AND text_offset IS NOT NULL',
+        );
+        const move = this.#db.prepare('UPDATE events SET text_offset = ? WHERE run_id = ? AND seq = ?');
+        for (const id of this.#db.prepare('SELECT id FROM runs').pluck().all() as string[]) {
+          const rows = rowsOf.all(id) as { seq: number; offset: number }[];
+          for (const row of rows) {
+            const offset =
+              row.offset >= snapshot.end ? moves.size + (row.offset - snapshot.end) : moves.map(row.offset);
+            if (offset !== row.offset) move.run(offset, id, row.seq);
+          }
+        }
+        this.#db.prepare("UPDATE meta SET value = ? WHERE key = 'text_generation'").run(next);
+        return snapshot.end - moves.size;
+      });
+      reclaimed = switchFiles.immediate();
+    } finally {
+      closeSync(source);
+      closeSync(out);
+      if (reclaimed === undefined) rmSync(temporary, { force: true });
+    }
+    if (reclaimed === undefined) return 0;
+    this.#useTextGeneration(next);
+    this.#removeStaleTextFiles(next);
+    return reclaimed;
+  }
+
+  /**
+   * Deletes log text files no generation uses any more: older generations (a collection that ended after
+   * its commit), and temporary copies of collections whose process is gone. Later generations are left
+   * alone: one may be another process's switch in progress, and a leftover is replaced by the next one.
+   */
+  #removeStaleTextFiles(current: number): void {
+    const folder = dirname(this.path);
+    const base = `${basename(this.path)}-text`;
+    for (const name of readdirSync(folder)) {
+      if (!name.startsWith(base)) continue;
+      const match = /^(?:\.(\d+))?(?:\.tmp-(\d+)-[0-9a-f]+)?$/.exec(name.slice(base.length));
+      if (match === null) continue;
+      const generation = Number(match[1] ?? 0);
+      const writer = match[2] === undefined ? undefined : Number(match[2]);
+      const stale = writer === undefined ? generation < current : !isLiveProcess(writer);
+      if (stale) rmSync(`${folder}/${name}`, { force: true });
+    }
+  }
+
+  /** Retention at open: a collection at most once a day; a failure is a warning, not a failed open. */
+  #retainOnOpen(policy: RetentionPolicy): void {
+    checkRetentionPolicy(policy);
+    const last = this.#db.prepare("SELECT value FROM meta WHERE key = 'last_gc'").pluck().get();
+    if (typeof last === 'number' && Date.now() - last < RETENTION_INTERVAL_MS) return;
+    try {
+      this.#collectGarbage(policy);
+    } catch (error) {
+      this.#onWarning?.({
+        message: `Collecting old runs in ${this.path} failed: ${error instanceof Error ? error.message : String(error)}`,
+        details: { path: this.path },
+      });
+    }
   }
 
   async close(): Promise<void> {
@@ -537,7 +844,8 @@ export class SqliteStore implements Store {
     }
     if (indexes === undefined) return undefined;
     const texts = indexes.map((i) => (events[i] as Extract<RunEvent, { type: 'log' }>).text);
-    const written = this.#texts.append(texts);
+    // Read under the write lock: garbage collection in another process may have switched files.
+    const written = this.#useTextGeneration(this.#stmt.textGeneration.get() as number).append(texts);
     const ranges = new Map<number, TextRange>();
     indexes.forEach((eventIndex, i) => ranges.set(eventIndex, written[i]!));
     return ranges;
@@ -642,11 +950,87 @@ function prepareStatements(db: Database.Database) {
     setOwner: p(
       'UPDATE runs SET owner_pid = ?, owner_host = ?, owner_boot_id = ?, owner_start_time = ? WHERE id = ?',
     ),
+    textGeneration: p("SELECT value FROM meta WHERE key = 'text_generation'").pluck(),
     releaseRun: p(
       `UPDATE runs SET owner_pid = NULL, owner_host = NULL, owner_boot_id = NULL, owner_start_time = NULL
        WHERE id = ? AND owner_pid = ? AND owner_host = ?`,
     ),
   };
+}
+
+/** `<db>-text` for generation 0, `<db>-text.<n>` after garbage collection compacted it n times. */
+export function textFilePath(databasePath: string, generation: number): string {
+  return generation === 0 ? `${databasePath}-text` : `${databasePath}-text.${generation}`;
+}
+
+function openDatabase(path: string, options: Database.Options = {}): Database.Database {
+  const db = new Database(path, options);
+  try {
+    // busy_timeout first: switching to WAL and migrating may wait for another process.
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    // Keeps the WAL file from staying at its high-water mark after a checkpoint.
+    db.pragma('journal_size_limit = 67108864');
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+/**
+ * Creates the store at `path` if there is none: complete (schema migrated) under a temporary name, then
+ * linked into place. A link never replaces a file, so when two processes create the store at once one
+ * link wins and the other process opens the winner's store.
+ */
+function createIfMissing(path: string): void {
+  try {
+    statSync(path);
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const temporary = `${path}.new-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    const db = openDatabase(temporary);
+    try {
+      migrate(db);
+    } finally {
+      // The last connection to close folds the WAL into the file and removes it.
+      db.close();
+    }
+    try {
+      linkSync(temporary, path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  } finally {
+    for (const file of [temporary, `${temporary}-wal`, `${temporary}-shm`]) {
+      try {
+        unlinkSync(file);
+      } catch {
+        // Not there.
+      }
+    }
+  }
+}
+
+/** An existing file must already be a Beamline store: anything else is reported, not initialised. */
+function checkIsStore(db: Database.Database, path: string): void {
+  if (db.pragma('user_version', { simple: true }) !== 0) return;
+  const tables = db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table'").pluck().get();
+  const what =
+    tables === 0 ? 'is an empty SQLite database' : 'is a SQLite database without a Beamline schema';
+  throw notAStore(path, what, statSync(path).size);
+}
+
+function notAStore(path: string, what: string, size: number): CoreError {
+  return new CoreError(
+    'CORE_STORE_FAILED',
+    `${path} ${what}, not a Beamline store: it may have been truncated or replaced. Move it away to start a new store (and restore it from a copy if it held runs).`,
+    { details: { path, size } },
+  );
 }
 
 function migrate(db: Database.Database): void {
@@ -668,28 +1052,35 @@ function migrate(db: Database.Database): void {
   }).immediate();
 }
 
-function readPage(
-  stmt: Statement,
-  params: unknown[],
-  texts: LogTextFile | undefined,
-): { events: RunEvent[]; lastSeq: number; done: boolean } {
+/** Events read in one page, and the log text found missing from the file (index into `events`). */
+interface PageRead {
+  events: RunEvent[];
+  lastSeq: number;
+  done: boolean;
+  missing: { index: number; seq: number; missing: number; length: number }[];
+}
+
+function readPage(stmt: Statement, params: unknown[], texts: LogTextFile | undefined): PageRead {
   const events: RunEvent[] = [];
+  const gaps: PageRead['missing'] = [];
   let lastSeq = 0;
   let chars = 0;
   for (const row of stmt.iterate(...params) as IterableIterator<EventRow>) {
     const event = JSON.parse(row.body) as RunEvent;
     if (row.text_offset !== null && row.text_length !== null) {
       if (texts === undefined) throw new Error(`event ${row.seq} refers to a log text file`);
-      (event as { text: string }).text = texts.read({ offset: row.text_offset, length: row.text_length });
+      const { text, missing } = texts.read({ offset: row.text_offset, length: row.text_length });
+      (event as { text: string }).text = text;
+      if (missing > 0) gaps.push({ index: events.length, seq: row.seq, missing, length: row.text_length });
       chars += row.text_length;
     }
     events.push(event);
     lastSeq = row.seq;
     chars += row.body.length;
     // Leaving the loop early resets the statement, which closes the cursor.
-    if (chars >= PAGE_CHARS) return { events, lastSeq, done: false };
+    if (chars >= PAGE_CHARS) return { events, lastSeq, done: false, missing: gaps };
   }
-  return { events, lastSeq, done: events.length < PAGE_ROWS };
+  return { events, lastSeq, done: events.length < PAGE_ROWS, missing: gaps };
 }
 
 function stateFromHead(runId: string, head: RunHeadRow): RunState {
