@@ -17,6 +17,7 @@ export type {
   RunEventMap,
   RunEventOf,
   RunEventType,
+  StepProcess,
 } from './contracts/events.js';
 export { RUN_TERMINAL_TYPES, STEP_TERMINAL_TYPES } from './contracts/events.js';
 export type {
@@ -59,7 +60,11 @@ export type { Service, ServiceAddress, ServiceHealth } from './contracts/service
 export type { StandardSchemaV1 } from './contracts/standard-schema.js';
 export type {
   CacheRecord,
+  CollectGarbageOptions,
+  GarbageReport,
+  ListRunsOptions,
   ReadEventsOptions,
+  RetentionPolicy,
   RunOwner,
   RunRecord,
   RunState,
@@ -94,7 +99,7 @@ export { defaultCapacity, detectGpuIds } from './resources/default-capacity.js';
 export { LocalProcessRunner, DEFAULT_KILL_GRACE_MS } from './runners/local-process-runner.js';
 export { ExecCommand, execParamsSchema, CONTAINER_WORKDIR, type ExecParams } from './commands/exec.js';
 export { MemoryStore } from './store/memory-store.js';
-export { SqliteStore, type SqliteStoreOptions } from './store/sqlite-store.js';
+export { SqliteStore, type SqliteStoreOptions, type StoreWarning } from './store/sqlite-store.js';
 export { applyRunEvent, initialRunState, reduceRunState } from './store/run-state.js';
 export { parseMarker, type StepMarker } from './commands/step-markers.js';
 export { formatBytes, formatDuration } from './util/format.js';

@@ -53,7 +53,13 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const plugins = orderPlugins(options.plugins ?? []);
   const clock = options.clock ?? systemClock;
   const events = new RuntimeEvents(clock);
-  const store = options.store ?? SqliteStore.open({ cwd });
+  const store =
+    options.store ??
+    SqliteStore.open({
+      cwd,
+      onWarning: ({ message, details }) =>
+        events.emit({ level: 'warning', source: 'store', message, details }),
+    });
   const config: RuntimeConfig = Object.freeze({
     cwd,
     maxParallel: options.maxParallel ?? 64,

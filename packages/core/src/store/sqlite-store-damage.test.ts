@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunEvent } from '../contracts/events.js';
+import type { RuntimeEvent } from '../contracts/runtime.js';
 import { isCoreError } from '../errors/core-error.js';
+import { createRuntime } from '../runtime/create-runtime.js';
 import { SqliteStore, type StoreWarning } from './sqlite-store.js';
 
 const root = mkdtempSync(join(tmpdir(), 'beamline-damage-'));
@@ -65,6 +67,22 @@ describe('a truncated log text file', () => {
       expect(warnings[0]?.details).toMatchObject({ seq: 2, missing: 5_000, length: 10_000 });
     } finally {
       await store.close();
+    }
+  });
+
+  it('reaches a runtime as a store warning of its event sink', async () => {
+    const { path } = await storeWithLargeLogs();
+    truncateSync(`${path}-text`, 0);
+    const runtime = await createRuntime({ cwd: join(path, '..', '..') });
+    try {
+      const warnings: RuntimeEvent[] = [];
+      runtime.events$.subscribe((event) => warnings.push(event));
+      for await (const event of runtime.store.readEvents('r')) expect(event.type).toBe('log');
+      expect(warnings).toMatchObject([
+        { level: 'warning', source: 'store', details: { seq: 1, missing: 10_000 } },
+      ]);
+    } finally {
+      await runtime.close();
     }
   });
 
