@@ -164,7 +164,7 @@ export class HashWorkerPool {
       const p = this.pending.get(m.seq);
       if (!p) return;
       this.pending.delete(m.seq);
-      if (m.error !== undefined) p.reject(new GridError('GRID_IO_FAILED', `hashing: ${m.error}`));
+      if (m.error !== undefined) p.reject(hashingError(m.error));
       else p.resolve(m);
     });
     const fail = (e: Error) => {
@@ -243,4 +243,13 @@ export async function hashExisting(hasher: FileHasher, bytes: number, signal?: A
     signal?.throwIfAborted();
     await hasher.add(Math.min(step, bytes - done));
   }
+}
+
+/** A hashing failure; a file that vanished or shrank was changed by someone else during the download. */
+function hashingError(message: string): GridError {
+  const changed = /ENOENT|the file ends at/.test(message);
+  return new GridError(
+    'GRID_IO_FAILED',
+    `hashing: ${message}${changed ? ' (was the file removed or truncated during the download?)' : ''}`,
+  );
 }

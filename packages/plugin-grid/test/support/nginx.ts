@@ -8,7 +8,7 @@ import type { TestPki } from './pki.js';
 export const TEST_TOKEN = 'test-token-123';
 
 /** Ports of one nginx instance (all on 127.0.0.1). */
-export interface NginxPorts {
+interface NginxPorts {
   replicas: [number, number, number];
   bearer: number;
   slow: number;

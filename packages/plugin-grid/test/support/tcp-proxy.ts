@@ -1,7 +1,7 @@
 import { connect, createServer, type Socket } from 'node:net';
 
 /** Counters of a {@link startTcpProxy}. */
-export interface ProxyStats {
+interface ProxyStats {
   connections: number;
   cuts: number;
   active: number;
