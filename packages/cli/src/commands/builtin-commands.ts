@@ -1,6 +1,7 @@
 import type { CliCommand } from '../cli-command.js';
 import { cancelCommand } from './cancel-command.js';
 import { explainCommand } from './explain-command.js';
+import { gcCommand } from './gc-command.js';
 import { logsCommand } from './logs-command.js';
 import { resumeCommand } from './resume-command.js';
 import { runCommand } from './run-command.js';
@@ -16,4 +17,5 @@ export const builtinCommands: readonly CliCommand[] = [
   logsCommand,
   explainCommand,
   cancelCommand,
+  gcCommand,
 ];
