@@ -94,6 +94,20 @@ describe('writes stay inside the destination directory', () => {
     expect(existsSync(join(dest, 'new'))).toBe(false);
   });
 
+  it('refuses a colliding list before asking the replica catalogue', async () => {
+    const asked: string[] = [];
+    const lfn = (name: string, d: string): GridFile => ({ name, dest: d, replicas: [], checksums: {} });
+    const { error } = await runDownload([lfn('/alice/a', 'c.bin'), lfn('/alice/b', 'c.bin.part')], {
+      dest,
+      resolveReplicas: (name) => {
+        asked.push(name);
+        return Promise.resolve({ replicas: [{ url: server.url('x.bin') }] });
+      },
+    });
+    expect(isGridError(error, 'GRID_DEST_INVALID')).toBe(true);
+    expect(asked).toEqual([]);
+  });
+
   it('refuses entries that escape dest, absolute ones and NULs, printing control characters escaped', async () => {
     const crafted = (d: string, name = d): GridFile => ({
       name,

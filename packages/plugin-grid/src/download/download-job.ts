@@ -57,43 +57,60 @@ export class DownloadJob {
 
   async run(): Promise<void> {
     const started = performance.now();
-    if (this.o.dest.includes('\0'))
-      throw new GridError(
-        'GRID_DEST_INVALID',
-        `destination directory ${printable(this.o.dest)} contains a NUL character`,
-      );
+    this.checkInput();
     const files = await resolveFiles(this.files, this.o.resolveReplicas, this.signal);
-    checkDestinations(files);
     const dryRun = this.o.dryRun === true;
+    await this.inDestination(dryRun, async (root) => {
+      const plan = await this.planAll(files, root);
+      this.emitPlan(plan, dryRun);
+      if (dryRun || !root) return;
+      const results = await this.transferAll(files, plan, root);
+      this.throwIfAborted();
+      const { transferred, totalSize } = this.progress;
+      this.emit({
+        type: 'done',
+        files: results,
+        transferred,
+        totalSize,
+        durationMs: performance.now() - started,
+      });
+    });
+    this.throwIfFailed(files.length);
+  }
+
+  /** Refuses a bad `dest` or list before anything is asked or written (destinations do not depend on replicas). */
+  private checkInput(): void {
+    if (this.o.dest.includes('\0')) {
+      const dest = printable(this.o.dest);
+      throw new GridError('GRID_DEST_INVALID', `destination directory ${dest} contains a NUL character`);
+    }
+    checkDestinations(this.files);
+  }
+
+  /** Runs `work` with the destination directory open (created) and locked; a dry run only reads it. */
+  private async inDestination(
+    dryRun: boolean,
+    work: (root: SafeDir | undefined) => Promise<void>,
+  ): Promise<void> {
     const root = await SafeDir.openRoot(this.destDir, !dryRun);
     try {
       const lock = root && !dryRun ? await DestLock.acquire(root) : undefined;
       try {
-        const plan = await this.planAll(files, root);
-        this.progress.totalSize = plan.reduce((n, p) => n + (p.size ?? 0), 0);
-        const fetchBytes = plan.reduce(
-          (n, p) =>
-            n + (p.action === 'download' || p.action === 'resume' ? (p.size ?? 0) - (p.resumeFrom ?? 0) : 0),
-          0,
-        );
-        this.emit({ type: 'plan', files: plan, totalBytes: this.progress.totalSize, fetchBytes, dryRun });
-        if (dryRun || !root) return;
-        const results = await this.transferAll(files, plan, root);
-        this.throwIfAborted();
-        this.emit({
-          type: 'done',
-          files: results,
-          transferred: this.progress.transferred,
-          totalSize: this.progress.totalSize,
-          durationMs: performance.now() - started,
-        });
+        await work(root);
       } finally {
         await lock?.release().catch(() => undefined);
       }
     } finally {
       await root?.close();
     }
-    this.throwIfFailed(files.length);
+  }
+
+  private emitPlan(plan: PlannedFile[], dryRun: boolean): void {
+    this.progress.totalSize = plan.reduce((n, p) => n + (p.size ?? 0), 0);
+    const toFetch = (p: PlannedFile) =>
+      p.action === 'download' || p.action === 'resume' ? (p.size ?? 0) - (p.resumeFrom ?? 0) : 0;
+    const fetchBytes = plan.reduce((n, p) => n + toFetch(p), 0);
+    this.emit({ type: 'plan', files: plan, totalBytes: this.progress.totalSize, fetchBytes, dryRun });
   }
 
   /** Transfers every file, largest first (the long transfers start early, small ones fill the gaps). */
