@@ -3,7 +3,9 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
+  renameSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -111,6 +113,22 @@ describe('part files', () => {
     await made?.close();
     expect(await root.openDir('absent/x', false)).toBeUndefined();
   });
+
+  it.runIf(process.platform === 'linux')(
+    'keeps writing into the checked directory when it is swapped for a link afterwards',
+    async () => {
+      const outside = mkdtempSync(join(tmpdir(), 'outside-'));
+      const sub = (await root.openDir('swapped', true))!;
+      renameSync(join(dir, 'swapped'), join(dir, 'moved-away'));
+      symlinkSync(outside, join(dir, 'swapped'));
+      const part = new PartFile(sub, 'f.bin');
+      await part.writeState(state);
+      await (await part.open(true)).close();
+      await sub.close();
+      expect(readdirSync(outside)).toEqual([]);
+      expect(readdirSync(join(dir, 'moved-away')).sort()).toEqual(['f.bin.part', 'f.bin.part.json']);
+    },
+  );
 
   it('keeps destinations inside the destination directory', () => {
     expect(safeRelativePath('a/b/../c')).toBe('a/c');
