@@ -75,7 +75,7 @@ export class FileDownload {
           const result = await this.fromReplica(this.replicas[i]!, next);
           if (result) return result;
         }
-        // Refusals do not change on a second pass: stop when every replica said 401/403/404.
+        // Non-retryable failures (401/403/404, no driver, no xrdcp) do not change on a second pass.
         if (this.failures.every((f) => !f.retryable)) break;
       }
       throw this.finalError();
@@ -106,6 +106,7 @@ export class FileDownload {
 
   /** One transfer from a replica into the `.part`, holding a transfer slot, under the stall watchdog. */
   private async attempt(replica: GridReplica, where: string): Promise<TransferResult> {
+    this.lastAttemptBytes = 0;
     const session = this.job.session(replica.url);
     const release = await this.job.limiter.acquire(hostKey(replica), this.job.signal);
     const watch = new AttemptWatch(this.job.signal, where, {
