@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runDownload, tempDir } from '../../test/support/fixtures.js';
 import { MiB, startFileServer, type FileServer } from '../../test/support/file-server.js';
 import { currentBootId } from '../files/part-file.js';
@@ -27,6 +27,9 @@ describe('writes stay inside the destination directory', () => {
     outside = tempDir('outside');
     writeFileSync(join(outside, 'victim'), 'precious');
     server.stats.requests.length = 0;
+  });
+  afterEach(() => {
+    for (const d of [dest, outside]) rmSync(d, { recursive: true, force: true });
   });
 
   const victimIntact = () => expect(readFileSync(join(outside, 'victim'), 'utf8')).toBe('precious');

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runDownload, tempDir } from '../../test/support/fixtures.js';
@@ -27,6 +27,7 @@ describe('resume against a file that changed on the server', () => {
   });
   afterEach(async () => {
     await server.close();
+    rmSync(dest, { recursive: true, force: true });
   });
 
   /** A first run cut after 1.5 MiB of version 1: leaves a `.part` (and its state) behind. */

@@ -6,6 +6,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -23,8 +24,15 @@ describe('part files', () => {
   beforeAll(async () => {
     root = (await SafeDir.openRoot(dir, true))!;
   });
+  const outsides: string[] = [];
+  const outsideDir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'outside-'));
+    outsides.push(d);
+    return d;
+  };
   afterAll(async () => {
     await root.close();
+    for (const d of [dir, ...outsides]) rmSync(d, { recursive: true, force: true });
   });
   const state: PartState = {
     version: 2,
@@ -76,7 +84,7 @@ describe('part files', () => {
   });
 
   it('never writes through links at the .part, the state file or its temporary name', async () => {
-    const outside = mkdtempSync(join(tmpdir(), 'outside-'));
+    const outside = outsideDir();
     for (const n of ['a', 'b', 'c']) writeFileSync(join(outside, n), 'precious');
     symlinkSync(join(outside, 'a'), join(dir, 'l.bin.part'));
     symlinkSync(join(outside, 'b'), join(dir, 'l.bin.part.json.tmp'));
@@ -94,7 +102,7 @@ describe('part files', () => {
   });
 
   it('refuses a directory inside the destination that is a link, or not a directory', async () => {
-    const outside = mkdtempSync(join(tmpdir(), 'outside-'));
+    const outside = outsideDir();
     symlinkSync(outside, join(dir, 'linked'));
     mkdirSync(join(dir, 'real'));
     writeFileSync(join(dir, 'real', 'file'), 'x');
@@ -117,7 +125,7 @@ describe('part files', () => {
   it.runIf(process.platform === 'linux')(
     'keeps writing into the checked directory when it is swapped for a link afterwards',
     async () => {
-      const outside = mkdtempSync(join(tmpdir(), 'outside-'));
+      const outside = outsideDir();
       const sub = (await root.openDir('swapped', true))!;
       renameSync(join(dir, 'swapped'), join(dir, 'moved-away'));
       symlinkSync(outside, join(dir, 'swapped'));
