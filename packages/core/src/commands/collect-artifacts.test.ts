@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isCoreError } from '../errors/core-error.js';
+import { createRuntime } from '../runtime/create-runtime.js';
+import { MemoryStore } from '../store/memory-store.js';
 import { collectArtifacts } from './collect-artifacts.js';
 
 /** A path under `dir` whose last component is `before`, the byte `byte`, then `after`: not valid UTF-8. */
@@ -69,5 +71,34 @@ describe('collectArtifacts and file names that are not valid UTF-8', () => {
     const error = await failure(collectArtifacts(workdir, ['*.bin']));
     expect(isCoreError(error, 'CORE_OUTPUT_UNREADABLE')).toBe(true);
     expect(error.retryable).toBe(false);
+  });
+});
+
+describe('an exec step whose output name is not valid UTF-8', () => {
+  it('fails once, without retries, with the file named', async () => {
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'beamline-names-'));
+    const runtime = await createRuntime({ cwd, store: new MemoryStore() });
+    try {
+      const handle = await runtime.run({
+        name: 'odd',
+        steps: {
+          make: {
+            uses: 'exec',
+            retry: { attempts: 3, initialDelayMs: 10 },
+            with: { command: 'touch "$(printf \'out-\\377.bin\')"', outputs: ['*.bin'] },
+          },
+        },
+      });
+      const result = await handle.done;
+      expect(result.status).toBe('failed');
+      expect(result.steps.make).toMatchObject({
+        status: 'failed',
+        attempt: 1,
+        error: { code: 'CORE_OUTPUT_UNREADABLE', retryable: false },
+      });
+      expect(result.steps.make?.error?.message).toContain('out-\\xff.bin');
+    } finally {
+      await runtime.close();
+    }
   });
 });

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { EMPTY } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -7,6 +10,8 @@ import { isCoreError } from '../errors/core-error.js';
 import { parsePipeline } from '../pipeline/load-pipeline-file.js';
 import { planPipeline } from '../pipeline/plan-pipeline.js';
 import { pipelineSourceOf } from '../pipeline/pipeline-source.js';
+import { createRuntime } from '../runtime/create-runtime.js';
+import { MemoryStore } from '../store/memory-store.js';
 import { checkPlanParams, validateParams } from './validate-params.js';
 
 const exec: Command = { name: 'exec', version: '1', params: execParamsSchema, execute: () => EMPTY };
@@ -144,5 +149,29 @@ steps:
       'Invalid parameters of step "train[n=1]" in pipeline.yaml (1 issue):\n' +
         '  pipeline.yaml steps.train.with.command: expected a string or a list, got 42',
     );
+  });
+});
+
+describe('a pipeline file with wrong exec parameters, run through the runtime', () => {
+  it('is refused before anything runs, with the file, line and column', async () => {
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'beamline-params-'));
+    writeFileSync(
+      path.join(cwd, 'pipeline.yaml'),
+      'name: p\nsteps:\n  build:\n    uses: exec\n    with:\n      comand: make\n',
+    );
+    const runtime = await createRuntime({ cwd, store: new MemoryStore() });
+    try {
+      const error = await runtime.runFile('pipeline.yaml').catch((e: unknown) => e as Error);
+      expect(isCoreError(error, 'CORE_PARAMS_INVALID')).toBe(true);
+      const file = path.join(cwd, 'pipeline.yaml');
+      expect((error as Error).message.split('\n')).toEqual([
+        `Invalid parameters of step "build" in ${file} (2 issues):`,
+        `  ${file}:5:5 steps.build.with.command: expected a string or a list, but it is missing`,
+        `  ${file}:6:7 steps.build.with.comand: unknown parameter "comand" (did you mean "command"?); allowed: command, env, workdir, image, outputs`,
+      ]);
+      expect(await runtime.store.listRuns()).toEqual([]);
+    } finally {
+      await runtime.close();
+    }
   });
 });
