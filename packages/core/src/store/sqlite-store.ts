@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
+  existsSync,
   fstatSync,
   linkSync,
   mkdirSync,
   openSync,
   readdirSync,
+  renameSync,
   rmSync,
   statSync,
   unlinkSync,
@@ -1003,7 +1005,12 @@ function createIfMissing(path: string): void {
     try {
       linkSync(temporary, path);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return;
+      // A file system without hard links: a rename, which could replace a store created meanwhile, so
+      // only while there still is none (a narrow race, on such file systems only).
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw error;
+      if (!existsSync(path)) renameSync(temporary, path);
     }
   } finally {
     for (const file of [temporary, `${temporary}-wal`, `${temporary}-shm`]) {
