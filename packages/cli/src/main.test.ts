@@ -18,7 +18,7 @@ function cli(argv: string[]): ReturnType<typeof runCli> {
   return runCli(argv, { io: createFakeIO({ cwd: '/nonexistent-beamline-test-dir' }), services: noServices });
 }
 
-const SUBCOMMANDS = ['run', 'resume', 'runs', 'show', 'logs', 'explain', 'cancel', 'container', 'grid'];
+const SUBCOMMANDS = ['run', 'resume', 'runs', 'show', 'logs', 'explain', 'cancel', 'gc', 'container', 'grid'];
 
 describe('main', () => {
   it('lists every subcommand in the generated help, and prints the version', async () => {

@@ -21,9 +21,9 @@ export const gcCommand: CliCommand = (program, { io, services, exit }) => {
     .command('gc')
     .summary('delete old finished runs and reclaim their log space')
     .description(
-      'Deletes finished runs (their record, state, events and log text) that are older than --keep-days and\n' +
-        'not among the newest --keep-runs, and gives the space of their log text back (the log text file is\n' +
-        'rewritten safely: a crash loses nothing that is kept). Running and interrupted runs are never\n' +
+      'Deletes finished runs (their record, state, events and log text) that are older than --keep-days and ' +
+        'not among the newest --keep-runs, and gives the space of their log text back (the log text file is ' +
+        'rewritten safely: a crash loses nothing that is kept). Running and interrupted runs are never ' +
         'deleted; cached results stay. Give at least one limit.',
     )
     .option('--keep-days <n>', 'keep runs updated within the last n days', days)
@@ -32,7 +32,7 @@ export const gcCommand: CliCommand = (program, { io, services, exit }) => {
     .option('--json', 'the report as one JSON object')
     .action(async (options) => {
       if (options.keepDays === undefined && options.keepRuns === undefined) {
-        throw new CliError('CLI_USAGE', 'beamline gc: give --keep-days <n>, --keep-runs <n> or both.');
+        throw new CliError('CLI_USAGE', 'give --keep-days <n>, --keep-runs <n> or both.');
       }
       if (!services.hasStore(io)) {
         if (options.json !== true) io.stdout.write(`No runs in ${io.cwd} yet.\n`);
@@ -44,7 +44,7 @@ export const gcCommand: CliCommand = (program, { io, services, exit }) => {
       }
       const report = await using(services.openStore(io), (store) => {
         if (store.collectGarbage === undefined) {
-          throw new CliError('CLI_USAGE', `beamline gc: ${store.description} cannot collect garbage.`);
+          throw new CliError('CLI_USAGE', `${store.description} cannot collect garbage.`);
         }
         return store.collectGarbage({
           ...(options.keepDays === undefined ? {} : { keepDays: options.keepDays }),
