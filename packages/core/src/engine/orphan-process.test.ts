@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunEvent, StepProcess } from '../contracts/events.js';
 import { createRuntime } from '../runtime/create-runtime.js';
+import { findLiveGroupMember } from '../process/process-identity.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 
 const fixture = fileURLToPath(new URL('./test-fixtures/run-pipeline-file.ts', import.meta.url));
@@ -39,23 +40,9 @@ afterEach(() => {
   }
 });
 
-/**
- * Whether a process of group `pgid` is still running. Exited members that nobody reaps (PID 1 of a
- * container often does not) make `kill(-pgid, 0)` succeed, so /proc is asked: a zombie runs nothing.
- */
+/** Whether a process of group `pgid` is still running (exited members that nobody reaps do not count). */
 function groupAlive(pgid: number): boolean {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-    } catch {
-      continue;
-    }
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
-  }
-  return false;
+  return typeof findLiveGroupMember(pgid) === 'number';
 }
 
 /** Starts an engine in another process, waits until `long` runs with its process recorded, kills it -9. */

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import type { PipelineDefinition } from '../contracts/pipeline.js';
 import type { RunEvent } from '../contracts/events.js';
 import { isCoreError } from '../errors/core-error.js';
 import { createRuntime } from '../runtime/create-runtime.js';
+import { findLiveGroupMember } from '../process/process-identity.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import { requireService } from '../testing/require-service.js';
 
@@ -18,20 +19,9 @@ const available = requireService(
   'Run the tests as root to check what a full disk does to a run.',
 );
 
-/** Live members of a process group (exited ones that nobody reaps do not count). */
+/** Whether a process of group `pgid` is still running (exited members that nobody reaps do not count). */
 function groupAlive(pgid: number): boolean {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-    } catch {
-      continue;
-    }
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
-  }
-  return false;
+  return typeof findLiveGroupMember(pgid) === 'number';
 }
 
 /** Writes a file until the disk is full; returns its path (delete it to free the space). */

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 /** What `/proc/<pid>/stat` says about a process (Linux). */
@@ -43,6 +43,41 @@ export function isLiveProcess(pid: number, stat = readProcStat(pid)): boolean {
     // EPERM: it exists but belongs to another user.
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * Whether `pid` is a live (not exited) process of group `pgid` that started at or after `startedSince`
+ * (clock ticks since boot). Exited processes nobody has reaped yet (zombies) still make `kill(-pgid, 0)`
+ * succeed, but there is nothing left of them to stop.
+ */
+export function isLiveGroupMember(pid: number, pgid: number, startedSince = 0): boolean {
+  const stat = readProcStat(pid);
+  return (
+    stat !== undefined && stat.pgrp === pgid && stat.startTime >= startedSince && isLiveProcess(pid, stat)
+  );
+}
+
+/**
+ * A live process of group `pgid` (see {@link isLiveGroupMember}), found by listing `/proc`: undefined when
+ * the group has none, null where `/proc` cannot be listed (not Linux) and nothing can be said, so that
+ * each caller decides what an unknown means.
+ */
+export function findLiveGroupMember(pgid: number, startedSince = 0): number | null | undefined {
+  if (process.platform !== 'linux') return null;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return null;
+  }
+  for (const entry of entries) {
+    // Only the numeric entries are processes.
+    const first = entry.charCodeAt(0);
+    if (first < 48 || first > 57) continue;
+    const pid = Number(entry);
+    if (isLiveGroupMember(pid, pgid, startedSince)) return pid;
+  }
+  return undefined;
 }
 
 let cachedBootId: string | null | undefined;

@@ -1,7 +1,12 @@
-import { readdirSync } from 'node:fs';
 import type { StepProcess } from '../contracts/events.js';
 import { sleep } from '../util/sleep.js';
-import { hostBootId, hostName, isLiveProcess, readProcStat } from './process-identity.js';
+import {
+  findLiveGroupMember,
+  hostBootId,
+  hostName,
+  isLiveProcess,
+  readProcStat,
+} from './process-identity.js';
 
 /** What {@link stopOrphanedProcess} found and did. */
 export type OrphanOutcome =
@@ -69,18 +74,6 @@ function groupAlive(pgid: number, startTime: number): boolean {
     // A live process with this pid but another start time means the group is gone and the pid reused.
     return leader.startTime === startTime;
   }
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return false;
-  }
-  for (const entry of entries) {
-    const first = entry.charCodeAt(0);
-    if (first < 48 || first > 57) continue;
-    const member = Number(entry);
-    const stat = readProcStat(member);
-    if (stat?.pgrp === pgid && stat.startTime >= startTime && isLiveProcess(member, stat)) return true;
-  }
-  return false;
+  // Only members that started after the leader: a group id cannot be reused while the group has members.
+  return typeof findLiveGroupMember(pgid, startTime) === 'number';
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { arch, hostname, platform } from 'node:os';
 import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import { inject, injectable } from '../di/tsyringe.js';
@@ -14,6 +14,7 @@ import type {
 import type { EventSink } from '../contracts/runtime.js';
 import { Tokens } from '../di/tokens.js';
 import { CoreError } from '../errors/core-error.js';
+import { findLiveGroupMember, isLiveGroupMember } from '../process/process-identity.js';
 
 /** Default time between SIGTERM and SIGKILL when stopping a process group. */
 export const DEFAULT_KILL_GRACE_MS = 10_000;
@@ -239,8 +240,11 @@ class ProcessGroupRun {
     } catch (error) {
       return (error as NodeJS.ErrnoException).code === 'EPERM';
     }
-    if (this.lastLive !== undefined && isLiveMember(this.lastLive, pid)) return true;
-    this.lastLive = liveGroupMember(pid);
+    if (this.lastLive !== undefined && isLiveGroupMember(this.lastLive, pid)) return true;
+    // Where /proc cannot tell (not Linux, where init reaps orphans), `kill(-pgid, 0)` succeeding is
+    // taken to mean a live member exists.
+    const member = findLiveGroupMember(pid);
+    this.lastLive = member === null ? pid : member;
     return this.lastLive !== undefined;
   }
 
@@ -258,49 +262,6 @@ class ProcessGroupRun {
   private endStopIfGone(): void {
     if (this.killTimer !== undefined && !this.groupAlive()) this.endStop();
   }
-}
-
-/**
- * Whether `pid` is a process of group `pgid` that has not exited. Exited processes nobody has reaped yet
- * (zombies) still make `kill(-pgid, 0)` succeed, but there is nothing left to stop.
- */
-function isLiveMember(pid: number, pgid: number): boolean {
-  const stat = readProcStat(pid);
-  return stat !== undefined && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X';
-}
-
-/**
- * A live (not exited) member of process group `pgid`, found in `/proc` on Linux; elsewhere, where
- * orphans are reaped by init, `kill(-pgid, 0)` succeeding is taken to mean a live member exists.
- */
-function liveGroupMember(pgid: number): number | undefined {
-  if (platform() !== 'linux') return pgid;
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return pgid;
-  }
-  for (const entry of entries) {
-    const first = entry.charCodeAt(0);
-    if (first < 48 || first > 57) continue;
-    const pid = Number(entry);
-    if (isLiveMember(pid, pgid)) return pid;
-  }
-  return undefined;
-}
-
-/** State and process group from `/proc/<pid>/stat`, or undefined if the process is gone. */
-function readProcStat(pid: number): { state: string; pgrp: number } | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return undefined;
-  }
-  // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so parse after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 3);
-  return { state: fields[0] ?? '', pgrp: Number(fields[2]) };
 }
 
 function unsupportedField(spec: ProcessSpec): string | undefined {
