@@ -4,7 +4,7 @@ import { checkExpressions, type ExpressionContext } from './check-expressions.js
 import { didYouMean, listNames } from './did-you-mean.js';
 import { matrixParamReference } from './expand-matrix.js';
 import { formatReference } from './expressions.js';
-import { buildNeedsGraph, findCycles, transitiveNeeds, type NeedsGraph } from './pipeline-graph.js';
+import { buildNeedsGraph, dependsOn, findCycles, type NeedsGraph } from './pipeline-graph.js';
 import { describeValue, type PipelineIssue } from './pipeline-issue.js';
 import { checkParamDefaults } from './resolve-pipeline-params.js';
 
@@ -109,17 +109,13 @@ export function checkPipeline(
     });
   }
   for (const [id, step] of Object.entries(definition.steps)) {
-    let dependencies: Set<string> | undefined;
     const context: ExpressionContext = {
       stepId: id,
       params,
       matrixKeys: step.matrix && Object.keys(step.matrix),
       stepIds,
-      // Only steps that reference `steps.*` need their ancestors; computing them for every step of a
-      // long chain would be quadratic.
-      get dependencies() {
-        return (dependencies ??= transitiveNeeds(graph, id));
-      },
+      isStep: (other) => graph.has(other),
+      dependsOn: (other) => dependsOn(graph, id, other),
     };
     issues.push(...checkRegistries(id, step, registries));
     issues.push(...checkMatrix(step, definition, context));

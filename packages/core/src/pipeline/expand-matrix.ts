@@ -4,14 +4,11 @@ import {
   resolveExpressions,
   type ExpressionReference,
 } from './expressions.js';
-import { describeValue, type PipelineIssue } from './pipeline-issue.js';
+import { describeValue } from './pipeline-issue.js';
 import { paramsAndMatrixResolver } from './reference-scope.js';
 
-/** One instance of a matrix step. */
-export interface MatrixInstance {
-  id: string;
-  matrix: Record<string, unknown>;
-}
+/** The value list of each key of a matrix, in the matrix's key order. */
+export type MatrixLists = ReadonlyArray<readonly [key: string, values: readonly unknown[]]>;
 
 /** The `${{ params.x }}` reference of a matrix value written as a single expression; undefined otherwise. */
 export function matrixParamReference(value: unknown): ExpressionReference | undefined {
@@ -29,51 +26,64 @@ function formatMatrixValue(value: unknown): string {
 
 /** `train[dataset=a,seed=1]`: keys in the matrix's key order. */
 export function matrixInstanceId(baseId: string, matrix: Record<string, unknown>): string {
-  return `${baseId}[${Object.entries(matrix)
-    .map(([key, value]) => `${key}=${formatMatrixValue(value)}`)
-    .join(',')}]`;
+  let id = `${baseId}[`;
+  let first = true;
+  for (const key in matrix) {
+    id += `${first ? '' : ','}${key}=${formatMatrixValue(matrix[key])}`;
+    first = false;
+  }
+  return `${id}]`;
 }
 
 /**
- * Expands a (validated) matrix into its instances: the product of the value lists, first key outermost.
- * Lists that come from params are checked here, as their values are only known now: `paramProblems` are
- * faults of the run's params, `issues` (values giving the same instance id twice) faults of the pipeline.
+ * The value lists of a (validated) matrix, with lists that come from params resolved. Those are checked
+ * here, as their values are only known now: `paramProblems` are faults of the run's params.
  */
-export function expandMatrix(
+export function matrixLists(
   stepId: string,
   matrix: Record<string, unknown>,
   params: Record<string, unknown>,
-): { instances: MatrixInstance[]; paramProblems: string[]; issues: PipelineIssue[] } {
+): { lists: MatrixLists; paramProblems: string[] } {
   const resolver = paramsAndMatrixResolver(params, undefined);
+  const lists: [string, readonly unknown[]][] = [];
   const paramProblems: string[] = [];
-  const issues: PipelineIssue[] = [];
-  let combinations: Record<string, unknown>[] = [{}];
   for (const [key, written] of Object.entries(matrix)) {
-    const reference = matrixParamReference(written);
     const values = resolveExpressions(written, resolver, 'final');
-    if (!Array.isArray(values) || values.length === 0) {
-      const source = reference ? formatReference(reference) : 'its list';
-      paramProblems.push(
-        `matrix "${key}" of step "${stepId}" takes its values from ${source}, which is ${describeValue(values)}; expected a non-empty list`,
-      );
+    if (Array.isArray(values) && values.length > 0) {
+      lists.push([key, values]);
       continue;
     }
-    combinations = combinations.flatMap((combination) =>
-      values.map((value: unknown) => ({ ...combination, [key]: value })),
+    const reference = matrixParamReference(written);
+    const source = reference ? formatReference(reference) : 'its list';
+    paramProblems.push(
+      `matrix "${key}" of step "${stepId}" takes its values from ${source}, which is ${describeValue(values)}; expected a non-empty list`,
     );
   }
-  const instances = combinations.map((combination) => ({
-    id: matrixInstanceId(stepId, combination),
-    matrix: combination,
-  }));
-  const ids = new Set<string>();
-  for (const instance of instances) {
-    if (ids.has(instance.id))
-      issues.push({
-        path: ['steps', stepId, 'matrix'],
-        message: `two matrix combinations give the same instance id ${instance.id}`,
-      });
-    ids.add(instance.id);
+  return { lists, paramProblems };
+}
+
+/**
+ * The combinations of a matrix, one at a time: the product of the value lists, first key outermost. Each
+ * is a fresh object (it becomes the instance's `matrix`); nothing else of the expansion is kept, so a
+ * 100,000-value matrix never exists as a list of intermediate combinations.
+ */
+export function* matrixCombinations(lists: MatrixLists): Generator<Record<string, unknown>> {
+  if (lists.length === 0) return;
+  // An odometer over the lists: the last key turns fastest.
+  const positions = lists.map(() => 0);
+  for (;;) {
+    const combination: Record<string, unknown> = {};
+    lists.forEach(([key, values], index) => (combination[key] = values[positions[index]!]));
+    yield combination;
+    let index = lists.length - 1;
+    for (; index >= 0; index--) {
+      const next = positions[index]! + 1;
+      if (next < lists[index]![1].length) {
+        positions[index] = next;
+        break;
+      }
+      positions[index] = 0;
+    }
+    if (index < 0) return;
   }
-  return { instances, paramProblems, issues };
 }

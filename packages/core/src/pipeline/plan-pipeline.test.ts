@@ -4,6 +4,7 @@ import type { PipelineDefinition, StepDefinition } from '../contracts/pipeline.j
 import { isCoreError, type CoreErrorCode } from '../errors/core-error.js';
 import { loadPipelineFile } from './load-pipeline-file.js';
 import { DEFAULT_RETRY_POLICY, planPipeline, type PlanPipelineOptions } from './plan-pipeline.js';
+import { resolveStepParams } from './resolve-step-params.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./test-fixtures/${name}`, import.meta.url));
 
@@ -465,5 +466,78 @@ describe('planPipeline: runner from a parameter', () => {
     expect(() => planPipeline(definition, { ...options, params: { runner: 'dokcer' } })).toThrow(
       /pack runs on "dokcer", which is not a registered runner.*did you mean "docker"/,
     );
+  });
+});
+
+describe('planPipeline: large plans', () => {
+  const items = (count: number) => Array.from({ length: count }, (_, i) => `item-${i}`);
+
+  it('gives the instances of a matrix step one shared copy of what they have in common', () => {
+    const result = plan(
+      pipeline(
+        {
+          prepare: {},
+          process: {
+            needs: 'prepare',
+            matrix: { item: '${{ params.items }}' },
+            with: {
+              command: ['run', '${{ matrix.item }}'],
+              options: { threshold: 0.5, tags: ['a', '${{ params.tag }}'] },
+              input: '${{ steps.prepare.outputs.dir }}',
+            },
+            retry: 3,
+            resources: { cpus: 2 },
+          },
+        },
+        { items: { type: 'array', default: items(3) }, tag: { default: 't' } },
+      ),
+    );
+    const [first, second, third] = result.steps.slice(1);
+    expect(first?.with).toEqual({
+      command: ['run', 'item-0'],
+      options: { threshold: 0.5, tags: ['a', 't'] },
+      input: '${{ steps.prepare.outputs.dir }}',
+    });
+    expect(second?.with.command).toEqual(['run', 'item-1']);
+    // What does not depend on the matrix values is the same object in every instance, not a copy.
+    expect(second?.with.options).toBe(first?.with.options);
+    expect(third?.with.options).toBe(first?.with.options);
+    expect(second?.retry).toBe(first?.retry);
+    expect(second?.resources).toBe(first?.resources);
+    expect(second?.needs).toBe(first?.needs);
+  });
+
+  it('plans a 20,000-step chain whose steps read the previous outputs in linear time', () => {
+    // Collecting each step's ancestors, or scanning the plan for every reference, took minutes here.
+    const steps: Record<string, Partial<StepDefinition>> = { s0: {} };
+    for (let i = 1; i < 20_000; i++)
+      steps[`s${i}`] = { with: { input: `\${{ steps.s${i - 1}.outputs.file }}` } };
+    const result = plan(pipeline(steps));
+    expect(result.steps).toHaveLength(20_000);
+    expect(result.steps[19_999]?.needs).toEqual(['s19998']);
+    const last = result.steps[19_999]!;
+    const outputsOf = (id: string) => ({ file: `${id}.out` });
+    expect(resolveStepParams(last, outputsOf, result)).toEqual({ input: 's19998.out' });
+  });
+
+  it('pairs two 20,000-instance matrix steps by value without comparing every pair', () => {
+    const result = plan(
+      pipeline(
+        {
+          a: { needs: [], matrix: { item: '${{ params.items }}' } },
+          b: {
+            needs: 'a',
+            matrix: { item: '${{ params.items }}' },
+            with: { input: '${{ steps.a.outputs.file }}' },
+          },
+        },
+        { items: { type: 'array', default: items(20_000) } },
+      ),
+    );
+    expect(result.steps).toHaveLength(40_000);
+    const last = result.steps[39_999]!;
+    expect(last.needs).toEqual(['a[item=item-19999]']);
+    const outputsOf = (id: string) => ({ file: `${id}.out` });
+    expect(resolveStepParams(last, outputsOf, result)).toEqual({ input: 'a[item=item-19999].out' });
   });
 });

@@ -9,11 +9,17 @@ import type { ResourceRequest } from '../contracts/resources.js';
 import { canonicalJson } from '../util/canonical-json.js';
 import { didYouMean, listNames } from './did-you-mean.js';
 import { checkPipeline, DEFAULT_RUNNER, type PipelineRegistries } from './check-pipeline.js';
-import { expandMatrix, type MatrixInstance } from './expand-matrix.js';
-import { interpolate, resolveExpressions } from './expressions.js';
+import { matrixCombinations, matrixInstanceId, matrixLists } from './expand-matrix.js';
+import {
+  interpolate,
+  isPlainObject,
+  isTemplate,
+  resolveExpressions,
+  type ReferenceResolver,
+} from './expressions.js';
 import { parseDuration } from './parse-duration.js';
 import { parseMemory } from './parse-memory.js';
-import { topologicalOrder } from './pipeline-graph.js';
+import { topologicalOrder, type NeedsGraph } from './pipeline-graph.js';
 import { locateIssues, pipelineInvalidError, type PipelineIssue } from './pipeline-issue.js';
 import { validatePipelineShape } from './pipeline-schema.js';
 import { pipelineSourceOf } from './pipeline-source.js';
@@ -38,7 +44,6 @@ export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
 });
 
 function retryPolicy(retry: StepDefinition['retry']): RetryPolicy {
-  // Steps share the default object: a 100,000-step plan should not hold 100,000 copies of it.
   if (retry === undefined) return DEFAULT_RETRY_POLICY;
   if (typeof retry === 'number') return { ...DEFAULT_RETRY_POLICY, attempts: retry };
   const given = Object.fromEntries(Object.entries(retry).filter(([, value]) => value !== undefined));
@@ -53,51 +58,253 @@ const DEFAULT_RESOURCES: Readonly<ResourceRequest> = Object.freeze({ cpus: 1, me
 function resourceRequest(resources: StepDefinition['resources']): ResourceRequest {
   if (resources === undefined) return DEFAULT_RESOURCES;
   return {
-    cpus: resources?.cpus ?? 1,
-    memoryMb: parseMemory(resources?.memory ?? 0) ?? 0,
-    gpus: resources?.gpus ?? 0,
-    ...(resources?.gpuOptional !== undefined && { gpuOptional: resources.gpuOptional }),
-  };
-}
-
-function plannedStep(
-  baseId: string,
-  step: StepDefinition,
-  instance: MatrixInstance | undefined,
-  needs: readonly string[],
-  params: Record<string, unknown>,
-): PlannedStep {
-  const resolver = paramsAndMatrixResolver(params, instance?.matrix);
-  const id = instance?.id ?? baseId;
-  const timeoutMs = step.timeout === undefined ? undefined : parseDuration(step.timeout);
-  return {
-    id,
-    baseId,
-    name: step.name === undefined ? id : interpolate(resolveExpressions(step.name, resolver, 'final')),
-    uses: step.uses,
-    // params and matrix are known now; steps outputs stay as expressions until the step starts.
-    with:
-      step.with === undefined
-        ? NO_PARAMS
-        : (resolveExpressions(step.with, resolver, 'partial') as Record<string, unknown>),
-    needs: needs.length === 0 ? NO_NEEDS : [...needs],
-    runner:
-      step.runner === undefined
-        ? DEFAULT_RUNNER
-        : interpolate(resolveExpressions(step.runner, resolver, 'final')),
-    resources: resourceRequest(step.resources),
-    retry: retryPolicy(step.retry),
-    ...(timeoutMs !== undefined && { timeoutMs }),
-    cache: step.cache ?? true,
-    ...(instance && { matrix: instance.matrix }),
+    cpus: resources.cpus ?? 1,
+    memoryMb: parseMemory(resources.memory ?? 0) ?? 0,
+    gpus: resources.gpus ?? 0,
+    ...(resources.gpuOptional !== undefined && { gpuOptional: resources.gpuOptional }),
   };
 }
 
 /**
+ * Resolves the expressions of a value tree like `resolveExpressions(…, 'partial')`, but gives back the very
+ * objects, arrays and strings that do not change: the instances of a matrix step share every part of
+ * their `with:` that does not mention `matrix.*`.
+ */
+function resolveShared(value: unknown, resolve: ReferenceResolver): unknown {
+  if (typeof value === 'string') {
+    if (!isTemplate(value)) return value;
+    const resolved = resolveExpressions(value, resolve, 'partial');
+    return resolved === value ? value : resolved;
+  }
+  if (Array.isArray(value)) {
+    const items = value as readonly unknown[];
+    let copy: unknown[] | undefined;
+    items.forEach((item, index) => {
+      const resolved = resolveShared(item, resolve);
+      if (resolved !== item) (copy ??= [...items])[index] = resolved;
+    });
+    return copy ?? items;
+  }
+  if (isPlainObject(value)) {
+    let copy: Record<string, unknown> | undefined;
+    for (const [key, item] of Object.entries(value)) {
+      const resolved = resolveShared(item, resolve);
+      if (resolved !== item) (copy ??= { ...value })[key] = resolved;
+    }
+    return copy ?? value;
+  }
+  return value;
+}
+
+/** What every instance of a step shares: computed once per step, not once per matrix instance. */
+interface StepBase {
+  baseId: string;
+  step: StepDefinition;
+  /** `with:` with params substituted; `matrix.*` and `steps.*` still expressions. */
+  with: Record<string, unknown>;
+  resources: ResourceRequest;
+  retry: RetryPolicy;
+  timeoutMs: number | undefined;
+}
+
+function stepBase(baseId: string, step: StepDefinition, params: Record<string, unknown>): StepBase {
+  return {
+    baseId,
+    step,
+    with:
+      step.with === undefined
+        ? NO_PARAMS
+        : (resolveExpressions(step.with, paramsAndMatrixResolver(params, undefined), 'partial') as Record<
+            string,
+            unknown
+          >),
+    resources: resourceRequest(step.resources),
+    retry: retryPolicy(step.retry),
+    timeoutMs: step.timeout === undefined ? undefined : parseDuration(step.timeout),
+  };
+}
+
+/** Where a step's instances are in the plan, and the matrix keys they differ by (none for a plain step). */
+interface Instances {
+  start: number;
+  end: number;
+  keys: readonly string[] | undefined;
+  /** Instance ids by the values of `keys`, built when a dependant first pairs with this step. */
+  byValues?: Map<string, string[]>;
+}
+
+function valuesKey(matrix: Record<string, unknown>, keys: readonly string[]): string {
+  return keys.map((key) => canonicalJson(matrix[key])).join('\0');
+}
+
+/**
+ * Builds a plan step by step, in a topological order of the pipeline's steps, keeping nothing of the
+ * expansion but the planned steps themselves (and where each step's instances are among them).
+ */
+class PlanBuilder {
+  readonly steps: PlannedStep[] = [];
+  readonly paramProblems: string[] = [];
+  readonly issues: PipelineIssue[] = [];
+  private readonly instances = new Map<string, Instances>();
+  private readonly runners = new Set<string>();
+
+  constructor(
+    private readonly graph: NeedsGraph,
+    private readonly params: Record<string, unknown>,
+    private readonly registries: PipelineRegistries,
+  ) {}
+
+  add(baseId: string, step: StepDefinition): void {
+    const base = stepBase(baseId, step, this.params);
+    const start = this.steps.length;
+    if (step.matrix === undefined) {
+      this.push(base, baseId, undefined, this.sharedNeeds(baseId, undefined) ?? NO_NEEDS);
+      this.instances.set(baseId, { start, end: this.steps.length, keys: undefined });
+      return;
+    }
+    const { lists, paramProblems } = matrixLists(baseId, step.matrix, this.params);
+    this.paramProblems.push(...paramProblems);
+    const keys = lists.map(([key]) => key);
+    // Needs that do not pair by matrix values are the same list for every instance.
+    const shared = this.sharedNeeds(baseId, keys);
+    const ids = new Set<string>();
+    for (const matrix of matrixCombinations(paramProblems.length > 0 ? [] : lists)) {
+      const id = matrixInstanceId(baseId, matrix);
+      if (ids.has(id)) {
+        this.issues.push({
+          path: ['steps', baseId, 'matrix'],
+          message: `two matrix combinations give the same instance id ${id}`,
+        });
+      }
+      ids.add(id);
+      this.push(base, id, matrix, shared ?? this.pairedNeeds(baseId, id, matrix, keys));
+    }
+    this.instances.set(baseId, { start, end: this.steps.length, keys });
+  }
+
+  /**
+   * The needs of every instance of a step, when none of them pairs by matrix values; undefined when each
+   * instance has its own. `keys` are the step's matrix keys (undefined for a plain step).
+   */
+  private sharedNeeds(baseId: string, keys: readonly string[] | undefined): string[] | undefined {
+    const needs: string[] = [];
+    for (const need of this.graph.get(baseId) ?? NO_NEEDS) {
+      const needed = this.instances.get(need);
+      if (needed && pairs(needed, keys)) return undefined;
+      if (needed) for (let i = needed.start; i < needed.end; i++) needs.push(this.steps[i]!.id);
+      else needs.push(need);
+    }
+    return needs.length === 0 ? NO_NEEDS : needs;
+  }
+
+  /**
+   * The needs of one instance (see {@link planPipeline}): of a matrix step whose keys are all among this
+   * step's, only the instance with the same values; of any other step, every instance.
+   */
+  private pairedNeeds(
+    baseId: string,
+    id: string,
+    matrix: Record<string, unknown>,
+    keys: readonly string[],
+  ): string[] {
+    const needs: string[] = [];
+    for (const need of this.graph.get(baseId) ?? NO_NEEDS) {
+      const needed = this.instances.get(need);
+      if (!needed) {
+        needs.push(need);
+      } else if (pairs(needed, keys)) {
+        const paired = this.byValues(needed).get(valuesKey(matrix, needed.keys!));
+        if (paired === undefined) {
+          this.issues.push({
+            path: ['steps', baseId, 'needs'],
+            message: `${id} needs "${need}", which has no instance with the same matrix values`,
+          });
+        } else needs.push(...paired);
+      } else {
+        for (let i = needed.start; i < needed.end; i++) needs.push(this.steps[i]!.id);
+      }
+    }
+    return needs;
+  }
+
+  private byValues(needed: Instances): Map<string, string[]> {
+    if (needed.byValues) return needed.byValues;
+    const index = new Map<string, string[]>();
+    for (let i = needed.start; i < needed.end; i++) {
+      const { id, matrix } = this.steps[i]!;
+      const key = valuesKey(matrix!, needed.keys!);
+      const list = index.get(key);
+      if (list) list.push(id);
+      else index.set(key, [id]);
+    }
+    needed.byValues = index;
+    return index;
+  }
+
+  private push(
+    base: StepBase,
+    id: string,
+    matrix: Record<string, unknown> | undefined,
+    needs: string[],
+  ): void {
+    const { step } = base;
+    const resolver = paramsAndMatrixResolver(this.params, matrix);
+    const runner =
+      step.runner === undefined
+        ? DEFAULT_RUNNER
+        : interpolate(resolveExpressions(step.runner, resolver, 'final'));
+    this.checkRunner(base.baseId, id, runner);
+    const planned: PlannedStep = {
+      id,
+      baseId: base.baseId,
+      name: step.name === undefined ? id : interpolate(resolveExpressions(step.name, resolver, 'final')),
+      uses: step.uses,
+      // params and matrix are known now; steps outputs stay as expressions until the step starts.
+      with:
+        matrix === undefined ? base.with : (resolveShared(base.with, resolver) as Record<string, unknown>),
+      needs,
+      runner,
+      resources: base.resources,
+      retry: base.retry,
+      cache: step.cache ?? true,
+    };
+    if (base.timeoutMs !== undefined) planned.timeoutMs = base.timeoutMs;
+    if (matrix !== undefined) planned.matrix = matrix;
+    this.steps.push(planned);
+  }
+
+  private checkRunner(baseId: string, id: string, runner: string): void {
+    if (this.runners.has(runner)) return;
+    if (this.registries.hasRunner(runner)) {
+      this.runners.add(runner);
+      return;
+    }
+    const names = this.registries.runnerNames();
+    this.issues.push({
+      path: ['steps', baseId, 'runner'],
+      message: `${id} runs on "${runner}", which is not a registered runner${didYouMean(runner, names)}; known runners: ${listNames(names)}`,
+    });
+  }
+}
+
+/** Whether instances of a step pair with a needed matrix step's instances: its keys are all among `keys`. */
+function pairs(needed: Instances, keys: readonly string[] | undefined): boolean {
+  return needed.keys !== undefined && keys !== undefined && needed.keys.every((key) => keys.includes(key));
+}
+
+/**
  * Validates a pipeline and expands it into a {@link Plan}: params applied and converted, matrices expanded
- * into instances (`train[dataset=a]`), needs resolved (see {@link pairedInstances}),
- * policies normalised, steps in a topological order (file order where free), `${{ params.* }}` and
- * `${{ matrix.* }}` substituted. Nothing runs.
+ * into instances (`train[dataset=a]`), needs resolved, policies normalised, steps in a topological order
+ * (file order where free), `${{ params.* }}` and `${{ matrix.* }}` substituted. Nothing runs.
+ *
+ * An instance of a matrix step that needs another matrix step whose keys are all among its own waits
+ * only for the instance with the same values (`train[dataset=a]` waits for `prepare[dataset=a]`, not for
+ * every dataset); otherwise it waits for every instance. This is the pairing
+ * `${{ steps.<id>.outputs.<name> }}` uses, so a step waits for exactly what it can read.
+ *
+ * The plan is built without intermediate copies of the whole: matrix combinations are produced one at a
+ * time, and what instances have in common (policies, resources, the unchanged parts of `with:`, needs
+ * that do not pair) is one object they share.
  *
  * Throws one `CORE_PIPELINE_INVALID` listing every issue of the pipeline (with lines when it was loaded by
  * `loadPipelineFile`/`parsePipeline`), or one `CORE_PARAMS_INVALID` listing every problem with the params.
@@ -117,65 +324,14 @@ export function planPipeline(definition: PipelineDefinition, options: PlanPipeli
   if (issues.length > 0) throw invalid(issues);
   const params = resolvePipelineParams(definition.name, definition.params ?? {}, options.params ?? {});
 
-  const steps: PlannedStep[] = [];
-  const instancesOf = new Map<string, (MatrixInstance | undefined)[]>();
-  const paramProblems: string[] = [];
-  const expansionIssues: PipelineIssue[] = [];
+  const builder = new PlanBuilder(graph, params, options);
   for (const baseId of topologicalOrder(graph)) {
     const step = definition.steps[baseId];
-    if (!step) continue;
-    let instances: (MatrixInstance | undefined)[] = [undefined];
-    if (step.matrix) {
-      const expanded = expandMatrix(baseId, step.matrix, params);
-      paramProblems.push(...expanded.paramProblems);
-      expansionIssues.push(...expanded.issues);
-      instances = expanded.instances;
-    }
-    instancesOf.set(baseId, instances);
-    for (const instance of instances) {
-      const needs: string[] = [];
-      for (const need of graph.get(baseId) ?? []) {
-        const paired = pairedInstances(instancesOf.get(need) ?? [], instance);
-        if (paired.length === 0) {
-          expansionIssues.push({
-            path: ['steps', baseId, 'needs'],
-            message: `${instance?.id ?? baseId} needs "${need}", which has no instance with the same matrix values`,
-          });
-        }
-        for (const needed of paired) needs.push(needed?.id ?? need);
-      }
-      steps.push(plannedStep(baseId, step, instance, needs, params));
-    }
+    if (step) builder.add(baseId, step);
   }
-  for (const step of steps) {
-    if (!options.hasRunner(step.runner)) {
-      const names = options.runnerNames();
-      expansionIssues.push({
-        path: ['steps', step.baseId, 'runner'],
-        message: `${step.id} runs on "${step.runner}", which is not a registered runner${didYouMean(step.runner, names)}; known runners: ${listNames(names)}`,
-      });
-    }
-  }
-  if (paramProblems.length > 0) throw paramsInvalidError(definition.name, paramProblems);
-  if (expansionIssues.length > 0) throw invalid(expansionIssues);
+  if (builder.paramProblems.length > 0) throw paramsInvalidError(definition.name, builder.paramProblems);
+  if (builder.issues.length > 0) throw invalid(builder.issues);
 
   const source = options.source ?? registered?.file;
-  return { pipeline: definition.name, steps, params, ...(source !== undefined && { source }) };
-}
-
-/**
- * The instances of a needed step that one instance waits for: when both are matrix steps and the needed
- * step's keys are all among this one's, only the instances with the same values (`train[dataset=a]` waits
- * for `prepare[dataset=a]`, not for every dataset); otherwise all of them. This is the same pairing
- * `${{ steps.<id>.outputs.<name> }}` uses, so a step waits for exactly what it can read.
- */
-function pairedInstances(
-  needed: readonly (MatrixInstance | undefined)[],
-  instance: MatrixInstance | undefined,
-): (MatrixInstance | undefined)[] {
-  const keys = needed[0]?.matrix && Object.keys(needed[0].matrix);
-  if (!instance || !keys || !keys.every((key) => Object.hasOwn(instance.matrix, key))) return [...needed];
-  return needed.filter((candidate) =>
-    keys.every((key) => canonicalJson(candidate?.matrix[key]) === canonicalJson(instance.matrix[key])),
-  );
+  return { pipeline: definition.name, steps: builder.steps, params, ...(source !== undefined && { source }) };
 }

@@ -1,12 +1,63 @@
 import type { StepOutputs } from '../contracts/command.js';
 import type { Plan, PlannedStep } from '../contracts/pipeline.js';
 import { CoreError } from '../errors/core-error.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import { formatExpression, lookupPath, resolveExpressions, type ExpressionReference } from './expressions.js';
 import { listNames } from './did-you-mean.js';
 import { paramsAndMatrixResolver } from './reference-scope.js';
 
-function sameValue(a: unknown, b: unknown): boolean {
-  return a === b || JSON.stringify(a) === JSON.stringify(b);
+/** The steps of a plan by base id, and the instances of matrix steps by their matrix values. */
+interface PlanIndex {
+  /** One step, or the instances of a matrix step in plan order. */
+  byBaseId: Map<string, PlannedStep | PlannedStep[]>;
+  byValues: Map<string, Map<string, PlannedStep>>;
+}
+
+// Built on the first `steps.*` reference of a run and kept with its plan: looking instances up by scanning
+// the plan for every step that starts would make a 100,000-step chain quadratic.
+const indexes = new WeakMap<Plan, PlanIndex>();
+
+function indexOf(plan: Plan): PlanIndex {
+  let index = indexes.get(plan);
+  if (index) return index;
+  const byBaseId = new Map<string, PlannedStep | PlannedStep[]>();
+  for (const step of plan.steps) {
+    const found = byBaseId.get(step.baseId);
+    if (found === undefined) byBaseId.set(step.baseId, step);
+    else if (Array.isArray(found)) found.push(step);
+    else byBaseId.set(step.baseId, [found, step]);
+  }
+  index = { byBaseId, byValues: new Map() };
+  indexes.set(plan, index);
+  return index;
+}
+
+function instancesOf(index: PlanIndex, baseId: string): readonly PlannedStep[] {
+  const found = index.byBaseId.get(baseId);
+  return found === undefined ? [] : Array.isArray(found) ? found : [found];
+}
+
+function valuesKey(matrix: Record<string, unknown> | undefined, keys: readonly string[]): string {
+  return keys.map((key) => canonicalJson(matrix?.[key])).join('\0');
+}
+
+/** The instance of a matrix step with the given values of its keys. */
+function instanceWithValues(
+  index: PlanIndex,
+  baseId: string,
+  keys: readonly string[],
+  matrix: Record<string, unknown>,
+): PlannedStep | undefined {
+  let byValues = index.byValues.get(baseId);
+  if (!byValues) {
+    byValues = new Map();
+    for (const instance of instancesOf(index, baseId)) {
+      const key = valuesKey(instance.matrix, keys);
+      if (!byValues.has(key)) byValues.set(key, instance);
+    }
+    index.byValues.set(baseId, byValues);
+  }
+  return byValues.get(valuesKey(matrix, keys));
 }
 
 function expressionError(step: PlannedStep, reference: ExpressionReference, problem: string): CoreError {
@@ -63,16 +114,15 @@ export function resolveStepParams(
           'expected params.<name>, matrix.<key> or steps.<id>.outputs.<name>',
         );
       }
-      const instances = plan.steps.filter((candidate) => candidate.baseId === baseId);
+      const index = indexOf(plan);
+      const instances = instancesOf(index, baseId);
       const [first] = instances;
       if (!first) throw expressionError(step, reference, `the plan has no step "${baseId}"`);
       if (!first.matrix) return { value: outputOf(first, reference, name) };
       const keys = Object.keys(first.matrix);
       const own = step.matrix;
       if (own && keys.every((key) => Object.hasOwn(own, key))) {
-        const match = instances.find((instance) =>
-          keys.every((key) => sameValue(instance.matrix?.[key], own[key])),
-        );
+        const match = instanceWithValues(index, baseId, keys, own);
         if (!match)
           throw expressionError(step, reference, `no instance of "${baseId}" has this step's matrix values`);
         return { value: outputOf(match, reference, name) };
