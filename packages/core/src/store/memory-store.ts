@@ -17,6 +17,7 @@ import type {
 import { validateAppendBatch } from '../store-kit/append-batch.js';
 import { CoreError } from '../errors/core-error.js';
 import { runsToCollect } from './retention.js';
+import { runActive, runExists, runNotFound } from './store-errors.js';
 import { applyRunEvent, initialRunState, isInterrupted, ownerBlocksClaim } from './run-state.js';
 
 interface MemoryRun {
@@ -41,11 +42,7 @@ export class MemoryStore implements Store {
 
   createRun(run: RunRecord): Promise<void> {
     return this.#call(() => {
-      if (this.#runs.has(run.id)) {
-        throw new CoreError('CORE_STORE_FAILED', `run ${run.id} already exists`, {
-          details: { runId: run.id },
-        });
-      }
+      if (this.#runs.has(run.id)) throw runExists(run.id);
       const record = structuredClone(run);
       this.#runs.set(run.id, { record, state: initialRunState(record), events: [] });
     });
@@ -165,15 +162,8 @@ export class MemoryStore implements Store {
     return this.#call(() => {
       const run = this.#run(runId);
       const current = run.owner;
-      if (current !== undefined && ownerBlocksClaim(current, owner, this.#host)) {
-        throw new CoreError(
-          'CORE_RUN_ACTIVE',
-          `run ${runId} is driven by process ${current.pid} on ${current.host}`,
-          {
-            details: { runId, ownerPid: current.pid, ownerHost: current.host },
-          },
-        );
-      }
+      if (current !== undefined && ownerBlocksClaim(current, owner, this.#host))
+        throw runActive(runId, current);
       run.owner = { ...owner };
     });
   }
@@ -215,9 +205,7 @@ export class MemoryStore implements Store {
 
   #run(runId: string): MemoryRun {
     const run = this.#runs.get(runId);
-    if (run === undefined) {
-      throw new CoreError('CORE_RUN_NOT_FOUND', `run ${runId} not found`, { details: { runId } });
-    }
+    if (run === undefined) throw runNotFound(runId);
     return run;
   }
 

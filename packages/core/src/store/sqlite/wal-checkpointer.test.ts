@@ -2,8 +2,8 @@ import { mkdtempSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { RunEvent } from '../contracts/events.js';
-import { SqliteStore } from './sqlite-store.js';
+import type { RunEvent } from '../../contracts/events.js';
+import { SqliteStore } from '../sqlite-store.js';
 import { BUSY_STORE_APPENDS } from './wal-checkpointer.js';
 
 describe('background WAL checkpoints', () => {
