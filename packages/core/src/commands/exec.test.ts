@@ -395,4 +395,3 @@ describe('exec command', () => {
     expect(events.at(-1)).toEqual({ type: 'outputs', outputs: { exitCode: 0 } });
   });
 });
-

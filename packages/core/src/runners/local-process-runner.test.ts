@@ -192,24 +192,32 @@ describe('LocalProcessRunner specifics', () => {
     },
   );
 
-  it('warns through the runtime events when a group needs SIGKILL, and only then', { timeout: 30_000 }, async () => {
-    const warnings: RuntimeEventInit[] = [];
-    const warned = new LocalProcessRunner({ emit: (event) => warnings.push(event) });
-    const stopAfterStart = async (script: string): Promise<void> => {
-      const controller = new AbortController();
-      await lastValueFrom(
-        warned
-          .exec({ argv: ['sh', '-c', script], killGraceMs: 300 }, { signal: controller.signal })
-          .pipe(tap((event) => event.type === 'stdout' && controller.abort())),
-      );
-    };
-    await stopAfterStart('echo up; sleep 30');
-    expect(warnings).toEqual([]);
-    await stopAfterStart("trap '' TERM; echo up; sleep 30 & wait; sleep 30");
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatchObject({ level: 'warning', source: 'runner.local', details: { graceMs: 300 } });
-    expect(warnings[0]?.message).toMatch(/still running 300 ms after SIGTERM; sent SIGKILL/);
-  });
+  it(
+    'warns through the runtime events when a group needs SIGKILL, and only then',
+    { timeout: 30_000 },
+    async () => {
+      const warnings: RuntimeEventInit[] = [];
+      const warned = new LocalProcessRunner({ emit: (event) => warnings.push(event) });
+      const stopAfterStart = async (script: string): Promise<void> => {
+        const controller = new AbortController();
+        await lastValueFrom(
+          warned
+            .exec({ argv: ['sh', '-c', script], killGraceMs: 300 }, { signal: controller.signal })
+            .pipe(tap((event) => event.type === 'stdout' && controller.abort())),
+        );
+      };
+      await stopAfterStart('echo up; sleep 30');
+      expect(warnings).toEqual([]);
+      await stopAfterStart("trap '' TERM; echo up; sleep 30 & wait; sleep 30");
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({
+        level: 'warning',
+        source: 'runner.local',
+        details: { graceMs: 300 },
+      });
+      expect(warnings[0]?.message).toMatch(/still running 300 ms after SIGTERM; sent SIGKILL/);
+    },
+  );
 
   it.each([
     ['image', { image: 'busybox' }],
