@@ -3,6 +3,7 @@ import type { RunEvent, RunEventInit } from '../contracts/events.js';
 import type { Clock } from '../contracts/runtime.js';
 import type { Store } from '../contracts/store.js';
 import { systemClock } from '../util/clock.js';
+import { toError } from '../util/error-info.js';
 
 /**
  * The run's event log as the engine writes it: stamps `seq` and `time`, hands every event to live
@@ -81,7 +82,7 @@ export class RunEventLog {
 
   private fail(error: unknown): Error {
     if (this.storeFailure === undefined) {
-      this.storeFailure = error instanceof Error ? error : new Error(String(error));
+      this.storeFailure = toError(error);
       this.failureListener?.(this.storeFailure);
     }
     return this.storeFailure;

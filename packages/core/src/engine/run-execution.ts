@@ -1,16 +1,10 @@
 import { setMaxListeners } from 'node:events';
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { lastValueFrom, mergeMap, Subject, from, type Subscription } from 'rxjs';
+import { lastValueFrom, mergeMap, Subject, from } from 'rxjs';
 import { inject, injectable } from '../di/tsyringe.js';
 import type { Artifact } from '../contracts/artifact.js';
-import {
-  STEP_LABELS,
-  type Command,
-  type CommandContext,
-  type StepEvent,
-  type StepOutputs,
-} from '../contracts/command.js';
+import { STEP_LABELS, type Command, type CommandContext } from '../contracts/command.js';
 import type { CacheKeyParts, ErrorInfo, StepProcess } from '../contracts/events.js';
 import type { PlannedStep } from '../contracts/pipeline.js';
 import type { ResourceGrant } from '../contracts/resources.js';
@@ -25,7 +19,7 @@ import type { NamedRegistry } from '../registry/named-registry.js';
 import type { Lease, ResourcePool } from '../resources/resource-pool.js';
 import { InternalTokens } from '../runtime/internal-tokens.js';
 import { canonicalJson } from '../util/canonical-json.js';
-import { toErrorInfo } from '../util/error-info.js';
+import { toError, toErrorInfo } from '../util/error-info.js';
 import { sleep } from '../util/sleep.js';
 import { backoffDelay } from '../util/backoff.js';
 import { cacheKey, inputDigests } from './cache-key.js';
@@ -33,13 +27,24 @@ import type { RunContext } from './run-context.js';
 import type { RunEventLog } from './run-event-log.js';
 import { stopOrphanedProcess } from '../process/stop-orphaned-process.js';
 import { recordProcesses } from './record-processes.js';
+import { StepAttempt, type AttemptResult } from './step-attempt.js';
 import { validateParams } from './validate-params.js';
 
 type Outcome = 'done' | 'failed' | 'cancelled';
 
-interface Completed {
-  outputs: StepOutputs;
-  artifacts: Artifact[];
+/** What a completed step passes on to its dependants (its outputs and artifacts). */
+type Completed = AttemptResult;
+
+/** A step ready to run: its command and runner, validated parameters and cache key. */
+interface StepWork {
+  step: PlannedStep;
+  command: Command;
+  runner: Runner;
+  params: unknown;
+  key: string;
+  keyParts: CacheKeyParts;
+  /** When the engine took the step up: its duration counts from here. */
+  startedAt: number;
 }
 
 /**
@@ -231,22 +236,15 @@ export class RunExecution {
     const runner = this.runners.require(step.runner);
     const startedAt = this.clock.now();
 
-    let params: unknown;
-    let keyParts: CacheKeyParts;
+    let work: StepWork;
     try {
-      const raw = resolveStepParams(step, (id) => this.completed.get(id)?.outputs, this.context.plan);
-      params = await validateParams(command, raw, step.id, {
-        baseId: step.baseId,
-        file: this.context.plan.source ?? `pipeline ${this.context.plan.pipeline}`,
-      });
-      keyParts = await this.keyParts(step, command, runner, raw, params);
+      work = await this.prepare(step, command, runner, startedAt);
     } catch (error) {
       return this.recordFailed(step, 0, error, startedAt);
     }
-    const key = cacheKey(keyParts);
 
     if (step.cache && !this.context.noCache) {
-      const hit = await this.store.getCache(key);
+      const hit = await this.store.getCache(work.key);
       if (hit && artifactsIntact(hit.artifacts)) return this.recordCached(step, hit);
     }
 
@@ -259,22 +257,31 @@ export class RunExecution {
         : this.recordFailed(step, 0, error, startedAt);
     }
     try {
-      return await this.attempts(step, command, runner, params, lease.grant, key, keyParts, startedAt);
+      return await this.attempts(work, lease.grant);
     } finally {
       lease.release();
     }
   }
 
-  private async attempts(
+  /** Resolves and validates the step's parameters and computes its cache key. */
+  private async prepare(
     step: PlannedStep,
     command: Command,
     runner: Runner,
-    params: unknown,
-    grant: ResourceGrant,
-    key: string,
-    keyParts: CacheKeyParts,
     startedAt: number,
-  ): Promise<Outcome> {
+  ): Promise<StepWork> {
+    const raw = resolveStepParams(step, (id) => this.completed.get(id)?.outputs, this.context.plan);
+    const params = await validateParams(command, raw, step.id, {
+      baseId: step.baseId,
+      file: this.context.plan.source ?? `pipeline ${this.context.plan.pipeline}`,
+    });
+    const keyParts = await this.keyParts(step, command, runner, raw, params);
+    return { step, command, runner, params, key: cacheKey(keyParts), keyParts, startedAt };
+  }
+
+  /** Attempts until one succeeds, the retry budget is spent, an error is not retryable or the run stops. */
+  private async attempts(work: StepWork, grant: ResourceGrant): Promise<Outcome> {
+    const { step, key, keyParts, startedAt } = work;
     // A resumed step keeps counting attempts but gets its full budget again.
     const base = this.context.resumeFrom?.steps[step.id]?.attempt ?? 0;
     for (let n = 1; ; n++) {
@@ -282,7 +289,7 @@ export class RunExecution {
       this.log.emit({ type: 'started', stepId: step.id, attempt, resources: grant, key, keyParts });
       let result: Completed;
       try {
-        result = await this.attempt(step, command, runner, params, grant, attempt);
+        result = await this.attempt(work, grant, attempt);
       } catch (error) {
         if (this.abort.signal.aborted) return this.recordCancelled(step);
         if (!isRetryable(error) || n >= step.retry.attempts) {
@@ -314,44 +321,35 @@ export class RunExecution {
   }
 
   /** One attempt: the command's stream, bounded by the step's timeout and the run's cancellation. */
-  private attempt(
+  private attempt(work: StepWork, resources: ResourceGrant, attempt: number): Promise<Completed> {
+    const { step, command, runner, params } = work;
+    return new StepAttempt({
+      stepId: step.id,
+      attempt,
+      timeoutMs: step.timeoutMs,
+      runSignal: this.abort.signal,
+      stopGraceMs: this.config.stopGraceMs,
+      log: this.log,
+      execute: (signal) =>
+        command.execute(this.commandContext(step, runner, resources, attempt, signal), params),
+    }).run();
+  }
+
+  /** What the command of an attempt is given: ids, its signal, folders, resources, the watched runner. */
+  private commandContext(
     step: PlannedStep,
-    command: Command,
     runner: Runner,
-    params: unknown,
     resources: ResourceGrant,
     attempt: number,
-  ): Promise<Completed> {
-    // A listener of the `started` event may already have cancelled the run.
-    if (this.abort.signal.aborted) return Promise.reject(this.abort.signal.reason as Error);
-    const controller = new AbortController();
-    const onRunAbort = (): void => controller.abort(this.abort.signal.reason);
-    this.abort.signal.addEventListener('abort', onRunAbort, { once: true });
-    const timeout =
-      step.timeoutMs === undefined
-        ? undefined
-        : setTimeout(
-            () =>
-              controller.abort(
-                new CoreError(
-                  'CORE_TIMEOUT',
-                  `Step "${step.id}" exceeded its timeout of ${step.timeoutMs} ms.`,
-                  {
-                    retryable: true,
-                    details: { stepId: step.id, timeoutMs: step.timeoutMs },
-                  },
-                ),
-              ),
-            step.timeoutMs,
-          );
-    const stepDir = path.join(this.context.record.cwd, '.beamline', 'runs', this.runId, safeName(step.id));
-    const context: CommandContext = {
+    signal: AbortSignal,
+  ): CommandContext {
+    return {
       runId: this.runId,
       stepId: step.id,
       attempt,
-      signal: controller.signal,
+      signal,
       workdir: this.context.record.cwd,
-      stepDir,
+      stepDir: path.join(this.context.record.cwd, '.beamline', 'runs', this.runId, safeName(step.id)),
       resources,
       runner: recordProcesses(runner, (process) => this.recordProcess(step.id, attempt, process)),
       labels: {
@@ -360,35 +358,6 @@ export class RunExecution {
         [STEP_LABELS.pipeline]: this.context.plan.pipeline,
       },
     };
-    const result: Completed = { outputs: {}, artifacts: [] };
-    let subscription: Subscription | undefined;
-    let hardStop: NodeJS.Timeout | undefined;
-    return new Promise<Completed>((resolve, reject) => {
-      // Once aborted, the abort's reason (timeout, cancellation) is the truth, whatever the command says.
-      const failWith = (error: unknown): void =>
-        reject(controller.signal.aborted ? (controller.signal.reason as Error) : toError(error));
-      controller.signal.addEventListener(
-        'abort',
-        () => {
-          // The command should end by itself once its processes are gone; if it does not, cut it off.
-          hardStop = setTimeout(() => {
-            subscription?.unsubscribe();
-            failWith(undefined);
-          }, this.config.stopGraceMs);
-        },
-        { once: true },
-      );
-      subscription = command.execute(context, params).subscribe({
-        next: (event) => this.onStepEvent(step.id, attempt, event, result),
-        error: failWith,
-        complete: () => (controller.signal.aborted ? failWith(undefined) : resolve(result)),
-      });
-    }).finally(() => {
-      if (timeout) clearTimeout(timeout);
-      if (hardStop) clearTimeout(hardStop);
-      this.abort.signal.removeEventListener('abort', onRunAbort);
-      subscription?.unsubscribe();
-    });
   }
 
   /** Makes what a runner started durable at once: after a crash, it is how the next engine finds it. */
@@ -450,41 +419,6 @@ export class RunExecution {
       },
     );
     this.abort.abort(this.internalFailure);
-  }
-
-  private onStepEvent(stepId: string, attempt: number, event: StepEvent, result: Completed): void {
-    switch (event.type) {
-      case 'outputs':
-        result.outputs = { ...result.outputs, ...event.outputs };
-        return;
-      case 'artifact':
-        result.artifacts.push(event.artifact);
-        this.log.emit({ type: 'artifact', stepId, attempt, artifact: event.artifact });
-        return;
-      case 'log':
-        this.log.emit({ type: 'log', stepId, attempt, stream: event.stream, text: event.text });
-        return;
-      case 'metric':
-        this.log.emit({
-          type: 'metric',
-          stepId,
-          attempt,
-          name: event.name,
-          value: event.value,
-          ...(event.step === undefined ? {} : { step: event.step }),
-        });
-        return;
-      case 'progress':
-        this.log.emit({
-          type: 'progress',
-          stepId,
-          attempt,
-          current: event.current,
-          ...(event.total === undefined ? {} : { total: event.total }),
-          ...(event.message === undefined ? {} : { message: event.message }),
-        });
-        return;
-    }
   }
 
   private async keyParts(
@@ -581,8 +515,4 @@ function artifactsIntact(artifacts: readonly Artifact[]): boolean {
 
 function safeName(stepId: string): string {
   return stepId.replace(/[^A-Za-z0-9._-]+/g, '_');
-}
-
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }

@@ -18,6 +18,7 @@ import { validateAppendBatch } from '../store-kit/append-batch.js';
 import { CoreError } from '../errors/core-error.js';
 import { runsToCollect } from './retention.js';
 import { runActive, runExists, runNotFound } from './store-errors.js';
+import { toError } from '../util/error-info.js';
 import { applyRunEvent, initialRunState, isInterrupted, ownerBlocksClaim } from './run-state.js';
 
 interface MemoryRun {
@@ -218,7 +219,7 @@ export class MemoryStore implements Store {
       this.#assertOpen();
       return Promise.resolve(work());
     } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      return Promise.reject(toError(error));
     }
   }
 }

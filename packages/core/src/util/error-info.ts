@@ -7,3 +7,8 @@ export function toErrorInfo(error: unknown): ErrorInfo {
   const message = error instanceof Error ? error.message : String(error);
   return { code: 'CORE_STEP_FAILED', message, retryable: isRetryable(error) };
 }
+
+/** `error` itself when it is an Error, else an Error whose message is its string form. */
+export function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

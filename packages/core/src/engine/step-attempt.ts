@@ -1,0 +1,129 @@
+import type { Observable, Subscription } from 'rxjs';
+import type { Artifact } from '../contracts/artifact.js';
+import type { StepEvent, StepOutputs } from '../contracts/command.js';
+import { CoreError } from '../errors/core-error.js';
+import { toError } from '../util/error-info.js';
+import type { RunEventLog } from './run-event-log.js';
+
+/** What a step's successful attempt produced. */
+export interface AttemptResult {
+  outputs: StepOutputs;
+  artifacts: Artifact[];
+}
+
+/** What one attempt of a step needs from its run. */
+export interface AttemptSetup {
+  stepId: string;
+  attempt: number;
+  /** The step's timeout; none when undefined. */
+  timeoutMs: number | undefined;
+  /** The run's signal: its abort (cancellation, a store failure) stops the attempt with its reason. */
+  runSignal: AbortSignal;
+  /** How long a stopped command may take to end by itself before it is cut off (unsubscribed). */
+  stopGraceMs: number;
+  /** Where the command's events are recorded. */
+  log: RunEventLog;
+  /** Starts the command with the attempt's signal (subscribing to the stream starts the work). */
+  execute: (signal: AbortSignal) => Observable<StepEvent>;
+}
+
+/**
+ * One attempt of a step: the command's stream, bounded by the step's timeout and the run's
+ * cancellation. A stop aborts the attempt's signal (the command stops its work: SIGTERM, grace,
+ * SIGKILL) and waits for the stream to end; a command that has not ended `stopGraceMs` after it is cut
+ * off. Once aborted, the abort's reason (timeout, cancellation) is the attempt's error, whatever the
+ * command says.
+ */
+export class StepAttempt {
+  readonly #controller = new AbortController();
+  readonly #result: AttemptResult = { outputs: {}, artifacts: [] };
+  #subscription: Subscription | undefined;
+  #timeout: NodeJS.Timeout | undefined;
+  #hardStop: NodeJS.Timeout | undefined;
+
+  constructor(private readonly setup: AttemptSetup) {}
+
+  /** Runs the attempt; resolves with what it produced, rejects with why it did not succeed. */
+  run(): Promise<AttemptResult> {
+    const { runSignal } = this.setup;
+    // A listener of the `started` event may already have cancelled the run.
+    if (runSignal.aborted) return Promise.reject(runSignal.reason as Error);
+    const onRunAbort = (): void => this.#controller.abort(runSignal.reason);
+    runSignal.addEventListener('abort', onRunAbort, { once: true });
+    this.#startTimeout();
+    return new Promise<AttemptResult>((resolve, reject) => {
+      const signal = this.#controller.signal;
+      const fail = (error: unknown): void =>
+        reject(signal.aborted ? (signal.reason as Error) : toError(error));
+      signal.addEventListener('abort', () => this.#cutOffAfterGrace(fail), { once: true });
+      this.#subscription = this.setup.execute(signal).subscribe({
+        next: (event) => this.#record(event),
+        error: fail,
+        complete: () => (signal.aborted ? fail(undefined) : resolve(this.#result)),
+      });
+    }).finally(() => {
+      if (this.#timeout) clearTimeout(this.#timeout);
+      if (this.#hardStop) clearTimeout(this.#hardStop);
+      runSignal.removeEventListener('abort', onRunAbort);
+      this.#subscription?.unsubscribe();
+    });
+  }
+
+  #startTimeout(): void {
+    const { stepId, timeoutMs } = this.setup;
+    if (timeoutMs === undefined) return;
+    this.#timeout = setTimeout(() => {
+      this.#controller.abort(
+        new CoreError('CORE_TIMEOUT', `Step "${stepId}" exceeded its timeout of ${timeoutMs} ms.`, {
+          retryable: true,
+          details: { stepId, timeoutMs },
+        }),
+      );
+    }, timeoutMs);
+  }
+
+  /** The command should end by itself once its processes are gone; if it does not, cut it off. */
+  #cutOffAfterGrace(fail: (error: unknown) => void): void {
+    this.#hardStop = setTimeout(() => {
+      this.#subscription?.unsubscribe();
+      fail(undefined);
+    }, this.setup.stopGraceMs);
+  }
+
+  /** Keeps the outputs and artifacts, and records what the step says as run events. */
+  #record(event: StepEvent): void {
+    const { stepId, attempt, log } = this.setup;
+    switch (event.type) {
+      case 'outputs':
+        this.#result.outputs = { ...this.#result.outputs, ...event.outputs };
+        return;
+      case 'artifact':
+        this.#result.artifacts.push(event.artifact);
+        log.emit({ type: 'artifact', stepId, attempt, artifact: event.artifact });
+        return;
+      case 'log':
+        log.emit({ type: 'log', stepId, attempt, stream: event.stream, text: event.text });
+        return;
+      case 'metric':
+        log.emit({
+          type: 'metric',
+          stepId,
+          attempt,
+          name: event.name,
+          value: event.value,
+          ...(event.step === undefined ? {} : { step: event.step }),
+        });
+        return;
+      case 'progress':
+        log.emit({
+          type: 'progress',
+          stepId,
+          attempt,
+          current: event.current,
+          ...(event.total === undefined ? {} : { total: event.total }),
+          ...(event.message === undefined ? {} : { message: event.message }),
+        });
+        return;
+    }
+  }
+}
