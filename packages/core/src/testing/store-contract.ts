@@ -28,7 +28,8 @@ export interface StoreContractOptions {
  *
  * It checks runs, the event log (order, filters, gapless and atomic appends), the state materialised
  * for every event type (against `reduceRunState`), the cache index, cancellation requests and run
- * ownership, and with `reopen`, durability across a reopen.
+ * ownership, garbage collection for a store that offers it (`collectGarbage` is optional; the tests are
+ * skipped for a store without it), and with `reopen`, durability across a reopen.
  */
 export function storeContractSuite(name: string, options: StoreContractOptions): void {
   describe(`Store contract: ${name}`, () => {
@@ -508,6 +509,102 @@ export function storeContractSuite(name: string, options: StoreContractOptions):
       });
     });
 
+    // Optional in the contract: a store that offers collectGarbage is held to the one retention rule.
+    describe('garbage collection', () => {
+      /** The store, or a skipped test for a store that keeps everything. */
+      async function collectingStore(skip: () => void): Promise<CollectingStore> {
+        const store = await create();
+        if (store.collectGarbage === undefined) skip();
+        return store as CollectingStore;
+      }
+
+      it('collects old finished runs only, keeps the cache, and a dry run changes nothing', async (ctx) => {
+        let store = await collectingStore(() => ctx.skip());
+        const now = Date.now();
+        const old = now - 10 * DAY_MS;
+        await addRun(store, 'old-succeeded', { createdAt: 1, time: old, end: 'run-succeeded' });
+        await addRun(store, 'old-running', { createdAt: 2, time: old });
+        await store.claimRun('old-running', { pid: process.pid, host: hostname() });
+        await addRun(store, 'old-interrupted', { createdAt: 3, time: old });
+        await store.claimRun('old-interrupted', { pid: await deadPid(), host: hostname() });
+        await addRun(store, 'old-failed', { createdAt: 4, time: old, end: 'run-failed' });
+        await addRun(store, 'old-cancelled', { createdAt: 5, time: old, end: 'run-cancelled' });
+        await addRun(store, 'recent', { createdAt: 6, time: now, end: 'run-succeeded' });
+        const cache = cacheRecord('k-old', 'pipe/a', 'old-succeeded', old);
+        await store.putCache(cache);
+        const runs = await store.listRuns();
+        expect(runs.find((run) => run.id === 'old-interrupted')?.interrupted).toBe(true);
+        const ids = [
+          'old-succeeded',
+          'old-running',
+          'old-interrupted',
+          'old-failed',
+          'old-cancelled',
+          'recent',
+        ];
+        const before = await snapshot(store, ids);
+
+        const dry = await store.collectGarbage({ keepDays: 7, dryRun: true });
+        expect(dry).toMatchObject({
+          runs: ['old-cancelled', 'old-failed', 'old-succeeded'],
+          events: 9,
+          dryRun: true,
+        });
+        expect(dry.reclaimedBytes).toBeGreaterThanOrEqual(0);
+        expect(await store.listRuns()).toEqual(runs);
+        expect(await snapshot(store, ids)).toEqual(before);
+
+        const report = await store.collectGarbage({ keepDays: 7 });
+        expect(report).toMatchObject({
+          runs: ['old-cancelled', 'old-failed', 'old-succeeded'],
+          events: 9,
+          dryRun: false,
+        });
+        expect(report.reclaimedBytes).toBeGreaterThanOrEqual(0);
+        const expectCollected = async (): Promise<void> => {
+          expect((await store.listRuns()).map((run) => run.id)).toEqual([
+            'recent',
+            'old-interrupted',
+            'old-running',
+          ]);
+          for (const id of report.runs) {
+            expect(await store.getRun(id), id).toBeUndefined();
+            expect(await store.runState(id), id).toBeUndefined();
+            expect(await collect(store.readEvents(id)), id).toEqual([]);
+          }
+          const kept = await snapshot(store, ['old-running', 'old-interrupted', 'recent']);
+          expect(kept).toEqual(before.slice(1, 3).concat(before.slice(5)));
+          expect(await store.getCache('k-old')).toEqual(cache);
+        };
+        await expectCollected();
+        store = (await reopen(store)) as CollectingStore;
+        await expectCollected();
+      });
+
+      it('keeps the newest runs by count, and collects nothing without a limit', async (ctx) => {
+        const store = await collectingStore(() => ctx.skip());
+        for (let i = 1; i <= 5; i++) {
+          await addRun(store, `r${i}`, { createdAt: i, time: i, end: 'run-succeeded' });
+        }
+        expect(await store.collectGarbage({})).toMatchObject({ runs: [], events: 0 });
+        expect((await store.collectGarbage({ keepRuns: 2 })).runs).toEqual(['r3', 'r2', 'r1']);
+        expect((await store.listRuns()).map((run) => run.id)).toEqual(['r5', 'r4']);
+        // keepDays and keepRuns together: a run goes only when both let it go.
+        await addRun(store, 'r6', { createdAt: 6, time: Date.now(), end: 'run-succeeded' });
+        expect((await store.collectGarbage({ keepDays: 1, keepRuns: 1 })).runs).toEqual(['r5', 'r4']);
+        expect((await store.listRuns()).map((run) => run.id)).toEqual(['r6']);
+      });
+
+      it('refuses a negative or fractional limit, collecting nothing', async (ctx) => {
+        const store = await collectingStore(() => ctx.skip());
+        await addRun(store, 'r1', { createdAt: 1, time: 1, end: 'run-succeeded' });
+        await expectCode(store.collectGarbage({ keepRuns: -1 }), 'CORE_PARAMS_INVALID');
+        await expectCode(store.collectGarbage({ keepRuns: 1.5 }), 'CORE_PARAMS_INVALID');
+        await expectCode(store.collectGarbage({ keepDays: -1 }), 'CORE_PARAMS_INVALID');
+        expect((await store.listRuns()).map((run) => run.id)).toEqual(['r1']);
+      });
+    });
+
     // Only stores that can be reopened have durability to check; the others have no such block at all.
     const describeDurability = options.reopen === undefined ? () => undefined : describe;
     describeDurability('durability', () => {
@@ -547,6 +644,45 @@ export function storeContractSuite(name: string, options: StoreContractOptions):
       });
     });
   });
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** A store that offers the optional garbage collection. */
+type CollectingStore = Store & Required<Pick<Store, 'collectGarbage'>>;
+
+/**
+ * A run of three events at `time` (started, a log line, and `end` when given; otherwise it is still
+ * running), created at `createdAt`.
+ */
+async function addRun(
+  store: Store,
+  id: string,
+  options: { createdAt: number; time: number; end?: 'run-succeeded' | 'run-failed' | 'run-cancelled' },
+): Promise<void> {
+  await store.createRun(runRecord(id, { createdAt: options.createdAt, steps: ['a'] }));
+  const inits: RunEventInit[] = [
+    { type: 'run-started', pipeline: 'pipe', resumed: false },
+    { type: 'log', stepId: 'a', attempt: 1, stream: 'stdout', text: `${id}\n`.repeat(2000) },
+  ];
+  if (options.end === 'run-succeeded') inits.push({ type: 'run-succeeded', durationMs: 1 });
+  if (options.end === 'run-failed') {
+    inits.push({ type: 'run-failed', error: error('E_RUN', 'failed'), durationMs: 1 });
+  }
+  if (options.end === 'run-cancelled') inits.push({ type: 'run-cancelled', reason: 'stop', durationMs: 1 });
+  await store.append(
+    id,
+    inits.map((init, i) => ({ ...init, runId: id, seq: i + 1, time: options.time })),
+  );
+}
+
+/** Everything a store tells about these runs: records, states and events. */
+async function snapshot(store: Store, ids: readonly string[]): Promise<unknown[]> {
+  const all: unknown[] = [];
+  for (const id of ids) {
+    all.push([await store.getRun(id), await store.runState(id), await collect(store.readEvents(id))]);
+  }
+  return all;
 }
 
 /** Stamps events with the run id, consecutive seqs and increasing times. */
