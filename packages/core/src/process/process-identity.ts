@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { RunOwner } from '../contracts/store.js';
 
 /** What `/proc/<pid>/stat` says about a process (Linux). */
 export interface ProcStat {
@@ -105,10 +106,7 @@ export function hostName(): string {
  * the process that has it now started at another time (the pid was reused). A process recorded on another
  * host cannot be checked and is never called gone.
  */
-export function recordedProcessGone(
-  recorded: { pid: number; host: string; bootId?: string | undefined; startTime?: number | undefined },
-  thisHost = hostName(),
-): boolean {
+export function recordedProcessGone(recorded: RunOwner, thisHost = hostName()): boolean {
   if (recorded.host !== thisHost) return false;
   const boot = hostBootId();
   if (recorded.bootId !== undefined && boot !== undefined && recorded.bootId !== boot) return true;
@@ -118,12 +116,7 @@ export function recordedProcessGone(
 }
 
 /** This process as a run's owner is recorded: pid, host, and (Linux) boot id and start time. */
-export function currentProcessIdentity(): {
-  pid: number;
-  host: string;
-  bootId?: string;
-  startTime?: number;
-} {
+export function currentProcessIdentity(): RunOwner {
   const bootId = hostBootId();
   const startTime = readProcStat(process.pid)?.startTime;
   return {

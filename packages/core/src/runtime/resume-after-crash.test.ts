@@ -8,7 +8,7 @@ import type { RunEvent } from '../contracts/events.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import { createRuntime } from './create-runtime.js';
 
-const fixture = fileURLToPath(new URL('./test-fixtures/crash-run.ts', import.meta.url));
+const fixture = fileURLToPath(new URL('../engine/test-fixtures/run-pipeline-file.ts', import.meta.url));
 const STEPS = 8;
 
 function pipelineYaml(): string {
@@ -41,7 +41,7 @@ describe('resume after kill -9', () => {
     );
     const runId = await new Promise<string>((resolve, reject) => {
       child.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
-      child.once('exit', (code) => reject(new Error(`crash-run exited early with ${code}`)));
+      child.once('exit', (code) => reject(new Error(`the engine exited early with ${code}`)));
     });
 
     const watcher = SqliteStore.open({ cwd });

@@ -16,42 +16,33 @@ const BUSY_TIMEOUT_MS = 10_000;
  * SQLite's error when the file cannot be created or opened.
  */
 export function openStoreDatabase(path: string): Database.Database {
-  if (path === ':memory:') return migrated(openDatabase(path));
+  if (path === ':memory:') return settingUp(openDatabase(path), migrate);
   mkdirSync(dirname(path), { recursive: true });
   createStoreFile(path);
   // Before opening: switching an empty file to WAL would write a header into it.
   if (statSync(path).size === 0) throw notAStore(path, 'is empty (0 bytes)', 0);
-  const db = openDatabase(path, { fileMustExist: true });
-  try {
+  return settingUp(openDatabase(path, { fileMustExist: true }), (db) => {
     checkIsStore(db, path);
-  } catch (error) {
-    db.close();
-    throw error;
-  }
-  return migrated(db);
-}
-
-/** `db` with its schema brought up to date; closed when that fails. */
-function migrated(db: Database.Database): Database.Database {
-  try {
     migrate(db);
-    return db;
-  } catch (error) {
-    db.close();
-    throw error;
-  }
+  });
 }
 
 /** A connection with the store's settings: WAL, `synchronous=NORMAL`, a busy timeout. */
 function openDatabase(path: string, options: Database.Options = {}): Database.Database {
-  const db = new Database(path, options);
-  try {
+  return settingUp(new Database(path, options), (db) => {
     // busy_timeout first: switching to WAL and migrating may wait for another process.
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     // Keeps the WAL file from staying at its high-water mark after a checkpoint.
     db.pragma('journal_size_limit = 67108864');
+  });
+}
+
+/** `db` once `setUp` ran on it; closed (nothing left open) when `setUp` throws. */
+function settingUp(db: Database.Database, setUp: (db: Database.Database) => void): Database.Database {
+  try {
+    setUp(db);
     return db;
   } catch (error) {
     db.close();
