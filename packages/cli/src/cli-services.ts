@@ -4,6 +4,7 @@ import { createRuntime, SqliteStore, type Runtime, type Store } from '@beamline/
 import type { CliIO } from './cli-io.js';
 import { CliError } from './cli-error.js';
 import { defaultPlugins } from './default-plugins.js';
+import { reportRuntimeEvents } from './runtime-events.js';
 
 /** Where the embedded store lives, relative to the working directory. */
 const STATE_DIR = '.beamline';
@@ -22,7 +23,8 @@ export interface CliServices {
 
 /** The real services: `SqliteStore` in `<cwd>/.beamline/` and the default plugins. */
 export const defaultCliServices: CliServices = {
-  openRuntime: (io) => createRuntime({ plugins: defaultPlugins(), cwd: io.cwd }),
+  openRuntime: async (io) =>
+    reportRuntimeEvents(await createRuntime({ plugins: defaultPlugins(), cwd: io.cwd }), io),
   openStore: (io) => Promise.resolve(SqliteStore.open({ cwd: io.cwd })),
   hasStore: (io) => existsSync(join(io.cwd, STATE_DIR)),
 };

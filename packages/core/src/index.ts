@@ -103,3 +103,4 @@ export { SqliteStore, type SqliteStoreOptions, type StoreWarning } from './store
 export { applyRunEvent, initialRunState, reduceRunState } from './store/run-state.js';
 export { parseMarker, type StepMarker } from './commands/step-markers.js';
 export { formatBytes, formatDuration } from './util/format.js';
+export { escapeText, quoteText } from './util/quote-text.js';

@@ -6,7 +6,7 @@ import { resolve, sep } from 'node:path';
 import { glob } from 'tinyglobby';
 import type { Artifact } from '../contracts/artifact.js';
 import { CoreError } from '../errors/core-error.js';
-import { escapeText, quoteText } from '../pipeline/pipeline-issue.js';
+import { escapeText, quoteText } from '../util/quote-text.js';
 
 /** Declared outputs: a list of globs (artifacts only), or output name → glob or globs. */
 export type OutputPatterns = readonly string[] | Readonly<Record<string, string | readonly string[]>>;

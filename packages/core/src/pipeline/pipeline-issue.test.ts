@@ -5,7 +5,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isCoreError } from '../errors/core-error.js';
 import { loadPipelineFile, parsePipeline } from './load-pipeline-file.js';
-import { boundMessage, describeValue, MAX_LISTED_ISSUES, quoteText } from './pipeline-issue.js';
+import { quoteText } from '../util/quote-text.js';
+import { boundMessage, describeValue, MAX_LISTED_ISSUES } from './pipeline-issue.js';
 
 async function loadError(text: string | Buffer): Promise<Error & { details: Record<string, unknown> }> {
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'beamline-issue-')), 'garbage.yaml');
