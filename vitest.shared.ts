@@ -18,7 +18,12 @@ export function beamlineVitestConfig(): UserConfig {
       projects: [
         {
           extends: true,
-          test: { name: 'unit', include: ['src/**/*.test.ts', 'test/**/*.test.ts'], exclude: ['**/*.int.test.ts'], testTimeout: 20_000 },
+          test: {
+            name: 'unit',
+            include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+            exclude: ['**/*.int.test.ts'],
+            testTimeout: 20_000,
+          },
         },
         {
           extends: true,

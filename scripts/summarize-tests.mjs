@@ -15,7 +15,9 @@ for (const file of readdirSync(dir).filter((name) => name.endsWith('.json'))) {
   for (const suite of report.testResults) {
     if (suite.status === 'failed' && suite.assertionResults.length === 0) failed += 1;
   }
-  console.log(`${file.replace(/\.json$/, '')}: ${report.numPassedTests} passed, ${report.numFailedTests} failed`);
+  console.log(
+    `${file.replace(/\.json$/, '')}: ${report.numPassedTests} passed, ${report.numFailedTests} failed`,
+  );
 }
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 || passed === 0 ? 1 : 0);

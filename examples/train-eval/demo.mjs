@@ -13,11 +13,14 @@ let storage;
 try {
   storage = await serveDirectory(`${here}grid-storage`, { port });
 } catch (error) {
-  console.error(`Cannot serve the demo's grid storage on 127.0.0.1:${port} (${error.message}); set BEAMLINE_DEMO_GRID_PORT to a free port.`);
+  console.error(
+    `Cannot serve the demo's grid storage on 127.0.0.1:${port} (${error.message}); set BEAMLINE_DEMO_GRID_PORT to a free port.`,
+  );
   process.exit(2);
 }
 
-const dockerReady = spawnSync('docker', ['image', 'inspect', image], { stdio: 'ignore', timeout: 10_000 }).status === 0;
+const dockerReady =
+  spawnSync('docker', ['image', 'inspect', image], { stdio: 'ignore', timeout: 10_000 }).status === 0;
 const params = ['--param', `gridUrl=${storage.url}`];
 if (dockerReady) params.push('--param', 'runner=docker', '--param', `image=${image}`);
 else console.log(`(no Docker engine with ${image}: the packaging step runs locally)`);

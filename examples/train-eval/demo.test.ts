@@ -44,7 +44,8 @@ describe('train-eval demo', () => {
   let dir: string;
   let storage: ServedDirectory;
   // The demo's loopback storage element, as `npm start` serves it (on a free port here).
-  const run = (...args: string[]) => beamline(dir, ['run', 'pipeline.yaml', '--param', `gridUrl=${storage.url}`, ...args]);
+  const run = (...args: string[]) =>
+    beamline(dir, ['run', 'pipeline.yaml', '--param', `gridUrl=${storage.url}`, ...args]);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'beamline-train-eval-'));
@@ -84,7 +85,9 @@ describe('train-eval demo', () => {
     expect(artifacts.filter((name) => name === 'model')).toHaveLength(DATASETS.length);
     expect(artifacts).toContain('report');
     // The raw data came from the storage element, verified, before anything was prepared from it.
-    expect(artifacts.filter((name) => name.endsWith('.csv') && DATASETS.includes(name.slice(0, -4)))).toHaveLength(3);
+    expect(
+      artifacts.filter((name) => name.endsWith('.csv') && DATASETS.includes(name.slice(0, -4))),
+    ).toHaveLength(3);
     expect(artifacts).toContain('archive');
 
     const report = await readFile(join(dir, 'out', 'report.md'), 'utf8');

@@ -13,11 +13,17 @@ function cli(args: string[], stdout: 'ignore' | 'inherit' = 'ignore'): Promise<v
   return new Promise((resolve, reject) => {
     const p = spawn('docker', args, { stdio: ['ignore', stdout, 'inherit'] });
     p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`docker ${args.join(' ')} exited ${code}`))));
+    p.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`docker ${args.join(' ')} exited ${code}`)),
+    );
   });
 }
 
-async function viaRunner(runner: DockerRunner, cmd: string[], sink: (b: Buffer) => void = () => undefined): Promise<void> {
+async function viaRunner(
+  runner: DockerRunner,
+  cmd: string[],
+  sink: (b: Buffer) => void = () => undefined,
+): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     runner.exec({ image: IMAGE, argv: cmd }).subscribe({
       next: (e) => {
@@ -66,7 +72,9 @@ const cBig = (cliBig + cliBig2) / 2;
 
 const row = (name: string, r: number, c: number, target: number): string =>
   `| ${name} | ${r.toFixed(0)} ms | ${c.toFixed(0)} ms | ${(r / c).toFixed(2)} | ≤ ${target.toFixed(1)} |`;
-console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`);
+console.log(
+  `machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`,
+);
 console.log('| benchmark | DockerRunner | docker CLI | ratio | target |');
 console.log('| --- | --- | --- | --- | --- |');
 console.log(row(`${N} sequential \`true\` containers`, rShort, cShort, 1.0));

@@ -26,11 +26,17 @@ export async function dockerAvailable(): Promise<boolean> {
 export async function cleanupByLabel(project = TEST_PROJECT, images = false): Promise<void> {
   const filter = { label: [`io.beamline.project=${project}`] };
   for (const c of await testDocker.listContainers({ all: true, filters: filter })) {
-    await testDocker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    await testDocker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
   }
   if (images) {
     for (const i of await testDocker.listImages({ filters: filter })) {
-      await testDocker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
+      await testDocker
+        .getImage(i.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
     }
   }
 }
@@ -51,7 +57,10 @@ export interface Collected {
 }
 
 /** Subscribes and collects until completion or error. */
-export function collect(observable: Observable<ProcessEvent>, onEvent?: (e: ProcessEvent) => void): Promise<Collected> {
+export function collect(
+  observable: Observable<ProcessEvent>,
+  onEvent?: (e: ProcessEvent) => void,
+): Promise<Collected> {
   const events: ProcessEvent[] = [];
   const out: Buffer[] = [];
   const err: Buffer[] = [];

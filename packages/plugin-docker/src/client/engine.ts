@@ -73,8 +73,17 @@ export class Engine {
     });
   }
 
-  createContainer(name: string, body: ContainerCreateBody): Promise<{ Id: string; Warnings?: string[] | null }> {
-    return this.dial({ path: '/containers/create?', method: 'POST', query: { name }, body, statusCodes: ok() });
+  createContainer(
+    name: string,
+    body: ContainerCreateBody,
+  ): Promise<{ Id: string; Warnings?: string[] | null }> {
+    return this.dial({
+      path: '/containers/create?',
+      method: 'POST',
+      query: { name },
+      body,
+      statusCodes: ok(),
+    });
   }
 
   inspectContainer(id: string): Promise<ContainerInspect> {
@@ -104,7 +113,10 @@ export class Engine {
    * Registers a wait and resolves when the daemon has registered it (response headers, API >= 1.30), with
    * the result's promise (wrapped). Registering before start avoids the 404 race with AutoRemove (pitfall 4).
    */
-  async registerWait(id: string, condition: 'next-exit' | 'removed'): Promise<{ result: Promise<WaitResult> }> {
+  async registerWait(
+    id: string,
+    condition: 'next-exit' | 'removed',
+  ): Promise<{ result: Promise<WaitResult> }> {
     const res = await this.dial<IncomingMessage>({
       path: `/containers/${id}/wait?`,
       method: 'POST',
@@ -120,7 +132,12 @@ export class Engine {
   /** Sends a signal; a container that is gone (404) or not running (409) is fine. */
   async kill(id: string, signal: string): Promise<void> {
     try {
-      await this.dial({ path: `/containers/${id}/kill?`, method: 'POST', query: { signal }, statusCodes: ok() });
+      await this.dial({
+        path: `/containers/${id}/kill?`,
+        method: 'POST',
+        query: { signal },
+        statusCodes: ok(),
+      });
     } catch (error) {
       const status = statusOf(error);
       if (status !== 404 && status !== 409) throw error;
@@ -130,7 +147,12 @@ export class Engine {
   /** Removes a container with its anonymous volumes; gone (404) or removal in progress (409) is fine. */
   async removeContainer(id: string): Promise<void> {
     try {
-      await this.dial({ path: `/containers/${id}?`, method: 'DELETE', query: { force: true, v: true }, statusCodes: ok() });
+      await this.dial({
+        path: `/containers/${id}?`,
+        method: 'DELETE',
+        query: { force: true, v: true },
+        statusCodes: ok(),
+      });
     } catch (error) {
       const status = statusOf(error);
       if (status !== 404 && status !== 409) throw error;
@@ -159,7 +181,9 @@ export class Engine {
     });
   }
 
-  inspectImage(ref: string): Promise<{ Id: string; RepoTags?: string[] | null; RepoDigests?: string[] | null }> {
+  inspectImage(
+    ref: string,
+  ): Promise<{ Id: string; RepoTags?: string[] | null; RepoDigests?: string[] | null }> {
     return this.dial({ path: `/images/${ref}/json`, method: 'GET', statusCodes: ok() });
   }
 

@@ -33,7 +33,8 @@ export function dryRunJob(job: ResolvedJob): DryRunResult {
   if (h.Init) argv.push('--init');
   if (h.NetworkMode !== undefined) argv.push('--network', h.NetworkMode);
   if (h.ReadonlyRootfs) argv.push('--read-only');
-  for (const [target, opts] of Object.entries(h.Tmpfs ?? {})) argv.push('--tmpfs', opts ? `${target}:${opts}` : target);
+  for (const [target, opts] of Object.entries(h.Tmpfs ?? {}))
+    argv.push('--tmpfs', opts ? `${target}:${opts}` : target);
   for (const m of h.Mounts) {
     argv.push('--mount', `type=bind,source=${m.Source},target=${m.Target}${m.ReadOnly ? ',readonly' : ''}`);
   }
@@ -41,7 +42,13 @@ export function dryRunJob(job: ResolvedJob): DryRunResult {
   for (const g of h.GroupAdd ?? []) argv.push('--group-add', g);
   if (body.WorkingDir !== undefined) argv.push('--workdir', body.WorkingDir);
   for (const e of body.Env) argv.push('--env', e);
-  if (h.Memory !== undefined) argv.push('--memory', `${h.Memory / 1048576}m`, '--memory-swap', `${(h.MemorySwap ?? h.Memory) / 1048576}m`);
+  if (h.Memory !== undefined)
+    argv.push(
+      '--memory',
+      `${h.Memory / 1048576}m`,
+      '--memory-swap',
+      `${(h.MemorySwap ?? h.Memory) / 1048576}m`,
+    );
   if (h.NanoCpus !== undefined) argv.push('--cpus', String(h.NanoCpus / 1e9));
   argv.push('--pids-limit', String(h.PidsLimit));
   if (h.ShmSize !== undefined) argv.push('--shm-size', `${h.ShmSize / 1048576}m`);
@@ -50,7 +57,10 @@ export function dryRunJob(job: ResolvedJob): DryRunResult {
   for (const r of h.DeviceRequests ?? []) {
     // Several ids need the CSV quoting the CLI expects: --gpus '"device=0,1"'.
     const ids = r.DeviceIDs ?? [];
-    argv.push('--gpus', ids.length === 0 ? 'all' : ids.length === 1 ? `device=${ids[0]}` : `"device=${ids.join(',')}"`);
+    argv.push(
+      '--gpus',
+      ids.length === 0 ? 'all' : ids.length === 1 ? `device=${ids[0]}` : `"device=${ids.join(',')}"`,
+    );
   }
   // The CLI's --entrypoint takes one word; the rest of an exec-form entrypoint goes before the command.
   const [entry, ...entryRest] = body.Entrypoint ?? [];

@@ -3,17 +3,45 @@ import { classifyApiError } from './classify-error.js';
 import { DockerError, isDockerError } from './docker-error.js';
 
 const modem = (statusCode: number | undefined, message: string, code?: string): Error =>
-  Object.assign(new Error(`(HTTP code ${statusCode}) no such container - ${message} `), { statusCode, json: { message }, code });
+  Object.assign(new Error(`(HTTP code ${statusCode}) no such container - ${message} `), {
+    statusCode,
+    json: { message },
+    code,
+  });
 
 describe('classifyApiError', () => {
   it.each([
     [404, 'No such image: a/b:1', 'create', 'DOCKER_IMAGE_NOT_FOUND', false],
     [409, 'Conflict. The container name "/x" is already in use', 'create', 'DOCKER_NAME_CONFLICT', false],
     [400, 'No command specified', 'create', 'DOCKER_NO_COMMAND', false],
-    [400, 'invalid mount config for type "bind": bind source path does not exist: /x', 'create', 'DOCKER_MOUNT_SOURCE_MISSING', false],
-    [500, 'could not select device driver "" with capabilities: [[gpu]]', 'start', 'DOCKER_GPU_UNAVAILABLE', false],
-    [400, 'OCI runtime create failed: exec: "/nonexistent": no such file', 'start', 'DOCKER_START_FAILED', false],
-    [500, 'Get "https://localhost:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused', 'pull', 'DOCKER_REGISTRY_UNREACHABLE', true],
+    [
+      400,
+      'invalid mount config for type "bind": bind source path does not exist: /x',
+      'create',
+      'DOCKER_MOUNT_SOURCE_MISSING',
+      false,
+    ],
+    [
+      500,
+      'could not select device driver "" with capabilities: [[gpu]]',
+      'start',
+      'DOCKER_GPU_UNAVAILABLE',
+      false,
+    ],
+    [
+      400,
+      'OCI runtime create failed: exec: "/nonexistent": no such file',
+      'start',
+      'DOCKER_START_FAILED',
+      false,
+    ],
+    [
+      500,
+      'Get "https://localhost:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused',
+      'pull',
+      'DOCKER_REGISTRY_UNREACHABLE',
+      true,
+    ],
     [404, 'pull access denied for x, repository does not exist', 'pull', 'DOCKER_IMAGE_NOT_FOUND', false],
   ] as const)('%i %s (%s) → %s', (status, message, phase, code, retryable) => {
     const e = classifyApiError(modem(status, message), phase);
@@ -24,7 +52,10 @@ describe('classifyApiError', () => {
   });
 
   it('reports a dead socket as DAEMON_UNAVAILABLE (retryable)', () => {
-    const e = classifyApiError(Object.assign(new Error('connect ENOENT /var/run/docker.sock'), { code: 'ENOENT' }), 'create');
+    const e = classifyApiError(
+      Object.assign(new Error('connect ENOENT /var/run/docker.sock'), { code: 'ENOENT' }),
+      'create',
+    );
     expect(e).toMatchObject({ code: 'DOCKER_DAEMON_UNAVAILABLE', retryable: true });
   });
 

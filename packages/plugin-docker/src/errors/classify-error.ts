@@ -23,7 +23,15 @@ export function statusOf(error: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
-const DAEMON_DOWN = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ETIMEDOUT']);
+const DAEMON_DOWN = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'EACCES',
+  'ECONNRESET',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ETIMEDOUT',
+]);
 
 /** Registry failures that are about reaching it, not about the image (those are not retryable). */
 const REGISTRY_UNREACHABLE =
@@ -45,7 +53,11 @@ export type ApiPhase = 'create' | 'start' | 'pull' | 'other';
  * Turns a dockerode/docker-modem error into a typed `DockerError`, by status code plus message:
  * dockerode calls every 404 "no such container", even a missing image (pitfall 14).
  */
-export function classifyApiError(error: unknown, phase: ApiPhase, context: Record<string, unknown> = {}): DockerError {
+export function classifyApiError(
+  error: unknown,
+  phase: ApiPhase,
+  context: Record<string, unknown> = {},
+): DockerError {
   if (isDockerError(error)) return error;
   const status = statusOf(error);
   const message = daemonMessage(error);
@@ -63,7 +75,11 @@ export function classifyApiError(error: unknown, phase: ApiPhase, context: Recor
   if (/bind source path does not exist|invalid mount config.*not exist/i.test(message)) {
     return make('DOCKER_MOUNT_SOURCE_MISSING', `mount source missing: ${message}`);
   }
-  if (/could not select device driver|nvidia-container-cli|unknown or invalid runtime name: nvidia/i.test(message)) {
+  if (
+    /could not select device driver|nvidia-container-cli|unknown or invalid runtime name: nvidia/i.test(
+      message,
+    )
+  ) {
     return make('DOCKER_GPU_UNAVAILABLE', `GPU requested but not available on this Docker host: ${message}`);
   }
   if (status === 409 && phase === 'create') {
@@ -76,6 +92,7 @@ export function classifyApiError(error: unknown, phase: ApiPhase, context: Recor
   if (phase === 'start' && status !== undefined) {
     return make('DOCKER_START_FAILED', `container failed to start: ${message}`);
   }
-  if (phase === 'create' && status === 400) return make('DOCKER_SPEC_INVALID', `the daemon refused the spec: ${message}`);
+  if (phase === 'create' && status === 400)
+    return make('DOCKER_SPEC_INVALID', `the daemon refused the spec: ${message}`);
   return make('DOCKER_API_ERROR', `Docker API error${status === undefined ? '' : ` ${status}`}: ${message}`);
 }

@@ -41,7 +41,10 @@ export interface BuildResult {
  * form would send only the listed files (pitfall 15). The Dockerfile and `.dockerignore` are always
  * sent, as the docker CLI does.
  */
-export async function packContext(context: string, dockerfile = 'Dockerfile'): Promise<NodeJS.ReadableStream> {
+export async function packContext(
+  context: string,
+  dockerfile = 'Dockerfile',
+): Promise<NodeJS.ReadableStream> {
   let patterns: string[] = [];
   try {
     patterns = (await readFile(join(context, '.dockerignore'), 'utf8')).split(/\r?\n/);
@@ -94,7 +97,10 @@ export async function buildImage(docker: Docker, options: BuildOptions): Promise
   } catch (error) {
     const e = classifyApiError(error, 'other', { context: options.context });
     if (e.code === 'DOCKER_DAEMON_UNAVAILABLE') throw e;
-    throw new DockerError('DOCKER_BUILD_FAILED', `build failed: ${e.message}`, { cause: error, details: e.details });
+    throw new DockerError('DOCKER_BUILD_FAILED', `build failed: ${e.message}`, {
+      cause: error,
+      details: e.details,
+    });
   }
   let step: string | undefined;
   let id: string | undefined;

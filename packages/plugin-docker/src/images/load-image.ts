@@ -24,10 +24,10 @@ export async function loadImage(
   const input = typeof tar === 'string' ? createReadStream(tar) : tar;
   const images: string[] = [];
   try {
-    const stream = (await docker.loadImage(input, {
+    const stream = await docker.loadImage(input, {
       quiet: false,
       ...(options.signal ? { abortSignal: options.signal } : {}),
-    }));
+    });
     await readProgress(stream, (m) => {
       const hit = m.stream === undefined ? null : LOADED.exec(m.stream.trim());
       if (hit?.[1] !== undefined) images.push(hit[1]);

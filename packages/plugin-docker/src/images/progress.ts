@@ -51,7 +51,7 @@ export async function readProgress(
     }
   };
   for await (const chunk of stream) {
-    buffered += typeof chunk === 'string' ? chunk : (chunk).toString('utf8');
+    buffered += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
     let nl: number;
     while ((nl = buffered.indexOf('\n')) >= 0) {
       handle(buffered.slice(0, nl));

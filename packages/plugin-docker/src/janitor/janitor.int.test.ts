@@ -11,7 +11,11 @@ import { DockerRunner } from '../runner/docker-runner.js';
 import { createBody } from '../spec/create-body.js';
 import { runJanitor } from './janitor.js';
 
-const available = requireService('docker', await dockerAvailable(), 'Run packages/plugin-docker/scripts/setup-test-env.sh as root.');
+const available = requireService(
+  'docker',
+  await dockerAvailable(),
+  'Run packages/plugin-docker/scripts/setup-test-env.sh as root.',
+);
 const FOREIGN = 'bl-test-foreign-container';
 
 describe.skipIf(!available)('janitor against a real engine', () => {
@@ -20,7 +24,12 @@ describe.skipIf(!available)('janitor against a real engine', () => {
   const ownership: Ownership = runner.ownership;
 
   /** Creates a container with the given owner process identity, optionally started and exited. */
-  async function make(step: string, own: Partial<Ownership>, pid: number, state: 'created' | 'exited'): Promise<string> {
+  async function make(
+    step: string,
+    own: Partial<Ownership>,
+    pid: number,
+    state: 'created' | 'exited',
+  ): Promise<string> {
     const job = runner.resolve({ image: TEST_IMAGE, cmd: ['true'], step });
     const labels = jobLabels({
       ownership: { ...ownership, ...own },
@@ -39,7 +48,10 @@ describe.skipIf(!available)('janitor against a real engine', () => {
 
   afterAll(async () => {
     await cleanupByLabel();
-    await testDocker.getContainer(FOREIGN).remove({ force: true }).catch(() => undefined);
+    await testDocker
+      .getContainer(FOREIGN)
+      .remove({ force: true })
+      .catch(() => undefined);
   });
 
   it('removes only this owner’s leftovers; foreign and other owners’ containers survive', async () => {
@@ -95,7 +107,10 @@ describe.skipIf(!available)('janitor against a real engine', () => {
     const { createDockerPlugin } = await import('../plugin/create-docker-plugin.js');
     const { createRuntime, MemoryStore } = await import('@beamline/core');
     const leftover = await make('leftover', {}, 2 ** 22 + 19, 'exited');
-    const runtime = await createRuntime({ store: new MemoryStore(), plugins: [createDockerPlugin({ project: TEST_PROJECT })] });
+    const runtime = await createRuntime({
+      store: new MemoryStore(),
+      plugins: [createDockerPlugin({ project: TEST_PROJECT })],
+    });
     try {
       // A late subscriber still gets the start-up report (replayed at once, on subscription).
       const reports: RuntimeEvent[] = [];
@@ -114,7 +129,9 @@ describe.skipIf(!available)('janitor against a real engine', () => {
     const { createRuntime, MemoryStore } = await import('@beamline/core');
     const runtime = await createRuntime({
       store: new MemoryStore(),
-      plugins: [createDockerPlugin({ project: TEST_PROJECT, connection: { socketPath: '/nonexistent.sock' } })],
+      plugins: [
+        createDockerPlugin({ project: TEST_PROJECT, connection: { socketPath: '/nonexistent.sock' } }),
+      ],
     });
     try {
       const warnings: RuntimeEvent[] = [];

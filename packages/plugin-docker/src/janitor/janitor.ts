@@ -86,7 +86,9 @@ export async function runJanitor(docker: Docker, options: JanitorOptions): Promi
     try {
       // Force removal kills a running container (SIGKILL): its owner is gone, nobody waits for a graceful end.
       await engine.removeContainer(c.Id);
-      report.removed.push(entry('removed', running ? 'running with a dead owner process' : `leftover (${c.State})`));
+      report.removed.push(
+        entry('removed', running ? 'running with a dead owner process' : `leftover (${c.State})`),
+      );
     } catch (error) {
       report.failed.push(entry('failed', classifyApiError(error, 'other').message));
     }

@@ -15,7 +15,10 @@ export function sanitizeNamePart(text: string): string {
 
 /** The short id in a container name: the first 12 hex digits of the job id. */
 export function shortId(jobId: string): string {
-  return jobId.replace(/[^a-fA-F0-9]/g, '').slice(0, 12).toLowerCase();
+  return jobId
+    .replace(/[^a-fA-F0-9]/g, '')
+    .slice(0, 12)
+    .toLowerCase();
 }
 
 /** `<project>-<step>-<short id>`, sanitised to Docker's name rule. */
@@ -26,9 +29,13 @@ export function containerName(project: string, step: string, jobId: string): str
 /** Checks an explicit name (a `--name` given by a person) against Docker's rule. */
 export function checkContainerName(name: string): string {
   if (!CONTAINER_NAME.test(name)) {
-    throw new DockerError('DOCKER_SPEC_INVALID', `container name "${name}" must match ${CONTAINER_NAME.source}`, {
-      details: { name },
-    });
+    throw new DockerError(
+      'DOCKER_SPEC_INVALID',
+      `container name "${name}" must match ${CONTAINER_NAME.source}`,
+      {
+        details: { name },
+      },
+    );
   }
   return name;
 }

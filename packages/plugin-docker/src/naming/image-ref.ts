@@ -13,7 +13,8 @@ export interface ImageRef {
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-fA-F0-9]{32,}$/;
 const IMAGE_ID = /^sha256:[a-f0-9]{64}$/;
-const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::\d+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const REPOSITORY =
+  /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::\d+)?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 
 /**
  * Parses an image reference and enforces the tag policy: a reference without a tag or digest would
@@ -22,7 +23,9 @@ const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::\d+)?(?:\/[a-z0-9]
  */
 export function parseImageRef(ref: string): ImageRef {
   const invalid = (why: string): DockerError =>
-    new DockerError('DOCKER_IMAGE_REF_INVALID', `image reference "${ref}" ${why}`, { details: { image: ref } });
+    new DockerError('DOCKER_IMAGE_REF_INVALID', `image reference "${ref}" ${why}`, {
+      details: { image: ref },
+    });
   if (IMAGE_ID.test(ref)) return { repository: '', id: ref };
   let rest = ref;
   let digest: string | undefined;
@@ -39,12 +42,18 @@ export function parseImageRef(ref: string): ImageRef {
     rest = rest.slice(0, colon);
     if (!TAG.test(tag)) throw invalid('has a malformed tag');
   }
-  if (!REPOSITORY.test(rest)) throw invalid('has a malformed repository name (lower case, digits, separators)');
+  if (!REPOSITORY.test(rest))
+    throw invalid('has a malformed repository name (lower case, digits, separators)');
   if (tag === undefined && digest === undefined) {
     throw invalid('has no tag or digest; give an explicit version (untagged would silently mean "latest")');
   }
-  if (tag === 'latest') throw invalid('uses the mutable tag "latest"; use a version or date tag, or a digest');
-  return { repository: rest, ...(tag === undefined ? {} : { tag }), ...(digest === undefined ? {} : { digest }) };
+  if (tag === 'latest')
+    throw invalid('uses the mutable tag "latest"; use a version or date tag, or a digest');
+  return {
+    repository: rest,
+    ...(tag === undefined ? {} : { tag }),
+    ...(digest === undefined ? {} : { digest }),
+  };
 }
 
 /** Validates a reference and returns it unchanged (for call sites that only need the check). */

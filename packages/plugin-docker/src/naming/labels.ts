@@ -117,8 +117,15 @@ export function ownerFilter(ownership: Ownership, more: Readonly<Record<string, 
 }
 
 /** True when a label map carries this owner's full ownership labels (a second check after the daemon's filter). */
-export function isOwnedBy(labels: Readonly<Record<string, string>> | undefined, ownership: Ownership): boolean {
+export function isOwnedBy(
+  labels: Readonly<Record<string, string>> | undefined,
+  ownership: Ownership,
+): boolean {
   if (labels === undefined) return false;
   const k = labelKeys(ownership.namespace);
-  return labels[k.managed] === 'true' && labels[k.project] === ownership.project && labels[k.owner] === ownership.owner;
+  return (
+    labels[k.managed] === 'true' &&
+    labels[k.project] === ownership.project &&
+    labels[k.owner] === ownership.owner
+  );
 }

@@ -34,7 +34,9 @@ export const dockerProfileSchema = z.strictObject({
   /** Host folders the launcher owns (the TRE mount contract): data in, fresh outputs kept, scratch removed. */
   workspace: z
     .strictObject({
-      data: mountRule.extend({ readOnly: z.boolean().default(true), required: z.boolean().default(true) }).optional(),
+      data: mountRule
+        .extend({ readOnly: z.boolean().default(true), required: z.boolean().default(true) })
+        .optional(),
       outputs: mountRule.optional(),
       scratch: mountRule.optional(),
     })

@@ -13,7 +13,12 @@ describe('Demuxer', () => {
   it('splits frames byte-exact across arbitrary chunk boundaries', () => {
     const out = Buffer.from([0, 1, 2, 255, 10, 13]);
     const err = Buffer.from('error\n');
-    const wire = Buffer.concat([frame(1, out), frame(2, err), frame(0, Buffer.from('in')), frame(1, Buffer.alloc(0))]);
+    const wire = Buffer.concat([
+      frame(1, out),
+      frame(2, err),
+      frame(0, Buffer.from('in')),
+      frame(1, Buffer.alloc(0)),
+    ]);
     for (const size of [1, 3, 7, 8, 9, wire.length]) {
       const got = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
       const d = new Demuxer((s, data) => got[s].push(Buffer.from(data)));

@@ -2,7 +2,11 @@ import { requireService, runnerContractSuite } from '@beamline/core/testing';
 import { DockerRunner } from './docker-runner.js';
 import { cleanupByLabel, dockerAvailable, TEST_IMAGE, TEST_PROJECT } from '../../test/engine.js';
 
-const available = requireService('docker', await dockerAvailable(), 'Run packages/plugin-docker/scripts/setup-test-env.sh as root.');
+const available = requireService(
+  'docker',
+  await dockerAvailable(),
+  'Run packages/plugin-docker/scripts/setup-test-env.sh as root.',
+);
 
 if (available) {
   let runner: DockerRunner | undefined;

@@ -11,9 +11,14 @@ type ExitEvent = Extract<ProcessEvent, { type: 'exit' }>;
 export function exitError(exit: ExitEvent, name = 'container', stderrTail = ''): DockerError | undefined {
   const details = { code: exit.code, signal: exit.signal, oomKilled: exit.oomKilled, stderrTail };
   const how = exit.code !== null ? `exit code ${exit.code}` : `signal ${exit.signal ?? '?'}`;
-  if (exit.reason === 'timeout') return new DockerError('DOCKER_TIMED_OUT', `${name} timed out and was stopped (${how})`, { details });
-  if (exit.reason === 'cancelled') return new DockerError('DOCKER_CANCELLED', `${name} was cancelled (${how})`, { details });
-  if (exit.oomKilled) return new DockerError('DOCKER_OOM_KILLED', `${name} was killed for running out of memory (${how})`, { details });
+  if (exit.reason === 'timeout')
+    return new DockerError('DOCKER_TIMED_OUT', `${name} timed out and was stopped (${how})`, { details });
+  if (exit.reason === 'cancelled')
+    return new DockerError('DOCKER_CANCELLED', `${name} was cancelled (${how})`, { details });
+  if (exit.oomKilled)
+    return new DockerError('DOCKER_OOM_KILLED', `${name} was killed for running out of memory (${how})`, {
+      details,
+    });
   if (exit.code === 0) return undefined;
   const tail = stderrTail.trim() === '' ? '' : `\n${stderrTail.trimEnd()}`;
   return new DockerError('DOCKER_EXIT_NONZERO', `${name} failed with ${how}${tail}`, { details });

@@ -26,6 +26,7 @@ export function exitStatus(exitCode: number): ExitStatus {
 /** The shell convention back: the exit code a CLI should return for a status. */
 export function shellExitCode(status: ExitStatus): number {
   if (status.code !== null) return status.code;
-  const num = status.signal === null ? undefined : (constants.signals as Record<string, number>)[status.signal];
+  const num =
+    status.signal === null ? undefined : (constants.signals as Record<string, number>)[status.signal];
   return num === undefined ? 1 : 128 + num;
 }

@@ -4,18 +4,36 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireService } from '@beamline/core/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { cleanupByLabel, collect, containersWith, dockerAvailable, TEST_IMAGE, TEST_PROJECT, testDocker } from '../../test/engine.js';
+import {
+  cleanupByLabel,
+  collect,
+  containersWith,
+  dockerAvailable,
+  TEST_IMAGE,
+  TEST_PROJECT,
+  testDocker,
+} from '../../test/engine.js';
 import { createDockerClient } from '../client/docker-client.js';
 import { Engine } from '../client/engine.js';
 import { isDockerError } from '../errors/docker-error.js';
 import { createBody } from '../spec/create-body.js';
 import { DockerRunner, type DockerRunnerOptions } from './docker-runner.js';
 
-const available = requireService('docker', await dockerAvailable(), 'Run packages/plugin-docker/scripts/setup-test-env.sh as root.');
+const available = requireService(
+  'docker',
+  await dockerAvailable(),
+  'Run packages/plugin-docker/scripts/setup-test-env.sh as root.',
+);
 const PROJECT_LABEL = `io.beamline.project=${TEST_PROJECT}`;
 
 const runner = (extra: DockerRunnerOptions = {}): DockerRunner =>
-  new DockerRunner({ project: TEST_PROJECT, image: TEST_IMAGE, pullPolicy: 'never', killGraceMs: 2000, ...extra });
+  new DockerRunner({
+    project: TEST_PROJECT,
+    image: TEST_IMAGE,
+    pullPolicy: 'never',
+    killGraceMs: 2000,
+    ...extra,
+  });
 const sh = (script: string): string[] => ['sh', '-c', script];
 
 async function expectNoContainers(): Promise<void> {
@@ -77,7 +95,10 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
     const r = runner();
     for (let i = 0; i < 3; i++) {
       const out = await collect(
-        r.run({ image: TEST_IMAGE, cmd: sh('head -c 3000000 /dev/zero | tr "\\0" o; head -c 2000000 /dev/zero | tr "\\0" e >&2') }),
+        r.run({
+          image: TEST_IMAGE,
+          cmd: sh('head -c 3000000 /dev/zero | tr "\\0" o; head -c 2000000 /dev/zero | tr "\\0" e >&2'),
+        }),
       );
       expect(out.stdout.length).toBe(3_000_000);
       expect(out.stderr.length).toBe(2_000_000);
@@ -106,7 +127,9 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
       'cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max',
       'for i in $(seq 1 100); do sleep 5 & done; echo forked',
     ].join('; ');
-    const out = await collect(runner().run({ image: TEST_IMAGE, memoryMb: 64, cpus: 0.5, pids: 64, cmd: sh(script) }));
+    const out = await collect(
+      runner().run({ image: TEST_IMAGE, memoryMb: 64, cpus: 0.5, pids: 64, cmd: sh(script) }),
+    );
     const lines = out.stdout.toString().trim().split('\n');
     expect(lines[0]).toBe('67108864');
     expect(lines[1]?.split(' ')[0]).toBe('50000');
@@ -117,22 +140,30 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
   it('has no network with network none, checked inside and on the created container', async () => {
     const r = runner();
     let networkMode: unknown;
-    const out = await collect(r.run({ image: TEST_IMAGE, network: 'none', cmd: sh('ls /sys/class/net') }), (e) => {
-      if (e.type === 'started') {
-        void testDocker
-          .getContainer(e.containerId ?? '')
-          .inspect()
-          .then((i) => (networkMode = i.HostConfig.NetworkMode))
-          .catch(() => undefined);
-      }
-    });
+    const out = await collect(
+      r.run({ image: TEST_IMAGE, network: 'none', cmd: sh('ls /sys/class/net') }),
+      (e) => {
+        if (e.type === 'started') {
+          void testDocker
+            .getContainer(e.containerId ?? '')
+            .inspect()
+            .then((i) => (networkMode = i.HostConfig.NetworkMode))
+            .catch(() => undefined);
+        }
+      },
+    );
     expect(out.stdout.toString().trim()).toBe('lo');
     if (networkMode !== undefined) expect(networkMode).toBe('none');
   });
 
   it('has a read-only root with a writable /tmp', async () => {
     const out = await collect(
-      runner().run({ image: TEST_IMAGE, readOnlyRoot: true, tmpfs: { '/tmp': 'rw,mode=1777' }, cmd: sh('echo x > /x; echo t > /tmp/t && cat /tmp/t') }),
+      runner().run({
+        image: TEST_IMAGE,
+        readOnlyRoot: true,
+        tmpfs: { '/tmp': 'rw,mode=1777' },
+        cmd: sh('echo x > /x; echo t > /tmp/t && cat /tmp/t'),
+      }),
     );
     expect(out.stderr.toString()).toContain('Read-only file system');
     expect(out.stdout.toString()).toBe('t\n');
@@ -156,7 +187,16 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
     ].join('; ');
     const out = await collect(r.run({ image: TEST_IMAGE, user: '1234:1234', cmd: sh(script) }));
     expect(out.error).toBeUndefined();
-    expect(out.stdout.toString().split('\n')).toEqual(['input', 'scratch-ok', 'home-ok', '1234', '1234', 'lo', 'root-ro', '']);
+    expect(out.stdout.toString().split('\n')).toEqual([
+      'input',
+      'scratch-ok',
+      'home-ok',
+      '1234',
+      '1234',
+      'lo',
+      'root-ro',
+      '',
+    ]);
     const entries = await readdir(root);
     const outputs = entries.filter((e) => e.startsWith('outputs_'));
     expect(outputs).toHaveLength(1);
@@ -172,7 +212,9 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
   it('refuses a missing data folder without creating it', async () => {
     const root = await mkdtemp(join(tmpdir(), 'bl-tre-'));
     const data = join(root, 'missing');
-    const out = await collect(runner({ profile: 'tre', data, outputsRoot: root }).run({ image: TEST_IMAGE, cmd: ['true'] }));
+    const out = await collect(
+      runner({ profile: 'tre', data, outputsRoot: root }).run({ image: TEST_IMAGE, cmd: ['true'] }),
+    );
     expect(isDockerError(out.error, 'DOCKER_MOUNT_SOURCE_MISSING')).toBe(true);
     await expect(stat(data)).rejects.toThrow();
     expect(await readdir(root)).toEqual([]);
@@ -181,7 +223,11 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
 
   it('maps the daemon refusal of a missing bind source (remote check) to MOUNT_SOURCE_MISSING', async () => {
     const engine = new Engine(createDockerClient());
-    const job = runner().resolve({ image: TEST_IMAGE, cmd: ['true'], mounts: [{ source: '/nonexistent/bl-data', target: '/d' }] });
+    const job = runner().resolve({
+      image: TEST_IMAGE,
+      cmd: ['true'],
+      mounts: [{ source: '/nonexistent/bl-data', target: '/d' }],
+    });
     const { classifyApiError } = await import('../errors/classify-error.js');
     const error = await engine.createContainer(job.name, createBody(job)).then(
       () => undefined,
@@ -201,25 +247,33 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
   it('without init, a PID 1 that ignores SIGTERM is killed after the grace period', async () => {
     const r = runner({ profiles: { noinit: { name: 'noinit', init: false } }, profile: 'noinit' });
     const began = Date.now();
-    const out = await collect(r.run({ image: TEST_IMAGE, cmd: ['sleep', '100'], timeoutMs: 500, killGraceMs: 1000 }));
+    const out = await collect(
+      r.run({ image: TEST_IMAGE, cmd: ['sleep', '100'], timeoutMs: 500, killGraceMs: 1000 }),
+    );
     expect(out.exit).toMatchObject({ reason: 'timeout', signal: 'SIGKILL' });
     expect(Date.now() - began).toBeGreaterThanOrEqual(1400);
   });
 
   it('stops the container on cancel (not just the HTTP request)', async () => {
     const controller = new AbortController();
-    const out = await collect(runner().run({ image: TEST_IMAGE, cmd: sh('echo ready; sleep 100') }, { signal: controller.signal }), (e) => {
-      if (e.type === 'stdout') controller.abort();
-    });
+    const out = await collect(
+      runner().run({ image: TEST_IMAGE, cmd: sh('echo ready; sleep 100') }, { signal: controller.signal }),
+      (e) => {
+        if (e.type === 'stdout') controller.abort();
+      },
+    );
     expect(out.exit?.reason).toBe('cancelled');
   });
 
-  it.each([true, false])('fails to start a command missing from the image (init %s) and leaves no container', async (init) => {
-    const r = runner({ profiles: { p: { name: 'p', init } }, profile: 'p' });
-    const out = await collect(r.run({ image: TEST_IMAGE, cmd: ['/nonexistent'] }));
-    expect(isDockerError(out.error, 'DOCKER_START_FAILED')).toBe(true);
-    expect(String((out.error as Error).message)).toMatch(/nonexistent/);
-  });
+  it.each([true, false])(
+    'fails to start a command missing from the image (init %s) and leaves no container',
+    async (init) => {
+      const r = runner({ profiles: { p: { name: 'p', init } }, profile: 'p' });
+      const out = await collect(r.run({ image: TEST_IMAGE, cmd: ['/nonexistent'] }));
+      expect(isDockerError(out.error, 'DOCKER_START_FAILED')).toBe(true);
+      expect(String((out.error as Error).message)).toMatch(/nonexistent/);
+    },
+  );
 
   it('reports a missing image as IMAGE_NOT_FOUND, not "no such container"', async () => {
     const out = await collect(runner().run({ image: 'beamline-test/absent:9.9', cmd: ['true'] }));
@@ -234,7 +288,9 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
 
   it('fails fast on a GPU request without the NVIDIA runtime, leaving nothing behind', async () => {
     const began = Date.now();
-    const out = await collect(runner().exec({ image: TEST_IMAGE, argv: ['true'], resources: { cpus: 1, memoryMb: 0, gpus: ['0'] } }));
+    const out = await collect(
+      runner().exec({ image: TEST_IMAGE, argv: ['true'], resources: { cpus: 1, memoryMb: 0, gpus: ['0'] } }),
+    );
     expect(isDockerError(out.error, 'DOCKER_GPU_UNAVAILABLE')).toBe(true);
     expect((out.error as Error).message).toMatch(/could not select device driver/);
     expect(Date.now() - began).toBeLessThan(5000);
@@ -245,15 +301,24 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
     const controller = new AbortController();
     let labels: Record<string, string> = {};
     let name = '';
-    const first = collect(r.exec({ image: TEST_IMAGE, argv: sh('echo up; sleep 30'), name: 'train', labels: { 'beamline.run': 'r1' } }, { signal: controller.signal }), (e) => {
-      if (e.type === 'started') name = e.name ?? '';
-      if (e.type === 'stdout') {
-        void testDocker.getContainer(name).inspect().then((i) => {
-          labels = i.Config.Labels;
-          controller.abort();
-        });
-      }
-    });
+    const first = collect(
+      r.exec(
+        { image: TEST_IMAGE, argv: sh('echo up; sleep 30'), name: 'train', labels: { 'beamline.run': 'r1' } },
+        { signal: controller.signal },
+      ),
+      (e) => {
+        if (e.type === 'started') name = e.name ?? '';
+        if (e.type === 'stdout') {
+          void testDocker
+            .getContainer(name)
+            .inspect()
+            .then((i) => {
+              labels = i.Config.Labels;
+              controller.abort();
+            });
+        }
+      },
+    );
     await first;
     expect(name).toMatch(/^bl-test-train-[0-9a-f]{12}$/);
     expect(labels).toMatchObject({
@@ -264,17 +329,33 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
       'beamline.run': 'r1',
       'io.beamline.pid': String(process.pid),
     });
-    expect(Object.keys(labels)).toEqual(expect.arrayContaining(['io.beamline.owner', 'io.beamline.job-id', 'io.beamline.session', 'io.beamline.host', 'io.beamline.pid-start']));
+    expect(Object.keys(labels)).toEqual(
+      expect.arrayContaining([
+        'io.beamline.owner',
+        'io.beamline.job-id',
+        'io.beamline.session',
+        'io.beamline.host',
+        'io.beamline.pid-start',
+      ]),
+    );
 
     const ctl = new AbortController();
-    const holder = collect(r.run({ image: TEST_IMAGE, name: 'bl-test-fixed-name', cmd: sh('echo up; sleep 30') }, { signal: ctl.signal }), (e) => {
-      if (e.type === 'stdout') {
-        void collect(r.run({ image: TEST_IMAGE, name: 'bl-test-fixed-name', cmd: ['true'] })).then((second) => {
-          expect(isDockerError(second.error, 'DOCKER_NAME_CONFLICT')).toBe(true);
-          ctl.abort();
-        });
-      }
-    });
+    const holder = collect(
+      r.run(
+        { image: TEST_IMAGE, name: 'bl-test-fixed-name', cmd: sh('echo up; sleep 30') },
+        { signal: ctl.signal },
+      ),
+      (e) => {
+        if (e.type === 'stdout') {
+          void collect(r.run({ image: TEST_IMAGE, name: 'bl-test-fixed-name', cmd: ['true'] })).then(
+            (second) => {
+              expect(isDockerError(second.error, 'DOCKER_NAME_CONFLICT')).toBe(true);
+              ctl.abort();
+            },
+          );
+        }
+      },
+    );
     expect((await holder).exit?.reason).toBe('cancelled');
   });
 
@@ -290,13 +371,21 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
   });
 
   it('rejects a misspelled option before any API call', async () => {
-    const out = await collect(runner({ connection: { socketPath: '/nonexistent.sock' } }).run({ image: TEST_IMAGE, cmd: ['true'], readOnlyRootFS: true } as never));
+    const out = await collect(
+      runner({ connection: { socketPath: '/nonexistent.sock' } }).run({
+        image: TEST_IMAGE,
+        cmd: ['true'],
+        readOnlyRootFS: true,
+      } as never),
+    );
     expect(isDockerError(out.error, 'DOCKER_SPEC_INVALID')).toBe(true);
     expect((out.error as Error).message).toContain('readOnlyRootFS');
   });
 
   it('reports an unreachable daemon as DAEMON_UNAVAILABLE', async () => {
-    const out = await collect(runner({ connection: { socketPath: '/nonexistent.sock' } }).run({ image: TEST_IMAGE, cmd: ['true'] }));
+    const out = await collect(
+      runner({ connection: { socketPath: '/nonexistent.sock' } }).run({ image: TEST_IMAGE, cmd: ['true'] }),
+    );
     expect(isDockerError(out.error, 'DOCKER_DAEMON_UNAVAILABLE')).toBe(true);
   });
 

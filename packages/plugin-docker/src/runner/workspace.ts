@@ -29,9 +29,13 @@ export async function prepareWorkspace(job: ResolvedJob): Promise<PreparedWorksp
   const generated = new Set([ws.outputs, ws.scratch]);
   for (const m of job.mounts) {
     if (!generated.has(m.source) && !(await exists(m.source))) {
-      throw new DockerError('DOCKER_MOUNT_SOURCE_MISSING', `mount source ${m.source} (for ${m.target}) does not exist`, {
-        details: { source: m.source, target: m.target },
-      });
+      throw new DockerError(
+        'DOCKER_MOUNT_SOURCE_MISSING',
+        `mount source ${m.source} (for ${m.target}) does not exist`,
+        {
+          details: { source: m.source, target: m.target },
+        },
+      );
     }
   }
   const prepared: PreparedWorkspace = {};

@@ -1,7 +1,8 @@
 import { posix } from 'node:path';
 import type { ContainerCreateBody } from './create-body.js';
 
-const clean = (p: string | undefined): string | undefined => (p === undefined ? p : posix.normalize(p).replace(/(.)\/$/, '$1'));
+const clean = (p: string | undefined): string | undefined =>
+  p === undefined ? p : posix.normalize(p).replace(/(.)\/$/, '$1');
 
 /** The parts of `GET /containers/{id}/json` the assertion reads. */
 export interface InspectedSettings {
@@ -26,14 +27,17 @@ export function settingsMismatches(body: ContainerCreateBody, inspected: Inspect
   const got = inspected.HostConfig ?? {};
   const out: string[] = [];
   const check = (what: string, expected: unknown, actual: unknown): void => {
-    if (expected !== actual) out.push(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+    if (expected !== actual)
+      out.push(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
   };
   if (want.NetworkMode !== undefined) check('NetworkMode', want.NetworkMode, got.NetworkMode);
   check('ReadonlyRootfs', want.ReadonlyRootfs, got.ReadonlyRootfs ?? false);
   check('Memory', want.Memory ?? 0, got.Memory ?? 0);
   check('NanoCpus', want.NanoCpus ?? 0, got.NanoCpus ?? 0);
   check('PidsLimit', want.PidsLimit, got.PidsLimit ?? 0);
-  const wantIds = (want.DeviceRequests ?? []).map((r) => (r.DeviceIDs ?? [`count=${r.Count ?? 0}`]).join(',')).join(';');
+  const wantIds = (want.DeviceRequests ?? [])
+    .map((r) => (r.DeviceIDs ?? [`count=${r.Count ?? 0}`]).join(','))
+    .join(';');
   const gotIds = (got.DeviceRequests ?? [])
     .map((r) => (r.DeviceIDs && r.DeviceIDs.length > 0 ? r.DeviceIDs : [`count=${r.Count ?? 0}`]).join(','))
     .join(';');

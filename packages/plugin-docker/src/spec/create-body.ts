@@ -62,7 +62,12 @@ export function createBody(job: ResolvedJob): ContainerCreateBody {
     Init: job.init,
     AutoRemove: job.autoRemove,
     ReadonlyRootfs: job.readOnlyRoot,
-    Mounts: job.mounts.map((m) => ({ Type: 'bind', Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
+    Mounts: job.mounts.map((m) => ({
+      Type: 'bind',
+      Source: m.source,
+      Target: m.target,
+      ReadOnly: m.readOnly,
+    })),
     PidsLimit: job.pids,
   };
   if (job.network !== undefined) host.NetworkMode = job.network;

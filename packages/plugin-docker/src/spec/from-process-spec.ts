@@ -12,7 +12,11 @@ const processSpecSchema = z.strictObject({
   image: z.string().optional(),
   mounts: z.array(mountSchema).optional(),
   resources: z
-    .strictObject({ cpus: z.number().nonnegative(), memoryMb: z.number().nonnegative(), gpus: z.array(z.string()) })
+    .strictObject({
+      cpus: z.number().nonnegative(),
+      memoryMb: z.number().nonnegative(),
+      gpus: z.array(z.string()),
+    })
     .optional(),
   network: z.string().optional(),
   user: z.string().optional(),
@@ -33,7 +37,10 @@ export function fromProcessSpec(input: ProcessSpec, defaultImage?: string): Cont
   const spec = parseOrThrow(processSpecSchema, input, 'process spec');
   const image = spec.image ?? defaultImage;
   if (image === undefined) {
-    throw new DockerError('DOCKER_SPEC_INVALID', 'the docker runner needs an image (ProcessSpec.image or the runner default)');
+    throw new DockerError(
+      'DOCKER_SPEC_INVALID',
+      'the docker runner needs an image (ProcessSpec.image or the runner default)',
+    );
   }
   const res = spec.resources;
   const run = spec.labels?.[STEP_LABELS.run];

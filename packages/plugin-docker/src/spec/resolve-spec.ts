@@ -108,7 +108,9 @@ export function resolveContainerSpec(spec: ContainerSpec, ctx: ResolveContext): 
   checkImageRef(spec.image);
 
   if (profile.lockNetwork && spec.network !== undefined && spec.network !== profile.network) {
-    throw invalid(`profile "${profile.name}" requires network "${profile.network ?? 'default'}"; got "${spec.network}"`);
+    throw invalid(
+      `profile "${profile.name}" requires network "${profile.network ?? 'default'}"; got "${spec.network}"`,
+    );
   }
   if (profile.readOnlyRoot && spec.readOnlyRoot === false) {
     throw invalid(`profile "${profile.name}" requires a read-only root filesystem`);
@@ -117,10 +119,14 @@ export function resolveContainerSpec(spec: ContainerSpec, ctx: ResolveContext): 
   const jobId = ctx.jobId ?? randomUUID();
   const short = shortId(jobId);
   const step = spec.step ?? 'job';
-  const name = spec.name === undefined ? containerName(ctx.ownership.project, step, jobId) : checkContainerName(spec.name);
+  const name =
+    spec.name === undefined
+      ? containerName(ctx.ownership.project, step, jobId)
+      : checkContainerName(spec.name);
 
   const user =
-    spec.user ?? (profile.user === 'invoker' && ctx.invoker ? `${ctx.invoker.uid}:${ctx.invoker.gid}` : undefined);
+    spec.user ??
+    (profile.user === 'invoker' && ctx.invoker ? `${ctx.invoker.uid}:${ctx.invoker.gid}` : undefined);
   const env: Record<string, string> = {};
   // An unknown uid gets HOME=/ (not writable); give the job a writable HOME unless it brings its own.
   if (user !== undefined) env.HOME = profile.home;
@@ -151,7 +157,8 @@ export function resolveContainerSpec(spec: ContainerSpec, ctx: ResolveContext): 
   }
   const owner = numericOwner(user, ctx.invoker?.gid);
   if (owner !== undefined) workspace.owner = owner;
-  for (const m of spec.mounts ?? []) mounts.push({ source: m.source, target: m.target, readOnly: m.readOnly ?? false });
+  for (const m of spec.mounts ?? [])
+    mounts.push({ source: m.source, target: m.target, readOnly: m.readOnly ?? false });
 
   const targets = new Set<string>();
   for (const m of mounts) {
