@@ -43,41 +43,27 @@ export async function collectArtifacts(
     return digest;
   };
 
+  const artifact = async (name: string, relative: string): Promise<Artifact> => ({
+    name,
+    path: resolve(workdir, relative),
+    ...(await describe(relative)),
+    kind: 'file',
+  });
+
   if (isPatternList(patterns)) {
-    const seen = new Set<string>();
-    for (const pattern of patterns) {
-      for (const relative of await match(workdir, pattern)) seen.add(relative);
-    }
-    for (const relative of [...seen].sort()) {
-      artifacts.push({
-        name: relative,
-        path: resolve(workdir, relative),
-        ...(await describe(relative)),
-        kind: 'file',
-      });
-    }
+    for (const relative of await matchAll(workdir, patterns))
+      artifacts.push(await artifact(relative, relative));
     return { artifacts, outputs };
   }
 
   for (const [name, value] of Object.entries(patterns)) {
-    const globs: readonly string[] = typeof value === 'string' ? [value] : value;
-    const matched = new Set<string>();
-    for (const pattern of globs) {
-      for (const relative of await match(workdir, pattern)) matched.add(relative);
-    }
-    const files = [...matched].sort();
+    const files = await matchAll(workdir, typeof value === 'string' ? [value] : value);
     const paths = files.map((relative) => resolve(workdir, relative));
     const [single] = paths;
     outputs[name] = paths.length === 1 && single !== undefined ? single : paths;
     for (const relative of files) {
       // A single file carries the output's name; several get the output name as a prefix to stay unique.
-      const artifactName = files.length === 1 ? name : `${name}/${relative}`;
-      artifacts.push({
-        name: artifactName,
-        path: resolve(workdir, relative),
-        ...(await describe(relative)),
-        kind: 'file',
-      });
+      artifacts.push(await artifact(files.length === 1 ? name : `${name}/${relative}`, relative));
     }
   }
   return { artifacts, outputs };
@@ -87,6 +73,16 @@ function isPatternList(patterns: OutputPatterns): patterns is readonly string[] 
   return Array.isArray(patterns);
 }
 
+/** The files (relative to `workdir`) that any of `patterns` matches, sorted, each once. */
+async function matchAll(workdir: string, patterns: readonly string[]): Promise<string[]> {
+  const matched = new Set<string>();
+  for (const pattern of patterns) {
+    for (const relative of await match(workdir, pattern)) matched.add(relative);
+  }
+  return [...matched].sort();
+}
+
+/** The files one pattern matches. @throws CoreError `CORE_OUTPUT_MISSING` when it matches none. */
 async function match(workdir: string, pattern: string): Promise<string[]> {
   const files = await glob(pattern, { cwd: workdir, onlyFiles: true });
   if (files.length === 0) {
@@ -218,10 +214,7 @@ function escapeName(name: Buffer): string {
 }
 
 /** SHA-256 and size of a file, streamed so large outputs never sit in memory. */
-export async function hashFile(
-  path: string,
-  signal?: AbortSignal,
-): Promise<{ sha256: string; size: number }> {
+async function hashFile(path: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
   const stream = createReadStream(path, {

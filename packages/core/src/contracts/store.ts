@@ -181,5 +181,3 @@ export interface Store {
   collectGarbage?(options: CollectGarbageOptions): Promise<GarbageReport>;
   close(): Promise<void>;
 }
-
-export type { RunEvent };

@@ -28,10 +28,7 @@ export function recordProcesses(runner: Runner, record: (process: StepProcess) =
 }
 
 /** What identifies a started process or container, read right when the runner reports it. */
-export function describeStarted(
-  runner: string,
-  event: Extract<ProcessEvent, { type: 'started' }>,
-): StepProcess {
+function describeStarted(runner: string, event: Extract<ProcessEvent, { type: 'started' }>): StepProcess {
   const process: StepProcess = { runner, host: hostName() };
   const bootId = hostBootId();
   if (bootId !== undefined) process.bootId = bootId;

@@ -89,7 +89,7 @@ export function describeValue(value: unknown): string {
 }
 
 /** `pipeline.yaml:14:9 steps.train.retry.attempts: expected a whole number ≥ 1, got "three"`. */
-export function formatIssue(file: string, issue: PipelineIssue): string {
+function formatIssue(file: string, issue: PipelineIssue): string {
   const where = issue.position ? `${file}:${issue.position.line}:${issue.position.column}` : file;
   const path = formatPath(issue.path);
   return `${escapeText(where)}${path === '' ? '' : ` ${path}`}: ${boundMessage(issue.message)}`;

@@ -1,4 +1,5 @@
 import type { StepProcess } from '../contracts/events.js';
+import { DEFAULT_KILL_GRACE_MS } from '../runners/local-process-runner.js';
 import { sleep } from '../util/sleep.js';
 import {
   findLiveGroupMember,
@@ -19,9 +20,6 @@ export type OrphanOutcome =
 
 const POLL_MS = 50;
 
-/** Time between SIGTERM and SIGKILL, as LocalProcessRunner gives a step it stops. */
-export const ORPHAN_STOP_GRACE_MS = 10_000;
-
 /**
  * Stops a step's process that outlived the engine that started it (`kill -9` of the engine leaves the
  * step's process group running under PID 1): SIGTERM to its group, SIGKILL after `graceMs`, and resolves
@@ -31,7 +29,8 @@ export const ORPHAN_STOP_GRACE_MS = 10_000;
  */
 export async function stopOrphanedProcess(
   recorded: StepProcess,
-  graceMs = ORPHAN_STOP_GRACE_MS,
+  // The grace LocalProcessRunner gives a step it stops.
+  graceMs = DEFAULT_KILL_GRACE_MS,
 ): Promise<OrphanOutcome> {
   const { pid, startTime } = recorded;
   if (pid === undefined || startTime === undefined || recorded.host !== hostName()) return 'unchecked';
