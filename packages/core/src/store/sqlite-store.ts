@@ -26,11 +26,12 @@ import { listRuns, readRun, readRunState } from './sqlite/run-reads.js';
 import { appendEvents, insertRun } from './sqlite/run-writes.js';
 import { storeError } from './sqlite/sqlite-error.js';
 import { prepareStatements } from './sqlite/statements.js';
-import type { StoreDatabase, StoreWarning } from './sqlite/store-database.js';
+import type { StoreDatabase } from './sqlite/store-database.js';
+import type { StoreWarning } from './sqlite/store-warning.js';
 import { openStoreDatabase } from './sqlite/store-file.js';
 import { BUSY_STORE_APPENDS, WalCheckpointer } from './sqlite/wal-checkpointer.js';
 
-export type { StoreWarning } from './sqlite/store-database.js';
+export type { StoreWarning } from './sqlite/store-warning.js';
 
 /** Options of {@link SqliteStore.open}. */
 export interface SqliteStoreOptions {

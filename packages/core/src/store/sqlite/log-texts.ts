@@ -3,7 +3,7 @@ import { basename, dirname } from 'node:path';
 import type { RunEvent } from '../../contracts/events.js';
 import { isLiveProcess } from '../../process/process-identity.js';
 import { LogTextFile, type TextRange } from './log-text-file.js';
-import type { StoreWarning } from './store-database.js';
+import type { StoreWarning } from './store-warning.js';
 
 /**
  * Log text longer than this (in UTF-8 code units) goes to the log text file: a million lines of output

@@ -1,13 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { LogTexts } from './log-texts.js';
 import type { Statements } from './statements.js';
-
-/** A problem a `SqliteStore` worked around. */
-export interface StoreWarning {
-  /** One line for people. */
-  message: string;
-  details: Record<string, unknown>;
-}
+import type { StoreWarning } from './store-warning.js';
 
 /** What the parts of a `SqliteStore` work on: its connection, statements and log text files. */
 export interface StoreDatabase {
