@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { GridError } from '../errors/grid-error.js';
+import type { Batch } from '../transport/batch-pool.js';
 import { adler32Update, formatAdler32 } from './adler32.js';
 import type { ChecksumAlgorithm, Checksums } from './checksum-format.js';
 import { hashFileRange, MultiHasher } from './multi-hasher.js';
@@ -12,8 +13,9 @@ interface FileDigest {
 
 /**
  * A running hash over a file range that grows as the file is written: `add(n)` hashes the next `n`
- * bytes of the file (from `start + length`), which must already be written. Hashing what the file holds
- * (rather than the bytes on their way to it) also checks the writes themselves.
+ * bytes of the file (from `start + length`), which must already be written (a resumed prefix);
+ * `addBatch` hashes the next bytes from the buffer they were just written from, without reading them
+ * back.
  */
 export interface FileHasher {
   readonly algorithms: ReadonlySet<ChecksumAlgorithm>;
@@ -22,6 +24,8 @@ export interface FileHasher {
   /** Bytes handed over so far (hashed, or queued for hashing). */
   readonly length: number;
   add(bytes: number): Promise<void>;
+  /** Hashes the first `length` bytes of `batch` as the next bytes (already written to the file). */
+  addBatch(batch: Batch, length: number): Promise<void>;
   /** Final digests, once every `add` is done; the hasher cannot be used afterwards. */
   digest(): Promise<FileDigest>;
 }
@@ -66,6 +70,13 @@ class LocalFileHasher implements FileHasher {
     return run;
   }
 
+  addBatch(batch: Batch, length: number): Promise<void> {
+    this.queued += length;
+    const run = this.queue.then(() => this.inner.update(batch.bytes.subarray(0, length)));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   async digest(): Promise<FileDigest> {
     await this.queue;
     const adler = this.inner.adler32Value;
@@ -78,9 +89,10 @@ export const localHasher: HasherFactory = (path, algorithms, start = 0) =>
 
 /**
  * The worker's program, as a classic script (`eval: true`), so the same code runs from the TypeScript
- * sources (tsx, vitest) and from `dist`. One hash state per id; each `add` reads the next bytes of the
- * file (page cache) with one 4 MiB buffer and hashes them, in the order posted. node:crypto does
- * MD5/SHA-256; adler32 is `adler32Update` itself (its source text is self-contained).
+ * sources (tsx, vitest) and from `dist`. One hash state per id, requests handled in the order posted:
+ * `add` reads the next bytes of the file (page cache) with one 4 MiB buffer, `batch` hashes a written
+ * batch from its shared memory (registered once with `buffer`). node:crypto does MD5/SHA-256; adler32
+ * is `adler32Update` itself (its source text is self-contained).
  */
 const WORKER_SOURCE = `
 'use strict';
@@ -90,8 +102,19 @@ const fs = require('node:fs');
 const adler32Update = ${adler32Update.toString()};
 const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
 const states = new Map();
+const batches = new Map();
+function update(s, data) {
+  if (s.adler !== undefined) s.adler = adler32Update(s.adler, data);
+  if (s.md5) s.md5.update(data);
+  if (s.sha256) s.sha256.update(data);
+  s.pos += data.length;
+}
 parentPort.on('message', (m) => {
   try {
+    if (m.op === 'buffer') {
+      batches.set(m.batch, new Uint8Array(m.memory));
+      return;
+    }
     if (m.op === 'new') {
       const algs = m.algorithms;
       states.set(m.id, {
@@ -110,16 +133,15 @@ parentPort.on('message', (m) => {
         for (let left = m.bytes; left > 0; ) {
           const n = fs.readSync(fd, buf, 0, Math.min(left, buf.length), s.pos);
           if (n === 0) throw new Error(s.path + ': the file ends at ' + s.pos + ', ' + left + ' more bytes were to be hashed');
-          const data = n === buf.length ? buf : buf.subarray(0, n);
-          if (s.adler !== undefined) s.adler = adler32Update(s.adler, data);
-          if (s.md5) s.md5.update(data);
-          if (s.sha256) s.sha256.update(data);
-          s.pos += n;
+          update(s, n === buf.length ? buf : buf.subarray(0, n));
           left -= n;
         }
       } finally {
         fs.closeSync(fd);
       }
+      parentPort.postMessage({ seq: m.seq });
+    } else if (m.op === 'batch') {
+      update(s, batches.get(m.batch).subarray(0, m.length));
       parentPort.postMessage({ seq: m.seq });
     } else if (m.op === 'digest') {
       states.delete(m.id);
@@ -131,7 +153,7 @@ parentPort.on('message', (m) => {
       });
     }
   } catch (e) {
-    if (m.op === 'add' && states.has(m.id)) states.delete(m.id);
+    if ((m.op === 'add' || m.op === 'batch') && states.has(m.id)) states.delete(m.id);
     parentPort.postMessage({ seq: m.seq, error: String((e && e.message) || e) });
   }
 });
@@ -146,9 +168,10 @@ interface Reply {
 }
 
 /**
- * One worker thread that does all hashing of a download job: the event loop only parses, batches and
- * issues writes, while the worker reads each written batch back from the page cache and hashes it, so
- * both cores work. Messages are tiny (id, byte count); no buffers cross threads.
+ * One worker thread that does all hashing of a download job: the event loop only reads sockets and
+ * issues writes, while the worker hashes each written batch from the shared memory it was written
+ * from, so both cores work. Messages are tiny (ids, byte counts); a batch buffer's memory is posted
+ * once, on its first use.
  */
 export class HashWorkerPool {
   private readonly worker: Worker;
@@ -156,6 +179,8 @@ export class HashWorkerPool {
   private seq = 0;
   private nextId = 0;
   private failure: Error | undefined;
+  /** Batch buffers whose shared memory the worker holds. */
+  private readonly batches = new Set<number>();
 
   constructor() {
     // Not unref'd: a pending digest must keep the process alive. The job closes the pool when it ends.
@@ -185,6 +210,15 @@ export class HashWorkerPool {
   /** @internal */
   post(message: Record<string, unknown>): void {
     if (!this.failure) this.worker.postMessage(message);
+  }
+
+  /** Makes a batch buffer's memory known to the worker (once). @internal */
+  share(batch: Batch): void {
+    if (this.batches.has(batch.id)) return;
+    if (!(batch.bytes.buffer instanceof SharedArrayBuffer))
+      throw new Error('hash worker: batch buffers must live in shared memory');
+    this.batches.add(batch.id);
+    this.post({ op: 'buffer', batch: batch.id, memory: batch.bytes.buffer });
   }
 
   /** @internal */
@@ -221,6 +255,13 @@ class WorkerFileHasher implements FileHasher {
     if (bytes === 0) return Promise.resolve();
     this.bytes += bytes;
     return this.pool.call({ op: 'add', id: this.id, bytes }).then(() => undefined);
+  }
+
+  addBatch(batch: Batch, length: number): Promise<void> {
+    if (length === 0) return Promise.resolve();
+    this.bytes += length;
+    this.pool.share(batch);
+    return this.pool.call({ op: 'batch', id: this.id, batch: batch.id, length }).then(() => undefined);
   }
 
   async digest(): Promise<FileDigest> {

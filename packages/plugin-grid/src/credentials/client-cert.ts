@@ -11,7 +11,7 @@ export type ClientCertOptions =
   /** `X509_USER_PROXY`, else `X509_USER_CERT` + `X509_USER_KEY`. */
   | 'env';
 
-/** TLS options for undici's connector (secrets inside: never log this object). */
+/** TLS options for the HTTPS connections (secrets inside: never log this object). */
 export interface TlsCredentials {
   pfx?: Buffer;
   cert?: Buffer;

@@ -10,29 +10,18 @@ const CONNECT_CODES = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
   'EAI_AGAIN',
-  'UND_ERR_CONNECT_TIMEOUT',
   'ERR_TLS_CERT_ALTNAME_INVALID',
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'SELF_SIGNED_CERT_IN_CHAIN',
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'CERT_HAS_EXPIRED',
 ]);
-const LOST_CODES = new Set([
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
-  'ERR_STREAM_PREMATURE_CLOSE',
-]);
-/** A server that stopped answering: the same as a stall (next replica), not a lost connection. */
-const SILENT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const LOST_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ERR_STREAM_PREMATURE_CLOSE']);
 const IO_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'EMFILE']);
 
 /**
  * Turns anything a transfer threw into a GridError with a deliberate `retryable` (for errors it does not
- * know, core's `isRetryable`). Node and undici put
+ * know, core's `isRetryable`). Node puts
  * the useful code on the error or on its cause; messages are kept free of headers and query strings.
  */
 export function toGridError(e: unknown, where: string): GridError {
@@ -48,13 +37,6 @@ export function toGridError(e: unknown, where: string): GridError {
   }
   if (code?.startsWith('ERR_SSL') || code?.startsWith('ERR_TLS')) {
     return new GridError('GRID_CONNECT_FAILED', `${where}: TLS handshake failed (${code}: ${msg})`, {
-      cause: e,
-      retryable: true,
-      details: { errno: code },
-    });
-  }
-  if (code !== undefined && SILENT_CODES.has(code)) {
-    return new GridError('GRID_STALLED', `${where}: the server stopped answering (${code})`, {
       cause: e,
       retryable: true,
       details: { errno: code },
@@ -86,7 +68,7 @@ function errorCode(e: unknown): string | undefined {
   let cur: unknown = e;
   for (let depth = 0; depth < 4 && cur && typeof cur === 'object'; depth++) {
     const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== 'UND_ERR') return code;
+    if (typeof code === 'string') return code;
     cur = (cur as { cause?: unknown }).cause;
   }
   return undefined;

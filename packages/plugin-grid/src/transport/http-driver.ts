@@ -1,6 +1,7 @@
 import type { ChecksumAlgorithm } from '../checksums/checksum-format.js';
 import { GridError } from '../errors/grid-error.js';
 import type { PartState } from '../files/part-file.js';
+import { BatchPool } from './batch-pool.js';
 import type {
   TransferAttempt,
   TransferDriver,
@@ -15,6 +16,8 @@ import { HttpTransport, toHttpUrl, type HeadInfo } from './http-transport.js';
 /** What one HTTP attempt works with; shared by the single-stream and the segmented download. */
 export interface HttpAttemptContext {
   readonly transport: HttpTransport;
+  /** The session's write buffers (bodies are read into them). */
+  readonly buffers: BatchPool;
   readonly job: TransferJob;
   readonly attempt: TransferAttempt;
   /** The replica as an http(s) URL. */
@@ -27,7 +30,7 @@ export interface HttpAttemptContext {
 const SEGMENT_MIN_SIZE = 256 * 1024 * 1024;
 
 /**
- * Native HTTP(S) and WebDAV (`dav://`, `davs://` are HTTP underneath) through undici: resumes a `.part`
+ * Native HTTP(S) and WebDAV (`dav://`, `davs://` are HTTP underneath): resumes a `.part`
  * only when it provably holds the same file version (a stored validator compared with every response,
  * or expected checksums that will catch any difference), optionally in Range segments.
  */
@@ -39,6 +42,7 @@ export const httpDriver: TransferDriver = {
 
 class HttpSession implements TransferSession {
   private readonly transport: HttpTransport;
+  private readonly buffers = new BatchPool();
 
   constructor(private readonly job: TransferJob) {
     const o = job.options;
@@ -72,6 +76,7 @@ class HttpSession implements TransferSession {
     }
     const ctx: HttpAttemptContext = {
       transport: this.transport,
+      buffers: this.buffers,
       job: this.job,
       attempt: a,
       url,

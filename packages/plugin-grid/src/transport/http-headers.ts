@@ -57,7 +57,7 @@ export function strongEtag(etag: string | undefined): string | undefined {
   return etag !== undefined && !etag.startsWith('W/') ? etag : undefined;
 }
 
-/** Header value as one string (undici gives string | string[] | undefined). */
+/** Header value as one string (a repeated field gives an array: the first counts). */
 export function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }

@@ -1,25 +1,26 @@
-import type { Dispatcher } from 'undici';
 import { GridError } from '../errors/grid-error.js';
 import { parseRetryAfter } from '../schedule/backoff.js';
 import { statusError } from './failure.js';
 import { headerValue, parseContentRange, strongEtag } from './http-headers.js';
+import type { HttpResponse } from './http1/client.js';
+import type { HttpHeaders } from './http1/parse.js';
 
 /**
  * What identifies the version of a file a response carries: its strong ETag, else its Last-Modified
  * (a weak ETag may stay the same across changes, RFC 9110 8.8.1). Undefined when the server sends neither.
  */
-export function responseValidator(headers: Dispatcher.ResponseData['headers']): string | undefined {
+export function responseValidator(headers: HttpHeaders): string | undefined {
   return strongEtag(headerValue(headers.etag)) ?? headerValue(headers['last-modified']);
 }
 
 /** Content-Length as a number, when present and well-formed. */
-export function contentLength(res: Dispatcher.ResponseData): number | undefined {
+export function contentLength(res: HttpResponse): number | undefined {
   const v = headerValue(res.headers['content-length']);
   return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
 }
 
 /** The error for an unexpected status (body drained first, so the socket can be reused). */
-export async function unexpectedStatus(res: Dispatcher.ResponseData, where: string): Promise<GridError> {
+export async function unexpectedStatus(res: HttpResponse, where: string): Promise<GridError> {
   await res.body.dump();
   return statusError(res.statusCode, where, parseRetryAfter(headerValue(res.headers['retry-after'])));
 }
@@ -29,7 +30,7 @@ export async function unexpectedStatus(res: Dispatcher.ResponseData, where: stri
  * drained). The caller discards the `.part`: the retry starts from zero.
  */
 export async function contentChanged(
-  res: Dispatcher.ResponseData,
+  res: HttpResponse,
   where: string,
   had: string | undefined,
   got: string | undefined,
@@ -55,7 +56,7 @@ export async function contentChanged(
  * and never an empty body. Returns the body length to expect.
  */
 export async function checkPartial(
-  res: Dispatcher.ResponseData,
+  res: HttpResponse,
   where: string,
   start: number,
   size: number | undefined,

@@ -4,7 +4,7 @@ import type { ChecksumAlgorithm, Checksums } from '../checksums/checksum-format.
 import { hashExisting, type FileHasher } from '../checksums/hash-worker.js';
 import { GridError, isGridError } from '../errors/grid-error.js';
 import { trustedBytes, type PartFile, type PartSegment, type PartState } from '../files/part-file.js';
-import { pumpBody } from './body-writer.js';
+import { pumpResponse } from './body-writer.js';
 import type { HttpAttemptContext } from './http-driver.js';
 import { checkPartial, contentChanged, responseValidator, unexpectedStatus } from './http-response.js';
 
@@ -142,8 +142,9 @@ class SegmentedDownload {
       throw await contentChanged(res, a.where, this.state.validator, validator);
     const expectedBody = await checkPartial(res, a.where, from, this.state.size, end - 1);
     const base = seg.done;
-    const received = await pumpBody(res.body, {
+    const received = await pumpResponse(res.body, {
       fh,
+      buffers: this.ctx.buffers,
       position: from,
       expected: expectedBody,
       batchBytes: SEGMENT_WRITE_BATCH,

@@ -1,11 +1,11 @@
 import type { FileHandle } from 'node:fs/promises';
-import type { Dispatcher } from 'undici';
 import type { Checksums } from '../checksums/checksum-format.js';
 import type { FileHasher } from '../checksums/hash-worker.js';
 import { GridError } from '../errors/grid-error.js';
 import { resumableBytes, type PartState } from '../files/part-file.js';
-import { pumpBody } from './body-writer.js';
+import { pumpResponse } from './body-writer.js';
 import type { HttpAttemptContext } from './http-driver.js';
+import type { HttpResponse } from './http1/client.js';
 import {
   checkPartial,
   contentChanged,
@@ -104,7 +104,7 @@ class SingleStreamDownload {
    * Checks the response against the request and the `.part`, records the accepted file version in the
    * state (before any body byte is written), and returns the body length to expect.
    */
-  private async accept(res: Dispatcher.ResponseData): Promise<number | undefined | 'complete'> {
+  private async accept(res: HttpResponse): Promise<number | undefined | 'complete'> {
     const { attempt: a, size } = this.ctx;
     const validator = responseValidator(res.headers);
     let expectedBody: number | undefined;
@@ -144,16 +144,13 @@ class SingleStreamDownload {
     return expectedBody;
   }
 
-  private async pump(
-    res: Dispatcher.ResponseData,
-    fh: FileHandle,
-    expectedBody: number | undefined,
-  ): Promise<number> {
+  private async pump(res: HttpResponse, fh: FileHandle, expectedBody: number | undefined): Promise<number> {
     const { attempt: a, job } = this.ctx;
     const state = this.state!;
     const seg = state.segments[0]!;
-    const received = await pumpBody(res.body, {
+    const received = await pumpResponse(res.body, {
       fh,
+      buffers: this.ctx.buffers,
       position: this.offset,
       ...(expectedBody !== undefined && { expected: expectedBody }),
       hasher: this.hasher!,

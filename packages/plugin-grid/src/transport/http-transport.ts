@@ -1,11 +1,10 @@
-import { Agent, interceptors, type Dispatcher } from 'undici';
 import type { ChecksumAlgorithm, Checksums } from '../checksums/checksum-format.js';
 import type { TlsCredentials } from '../credentials/client-cert.js';
-import { GridError } from '../errors/grid-error.js';
 import { parseRetryAfter } from '../schedule/backoff.js';
 import { statusError, toGridError } from './failure.js';
 import { responseValidator } from './http-response.js';
 import { headerValue, parseDigestHeader, redactUrl, wantDigest } from './http-headers.js';
+import { Http1Client, type HttpResponse } from './http1/client.js';
 
 /** Settings of the HTTP(S)/WebDAV transport. */
 export interface HttpTransportOptions {
@@ -38,31 +37,22 @@ export function toHttpUrl(url: string): string {
 }
 
 /**
- * Native HTTP(S)/WebDAV access through undici. `undici.request` keeps header names exactly as written,
- * which old XrdHttp servers need (`Range`, `Want-Digest` are matched case-sensitively there); `fetch`
- * lowercases them. Redirects (dCache doors, EOS) are followed on purpose.
+ * Native HTTP(S)/WebDAV access through plugin-grid's own HTTP/1.1 client ({@link Http1Client}), which
+ * reads bodies straight into the write buffers. Header names are sent exactly as written, which old
+ * XrdHttp servers need (`Range`, `Want-Digest` are matched case-sensitively there). Redirects (dCache
+ * doors, EOS) are followed on purpose.
  */
 export class HttpTransport {
-  readonly dispatcher: Dispatcher;
-  private readonly agent: Agent;
+  private readonly client: Http1Client;
 
   constructor(options: HttpTransportOptions) {
-    const tls = options.tls;
-    this.agent = new Agent({
-      connections: options.connectionsPerHost,
-      connect: {
-        timeout: options.connectTimeoutMs ?? 10_000,
-        ...(tls?.pfx && { pfx: tls.pfx }),
-        ...(tls?.cert && { cert: tls.cert }),
-        ...(tls?.key && { key: tls.key }),
-        ...(tls?.passphrase !== undefined && { passphrase: tls.passphrase }),
-        ...(tls?.ca && { ca: tls.ca }),
-      },
-      headersTimeout: options.headersTimeoutMs ?? 60_000,
-      bodyTimeout: options.bodyTimeoutMs ?? 60_000,
-      keepAliveTimeout: 10_000,
+    this.client = new Http1Client({
+      connectionsPerHost: options.connectionsPerHost,
+      ...(options.tls && { tls: options.tls }),
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      headersTimeoutMs: options.headersTimeoutMs ?? 60_000,
+      bodyTimeoutMs: options.bodyTimeoutMs ?? 60_000,
     });
-    this.dispatcher = this.agent.compose(interceptors.redirect({ maxRedirections: 5 }));
   }
 
   /** HEAD with `Want-Digest`; storage often reports checksums only here (dCache, XrdHttp). */
@@ -73,10 +63,10 @@ export class HttpTransport {
     signal: AbortSignal,
   ): Promise<HeadInfo> {
     const where = redactUrl(url);
-    let res: Dispatcher.ResponseData;
+    let res: HttpResponse;
     try {
-      res = await this.dispatcher.request({
-        ...splitUrl(url),
+      res = await this.client.request({
+        url,
         method: 'HEAD',
         headers: { ...headers, ...(algorithms.length > 0 && { 'Want-Digest': wantDigest(algorithms) }) },
         signal,
@@ -97,36 +87,20 @@ export class HttpTransport {
   }
 
   /** A GET (optionally with `Range`); the caller validates the status against what it asked for. */
-  async get(
-    url: string,
-    headers: Record<string, string>,
-    signal: AbortSignal,
-  ): Promise<Dispatcher.ResponseData> {
+  async get(url: string, headers: Record<string, string>, signal: AbortSignal): Promise<HttpResponse> {
     try {
-      return await this.dispatcher.request({
-        ...splitUrl(url),
-        method: 'GET',
-        headers,
-        signal,
-        // Bigger body chunks mean fewer async-iterator turns and write calls per GiB.
-        highWaterMark: 1024 * 1024,
-      });
+      return await this.client.request({ url, method: 'GET', headers, signal });
     } catch (e) {
       throw toGridError(e, redactUrl(url));
     }
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await this.client.close();
   }
 
   /** Drops sockets at once (abort path). */
   async destroy(): Promise<void> {
-    await this.agent.destroy(new GridError('GRID_ABORTED', 'transport closed'));
+    await this.client.destroy();
   }
-}
-
-function splitUrl(url: string): { origin: string; path: string } {
-  const u = new URL(url);
-  return { origin: u.origin, path: `${u.pathname}${u.search}` };
 }
