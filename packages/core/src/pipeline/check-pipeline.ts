@@ -108,7 +108,9 @@ export function checkPipeline(
       message: `dependency cycle ${cycle.join(' → ')} (each step needs the next)`,
     });
   }
-  for (const [id, step] of Object.entries(definition.steps)) {
+  // One step at a time: `Object.entries` would make a 100,000-pair list first.
+  for (const id of stepIds) {
+    const step = definition.steps[id]!;
     const context: ExpressionContext = {
       stepId: id,
       params,

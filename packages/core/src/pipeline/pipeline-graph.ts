@@ -57,13 +57,23 @@ function stepNeeds(
  * neither needs a search.
  */
 function isInFileOrder(graph: NeedsGraph): boolean {
+  let inOrder = fileOrdered.get(graph);
+  if (inOrder !== undefined) return inOrder;
+  inOrder = true;
   const seen = new Set<string>();
   for (const [id, needs] of graph) {
-    for (const need of needs) if (!seen.has(need)) return false;
+    if (!needs.every((need) => seen.has(need))) {
+      inOrder = false;
+      break;
+    }
     seen.add(id);
   }
-  return true;
+  fileOrdered.set(graph, inOrder);
+  return inOrder;
 }
+
+// Planning asks twice (cycles, then order); the answer takes a set of every step id to find.
+const fileOrdered = new WeakMap<NeedsGraph, boolean>();
 
 /** Every dependency cycle, each as `[a, b, c, a]` where each step needs the next; each cycle once. */
 export function findCycles(graph: NeedsGraph): string[][] {

@@ -65,17 +65,41 @@ function resourceRequest(resources: StepDefinition['resources']): ResourceReques
   };
 }
 
+/** A string with its known expressions resolved; the very same string when that changes nothing. */
+function resolveText(text: string, resolve: ReferenceResolver): unknown {
+  if (!isTemplate(text)) return text;
+  const resolved = resolveExpressions(text, resolve, 'partial');
+  return resolved === text ? text : resolved;
+}
+
+/** Sets a key as an own property, even `__proto__` (a key YAML and JSON can hold). */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
 /**
- * Resolves the expressions of a value tree like `resolveExpressions(…, 'partial')`, but gives back the very
- * objects, arrays and strings that do not change: the instances of a matrix step share every part of
- * their `with:` that does not mention `matrix.*`.
+ * Resolves the expressions of a value tree like `resolveExpressions(…, 'partial')`: a new tree of objects
+ * and arrays (the plan never shares them with the caller's definition), but strings that do not change
+ * are not copied (a 100,000-step chain holds its `${{ steps.… }}` strings once, not twice).
+ */
+function resolveCopy(value: unknown, resolve: ReferenceResolver): unknown {
+  if (typeof value === 'string') return resolveText(value, resolve);
+  if (Array.isArray(value)) return (value as readonly unknown[]).map((item) => resolveCopy(item, resolve));
+  if (isPlainObject(value)) {
+    const copy: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) setOwn(copy, key, resolveCopy(item, resolve));
+    return copy;
+  }
+  return value;
+}
+
+/**
+ * Resolves the expressions of a value tree like {@link resolveCopy}, but gives back the very objects,
+ * arrays and strings that do not change: the instances of a matrix step share every part of their
+ * `with:` that does not mention `matrix.*`.
  */
 function resolveShared(value: unknown, resolve: ReferenceResolver): unknown {
-  if (typeof value === 'string') {
-    if (!isTemplate(value)) return value;
-    const resolved = resolveExpressions(value, resolve, 'partial');
-    return resolved === value ? value : resolved;
-  }
+  if (typeof value === 'string') return resolveText(value, resolve);
   if (Array.isArray(value)) {
     const items = value as readonly unknown[];
     let copy: unknown[] | undefined;
@@ -89,7 +113,7 @@ function resolveShared(value: unknown, resolve: ReferenceResolver): unknown {
     let copy: Record<string, unknown> | undefined;
     for (const [key, item] of Object.entries(value)) {
       const resolved = resolveShared(item, resolve);
-      if (resolved !== item) (copy ??= { ...value })[key] = resolved;
+      if (resolved !== item) setOwn((copy ??= { ...value }), key, resolved);
     }
     return copy ?? value;
   }
@@ -114,10 +138,7 @@ function stepBase(baseId: string, step: StepDefinition, params: Record<string, u
     with:
       step.with === undefined
         ? NO_PARAMS
-        : (resolveExpressions(step.with, paramsAndMatrixResolver(params, undefined), 'partial') as Record<
-            string,
-            unknown
-          >),
+        : (resolveCopy(step.with, paramsAndMatrixResolver(params, undefined)) as Record<string, unknown>),
     resources: resourceRequest(step.resources),
     retry: retryPolicy(step.retry),
     timeoutMs: step.timeout === undefined ? undefined : parseDuration(step.timeout),
@@ -194,7 +215,7 @@ class PlanBuilder {
       if (needed) for (let i = needed.start; i < needed.end; i++) needs.push(this.steps[i]!.id);
       else needs.push(need);
     }
-    return needs.length === 0 ? NO_NEEDS : needs;
+    return exactList(needs);
   }
 
   /**
@@ -224,7 +245,7 @@ class PlanBuilder {
         for (let i = needed.start; i < needed.end; i++) needs.push(this.steps[i]!.id);
       }
     }
-    return needs;
+    return exactList(needs);
   }
 
   private byValues(needed: Instances): Map<string, string[]> {
@@ -285,6 +306,15 @@ class PlanBuilder {
       message: `${id} runs on "${runner}", which is not a registered runner${didYouMean(runner, names)}; known runners: ${listNames(names)}`,
     });
   }
+}
+
+/**
+ * The list as the plan keeps it: a list grown by `push` reserves room for more (17 slots for one
+ * element), which over 100,000 steps of a chain is 15 MB of empty slots.
+ */
+function exactList(list: string[]): string[] {
+  if (list.length === 0) return NO_NEEDS;
+  return list.length === 1 ? [list[0]!] : list.slice();
 }
 
 /** Whether instances of a step pair with a needed matrix step's instances: its keys are all among `keys`. */

@@ -62,10 +62,53 @@ describe('SqliteStore', () => {
     const db = new Database(store.path, { readonly: true });
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(db.pragma('user_version', { simple: true })).toBe(4);
+      expect(db.pragma('user_version', { simple: true })).toBe(5);
     } finally {
       db.close();
     }
+  });
+
+  it('keeps a plan one step per row, never as one text, and reads it back whole', async () => {
+    const store = open({ cwd: freshDir() });
+    const steps = Array.from({ length: 3 }, (_, i) => ({ id: `s${i}`, needs: i > 0 ? [`s${i - 1}`] : [] }));
+    const plan = { pipeline: 'p', steps, params: { n: 1 }, source: 'p.yaml' };
+    const record = { id: 'r1', pipeline: 'p', plan, params: { n: 1 }, cwd: '/w', createdAt: 1 };
+    await store.createRun(record);
+    const db = new Database(store.path, { readonly: true });
+    try {
+      const spec = db.prepare('SELECT plan, steps_in_rows FROM run_specs').get() as Record<string, unknown>;
+      expect(spec).toEqual({ plan: JSON.stringify({ ...plan, steps: [] }), steps_in_rows: 1 });
+      expect(db.prepare('SELECT spec FROM plan_steps ORDER BY position').pluck().all()).toEqual(
+        steps.map((step) => JSON.stringify(step)),
+      );
+    } finally {
+      db.close();
+    }
+    expect(await store.getRun('r1')).toEqual(record);
+
+    // Collected with its run.
+    await store.append('r1', [{ runId: 'r1', seq: 1, time: 2, type: 'run-succeeded', durationMs: 1 }]);
+    expect((await store.collectGarbage({ keepRuns: 0 })).runs).toEqual(['r1']);
+    const after = new Database(store.path, { readonly: true });
+    try {
+      expect(after.prepare('SELECT count(*) FROM plan_steps').pluck().get()).toBe(0);
+    } finally {
+      after.close();
+    }
+  });
+
+  it('reads a plan stored whole by an earlier version', async () => {
+    const store = open({ cwd: freshDir() });
+    const plan = { pipeline: 'p', steps: [{ id: 'a' }, { id: 'b' }], params: {} };
+    await store.createRun({ id: 'r1', pipeline: 'p', plan, params: {}, cwd: '/w', createdAt: 1 });
+    const db = new Database(store.path);
+    try {
+      db.prepare('UPDATE run_specs SET plan = ?, steps_in_rows = NULL').run(JSON.stringify(plan));
+      db.prepare('DELETE FROM plan_steps').run();
+    } finally {
+      db.close();
+    }
+    expect((await store.getRun('r1'))?.plan).toEqual(plan);
   });
 
   it('refuses a database written by a newer schema', async () => {

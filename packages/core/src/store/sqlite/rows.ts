@@ -14,6 +14,8 @@ export interface RunRow {
   created_at: number;
   updated_at: number;
   status: RunStatus;
+  /** 1: the plan's steps are rows of `plan_steps` (see `insertRun`). */
+  steps_in_rows: number | null;
 }
 
 /** The owner columns of a `runs` row. */

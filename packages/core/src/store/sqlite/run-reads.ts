@@ -20,7 +20,17 @@ import type { StoreDatabase } from './store-database.js';
 /** A run's record; undefined when there is no such run. */
 export function readRun({ statements }: StoreDatabase, runId: string): RunRecord | undefined {
   const row = statements.getRun.get(runId) as RunRow | undefined;
-  return row === undefined ? undefined : runFromRow(row);
+  if (row === undefined) return undefined;
+  const record = runFromRow(row);
+  if (row.steps_in_rows === 1) {
+    const steps: unknown[] = [];
+    // One step's text at a time (iterate, not all): the cursor is drained before anything else runs.
+    for (const spec of statements.planSteps.iterate(runId) as IterableIterator<string>) {
+      steps.push(JSON.parse(spec));
+    }
+    (record.plan as { steps: unknown[] }).steps = steps;
+  }
+  return record;
 }
 
 /** Runs newest first, with their step counts by status (see `Store.listRuns`). */

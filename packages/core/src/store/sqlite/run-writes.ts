@@ -20,15 +20,28 @@ export function insertRun({ statements }: StoreDatabase, run: RunRecord): void {
     state.status,
     state.lastSeq,
   );
+  // A plan's steps go one row each: the plan is never one JSON text (tens of megabytes for 100,000 steps).
+  const steps = planSteps(run.plan);
   statements.insertRunSpec.run(
     run.id,
-    run.plan === undefined ? null : JSON.stringify(run.plan),
+    run.plan === undefined ? null : JSON.stringify(steps ? { ...run.plan, steps: [] } : run.plan),
     JSON.stringify(run.params),
+    steps ? 1 : 0,
+  );
+  steps?.forEach((step, position) =>
+    statements.insertPlanStep.run(run.id, position, JSON.stringify(step) ?? 'null'),
   );
   let position = 0;
   for (const step of Object.values(state.steps)) {
     statements.insertStep.run(run.id, step.stepId, position++, step.status, JSON.stringify(step));
   }
+}
+
+/** The steps of a plan shaped as the planner makes it (an object with a list of steps). */
+function planSteps(plan: unknown): readonly unknown[] | undefined {
+  if (typeof plan !== 'object' || plan === null || Array.isArray(plan)) return undefined;
+  const steps = (plan as { steps?: unknown }).steps;
+  return Array.isArray(steps) ? steps : undefined;
 }
 
 /**

@@ -84,6 +84,18 @@ const MIGRATIONS: readonly string[] = [
   CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
   INSERT INTO meta (key, value) VALUES ('text_generation', 0);
   `,
+  `
+  -- A plan's steps, one row each, when run_specs.steps_in_rows is 1 (run_specs.plan then holds the plan
+  -- with an empty step list): a 100,000-step plan as one JSON text is tens of megabytes, held as a
+  -- string and again as its UTF-8 copy while it is written or read.
+  CREATE TABLE plan_steps (
+    run_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    PRIMARY KEY (run_id, position)
+  ) WITHOUT ROWID;
+  ALTER TABLE run_specs ADD COLUMN steps_in_rows INTEGER;
+  `,
 ];
 
 /** The schema version this code writes (`PRAGMA user_version`). */

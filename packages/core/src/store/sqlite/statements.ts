@@ -31,10 +31,12 @@ export function prepareStatements(db: Database.Database) {
       `INSERT INTO runs (id, pipeline, cwd, source, created_at, updated_at, status, last_seq)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    insertRunSpec: p('INSERT INTO run_specs (run_id, plan, params) VALUES (?, ?, ?)'),
+    insertRunSpec: p('INSERT INTO run_specs (run_id, plan, params, steps_in_rows) VALUES (?, ?, ?, ?)'),
+    insertPlanStep: p('INSERT INTO plan_steps (run_id, position, spec) VALUES (?, ?, ?)'),
+    planSteps: pluck('SELECT spec FROM plan_steps WHERE run_id = ? ORDER BY position'),
     runExists: pluck('SELECT 1 FROM runs WHERE id = ?'),
     getRun: p(
-      `SELECT id, pipeline, plan, params, cwd, source, created_at
+      `SELECT id, pipeline, plan, params, cwd, source, created_at, steps_in_rows
        FROM runs JOIN run_specs ON run_specs.run_id = runs.id WHERE id = ?`,
     ),
     getRunHead: p(
