@@ -187,12 +187,12 @@ function imageLabels(ctx: CommandContext, ownership: Ownership): Record<string, 
   const k = labelKeys(ownership.namespace);
   const owned = jobLabels({
     ownership,
-    process: { session: '', host: '', pid: 0, pidStart: '' },
+    process: { session: '', host: '', pid: 0 },
     jobId: ctx.stepId,
     step: ctx.stepId,
     run: ctx.runId,
     extra: ctx.labels,
   });
-  const processKeys: readonly string[] = [k.session, k.host, k.pid, k.pidStart, k.jobId];
+  const processKeys: readonly string[] = [k.session, k.host, k.pid, k.pidStart, k.bootId, k.jobId];
   return Object.fromEntries(Object.entries(owned).filter(([key]) => !processKeys.includes(key)));
 }

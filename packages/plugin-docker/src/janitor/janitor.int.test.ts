@@ -33,7 +33,11 @@ describe.skipIf(!available)('janitor against a real engine', () => {
     const job = runner.resolve({ image: TEST_IMAGE, cmd: ['true'], step });
     const labels = jobLabels({
       ownership: { ...ownership, ...own },
-      process: { ...currentProcess(), pid, pidStart: pid === process.pid ? currentProcess().pidStart : '1' },
+      process: {
+        ...currentProcess(),
+        pid,
+        startTime: pid === process.pid ? (currentProcess().startTime ?? 0) : 1,
+      },
       jobId: job.jobId,
       step,
     });

@@ -1,8 +1,9 @@
+import { recordedProcessGone, type RunOwner } from '@beamline/core';
 import { hostname } from 'node:os';
 import type Docker from 'dockerode';
 import { Engine, type ListedContainer } from '../client/engine.js';
 import { classifyApiError } from '../errors/classify-error.js';
-import { isOwnedBy, labelKeys, ownerFilter, processStartTime, type Ownership } from '../naming/labels.js';
+import { isOwnedBy, labelKeys, labelledOwner, ownerFilter, type Ownership } from '../naming/labels.js';
 
 /** What the janitor did with one container. */
 export interface JanitorEntry {
@@ -27,20 +28,8 @@ export interface JanitorOptions {
   ownership: Ownership;
   /** This host's name (default `os.hostname()`). */
   host?: string;
-  /** Whether a process (pid, start time) on this host is alive; default: `/proc` and `kill(pid, 0)`. */
-  isAlive?: (pid: number, pidStart: string) => boolean;
-}
-
-/** Default liveness: the pid exists and, where `/proc` tells, has the recorded start time. */
-export function isProcessAlive(pid: number, pidStart: string): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const now = processStartTime(pid);
-  return pidStart === '' || now === '' || now === pidStart;
+  /** Whether the recorded owner process on this host is certainly gone; default: core's `recordedProcessGone`. */
+  isGone?: (owner: RunOwner) => boolean;
 }
 
 /**
@@ -54,7 +43,7 @@ export async function runJanitor(docker: Docker, options: JanitorOptions): Promi
   const engine = new Engine(docker);
   const keys = labelKeys(options.ownership.namespace);
   const host = options.host ?? hostname();
-  const alive = options.isAlive ?? isProcessAlive;
+  const isGone = options.isGone ?? ((owner: RunOwner) => recordedProcessGone(owner, host));
   const report: JanitorReport = { removed: [], kept: [], reported: [], failed: [] };
   let listed: ListedContainer[];
   try {
@@ -73,7 +62,8 @@ export async function runJanitor(docker: Docker, options: JanitorOptions): Promi
     });
     if (!isOwnedBy(labels, options.ownership)) continue;
     const sameHost = labels[keys.host] === host;
-    const ownerAlive = sameHost && alive(Number(labels[keys.pid]), labels[keys.pidStart] ?? '');
+    const owner = labelledOwner(labels, options.ownership.namespace);
+    const ownerAlive = sameHost && Number.isInteger(owner.pid) && owner.pid > 0 && !isGone(owner);
     if (ownerAlive) {
       report.kept.push(entry('kept', `owner process ${labels[keys.pid]} is alive`));
       continue;

@@ -1,6 +1,6 @@
+import { currentProcessIdentity, type RunOwner } from '@beamline/core';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { hostname, userInfo } from 'node:os';
+import { userInfo } from 'node:os';
 
 /** The default label namespace (a reverse-DNS prefix) of every container the plugin creates. */
 export const DEFAULT_LABEL_NAMESPACE = 'io.beamline';
@@ -15,13 +15,13 @@ export interface Ownership {
   owner: string;
 }
 
-/** The identity of the process that creates containers, so a janitor can tell whether it is still alive. */
-export interface ProcessIdentity {
+/**
+ * The identity of the process that creates containers (core's process identity: pid, host, and on Linux
+ * the boot id and start time, so a reused pid is not mistaken for the owner) plus a session id, so a
+ * janitor can tell whether the owner is still alive.
+ */
+export interface ProcessIdentity extends RunOwner {
   session: string;
-  host: string;
-  pid: number;
-  /** Process start time (Linux clock ticks since boot from `/proc`), so a reused pid is not mistaken for the owner. */
-  pidStart: string;
 }
 
 /** Label keys under a namespace. */
@@ -37,6 +37,7 @@ export function labelKeys(namespace: string) {
     host: `${namespace}.host`,
     pid: `${namespace}.pid`,
     pidStart: `${namespace}.pid-start`,
+    bootId: `${namespace}.boot-id`,
     gpus: `${namespace}.gpus`,
   } as const;
 }
@@ -46,28 +47,11 @@ export function currentOwner(): string {
   return typeof process.getuid === 'function' ? String(process.getuid()) : userInfo().username;
 }
 
-/** Start time of a process from `/proc/<pid>/stat` (field 22), or '' where `/proc` is not available. */
-export function processStartTime(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? '';
-  } catch {
-    return '';
-  }
-}
-
 let self: ProcessIdentity | undefined;
 
 /** This process's identity (one session id per process). */
 export function currentProcess(): ProcessIdentity {
-  self ??= {
-    session: randomUUID(),
-    host: hostname(),
-    pid: process.pid,
-    pidStart: processStartTime(process.pid),
-  };
+  self ??= { session: randomUUID(), ...currentProcessIdentity() };
   return self;
 }
 
@@ -96,7 +80,8 @@ export function jobLabels(input: JobLabelInput): Record<string, string> {
   labels[k.session] = input.process.session;
   labels[k.host] = input.process.host;
   labels[k.pid] = String(input.process.pid);
-  labels[k.pidStart] = input.process.pidStart;
+  labels[k.pidStart] = input.process.startTime === undefined ? '' : String(input.process.startTime);
+  if (input.process.bootId !== undefined) labels[k.bootId] = input.process.bootId;
   if (input.gpus !== undefined) labels[k.gpus] = input.gpus === 'all' ? 'all' : input.gpus.join(',');
   return labels;
 }
@@ -128,4 +113,17 @@ export function isOwnedBy(
     labels[k.project] === ownership.project &&
     labels[k.owner] === ownership.owner
   );
+}
+
+/** The owner process a container's labels record, as core's `recordedProcessGone` checks it. */
+export function labelledOwner(labels: Readonly<Record<string, string>>, namespace: string): RunOwner {
+  const k = labelKeys(namespace);
+  const startTime = labels[k.pidStart];
+  const bootId = labels[k.bootId];
+  return {
+    pid: Number(labels[k.pid]),
+    host: labels[k.host] ?? '',
+    ...(startTime ? { startTime: Number(startTime) } : {}),
+    ...(bootId ? { bootId } : {}),
+  };
 }

@@ -336,6 +336,7 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
         'io.beamline.session',
         'io.beamline.host',
         'io.beamline.pid-start',
+        'io.beamline.boot-id',
       ]),
     );
 
