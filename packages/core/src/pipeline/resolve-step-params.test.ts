@@ -98,4 +98,13 @@ describe('resolveStepParams', () => {
       /step "prepare" has no output "dir"; it has no outputs/,
     );
   });
+
+  it('names a step the plan does not have (a plan not made by the planner)', () => {
+    const { plan } = setup();
+    const summary = plan.steps.find((s) => s.id === 'summary')!;
+    const stray = { ...summary, with: { x: '${{ steps.nowhere.outputs.x }}' } };
+    expect(() => resolveStepParams(stray, () => undefined, plan)).toThrow(
+      'step "summary": ${{ steps.nowhere.outputs.x }}: the plan has no step "nowhere"',
+    );
+  });
 });

@@ -6,35 +6,32 @@ import { formatExpression, lookupPath, resolveExpressions, type ExpressionRefere
 import { listNames } from './did-you-mean.js';
 import { paramsAndMatrixResolver } from './reference-scope.js';
 
-/** The steps of a plan by base id, and the instances of matrix steps by their matrix values. */
+/**
+ * The instances of a plan's matrix steps by base id, and by their matrix values. A plain step needs no
+ * entry: its id is its base id, so a 100,000-step chain indexes nothing.
+ */
 interface PlanIndex {
-  /** One step, or the instances of a matrix step in plan order. */
-  byBaseId: Map<string, PlannedStep | PlannedStep[]>;
+  byBaseId: Map<string, PlannedStep[]>;
   byValues: Map<string, Map<string, PlannedStep>>;
 }
 
 // Built on the first `steps.*` reference of a run and kept with its plan: looking instances up by scanning
-// the plan for every step that starts would make a 100,000-step chain quadratic.
+// the plan for every step that starts would make 100,000 steps quadratic.
 const indexes = new WeakMap<Plan, PlanIndex>();
 
 function indexOf(plan: Plan): PlanIndex {
   let index = indexes.get(plan);
   if (index) return index;
-  const byBaseId = new Map<string, PlannedStep | PlannedStep[]>();
+  const byBaseId = new Map<string, PlannedStep[]>();
   for (const step of plan.steps) {
+    if (step.matrix === undefined && step.id === step.baseId) continue;
     const found = byBaseId.get(step.baseId);
-    if (found === undefined) byBaseId.set(step.baseId, step);
-    else if (Array.isArray(found)) found.push(step);
-    else byBaseId.set(step.baseId, [found, step]);
+    if (found) found.push(step);
+    else byBaseId.set(step.baseId, [step]);
   }
   index = { byBaseId, byValues: new Map() };
   indexes.set(plan, index);
   return index;
-}
-
-function instancesOf(index: PlanIndex, baseId: string): readonly PlannedStep[] {
-  const found = index.byBaseId.get(baseId);
-  return found === undefined ? [] : Array.isArray(found) ? found : [found];
 }
 
 function valuesKey(matrix: Record<string, unknown> | undefined, keys: readonly string[]): string {
@@ -51,7 +48,7 @@ function instanceWithValues(
   let byValues = index.byValues.get(baseId);
   if (!byValues) {
     byValues = new Map();
-    for (const instance of instancesOf(index, baseId)) {
+    for (const instance of index.byBaseId.get(baseId) ?? []) {
       const key = valuesKey(instance.matrix, keys);
       if (!byValues.has(key)) byValues.set(key, instance);
     }
@@ -85,13 +82,16 @@ export function resolveStepParams(
 ): Record<string, unknown> {
   const known = paramsAndMatrixResolver(plan.params, step.matrix);
 
-  const outputOf = (instance: PlannedStep, reference: ExpressionReference, name: string): unknown => {
-    const outputs = outputsOf(instance.id);
+  const outputOf = (id: string, reference: ExpressionReference, name: string): unknown => {
+    const outputs = outputsOf(id);
     if (!outputs || !Object.hasOwn(outputs, name)) {
+      // Only now, on the way to an error, is the plan searched.
+      if (!outputs && !plan.steps.some((candidate) => candidate.id === id))
+        throw expressionError(step, reference, `the plan has no step "${id}"`);
       const available = outputs
         ? `available outputs: ${listNames(Object.keys(outputs))}`
         : 'it has no outputs';
-      throw expressionError(step, reference, `step "${instance.id}" has no output "${name}"; ${available}`);
+      throw expressionError(step, reference, `step "${id}" has no output "${name}"; ${available}`);
     }
     return lookupPath(outputs[name], reference.path.slice(3));
   };
@@ -115,19 +115,18 @@ export function resolveStepParams(
         );
       }
       const index = indexOf(plan);
-      const instances = instancesOf(index, baseId);
-      const [first] = instances;
-      if (!first) throw expressionError(step, reference, `the plan has no step "${baseId}"`);
-      if (!first.matrix) return { value: outputOf(first, reference, name) };
+      const instances = index.byBaseId.get(baseId);
+      const first = instances?.[0];
+      if (!instances || !first?.matrix) return { value: outputOf(first?.id ?? baseId, reference, name) };
       const keys = Object.keys(first.matrix);
       const own = step.matrix;
       if (own && keys.every((key) => Object.hasOwn(own, key))) {
         const match = instanceWithValues(index, baseId, keys, own);
         if (!match)
           throw expressionError(step, reference, `no instance of "${baseId}" has this step's matrix values`);
-        return { value: outputOf(match, reference, name) };
+        return { value: outputOf(match.id, reference, name) };
       }
-      return { value: instances.map((instance) => outputOf(instance, reference, name)) };
+      return { value: instances.map((instance) => outputOf(instance.id, reference, name)) };
     },
     'final',
   );
