@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { adler32, adler32Combine, adler32Update, formatAdler32, ADLER32_INIT } from './adler32.js';
+import {
+  adler32,
+  adler32Combine,
+  adler32Update,
+  createAdler32,
+  formatAdler32,
+  ADLER32_INIT,
+} from './adler32.js';
+import { ADLER32_WASM_BASE64 } from './adler32-wasm.js';
 import { checksumMismatches, normalizeChecksum, normalizeChecksums } from './checksum-format.js';
 
 /** Textbook adler32 with a modulo per byte: the reference. */
@@ -28,6 +36,35 @@ describe('adler32', () => {
     let a = ADLER32_INIT;
     for (let i = 0; i < data.length; i += 7919) a = adler32Update(a, data.subarray(i, i + 7919));
     expect(a).toBe(slowAdler(data));
+  });
+  it('gives the same values with WebAssembly SIMD and with the scalar loop, at every block and run edge', () => {
+    const simd = createAdler32(Buffer.from(ADLER32_WASM_BASE64, 'base64'));
+    const scalar = createAdler32(undefined);
+    expect(simd).not.toBe(scalar);
+    const lengths = [
+      0,
+      1,
+      15,
+      16,
+      17,
+      255,
+      256,
+      257,
+      5551,
+      5552,
+      5553,
+      5552 * 2 + 16,
+      1024 * 1024 + 3,
+      2500_000,
+    ];
+    for (const len of lengths) {
+      for (const data of [randomBytes(len), new Uint8Array(len).fill(0xff)]) {
+        for (const seed of [ADLER32_INIT, 0xfff0fff0]) {
+          const want = len <= 20_000 && seed === ADLER32_INIT ? slowAdler(data) : scalar(seed, data);
+          expect(simd(seed, data)).toBe(want);
+        }
+      }
+    }
   });
   it('combines segment checksums like zlib adler32_combine', () => {
     const data = randomBytes(50_000);

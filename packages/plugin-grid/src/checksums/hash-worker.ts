@@ -1,7 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { GridError } from '../errors/grid-error.js';
 import type { Batch } from '../transport/batch-pool.js';
-import { adler32Update, formatAdler32 } from './adler32.js';
+import { createAdler32, formatAdler32 } from './adler32.js';
+import { ADLER32_WASM_BASE64 } from './adler32-wasm.js';
 import type { ChecksumAlgorithm, Checksums } from './checksum-format.js';
 import { hashFileRange, MultiHasher } from './multi-hasher.js';
 
@@ -92,14 +93,16 @@ export const localHasher: HasherFactory = (path, algorithms, start = 0) =>
  * sources (tsx, vitest) and from `dist`. One hash state per id, requests handled in the order posted:
  * `add` reads the next bytes of the file (page cache) with one 4 MiB buffer, `batch` hashes a written
  * batch from its shared memory (registered once with `buffer`). node:crypto does MD5/SHA-256; adler32
- * is `adler32Update` itself (its source text is self-contained).
+ * is `createAdler32` itself (its source text is self-contained), with the same WebAssembly module.
  */
 const WORKER_SOURCE = `
 'use strict';
+// Transpilers that keep function names (esbuild's keepNames: tsx) wrap inner functions in __name().
+var __name = (f) => f;
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const fs = require('node:fs');
-const adler32Update = ${adler32Update.toString()};
+const adler32Update = (${createAdler32.toString()})(Buffer.from('${ADLER32_WASM_BASE64}', 'base64'));
 const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
 const states = new Map();
 const batches = new Map();
