@@ -58,7 +58,7 @@ export const gcCommand: CliCommand = (program, { io, services, exit }) => {
 };
 
 /** `Deleted 3 runs (1,204 events); gave back 12.0 MB of log text.` and the run ids. */
-export function formatReport(report: GarbageReport): string {
+function formatReport(report: GarbageReport): string {
   const runs = report.runs.length === 1 ? '1 run' : `${report.runs.length} runs`;
   const events = `${report.events.toLocaleString('en-US')} event${report.events === 1 ? '' : 's'}`;
   if (report.runs.length === 0 && report.reclaimedBytes === 0) {

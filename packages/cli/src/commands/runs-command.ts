@@ -31,7 +31,7 @@ export const runsCommand: CliCommand = (program, { io, services, exit }) => {
 };
 
 /** The run list as an aligned text table. */
-export function formatRunTable(runs: readonly RunSummary[]): string {
+function formatRunTable(runs: readonly RunSummary[]): string {
   if (runs.length === 0) return 'No runs yet.\n';
   const rows = runs.map((run) => [
     run.id,

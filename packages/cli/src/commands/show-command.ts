@@ -17,7 +17,7 @@ import { formatTime } from './format-time.js';
 import { latestMetrics } from './metrics.js';
 
 /** Everything `show` prints, also its `--json` shape. */
-export interface RunDetails extends RunState {
+interface RunDetails extends RunState {
   source?: string;
   params: Record<string, unknown>;
   cwd?: string;
@@ -49,7 +49,7 @@ export const showCommand: CliCommand = (program, { io, services, exit }) => {
 };
 
 /** Reads a run's record, state and metrics; steps come in plan order. */
-export async function loadRunDetails(store: Store, idOrPrefix: string): Promise<RunDetails> {
+async function loadRunDetails(store: Store, idOrPrefix: string): Promise<RunDetails> {
   const runId = await resolveRunId(store, idOrPrefix);
   const [state, record] = await Promise.all([store.runState(runId), store.getRun(runId)]);
   if (!state) throw new CliError('CLI_NOT_FOUND', `Run ${runId} has no recorded state.`);
@@ -84,7 +84,7 @@ function orderSteps(
 }
 
 /** The human-readable form of `show`. */
-export function formatRunDetails(details: RunDetails, cwd: string, style: Style): string {
+function formatRunDetails(details: RunDetails, cwd: string, style: Style): string {
   const base = details.cwd ?? cwd;
   const lines: string[] = [];
   // A run whose engine died still says `running` in the store; `interrupted` is what it is.

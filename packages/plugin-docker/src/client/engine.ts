@@ -31,7 +31,7 @@ export interface ContainerInspect {
 }
 
 /** Reads a whole response body. */
-export async function readBody(stream: NodeJS.ReadableStream): Promise<Buffer> {
+async function readBody(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   return Buffer.concat(chunks);

@@ -41,7 +41,7 @@ export interface BuildResult {
  * form would send only the listed files (pitfall 15). The Dockerfile and `.dockerignore` are always
  * sent, as the docker CLI does.
  */
-export async function packContext(
+async function packContext(
   context: string,
   dockerfile = 'Dockerfile',
 ): Promise<NodeJS.ReadableStream> {

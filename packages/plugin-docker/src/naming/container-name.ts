@@ -1,10 +1,10 @@
 import { DockerError } from '../errors/docker-error.js';
 
 /** Docker's container name rule. */
-export const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** Turns free text into a name part: invalid characters become '-', runs collapse, no leading separator. */
-export function sanitizeNamePart(text: string): string {
+function sanitizeNamePart(text: string): string {
   const cleaned = text
     .replace(/[^a-zA-Z0-9_.-]+/g, '-')
     .replace(/-{2,}/g, '-')

@@ -64,7 +64,7 @@ export type ContainerSpec = z.output<typeof containerSpecSchema>;
 export type ContainerSpecInput = z.input<typeof containerSpecSchema>;
 
 /** Formats zod issues as `path: message` lines. */
-export function formatIssues(error: z.ZodError): string {
+function formatIssues(error: z.ZodError): string {
   return error.issues
     .map((i) => {
       const path = i.path.map(String).join('.');

@@ -3,7 +3,7 @@ import type { ResolvedJob } from './resolve-spec.js';
 const MIB = 1024 * 1024;
 
 /** A bind mount in the Engine API's `Mounts` form. */
-export interface EngineMount {
+interface EngineMount {
   Type: 'bind';
   Source: string;
   Target: string;
@@ -11,7 +11,7 @@ export interface EngineMount {
 }
 
 /** A GPU request in the Engine API's `DeviceRequests` form. */
-export interface EngineDeviceRequest {
+interface EngineDeviceRequest {
   Driver: 'nvidia';
   DeviceIDs?: string[];
   Count?: number;

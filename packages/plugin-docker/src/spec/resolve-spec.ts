@@ -9,7 +9,7 @@ import type { DockerProfile } from '../profiles/docker-profile.js';
 import type { ContainerSpec } from './container-spec.js';
 
 /** A bind mount after resolution. */
-export interface ResolvedMount {
+interface ResolvedMount {
   source: string;
   target: string;
   readOnly: boolean;
