@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runDownload, tempDir } from '../../test/support/fixtures.js';
 import { MiB, startFileServer, type FileServer } from '../../test/support/file-server.js';
-import { currentBootId } from '../files/part-file.js';
+import { hostBootId } from '@beamline/core';
 import { isGridError } from '../errors/grid-error.js';
 import { toGridFile, type GridFile } from '../model/grid-file.js';
 
@@ -63,7 +63,7 @@ describe('writes stay inside the destination directory', () => {
         size: data.length,
         validator,
         expected: {},
-        bootId: currentBootId(),
+        bootId: hostBootId(),
         segments: [{ start: 0, end: data.length, done: 8, durable: 8 }],
       }),
     );

@@ -1,9 +1,8 @@
+import { currentProcessIdentity, recordedProcessGone } from '@beamline/core';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { GridError } from '../errors/grid-error.js';
 import { printable } from '../errors/printable.js';
-import { currentBootId } from './part-file.js';
 import type { SafeDir } from './safe-dir.js';
 
 /** The lock file's name in the destination directory (reserved: no list entry may take it). */
@@ -36,11 +35,12 @@ export class DestLock {
   ) {}
 
   static async acquire(dir: SafeDir): Promise<DestLock> {
+    const me = currentProcessIdentity();
     const owner: LockOwner = {
-      pid: process.pid,
-      host: hostname(),
-      bootId: currentBootId(),
-      startTime: procStat(process.pid)?.startTime,
+      pid: me.pid,
+      host: me.host,
+      bootId: me.bootId,
+      startTime: me.startTime,
       since: new Date().toISOString(),
       nonce: randomBytes(8).toString('hex'),
     };
@@ -110,27 +110,18 @@ async function breakStale(dir: SafeDir, stale: LockOwner): Promise<void> {
   await dir.remove(aside);
 }
 
-/** Whether the recorded owner has certainly exited (never for an owner on another host). */
+/**
+ * Whether the recorded owner has certainly exited: core's rule for recorded processes (same host, and
+ * the host rebooted, or the pid is gone, a zombie, or reused by a process started at another time);
+ * never for an owner on another host.
+ */
 function ownerIsGone(o: LockOwner): boolean {
-  if (o.host !== hostname()) return false;
-  const boot = currentBootId();
-  if (o.bootId !== undefined && boot !== undefined && o.bootId !== boot) return true;
-  const proc = procStat(o.pid);
-  if (proc !== undefined) {
-    // A zombie has exited; another start time means the pid now belongs to another process.
-    return (
-      proc.state === 'Z' ||
-      proc.state === 'X' ||
-      (o.startTime !== undefined && proc.startTime !== o.startTime)
-    );
-  }
-  try {
-    process.kill(o.pid, 0);
-    return false;
-  } catch (e) {
-    // EPERM: the pid exists, owned by another user.
-    return (e as { code?: unknown }).code === 'ESRCH';
-  }
+  return recordedProcessGone({
+    pid: o.pid,
+    host: o.host,
+    ...(o.bootId !== undefined && { bootId: o.bootId }),
+    ...(o.startTime !== undefined && { startTime: o.startTime }),
+  });
 }
 
 function busy(dir: SafeDir, o: LockOwner | undefined): GridError {
@@ -147,17 +138,4 @@ function busy(dir: SafeDir, o: LockOwner | undefined): GridError {
       details: { lock: dir.display(LOCK_NAME), ...(o && { pid: o.pid, host: o.host }) },
     },
   );
-}
-
-/** State letter and start time (clock ticks since boot) of a process from `/proc/<pid>/stat` (Linux). */
-function procStat(pid: number): { state: string; startTime: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // comm (field 2) may hold spaces and parentheses: count fields after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const startTime = Number(fields[19]);
-    return Number.isSafeInteger(startTime) ? { state: fields[0] ?? '', startTime } : undefined;
-  } catch {
-    return undefined;
-  }
 }

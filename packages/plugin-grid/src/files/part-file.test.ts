@@ -15,7 +15,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isGridError } from '../errors/grid-error.js';
 import { safeRelativePath } from '../model/grid-file.js';
-import { currentBootId, PartFile, resumableBytes, type PartState } from './part-file.js';
+import { hostBootId } from '@beamline/core';
+import { PartFile, resumableBytes, type PartState } from './part-file.js';
+
 import { SafeDir } from './safe-dir.js';
 
 describe('part files', () => {
@@ -40,7 +42,7 @@ describe('part files', () => {
     size: 10,
     validator: '"e"',
     expected: { adler32: '00000001' },
-    bootId: currentBootId(),
+    bootId: hostBootId(),
     segments: [{ start: 0, end: 10, done: 4, durable: 4 }],
   };
 

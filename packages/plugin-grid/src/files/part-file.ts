@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { hostBootId } from '@beamline/core';
 import type { FileHandle } from 'node:fs/promises';
 import { z } from 'zod';
 import type { Checksums } from '../checksums/checksum-format.js';
@@ -46,20 +46,6 @@ const stateSchema = z.object({
   segments: z.array(z.object({ start: count, end: count.optional(), done: count, durable: count })).min(1),
 });
 
-let bootId: string | null | undefined;
-
-/** This kernel boot's id (Linux), or undefined: then only fsynced bytes are ever trusted on resume. */
-export function currentBootId(): string | undefined {
-  if (bootId === undefined) {
-    try {
-      bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim() || null;
-    } catch {
-      bootId = null;
-    }
-  }
-  return bootId ?? undefined;
-}
-
 /**
  * Bytes of a segment that are certainly in the file: all written bytes when the state was written
  * during this boot (a killed process leaves its writes in the page cache), else only the fsynced ones.
@@ -79,7 +65,7 @@ export function resumableBytes(state: PartState, partSize: number): number {
 }
 
 function sameBoot(state: PartState): boolean {
-  return state.bootId !== undefined && state.bootId === currentBootId();
+  return state.bootId !== undefined && state.bootId === hostBootId();
 }
 
 /** The names a destination `name` uses while it downloads (reserved: no list entry may take them). */
@@ -151,7 +137,7 @@ export class PartFile {
   async writeState(state: PartState): Promise<void> {
     await this.dir.writeAtomic(
       this.names.state,
-      JSON.stringify({ ...state, bootId: currentBootId() }),
+      JSON.stringify({ ...state, bootId: hostBootId() }),
       this.names.stateTmp,
     );
   }

@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Checksums } from '../../src/checksums/checksum-format.js';
-import { currentBootId, partNames, type PartState } from '../../src/files/part-file.js';
+import { hostBootId } from '@beamline/core';
+import { partNames, type PartState } from '../../src/files/part-file.js';
 
 /**
  * Leaves `data` as the `.part` of `name` in `dest`, with a state file, as an interrupted run of this
@@ -22,7 +23,7 @@ export function seedPart(
     size,
     validator: undefined,
     expected: {},
-    bootId: currentBootId(),
+    bootId: hostBootId(),
     segments: [{ start: 0, end: size, done: data.length, durable: data.length }],
     ...state,
   };
