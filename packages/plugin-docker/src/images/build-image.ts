@@ -41,10 +41,7 @@ export interface BuildResult {
  * form would send only the listed files (pitfall 15). The Dockerfile and `.dockerignore` are always
  * sent, as the docker CLI does.
  */
-async function packContext(
-  context: string,
-  dockerfile = 'Dockerfile',
-): Promise<NodeJS.ReadableStream> {
+async function packContext(context: string, dockerfile = 'Dockerfile'): Promise<NodeJS.ReadableStream> {
   let patterns: string[] = [];
   try {
     patterns = (await readFile(join(context, '.dockerignore'), 'utf8')).split(/\r?\n/);
