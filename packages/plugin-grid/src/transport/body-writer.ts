@@ -7,8 +7,12 @@ import { BatchPool, type Batch } from './batch-pool.js';
 import type { BodySink } from './http1/body-sink.js';
 import type { ResponseBody } from './http1/client.js';
 
-/** Batch buffers of this many bytes: the unit of hashing (and of the `onWritten` progress report). */
-const WRITE_BATCH = 4 * 1024 * 1024;
+/**
+ * Batch buffers of this many bytes: the unit of hashing (and of the `onWritten` progress report).
+ * Measured: 1 MiB as fast as 256 KiB and clearly faster than 4 MiB with eight streams (the buffers a
+ * job cycles through then stay in the CPU's last-level cache, where socket reads land).
+ */
+const WRITE_BATCH = 1024 * 1024;
 /** Batches being hashed at once per body; reading pauses beyond (the hashing is behind). */
 const IN_FLIGHT = 2;
 
@@ -22,7 +26,7 @@ export interface PumpOptions {
   /** Hashes the same file from `position` on (its `start + length` must equal `position`). */
   readonly hasher?: FileHasher;
   readonly onData: (bytes: number) => void;
-  /** Bytes per batch buffer: the unit of hashing and of `onWritten`. Default 4 MiB. */
+  /** Bytes per batch buffer: the unit of hashing and of `onWritten`. Default 1 MiB. */
   readonly batchBytes?: number;
   /** Where the batch buffers come from (the job's pool); default a pool of this body's own. */
   readonly buffers?: BatchPool;
@@ -59,7 +63,10 @@ export async function pumpResponse(body: ResponseBody, o: PumpOptions): Promise<
 }
 
 /** {@link pumpResponse} for a body given as chunks. */
-export async function pumpBody(body: AsyncIterable<Uint8Array>, o: PumpOptions): Promise<number> {
+export async function pumpBody(
+  body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  o: PumpOptions,
+): Promise<number> {
   const writer = new BodyWriter(o);
   try {
     for await (const chunk of body) await writer.write(chunk);
@@ -200,7 +207,8 @@ class BodyWriter implements BodySink {
       this.startCheckpoint();
     const waits: Promise<void>[] = [];
     if (this.o.rate) waits.push(this.o.rate.take(n, this.o.signal));
-    if (!this.current && this.inFlight >= IN_FLIGHT) waits.push(this.slot());
+    // Copies may have taken a buffer beyond the limit: reading resumes only once the hasher caught up.
+    if (this.inFlight >= IN_FLIGHT) waits.push(this.slot());
     if (waits.length === 0) return undefined;
     return Promise.all(waits).then(() => {
       if (this.failure) throw this.failure.error;
