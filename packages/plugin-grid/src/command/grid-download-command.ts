@@ -135,7 +135,7 @@ async function collectFiles(ctx: CommandContext, params: GridDownloadParams): Pr
 }
 
 /** Maps library events onto the core's step events. */
-export function toStepEvents(e: GridEvent, dest: string, workdir: string): StepEvent[] {
+function toStepEvents(e: GridEvent, dest: string, workdir: string): StepEvent[] {
   switch (e.type) {
     case 'plan':
       return [

@@ -21,7 +21,7 @@ export type BodyFraming =
   | { readonly kind: 'close' };
 
 /** The longest response head accepted (status line and fields). */
-export const MAX_HEAD_BYTES = 64 * 1024;
+const MAX_HEAD_BYTES = 64 * 1024;
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 
