@@ -252,6 +252,26 @@ describe('Http1Client', () => {
     await client.close();
   });
 
+  it('leaves no unhandled rejection when the sink refuses to wait after the last bytes', async () => {
+    const s = await serve((_h, socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc'));
+    const client = new Http1Client(options);
+    const res = await client.request({
+      url: `http://127.0.0.1:${s.port}/`,
+      method: 'GET',
+      headers: {},
+      signal: signal(),
+    });
+    const refusing: BodySink = {
+      space: () => undefined,
+      commit: () => undefined,
+      write: () => Promise.reject(new Error('sink closed')),
+    };
+    expect(await res.body.pipeTo(refusing)).toBe(3);
+    // An unhandled rejection would fail the run; give it the turns it needs to surface.
+    await sleep(20);
+    await client.close();
+  });
+
   it('keeps a body intact while the sink makes the socket wait (large body, slow sink)', async () => {
     const body = randomBytes(8 * 1024 * 1024);
     const s = await serve((_h, socket) => {

@@ -161,7 +161,7 @@ export class Http1Connection {
       const first = this.leftover;
       this.leftover = Buffer.alloc(0);
       const wait = first.length > 0 ? this.take(first) : undefined;
-      if (this.bodyEnded()) this.endBody();
+      if (this.bodyEnded()) this.endBody(wait);
       else if (wait) this.pauseFor(wait);
       else this.resume();
     } catch (e) {
@@ -253,7 +253,7 @@ export class Http1Connection {
       wait = this.take(buf.subarray(0, n));
     }
     if (this.bodyEnded()) {
-      this.endBody();
+      this.endBody(wait);
       return this.phase === 'idle';
     }
     if (wait) {
@@ -299,7 +299,12 @@ export class Http1Connection {
     }
   }
 
-  private endBody(): void {
+  /**
+   * The body has ended. A wait the sink asked for with the last bytes no longer matters to the socket;
+   * its failure, if any, is the sink's to report (it records its own), so it is only observed here.
+   */
+  private endBody(wait?: Promise<void>): void {
+    wait?.catch(() => undefined);
     this.disarm();
     this.sink = undefined;
     const received = this.received;
