@@ -36,7 +36,10 @@ describe('misbehaviour around a running download never crashes the process', () 
     const outcome = await child.exited;
     delete server.behaviour.rate;
     expect(endedCleanly(outcome), outcome.stderr).toBe(true);
-    if (outcome.code === 3) expect(outcome.error?.code).toBe('GRID_FILES_FAILED');
+    if (outcome.code === 3) {
+      expect(outcome.error?.code).toBe('GRID_FILES_FAILED');
+      expect(JSON.stringify(outcome.error)).toMatch(/was removed during the download/);
+    }
   });
 
   it('a 412 on a segment ends with an error, not a crash, and leaves no state file', async () => {

@@ -3,6 +3,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { z } from 'zod';
 import type { Checksums } from '../checksums/checksum-format.js';
 import type { FileHasher } from '../checksums/hash-worker.js';
+import { GridError } from '../errors/grid-error.js';
+import { printable } from '../errors/printable.js';
 import type { SafeDir } from './safe-dir.js';
 
 /** One byte range of a `.part` file and how much of it has arrived. */
@@ -174,7 +176,17 @@ export class PartFile {
    * The data was fsynced before verification.
    */
   async finalize(): Promise<void> {
-    await this.dir.rename(this.names.part, this.name);
+    try {
+      await this.dir.rename(this.names.part, this.name);
+    } catch (e) {
+      // The bytes were written to a file someone removed meanwhile: they exist nowhere now.
+      if ((e as { code?: unknown }).code !== 'ENOENT') throw e;
+      throw new GridError(
+        'GRID_IO_FAILED',
+        `${printable(this.path)} was removed during the download (by another program?)`,
+        { cause: e },
+      );
+    }
     await this.dir.sync();
     await Promise.all([this.dir.remove(this.names.state), this.dir.remove(this.names.stateTmp)]);
     this.hasher = undefined;
