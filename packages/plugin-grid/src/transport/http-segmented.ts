@@ -134,41 +134,46 @@ class SegmentedDownload {
     };
     if (this.state.validator !== undefined) headers['If-Range'] = this.state.validator;
     const res = await transport.get(url, headers, this.signal);
-    const validator = responseValidator(res.headers);
-    if (res.statusCode === 200 || res.statusCode === 412)
-      throw await contentChanged(res, a.where, this.state.validator, validator);
-    if (res.statusCode !== 206) throw await unexpectedStatus(res, a.where);
-    if (this.state.validator !== undefined && validator !== this.state.validator)
-      throw await contentChanged(res, a.where, this.state.validator, validator);
-    const expectedBody = await checkPartial(res, a.where, from, this.state.size, end - 1);
-    const base = seg.done;
-    const received = await pumpResponse(res.body, {
-      fh,
-      buffers: this.ctx.buffers,
-      position: from,
-      expected: expectedBody,
-      batchBytes: SEGMENT_WRITE_BATCH,
-      ...(hasher && { hasher }),
-      onData: (n) => a.onData(n),
-      onWritten: (written) => {
-        seg.done = base + written;
-        this.saver.save();
-      },
-      ...(job.rate && { rate: job.rate }),
-      signal: this.signal,
-      checkpointBytes: job.options.checkpointBytes ?? CHECKPOINT_BYTES,
-      checkpoint: (durable) => {
-        seg.durable = base + durable;
-        this.saver.save();
-        return Promise.resolve();
-      },
-    });
-    if (received < expectedBody) {
-      throw new GridError(
-        'GRID_CONNECTION_LOST',
-        `${a.where}: short segment, ${received} of ${expectedBody} bytes`,
-        { retryable: true },
-      );
+    try {
+      const validator = responseValidator(res.headers);
+      if (res.statusCode === 200 || res.statusCode === 412)
+        throw await contentChanged(res, a.where, this.state.validator, validator);
+      if (res.statusCode !== 206) throw await unexpectedStatus(res, a.where);
+      if (this.state.validator !== undefined && validator !== this.state.validator)
+        throw await contentChanged(res, a.where, this.state.validator, validator);
+      const expectedBody = await checkPartial(res, a.where, from, this.state.size, end - 1);
+      const base = seg.done;
+      const received = await pumpResponse(res.body, {
+        fh,
+        buffers: this.ctx.buffers,
+        position: from,
+        expected: expectedBody,
+        batchBytes: SEGMENT_WRITE_BATCH,
+        ...(hasher && { hasher }),
+        onData: (n) => a.onData(n),
+        onWritten: (written) => {
+          seg.done = base + written;
+          this.saver.save();
+        },
+        ...(job.rate && { rate: job.rate }),
+        signal: this.signal,
+        checkpointBytes: job.options.checkpointBytes ?? CHECKPOINT_BYTES,
+        checkpoint: (durable) => {
+          seg.durable = base + durable;
+          this.saver.save();
+          return Promise.resolve();
+        },
+      });
+      if (received < expectedBody) {
+        throw new GridError(
+          'GRID_CONNECTION_LOST',
+          `${a.where}: short segment, ${received} of ${expectedBody} bytes`,
+          { retryable: true },
+        );
+      }
+    } finally {
+      // A body left unread (a refused response) would hold its connection: close it.
+      res.body.destroy();
     }
   }
 

@@ -49,13 +49,18 @@ class SingleStreamDownload {
     const res = complete
       ? undefined
       : await this.ctx.transport.get(this.ctx.url, await this.requestHeaders(), a.signal);
-    const expectedBody = res ? await this.accept(res) : 'complete';
-    const fh = await a.part.open(this.offset === 0);
     try {
-      const received = res && expectedBody !== 'complete' ? await this.pump(res, fh, expectedBody) : 0;
-      return await this.finish(fh, received);
+      const expectedBody = res ? await this.accept(res) : 'complete';
+      const fh = await a.part.open(this.offset === 0);
+      try {
+        const received = res && expectedBody !== 'complete' ? await this.pump(res, fh, expectedBody) : 0;
+        return await this.finish(fh, received);
+      } finally {
+        await fh.close();
+      }
     } finally {
-      await fh.close();
+      // A body left unread (a failure before the pump) would hold its connection: close it.
+      res?.body.destroy();
     }
   }
 

@@ -252,6 +252,24 @@ describe('Http1Client', () => {
     await client.close();
   });
 
+  it('frees the connection of a body that is destroyed unread (one connection per host)', async () => {
+    const s = await serve((_h, socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n'));
+    const client = new Http1Client({ ...options, connectionsPerHost: 1 });
+    const url = `http://127.0.0.1:${s.port}/`;
+    const first = await client.request({ url, method: 'GET', headers: {}, signal: signal() });
+    first.body.destroy();
+    const second = await client.request({
+      url,
+      method: 'GET',
+      headers: {},
+      signal: AbortSignal.timeout(3000),
+    });
+    expect(second.statusCode).toBe(200);
+    second.body.destroy();
+    expect(s.connections).toBe(2);
+    await client.close();
+  });
+
   it('leaves no unhandled rejection when the sink refuses to wait after the last bytes', async () => {
     const s = await serve((_h, socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc'));
     const client = new Http1Client(options);

@@ -88,6 +88,7 @@ export class Http1Connection {
       ? tlsConnect(tlsOptions)
       : netConnect({ host: target.host, port: target.port, onread });
     this.socket.once(target.tls ? 'secureConnect' : 'connect', () => {
+      this.disarm();
       this.phase = 'idle';
       this.settle(undefined);
     });
