@@ -43,7 +43,10 @@ export function createGridPlugin(options: GridPluginOptions = {}): Plugin {
     name: 'grid',
     register(registry) {
       // One driver registry per runtime; steps and the downloader read it through their defaults.
-      const drivers = new TransferDriverRegistry([...(options.defaults?.drivers ?? []), ...(options.drivers ?? [])]);
+      const drivers = new TransferDriverRegistry([
+        ...(options.defaults?.drivers ?? []),
+        ...(options.drivers ?? []),
+      ]);
       registry.provide(GridTransferDriversToken, drivers);
       registry.provide(GridOptionsToken, { ...options, defaults: { ...options.defaults, drivers } });
       registry.provideClass(GridDownloaderToken, DefaultsDownloader);

@@ -76,7 +76,13 @@ export class GridDownloadCommand implements Command<GridDownloadParams> {
           const options: DownloadOptions = {
             ...plugin.defaults,
             dest,
-            checksums: [...new Set([...(plugin.defaults?.checksums ?? []), ...(params.checksums ?? []), 'sha256' as const])],
+            checksums: [
+              ...new Set([
+                ...(plugin.defaults?.checksums ?? []),
+                ...(params.checksums ?? []),
+                'sha256' as const,
+              ]),
+            ],
             signal: ctl.signal,
             ...(params.parallel !== undefined && { parallel: params.parallel }),
             ...(params.perHost !== undefined && { perHost: params.perHost }),
@@ -98,15 +104,26 @@ export class GridDownloadCommand implements Command<GridDownloadParams> {
               }
               if (e.type === 'file-done') results.push(e.file);
               if (e.type === 'plan' && e.dryRun) {
-                subscriber.next({ type: 'outputs', outputs: { files: e.files.map((f) => f.path), dest, bytes: e.fetchBytes, plan: e.files } });
+                subscriber.next({
+                  type: 'outputs',
+                  outputs: { files: e.files.map((f) => f.path), dest, bytes: e.fetchBytes, plan: e.files },
+                });
               }
             },
             error: (err: unknown) => subscriber.error(ctl.signal.aborted ? abortError(err) : err),
             complete: () => {
               if (!options.dryRun) {
                 const bytes = results.reduce((n, r) => n + r.size, 0);
-                subscriber.next({ type: 'progress', current: bytes, total: bytes, message: `${results.length} files` });
-                subscriber.next({ type: 'outputs', outputs: { files: results.map((r) => r.path), dest, bytes } });
+                subscriber.next({
+                  type: 'progress',
+                  current: bytes,
+                  total: bytes,
+                  message: `${results.length} files`,
+                });
+                subscriber.next({
+                  type: 'outputs',
+                  outputs: { files: results.map((r) => r.path), dest, bytes },
+                });
               }
               subscriber.complete();
             },
@@ -124,7 +141,10 @@ export class GridDownloadCommand implements Command<GridDownloadParams> {
 }
 
 function abortError(cause: unknown): GridError {
-  return new GridError('GRID_ABORTED', 'grid.download aborted; .part files are kept for resume', { cause, retryable: false });
+  return new GridError('GRID_ABORTED', 'grid.download aborted; .part files are kept for resume', {
+    cause,
+    retryable: false,
+  });
 }
 
 async function collectFiles(ctx: CommandContext, params: GridDownloadParams): Promise<GridFile[]> {
@@ -145,21 +165,46 @@ function toStepEvents(e: GridEvent, dest: string, workdir: string): StepEvent[] 
           text: `grid.download: ${e.files.length} files, ${e.totalBytes} bytes, ${e.fetchBytes} to fetch${e.dryRun ? ' (dry run)' : ''}`,
         },
         ...(e.dryRun
-          ? e.files.map((f): StepEvent => ({ type: 'log', stream: 'system', text: `plan: ${f.name} -> ${f.path} [${f.action}] from ${f.replicas[0] ?? '-'}` }))
+          ? e.files.map((f): StepEvent => ({
+              type: 'log',
+              stream: 'system',
+              text: `plan: ${f.name} -> ${f.path} [${f.action}] from ${f.replicas[0] ?? '-'}`,
+            }))
           : []),
       ];
     case 'progress':
-      return [{ type: 'progress', current: e.totalBytes, total: e.totalSize, message: `${e.name}: ${e.bytes}/${e.size ?? '?'} bytes` }];
+      return [
+        {
+          type: 'progress',
+          current: e.totalBytes,
+          total: e.totalSize,
+          message: `${e.name}: ${e.bytes}/${e.size ?? '?'} bytes`,
+        },
+      ];
     case 'resume':
       return [{ type: 'log', stream: 'system', text: e.message }];
     case 'retry':
-      return [{ type: 'log', stream: 'system', text: `${e.name}: retry ${e.attempt} in ${e.delayMs} ms after ${e.error.code}: ${e.error.message}` }];
+      return [
+        {
+          type: 'log',
+          stream: 'system',
+          text: `${e.name}: retry ${e.attempt} in ${e.delayMs} ms after ${e.error.code}: ${e.error.message}`,
+        },
+      ];
     case 'replica-switch':
-      return [{ type: 'log', stream: 'system', text: `${e.name}: ${e.error.code} on ${e.from}; ${e.to ? `trying ${e.to}` : 'no replica left'}` }];
+      return [
+        {
+          type: 'log',
+          stream: 'system',
+          text: `${e.name}: ${e.error.code} on ${e.from}; ${e.to ? `trying ${e.to}` : 'no replica left'}`,
+        },
+      ];
     case 'log':
       return [{ type: 'log', stream: 'system', text: e.message }];
     case 'file-failed':
-      return [{ type: 'log', stream: 'system', text: `${e.name}: failed: ${e.error.code}: ${e.error.message}` }];
+      return [
+        { type: 'log', stream: 'system', text: `${e.name}: failed: ${e.error.code}: ${e.error.message}` },
+      ];
     case 'file-done': {
       const f = e.file;
       const rel = relative(dest, f.path);
