@@ -19,10 +19,15 @@ export function buildNeedsGraph(steps: Record<string, StepDefinition>): {
   const graph = new Map<string, readonly string[]>();
   const issues: PipelineIssue[] = [];
   let previous: string | undefined;
+  let inOrder = true;
   for (const id of Object.keys(steps)) {
-    graph.set(id, stepNeeds(steps, id, previous, issues));
+    const needs = stepNeeds(steps, id, previous, issues);
+    // The graph holds exactly the steps before this one: no set of ids is needed to tell file order.
+    inOrder &&= needs.every((need) => graph.has(need));
+    graph.set(id, needs);
     previous = id;
   }
+  fileOrdered.set(graph, inOrder);
   return { graph, issues };
 }
 
@@ -72,7 +77,7 @@ function isInFileOrder(graph: NeedsGraph): boolean {
   return inOrder;
 }
 
-// Planning asks twice (cycles, then order); the answer takes a set of every step id to find.
+// Known when the graph is built (buildNeedsGraph), or found once for a graph made elsewhere.
 const fileOrdered = new WeakMap<NeedsGraph, boolean>();
 
 /** Every dependency cycle, each as `[a, b, c, a]` where each step needs the next; each cycle once. */

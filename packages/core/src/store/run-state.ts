@@ -9,7 +9,7 @@ import { recordedProcessGone } from '../process/process-identity.js';
  */
 export function initialRunState(record: RunRecord): RunState {
   const steps: Record<string, StepState> = {};
-  for (const stepId of planStepIds(record.plan)) steps[stepId] = pendingStep(stepId);
+  for (const step of pendingSteps(record.plan)) steps[step.stepId] = step;
   return {
     id: record.id,
     pipeline: record.pipeline,
@@ -188,6 +188,20 @@ function reduceStep(previous: StepState, event: RunEvent): StepState {
 
 function pendingStep(stepId: string): StepState {
   return { stepId, status: 'pending', attempt: 0 };
+}
+
+/**
+ * The steps of {@link initialRunState}, one at a time, in plan order (each id once): a store that writes
+ * them out need not hold the state of a 100,000-step plan at once.
+ * @internal
+ */
+export function* pendingSteps(plan: unknown): Generator<StepState> {
+  const seen = new Set<string>();
+  for (const stepId of planStepIds(plan)) {
+    if (seen.has(stepId)) continue;
+    seen.add(stepId);
+    yield pendingStep(stepId);
+  }
 }
 
 function planStepIds(plan: unknown): string[] {

@@ -1,7 +1,7 @@
 import type { RunEvent } from '../../contracts/events.js';
 import type { RunRecord, StepState } from '../../contracts/store.js';
 import { validateAppendBatch } from '../../store-kit/append-batch.js';
-import { applyRunEvent, changesStepState, initialRunState } from '../run-state.js';
+import { applyRunEvent, changesStepState, initialRunState, pendingSteps } from '../run-state.js';
 import { runExists, runNotFound } from '../store-errors.js';
 import { stateFromHead, type RunHeadRow } from './rows.js';
 import type { StoreDatabase } from './store-database.js';
@@ -9,7 +9,8 @@ import type { StoreDatabase } from './store-database.js';
 /** Writes a new run: its row, its plan and params, and its plan's steps, pending. Call it in a transaction. */
 export function insertRun({ statements }: StoreDatabase, run: RunRecord): void {
   if (statements.runExists.get(run.id) !== undefined) throw runExists(run.id);
-  const state = initialRunState(run);
+  // The run's head only: its steps are written one at a time below.
+  const state = initialRunState({ ...run, plan: undefined });
   statements.insertRun.run(
     run.id,
     run.pipeline,
@@ -32,7 +33,7 @@ export function insertRun({ statements }: StoreDatabase, run: RunRecord): void {
     statements.insertPlanStep.run(run.id, position, JSON.stringify(step) ?? 'null'),
   );
   let position = 0;
-  for (const step of Object.values(state.steps)) {
+  for (const step of pendingSteps(run.plan)) {
     statements.insertStep.run(run.id, step.stepId, position++, step.status, JSON.stringify(step));
   }
 }
