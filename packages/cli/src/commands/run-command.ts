@@ -33,7 +33,7 @@ export const runCommand: CliCommand = (program, { io, services, exit }) => {
       }
       const definition = await loadPipelineFile(path);
       const params = parseParamAssignments(options.param ?? [], definition);
-      tuneMemoryForPlan(definition);
+      tuneMemoryForPlan(definition, params);
       exit(
         await using(services.openRuntime(io), async (runtime) => {
           const handle = await runtime.run(definition, {
