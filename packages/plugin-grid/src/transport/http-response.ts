@@ -13,12 +13,6 @@ export function responseValidator(headers: HttpHeaders): string | undefined {
   return strongEtag(headerValue(headers.etag)) ?? headerValue(headers['last-modified']);
 }
 
-/** Content-Length as a number, when present and well-formed. */
-export function contentLength(res: HttpResponse): number | undefined {
-  const v = headerValue(res.headers['content-length']);
-  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
-}
-
 /** The error for an unexpected status (body drained first, so the socket can be reused). */
 export async function unexpectedStatus(res: HttpResponse, where: string): Promise<GridError> {
   await res.body.dump();
@@ -75,7 +69,7 @@ export async function checkPartial(
           : size !== undefined && cr.total !== undefined && cr.total !== size
             ? `Content-Range total ${cr.total}, expected ${size}`
             : undefined;
-  const len = contentLength(res);
+  const len = res.contentLength;
   const expected = cr ? cr.end - cr.start + 1 : 0;
   const lenProblem =
     problem === undefined && len !== undefined && len !== expected

@@ -6,13 +6,7 @@ import { resumableBytes, type PartState } from '../files/part-file.js';
 import { pumpResponse } from './body-writer.js';
 import type { HttpAttemptContext } from './http-driver.js';
 import type { HttpResponse } from './http1/client.js';
-import {
-  checkPartial,
-  contentChanged,
-  contentLength,
-  responseValidator,
-  unexpectedStatus,
-} from './http-response.js';
+import { checkPartial, contentChanged, responseValidator, unexpectedStatus } from './http-response.js';
 
 /** fsync + state update every this many bytes, by default. */
 const CHECKPOINT_BYTES = 64 * 1024 * 1024;
@@ -121,7 +115,7 @@ class SingleStreamDownload {
       this.offset = 0;
       this.prefixHashed = Promise.resolve();
       this.hasher = a.part.hasher = this.newHasher();
-      const len = contentLength(res);
+      const len = res.contentLength;
       if (size !== undefined && len !== undefined && len !== size) {
         await res.body.dump();
         throw new GridError('GRID_SIZE_MISMATCH', `${a.where}: Content-Length ${len}, expected ${size}`, {

@@ -77,9 +77,8 @@ export class HttpTransport {
     await res.body.dump();
     if (res.statusCode >= 300)
       throw statusError(res.statusCode, where, parseRetryAfter(headerValue(res.headers['retry-after'])));
-    const len = headerValue(res.headers['content-length']);
     return {
-      size: len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined,
+      size: res.contentLength,
       validator: responseValidator(res.headers),
       acceptRanges: /bytes/i.test(headerValue(res.headers['accept-ranges']) ?? ''),
       digests: parseDigestHeader(headerValue(res.headers.digest), algorithms),

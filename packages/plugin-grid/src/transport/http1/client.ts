@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import type { TlsCredentials } from '../../credentials/client-cert.js';
+import { quoteText } from '@beamline/core';
 import { GridError, isGridError } from '../../errors/grid-error.js';
 import { redactUrl } from '../http-headers.js';
 import { discardSink, type BodySink } from './body-sink.js';
@@ -20,7 +21,7 @@ export interface HttpClientOptions {
   readonly bodyTimeoutMs: number;
   /** How long an idle connection is kept for the next request (ms). Default 10 000. */
   readonly keepAliveTimeoutMs?: number;
-  /** Redirects followed (the last 3xx is returned beyond). Default 5. */
+  /** Redirects followed; one more fails the request (`GRID_HTTP_STATUS`, not retryable). Default 5. */
   readonly maxRedirections?: number;
 }
 
@@ -38,6 +39,11 @@ export interface HttpRequest {
 export interface HttpResponse {
   readonly statusCode: number;
   readonly headers: HttpHeaders;
+  /**
+   * The Content-Length (validated: one decimal value, however often repeated); on a HEAD the size of
+   * the resource, on a chunked or close-delimited body undefined.
+   */
+  readonly contentLength: number | undefined;
   readonly body: ResponseBody;
 }
 
@@ -54,12 +60,20 @@ export interface ResponseBody {
 /** Bodies up to this long are read and dropped by `dump` so the connection can be reused. */
 const DUMP_LIMIT = 256 * 1024;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Request fields that carry credentials: never sent past a redirect to another origin. */
+const CREDENTIAL_FIELDS = new Set(['authorization', 'proxy-authorization', 'cookie']);
 
 /**
  * A small HTTP/1.1 client for downloads: keep-alive connections per origin (at most
- * `connectionsPerHost`), TLS with client certificates, redirects followed (Authorization dropped when
- * the origin changes), bounded connect / head / body waits, and bodies read straight into the
- * caller's buffers (see {@link Http1Connection}). Request header names keep their case.
+ * `connectionsPerHost`), TLS with client certificates, redirects followed, bounded connect / head /
+ * body waits, and bodies read straight into the caller's buffers (see {@link Http1Connection}).
+ * Request header names keep their case.
+ *
+ * Redirects (301, 302, 303, 307, 308) keep the method (a HEAD stays a HEAD, as RFC 9110 allows for
+ * 303) and the fields, go only to http(s), and at most `maxRedirections` deep. Credentials go only to
+ * the request's own origin: once a redirect leaves it, `Authorization` (and cookies) are dropped and
+ * TLS connections are made without the client certificate, for the rest of the chain (curl drops
+ * credentials the same way; an https to http redirect changes the origin too).
  */
 export class Http1Client {
   private readonly origins = new Map<string, OriginPool>();
@@ -69,27 +83,30 @@ export class Http1Client {
 
   /** Sends a request, following redirects. */
   async request(req: HttpRequest): Promise<HttpResponse> {
+    const origin = new URL(req.url).origin;
+    const max = this.options.maxRedirections ?? 5;
     let url = req.url;
     let headers = req.headers;
+    let credentials = true;
     for (let hop = 0; ; hop++) {
-      const res = await this.once(url, req.method, headers, req.signal);
+      const res = await this.once(url, req.method, headers, credentials, req.signal);
       const location = res.headers.location;
       if (!REDIRECTS.has(res.statusCode) || typeof location !== 'string') return res;
-      if (hop >= (this.options.maxRedirections ?? 5)) return res;
       await res.body.dump();
-      const next = new URL(location, url);
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+      const next = redirectTarget(location, url);
+      if (hop >= max) {
         throw new GridError(
-          'GRID_BAD_RESPONSE',
-          `${redactUrl(url)}: redirected to an unsupported URL ${redactUrl(next.href)}`,
-          { retryable: true },
+          'GRID_HTTP_STATUS',
+          `${redactUrl(req.url)}: more than ${max} redirects (the last one to ${redactUrl(next.href)})`,
+          { retryable: false, details: { status: res.statusCode } },
         );
       }
-      // Credentials meant for one origin are not handed to another (as browsers do).
-      if (next.origin !== new URL(url).origin)
+      if (credentials && next.origin !== origin) {
+        credentials = false;
         headers = Object.fromEntries(
-          Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'),
+          Object.entries(headers).filter(([k]) => !CREDENTIAL_FIELDS.has(k.toLowerCase())),
         );
+      }
       url = next.href;
     }
   }
@@ -108,17 +125,22 @@ export class Http1Client {
     return Promise.resolve();
   }
 
-  /** One request on one connection; a kept-alive connection the server closed meanwhile is replaced once. */
+  /**
+   * One request on one connection (with the client certificate when `credentials`); a kept-alive
+   * connection the server closed meanwhile is replaced once.
+   */
   private async once(
     url: string,
     method: 'GET' | 'HEAD',
     headers: Record<string, string>,
+    credentials: boolean,
     signal: AbortSignal,
   ): Promise<HttpResponse> {
     const u = new URL(url);
     const pool = this.pool(u);
+    const target = credentials ? pool.target : pool.anonymous;
     for (let attempt = 0; ; attempt++) {
-      const conn = await pool.acquire(signal);
+      const conn = await pool.acquire(target, signal);
       const reused = conn.uses > 0;
       let sent;
       try {
@@ -138,6 +160,7 @@ export class Http1Client {
       return {
         statusCode: head.statusCode,
         headers: head.headers,
+        contentLength: head.contentLength,
         body: new ConnectionBody(conn, framing, signal, this.options.bodyTimeoutMs, (ok) =>
           pool.release(conn, ok && reusable && !this.closed),
         ),
@@ -152,17 +175,44 @@ export class Http1Client {
     const key = `${u.protocol}//${host}:${port}`;
     let pool = this.origins.get(key);
     if (!pool) {
+      const where = redactUrl(`${u.protocol}//${u.host}/`);
       const target: ConnectionTarget = {
         host,
         port,
         tls: secure ? tlsOptions(host, this.options.tls) : undefined,
-        where: redactUrl(`${u.protocol}//${u.host}/`),
+        where,
       };
-      pool = new OriginPool(target, this.options);
+      const tls = this.options.tls;
+      const hasCert = tls?.pfx !== undefined || tls?.cert !== undefined;
+      const anonymous: ConnectionTarget =
+        secure && hasCert ? { ...target, tls: tlsOptions(host, tls.ca && { ca: tls.ca }) } : target;
+      pool = new OriginPool(target, anonymous, this.options);
       this.origins.set(key, pool);
     }
     return pool;
   }
+}
+
+/** Where a redirect goes: an http(s) URL, else a GridError (never a `file:`, `ftp:` or `root:` URL). */
+function redirectTarget(location: string, base: string): URL {
+  let next: URL;
+  try {
+    next = new URL(location, base);
+  } catch {
+    throw new GridError(
+      'GRID_BAD_RESPONSE',
+      `${redactUrl(base)}: redirect to an invalid URL ${quoteText(location, 120)}`,
+      { retryable: true },
+    );
+  }
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+    throw new GridError(
+      'GRID_UNSUPPORTED_SCHEME',
+      `${redactUrl(base)}: redirect to ${redactUrl(next.href)} not followed (only http and https are)`,
+      { retryable: false },
+    );
+  }
+  return next;
 }
 
 /** An error that means the server had closed a kept-alive connection before the request reached it. */
@@ -223,32 +273,37 @@ class ConnectionBody implements ResponseBody {
   }
 }
 
-/** The connections to one origin: idle ones kept for reuse, at most `connectionsPerHost` in all. */
+/** An idle connection and the timer that closes it if it stays unused. */
+interface IdleConnection {
+  readonly conn: Http1Connection;
+  readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * The connections to one origin: idle ones kept for reuse, at most `connectionsPerHost` in all, made
+ * with the client certificate (`target`) or without it (`anonymous`, for redirects from elsewhere).
+ */
 class OriginPool {
-  private readonly idle: Http1Connection[] = [];
+  private readonly idle: IdleConnection[] = [];
   private readonly all = new Set<Http1Connection>();
   private opening = 0;
   private readonly waiters: Array<() => void> = [];
 
   constructor(
-    private readonly target: ConnectionTarget,
+    readonly target: ConnectionTarget,
+    readonly anonymous: ConnectionTarget,
     private readonly options: HttpClientOptions,
   ) {}
 
-  async acquire(signal: AbortSignal): Promise<Http1Connection> {
+  async acquire(target: ConnectionTarget, signal: AbortSignal): Promise<Http1Connection> {
     for (;;) {
       signal.throwIfAborted();
-      const idle = this.idle.pop();
-      if (idle) {
-        idle.onClosed = undefined;
-        if (!idle.closed) return idle;
-        this.all.delete(idle);
-        continue;
-      }
+      const reused = this.takeIdle(target);
+      if (reused) return reused;
       if (this.all.size + this.opening < Math.max(1, this.options.connectionsPerHost)) {
         this.opening++;
         try {
-          const conn = await Http1Connection.open(this.target, this.options.connectTimeoutMs, signal);
+          const conn = await Http1Connection.open(target, this.options.connectTimeoutMs, signal);
           this.all.add(conn);
           return conn;
         } finally {
@@ -256,7 +311,14 @@ class OriginPool {
           this.wake();
         }
       }
-      await this.slot(signal);
+      // The slots are held by idle connections made with the other credentials: close one.
+      const other = this.idle[0];
+      if (other) {
+        other.conn.destroy();
+        this.forget(other.conn);
+      } else {
+        await this.slot(signal);
+      }
     }
   }
 
@@ -266,13 +328,10 @@ class OriginPool {
       const timer = setTimeout(() => conn.destroy(), this.options.keepAliveTimeoutMs ?? 10_000);
       timer.unref();
       conn.onClosed = () => {
-        clearTimeout(timer);
-        this.all.delete(conn);
-        const i = this.idle.indexOf(conn);
-        if (i >= 0) this.idle.splice(i, 1);
+        this.forget(conn);
         this.wake();
       };
-      this.idle.push(conn);
+      this.idle.push({ conn, timer });
     } else {
       conn.destroy();
       this.all.delete(conn);
@@ -281,14 +340,39 @@ class OriginPool {
   }
 
   closeIdle(): void {
-    for (const c of this.idle.splice(0)) c.destroy();
+    for (const { conn } of [...this.idle]) conn.destroy();
   }
 
   destroyAll(): void {
     for (const c of this.all) c.destroy();
-    this.idle.length = 0;
+    for (const { timer } of this.idle.splice(0)) clearTimeout(timer);
     this.all.clear();
     this.wake();
+  }
+
+  /** The most recently used idle connection made for `target`, taken out of the idle list. */
+  private takeIdle(target: ConnectionTarget): Http1Connection | undefined {
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const { conn, timer } = this.idle[i]!;
+      if (conn.target !== target) continue;
+      this.idle.splice(i, 1);
+      // Its idle timer must not close it while it serves this request.
+      clearTimeout(timer);
+      conn.onClosed = undefined;
+      if (!conn.closed) return conn;
+      this.all.delete(conn);
+    }
+    return undefined;
+  }
+
+  /** A connection closed while idle. */
+  private forget(conn: Http1Connection): void {
+    this.all.delete(conn);
+    const i = this.idle.findIndex((x) => x.conn === conn);
+    if (i >= 0) {
+      clearTimeout(this.idle[i]!.timer);
+      this.idle.splice(i, 1);
+    }
   }
 
   private wake(): void {
