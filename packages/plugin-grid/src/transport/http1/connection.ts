@@ -216,7 +216,10 @@ export class Http1Connection {
 
   // The onread mode's two callbacks.
 
-  /** The buffer the next socket read goes into. */
+  /**
+   * The buffer the next socket read goes into (Node asks right after each read callback, so the phase
+   * is the one the last read left).
+   */
   private nextBuffer(): Uint8Array {
     this.direct = undefined;
     // The head accumulates in place: its bound is the buffer's end (checked in onHeadRead).
