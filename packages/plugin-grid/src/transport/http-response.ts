@@ -33,7 +33,9 @@ export async function contentChanged(
   const what =
     res.statusCode === 412
       ? 'HTTP 412 (precondition failed)'
-      : `validator ${got ?? '(none)'} instead of ${had ?? '(none)'}`;
+      : res.statusCode === 416
+        ? 'HTTP 416 (range not satisfiable: the file is shorter than the .part)'
+        : `validator ${got ?? '(none)'} instead of ${had ?? '(none)'}`;
   return new GridError(
     'GRID_CONTENT_CHANGED',
     `${where}: the file changed on the server since the .part began (${what}); starting over`,
@@ -42,6 +44,12 @@ export async function contentChanged(
       details: { status: res.statusCode },
     },
   );
+}
+
+/** The length a 416 reports (`Content-Range: bytes *\/<length>`), when it does. */
+export function unsatisfiedRangeTotal(headers: HttpHeaders): number | undefined {
+  const m = /^\s*bytes\s+\*\/(\d{1,15})\s*$/i.exec(headerValue(headers['content-range']) ?? '');
+  return m ? Number(m[1]) : undefined;
 }
 
 /**
@@ -56,8 +64,10 @@ export async function checkPartial(
   size: number | undefined,
   end?: number,
 ): Promise<number> {
-  const raw = headerValue(res.headers['content-range']);
-  const cr = parseContentRange(raw);
+  const field = res.headers['content-range'];
+  // Several different Content-Ranges: which bytes these are is not known, so none is taken.
+  const raw = Array.isArray(field) && new Set(field).size > 1 ? field.join(', ') : headerValue(field);
+  const cr = Array.isArray(field) && new Set(field).size > 1 ? undefined : parseContentRange(raw);
   const wantEnd = end ?? (size !== undefined ? size - 1 : undefined);
   const problem =
     cr === undefined

@@ -136,7 +136,8 @@ class SegmentedDownload {
     const res = await transport.get(url, headers, this.signal);
     try {
       const validator = responseValidator(res.headers);
-      if (res.statusCode === 200 || res.statusCode === 412)
+      // 200: the whole (other) file; 412: If-Range refused; 416: the file is shorter than this range.
+      if (res.statusCode === 200 || res.statusCode === 412 || res.statusCode === 416)
         throw await contentChanged(res, a.where, this.state.validator, validator);
       if (res.statusCode !== 206) throw await unexpectedStatus(res, a.where);
       if (this.state.validator !== undefined && validator !== this.state.validator)

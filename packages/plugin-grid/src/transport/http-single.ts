@@ -6,7 +6,13 @@ import { resumableBytes, type PartState } from '../files/part-file.js';
 import { pumpResponse } from './body-writer.js';
 import type { HttpAttemptContext } from './http-driver.js';
 import type { HttpResponse } from './http1/client.js';
-import { checkPartial, contentChanged, responseValidator, unexpectedStatus } from './http-response.js';
+import {
+  checkPartial,
+  contentChanged,
+  responseValidator,
+  unexpectedStatus,
+  unsatisfiedRangeTotal,
+} from './http-response.js';
 
 /** fsync + state update every this many bytes, by default. */
 const CHECKPOINT_BYTES = 64 * 1024 * 1024;
@@ -132,9 +138,17 @@ class SingleStreamDownload {
       }
       expectedBody = await checkPartial(res, a.where, this.offset, size);
       this.state = { ...this.state, url: a.where, validator: validator ?? this.state.validator };
-    } else if (res.statusCode === 416 && size !== undefined && this.offset === size) {
-      await res.body.dump();
-      return 'complete';
+    } else if (res.statusCode === 416 && this.offset > 0) {
+      // Nothing left to send: complete when the .part has the whole file (and the server agrees on its
+      // length); else the server's file is shorter than the .part, another version: start over.
+      const total = unsatisfiedRangeTotal(res.headers);
+      if (size !== undefined && this.offset === size && (total === undefined || total === size)) {
+        await res.body.dump();
+        return 'complete';
+      }
+      const err = await contentChanged(res, a.where, this.state?.validator, validator);
+      await a.part.remove();
+      throw err;
     } else {
       throw await unexpectedStatus(res, a.where);
     }
