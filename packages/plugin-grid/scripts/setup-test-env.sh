@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the plugin-grid integration tests and benchmarks need (Debian 12, run as root).
+# Installs what the plugin-grid integration tests and benchmarks need (Debian 12, run as root; the
+# blackhole test also needs root to run).
 # Idempotent: installs only what is missing. Starts no daemons: each integration test starts its own
 # nginx and xrootd instances on free loopback ports (generated configs in a temp dir) and stops them.
 set -euo pipefail
@@ -11,6 +12,9 @@ command -v xrdcp >/dev/null 2>&1 || need+=(xrootd-client)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v aria2c >/dev/null 2>&1 || need+=(aria2)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# The blackhole test (src/transport/http1/blackhole.int.test.ts) builds a network namespace of its own.
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
 # XrdHttp (the HTTP interface of xrootd) lives in the server plugins package on Debian.
 if ! compgen -G '/usr/lib/*/libXrdHttp-5.so' >/dev/null; then
   need+=(xrootd-server-plugins)

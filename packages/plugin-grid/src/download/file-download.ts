@@ -35,6 +35,48 @@ export interface FileDownloadServices {
 /** What to do after a failed attempt. */
 type NextStep = 'retry' | 'next-replica';
 
+/** An attempt that gave its slot back unused: its host refused connections while it waited. */
+const DEFERRED = Symbol('deferred');
+
+/**
+ * The replicas of one pass, in the order they are tried: hosts that refused connections earlier in
+ * the job go last. The order is decided again when a transfer slot is granted, since a file may wait
+ * for its slot while another file finds the host dead (a blackhole costs each file the connect timeout
+ * otherwise): such a replica is put behind the others once.
+ */
+class ReplicaQueue {
+  private readonly items: GridReplica[];
+  private readonly deferred = new Set<GridReplica>();
+
+  constructor(
+    replicas: readonly GridReplica[],
+    private readonly badHosts: ReadonlySet<string>,
+  ) {
+    this.items = [...replicas].sort((a, b) => Number(this.bad(a)) - Number(this.bad(b)));
+  }
+
+  next(): GridReplica | undefined {
+    return this.items.shift();
+  }
+
+  peek(): GridReplica | undefined {
+    return this.items[0];
+  }
+
+  /** Puts `replica` behind the others when its host is known dead and another host remains. */
+  defer(replica: GridReplica): boolean {
+    if (this.deferred.has(replica) || !this.bad(replica) || this.items.every((r) => this.bad(r)))
+      return false;
+    this.deferred.add(replica);
+    this.items.push(replica);
+    return true;
+  }
+
+  private bad(r: GridReplica): boolean {
+    return this.badHosts.has(hostKey(r));
+  }
+}
+
 /**
  * Downloads one file over the network: replicas in order (hosts that refused connections last), a
  * number of passes, attempts per replica with backoff (the count starts again after an attempt that
@@ -43,7 +85,6 @@ type NextStep = 'retry' | 'next-replica';
  */
 export class FileDownload {
   private readonly failures: GridError[] = [];
-  private readonly replicas: GridReplica[];
   private readonly deadline: number;
   private readonly progress: FileProgress;
   /** Failed attempts on the current replica since the last one that made progress. */
@@ -57,10 +98,6 @@ export class FileDownload {
     private readonly part: PartFile,
     private readonly algorithms: ReadonlySet<ChecksumAlgorithm>,
   ) {
-    // Hosts that refused connections earlier in this job go last, so this file does not wait on them.
-    this.replicas = [...file.replicas].sort(
-      (a, b) => Number(job.badHosts.has(hostKey(a))) - Number(job.badHosts.has(hostKey(b))),
-    );
     this.deadline =
       performance.now() + (job.options.retry?.maxTimeMs ?? ((file.size ?? 0) / 500_000) * 1000 + 600_000);
     this.progress = job.progress.track(file.name, file.size);
@@ -70,9 +107,12 @@ export class FileDownload {
     try {
       const rounds = this.job.options.retry?.rounds ?? 2;
       for (let round = 0; round < rounds; round++) {
-        for (let i = 0; i < this.replicas.length; i++) {
-          const next = this.replicas[i + 1] ?? (round + 1 < rounds ? this.replicas[0] : undefined);
-          const result = await this.fromReplica(this.replicas[i]!, next);
+        const queue = new ReplicaQueue(this.file.replicas, this.job.badHosts);
+        for (let replica = queue.next(); replica; replica = queue.next()) {
+          const next =
+            queue.peek() ??
+            (round + 1 < rounds ? new ReplicaQueue(this.file.replicas, this.job.badHosts).peek() : undefined);
+          const result = await this.fromReplica(replica, next, queue);
           if (result) return result;
         }
         // Non-retryable failures (401/403/404, no driver, no xrdcp) do not change on a second pass.
@@ -89,13 +129,26 @@ export class FileDownload {
   private async fromReplica(
     replica: GridReplica,
     next: GridReplica | undefined,
+    queue: ReplicaQueue,
   ): Promise<FileResult | undefined> {
     const where = redactUrl(replica.url);
     this.failuresHere = 0;
     for (;;) {
       let error: GridError;
       try {
-        const result = await this.attempt(replica, where);
+        const result = await this.attempt(
+          replica,
+          where,
+          () => this.failuresHere === 0 && queue.defer(replica),
+        );
+        if (result === DEFERRED) {
+          this.job.emit({
+            type: 'log',
+            name: this.file.name,
+            message: `${where} refused connections earlier in this job: trying the other replicas first`,
+          });
+          return undefined;
+        }
         return await this.complete(result, where);
       } catch (e) {
         error = toGridError(e, where);
@@ -104,11 +157,22 @@ export class FileDownload {
     }
   }
 
-  /** One transfer from a replica into the `.part`, holding a transfer slot, under the stall watchdog. */
-  private async attempt(replica: GridReplica, where: string): Promise<TransferResult> {
+  /**
+   * One transfer from a replica into the `.part`, holding a transfer slot, under the stall watchdog;
+   * `DEFERRED` (the slot given back) when `defer` says so once the slot is granted.
+   */
+  private async attempt(
+    replica: GridReplica,
+    where: string,
+    defer: () => boolean,
+  ): Promise<TransferResult | typeof DEFERRED> {
     this.lastAttemptBytes = 0;
     const session = this.job.session(replica.url);
     const release = await this.job.limiter.acquire(hostKey(replica), this.job.signal);
+    if (defer()) {
+      release();
+      return DEFERRED;
+    }
     const watch = new AttemptWatch(this.job.signal, where, {
       minBytesPerSec: this.job.options.stall?.minBytesPerSec ?? 100 * 1024,
       windowMs: this.job.options.stall?.windowMs ?? 30_000,
@@ -298,7 +362,7 @@ export class FileDownload {
     if (failures.length === 1 && !failures[0]!.retryable) return failures[0]!;
     return new GridError(
       'GRID_REPLICAS_EXHAUSTED',
-      `${this.file.name}: all ${this.replicas.length} replicas failed (${failures.map((f) => f.message).join('; ')})`,
+      `${this.file.name}: all ${this.file.replicas.length} replicas failed (${failures.map((f) => f.message).join('; ')})`,
       {
         cause: failures[failures.length - 1],
         retryable: true,
