@@ -1,7 +1,8 @@
 // Run as a child process by the kill -9 and crash-harness tests (under --unhandled-rejections=strict):
 // downloads the files given as JSON in argv[2] into argv[3], with the DownloadOptions in argv[4] (JSON).
-// Prints "done" and exits 0, or prints {"code", "message"} of the GridError and exits 3. Anything else
-// (an uncaught exception, an unhandled rejection) is a crash: Node's own exit code and a stack trace.
+// Prints its peak RSS ("maxrss <KiB>") and "done" and exits 0, or prints {"code", "message"} of the
+// GridError and exits 3. Anything else (an uncaught exception, an unhandled rejection) is a crash:
+// Node's own exit code and a stack trace.
 import { lastValueFrom } from 'rxjs';
 import { download } from '../../src/download/downloader.js';
 import { isGridError } from '../../src/errors/grid-error.js';
@@ -18,6 +19,8 @@ try {
     ),
     { defaultValue: undefined },
   );
+  // The kernel's high-water mark of this process's resident memory (KiB), for the memory tests.
+  process.stdout.write(`maxrss ${process.resourceUsage().maxRSS}\n`);
   process.stdout.write('done\n');
 } catch (e) {
   if (!isGridError(e)) throw e;
