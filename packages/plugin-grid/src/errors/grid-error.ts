@@ -11,7 +11,7 @@ export type GridErrorCode =
   | 'GRID_DEST_INVALID'
   /** Another live process is downloading into the same destination directory (its pid is named). */
   | 'GRID_DEST_BUSY'
-  /** A replica URL uses a scheme no driver handles. */
+  /** A replica URL uses a scheme no driver handles, or a redirect leads to a URL that is not http(s). */
   | 'GRID_UNSUPPORTED_SCHEME'
   /** `root://` replicas need `xrdcp`, which is not installed. */
   | 'GRID_XRDCP_MISSING'
@@ -21,9 +21,9 @@ export type GridErrorCode =
   | 'GRID_CONNECT_FAILED'
   /** The connection broke mid-body (reset, closed, short read). */
   | 'GRID_CONNECTION_LOST'
-  /** The server answered with an HTTP status that is not a success. */
+  /** The server answered with an HTTP status that is not a success (or redirected too often). */
   | 'GRID_HTTP_STATUS'
-  /** 401 / 403: the credentials were refused. */
+  /** 401 / 403, or a TLS alert refusing the client certificate: the credentials were refused. */
   | 'GRID_UNAUTHORIZED'
   /** 404 / 410: the replica does not hold the file. */
   | 'GRID_NOT_FOUND'

@@ -1,48 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { rawServer } from '../../../test/support/raw-server.js';
 import { isGridError } from '../../errors/grid-error.js';
 import type { BodySink } from './body-sink.js';
 import { Http1Client, type HttpClientOptions } from './client.js';
-
-/** A raw TCP server: `respond` gets each request head (text) and the socket, and writes what it likes. */
-async function rawServer(
-  respond: (head: string, socket: Socket, n: number) => void,
-): Promise<{ port: number; heads: string[]; connections: number; close(): Promise<void> }> {
-  const heads: string[] = [];
-  const sockets = new Set<Socket>();
-  const state = { connections: 0 };
-  const server: Server = createServer((socket) => {
-    state.connections++;
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    let buf = '';
-    socket.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
-        const head = buf.slice(0, end);
-        buf = buf.slice(end + 4);
-        heads.push(head);
-        respond(head, socket, heads.length);
-      }
-    });
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
-  return {
-    port: (server.address() as AddressInfo).port,
-    heads,
-    get connections() {
-      return state.connections;
-    },
-    close: () =>
-      new Promise<void>((ok) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => ok());
-      }),
-  };
-}
 
 /** Collects a body, optionally making the connection wait after every write. */
 function collector(delayMs = 0): BodySink & { bytes(): Buffer } {

@@ -146,6 +146,25 @@ describe.skipIf(!available)('TLS against hostile or misconfigured servers', () =
     );
   });
 
+  it('does not carry Authorization from https to http, even on the same host', async () => {
+    const plain = await rawServer((_h, socket) => socket.write(ok('plain')));
+    servers.push(plain);
+    const s = await tlsServer((_h, socket) =>
+      socket.write(
+        `HTTP/1.1 301 Moved\r\nLocation: http://127.0.0.1:${plain.port}/x\r\nContent-Length: 0\r\n\r\n`,
+      ),
+    );
+    const res = await client(trusted).request({
+      url: s.url('/'),
+      method: 'GET',
+      headers: { Authorization: 'Bearer secret' },
+      signal: AbortSignal.timeout(10_000),
+    });
+    await res.body.dump();
+    expect(s.heads[0]).toMatch(/Authorization: Bearer secret/);
+    expect(plain.heads[0]).not.toMatch(/Authorization/i);
+  });
+
   it('presents the client certificate only to the origin the request was made for', async () => {
     const sawCert = (socket: unknown) => Object.keys((socket as TLSSocket).getPeerCertificate()).length > 0;
     const seen: Record<string, boolean[]> = { a: [], b: [] };
