@@ -87,6 +87,17 @@ describe('parsePipeline', () => {
     expect(parseError('[1]')).toContain('pipeline.yaml:1:1: expected a pipeline');
   });
 
+  it('reports aliases that point nowhere or expand too much as pipeline errors, not crashes', () => {
+    expect(parseError('name: x\nsteps: *missing\n')).toContain(
+      'pipeline.yaml: YAML error: Unresolved alias (the anchor must be set before the alias): missing',
+    );
+    // A "billion laughs" file: each level doubles the one before.
+    const levels = Array.from({ length: 12 }, (_, i) => `l${i + 1}: &l${i + 1} [*l${i}, *l${i}]`);
+    expect(parseError(['l0: &l0 [x]', ...levels, 'name: x'].join('\n'))).toMatch(
+      /YAML error: Excessive alias count/,
+    );
+  });
+
   it('reports missing and empty steps, unknown root keys', () => {
     expect(parseError('name: x\n')).toContain(
       'steps: expected an object of steps keyed by id, but it is missing',

@@ -20,7 +20,7 @@ interface ParsedText {
 
 function readYaml(text: string): ParsedText {
   const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, prettyErrors: false });
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, logLevel: 'error' });
   const locate = yamlLocator(document, lineCounter);
   if (document.errors.length > 0) {
     const syntaxIssues = document.errors.map((error) => {
@@ -29,7 +29,14 @@ function readYaml(text: string): ParsedText {
     });
     return { value: undefined, locate, syntaxIssues };
   }
-  return { value: document.toJS({ maxAliasCount: 100 }) as unknown, locate, syntaxIssues: [] };
+  try {
+    return { value: document.toJS({ maxAliasCount: 100 }) as unknown, locate, syntaxIssues: [] };
+  } catch (error) {
+    // An alias to an anchor that is not set (yet), or one that expands too much (a "billion laughs"
+    // file), only shows when the document is turned into values: it is a syntax issue like any other.
+    const message = error instanceof Error ? error.message : String(error);
+    return { value: undefined, locate, syntaxIssues: [{ path: [], message: `YAML error: ${message}` }] };
+  }
 }
 
 function readJson(text: string): ParsedText {
@@ -50,7 +57,7 @@ function readJson(text: string): ParsedText {
   }
   // JSON is YAML: its document gives the positions of valid JSON.
   const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, prettyErrors: false });
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, logLevel: 'error' });
   return {
     value,
     ...(document.errors.length === 0 && { locate: yamlLocator(document, lineCounter) }),
