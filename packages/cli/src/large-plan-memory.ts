@@ -19,12 +19,21 @@ export function plannedStepCount(definition: PipelineDefinition, params: Record<
     for (const list of Object.values(step.matrix ?? {})) {
       const name = typeof list === 'string' ? PARAM_LIST.exec(list)?.[1] : undefined;
       const values: unknown =
-        name === undefined ? list : (params[name] ?? definition.params?.[name]?.default);
+        name === undefined
+          ? list
+          : Object.hasOwn(params, name)
+            ? params[name]
+            : declaredDefault(definition, name);
       instances *= Array.isArray(values) ? Math.max(values.length, 1) : 1;
     }
     count += instances;
   }
   return count;
+}
+
+function declaredDefault(definition: PipelineDefinition, name: string): unknown {
+  const params = definition.params ?? {};
+  return Object.hasOwn(params, name) ? params[name]?.default : undefined;
 }
 
 /**

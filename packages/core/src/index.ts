@@ -104,4 +104,5 @@ export { applyRunEvent, initialRunState, reduceRunState } from './store/run-stat
 export { parseMarker, type StepMarker } from './commands/step-markers.js';
 export { formatBytes, formatDuration } from './util/format.js';
 export { escapeText, quoteText } from './util/quote-text.js';
+export { reservedKeyPaths } from './util/own-keys.js';
 export { currentProcessIdentity, hostBootId, recordedProcessGone } from './process/process-identity.js';

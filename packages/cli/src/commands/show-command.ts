@@ -54,11 +54,12 @@ async function loadRunDetails(store: Store, idOrPrefix: string): Promise<RunDeta
   const [state, record] = await Promise.all([store.runState(runId), store.getRun(runId)]);
   if (!state) throw new CliError('CLI_NOT_FOUND', `Run ${runId} has no recorded state.`);
   const steps = orderSteps(state.steps, record);
-  const metrics: RunDetails['metrics'] = {};
+  // Entries, not assignments: step ids and metric names are the user's (`constructor`, `__proto__`).
+  const metrics: [string, Record<string, number>][] = [];
   for (const step of Object.values(steps)) {
     const source = step.status === 'cached' && step.fromRunId !== undefined ? step.fromRunId : runId;
     const values = await latestMetrics(store, source, step.stepId);
-    if (values.size > 0) metrics[step.stepId] = Object.fromEntries(values);
+    if (values.size > 0) metrics.push([step.stepId, Object.fromEntries(values)]);
   }
   return {
     ...state,
@@ -66,7 +67,7 @@ async function loadRunDetails(store: Store, idOrPrefix: string): Promise<RunDeta
     params: record?.params ?? {},
     ...(record?.source === undefined ? {} : { source: record.source }),
     ...(record?.cwd === undefined ? {} : { cwd: record.cwd }),
-    metrics,
+    metrics: Object.fromEntries(metrics),
   };
 }
 
@@ -75,12 +76,8 @@ function orderSteps(
   record: RunRecord | undefined,
 ): Record<string, StepState> {
   if (!record) return steps;
-  const ordered: Record<string, StepState> = {};
-  for (const id of Object.keys(initialRunState(record).steps)) {
-    const step = steps[id];
-    if (step) ordered[id] = step;
-  }
-  return { ...ordered, ...steps };
+  const planned = Object.keys(initialRunState(record).steps).filter((id) => Object.hasOwn(steps, id));
+  return { ...Object.fromEntries(planned.map((id) => [id, steps[id]!])), ...steps };
 }
 
 /** The human-readable form of `show`. */
@@ -118,7 +115,7 @@ function formatRunDetails(details: RunDetails, cwd: string, style: Style): strin
     }
     if (step.fromRunId) facts.push(style.dim(`from run ${step.fromRunId}`));
     lines.push(`  ${style.bold(step.stepId)}  ${facts.join('  ')}`);
-    const metrics = details.metrics[step.stepId];
+    const metrics = Object.hasOwn(details.metrics, step.stepId) ? details.metrics[step.stepId] : undefined;
     if (metrics) lines.push(`      metrics    ${formatMetrics(metrics)}`);
     for (const [name, value] of Object.entries(step.outputs ?? {})) {
       lines.push(`      output     ${name} = ${typeof value === 'string' ? value : JSON.stringify(value)}`);

@@ -67,7 +67,7 @@ export function parseGpus(value: string): string[] | 'all' {
  * Reads a docker-style env file: `KEY=VALUE` per line (taken literally, no quote processing), `KEY`
  * alone takes the value from the environment, `#` comments and blank lines are skipped.
  */
-async function readEnvFile(path: string, env: NodeJS.ProcessEnv): Promise<Record<string, string>> {
+async function readEnvFile(path: string, env: NodeJS.ProcessEnv): Promise<[string, string][]> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -76,7 +76,7 @@ async function readEnvFile(path: string, env: NodeJS.ProcessEnv): Promise<Record
       cause: error,
     });
   }
-  const out: Record<string, string> = {};
+  const out: [string, string][] = [];
   for (const raw of text.split(/\r?\n/)) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
@@ -85,8 +85,10 @@ async function readEnvFile(path: string, env: NodeJS.ProcessEnv): Promise<Record
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
       throw new CliError('CLI_USAGE', `--env-file ${path}: invalid line "${raw}"`);
     }
-    if (eq >= 0) out[key] = line.slice(eq + 1);
-    else if (env[key] !== undefined) out[key] = env[key];
+    // Own properties only: `constructor` alone is a variable of the environment or nothing, never
+    // `Object.prototype.constructor`.
+    const value = eq >= 0 ? line.slice(eq + 1) : Object.hasOwn(env, key) ? env[key] : undefined;
+    if (value !== undefined) out.push([key, value]);
   }
   return out;
 }
@@ -118,9 +120,11 @@ export async function runSpec(
   cwd: string,
   env: NodeJS.ProcessEnv,
 ): Promise<ContainerSpecInput> {
-  const vars: Record<string, string> = {};
-  for (const file of options.envFile ?? []) Object.assign(vars, await readEnvFile(resolve(cwd, file), env));
-  Object.assign(vars, options.env);
+  const entries: [string, string][] = [];
+  for (const file of options.envFile ?? []) entries.push(...(await readEnvFile(resolve(cwd, file), env)));
+  entries.push(...Object.entries(options.env ?? {}));
+  // Later entries win; fromEntries keeps every name as data (`__proto__` is then refused by the spec check).
+  const vars = Object.fromEntries(entries);
   const spec: ContainerSpecInput = { image };
   if (command.length > 0) spec.cmd = [...command];
   if (Object.keys(vars).length > 0) spec.env = vars;

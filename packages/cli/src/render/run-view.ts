@@ -183,7 +183,9 @@ export function stepDuration(state: StepState): number | undefined {
  * steps the events never mentioned (not reached before a failure) still count in the summary.
  */
 export function completeView(view: RunView, result: RunResult): RunView {
-  Object.assign(view.state.steps, result.steps);
+  // A spread, not Object.assign: a step id `__proto__` (a run recorded before such ids were refused)
+  // stays a key instead of becoming the prototype.
+  view.state.steps = { ...view.state.steps, ...result.steps };
   view.state.status = result.status;
   view.durationMs ??= result.durationMs;
   return view;

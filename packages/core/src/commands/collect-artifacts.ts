@@ -6,6 +6,7 @@ import { resolve, sep } from 'node:path';
 import { glob } from 'tinyglobby';
 import type { Artifact } from '../contracts/artifact.js';
 import { CoreError } from '../errors/core-error.js';
+import { setOwn } from '../util/own-keys.js';
 import { escapeText, quoteText } from '../util/quote-text.js';
 
 /** Declared outputs: a list of globs (artifacts only), or output name → glob or globs. */
@@ -60,7 +61,7 @@ export async function collectArtifacts(
     const files = await matchAll(workdir, typeof value === 'string' ? [value] : value);
     const paths = files.map((relative) => resolve(workdir, relative));
     const [single] = paths;
-    outputs[name] = paths.length === 1 && single !== undefined ? single : paths;
+    setOwn(outputs, name, paths.length === 1 && single !== undefined ? single : paths);
     for (const relative of files) {
       // A single file carries the output's name; several get the output name as a prefix to stay unique.
       artifacts.push(await artifact(files.length === 1 ? name : `${name}/${relative}`, relative));

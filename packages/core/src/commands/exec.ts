@@ -7,6 +7,7 @@ import type { Command, CommandContext, StepEvent } from '../contracts/command.js
 import type { ProcessEvent, ProcessSpec, RunnerIdentityRequest } from '../contracts/runner.js';
 import { isBeamlineError } from '../errors/beamline-error.js';
 import { CoreError } from '../errors/core-error.js';
+import { setOwn } from '../util/own-keys.js';
 import { collectArtifacts } from './collect-artifacts.js';
 import { LineChunker } from './line-splitter.js';
 import { LogBuffer } from './log-buffer.js';
@@ -176,7 +177,8 @@ class ExecAttempt {
     // The marker lines reach the log before the events they stand for.
     this.logs.flush();
     for (const marker of markers) {
-      if (marker.type === 'output') this.markerOutputs[marker.name] = marker.value;
+      // A program names its outputs: `::output __proto__=…` is kept like any other name.
+      if (marker.type === 'output') setOwn(this.markerOutputs, marker.name, marker.value);
       else this.subscriber.next(marker);
     }
   }

@@ -2,6 +2,7 @@ import type { Artifact } from '../contracts/artifact.js';
 import type { CacheKeyParts } from '../contracts/events.js';
 import type { KeyChange } from '../contracts/runtime.js';
 import { canonicalJson, sha256Hex } from '../util/canonical-json.js';
+import { ownValue, setOwn } from '../util/own-keys.js';
 
 /** The content address of a step: the hash of its key parts. */
 export function cacheKey(parts: CacheKeyParts): string {
@@ -52,9 +53,11 @@ function diffRecords(
   const b: Record<string, unknown> = {};
   const a: Record<string, unknown> = {};
   for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
-    if (canonicalJson(before[key]) !== canonicalJson(after[key])) {
-      b[key] = before[key];
-      a[key] = after[key];
+    const was = ownValue(before, key);
+    const is = ownValue(after, key);
+    if (canonicalJson(was) !== canonicalJson(is)) {
+      setOwn(b, key, was);
+      setOwn(a, key, is);
     }
   }
   return Object.keys(a).length === 0 ? undefined : { before: b, after: a };

@@ -1,6 +1,7 @@
 import type { Explanation } from '../contracts/runtime.js';
 import type { Store } from '../contracts/store.js';
 import { CoreError } from '../errors/core-error.js';
+import { ownValue } from '../util/own-keys.js';
 import { diffKeyParts } from './cache-key.js';
 
 /**
@@ -13,7 +14,7 @@ export async function explainStep(store: Store, runId: string, stepId: string): 
     throw new CoreError('CORE_RUN_NOT_FOUND', `No run "${runId}" in ${store.description}.`, {
       details: { runId },
     });
-  const step = state.steps[stepId];
+  const step = ownValue(state.steps, stepId);
   if (!step) {
     throw new CoreError(
       'CORE_STEP_NOT_FOUND',

@@ -19,6 +19,7 @@ import type { NamedRegistry } from '../registry/named-registry.js';
 import type { Lease, ResourcePool } from '../resources/resource-pool.js';
 import { InternalTokens } from '../runtime/internal-tokens.js';
 import { canonicalJson } from '../util/canonical-json.js';
+import { ownValue } from '../util/own-keys.js';
 import { toError, toErrorInfo } from '../util/error-info.js';
 import { sleep } from '../util/sleep.js';
 import { backoffDelay } from '../util/backoff.js';
@@ -99,7 +100,7 @@ export class RunExecution {
 
     for (const step of plan.steps) {
       this.steps.set(step.id, step);
-      const recorded = resumeFrom?.steps[step.id];
+      const recorded = resumeFrom && ownValue(resumeFrom.steps, step.id);
       if (recorded && (recorded.status === 'succeeded' || recorded.status === 'cached')) {
         this.completed.set(step.id, { outputs: recorded.outputs ?? {}, artifacts: recorded.artifacts ?? [] });
         this.outcomes.set(step.id, 'done');
@@ -283,7 +284,8 @@ export class RunExecution {
   private async attempts(work: StepWork, grant: ResourceGrant): Promise<Outcome> {
     const { step, key, keyParts, startedAt } = work;
     // A resumed step keeps counting attempts but gets its full budget again.
-    const base = this.context.resumeFrom?.steps[step.id]?.attempt ?? 0;
+    const resumed = this.context.resumeFrom;
+    const base = (resumed && ownValue(resumed.steps, step.id)?.attempt) ?? 0;
     for (let n = 1; ; n++) {
       const attempt = base + n;
       this.log.emit({ type: 'started', stepId: step.id, attempt, resources: grant, key, keyParts });

@@ -118,7 +118,7 @@ function segments(path: StandardSchemaV1.Issue['path']): PathSegment[] {
 function valueAt(value: unknown, path: readonly PathSegment[]): unknown {
   let current = value;
   for (const segment of path) {
-    if (typeof current !== 'object' || current === null) return undefined;
+    if (typeof current !== 'object' || current === null || !Object.hasOwn(current, segment)) return undefined;
     current = (current as Record<PathSegment, unknown>)[segment];
   }
   return current;

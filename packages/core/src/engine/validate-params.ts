@@ -9,6 +9,7 @@ import {
   type SourceLocator,
 } from '../pipeline/pipeline-issue.js';
 import { resolveStepParams } from '../pipeline/resolve-step-params.js';
+import { PROTOTYPE_KEY, reservedKeyPaths } from '../util/own-keys.js';
 import { schemaIssuesToPipelineIssues } from './schema-issues.js';
 
 /** Where a step's `with:` is written, so that parameter errors point into the file. */
@@ -32,9 +33,10 @@ export async function validateParams(
   stepId: string,
   source: ParamsSource = {},
 ): Promise<unknown> {
+  const reserved = reservedKeyIssues(raw, source.baseId ?? stepId);
   const result = await command.params['~standard'].validate(raw);
-  if (result.issues === undefined) return result.value;
-  const issues = paramIssues(command, raw, source.baseId ?? stepId, result.issues);
+  if (result.issues === undefined && reserved.length === 0) return result.value;
+  const issues = [...reserved, ...paramIssues(command, raw, source.baseId ?? stepId, result.issues ?? [])];
   throw paramsError(source, locateIssues(issues, source.locate), [stepId], command.name);
 }
 
@@ -55,10 +57,11 @@ export async function checkPlanParams(
     if (listReferences(step.with).references.length > 0) continue;
     const command = commandOf(step);
     const raw = resolveStepParams(step, () => undefined, plan);
+    const reserved = reservedKeyIssues(raw, step.baseId);
     const result = await command.params['~standard'].validate(raw);
-    if (result.issues === undefined) continue;
+    if (result.issues === undefined && reserved.length === 0) continue;
     steps.push(step.id);
-    for (const issue of paramIssues(command, raw, step.baseId, result.issues)) {
+    for (const issue of [...reserved, ...paramIssues(command, raw, step.baseId, result.issues ?? [])]) {
       // Matrix instances share their lines in the file: one report each.
       const key = `${String(issue.path.join('\u0000'))}\u0001${issue.message}`;
       if (!seen.has(key)) issues.push(issue);
@@ -66,6 +69,18 @@ export async function checkPlanParams(
     }
   }
   if (issues.length > 0) throw paramsError(source, locateIssues(issues, source.locate), steps);
+}
+
+/**
+ * `__proto__` keys in resolved parameters. The file cannot hold them (`validatePipelineShape`), but a
+ * substituted param or output value can; a schema library would silently drop the key.
+ */
+function reservedKeyIssues(raw: unknown, baseId: string): PipelineIssue[] {
+  return reservedKeyPaths(raw).map((path) => ({
+    path: ['steps', baseId, 'with', ...path],
+    target: 'key' as const,
+    message: `a substituted value holds the key "${PROTOTYPE_KEY}", which cannot be passed to a command (JavaScript reserves it for an object's prototype)`,
+  }));
 }
 
 function paramIssues(

@@ -5,6 +5,7 @@ import {
   type ExpressionReference,
 } from './expressions.js';
 import { describeValue } from './pipeline-issue.js';
+import { setOwn } from '../util/own-keys.js';
 import { paramsAndMatrixResolver } from './reference-scope.js';
 
 /** The value list of each key of a matrix, in the matrix's key order. */
@@ -73,7 +74,7 @@ export function* matrixCombinations(lists: MatrixLists): Generator<Record<string
   const positions = lists.map(() => 0);
   for (;;) {
     const combination: Record<string, unknown> = {};
-    lists.forEach(([key, values], index) => (combination[key] = values[positions[index]!]));
+    lists.forEach(([key, values], index) => setOwn(combination, key, values[positions[index]!]));
     yield combination;
     let index = lists.length - 1;
     for (; index >= 0; index--) {

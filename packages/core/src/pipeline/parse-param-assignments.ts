@@ -2,6 +2,7 @@ import type { PipelineDefinition } from '../contracts/pipeline.js';
 import { coerceParamValue } from './coerce-param-value.js';
 import { didYouMean, listNames } from './did-you-mean.js';
 import { paramsInvalidError } from './resolve-pipeline-params.js';
+import { setOwn } from '../util/own-keys.js';
 
 /**
  * Reads `--param NAME=VALUE` arguments into param values, converted by each param's declared type (JSON for
@@ -31,7 +32,7 @@ export function parseParamAssignments(
       continue;
     }
     const coerced = coerceParamValue(param.type, assignment.slice(equals + 1));
-    if (coerced.ok) values[name] = coerced.value;
+    if (coerced.ok) setOwn(values, name, coerced.value);
     else
       problems.push(
         `--param ${name}: param "${name}" expects ${coerced.expected}, got ${JSON.stringify(assignment.slice(equals + 1))}`,

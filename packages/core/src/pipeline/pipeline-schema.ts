@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { didYouMean, listNames } from './did-you-mean.js';
-import { describeValue, type PathSegment, type PipelineIssue } from './pipeline-issue.js';
+import { describeValue, formatPath, type PathSegment, type PipelineIssue } from './pipeline-issue.js';
 import { DURATION_EXPECTED, parseDuration } from './parse-duration.js';
 import { MEMORY_EXPECTED, parseMemory } from './parse-memory.js';
+import { PROTOTYPE_KEY, reservedKeyPaths } from '../util/own-keys.js';
 
 /** Step ids, param names and matrix keys: usable in `${{ steps.<id> }}` paths and matrix instance ids. */
 export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
@@ -132,7 +133,8 @@ function allowedKeysAt(schema: z.core.$ZodType, path: readonly PathSegment[]): s
   const [head, ...rest] = path;
   if (schema instanceof z.ZodObject) {
     if (head === undefined) return Object.keys(schema.shape);
-    const child = (schema.shape as Record<string, z.core.$ZodType | undefined>)[String(head)];
+    const shape = schema.shape as Record<string, z.core.$ZodType | undefined>;
+    const child = Object.hasOwn(shape, head) ? shape[String(head)] : undefined;
     return child ? allowedKeysAt(child, rest) : [];
   }
   if (head === undefined) return [];
@@ -206,9 +208,39 @@ function isValidShape(value: unknown): boolean {
   );
 }
 
+/** What a `__proto__` key would have been, for its message. */
+function reservedKeyRole(path: readonly PathSegment[]): string {
+  if (path.length === 2 && path[0] === 'steps') return 'a step id';
+  if (path.length === 2 && path[0] === 'params') return 'a param name';
+  if (path.length === 4 && path[0] === 'steps' && path[2] === 'matrix') return 'a matrix key';
+  if (path.length >= 4 && path[0] === 'steps' && path[2] === 'with') return "a key of a step's parameters";
+  return 'a key';
+}
+
+/**
+ * `__proto__` keys, anywhere: YAML and JSON give them as data, but no JavaScript object passes them on as
+ * such (a schema library drops them, an assignment turns them into the object's prototype), so the step,
+ * param or value would silently vanish.
+ */
+function reservedKeyIssues(value: unknown): PipelineIssue[] {
+  return reservedKeyPaths(value).map((path) => ({
+    path,
+    target: 'key',
+    message: `"${PROTOTYPE_KEY}" cannot be ${reservedKeyRole(path)}: JavaScript reserves it for an object's prototype; choose another name`,
+  }));
+}
+
 /** Every structural issue of a pipeline value (parsed from a file or built in code); empty when valid. */
 export function validatePipelineShape(value: unknown): PipelineIssue[] {
-  if (isValidShape(value)) return [];
+  const reserved = reservedKeyIssues(value);
+  if (reserved.length === 0 && isValidShape(value)) return [];
   const result = pipelineSchema.safeParse(value, { reportInput: true });
-  return result.success ? [] : result.error.issues.flatMap((issue) => toIssues(issue, []));
+  const issues = result.success ? [] : result.error.issues.flatMap((issue) => toIssues(issue, []));
+  // zod leaves a `__proto__` key out of the objects it checks: a steps or matrix object that held only
+  // that key is also reported as empty, and a strict object reports the key as unknown; the issue about
+  // the key says it all.
+  const explained = new Set(
+    reserved.flatMap((issue) => [formatPath(issue.path), formatPath(issue.path.slice(0, -1))]),
+  );
+  return [...reserved, ...issues.filter((issue) => !explained.has(formatPath(issue.path)))];
 }

@@ -7,6 +7,7 @@ import type {
 } from '../contracts/pipeline.js';
 import type { ResourceRequest } from '../contracts/resources.js';
 import { canonicalJson } from '../util/canonical-json.js';
+import { setOwn } from '../util/own-keys.js';
 import { didYouMean, listNames } from './did-you-mean.js';
 import { checkPipeline, DEFAULT_RUNNER, type PipelineRegistries } from './check-pipeline.js';
 import { matrixCombinations, matrixInstanceId, matrixLists } from './expand-matrix.js';
@@ -70,11 +71,6 @@ function resolveText(text: string, resolve: ReferenceResolver): unknown {
   if (!isTemplate(text)) return text;
   const resolved = resolveExpressions(text, resolve, 'partial');
   return resolved === text ? text : resolved;
-}
-
-/** Sets a key as an own property, even `__proto__` (a key YAML and JSON can hold). */
-function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
 }
 
 /**

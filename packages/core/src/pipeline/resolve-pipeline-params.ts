@@ -3,6 +3,7 @@ import { CoreError } from '../errors/core-error.js';
 import { coerceParamValue } from './coerce-param-value.js';
 import { didYouMean, listNames } from './did-you-mean.js';
 import { describeValue, type PipelineIssue } from './pipeline-issue.js';
+import { setOwn } from '../util/own-keys.js';
 
 /** The `CORE_PARAMS_INVALID` error listing every problem with the param values of a run. */
 export function paramsInvalidError(pipeline: string, problems: readonly string[]): CoreError {
@@ -58,7 +59,7 @@ export function resolvePipelineParams(
       continue;
     }
     const coerced = coerceParamValue(param.type, value);
-    if (coerced.ok) values[name] = coerced.value;
+    if (coerced.ok) setOwn(values, name, coerced.value);
     else problems.push(`param "${name}" expects ${coerced.expected}, got ${describeValue(value)}`);
   }
   if (problems.length > 0) throw paramsInvalidError(pipeline, problems);

@@ -1,6 +1,7 @@
 import type { RunEvent, RunEventOf } from '../contracts/events.js';
 import type { RunOwner, RunRecord, RunState, RunStatus, StepState } from '../contracts/store.js';
 import { recordedProcessGone } from '../process/process-identity.js';
+import { ownValue, setOwn } from '../util/own-keys.js';
 
 /**
  * The state of a run before any event: status `running`, `lastSeq` 0, and every step of the plan
@@ -9,7 +10,7 @@ import { recordedProcessGone } from '../process/process-identity.js';
  */
 export function initialRunState(record: RunRecord): RunState {
   const steps: Record<string, StepState> = {};
-  for (const step of pendingSteps(record.plan)) steps[step.stepId] = step;
+  for (const step of pendingSteps(record.plan)) setOwn(steps, step.stepId, step);
   return {
     id: record.id,
     pipeline: record.pipeline,
@@ -110,7 +111,13 @@ export function applyRunEvent(state: RunState, event: RunEvent): void {
     case 'failed':
     case 'cached':
     case 'cancelled':
-      state.steps[event.stepId] = reduceStep(state.steps[event.stepId] ?? pendingStep(event.stepId), event);
+      // Step ids are names users choose: `constructor` is a step like any other, `__proto__` (from a store
+      // written before such ids were refused) stays a key.
+      setOwn(
+        state.steps,
+        event.stepId,
+        reduceStep(ownValue(state.steps, event.stepId) ?? pendingStep(event.stepId), event),
+      );
       return;
   }
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setOwn } from './own-keys.js';
 
 /** JSON with object keys sorted at every level, so equal values always give equal text. */
 export function canonicalJson(value: unknown): string {
@@ -11,7 +12,8 @@ function sortKeys(value: unknown): unknown {
     const sorted: Record<string, unknown> = {};
     for (const key of Object.keys(value).sort()) {
       const item = (value as Record<string, unknown>)[key];
-      if (item !== undefined) sorted[key] = sortKeys(item);
+      // `__proto__` as data too: a key left out would give two different values one text.
+      if (item !== undefined) setOwn(sorted, key, sortKeys(item));
     }
     return sorted;
   }

@@ -104,7 +104,7 @@ export class DockerRunner implements Runner {
     );
     this.profiles = { ...builtinProfiles, ...own };
     const profile = options.profile ?? 'default';
-    if (this.profiles[profile] === undefined) {
+    if (!Object.hasOwn(this.profiles, profile)) {
       throw new DockerError('DOCKER_SPEC_INVALID', `unknown profile "${profile}"`, { details: { profile } });
     }
   }

@@ -1,3 +1,4 @@
+import { reservedKeyPaths } from '@beamline/core';
 import { z } from 'zod';
 import { DockerError } from '../errors/docker-error.js';
 
@@ -74,8 +75,25 @@ function formatIssues(error: z.ZodError): string {
     .join('; ');
 }
 
+/**
+ * `__proto__` keys (env variables, labels, tmpfs targets): zod leaves them out of what it returns, so the
+ * variable or label would silently be missing from the container.
+ */
+function reservedKeyIssues(value: unknown): string[] {
+  return reservedKeyPaths(value).map(
+    (path) =>
+      `${path.map(String).join('.')}: "__proto__" cannot be a key (JavaScript reserves it for an object's prototype)`,
+  );
+}
+
 /** Parses with a schema, or throws `DOCKER_SPEC_INVALID` naming every problem. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const reserved = reservedKeyIssues(value);
+  if (reserved.length > 0) {
+    throw new DockerError('DOCKER_SPEC_INVALID', `invalid ${what}: ${reserved.join('; ')}`, {
+      details: { issues: reserved },
+    });
+  }
   const result = schema.safeParse(value);
   if (!result.success) {
     throw new DockerError('DOCKER_SPEC_INVALID', `invalid ${what}: ${formatIssues(result.error)}`, {

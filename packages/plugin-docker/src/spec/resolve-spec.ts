@@ -101,7 +101,8 @@ function numericOwner(user: string | undefined, fallbackGid: number | undefined)
  */
 export function resolveContainerSpec(spec: ContainerSpec, ctx: ResolveContext): ResolvedJob {
   const profileName = spec.profile ?? ctx.profile;
-  const profile = ctx.profiles[profileName];
+  // Own properties only: `--profile constructor` is an unknown profile, not `Object.prototype.constructor`.
+  const profile = Object.hasOwn(ctx.profiles, profileName) ? ctx.profiles[profileName] : undefined;
   if (profile === undefined) {
     throw invalid(`unknown profile "${profileName}" (known: ${Object.keys(ctx.profiles).join(', ')})`);
   }
@@ -127,10 +128,11 @@ export function resolveContainerSpec(spec: ContainerSpec, ctx: ResolveContext): 
   const user =
     spec.user ??
     (profile.user === 'invoker' && ctx.invoker ? `${ctx.invoker.uid}:${ctx.invoker.gid}` : undefined);
-  const env: Record<string, string> = {};
   // An unknown uid gets HOME=/ (not writable); give the job a writable HOME unless it brings its own.
-  if (user !== undefined) env.HOME = profile.home;
-  Object.assign(env, spec.env);
+  const env: Record<string, string> = {
+    ...(user === undefined ? {} : { HOME: profile.home }),
+    ...spec.env,
+  };
 
   const workspace: JobWorkspace = {};
   const mounts: ResolvedMount[] = [];

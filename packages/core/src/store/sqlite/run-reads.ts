@@ -6,6 +6,7 @@ import type {
   StepState,
   StepStatus,
 } from '../../contracts/store.js';
+import { setOwn } from '../../util/own-keys.js';
 import { isInterrupted } from '../run-state.js';
 import {
   ownerFromRow,
@@ -68,7 +69,7 @@ export function readRunState({ statements }: StoreDatabase, runId: string): RunS
   // iterate() is fine here: the cursor is drained synchronously, nothing can run in between.
   for (const json of statements.stepsOfRun.iterate(runId) as IterableIterator<string>) {
     const step = JSON.parse(json) as StepState;
-    state.steps[step.stepId] = step;
+    setOwn(state.steps, step.stepId, step);
   }
   return state;
 }

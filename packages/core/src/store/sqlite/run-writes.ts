@@ -1,6 +1,7 @@
 import type { RunEvent } from '../../contracts/events.js';
 import type { RunRecord, StepState } from '../../contracts/store.js';
 import { validateAppendBatch } from '../../store-kit/append-batch.js';
+import { setOwn } from '../../util/own-keys.js';
 import { applyRunEvent, changesStepState, initialRunState, pendingSteps } from '../run-state.js';
 import { runExists, runNotFound } from '../store-errors.js';
 import { stateFromHead, type RunHeadRow } from './rows.js';
@@ -81,7 +82,7 @@ export function appendEvents(database: StoreDatabase, runId: string, events: rea
     if (changesStepState(event) && !touched.has(event.stepId)) {
       touched.add(event.stepId);
       const json = statements.getStep.get(runId, event.stepId) as string | undefined;
-      if (json !== undefined) state.steps[event.stepId] = JSON.parse(json) as StepState;
+      if (json !== undefined) setOwn(state.steps, event.stepId, JSON.parse(json) as StepState);
     }
     applyRunEvent(state, event);
   }
