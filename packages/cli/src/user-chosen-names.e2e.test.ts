@@ -130,6 +130,18 @@ describe.each<string>(NAMES)('beamline with the name %s', (name) => {
     expect(Object.entries(second.steps[name]?.outputs ?? {})).toContainEqual(['__proto__', 'kept']);
     expect(Object.keys(second.metrics)).toEqual(['m']);
   });
+
+  it('explain names an env variable of that name that was added as new, not as a change from a function', async () => {
+    const step = (env: string) =>
+      `name: env\nsteps:\n  e:\n    uses: exec\n    with: { command: "true", env: { ${env} } }\n`;
+    await writeFile(join(dir, 'env.yaml'), step('A: "1"'));
+    expect((await cli(dir, ['run', 'env.yaml'])).code).toBe(0);
+    await writeFile(join(dir, 'env.yaml'), step(`A: "1", ${name}: "new"`));
+    const { stdout } = await cli(dir, ['run', 'env.yaml', '--json']);
+    const latest = (JSON.parse(stdout.split('\n')[0]!) as RunEvent).runId;
+    const explain = await cli(dir, ['explain', latest, 'e']);
+    expect(explain.stdout).toContain(`params         env.${name}: (none) → new`);
+  });
 });
 
 describe('beamline refuses __proto__ where a pipeline declares it', () => {

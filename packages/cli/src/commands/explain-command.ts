@@ -77,7 +77,14 @@ function diffRecords(
   prefix: string,
 ): FieldDiff[] {
   const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
-  return keys.flatMap((key) => diffValues(before[key], after[key], prefix ? `${prefix}.${key}` : key));
+  return keys.flatMap((key) =>
+    diffValues(ownValue(before, key), ownValue(after, key), prefix ? `${prefix}.${key}` : key),
+  );
+}
+
+/** A parameter the other side lacks is `(none)`, even one named `constructor` or `toString`. */
+function ownValue(record: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
 /** Objects by key and equally long lists (an argv) by position, so one changed flag reads as one line. */
