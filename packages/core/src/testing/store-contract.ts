@@ -386,6 +386,38 @@ export function storeContractSuite(name: string, options: StoreContractOptions):
         expect(await other.runState('r1')).toEqual(expected);
       });
 
+      it('keeps step ids and outputs named __proto__ or like Object.prototype members as data', async () => {
+        // The planner refuses a `__proto__` step id, but runs recorded before it did hold them.
+        const ids = ['__proto__', 'constructor', 'toString', 'hasOwnProperty'];
+        const store = await create();
+        await store.createRun(runRecord('names', { steps: ids }));
+        const log = new EventLog('names');
+        const outputs = JSON.parse('{"__proto__": 1, "constructor": 2}') as Record<string, unknown>;
+        await store.append(
+          'names',
+          ids.map((stepId) => log.next({ type: 'queued', stepId })),
+        );
+        await store.append('names', [
+          log.next(startedEvent('__proto__')),
+          log.next({ ...succeededEvent('__proto__'), outputs }),
+        ]);
+        await store.putCache({ ...cacheRecord('k-names', 'pipe/__proto__', 'names', 1_000), outputs });
+        const check = async (current: Store) => {
+          const state = (await current.runState('names'))!;
+          expect(Object.keys(state.steps)).toEqual(ids);
+          expect(ids.map((id) => Object.hasOwn(state.steps, id) && state.steps[id]?.stepId)).toEqual(ids);
+          expect(state.steps['__proto__']?.status).toBe('succeeded');
+          expect(Object.entries(state.steps['__proto__']?.outputs ?? {})).toEqual(Object.entries(outputs));
+          expect(Object.entries((await current.getCache('k-names'))?.outputs ?? {})).toEqual(
+            Object.entries(outputs),
+          );
+          const [summary] = await current.listRuns();
+          expect(summary?.counts).toEqual({ succeeded: 1, queued: 3 });
+        };
+        await check(store);
+        await check(await reopen(store));
+      });
+
       it('records run success and cancellation', async () => {
         const store = await create();
         await store.createRun(runRecord('ok'));
