@@ -399,7 +399,14 @@ export function storeContractSuite(name: string, options: StoreContractOptions):
         );
         await store.append('names', [
           log.next(startedEvent('__proto__')),
-          log.next({ ...succeededEvent('__proto__'), outputs }),
+          log.next({
+            type: 'succeeded',
+            stepId: '__proto__',
+            attempt: 1,
+            outputs,
+            artifacts: [],
+            durationMs: 1,
+          }),
         ]);
         await store.putCache({ ...cacheRecord('k-names', 'pipe/__proto__', 'names', 1_000), outputs });
         const check = async (current: Store) => {
