@@ -18,4 +18,18 @@ describe('plannedStepCount', () => {
     // A three-step file that plans 100,000 instances is a large plan.
     expect(plannedStepCount(definition, { items: many, seeds: [1, 2] })).toBe(1 + 300_000 + 2);
   });
+
+  it('reads a param named like an Object.prototype member from the run params or its default', () => {
+    const definition = {
+      name: 'p',
+      params: { constructor: { type: 'array' as const, default: ['a', 'b', 'c'] } },
+      steps: {
+        train: { uses: 'exec', matrix: { item: '${{ params.constructor }}' } },
+        test: { uses: 'exec', matrix: { item: '${{ params.toString }}' } },
+      },
+    };
+    // Not Object.prototype.constructor (1 value): the default's 3; toString is no param (1).
+    expect(plannedStepCount(definition, {})).toBe(3 + 1);
+    expect(plannedStepCount(definition, { constructor: [1, 2] })).toBe(2 + 1);
+  });
 });
