@@ -32,26 +32,31 @@ export function reservedKeyPaths(value: unknown): (string | number)[][] {
   // Only the ancestors are remembered, to stop at a cycle: a set of every object seen would cost memory
   // in proportion to a 100,000-step pipeline.
   const ancestors: object[] = [];
-  const visit = (node: unknown): void => {
-    if (typeof node !== 'object' || node === null || ancestors.includes(node)) return;
+  const visit = (node: object): void => {
+    if (ancestors.includes(node)) return;
     ancestors.push(node);
     if (Array.isArray(node)) {
-      node.forEach((item: unknown, index) => {
+      for (let index = 0; index < node.length; index++) {
+        const item: unknown = node[index];
+        if (typeof item !== 'object' || item === null) continue;
         path.push(index);
         visit(item);
         path.pop();
-      });
+      }
     } else if (isPlainRecord(node)) {
+      // Called for every object of a pipeline (100,000 steps): only keys and objects cost anything.
       for (const key of Object.keys(node)) {
+        if (key === PROTOTYPE_KEY) found.push([...path, key]);
+        const item = node[key];
+        if (typeof item !== 'object' || item === null) continue;
         path.push(key);
-        if (key === PROTOTYPE_KEY) found.push([...path]);
-        visit(node[key]);
+        visit(item);
         path.pop();
       }
     }
     ancestors.pop();
   };
-  visit(value);
+  if (typeof value === 'object' && value !== null) visit(value);
   return found;
 }
 
