@@ -1,7 +1,15 @@
 import { initialRunState, reduceRunState, type RunRecord } from '@beamline/core';
 import { describe, expect, it } from 'vitest';
 import { sampleRun, stamp } from '../testing/synthetic-events.js';
-import { applyRunEvent, countSteps, createRunView, isRetrying, stepViews } from './run-view.js';
+import {
+  applyRunEvent,
+  completeView,
+  countSteps,
+  createRunView,
+  createRunViewOf,
+  isRetrying,
+  stepViews,
+} from './run-view.js';
 
 const KEY_PARTS = { command: 'exec', commandVersion: '1', params: '{}', inputs: {}, runner: 'l' };
 
@@ -78,5 +86,19 @@ describe('the run view', () => {
       ['evaluate', 'pending'],
       ['report', 'pending'],
     ]);
+  });
+
+  it('keeps steps named __proto__ (runs recorded before such ids were refused) and constructor', () => {
+    const view = createRunViewOf(['__proto__', 'constructor']);
+    const steps = JSON.parse(
+      '{"__proto__": {"stepId": "__proto__", "status": "succeeded", "attempt": 1},' +
+        ' "constructor": {"stepId": "constructor", "status": "failed", "attempt": 1}}',
+    ) as Parameters<typeof completeView>[1]['steps'];
+    completeView(view, { runId: 'r', status: 'failed', steps, durationMs: 5 });
+    expect(stepViews(view).map((step) => [step.id, step.state.status])).toEqual([
+      ['__proto__', 'succeeded'],
+      ['constructor', 'failed'],
+    ]);
+    expect(countSteps(view)).toMatchObject({ succeeded: 1, failed: 1, other: 0 });
   });
 });
