@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Repository hygiene, run by the test command after the build: unused files, exports and dependencies
-# (knip), import cycles (dpdm, runtime imports only), and each published package as npm would ship it
-# (publint, and @arethetypeswrong/cli on the packed tarball). Prints what fails; exit 1 if anything does.
+# Repository hygiene, run by the test command after the build: formatting of the files outside the
+# packages, unused files, exports and dependencies (knip), import cycles (dpdm, runtime imports only),
+# and each published package as npm would ship it (publint, and @arethetypeswrong/cli on the tarball). Prints what fails; exit 1 if anything does.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
@@ -19,6 +19,7 @@ check() {
   fi
 }
 
+check "prettier (files outside the packages, which check their own in lint)" npx prettier --check '*.{json,md,ts,js,mjs}' docs scripts examples
 check "knip (unused files, exports, dependencies)" npx knip --no-progress
 for dir in packages/*/; do
   [ -f "$dir/package.json" ] || continue

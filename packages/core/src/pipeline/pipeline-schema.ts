@@ -6,7 +6,7 @@ import { MEMORY_EXPECTED, parseMemory } from './parse-memory.js';
 import { PROTOTYPE_KEY, reservedKeyPaths } from '../util/own-keys.js';
 
 /** Step ids, param names and matrix keys: usable in `${{ steps.<id> }}` paths and matrix instance ids. */
-export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
 const expected = (what: string) => ({ error: `expected ${what}` });
 const name = (what: string) =>
@@ -109,7 +109,7 @@ const pipelineHead = {
 const pipelineExpected = expected('a pipeline (an object with name, params, steps)');
 
 /** The structure of a pipeline file; semantic rules (needs, expressions, commands) are the planner's. */
-export const pipelineSchema = z.strictObject(
+const pipelineSchema = z.strictObject(
   {
     ...pipelineHead,
     steps: z
