@@ -1,7 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { lastValueFrom, mergeMap, Subject, from } from 'rxjs';
 import { inject, injectable } from '../di/tsyringe.js';
 import type { Artifact } from '../contracts/artifact.js';
 import { STEP_LABELS, type Command, type CommandContext } from '../contracts/command.js';
@@ -29,12 +28,34 @@ import type { RunEventLog } from './run-event-log.js';
 import { stopOrphanedProcess } from '../process/stop-orphaned-process.js';
 import { recordProcesses } from './record-processes.js';
 import { StepAttempt, type AttemptResult } from './step-attempt.js';
+import { StepGraph } from './step-graph.js';
+import { StepQueue } from './step-queue.js';
+import { StepResults } from './step-results.js';
 import { validateParams } from './validate-params.js';
 
 type Outcome = 'done' | 'failed' | 'cancelled';
 
+/** Outcomes by plan position, one byte each: 0 while the step has none. */
+const NO_OUTCOME = 0;
+const OUTCOME_CODES: Readonly<Record<Outcome, number>> = { done: 1, failed: 2, cancelled: 3 };
+
 /** What a completed step passes on to its dependants (its outputs and artifacts). */
 type Completed = AttemptResult;
+
+/**
+ * The per-step bookkeeping of a run, by plan position: what a step waits for, what it ended with, the results
+ * still to be read, the queue of steps ready to run. Typed arrays rather than maps keyed by step id: for
+ * 100,000 steps a few MB instead of tens, and nothing that grows while the steps run.
+ */
+interface StepBook {
+  graph: StepGraph;
+  results: StepResults;
+  /** One of {@link OUTCOME_CODES}, or {@link NO_OUTCOME}. */
+  outcomes: Uint8Array;
+  /** How many needs a pending step still waits for. */
+  waitingOn: Int32Array;
+  queue: StepQueue;
+}
 
 /** A step ready to run: its command and runner, validated parameters and cache key. */
 interface StepWork {
@@ -49,20 +70,18 @@ interface StepWork {
 }
 
 /**
- * Executes one run: the plan's DAG as an RxJS pipeline with bounded parallelism. A step waits for its
- * needs, then for resources, then runs its attempts with timeout and retry; its completion is durable in
- * the store before its dependants start. Lives in the run's child container (one instance per run).
+ * Executes one run: the plan's DAG with bounded parallelism. A step waits for its needs, then for
+ * resources, then runs its attempts with timeout and retry; its completion is durable in the store before
+ * its dependants start. Lives in the run's child container (one instance per run).
  */
 @injectable()
 export class RunExecution {
   private readonly abort = new AbortController();
-  private readonly completed = new Map<string, Completed>();
-  private readonly outcomes = new Map<string, Outcome>();
+  /** The errors of failed steps (few), and which failed first. */
   private readonly failures = new Map<string, ErrorInfo>();
-  private readonly waitingOn = new Map<string, number>();
-  private readonly dependants = new Map<string, string[]>();
-  private readonly steps = new Map<string, PlannedStep>();
-  private readonly ready = new Subject<PlannedStep>();
+  private firstFailed: string | undefined;
+  /** Present while the steps run; released before the result is built. */
+  private book: StepBook | undefined;
   /** Set when the store failed: the run stops and `run()` rejects with it. */
   private internalFailure: CoreError | undefined;
 
@@ -78,6 +97,11 @@ export class RunExecution {
   ) {
     // Every running attempt and every step waiting for resources listens for the run's cancellation.
     setMaxListeners(0, this.abort.signal);
+    // And so does the run itself, from start to end, which keeps the signal's list of `abort` listeners in
+    // place: Node 20 drops that list (a map entry) when its last listener goes and makes it anew with the
+    // next, and with one attempt at a time (a chain) the churn of that long-lived map left ~150 bytes of
+    // old-generation garbage per step.
+    this.abort.signal.addEventListener('abort', keepListenerList);
     this.log.onStoreFailure((error) => this.stopOnInternalFailure(error));
   }
 
@@ -98,38 +122,54 @@ export class RunExecution {
     const { plan, resumeFrom } = this.context;
     this.log.emit({ type: 'run-started', pipeline: plan.pipeline, resumed: resumeFrom !== undefined });
 
-    for (const step of plan.steps) {
-      this.steps.set(step.id, step);
-      const recorded = resumeFrom && ownValue(resumeFrom.steps, step.id);
-      if (recorded && (recorded.status === 'succeeded' || recorded.status === 'cached')) {
-        this.completed.set(step.id, { outputs: recorded.outputs ?? {}, artifacts: recorded.artifacts ?? [] });
-        this.outcomes.set(step.id, 'done');
+    const graph = new StepGraph(plan.steps);
+    const outcomes = new Uint8Array(graph.size);
+    const recorded = (position: number): StepState | undefined =>
+      resumeFrom && ownValue(resumeFrom.steps, graph.step(position).id);
+    for (let position = 0; position < graph.size; position++) {
+      const status = recorded(position)?.status;
+      if (status === 'succeeded' || status === 'cached') outcomes[position] = OUTCOME_CODES.done;
+    }
+    const results = new StepResults(graph, plan, (position) => outcomes[position] === NO_OUTCOME);
+    for (let position = 0; position < graph.size; position++) {
+      const step = recorded(position);
+      if (outcomes[position] === OUTCOME_CODES.done && step) {
+        results.keep(position, { outputs: step.outputs ?? {}, artifacts: step.artifacts ?? [] });
       }
     }
+    const book: StepBook = {
+      graph,
+      results,
+      outcomes,
+      waitingOn: new Int32Array(graph.size),
+      queue: new StepQueue(graph.size, this.config.maxParallel, (position) => this.runStep(position)),
+    };
+    this.book = book;
+
     if (resumeFrom) await this.stopOrphans(resumeFrom);
-    const pending = plan.steps.filter((step) => !this.outcomes.has(step.id));
-    for (const [index, step] of pending.entries()) {
-      this.waitingOn.set(step.id, step.needs.filter((need) => !this.outcomes.has(need)).length);
-      for (const need of step.needs) {
-        const list = this.dependants.get(need);
-        if (list) list.push(step.id);
-        else this.dependants.set(need, [step.id]);
+    let pending = 0;
+    for (let position = 0; position < graph.size; position++) {
+      if (outcomes[position] !== NO_OUTCOME) continue;
+      let waiting = 0;
+      for (let edge = graph.needsFrom[position]!; edge < graph.needsFrom[position + 1]!; edge++) {
+        const need = graph.needs[edge]!;
+        // A need the plan does not have is never met, as a need that has not run yet.
+        if (need < 0 || outcomes[need] === NO_OUTCOME) waiting++;
       }
-      this.log.emit({ type: 'queued', stepId: step.id });
+      book.waitingOn[position] = waiting;
+      this.log.emit({ type: 'queued', stepId: graph.step(position).id });
       // Write in slices: a 100,000-step plan should not hold all its `queued` events in memory at once.
-      if (index % 2000 === 1999) await this.persist();
+      if (pending++ % 2000 === 1999) await this.persist();
     }
     await this.persist();
 
     const stopPolling = this.pollRemoteCancel();
     try {
-      if (pending.length > 0) {
-        const finished = lastValueFrom(
-          this.ready.pipe(mergeMap((step) => from(this.runStep(step)), this.config.maxParallel)),
-          { defaultValue: undefined },
-        );
-        for (const step of pending) if (this.waitingOn.get(step.id) === 0) this.ready.next(step);
-        await finished;
+      if (pending > 0) {
+        for (let position = 0; position < graph.size; position++) {
+          if (outcomes[position] === NO_OUTCOME && book.waitingOn[position] === 0) book.queue.push(position);
+        }
+        await book.queue.drained();
       }
     } finally {
       stopPolling();
@@ -144,18 +184,18 @@ export class RunExecution {
       throw this.internalFailure;
     }
     const durationMs = this.clock.now() - startedAt;
-    const failed = [...this.outcomes].find(([, outcome]) => outcome === 'failed');
+    const failed = this.firstFailed;
     let status: RunResult['status'];
     let error: ErrorInfo | undefined;
     if (this.abort.signal.aborted) {
       status = 'cancelled';
       this.log.emit({ type: 'run-cancelled', reason: this.cancelReason(), durationMs });
-    } else if (failed) {
+    } else if (failed !== undefined) {
       status = 'failed';
-      const stepError = this.failures.get(failed[0]);
+      const stepError = this.failures.get(failed);
       error = {
         code: 'CORE_STEP_FAILED',
-        message: `Step "${failed[0]}" failed: ${stepError?.message ?? 'unknown error'}`,
+        message: `Step "${failed}" failed: ${stepError?.message ?? 'unknown error'}`,
         retryable: false,
       };
       this.log.emit({ type: 'run-failed', error, durationMs });
@@ -166,6 +206,8 @@ export class RunExecution {
     await this.log.close().catch((error: unknown) => {
       throw this.internalFailure ?? error;
     });
+    // The result holds a state object per step: build it with the bookkeeping gone.
+    this.book = undefined;
     const state = await this.store.runState(this.runId);
     return {
       runId: this.runId,
@@ -195,43 +237,76 @@ export class RunExecution {
     return () => clearInterval(timer);
   }
 
-  private async runStep(step: PlannedStep): Promise<void> {
-    const outcome = await this.executeStep(step).catch((error: unknown) => {
+  /** The run's per-step bookkeeping; only while the steps run. */
+  private get steps(): StepBook {
+    if (this.book === undefined) throw new Error('RunExecution: the steps are not running');
+    return this.book;
+  }
+
+  private async runStep(position: number): Promise<void> {
+    const step = this.steps.graph.step(position);
+    const outcome = await this.executeStep(step, position).catch((error: unknown) => {
       // Only the store can fail here: the whole run stops, and this step's events end where they are
       // (a `succeeded` the store could not record is not followed by a `failed`).
       this.stopOnInternalFailure(error);
       return 'cancelled' as const;
     });
-    this.outcomes.set(step.id, outcome);
+    const { graph, outcomes, waitingOn, queue } = this.steps;
+    this.settle(position, outcome);
     if (outcome === 'done') {
-      for (const id of this.dependants.get(step.id) ?? []) {
-        const left = (this.waitingOn.get(id) ?? 1) - 1;
-        this.waitingOn.set(id, left);
-        if (left === 0 && !this.outcomes.has(id)) this.ready.next(this.steps.get(id)!);
+      for (let edge = graph.dependantsFrom[position]!; edge < graph.dependantsFrom[position + 1]!; edge++) {
+        const dependant = graph.dependants[edge]!;
+        if (--waitingOn[dependant]! === 0 && outcomes[dependant] === NO_OUTCOME) queue.push(dependant);
       }
     } else {
-      this.skipDependants(step.id, outcome);
+      this.skipDependants(position, outcome);
       // A failed write has already stopped the run (onStoreFailure).
       await this.log.flush().catch(() => undefined);
     }
-    if (this.outcomes.size === this.steps.size) this.ready.complete();
   }
 
-  /** Dependants of a step that did not complete can never run: record them as cancelled, transitively. */
-  private skipDependants(stepId: string, outcome: Outcome): void {
-    for (const id of this.dependants.get(stepId) ?? []) {
-      if (this.outcomes.has(id)) continue;
+  /** Gives a step its outcome; what it would have read is released if it never read it. */
+  private settle(position: number, outcome: Outcome): void {
+    const { outcomes, results, graph } = this.steps;
+    if (outcomes[position] !== NO_OUTCOME) return;
+    outcomes[position] = OUTCOME_CODES[outcome];
+    results.doneReading(position);
+    if (outcome === 'failed') this.firstFailed ??= graph.step(position).id;
+  }
+
+  /**
+   * Dependants of a step that did not complete can never run: record them as cancelled, transitively,
+   * depth first (with a stack of its own: a chain of 100,000 steps would overflow the call stack).
+   */
+  private skipDependants(position: number, outcome: 'failed' | 'cancelled'): void {
+    const { graph, outcomes } = this.steps;
+    const parents = [position];
+    const nextEdges = [graph.dependantsFrom[position]!];
+    while (parents.length > 0) {
+      const top = parents.length - 1;
+      const parent = parents[top]!;
+      const edge = nextEdges[top]!;
+      if (edge === graph.dependantsFrom[parent + 1]) {
+        parents.pop();
+        nextEdges.pop();
+        continue;
+      }
+      nextEdges[top] = edge + 1;
+      const dependant = graph.dependants[edge]!;
+      if (outcomes[dependant] !== NO_OUTCOME) continue;
+      const parentOutcome = parent === position ? outcome : 'cancelled';
       const reason =
-        outcome === 'cancelled' && this.abort.signal.aborted
+        parentOutcome === 'cancelled' && this.abort.signal.aborted
           ? this.cancelReason()
-          : `needs step "${stepId}", which ${outcome === 'failed' ? 'failed' : 'was cancelled'}`;
-      this.outcomes.set(id, 'cancelled');
-      this.log.emit({ type: 'cancelled', stepId: id, reason });
-      this.skipDependants(id, 'cancelled');
+          : `needs step "${graph.step(parent).id}", which ${parentOutcome === 'failed' ? 'failed' : 'was cancelled'}`;
+      this.settle(dependant, 'cancelled');
+      this.log.emit({ type: 'cancelled', stepId: graph.step(dependant).id, reason });
+      parents.push(dependant);
+      nextEdges.push(graph.dependantsFrom[dependant]!);
     }
   }
 
-  private async executeStep(step: PlannedStep): Promise<Outcome> {
+  private async executeStep(step: PlannedStep, position: number): Promise<Outcome> {
     if (this.abort.signal.aborted) return this.recordCancelled(step);
     const command = this.commands.require(step.uses);
     const runner = this.runners.require(step.runner);
@@ -242,11 +317,14 @@ export class RunExecution {
       work = await this.prepare(step, command, runner, startedAt);
     } catch (error) {
       return this.recordFailed(step, 0, error, startedAt);
+    } finally {
+      // The step has read its needs' results (or never will): nothing further up waits on it.
+      this.steps.results.doneReading(position);
     }
 
     if (step.cache && !this.context.noCache) {
       const hit = await this.store.getCache(work.key);
-      if (hit && artifactsIntact(hit.artifacts)) return this.recordCached(step, hit);
+      if (hit && artifactsIntact(hit.artifacts)) return this.recordCached(step, position, hit);
     }
 
     let lease: Lease;
@@ -258,7 +336,7 @@ export class RunExecution {
         : this.recordFailed(step, 0, error, startedAt);
     }
     try {
-      return await this.attempts(work, lease.grant);
+      return await this.attempts(work, position, lease.grant);
     } finally {
       lease.release();
     }
@@ -271,7 +349,8 @@ export class RunExecution {
     runner: Runner,
     startedAt: number,
   ): Promise<StepWork> {
-    const raw = resolveStepParams(step, (id) => this.completed.get(id)?.outputs, this.context.plan);
+    const { results } = this.steps;
+    const raw = resolveStepParams(step, (id) => results.outputsOf(id), this.context.plan);
     const params = await validateParams(command, raw, step.id, {
       baseId: step.baseId,
       file: this.context.plan.source ?? `pipeline ${this.context.plan.pipeline}`,
@@ -281,7 +360,7 @@ export class RunExecution {
   }
 
   /** Attempts until one succeeds, the retry budget is spent, an error is not retryable or the run stops. */
-  private async attempts(work: StepWork, grant: ResourceGrant): Promise<Outcome> {
+  private async attempts(work: StepWork, position: number, grant: ResourceGrant): Promise<Outcome> {
     const { step, key, keyParts, startedAt } = work;
     // A resumed step keeps counting attempts but gets its full budget again.
     const resumed = this.context.resumeFrom;
@@ -307,7 +386,7 @@ export class RunExecution {
         continue;
       }
       // Outside the attempt's try: a store that fails to record the success is not a failed attempt.
-      this.remember(step.id, result);
+      this.steps.results.keep(position, result);
       this.log.emit({
         type: 'succeeded',
         stepId: step.id,
@@ -436,7 +515,7 @@ export class RunExecution {
       command: command.name,
       commandVersion: command.version,
       params: canonicalJson(raw),
-      inputs: inputDigests(step.needs.map((id) => [id, this.completed.get(id)?.artifacts ?? []])),
+      inputs: inputDigests(step.needs.map((id) => [id, this.steps.results.artifactsOf(id) ?? []])),
       runner: runnerIdentity,
     };
   }
@@ -459,13 +538,8 @@ export class RunExecution {
     };
   }
 
-  /** Outputs are kept in memory only for steps that others wait for (the store has them all). */
-  private remember(stepId: string, result: Completed): void {
-    if (this.dependants.has(stepId)) this.completed.set(stepId, result);
-  }
-
-  private async recordCached(step: PlannedStep, hit: CacheRecord): Promise<Outcome> {
-    this.remember(step.id, { outputs: hit.outputs, artifacts: hit.artifacts });
+  private async recordCached(step: PlannedStep, position: number, hit: CacheRecord): Promise<Outcome> {
+    this.steps.results.keep(position, { outputs: hit.outputs, artifacts: hit.artifacts });
     this.log.emit({
       type: 'cached',
       stepId: step.id,
@@ -503,6 +577,9 @@ export class RunExecution {
     return 'cancelled';
   }
 }
+
+/** The run's own `abort` listener (see the constructor of {@link RunExecution}); it has nothing to do. */
+function keepListenerList(): void {}
 
 /** A cached result is only reusable while the files it points to are still there. */
 function artifactsIntact(artifacts: readonly Artifact[]): boolean {

@@ -27,13 +27,10 @@ function formatMatrixValue(value: unknown): string {
 
 /** `train[dataset=a,seed=1]`: keys in the matrix's key order. */
 export function matrixInstanceId(baseId: string, matrix: Record<string, unknown>): string {
-  let id = `${baseId}[`;
-  let first = true;
-  for (const key in matrix) {
-    id += `${first ? '' : ','}${key}=${formatMatrixValue(matrix[key])}`;
-    first = false;
-  }
-  return `${id}]`;
+  // Joined, not concatenated with `+=`: see resolveExpressions (a plan keeps its ids).
+  const pairs: string[] = [];
+  for (const key in matrix) pairs.push(`${key}=${formatMatrixValue(matrix[key])}`);
+  return [baseId, '[', pairs.join(','), ']'].join('');
 }
 
 /**

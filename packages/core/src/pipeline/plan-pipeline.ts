@@ -141,7 +141,7 @@ function stepBase(baseId: string, step: StepDefinition, params: Record<string, u
   };
 }
 
-/** Where a step's instances are in the plan, and the matrix keys they differ by (none for a plain step). */
+/** Where a matrix step's instances are in the plan, and the matrix keys they differ by. */
 interface Instances {
   start: number;
   end: number;
@@ -175,8 +175,9 @@ class PlanBuilder {
     const base = stepBase(baseId, step, this.params);
     const start = this.steps.length;
     if (step.matrix === undefined) {
+      // No entry in `instances`: a need of a plain step is its id, as for a need without an entry (a map
+      // entry per step of a 100,000-step chain would be 10 MB of garbage once the plan is made).
       this.push(base, baseId, undefined, this.sharedNeeds(baseId, undefined) ?? NO_NEEDS);
-      this.instances.set(baseId, { start, end: this.steps.length, keys: undefined });
       return;
     }
     const { lists, paramProblems } = matrixLists(baseId, step.matrix, this.params);

@@ -2,7 +2,13 @@ import type { StepOutputs } from '../contracts/command.js';
 import type { Plan, PlannedStep } from '../contracts/pipeline.js';
 import { CoreError } from '../errors/core-error.js';
 import { canonicalJson } from '../util/canonical-json.js';
-import { formatExpression, lookupPath, resolveExpressions, type ExpressionReference } from './expressions.js';
+import {
+  forEachReference,
+  formatExpression,
+  lookupPath,
+  resolveExpressions,
+  type ExpressionReference,
+} from './expressions.js';
 import { listNames } from './did-you-mean.js';
 import { paramsAndMatrixResolver } from './reference-scope.js';
 
@@ -57,6 +63,53 @@ function instanceWithValues(
   return byValues.get(valuesKey(matrix, keys));
 }
 
+/**
+ * What a `steps.<baseId>.…` reference of `step` reads: the id of one step (a plain step, or the instance
+ * with this step's matrix values when this step is a matrix instance sharing all of that step's keys), every
+ * instance in matrix order, or undefined when no instance has this step's matrix values.
+ */
+function readTarget(
+  step: PlannedStep,
+  baseId: string,
+  plan: Plan,
+): string | readonly PlannedStep[] | undefined {
+  const index = indexOf(plan);
+  const instances = index.byBaseId.get(baseId);
+  const first = instances?.[0];
+  if (!instances || !first?.matrix) return first?.id ?? baseId;
+  const keys = Object.keys(first.matrix);
+  const own = step.matrix;
+  if (own && keys.every((key) => Object.hasOwn(own, key)))
+    return instanceWithValues(index, baseId, keys, own)?.id;
+  return instances;
+}
+
+/** The `steps.<id>.outputs.<name>` reference a path is, as its step's base id; undefined for any other. */
+function stepOutputBase(reference: ExpressionReference): string | undefined {
+  const [baseId, outputs, name] = reference.path;
+  return reference.root === 'steps' &&
+    typeof baseId === 'string' &&
+    outputs === 'outputs' &&
+    typeof name === 'string'
+    ? baseId
+    : undefined;
+}
+
+/**
+ * Calls `visit` with the id of every step whose outputs {@link resolveStepParams} reads for `step` (once per
+ * reference, so possibly more than once per step). References that cannot resolve are left out: the step
+ * fails on them when it starts. The engine uses it to know when no step will read an output any more.
+ */
+export function forEachStepRead(step: PlannedStep, plan: Plan, visit: (stepId: string) => void): void {
+  forEachReference(step.with, (reference) => {
+    const baseId = stepOutputBase(reference);
+    if (baseId === undefined) return;
+    const target = readTarget(step, baseId, plan);
+    if (typeof target === 'string') visit(target);
+    else if (target !== undefined) for (const instance of target) visit(instance.id);
+  });
+}
+
 function expressionError(step: PlannedStep, reference: ExpressionReference, problem: string): CoreError {
   return new CoreError(
     'CORE_EXPRESSION_INVALID',
@@ -101,32 +154,20 @@ export function resolveStepParams(
     (reference) => {
       const answer = known(reference);
       if (answer !== undefined) return answer;
-      const [baseId, outputs, name] = reference.path;
-      if (
-        reference.root !== 'steps' ||
-        typeof baseId !== 'string' ||
-        outputs !== 'outputs' ||
-        typeof name !== 'string'
-      ) {
+      const baseId = stepOutputBase(reference);
+      if (baseId === undefined) {
         throw expressionError(
           step,
           reference,
           'expected params.<name>, matrix.<key> or steps.<id>.outputs.<name>',
         );
       }
-      const index = indexOf(plan);
-      const instances = index.byBaseId.get(baseId);
-      const first = instances?.[0];
-      if (!instances || !first?.matrix) return { value: outputOf(first?.id ?? baseId, reference, name) };
-      const keys = Object.keys(first.matrix);
-      const own = step.matrix;
-      if (own && keys.every((key) => Object.hasOwn(own, key))) {
-        const match = instanceWithValues(index, baseId, keys, own);
-        if (!match)
-          throw expressionError(step, reference, `no instance of "${baseId}" has this step's matrix values`);
-        return { value: outputOf(match.id, reference, name) };
-      }
-      return { value: instances.map((instance) => outputOf(instance.id, reference, name)) };
+      const name = reference.path[2] as string;
+      const target = readTarget(step, baseId, plan);
+      if (target === undefined)
+        throw expressionError(step, reference, `no instance of "${baseId}" has this step's matrix values`);
+      if (typeof target === 'string') return { value: outputOf(target, reference, name) };
+      return { value: target.map((instance) => outputOf(instance.id, reference, name)) };
     },
     'final',
   );

@@ -107,6 +107,17 @@ export function storeContractSuite(name: string, options: StoreContractOptions):
         expect((await store.runState('r0'))?.steps).toEqual({});
       });
 
+      it('records a step id the plan lists twice once, in the place of its first', async () => {
+        const store = await create();
+        await store.createRun({
+          ...runRecord('r1'),
+          plan: { steps: [{ id: 'b' }, { id: 'a' }, { id: 'b' }] },
+        });
+        const state = await store.runState('r1');
+        expect(Object.keys(state?.steps ?? {})).toEqual(['b', 'a']);
+        expect(state?.steps.b).toEqual({ stepId: 'b', status: 'pending', attempt: 0 });
+      });
+
       it('lists runs newest first, with step counts, and honours limit', async () => {
         const store = await create();
         await store.createRun(runRecord('old', { createdAt: 1_000, steps: ['a', 'b'] }));

@@ -1,8 +1,13 @@
 import type { RunEvent } from '../../contracts/events.js';
 import type { RunRecord, StepState } from '../../contracts/store.js';
 import { validateAppendBatch } from '../../store-kit/append-batch.js';
-import { setOwn } from '../../util/own-keys.js';
-import { applyRunEvent, changesStepState, initialRunState, pendingSteps } from '../run-state.js';
+import {
+  applyToRunHead,
+  changesStepState,
+  initialRunState,
+  nextStepState,
+  pendingSteps,
+} from '../run-state.js';
 import { runExists, runNotFound } from '../store-errors.js';
 import { stateFromHead, type RunHeadRow } from './rows.js';
 import type { StoreDatabase } from './store-database.js';
@@ -62,9 +67,10 @@ export function appendEvents(database: StoreDatabase, runId: string, events: rea
   // written. A failure here throws before any row is written.
   const ranges = database.texts?.writeLarge(events);
 
-  // Only the steps this batch changes are loaded: a 100,000-step run is never read whole.
+  // Only the steps this batch changes are loaded: a 100,000-step run is never read whole. They are kept in
+  // a Map, not in the state's record: see applyToRunHead.
   const state = stateFromHead(runId, head);
-  const touched = new Set<string>();
+  const touched = new Map<string, StepState>();
   for (let i = 0; i < events.length; i++) {
     const event = events[i]!;
     const range = ranges?.get(i);
@@ -79,16 +85,18 @@ export function appendEvents(database: StoreDatabase, runId: string, events: rea
       range?.offset ?? null,
       range?.length ?? null,
     );
-    if (changesStepState(event) && !touched.has(event.stepId)) {
-      touched.add(event.stepId);
-      const json = statements.getStep.get(runId, event.stepId) as string | undefined;
-      if (json !== undefined) setOwn(state.steps, event.stepId, JSON.parse(json) as StepState);
+    if (changesStepState(event)) {
+      let step = touched.get(event.stepId);
+      if (step === undefined) {
+        const json = statements.getStep.get(runId, event.stepId) as string | undefined;
+        if (json !== undefined) step = JSON.parse(json) as StepState;
+      }
+      touched.set(event.stepId, nextStepState(step, event));
     }
-    applyRunEvent(state, event);
+    applyToRunHead(state, event);
   }
-  for (const stepId of touched) {
-    const step = state.steps[stepId];
-    if (step !== undefined) statements.upsertStep.run(runId, stepId, step.status, JSON.stringify(step));
+  for (const [stepId, step] of touched) {
+    statements.upsertStep.run(runId, stepId, step.status, JSON.stringify(step));
   }
   statements.updateRun.run(
     state.updatedAt,

@@ -68,7 +68,10 @@ export function prepareStatements(db: Database.Database) {
     stepsOfRun: pluck(
       'SELECT state FROM steps WHERE run_id = ? ORDER BY position IS NULL, position, step_id',
     ),
-    insertStep: p('INSERT INTO steps (run_id, step_id, position, status, state) VALUES (?, ?, ?, ?, ?)'),
+    // OR IGNORE: a plan that lists an id twice keeps its first (see pendingSteps).
+    insertStep: p(
+      'INSERT OR IGNORE INTO steps (run_id, step_id, position, status, state) VALUES (?, ?, ?, ?, ?)',
+    ),
     upsertStep: p(
       `INSERT INTO steps (run_id, step_id, status, state) VALUES (?, ?, ?, ?)
        ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, state = excluded.state`,
