@@ -173,11 +173,12 @@ KeepAlive On
 MaxKeepAliveRequests 0
 KeepAliveTimeout 30
 EnableSendfile On
-StartServers 2
+# 200 worker threads from the start (the benchmark's 200 concurrent clients), up to 400.
+StartServers 8
 ServerLimit 16
 ThreadsPerChild 25
 MaxRequestWorkers 400
-MinSpareThreads 50
+MinSpareThreads 200
 MaxSpareThreads 400
 <Directory />
   AllowOverride None

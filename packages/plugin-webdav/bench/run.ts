@@ -1,0 +1,400 @@
+/**
+ * plugin-webdav side by side with Apache mod_dav (Debian apache2) and nginx (dav + dav-ext), all three
+ * on loopback serving the same folder, driven by the same client tools, interleaved over rounds:
+ * - PROPFIND Depth 1 on a folder of 10,000 files (curl; the plugin's RSS sampled during it);
+ * - the last 10 bytes of a 2 GiB file (curl, `Range: bytes=2147483638-2147483647`);
+ * - GET of 1 GiB (curl to /dev/null) and PUT of 1 GiB (curl -T, with a login; each upload removed
+ *   afterwards, `sync` before the next);
+ * - 200 concurrent GETs of a 4 KiB file for BENCH_WRK_SECONDS (default 10) with wrk (2 threads).
+ * Each round runs every server on every case once, the server order rotating from round to round;
+ * figures are medians over BENCH_RUNS rounds (default 5). The plugin runs in a process of its own
+ * (bench/plugin-server.ts) so its memory and CPU are its own.
+ * Env: BENCH_RUNS=n, BENCH_SMALL=1 (1,000 files, 256 MiB, 3 s of wrk: a quick check),
+ * BENCH_ONLY=substring of a case name, BENCH_SERVERS=plugin,apache,nginx (default all three),
+ * BENCH_PROFILE=1 (the plugin runs under `node --cpu-prof`; the profile's top functions are printed).
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { startApache, type ApachePeer } from '../test/support/peers/apache.js';
+import { tempDir } from '../test/support/peers/folders.js';
+import { startNginx, type NginxPeer } from '../test/support/peers/nginx.js';
+import { pluginConfig } from '../test/support/peers/plugin-target.js';
+import type { ShareSpec } from '../test/support/peers/share-spec.js';
+import { rssBytes, treeRssBytes } from '../test/support/peers/tools.js';
+import { summarizeProfile } from './profile.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const small = process.env.BENCH_SMALL === '1';
+const runs = Number(process.env.BENCH_RUNS ?? 5);
+const FILES = small ? 1000 : 10_000;
+const BIG = small ? 256 * MiB : GiB;
+const SPARSE = 2 * GiB;
+const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? (small ? 3 : 10));
+const USER = { name: 'writer', password: 'bench-pa:ss' };
+const profile = process.env.BENCH_PROFILE === '1';
+
+type ServerName = 'plugin' | 'apache' | 'nginx';
+const wanted = (process.env.BENCH_SERVERS ?? 'plugin,apache,nginx')
+  .split(',')
+  .map((s) => s.trim()) as ServerName[];
+
+interface Server {
+  name: ServerName;
+  url: string;
+  /** The process whose memory is reported (the plugin's server; Apache's and nginx's parents). */
+  pid: number;
+  stop(): Promise<void>;
+}
+
+const root = tempDir('bench');
+const data = join(root, 'data');
+mkdirSync(join(data, 'many'), { recursive: true });
+const spec: ShareSpec = {
+  users: { [USER.name]: USER.password },
+  mounts: [{ path: '/data', folder: data, read: 'anonymous', write: [USER.name] }],
+};
+
+function sh(cmd: string): void {
+  execFileSync('sh', ['-c', cmd], { stdio: 'inherit' });
+}
+
+console.log(
+  `preparing ${data}: ${FILES} empty files, a sparse 2 GiB file, ${BIG / MiB} MiB of random data, 4 KiB ...`,
+);
+for (let i = 0; i < FILES; i++)
+  closeSync(openSync(join(data, 'many', `file-${String(i).padStart(5, '0')}.dat`), 'w'));
+sh(`truncate -s ${SPARSE} ${join(data, 'sparse-2g.bin')}`);
+sh(
+  `printf 'tail-bytes' | dd of=${join(data, 'sparse-2g.bin')} bs=1 seek=${SPARSE - 10} conv=notrunc status=none`,
+);
+sh(`head -c ${BIG} /dev/urandom > ${join(data, 'big.bin')}`);
+sh(`head -c 4096 /dev/urandom > ${join(data, 'small.bin')}`);
+const upload = join(root, 'upload.bin');
+sh(`cp ${join(data, 'big.bin')} ${upload}`);
+
+async function startPlugin(): Promise<Server> {
+  const dir = join(root, 'plugin');
+  mkdirSync(dir, { recursive: true });
+  const configFile = join(dir, 'shares.json');
+  writeFileSync(configFile, JSON.stringify(await pluginConfig(spec, dir)));
+  const node = [
+    '--conditions=source',
+    '--import',
+    'tsx',
+    ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'profile')}`] : []),
+    join(import.meta.dirname, 'plugin-server.ts'),
+    configFile,
+  ];
+  const child: ChildProcess = spawn(process.execPath, node, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: {
+      ...process.env,
+      TSX_TSCONFIG_PATH: join(import.meta.dirname, '..', '..', '..', 'tsconfig.base.json'),
+    },
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once('line', resolve);
+    child.once('exit', (code) =>
+      reject(new Error(`the plugin's server exited (${code}) before it listened`)),
+    );
+  });
+  const { url, pid } = JSON.parse(line) as { url: string; pid: number };
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    name: 'plugin',
+    url: url.replace(/\/+$/, ''),
+    pid,
+    stop: async () => {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+async function startServers(): Promise<Server[]> {
+  const servers: Server[] = [];
+  if (wanted.includes('apache')) {
+    const a: ApachePeer = await startApache(spec, { dir: join(root, 'apache') });
+    servers.push({ name: 'apache', url: a.url, pid: a.pid, stop: () => a.stop() });
+  }
+  if (wanted.includes('nginx')) {
+    const n: NginxPeer = await startNginx(spec, { dir: join(root, 'nginx') });
+    servers.push({ name: 'nginx', url: n.url, pid: n.pid, stop: () => n.stop() });
+  }
+  if (wanted.includes('plugin')) servers.unshift(await startPlugin());
+  return servers;
+}
+
+/** Samples a process's RSS every 10 ms while `fn` runs; returns fn's result and the peak. */
+async function withRss<T>(pid: number, fn: () => Promise<T> | T): Promise<{ result: T; peak: number }> {
+  let peak = rssBytes(pid) ?? 0;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, rssBytes(pid) ?? 0);
+  }, 10);
+  try {
+    const result = await new Promise<T>((resolve, reject) => {
+      // Let the sampler run while a synchronous tool blocks: run it on the next turn.
+      setImmediate(() => {
+        Promise.resolve().then(fn).then(resolve, reject);
+      });
+    });
+    peak = Math.max(peak, rssBytes(pid) ?? 0);
+    return { result, peak };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function runAsync(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    p.once('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${out}`)),
+    );
+  });
+}
+
+function asyncCurl(args: string[]): Promise<{ code: number; seconds: number; down: number; up: number }> {
+  return runAsync('curl', [
+    '-sS',
+    '-w',
+    '\n%{http_code} %{time_total} %{size_download} %{size_upload}',
+    ...args,
+  ]).then((out) => {
+    const [code, seconds, down, up] = out.trim().split('\n').at(-1)!.split(/\s+/).map(Number) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    return { code, seconds, down, up };
+  });
+}
+
+interface Sample {
+  value: number;
+  rss?: number;
+}
+interface Case {
+  name: string;
+  unit: string;
+  /** Higher is better (throughput) or lower is better (seconds). */
+  higherIsBetter: boolean;
+  /** The plugin/apache ratio the issue asks for, phrased for the report. */
+  target?: { ratio: number; text: string };
+  measure(s: Server, round: number): Promise<Sample>;
+  samples: Map<ServerName, Sample[]>;
+}
+
+function expectStatus(what: string, s: Server, code: number, ok: number[]): void {
+  if (!ok.includes(code)) throw new Error(`${what} on ${s.name}: HTTP ${code}, expected ${ok.join('/')}`);
+}
+
+const auth = ['-u', `${USER.name}:${USER.password}`];
+const allCases: Case[] = [
+  {
+    name: `PROPFIND Depth 1, ${FILES.toLocaleString('en')} files`,
+    unit: 's',
+    higherIsBetter: false,
+    target: { ratio: 1, text: 'at least as fast as Apache' },
+    async measure(s) {
+      const out = join(root, `propfind-${s.name}.xml`);
+      const { result, peak } = await withRss(s.pid, () =>
+        asyncCurl(['-o', out, '-X', 'PROPFIND', '-H', 'Depth: 1', `${s.url}/data/many/`]),
+      );
+      expectStatus('PROPFIND', s, result.code, [207]);
+      const responses = (readFileSync(out, 'utf8').match(/<(?:[A-Za-z0-9]+:)?response[\s>]/g) ?? []).length;
+      if (responses !== FILES + 1)
+        throw new Error(`PROPFIND on ${s.name}: ${responses} responses, expected ${FILES + 1}`);
+      rmSync(out);
+      return { value: result.seconds, rss: peak };
+    },
+    samples: new Map(),
+  },
+  {
+    name: 'Range: last 10 bytes of 2 GiB',
+    unit: 'ms',
+    higherIsBetter: false,
+    target: { ratio: 0.5, text: 'within 2x Apache' },
+    async measure(s) {
+      const out = join(root, `range-${s.name}.bin`);
+      const r = await asyncCurl([
+        '-o',
+        out,
+        '-r',
+        `${SPARSE - 10}-${SPARSE - 1}`,
+        `${s.url}/data/sparse-2g.bin`,
+      ]);
+      expectStatus('range GET', s, r.code, [206]);
+      const got = readFileSync(out, 'latin1');
+      if (got !== 'tail-bytes') throw new Error(`range GET on ${s.name}: got ${JSON.stringify(got)}`);
+      return { value: r.seconds * 1000 };
+    },
+    samples: new Map(),
+  },
+  {
+    name: `GET ${BIG / MiB} MiB`,
+    unit: 'MB/s',
+    higherIsBetter: true,
+    target: { ratio: 0.8, text: '>= 0.8x Apache' },
+    async measure(s) {
+      const { result: r, peak } = await withRss(s.pid, () =>
+        asyncCurl(['-o', '/dev/null', `${s.url}/data/big.bin`]),
+      );
+      expectStatus('GET', s, r.code, [200]);
+      if (r.down !== BIG) throw new Error(`GET on ${s.name}: ${r.down} bytes`);
+      return { value: BIG / r.seconds / 1e6, rss: peak };
+    },
+    samples: new Map(),
+  },
+  {
+    name: `PUT ${BIG / MiB} MiB`,
+    unit: 'MB/s',
+    higherIsBetter: true,
+    target: { ratio: 0.8, text: '>= 0.8x Apache' },
+    async measure(s, round) {
+      const name = `put-${s.name}-${round}.bin`;
+      execFileSync('sync');
+      const { result: r, peak } = await withRss(s.pid, () =>
+        asyncCurl([...auth, '-o', '/dev/null', '-T', upload, `${s.url}/data/${name}`]),
+      );
+      expectStatus('PUT', s, r.code, [201, 204]);
+      if (r.up !== BIG) throw new Error(`PUT on ${s.name}: ${r.up} bytes sent`);
+      rmSync(join(data, name), { force: true });
+      return { value: BIG / r.seconds / 1e6, rss: peak };
+    },
+    samples: new Map(),
+  },
+  {
+    name: '200 concurrent GETs of 4 KiB (wrk)',
+    unit: 'req/s',
+    higherIsBetter: true,
+    target: { ratio: 0.8, text: '>= 0.8x Apache' },
+    async measure(s) {
+      const { result: out, peak } = await withRss(s.pid, () =>
+        runAsync('wrk', ['-t2', '-c200', `-d${WRK_SECONDS}s`, `${s.url}/data/small.bin`]),
+      );
+      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+      const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      const errors = /Socket errors:([^\n]*)/.exec(out)?.[1];
+      if (!Number.isFinite(rps) || non2xx > 0) throw new Error(`wrk on ${s.name}: ${out}`);
+      if (errors && /timeout [1-9]|read [1-9]|connect [1-9]/.test(errors))
+        console.warn(`  wrk on ${s.name}: socket errors ${errors}`);
+      return { value: rps, rss: peak };
+    },
+    samples: new Map(),
+  },
+];
+const cases = allCases.filter((c) => c.name.includes(process.env.BENCH_ONLY ?? ''));
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+const fmt = (c: Case, v: number) =>
+  c.unit === 's' ? v.toFixed(3) : c.unit === 'ms' ? v.toFixed(2) : v.toFixed(0);
+const mb = (b: number) => `${(b / MiB).toFixed(0)} MiB`;
+
+function versions(): string {
+  const first = (cmd: string, args: string[], re: RegExp) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    return re.exec(`${r.stdout}${r.stderr}`)?.[1] ?? '?';
+  };
+  return [
+    `Apache ${first('/usr/sbin/apache2', ['-v'], /Apache\/(\S+)/)}`,
+    `nginx ${first('nginx', ['-v'], /nginx\/(\S+)/)}`,
+    `curl ${first('curl', ['--version'], /curl (\S+)/)}`,
+    `wrk ${first('wrk', ['-v'], /wrk (\S+)/)}`,
+    `node ${process.version}`,
+  ].join(', ');
+}
+
+const servers = await startServers();
+try {
+  console.log(
+    `\nmachine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / GiB)} GiB RAM; ${versions()}`,
+  );
+  console.log(`servers: ${servers.map((s) => `${s.name} ${s.url}`).join(', ')}`);
+  console.log(`load average before: ${load()}; ${runs} rounds, servers interleaved within each round`);
+  const idleRss = servers.map((s) => `${s.name} ${mb(treeRssBytes(s.pid) ?? 0)}`).join(', ');
+  console.log(`RSS at start (process tree): ${idleRss}`);
+  // Warm-up: every server serves every file once (page cache, lazy initialisation), not measured.
+  for (const s of servers) {
+    await asyncCurl(['-o', '/dev/null', `${s.url}/data/big.bin`]);
+    await asyncCurl(['-o', '/dev/null', '-X', 'PROPFIND', '-H', 'Depth: 1', `${s.url}/data/many/`]);
+  }
+  for (let round = 0; round < runs; round++) {
+    for (const c of cases) {
+      for (let i = 0; i < servers.length; i++) {
+        const s = servers[(i + round) % servers.length]!;
+        const sample = await c.measure(s, round);
+        const list = c.samples.get(s.name) ?? [];
+        list.push(sample);
+        c.samples.set(s.name, list);
+      }
+    }
+    console.log(`round ${round + 1}/${runs} done (load ${load()})`);
+  }
+
+  console.log('');
+  for (const c of cases) {
+    console.log(`${c.name} (${c.unit}, median of ${runs}):`);
+    for (const s of servers) {
+      const xs = (c.samples.get(s.name) ?? []).map((x) => x.value);
+      const rss = Math.max(...(c.samples.get(s.name) ?? []).map((x) => x.rss ?? 0));
+      console.log(
+        `  ${s.name.padEnd(7)} ${fmt(c, median(xs)).padStart(9)}   runs ${xs.map((x) => fmt(c, x)).join(', ')}` +
+          (s.name === 'plugin' && rss > 0 ? `   peak RSS ${mb(rss)}` : ''),
+      );
+    }
+    const p = c.samples.get('plugin');
+    const a = c.samples.get('apache');
+    if (p && a && c.target) {
+      const pm = median(p.map((x) => x.value));
+      const am = median(a.map((x) => x.value));
+      // "speed ratio": > 1 means the plugin is faster than Apache.
+      const speed = c.higherIsBetter ? pm / am : am / pm;
+      const perRound = p.map((x, i) => (c.higherIsBetter ? x.value / a[i]!.value : a[i]!.value / x.value));
+      const met = speed >= c.target.ratio;
+      console.log(
+        `  plugin vs Apache: ${speed.toFixed(2)}x the speed (per-round median ${median(perRound).toFixed(2)}); target ${c.target.text}: ${met ? 'met' : 'MISSED'}`,
+      );
+    }
+  }
+  const pluginServer = servers.find((s) => s.name === 'plugin');
+  if (pluginServer) {
+    const propfind = cases.find((c) => c.name.startsWith('PROPFIND'))?.samples.get('plugin');
+    if (propfind) {
+      const peak = Math.max(...propfind.map((x) => x.rss ?? 0));
+      console.log(
+        `\nplugin RSS during PROPFIND: peak ${mb(peak)} (target < 150 MB: ${peak < 150e6 ? 'met' : 'MISSED'})`,
+      );
+    }
+    console.log(`plugin RSS at the end: ${mb(rssBytes(pluginServer.pid) ?? 0)}`);
+  }
+  console.log(`load average after: ${load()}`);
+} finally {
+  for (const s of servers) await s.stop();
+  if (profile) {
+    const dir = join(root, 'profile');
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))) {
+      console.log(`\nCPU profile of the plugin's server (${f}), top functions by self time:`);
+      console.log(summarizeProfile(join(dir, f), 25));
+    }
+  }
+  rmSync(root, { recursive: true, force: true });
+}
