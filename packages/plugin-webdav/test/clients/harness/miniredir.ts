@@ -1,6 +1,13 @@
 import { Agent } from 'node:http';
 import type { TargetKind } from '../../support/peers/target.js';
-import { basicAuth, httpRequest, type HttpAnswer } from './http.js';
+import {
+  basicAuth,
+  digestAuthorization,
+  digestChallenge,
+  httpRequest,
+  type DigestChallenge,
+  type HttpAnswer,
+} from './http.js';
 
 /**
  * A Windows "map network drive" session (the WebClient service, `Microsoft-WebDAV-MiniRedir`) replayed
@@ -295,8 +302,11 @@ function steps(mount: string, host: string): Step[] {
 }
 
 /**
- * Replays the session against `url + mount` as `user`; every step runs (a failed step does not stop
- * the replay, so one run shows every deviation). Returns the steps with their outcome.
+ * Replays the session against `url + mount` as `user`, with Basic credentials (Windows with
+ * `BasicAuthLevel` 2, or over TLS) or Digest (Windows over plain HTTP: MD5, `qop=auth`, the nonce
+ * count increasing on every request, a fresh nonce taken when the server answers `stale=true` or
+ * challenges again). Every step runs (a failed step does not stop the replay, so one run shows every
+ * deviation). Returns the steps with their outcome.
  */
 export async function replayMiniRedir(opts: {
   url: string;
@@ -304,23 +314,55 @@ export async function replayMiniRedir(opts: {
   user: string;
   password: string;
   target: TargetKind;
+  auth?: 'basic' | 'digest';
 }): Promise<ReplayedStep[]> {
   const host = new URL(opts.url).host;
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const state: SessionState = {};
   const results: ReplayedStep[] = [];
+  let challenge: DigestChallenge | undefined;
+  let nc = 0;
   try {
     for (const step of steps(opts.mount, host)) {
       if (step.when && !step.when(state)) continue;
-      const headers = step.headers!(state);
-      if (step.auth !== false) headers.Authorization = basicAuth(opts.user, opts.password);
       const path = `${opts.mount}/${step.path}`;
-      const a = await httpRequest(`${opts.url}${path}`, {
-        method: step.method,
-        headers,
-        ...(step.body !== undefined ? { body: step.body } : step.method === 'PUT' ? { body: '' } : {}),
-        agent,
-      });
+      const send = async () => {
+        const headers = step.headers!(state);
+        if (step.auth !== false) {
+          if (opts.auth === 'digest') {
+            if (challenge) {
+              nc += 1;
+              headers.Authorization = digestAuthorization({
+                user: opts.user,
+                password: opts.password,
+                method: step.method,
+                uri: path,
+                challenge,
+                nc,
+              });
+            }
+          } else {
+            headers.Authorization = basicAuth(opts.user, opts.password);
+          }
+        }
+        const answer = await httpRequest(`${opts.url}${path}`, {
+          method: step.method,
+          headers,
+          ...(step.body !== undefined ? { body: step.body } : step.method === 'PUT' ? { body: '' } : {}),
+          agent,
+        });
+        const offered = digestChallenge(answer);
+        const retry =
+          offered !== undefined && answer.status === 401 && step.auth !== false && opts.auth === 'digest';
+        if (offered) {
+          challenge = offered;
+          nc = 0;
+        }
+        return { answer, retry };
+      };
+      const first = await send();
+      // A Digest client answers a (stale or first) challenge by sending the request again.
+      const a = first.retry ? (await send()).answer : first.answer;
       const expected = step.peer?.[opts.target] ?? step.expect;
       const problems = expected.includes(a.status)
         ? []

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDaemon, type Daemon } from './daemon.js';
@@ -36,7 +37,15 @@ export interface ApacheOptions {
   dir: string;
   /** Also write an access log (`<dir>/access.log`; off by default so the benchmark measures the server). */
   accessLog?: boolean;
+  /**
+   * `basic` (default) or `digest` (mod_auth_digest, MD5, qop=auth: what Windows uses over plain
+   * HTTP). The realm is {@link APACHE_REALM} for every mount.
+   */
+  auth?: 'basic' | 'digest';
 }
+
+/** The realm of every mount's login (Basic and Digest). */
+export const APACHE_REALM = 'Beamline WebDAV';
 
 /**
  * Starts Apache httpd 2.4 with mod_dav/mod_dav_fs in the foreground on a free loopback port, from a
@@ -51,14 +60,14 @@ export async function startApache(spec: ShareSpec, opts: ApacheOptions): Promise
   checkShareSpec(spec);
   mkdirSync(opts.dir, { recursive: true });
   const usersFile = join(opts.dir, 'users');
-  let first = true;
+  writeFileSync(usersFile, '');
   for (const [user, password] of Object.entries(spec.users)) {
-    execFileSync('htpasswd', [...(first ? ['-c'] : []), '-b', '-m', usersFile, user, password], {
-      stdio: 'ignore',
-    });
-    first = false;
+    const line =
+      opts.auth === 'digest'
+        ? `${user}:${APACHE_REALM}:${createHash('md5').update(`${user}:${APACHE_REALM}:${password}`).digest('hex')}\n`
+        : execFileSync('htpasswd', ['-n', '-b', '-m', user, password], { encoding: 'utf8' }).trim() + '\n';
+    writeFileSync(usersFile, line, { flag: 'a' });
   }
-  if (first) writeFileSync(usersFile, '');
   for (const m of spec.mounts) {
     mkdirSync(m.folder, { recursive: true });
     handFolderTo(m.folder);
@@ -111,6 +120,7 @@ function apacheConfig(spec: ShareSpec, opts: ApacheOptions, port: number, usersF
     'authz_core',
     'authz_user',
     'auth_basic',
+    'auth_digest',
     'mime',
     'dir',
     'autoindex',
@@ -130,9 +140,9 @@ Alias ${m.path} ${quote(m.folder)}
   AllowOverride None
   DirectoryIndex disabled
   IndexOptions FancyIndexing HTMLTable NameWidth=* SuppressDescription Charset=UTF-8
-  AuthType Basic
-  AuthName ${quote(`webdav ${m.path}`)}
-  AuthBasicProvider file
+  AuthType ${opts.auth === 'digest' ? 'Digest' : 'Basic'}
+  AuthName ${quote(APACHE_REALM)}
+  ${opts.auth === 'digest' ? 'AuthDigestProvider file' : 'AuthBasicProvider file'}
   AuthUserFile ${quote(usersFile)}
   <Limit ${reads}>
     ${requireLine(spec, m.read)}

@@ -71,11 +71,19 @@ export function targetAvailable(kind: TargetKind): boolean {
   return false;
 }
 
-/** Starts `kind` serving `spec`; `dir` is a scratch folder for the server's own files. */
-export async function startTarget(kind: TargetKind, spec: ShareSpec, dir: string): Promise<Target> {
+/**
+ * Starts `kind` serving `spec`; `dir` is a scratch folder for the server's own files. Apache asks for
+ * Basic credentials unless `auth` is `digest`; the plugin offers both.
+ */
+export async function startTarget(
+  kind: TargetKind,
+  spec: ShareSpec,
+  dir: string,
+  opts: { auth?: 'basic' | 'digest' } = {},
+): Promise<Target> {
   checkShareSpec(spec);
   if (kind === 'apache') {
-    const a = await startApache(spec, { dir: join(dir, 'apache') });
+    const a = await startApache(spec, { dir: join(dir, 'apache'), auth: opts.auth ?? 'basic' });
     return {
       kind,
       url: a.url,
