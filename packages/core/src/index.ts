@@ -34,6 +34,7 @@ export type {
   ExecOptions,
   ExitReason,
   Mount,
+  OrphanOutcome,
   ProcessEvent,
   ProcessSpec,
   Runner,

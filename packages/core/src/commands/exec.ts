@@ -242,6 +242,9 @@ function processSpec(ctx: CommandContext, params: ExecParams, hostWorkdir: strin
     labels: ctx.labels,
     name: ctx.stepId,
     ...(params.env === undefined ? {} : { env: params.env }),
+    // For a runner whose scheduler places the work: what to ask for, and the limit to declare.
+    ...(ctx.request === undefined ? {} : { request: ctx.request }),
+    ...(ctx.timeoutMs === undefined ? {} : { timeLimitMs: ctx.timeoutMs }),
   };
   if (params.image === undefined || params.image === null) return { ...base, cwd: hostWorkdir };
   // Outputs are collected on the host, so the container works in the host directory itself.

@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { Artifact } from './artifact.js';
-import type { ResourceGrant } from './resources.js';
+import type { ResourceGrant, ResourceRequest } from './resources.js';
 import type { Runner, RunnerIdentityRequest } from './runner.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
 
@@ -35,6 +35,10 @@ export interface CommandContext {
   /** A private directory for this step (absolute). Not created in advance: most steps never need one. */
   readonly stepDir: string;
   readonly resources: ResourceGrant;
+  /** The step's resource request as declared; a runner that places work remotely asks its scheduler for it. */
+  readonly request?: ResourceRequest;
+  /** The step's timeout (ms), which the engine enforces through `signal`; for runners that declare a limit up front. */
+  readonly timeoutMs?: number | undefined;
   /** The runner the step picked (`runner:` in the pipeline, `local` by default). */
   readonly runner: Runner;
   /** Ownership labels to attach to anything the command creates (run id, step id). */

@@ -38,6 +38,12 @@ export interface StepProcess {
   pgid?: number;
   /** Container id, for container runners (their own janitor removes leftovers). */
   containerId?: string;
+  /** Job id, for cluster runners (a Slurm job); the runner stops what is left of it (`Runner.stopOrphaned`). */
+  jobId?: string;
+  /** The cluster node the job runs on. */
+  node?: string;
+  /** The GPU ids the cluster's scheduler granted the job. */
+  gpus?: readonly string[];
   /** Host name of the machine it runs on. */
   host: string;
   /** `/proc/sys/kernel/random/boot_id` of that machine (Linux): pids mean nothing after a reboot. */

@@ -1,5 +1,6 @@
 import type { Observable } from 'rxjs';
-import type { ResourceGrant } from './resources.js';
+import type { StepProcess } from './events.js';
+import type { ResourceGrant, ResourceRequest } from './resources.js';
 
 /** A host path made visible inside a sandbox (container runners). */
 export interface Mount {
@@ -25,6 +26,18 @@ export interface ProcessSpec {
   mounts?: readonly Mount[];
   /** Granted resources: GPU ids become `CUDA_VISIBLE_DEVICES` locally, `DeviceIDs` in Docker. */
   resources?: ResourceGrant;
+  /**
+   * The step's resource request, as declared (counts, not ids), for a runner whose work a cluster's
+   * scheduler places (`Runner.placement: 'remote'`): the engine grants such a step nothing from this
+   * host's pool, and the runner asks its scheduler for this.
+   */
+  request?: ResourceRequest;
+  /**
+   * The step's time limit, which the engine enforces itself (through the `signal`): for runners that must
+   * declare a limit up front, such as a batch scheduler's `--time`. Unlike `timeoutMs`, the runner does
+   * not stop the work at this time.
+   */
+  timeLimitMs?: number;
   /** `none` for no network; a runner-specific name otherwise. */
   network?: string;
   /** `uid:gid` or a user name, for container runners. */
@@ -56,12 +69,30 @@ export interface ExecOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * What stopping a step's leftover work found and did (`Runner.stopOrphaned`, core's own process check):
+ * `stopped` it was still running and is now gone; `gone` nothing of it is left; `unchecked` it is not
+ * something this check can prove to be the recorded work (another host, another owner), so it was left.
+ */
+export type OrphanOutcome = 'stopped' | 'gone' | 'unchecked';
+
 /** Why a process ended, when it did not simply exit by itself. */
 export type ExitReason = 'timeout' | 'cancelled';
 
 /** Events of one process run, in order: `started`, output chunks, then exactly one `exit`. */
 export type ProcessEvent =
-  | { type: 'started'; pid?: number; containerId?: string; name?: string }
+  | {
+      type: 'started';
+      pid?: number;
+      containerId?: string;
+      name?: string;
+      /** The id of the job a cluster runner submitted (Slurm job id). */
+      jobId?: string;
+      /** The machine the work runs on, when it is not this one (a cluster node). */
+      node?: string;
+      /** The GPU ids a cluster's scheduler granted (a local grant is the step's `started` resources). */
+      gpus?: readonly string[];
+    }
   | { type: 'stdout'; data: Buffer }
   | { type: 'stderr'; data: Buffer }
   | {
@@ -91,6 +122,20 @@ export interface Runner {
    */
   identity(request: RunnerIdentityRequest): Promise<string>;
   exec(spec: ProcessSpec, options?: ExecOptions): Observable<ProcessEvent>;
+  /**
+   * Where a step's work runs: `local` (the default) on this host, so the engine grants the step's CPUs,
+   * memory and GPU ids from this host's resource pool; `remote` where another scheduler places it (a
+   * batch cluster), so the engine takes nothing from the pool, does not refuse a request this host could
+   * not grant, and passes the request on (`ProcessSpec.request`).
+   */
+  readonly placement?: 'local' | 'remote';
+  /**
+   * Stops work this runner started for a step whose engine died (`kill -9`), from what was recorded of
+   * it (`process` event): for work that is not a process on this host, such as a cluster job. `resume`,
+   * and every runtime that starts on the store, call it before the step runs again, and it resolves once
+   * the work is gone. Runners without it leave such work to their own janitor.
+   */
+  stopOrphaned?(recorded: StepProcess): Promise<OrphanOutcome>;
 }
 
 /** The runtime's runners by name, read-only (`Tokens.Runners`). */

@@ -1,7 +1,8 @@
 import type { StepProcess } from '../contracts/events.js';
+import type { RunnerLookup } from '../contracts/runner.js';
 import type { EventSink } from '../contracts/runtime.js';
 import type { Store } from '../contracts/store.js';
-import { stopOrphanedProcess } from '../process/stop-orphaned-process.js';
+import { describeRecordedWork, stopRecordedWork } from './stop-recorded-work.js';
 
 /** What {@link reapInterruptedRuns} stopped. */
 export interface ReapedProcess {
@@ -15,11 +16,16 @@ export interface ReapedProcess {
  * an engine leaves its running steps' process groups alive under PID 1, holding GPUs and writing files
  * nobody records. A runtime does this when it starts, so leftovers do not wait for a `resume` that may
  * never come. Only processes proven to be the recorded ones are signalled (see `stopOrphanedProcess`);
- * containers are left to their runner's janitor. Each stopped process is reported as a warning to `events`.
- * Failures to read the store are not this function's to report: it gives up quietly and the runtime starts
- * anyway.
+ * work a runner looks after itself (a cluster job) is stopped through that runner (`Runner.stopOrphaned`),
+ * and containers are left to their runner's janitor. Each stopped process or job is reported as a warning
+ * to `events`. Failures to read the store are not this function's to report: it gives up quietly and the
+ * runtime starts anyway; a runner that cannot stop its work now is reported and the work left.
  */
-export async function reapInterruptedRuns(store: Store, events?: EventSink): Promise<ReapedProcess[]> {
+export async function reapInterruptedRuns(
+  store: Store,
+  runners: RunnerLookup,
+  events?: EventSink,
+): Promise<ReapedProcess[]> {
   const reaped: ReapedProcess[] = [];
   let runs;
   try {
@@ -37,13 +43,23 @@ export async function reapInterruptedRuns(store: Store, events?: EventSink): Pro
     );
     await Promise.all(
       orphans.map(async ({ stepId, process }) => {
-        if ((await stopOrphanedProcess(process)) !== 'stopped') return;
+        const what = describeRecordedWork(process);
+        try {
+          if ((await stopRecordedWork(process, runners)) !== 'stopped') return;
+        } catch (error) {
+          events?.emit({
+            level: 'warning',
+            source: 'engine',
+            message: `Could not stop ${what} of step "${stepId}", left running by interrupted run ${run.id}: ${error instanceof Error ? error.message : String(error)}`,
+            details: { runId: run.id, stepId, process },
+          });
+          return;
+        }
         reaped.push({ runId: run.id, stepId, process });
-        const what = process.pgid === undefined ? 'process' : 'process group';
         events?.emit({
           level: 'warning',
           source: 'engine',
-          message: `Stopped ${what} ${process.pid} of step "${stepId}", left running by interrupted run ${run.id} (its engine died); resume the run to run the step again.`,
+          message: `Stopped ${what} of step "${stepId}", left running by interrupted run ${run.id} (its engine died); resume the run to run the step again.`,
           details: { runId: run.id, stepId, process },
         });
       }),

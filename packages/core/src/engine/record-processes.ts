@@ -33,6 +33,9 @@ function describeStarted(runner: string, event: Extract<ProcessEvent, { type: 's
   const bootId = hostBootId();
   if (bootId !== undefined) process.bootId = bootId;
   if (event.containerId !== undefined) process.containerId = event.containerId;
+  if (event.jobId !== undefined) process.jobId = event.jobId;
+  if (event.node !== undefined) process.node = event.node;
+  if (event.gpus !== undefined) process.gpus = [...event.gpus];
   if (event.pid !== undefined) {
     process.pid = event.pid;
     // A process that has already exited leaves no start time: it cannot be told from a reused pid, so

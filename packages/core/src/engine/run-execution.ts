@@ -6,7 +6,7 @@ import type { Artifact } from '../contracts/artifact.js';
 import { STEP_LABELS, type Command, type CommandContext } from '../contracts/command.js';
 import type { CacheKeyParts, ErrorInfo, StepProcess } from '../contracts/events.js';
 import type { PlannedStep } from '../contracts/pipeline.js';
-import type { ResourceGrant } from '../contracts/resources.js';
+import type { ResourceGrant, ResourceRequest } from '../contracts/resources.js';
 import type { Clock, RunResult, RuntimeConfig } from '../contracts/runtime.js';
 import type { Runner, RunnerLookup } from '../contracts/runner.js';
 import type { CacheRecord, RunState, StepState, Store } from '../contracts/store.js';
@@ -25,9 +25,9 @@ import { backoffDelay } from '../util/backoff.js';
 import { cacheKey, inputDigests } from './cache-key.js';
 import type { RunContext } from './run-context.js';
 import type { RunEventLog } from './run-event-log.js';
-import { stopOrphanedProcess } from '../process/stop-orphaned-process.js';
 import { recordProcesses } from './record-processes.js';
 import { StepAttempt, type AttemptResult } from './step-attempt.js';
+import { describeRecordedWork, stopRecordedWork } from './stop-recorded-work.js';
 import { StepGraph } from './step-graph.js';
 import { StepQueue } from './step-queue.js';
 import { StepResults } from './step-results.js';
@@ -327,6 +327,10 @@ export class RunExecution {
       if (hit && artifactsIntact(hit.artifacts)) return this.recordCached(step, position, hit);
     }
 
+    if (runner.placement === 'remote') {
+      // Another scheduler places the work: nothing of this host's pool is taken, the request goes along.
+      return this.attempts(work, position, requestedGrant(step.resources));
+    }
     let lease: Lease;
     try {
       lease = await this.pool.acquire(step.resources, this.abort.signal, step.id);
@@ -432,6 +436,8 @@ export class RunExecution {
       workdir: this.context.record.cwd,
       stepDir: path.join(this.context.record.cwd, '.beamline', 'runs', this.runId, safeName(step.id)),
       resources,
+      request: step.resources,
+      timeoutMs: step.timeoutMs,
       runner: recordProcesses(runner, (process) => this.recordProcess(step.id, attempt, process)),
       labels: {
         [STEP_LABELS.run]: this.runId,
@@ -449,7 +455,9 @@ export class RunExecution {
 
   /**
    * Before a resumed run re-runs a step that was running when its engine died, stops what that step left
-   * running (a process group outlives `kill -9` of the engine), so that two copies never run side by side.
+   * running (a process group outlives `kill -9` of the engine, and so does a cluster job), so that two
+   * copies never run side by side. Work that cannot be stopped now (a cluster out of reach) is said in the
+   * step's log.
    */
   private async stopOrphans(resumeFrom: RunState): Promise<void> {
     const orphans = Object.values(resumeFrom.steps).filter(
@@ -458,16 +466,15 @@ export class RunExecution {
     );
     await Promise.all(
       orphans.map(async (step) => {
-        const outcome = await stopOrphanedProcess(step.process);
-        if (outcome !== 'stopped') return;
-        const what = step.process.pgid === undefined ? 'process' : 'process group';
-        this.log.emit({
-          type: 'log',
-          stepId: step.stepId,
-          attempt: step.attempt,
-          stream: 'system',
-          text: `Stopped ${what} ${step.process.pid} that attempt ${step.attempt} left running when its engine died.\n`,
-        });
+        const what = describeRecordedWork(step.process);
+        let text: string;
+        try {
+          if ((await stopRecordedWork(step.process, this.runners)) !== 'stopped') return;
+          text = `Stopped ${what} that attempt ${step.attempt} left running when its engine died.\n`;
+        } catch (error) {
+          text = `Could not stop ${what}, which attempt ${step.attempt} left running when its engine died: ${toError(error).message}\n`;
+        }
+        this.log.emit({ type: 'log', stepId: step.stepId, attempt: step.attempt, stream: 'system', text });
       }),
     );
   }
@@ -580,6 +587,14 @@ export class RunExecution {
 
 /** The run's own `abort` listener (see the constructor of {@link RunExecution}); it has nothing to do. */
 function keepListenerList(): void {}
+
+/**
+ * What a step placed by another scheduler is recorded as granted: its CPU and memory counts, and no GPU
+ * ids (its scheduler picks them; the runner reports them in the step's `process` event).
+ */
+function requestedGrant(request: ResourceRequest): ResourceGrant {
+  return { cpus: request.cpus ?? 1, memoryMb: request.memoryMb ?? 0, gpus: [] };
+}
 
 /** A cached result is only reusable while the files it points to are still there. */
 function artifactsIntact(artifacts: readonly Artifact[]): boolean {

@@ -1,4 +1,5 @@
 import type { StepProcess } from '../contracts/events.js';
+import type { OrphanOutcome } from '../contracts/runner.js';
 import { DEFAULT_KILL_GRACE_MS } from '../runners/local-process-runner.js';
 import { sleep } from '../util/sleep.js';
 import {
@@ -8,15 +9,6 @@ import {
   isLiveProcess,
   readProcStat,
 } from './process-identity.js';
-
-/** What {@link stopOrphanedProcess} found and did. */
-export type OrphanOutcome =
-  /** It was still running and is now gone (SIGTERM, or SIGKILL after the grace period). */
-  | 'stopped'
-  /** Nothing of it is left (exited, the host rebooted, or its pid now belongs to another process). */
-  | 'gone'
-  /** Not a process this host can check: another host, a container (its runner's janitor owns it), or no start time recorded. */
-  | 'unchecked';
 
 const POLL_MS = 50;
 

@@ -78,8 +78,6 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     container.provide(Tokens.ResourcePool, new ResourcePool(defaultCapacity(options.resources)));
     container.provide(InternalTokens.Commands, host.commands);
     container.providePerContainer(RunExecutionToken, RunExecution);
-    // Step processes that outlived a crashed engine are stopped before this runtime runs anything.
-    await reapInterruptedRuns(store, events);
 
     registerBuiltins(host.registryFor('core'));
     for (const plugin of plugins) plugin.register(host.registryFor(plugin.name));
@@ -99,6 +97,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       await service.start();
       started.push(service);
     }
+    // Step work that outlived a crashed engine is stopped before this runtime runs anything: processes
+    // by core, cluster jobs by their runners (which exist once the plugins are built and started).
+    await reapInterruptedRuns(store, host.runnerLookup(), events);
   } catch (error) {
     await stopAll(started);
     await container.dispose().catch(() => undefined);
@@ -255,7 +256,10 @@ class BeamlineRuntime implements Runtime {
   /** Rejects before anything runs: resources that can never be granted, parameters already known to be wrong. */
   private async checkBeforeRunning(plan: Plan, pipeline: PipelineDefinition): Promise<void> {
     const pool = this.container.resolve(Tokens.ResourcePool);
-    for (const step of plan.steps) pool.effective(step.resources, step.id);
+    for (const step of plan.steps) {
+      // A step another scheduler places is checked there (a cluster's partition), not against this host.
+      if (this.runners.get(step.runner)?.placement !== 'remote') pool.effective(step.resources, step.id);
+    }
     const source = pipelineSourceOf(pipeline);
     await checkPlanParams(plan, (step) => this.commands.require(step.uses), {
       ...(source?.locate && { locate: source.locate }),

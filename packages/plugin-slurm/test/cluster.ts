@@ -1,0 +1,98 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/** slurmrestd of the test cluster (`scripts/setup-test-env.sh`). */
+export const SLURM_URL = process.env.BEAMLINE_SLURMRESTD_URL ?? 'http://127.0.0.1:6820';
+/** The second Unix user the set-up creates, whose jobs the janitor must leave alone. */
+export const OTHER_USER = process.env.BEAMLINE_SLURM_OTHER_USER ?? 'beamline-other';
+
+/** A fresh token for `user` from `scontrol token` (root may issue them for anyone). */
+export function slurmToken(user = currentUser(), lifespanSeconds = 3600): string {
+  const out = execFileSync('scontrol', ['token', `username=${user}`, `lifespan=${lifespanSeconds}`], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  const match = /SLURM_JWT=(\S+)/.exec(out);
+  if (!match?.[1]) throw new Error(`scontrol token printed no token: ${out}`);
+  return match[1];
+}
+
+export function currentUser(): string {
+  return execFileSync('id', ['-un'], { encoding: 'utf8' }).trim();
+}
+
+/** Whether the test cluster answers: slurmrestd up, a token issued, the node idle or busy (not down). */
+export function slurmAvailable(): boolean {
+  const probe = spawnSync('sinfo', ['-h', '-N', '-o', '%t'], { encoding: 'utf8', timeout: 20_000 });
+  if (probe.status !== 0 || !/^(idle|mix|alloc|comp)/m.test(probe.stdout)) return false;
+  try {
+    slurmToken();
+  } catch {
+    return false;
+  }
+  const rest = spawnSync(
+    'curl',
+    ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', `${SLURM_URL}/openapi/v3`],
+    {
+      encoding: 'utf8',
+    },
+  );
+  return rest.status === 0 && rest.stdout !== '000';
+}
+
+/** A folder every user can write to (job output of another user's jobs lands there too). */
+export function sharedDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), `beamline-slurm-${prefix}-`));
+  chmodSync(dir, 0o1777);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** `squeue` rows (`%i %T %u %j`) of the jobs whose name starts with `prefix`. */
+export function queued(prefix: string): { id: number; state: string; user: string; name: string }[] {
+  const out = execFileSync('squeue', ['-h', '-o', '%i|%T|%u|%j'], { encoding: 'utf8' });
+  return out
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      const [id, state, user, ...name] = l.split('|');
+      return { id: Number(id), state: state ?? '', user: user ?? '', name: name.join('|') };
+    })
+    .filter((j) => j.name.startsWith(prefix));
+}
+
+/** `scontrol show job` fields of a job (`JobState`, `ExitCode`, …), or undefined once Slurm forgot it. */
+export function showJob(jobId: number | string): Record<string, string> | undefined {
+  const res = spawnSync('scontrol', ['show', 'job', '-o', String(jobId)], { encoding: 'utf8' });
+  if (res.status !== 0) return undefined;
+  const fields: Record<string, string> = {};
+  for (const m of res.stdout.matchAll(/(\w+(?::\w+)?)=(\S*)/g)) fields[m[1]!] = m[2]!;
+  return fields;
+}
+
+/** Processes on this node that belong to a Slurm job (by `SLURM_JOB_ID` in their environment). */
+export function jobProcesses(jobId: number | string): number[] {
+  const out = spawnSync(
+    'sh',
+    ['-c', `grep -l -a -x 'SLURM_JOB_ID=${jobId}' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3`],
+    {
+      encoding: 'utf8',
+    },
+  );
+  // grep -x matches whole NUL-separated records only with -z.
+  const z = spawnSync(
+    'sh',
+    [
+      '-c',
+      `for e in /proc/[0-9]*/environ; do tr '\\0' '\\n' < "$e" 2>/dev/null | grep -qx 'SLURM_JOB_ID=${jobId}' && echo "$e"; done | cut -d/ -f3`,
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
+  return [
+    ...new Set([...out.stdout.split('\n'), ...z.stdout.split('\n')].filter((l) => l !== '').map(Number)),
+  ].filter((pid) => pid !== process.pid);
+}
