@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -46,7 +46,6 @@ export function slurmAvailable(): boolean {
 export function sharedDir(prefix: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), `beamline-slurm-${prefix}-`));
   chmodSync(dir, 0o1777);
-  mkdirSync(dir, { recursive: true });
   return dir;
 }
 
@@ -72,27 +71,70 @@ export function showJob(jobId: number | string): Record<string, string> | undefi
   return fields;
 }
 
-/** Processes on this node that belong to a Slurm job (by `SLURM_JOB_ID` in their environment). */
+/** Processes on this node that belong to a Slurm job (`SLURM_JOB_ID=<id>` in their environment). */
 export function jobProcesses(jobId: number | string): number[] {
   const out = spawnSync(
     'sh',
-    ['-c', `grep -l -a -x 'SLURM_JOB_ID=${jobId}' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3`],
-    {
-      encoding: 'utf8',
-    },
-  );
-  // grep -x matches whole NUL-separated records only with -z.
-  const z = spawnSync(
-    'sh',
     [
       '-c',
-      `for e in /proc/[0-9]*/environ; do tr '\\0' '\\n' < "$e" 2>/dev/null | grep -qx 'SLURM_JOB_ID=${jobId}' && echo "$e"; done | cut -d/ -f3`,
+      `for e in /proc/[0-9]*/environ; do tr '\\0' '\\n' <"$e" 2>/dev/null | grep -qx 'SLURM_JOB_ID=${Number(jobId)}' && echo "$e"; done`,
     ],
-    {
-      encoding: 'utf8',
-    },
+    { encoding: 'utf8' },
   );
-  return [
-    ...new Set([...out.stdout.split('\n'), ...z.stdout.split('\n')].filter((l) => l !== '').map(Number)),
-  ].filter((pid) => pid !== process.pid);
+  return out.stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => Number(l.split('/')[2]))
+    .filter((pid) => pid !== process.pid);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Stops a daemon of the test cluster (by its pid file) and starts it again; resolves once Slurm answers. */
+export async function restartDaemon(daemon: 'slurmctld' | 'slurmd'): Promise<void> {
+  const pid = Number(readFileSync(`/run/slurm/${daemon}.pid`, 'utf8').trim());
+  process.kill(pid, 'SIGTERM');
+  await until(() => !alive(pid), 30_000, `${daemon} ${pid} to exit`);
+  execFileSync(`/usr/sbin/${daemon}`, [], { stdio: 'ignore', timeout: 30_000 });
+  await until(
+    () => spawnSync('scontrol', ['ping'], { encoding: 'utf8' }).stdout.includes('UP'),
+    60_000,
+    'slurmctld to answer',
+  );
+}
+
+/** Sets a partition field for the length of a test (`scontrol update`); returns the undo. */
+export function updatePartition(name: string, field: string, value: string, restore: string): () => void {
+  execFileSync('scontrol', ['update', `partitionname=${name}`, `${field}=${value}`]);
+  return () => execFileSync('scontrol', ['update', `partitionname=${name}`, `${field}=${restore}`]);
+}
+
+/** Cancels every job of a test project still in Slurm (a failed test must not leave jobs behind). */
+export async function cancelProjectJobs(project: string): Promise<void> {
+  const { SlurmClient } = await import('../src/client/slurm-client.js');
+  const { decodeJobMark } = await import('../src/job/job-comment.js');
+  const { hasEnded } = await import('../src/client/records.js');
+  const client = new SlurmClient({ url: SLURM_URL, token: slurmToken() });
+  try {
+    for (const job of await client.jobs()) {
+      if (!hasEnded(job) && decodeJobMark(job.comment)?.project === project) await client.cancel(job.jobId);
+    }
+  } finally {
+    client.close();
+  }
 }

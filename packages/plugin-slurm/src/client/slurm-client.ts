@@ -164,9 +164,10 @@ export class SlurmClient {
     this.throwIfAuthOrController(answer, problems, 'submit a job');
     if (typeof jobId === 'number' && jobId > 0) {
       // Slurm queued the job but says it cannot run (a partition limit it does not enforce at submission):
-      // it would wait forever, so it is withdrawn and the refusal reported.
+      // it would wait forever, so it is withdrawn and the refusal reported with the job's pending reason.
+      const queuedJob = await this.job(jobId).catch(() => undefined);
       await this.cancel(jobId).catch(() => undefined);
-      throw submitError(problems, { ...context, withdrawnJobId: jobId });
+      throw submitError(problems, { ...context, withdrawnJobId: jobId }, queuedJob);
     }
     if (answer.status === 404 && NOT_SERVED.test(answer.text)) throw this.notServed(version);
     if (problems.length === 0) {
@@ -312,10 +313,14 @@ export class SlurmClient {
         },
       );
     }
-    if (!lostErrno(problems) || !/unable to load/i.test(reason)) return;
+    const ambiguous =
+      (lostErrno(problems) && /unable to load/i.test(reason)) ||
+      problems.some((p) => p.errorNumber === SlurmErrno.ZERO_BYTES_TRANSMITTED);
+    if (!ambiguous) return;
     // Slurm 22.05 (v0.0.38) passes the token through to slurmctld and loses the error number: a controller
-    // that is down and a rejected token both read "... is unable to load". slurmrestd gives up on a
-    // controller only after its connection retries, while a refused token is refused at once.
+    // that is down and a rejected token both read "... is unable to load" (or, for a submission, as a
+    // connection closed without a word). slurmrestd gives up on a controller only after its connection
+    // retries, while a refused token is refused at once.
     if (answer.elapsedMs >= CONTROLLER_RETRY_HINT_MS) {
       throw new SlurmError(
         'SLURM_CONTROLLER_UNAVAILABLE',
@@ -398,8 +403,6 @@ export function submissionBody(version: ApiVersion, job: JobSubmission): Record<
     current_working_directory: job.cwd,
     standard_output: job.stdout,
     standard_error: job.stderr,
-    // The engine retries a step itself; a job Slurm requeued after a node failure would run twice.
-    requeue: false,
     environment: legacy
       ? { ...job.environment }
       : Object.entries(job.environment).map(([key, value]) => `${key}=${value}`),
@@ -417,7 +420,9 @@ export function submissionBody(version: ApiVersion, job: JobSubmission): Record<
     if (legacy) desc.gres = `gpu:${job.gpus}`;
     else desc.tres_per_node = `gres/gpu:${job.gpus}`;
   }
-  if (legacy) return { script: job.script, job: desc };
+  // The engine retries a step itself; a job Slurm requeued after a node failure would run twice.
+  if (legacy) return { script: job.script, job: { ...desc, no_requeue: true } };
+  desc.requeue = false;
   desc.script = job.script;
   return { job: desc };
 }

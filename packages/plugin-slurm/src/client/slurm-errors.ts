@@ -41,6 +41,8 @@ export const SlurmErrno = {
   PARTITION_DOWN: 2101,
   INVALID_TRES: 2115,
   INVALID_GRES_TYPE: 2119,
+  /** slurmctld closed the connection without a word: what 22.05 does with credentials it refuses. */
+  ZERO_BYTES_TRANSMITTED: 5005,
   AUTH_CRED_INVALID: 6000,
   AUTH_EXPIRED: 6001,
 } as const;
@@ -53,7 +55,7 @@ export function problemsOf(json: unknown, key: 'errors' | 'warnings' = 'errors')
   return list.flatMap((entry): ApiProblem[] => {
     if (typeof entry !== 'object' || entry === null) return [];
     const e = entry as Record<string, unknown>;
-    const number = e.error_number ?? e.error_code;
+    const number = e.error_number ?? e.error_code ?? e.errno;
     const problem: ApiProblem = {};
     if (typeof number === 'number') problem.errorNumber = number;
     if (typeof e.error === 'string' && e.error !== '') problem.error = e.error;
@@ -130,12 +132,58 @@ export function isControllerProblem(problems: readonly ApiProblem[]): boolean {
  */
 export const CONTROLLER_RETRY_HINT_MS = 2_000;
 
-/** The error of a refused submission: the Slurm code mapped to ours, Slurm's words kept. */
-export function submitError(problems: readonly ApiProblem[], context: Record<string, unknown>): SlurmError {
+/**
+ * Pending reasons after which a job can never start: a partition limit Slurm did not enforce at
+ * submission, an account or QOS it may not use. Waiting would be forever.
+ */
+export const HOPELESS_PENDING_REASONS: ReadonlyMap<string, SlurmErrorCode> = new Map([
+  ['PartitionConfig', 'SLURM_RESOURCES_UNAVAILABLE'],
+  ['PartitionTimeLimit', 'SLURM_RESOURCES_UNAVAILABLE'],
+  ['PartitionNodeLimit', 'SLURM_RESOURCES_UNAVAILABLE'],
+  ['MaxMemPerLimit', 'SLURM_RESOURCES_UNAVAILABLE'],
+  ['BadConstraints', 'SLURM_RESOURCES_UNAVAILABLE'],
+  ['InvalidAccount', 'SLURM_ACCOUNT_INVALID'],
+  ['AccountNotAllowed', 'SLURM_ACCOUNT_INVALID'],
+  ['InvalidQOS', 'SLURM_QOS_INVALID'],
+  ['QOSNotAllowed', 'SLURM_QOS_INVALID'],
+]);
+
+/**
+ * The code for a job that can never start, from its pending reason. At submission Slurm may still say
+ * `PartitionConfig` for an account the partition does not allow; its description names the account.
+ */
+export function pendingCode(pending: { reason: string; description: string }): SlurmErrorCode | undefined {
+  const code = HOPELESS_PENDING_REASONS.get(pending.reason);
+  if (code !== 'SLURM_RESOURCES_UNAVAILABLE') return code;
+  if (/\baccount\b/i.test(pending.description)) return 'SLURM_ACCOUNT_INVALID';
+  if (/\bqos\b/i.test(pending.description)) return 'SLURM_QOS_INVALID';
+  return code;
+}
+
+/**
+ * The error of a refused submission: the Slurm code mapped to ours, Slurm's words kept. When Slurm queued
+ * the job anyway and said it cannot run, the job's pending reason says why (an account the partition
+ * does not allow reads "Requested partition configuration not available now" at submission).
+ */
+export function submitError(
+  problems: readonly ApiProblem[],
+  context: Record<string, unknown>,
+  pending?: { reason: string; description: string },
+): SlurmError {
   const known = problems.find((p) => p.errorNumber !== undefined && SUBMIT_CODES.has(p.errorNumber));
+  const byReason = pending === undefined ? undefined : pendingCode(pending);
   const code =
-    (known?.errorNumber !== undefined && SUBMIT_CODES.get(known.errorNumber)) || 'SLURM_SUBMIT_FAILED';
-  return new SlurmError(code, `Slurm refused the job: ${describeProblems(problems)}`, {
-    details: { ...context, slurmErrors: problems },
+    byReason ??
+    ((known?.errorNumber !== undefined && SUBMIT_CODES.get(known.errorNumber)) || 'SLURM_SUBMIT_FAILED');
+  const why =
+    pending === undefined || pending.reason === ''
+      ? ''
+      : `; the job waited with reason ${[pending.reason, pending.description].filter((p) => p !== '').join(': ')}`;
+  return new SlurmError(code, `Slurm refused the job: ${describeProblems(problems)}${why}`, {
+    details: {
+      ...context,
+      slurmErrors: problems,
+      ...(pending === undefined ? {} : { reason: pending.reason, description: pending.description }),
+    },
   });
 }

@@ -1,22 +1,7 @@
 import type { JobExit, JobRecord } from '../client/records.js';
-import { SlurmError, type SlurmErrorCode } from '../errors/slurm-error.js';
+import { pendingCode } from '../client/slurm-errors.js';
+import { SlurmError } from '../errors/slurm-error.js';
 import type { Launch } from '../job/job-script.js';
-
-/**
- * Pending reasons after which a job can never start: a partition limit Slurm did not enforce at
- * submission, an account or QOS it may not use. Waiting would be forever.
- */
-const HOPELESS_PENDING: ReadonlyMap<string, SlurmErrorCode> = new Map([
-  ['PartitionConfig', 'SLURM_RESOURCES_UNAVAILABLE'],
-  ['PartitionTimeLimit', 'SLURM_RESOURCES_UNAVAILABLE'],
-  ['PartitionNodeLimit', 'SLURM_RESOURCES_UNAVAILABLE'],
-  ['MaxMemPerLimit', 'SLURM_RESOURCES_UNAVAILABLE'],
-  ['BadConstraints', 'SLURM_RESOURCES_UNAVAILABLE'],
-  ['InvalidAccount', 'SLURM_ACCOUNT_INVALID'],
-  ['AccountNotAllowed', 'SLURM_ACCOUNT_INVALID'],
-  ['InvalidQOS', 'SLURM_QOS_INVALID'],
-  ['QOSNotAllowed', 'SLURM_QOS_INVALID'],
-]);
 
 /** Slurm's reason and its free text, as messages quote them. */
 export function reasonText(job: JobRecord): string {
@@ -27,7 +12,7 @@ export function reasonText(job: JobRecord): string {
 /** The error for a pending job that can never start, or undefined while it may still start. */
 export function hopelessPending(job: JobRecord): SlurmError | undefined {
   if (job.state !== 'PENDING') return undefined;
-  const code = HOPELESS_PENDING.get(job.reason);
+  const code = pendingCode(job);
   if (code === undefined) return undefined;
   return new SlurmError(
     code,

@@ -171,6 +171,20 @@ export class JobRun {
           watch.hurry();
           return;
         }
+        if (this.started && job.state === 'PENDING') {
+          // Requeued after it ran (a cluster that requeues whatever the job asked): its output files start
+          // over and the step would run twice; the engine's retry policy decides instead.
+          const requeued = new SlurmError(
+            'SLURM_JOB_FAILED',
+            `job ${jobId} was requeued by Slurm after it had started (${reasonText(job)}); it was cancelled, Beamline retries steps itself`,
+            { details: { jobId, reason: job.reason } },
+          );
+          this.ctx.client.cancel(jobId).then(
+            () => settle({ error: requeued }),
+            () => settle({ error: requeued }),
+          );
+          return;
+        }
         const hopeless = hopelessPending(job);
         if (hopeless !== undefined && this.reason === undefined) {
           this.ctx.client.cancel(jobId).then(
