@@ -1,0 +1,91 @@
+import type { BigIntStats } from 'node:fs';
+import { HttpError } from '../http/http-error.js';
+import { parseXml } from '../http/xml.js';
+import { listChildren } from '../server/children.js';
+import { hrefOf, resolveForRead, type Scope } from '../server/scope.js';
+import type { QuotaInfo } from '../server/usage-tracker.js';
+import type { LockRecord, PropertyRecord } from '../state/state-db.js';
+import { checkIfHeader } from './conditions.js';
+import { asksForQuota, parsePropfind, propfindResponse, type PropfindRequest } from './properties.js';
+import { header, MultistatusWriter, readBody } from './respond.js';
+
+/** Depth of a PROPFIND: 0 or 1; `infinity` (also an absent header, which means it) is refused. */
+export function propfindDepth(header: string | undefined): 0 | 1 {
+  const value = header?.trim().toLowerCase();
+  if (value === '0') return 0;
+  if (value === '1') return 1;
+  if (value === undefined || value === 'infinity')
+    throw new HttpError(403, 'PROPFIND with Depth: infinity is not served', {}, '<D:propfind-finite-depth/>');
+  throw new HttpError(400, 'Depth must be 0, 1 or infinity');
+}
+
+/** Reads and checks a PROPFIND's depth and body. */
+export async function readPropfind(scope: Scope): Promise<{ depth: 0 | 1; request: PropfindRequest }> {
+  const depth = propfindDepth(header(scope.req, 'depth'));
+  const body = await readBody(scope.req);
+  const request = parsePropfind(body.length === 0 ? undefined : parseXml(body));
+  return { depth, request };
+}
+
+function byPath(records: readonly PropertyRecord[]): Map<string, Map<string, string>> {
+  const map = new Map<string, Map<string, string>>();
+  for (const record of records) {
+    let props = map.get(record.path);
+    if (!props) map.set(record.path, (props = new Map<string, string>()));
+    props.set(record.key, record.xml);
+  }
+  return map;
+}
+
+/**
+ * PROPFIND with Depth 0 or 1, streamed: the multistatus body is written while the folder is read
+ * (batches of 256 members, with back-pressure), so memory does not grow with the folder.
+ */
+export async function handlePropfind(scope: Scope): Promise<void> {
+  const { core, share } = scope;
+  const { depth, request } = await readPropfind(scope);
+  const resolved = await resolveForRead(core, scope.principal, share, scope.segments);
+  if (!resolved) throw new HttpError(404, 'not found');
+  await checkIfHeader(scope, undefined);
+  const quota: QuotaInfo | undefined = asksForQuota(request) ? await core.usage.quota(share) : undefined;
+  const now = core.now();
+  const shareLocks = core.locks.covering({ share: share.name, path: scope.path });
+  const lockHref = (lock: LockRecord): string =>
+    hrefOf(scope.base, share, lock.path === '' ? [] : lock.path.split('/'), false);
+  const facts = (
+    segments: readonly string[],
+    stats: BigIntStats,
+    dead: ReadonlyMap<string, string> | undefined,
+    locks: readonly LockRecord[],
+  ) => ({
+    href: hrefOf(scope.base, share, segments, stats.isDirectory()),
+    stats,
+    collection: stats.isDirectory(),
+    name: segments.at(-1) ?? share.settings.segments.at(-1) ?? '/',
+    dead,
+    locks,
+    lockHref,
+    quota,
+    now,
+  });
+  const writer = new MultistatusWriter(scope.res);
+  const own = byPath(core.db.properties(share.name, scope.path)).get(scope.path);
+  await writer.add(propfindResponse(request, facts(scope.segments, resolved.stats, own, shareLocks)));
+  if (depth === 1 && resolved.stats.isDirectory()) {
+    const childProps = byPath(core.db.childProperties(share.name, scope.path));
+    const anyLocks =
+      core.locks.covering({ share: share.name, path: scope.path }).length > 0 ||
+      core.locks.below({ share: share.name, path: scope.path }).length > 0;
+    for await (const batch of listChildren(core, scope.principal, share, scope.segments, resolved.realPath)) {
+      let xml = '';
+      for (const member of batch) {
+        const segments = [...scope.segments, member.name];
+        const path = segments.join('/');
+        const locks = anyLocks ? core.locks.covering({ share: share.name, path }) : [];
+        xml += propfindResponse(request, facts(segments, member.stats, childProps.get(path), locks));
+      }
+      await writer.add(xml);
+    }
+  }
+  await writer.end();
+}

@@ -1,0 +1,77 @@
+import type { BigIntStats, Dirent } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AuthenticatedPrincipal } from '../auth/principal.js';
+import { isHttpError } from '../http/http-error.js';
+import { isTempName } from './atomic-file.js';
+import { resolveForRead, type ServerCore, type ShareRuntime } from './scope.js';
+
+/** A visible member of a collection. */
+export interface Child {
+  readonly name: string;
+  /** The member's own stats (for a followed link: its target's). */
+  readonly stats: BigIntStats;
+  readonly throughLink: boolean;
+}
+
+const BATCH = 256;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeName(raw: Buffer): string | undefined {
+  try {
+    const name = utf8.decode(raw);
+    // Names the guard would refuse in a request cannot be listed either.
+    // eslint-disable-next-line no-control-regex
+    return /[\u0000-\u001f\u007f\\]/.test(name) ? undefined : name;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The members of a collection a principal may see, in batches (so a listing of 10,000 entries is
+ * written while it is read): files and folders, and the symbolic links the share's policy follows for
+ * this principal (into a share the principal may read). Hidden: links that may not be followed, upload
+ * temporaries, devices and sockets, and names that are not valid UTF-8 (no URL could reach them).
+ */
+export async function* listChildren(
+  core: ServerCore,
+  principal: AuthenticatedPrincipal | undefined,
+  share: ShareRuntime,
+  segments: readonly string[],
+  folder: string,
+): AsyncGenerator<Child[]> {
+  let entries: Dirent<Buffer>[];
+  try {
+    entries = await readdir(folder, { withFileTypes: true, encoding: 'buffer' });
+  } catch {
+    return;
+  }
+  for (let start = 0; start < entries.length; start += BATCH) {
+    const batch = entries.slice(start, start + BATCH);
+    const results = await Promise.all(
+      batch.map(async (entry): Promise<Child | undefined> => {
+        const name = decodeName(entry.name);
+        if (name === undefined || isTempName(name)) return undefined;
+        if (entry.isFile() || entry.isDirectory()) {
+          try {
+            const stats = await lstat(join(folder, name), { bigint: true });
+            return stats.isFile() || stats.isDirectory() ? { name, stats, throughLink: false } : undefined;
+          } catch {
+            return undefined;
+          }
+        }
+        if (!entry.isSymbolicLink() || share.linkArea === undefined) return undefined;
+        try {
+          const resolved = await resolveForRead(core, principal, share, [...segments, name]);
+          return resolved ? { name, stats: resolved.stats, throughLink: true } : undefined;
+        } catch (error) {
+          if (isHttpError(error)) return undefined;
+          throw error;
+        }
+      }),
+    );
+    const visible = results.filter((child): child is Child => child !== undefined);
+    if (visible.length > 0) yield visible;
+  }
+}
