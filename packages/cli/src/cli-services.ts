@@ -24,7 +24,7 @@ export interface CliServices {
 /** The real services: `SqliteStore` in `<cwd>/.beamline/` and the default plugins. */
 export const defaultCliServices: CliServices = {
   openRuntime: async (io) =>
-    reportRuntimeEvents(await createRuntime({ plugins: defaultPlugins(), cwd: io.cwd }), io),
+    reportRuntimeEvents(await createRuntime({ plugins: defaultPlugins(io.env), cwd: io.cwd }), io),
   openStore: (io) => Promise.resolve(SqliteStore.open({ cwd: io.cwd })),
   hasStore: (io) => existsSync(join(io.cwd, STATE_DIR)),
 };

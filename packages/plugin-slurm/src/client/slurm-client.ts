@@ -187,7 +187,15 @@ export class SlurmClient {
   async job(jobId: number): Promise<JobRecord | undefined> {
     await this.apiVersion();
     const answer = await this.send('GET', `/job/${jobId}`);
-    const jobs = (answer.json as { jobs?: unknown } | undefined)?.jobs;
+    if (typeof answer.json !== 'object' || answer.json === null) {
+      // Not slurmrestd's JSON (a proxy's error page, a cut answer): nothing is known about the job.
+      throw new SlurmError(
+        'SLURM_API_ERROR',
+        `slurmrestd answered a job query with HTTP ${answer.status} and no JSON: ${answer.text.trim().slice(0, 200)}`,
+        { details: { jobId, status: answer.status } },
+      );
+    }
+    const jobs = (answer.json as { jobs?: unknown }).jobs;
     const found = (Array.isArray(jobs) ? jobs : []).map(parseJob).find((j) => j?.jobId === jobId);
     if (found !== undefined) return found;
     const problems = problemsOf(answer.json);
@@ -351,8 +359,13 @@ export class SlurmClient {
   }
 
   private async detectVersion(): Promise<ApiVersion> {
-    const headers = await this.headers();
-    const spec = await this.http.request({ method: 'GET', path: '/openapi/v3', headers });
+    let headers = await this.headers();
+    let spec = await this.http.request({ method: 'GET', path: '/openapi/v3', headers });
+    if ((spec.status === 401 || spec.status === 403) && this.tokens.refreshable) {
+      await this.tokens.refresh();
+      headers = await this.headers();
+      spec = await this.http.request({ method: 'GET', path: '/openapi/v3', headers });
+    }
     if (spec.status === 401 || spec.status === 403) {
       throw new SlurmError(
         'SLURM_TOKEN_REJECTED',

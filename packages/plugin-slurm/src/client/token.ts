@@ -58,7 +58,7 @@ export class TokenHolder {
     );
   }
 
-  /** Asks a token function for a new token; false when the token is fixed (nothing to refresh). */
+  /** Asks a token function for a new token; a fixed token is returned as it is (checked for expiry). */
   async refresh(): Promise<string> {
     if (typeof this.source !== 'function') return this.get();
     this.current = this.fetch();

@@ -94,7 +94,13 @@ export class JobRun {
         this.emitExit({ code: null, signal: null, oomKilled: false, reason: this.reason });
         return;
       }
-      await mkdir(this.plan.files.dir, { recursive: true, mode: 0o700 });
+      await mkdir(this.plan.files.dir, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+        throw new SlurmError(
+          'SLURM_CONFIG_INVALID',
+          `cannot create the job's output folder ${this.plan.files.dir} (outputDir must be a folder on the filesystem the cluster's nodes share): ${error instanceof Error ? error.message : String(error)}`,
+          { cause: error, details: { dir: this.plan.files.dir } },
+        );
+      });
       const jobId = await this.submit(submission);
       this.jobId = jobId;
       const final = await this.follow(jobId);
@@ -160,6 +166,8 @@ export class JobRun {
           return;
         }
         const job = update.job;
+        // Records come in poll order; a launch report read from the files may be ahead of them.
+        const requeued = job.state === 'PENDING' && this.last !== undefined && this.last.state !== 'PENDING';
         this.last = job;
         this.act();
         if (isGone(job)) {
@@ -171,17 +179,17 @@ export class JobRun {
           watch.hurry();
           return;
         }
-        if (this.started && job.state === 'PENDING') {
+        if (requeued) {
           // Requeued after it ran (a cluster that requeues whatever the job asked): its output files start
           // over and the step would run twice; the engine's retry policy decides instead.
-          const requeued = new SlurmError(
+          const error = new SlurmError(
             'SLURM_JOB_FAILED',
             `job ${jobId} was requeued by Slurm after it had started (${reasonText(job)}); it was cancelled, Beamline retries steps itself`,
             { details: { jobId, reason: job.reason } },
           );
           this.ctx.client.cancel(jobId).then(
-            () => settle({ error: requeued }),
-            () => settle({ error: requeued }),
+            () => settle({ error }),
+            () => settle({ error }),
           );
           return;
         }
