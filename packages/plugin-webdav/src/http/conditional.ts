@@ -1,4 +1,4 @@
-import type { BigIntStats } from 'node:fs';
+import type { BigIntStats, Stats } from 'node:fs';
 import { HttpError } from './http-error.js';
 
 /** What validators a resource has: its entity tag and modification time (undefined when it does not exist). */
@@ -7,14 +7,28 @@ export interface Validators {
   readonly lastModified: Date | undefined;
 }
 
-/** Strong entity tag of a file: inode, size and modification time in nanoseconds. */
-export function etagOf(stats: BigIntStats): string {
-  return `"${stats.ino.toString(36)}-${stats.size.toString(36)}-${stats.mtimeNs.toString(36)}"`;
+/**
+ * Modification time in milliseconds exactly as Node computes `Stats.mtimeMs` (seconds × 1000 + ns /
+ * 10⁶ in doubles), so plain and bigint stats of one file give the same value.
+ */
+function mtimeMsOf(stats: Stats | BigIntStats): number {
+  if (!('mtimeNs' in stats)) return stats.mtimeMs;
+  const ns = stats.mtimeNs;
+  return Number(ns / 1_000_000_000n) * 1000 + Number(ns % 1_000_000_000n) / 1e6;
+}
+
+/**
+ * Strong entity tag of a file: inode, size and modification time (to the microsecond: every atomic PUT
+ * also makes a new inode). The same from plain stats (listings) and bigint stats (GET).
+ */
+export function etagOf(stats: Stats | BigIntStats): string {
+  const time = Math.round(mtimeMsOf(stats) * 1000);
+  return `"${stats.ino.toString(36)}-${stats.size.toString(36)}-${time.toString(36)}"`;
 }
 
 /** Last-Modified of a file, whole seconds (what HTTP dates carry). */
-export function lastModifiedOf(stats: BigIntStats): Date {
-  return new Date(Number(stats.mtimeMs / 1000n) * 1000);
+export function lastModifiedOf(stats: Stats | BigIntStats): Date {
+  return new Date(Math.floor(mtimeMsOf(stats) / 1000) * 1000);
 }
 
 function splitTags(header: string): string[] {

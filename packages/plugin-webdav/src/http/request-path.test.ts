@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HttpError } from './http-error.js';
+import type { HttpError } from './http-error.js';
 import { encodePath, parseRequestPath } from './request-path.js';
 
 function status(target: string): number | undefined {

@@ -89,11 +89,12 @@ function decodeBytes(bytes: Buffer): string {
 
 /** Percent-encodes one name for a URL path (RFC 3986 unreserved and sub-delims kept, except those that confuse clients). */
 export function encodeSegment(name: string): string {
-  return encodeURIComponent(name).replace(
-    /[!'()*]/g,
-    (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
+  const encoded = encodeURIComponent(name);
+  return UNSAFE_KEPT.test(encoded)
+    ? encoded.replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`)
+    : encoded;
 }
+const UNSAFE_KEPT = /[!'()*]/;
 
 /** `/a%20b/c/` from segments. */
 export function encodePath(segments: readonly string[], trailingSlash = false): string {

@@ -116,8 +116,9 @@ export function textOf(element: XmlElement): string {
 
 /** Escapes text for XML content and attribute values. */
 export function escapeXml(text: string): string {
-  return text.replace(/[&<>"\r]/g, (char) => XML_ESCAPES[char] ?? char);
+  return XML_SPECIAL.test(text) ? text.replace(/[&<>"\r]/g, (char) => XML_ESCAPES[char] ?? char) : text;
 }
+const XML_SPECIAL = /[&<>"\r]/;
 const XML_ESCAPES: Record<string, string> = {
   '&': '&amp;',
   '<': '&lt;',

@@ -17,7 +17,7 @@ import { openResolved } from '../server/atomic-file.js';
 import { listChildren, type Child } from '../server/children.js';
 import { resolveForRead, type Scope } from '../server/scope.js';
 import { checkIfHeader } from './conditions.js';
-import { header } from './respond.js';
+import { drained, header } from './respond.js';
 import { LISTING_CSP, listingEntries, renderHtmlListing, renderJsonListing, wantsJson } from './listing.js';
 
 /** Files up to this size are read in one call and sent with `end()` (no stream set-up). */
@@ -127,7 +127,7 @@ async function sendMultipart(
       return;
     }
     for (const [index, range] of ranges.entries()) {
-      if (!res.write(heads[index])) await new Promise((resolve) => res.once('drain', resolve));
+      if (!res.write(heads[index])) await drained(res);
       const stream = createReadStream('', {
         fd: handle.fd,
         start: range.start,

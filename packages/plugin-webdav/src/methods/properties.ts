@@ -1,4 +1,4 @@
-import type { BigIntStats } from 'node:fs';
+import type { BigIntStats, Stats } from 'node:fs';
 import mime from 'mime-types';
 import { etagOf } from '../http/conditional.js';
 import { HttpError } from '../http/http-error.js';
@@ -69,7 +69,7 @@ export function parsePropfind(root: XmlElement | undefined): PropfindRequest {
 export interface ResourceFacts {
   readonly href: string;
   /** Undefined for the virtual collection above the shares. */
-  readonly stats: BigIntStats | undefined;
+  readonly stats: Stats | BigIntStats | undefined;
   readonly collection: boolean;
   readonly name: string;
   /** Dead properties: `{ns}local` → serialized element. */
@@ -106,76 +106,147 @@ const SUPPORTED_LOCK =
   '<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>' +
   '<D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>';
 
-/** The value of a live property (an element), or undefined when the resource has none. */
-function liveValue(name: PropertyName, facts: ResourceFacts): string | undefined {
-  const { stats } = facts;
-  if (name.ns === APACHE) {
-    if (name.local !== 'executable' || !stats || facts.collection) return undefined;
-    return `<A:executable xmlns:A="${APACHE}">${(Number(stats.mode) & 0o111) !== 0 ? 'T' : 'F'}</A:executable>`;
+type LiveRender = (facts: ResourceFacts) => string | undefined;
+
+const contentTypes = new Map<string, string>();
+
+/** Content type by file name, cached per extension (a listing asks for thousands). */
+function contentTypeOf(name: string): string {
+  const dot = name.lastIndexOf('.');
+  const extension = dot === -1 ? '' : name.slice(dot).toLowerCase();
+  let type = contentTypes.get(extension);
+  if (type === undefined) {
+    type = (extension !== '' && mime.contentType(extension)) || 'application/octet-stream';
+    if (contentTypes.size < 1000) contentTypes.set(extension, type);
   }
-  if (name.ns !== DAV) return undefined;
-  const element = (value: string): string => `<D:${name.local}>${value}</D:${name.local}>`;
-  switch (name.local) {
-    case 'resourcetype':
-      return facts.collection ? '<D:resourcetype><D:collection/></D:resourcetype>' : '<D:resourcetype/>';
-    case 'displayname':
-      return element(escapeXml(facts.name));
-    case 'getlastmodified':
-      return element(new Date(stats ? Number(stats.mtimeMs) : facts.now).toUTCString());
-    case 'creationdate': {
-      if (!stats) return undefined;
-      const birth = Number(stats.birthtimeMs) > 0 ? Number(stats.birthtimeMs) : Number(stats.ctimeMs);
-      return element(new Date(birth).toISOString().replace(/\.\d{3}Z$/, 'Z'));
-    }
-    case 'getcontentlength':
-      return stats && !facts.collection ? element(String(stats.size)) : undefined;
-    case 'getcontenttype':
-      return facts.collection
-        ? undefined
-        : element(escapeXml(mime.contentType(facts.name) || 'application/octet-stream'));
-    case 'getetag':
-      return stats && !facts.collection ? element(escapeXml(etagOf(stats))) : undefined;
-    case 'supportedlock':
-      return stats ? element(SUPPORTED_LOCK) : '<D:supportedlock/>';
-    case 'lockdiscovery':
-      return element(facts.locks.map((lock) => activeLock(lock, facts.lockHref(lock), facts.now)).join(''));
-    case 'quota-available-bytes':
-      return facts.quota ? element(String(facts.quota.available)) : undefined;
-    case 'quota-used-bytes':
-      return facts.quota ? element(String(facts.quota.used)) : undefined;
-    default:
-      return undefined;
-  }
+  return type;
 }
 
-/** One `<D:response>` for a resource. */
-export function propfindResponse(request: PropfindRequest, facts: ResourceFacts): string {
-  const found: string[] = [];
-  const missing: string[] = [];
-  if (request.kind === 'propname') {
-    for (const name of LIVE) if (liveValue(name, facts) !== undefined) found.push(emptyElement(name));
-    for (const key of facts.dead?.keys() ?? []) found.push(emptyElement(keyParts(key)));
-  } else {
-    const names = request.kind === 'prop' ? request.names : [...LIVE, ...request.include];
-    const seen = new Set<string>();
-    for (const name of names) {
-      const key = propertyKey(name.ns, name.local);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const value = liveValue(name, facts) ?? (request.kind === 'prop' ? facts.dead?.get(key) : undefined);
-      if (value !== undefined) found.push(value);
-      else if (request.kind === 'prop' || (!facts.dead?.has(key) && request.include.includes(name)))
-        missing.push(emptyElement(name));
-    }
-    if (request.kind === 'allprop')
-      for (const [key, xml] of facts.dead ?? []) if (!PROTECTED.has(key)) found.push(xml);
+/** How each live property is written, by `{ns}local` key. */
+const LIVE_RENDER = new Map<string, LiveRender>([
+  [
+    propertyKey(DAV, 'resourcetype'),
+    (facts) => (facts.collection ? '<D:resourcetype><D:collection/></D:resourcetype>' : '<D:resourcetype/>'),
+  ],
+  [propertyKey(DAV, 'displayname'), (facts) => `<D:displayname>${escapeXml(facts.name)}</D:displayname>`],
+  [
+    propertyKey(DAV, 'getlastmodified'),
+    (facts) =>
+      `<D:getlastmodified>${new Date(facts.stats ? Number(facts.stats.mtimeMs) : facts.now).toUTCString()}</D:getlastmodified>`,
+  ],
+  [
+    propertyKey(DAV, 'creationdate'),
+    ({ stats }) => {
+      if (!stats) return undefined;
+      const birth = Number(stats.birthtimeMs) > 0 ? Number(stats.birthtimeMs) : Number(stats.ctimeMs);
+      return `<D:creationdate>${new Date(birth).toISOString().replace(/\.\d{3}Z$/, 'Z')}</D:creationdate>`;
+    },
+  ],
+  [
+    propertyKey(DAV, 'getcontentlength'),
+    ({ stats, collection }) =>
+      stats && !collection ? `<D:getcontentlength>${stats.size}</D:getcontentlength>` : undefined,
+  ],
+  [
+    propertyKey(DAV, 'getcontenttype'),
+    ({ collection, name }) =>
+      collection ? undefined : `<D:getcontenttype>${escapeXml(contentTypeOf(name))}</D:getcontenttype>`,
+  ],
+  [
+    propertyKey(DAV, 'getetag'),
+    ({ stats, collection }) => (stats && !collection ? `<D:getetag>${etagOf(stats)}</D:getetag>` : undefined),
+  ],
+  [
+    propertyKey(DAV, 'supportedlock'),
+    ({ stats }) => (stats ? `<D:supportedlock>${SUPPORTED_LOCK}</D:supportedlock>` : '<D:supportedlock/>'),
+  ],
+  [
+    propertyKey(DAV, 'lockdiscovery'),
+    (facts) =>
+      facts.locks.length === 0
+        ? '<D:lockdiscovery/>'
+        : `<D:lockdiscovery>${facts.locks.map((lock) => activeLock(lock, facts.lockHref(lock), facts.now)).join('')}</D:lockdiscovery>`,
+  ],
+  [
+    propertyKey(DAV, 'quota-available-bytes'),
+    ({ quota }) =>
+      quota ? `<D:quota-available-bytes>${quota.available}</D:quota-available-bytes>` : undefined,
+  ],
+  [
+    propertyKey(DAV, 'quota-used-bytes'),
+    ({ quota }) => (quota ? `<D:quota-used-bytes>${quota.used}</D:quota-used-bytes>` : undefined),
+  ],
+  [
+    propertyKey(APACHE, 'executable'),
+    ({ stats, collection }) =>
+      !stats || collection
+        ? undefined
+        : `<A:executable xmlns:A="${APACHE}">${(Number(stats.mode) & 0o111) !== 0 ? 'T' : 'F'}</A:executable>`,
+  ],
+]);
+
+interface Wanted {
+  readonly key: string;
+  readonly live: LiveRender | undefined;
+  readonly empty: string;
+}
+
+/** Renders one `<D:response>` per resource for a PROPFIND, its property list worked out once per request. */
+export type PropfindRenderer = (facts: ResourceFacts) => string;
+
+/** Prepares the rendering of a PROPFIND's responses (names deduplicated, live writers looked up once). */
+export function compilePropfind(request: PropfindRequest): PropfindRenderer {
+  const seen = new Set<string>();
+  const wanted: Wanted[] = [];
+  const names =
+    request.kind === 'prop'
+      ? request.names
+      : request.kind === 'allprop'
+        ? [...LIVE, ...request.include]
+        : LIVE;
+  for (const name of names) {
+    const key = propertyKey(name.ns, name.local);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    wanted.push({ key, live: LIVE_RENDER.get(key), empty: emptyElement(name) });
   }
-  let xml = `<D:response><D:href>${escapeXml(facts.href)}</D:href>`;
-  if (found.length > 0 || missing.length === 0)
-    xml += `<D:propstat><D:prop>${found.join('')}</D:prop><D:status>${statusLine(200)}</D:status></D:propstat>`;
-  if (missing.length > 0)
-    xml += `<D:propstat><D:prop>${missing.join('')}</D:prop><D:status>${statusLine(404)}</D:status></D:propstat>`;
-  return `${xml}</D:response>`;
+  const included = new Set(
+    request.kind === 'allprop' ? request.include.map((n) => propertyKey(n.ns, n.local)) : [],
+  );
+  const ok = `<D:status>${statusLine(200)}</D:status></D:propstat>`;
+  const notFound = `<D:status>${statusLine(404)}</D:status></D:propstat>`;
+  return (facts) => {
+    let found = '';
+    let missing = '';
+    if (request.kind === 'propname') {
+      for (const item of wanted) if (item.live?.(facts) !== undefined) found += item.empty;
+      if (facts.dead) for (const key of facts.dead.keys()) found += emptyElement(keyParts(key));
+    } else {
+      const dead = facts.dead;
+      for (const item of wanted) {
+        const value = item.live
+          ? item.live(facts)
+          : request.kind === 'prop'
+            ? dead?.get(item.key)
+            : undefined;
+        if (value !== undefined) found += value;
+        else if (request.kind === 'prop' || (included.has(item.key) && !dead?.has(item.key)))
+          missing += item.empty;
+      }
+      if (request.kind === 'allprop' && dead)
+        for (const [key, xml] of dead) if (!PROTECTED.has(key)) found += xml;
+    }
+    // Hrefs are percent-encoded paths: nothing in them needs XML escaping.
+    let xml = `<D:response><D:href>${facts.href}</D:href>`;
+    if (found !== '' || missing === '') xml += `<D:propstat><D:prop>${found}</D:prop>${ok}`;
+    if (missing !== '') xml += `<D:propstat><D:prop>${missing}</D:prop>${notFound}`;
+    return `${xml}</D:response>`;
+  };
+}
+
+/** One `<D:response>` for a resource (see {@link compilePropfind} for many). */
+export function propfindResponse(request: PropfindRequest, facts: ResourceFacts): string {
+  return compilePropfind(request)(facts);
 }
 
 /** Whether a request asks for the quota properties (then they are computed once for it). */

@@ -1,4 +1,4 @@
-import type { BigIntStats } from 'node:fs';
+import { encodeSegment } from '../http/request-path.js';
 import { HttpError } from '../http/http-error.js';
 import { parseXml } from '../http/xml.js';
 import { listChildren } from '../server/children.js';
@@ -6,7 +6,13 @@ import { hrefOf, resolveForRead, type Scope } from '../server/scope.js';
 import type { QuotaInfo } from '../server/usage-tracker.js';
 import type { LockRecord, PropertyRecord } from '../state/state-db.js';
 import { checkIfHeader } from './conditions.js';
-import { asksForQuota, parsePropfind, propfindResponse, type PropfindRequest } from './properties.js';
+import {
+  asksForQuota,
+  compilePropfind,
+  parsePropfind,
+  type PropfindRequest,
+  type ResourceFacts,
+} from './properties.js';
 import { header, MultistatusWriter, readBody } from './respond.js';
 
 /** Depth of a PROPFIND: 0 or 1; `infinity` (also an absent header, which means it) is refused. */
@@ -47,45 +53,52 @@ export async function handlePropfind(scope: Scope): Promise<void> {
   const resolved = await resolveForRead(core, scope.principal, share, scope.segments);
   if (!resolved) throw new HttpError(404, 'not found');
   await checkIfHeader(scope, undefined);
+  const render = compilePropfind(request);
   const quota: QuotaInfo | undefined = asksForQuota(request) ? await core.usage.quota(share) : undefined;
   const now = core.now();
-  const shareLocks = core.locks.covering({ share: share.name, path: scope.path });
+  const place = { share: share.name, path: scope.path };
   const lockHref = (lock: LockRecord): string =>
     hrefOf(scope.base, share, lock.path === '' ? [] : lock.path.split('/'), false);
-  const facts = (
-    segments: readonly string[],
-    stats: BigIntStats,
-    dead: ReadonlyMap<string, string> | undefined,
-    locks: readonly LockRecord[],
-  ) => ({
-    href: hrefOf(scope.base, share, segments, stats.isDirectory()),
-    stats,
-    collection: stats.isDirectory(),
-    name: segments.at(-1) ?? share.settings.segments.at(-1) ?? '/',
-    dead,
-    locks,
+  const writer = new MultistatusWriter(scope.res);
+  const own = byPath(core.db.properties(share.name, scope.path)).get(scope.path);
+  const self: ResourceFacts = {
+    href: hrefOf(scope.base, share, scope.segments, resolved.stats.isDirectory()),
+    stats: resolved.stats,
+    collection: resolved.stats.isDirectory(),
+    name: scope.segments.at(-1) ?? share.settings.segments.at(-1) ?? '/',
+    dead: own,
+    locks: core.locks.covering(place),
     lockHref,
     quota,
     now,
-  });
-  const writer = new MultistatusWriter(scope.res);
-  const own = byPath(core.db.properties(share.name, scope.path)).get(scope.path);
-  await writer.add(propfindResponse(request, facts(scope.segments, resolved.stats, own, shareLocks)));
+  };
+  await writer.add(render(self));
   if (depth === 1 && resolved.stats.isDirectory()) {
     const childProps = byPath(core.db.childProperties(share.name, scope.path));
-    const anyLocks =
-      core.locks.covering({ share: share.name, path: scope.path }).length > 0 ||
-      core.locks.below({ share: share.name, path: scope.path }).length > 0;
+    const anyLocks = self.locks.length > 0 || core.locks.below(place).length > 0;
+    const prefix = hrefOf(scope.base, share, scope.segments, true);
+    const pathPrefix = scope.path === '' ? '' : `${scope.path}/`;
     for await (const batch of listChildren(core, scope.principal, share, scope.segments, resolved.realPath)) {
       let xml = '';
       for (const member of batch) {
-        const segments = [...scope.segments, member.name];
-        const path = segments.join('/');
-        const locks = anyLocks ? core.locks.covering({ share: share.name, path }) : [];
-        xml += propfindResponse(request, facts(segments, member.stats, childProps.get(path), locks));
+        const path = pathPrefix + member.name;
+        const collection = member.stats.isDirectory();
+        xml += render({
+          href: `${prefix}${encodeSegment(member.name)}${collection ? '/' : ''}`,
+          stats: member.stats,
+          collection,
+          name: member.name,
+          dead: childProps.get(path),
+          locks: anyLocks ? core.locks.covering({ share: share.name, path }) : NO_LOCKS,
+          lockHref,
+          quota,
+          now,
+        });
       }
       await writer.add(xml);
     }
   }
   await writer.end();
 }
+
+const NO_LOCKS: readonly LockRecord[] = [];

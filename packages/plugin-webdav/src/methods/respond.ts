@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { once } from 'node:events';
 import { HttpError } from '../http/http-error.js';
 
 /** Most bytes of an XML request body (PROPFIND, PROPPATCH, LOCK) read into memory. */
@@ -101,11 +100,7 @@ export class MultistatusWriter {
     const chunk = this.buffer;
     this.buffer = '';
     if (this.res.destroyed) throw new HttpError(499, 'client went away');
-    if (!this.res.write(chunk)) {
-      const closed = once(this.res, 'close').then(() => 'close');
-      const drained = once(this.res, 'drain').then(() => 'drain');
-      if ((await Promise.race([closed, drained])) === 'close') throw new HttpError(499, 'client went away');
-    }
+    if (!this.res.write(chunk)) await drained(this.res);
   }
 
   async end(): Promise<void> {
@@ -136,4 +131,24 @@ const STATUS_TEXT: Record<number, string> = {
 export function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** Waits for a response to drain; rejects (499) when the client goes away first. */
+export function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+    };
+    const onDrain = (): void => {
+      done();
+      resolve();
+    };
+    const onClose = (): void => {
+      done();
+      reject(new HttpError(499, 'client went away'));
+    };
+    res.on('drain', onDrain);
+    res.on('close', onClose);
+  });
 }
