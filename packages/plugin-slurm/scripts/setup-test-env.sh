@@ -5,7 +5,8 @@
 #
 #   partition main:  default, no limits beyond the node (16 CPUs, 2 GPUs)
 #   partition small: MaxTime 10 min, MaxCPUsPerNode 2, MaxMemPerNode 1024 MiB
-#   slurmrestd:      http://127.0.0.1:6820, JWT (tokens: scontrol token username=U)
+#   slurmrestd:      http://127.0.0.1:6820 and unix:/run/slurmrestd/slurmrestd.socket, JWT
+#                    (tokens: scontrol token username=U)
 #
 # The node declares 16 CPUs on a smaller machine (SlurmdParameters=config_overrides) so that tests and the
 # bench can run several one-CPU jobs side by side. GPUs are character devices aliasing /dev/null: Slurm
@@ -14,6 +15,7 @@
 set -euo pipefail
 
 REST_PORT="${BEAMLINE_SLURMRESTD_PORT:-6820}"
+REST_SOCKET=/run/slurmrestd/slurmrestd.socket
 REST_USER=slurmrestd
 OTHER_USER="${BEAMLINE_SLURM_OTHER_USER:-beamline-other}"
 STATE=/var/lib/slurm/slurmctld
@@ -148,12 +150,15 @@ if ! alive /run/slurm/slurmd.pid; then
   /usr/sbin/slurmd
 fi
 
-rest_up() { curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$REST_PORT/openapi/v3"; }
+rest_up() { [ -S "$REST_SOCKET" ] && curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$REST_PORT/openapi/v3"; }
 if ! alive /run/slurm/slurmrestd.pid || ! rest_up; then
   stop_pidfile /run/slurm/slurmrestd.pid
-  log "starting slurmrestd on 127.0.0.1:$REST_PORT (log: $LOGS/slurmrestd.log)"
+  log "starting slurmrestd on 127.0.0.1:$REST_PORT and $REST_SOCKET (log: $LOGS/slurmrestd.log)"
+  mkdir -p "$(dirname "$REST_SOCKET")"
+  chown "$REST_USER" "$(dirname "$REST_SOCKET")"
+  rm -f "$REST_SOCKET"
   setsid env SLURM_JWT=daemon runuser -u "$REST_USER" -- /usr/sbin/slurmrestd -a rest_auth/jwt \
-    -s openapi/v0.0.38,openapi/v0.0.37,openapi/v0.0.36 "127.0.0.1:$REST_PORT" \
+    -s openapi/v0.0.38,openapi/v0.0.37,openapi/v0.0.36 "127.0.0.1:$REST_PORT" "unix:$REST_SOCKET" \
     >>"$LOGS/slurmrestd.log" 2>&1 </dev/null &
   echo $! >/run/slurm/slurmrestd.pid
 fi

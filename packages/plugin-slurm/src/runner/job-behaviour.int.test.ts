@@ -216,6 +216,14 @@ describe.runIf(available)('SlurmRunner on a real cluster', () => {
     expect(showJob(jobId)?.TimeLimit).toBe('03:02:00');
   });
 
+  it('speaks to slurmrestd over its Unix socket', async () => {
+    const out = await collect(runner({ url: 'unix:/run/slurmrestd/slurmrestd.socket' }), {
+      argv: ['echo', 'via socket'],
+    });
+    expect(out.error).toBeUndefined();
+    expect(out.stdout.toString()).toBe('via socket\n');
+  });
+
   it('reports a job scancelled outside Beamline with Slurm reason', async () => {
     const out = await collect(runner(), { argv: ['sh', '-c', 'echo up; sleep 60'] }, {}, (e) => {
       if (e.type === 'started') setTimeout(() => spawnScancel(e.jobId ?? ''), 500);
