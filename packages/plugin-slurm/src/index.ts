@@ -9,7 +9,7 @@ export {
   type SlurmConnectionOptions,
 } from './client/slurm-client.js';
 export type { JobExit, JobRecord, NodeInfo, PartitionInfo } from './client/records.js';
-export type { TokenSource } from './client/token.js';
+export { scontrolToken, type ScontrolTokenOptions, type TokenSource } from './client/token.js';
 export { SlurmError, isSlurmError, type SlurmErrorCode } from './errors/slurm-error.js';
 export {
   runJanitor,

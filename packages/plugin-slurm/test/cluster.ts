@@ -19,7 +19,7 @@ export function slurmToken(user = currentUser(), lifespanSeconds = 3600): string
   return match[1];
 }
 
-export function currentUser(): string {
+function currentUser(): string {
   return execFileSync('id', ['-un'], { encoding: 'utf8' }).trim();
 }
 

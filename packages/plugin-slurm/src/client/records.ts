@@ -8,7 +8,7 @@ import { constants } from 'node:os';
  */
 
 /** Job states after which a job no longer runs (`job_state` base states). */
-export const TERMINAL_STATES: ReadonlySet<string> = new Set([
+const TERMINAL_STATES: ReadonlySet<string> = new Set([
   'COMPLETED',
   'CANCELLED',
   'FAILED',
@@ -93,7 +93,7 @@ export function numberField(value: unknown): number | undefined {
 }
 
 /** The signal number's name on Linux (Slurm reports numbers; its nodes run Linux). */
-export function signalName(signal: number): string {
+function signalName(signal: number): string {
   for (const [name, number] of Object.entries(constants.signals)) if (number === signal) return name;
   return `SIG${signal}`;
 }

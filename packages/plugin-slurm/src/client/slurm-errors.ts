@@ -136,7 +136,7 @@ export const CONTROLLER_RETRY_HINT_MS = 2_000;
  * Pending reasons after which a job can never start: a partition limit Slurm did not enforce at
  * submission, an account or QOS it may not use. Waiting would be forever.
  */
-export const HOPELESS_PENDING_REASONS: ReadonlyMap<string, SlurmErrorCode> = new Map([
+const HOPELESS_PENDING_REASONS: ReadonlyMap<string, SlurmErrorCode> = new Map([
   ['PartitionConfig', 'SLURM_RESOURCES_UNAVAILABLE'],
   ['PartitionTimeLimit', 'SLURM_RESOURCES_UNAVAILABLE'],
   ['PartitionNodeLimit', 'SLURM_RESOURCES_UNAVAILABLE'],

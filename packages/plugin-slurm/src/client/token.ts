@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { SlurmError } from '../errors/slurm-error.js';
 
 /** A token, or a function that returns a current one (called again when Slurm rejects the one it gave). */
@@ -95,4 +96,40 @@ export class TokenHolder {
     }
     return trimmed;
   }
+}
+
+/** Options of {@link scontrolToken}. */
+export interface ScontrolTokenOptions {
+  /** Lifespan of each token in seconds; default 3600 (Slurm's own default is 1800). */
+  lifespanSeconds?: number;
+  /** Issue the token for this user (only SlurmUser and root may); default the invoking user. */
+  user?: string;
+  /** The scontrol program; default `scontrol` on the PATH. */
+  command?: string;
+}
+
+/**
+ * A token function for a machine with Slurm's client tools (a login node): each call runs
+ * `scontrol token lifespan=…` (authenticated by munge), so a long pipeline never runs out of token; the
+ * runner asks again shortly before a token expires and when Slurm rejects one.
+ */
+export function scontrolToken(options: ScontrolTokenOptions = {}): () => Promise<string> {
+  const args = ['token', `lifespan=${options.lifespanSeconds ?? 3600}`];
+  if (options.user !== undefined) args.push(`username=${options.user}`);
+  const command = options.command ?? 'scontrol';
+  return () =>
+    new Promise<string>((resolve, reject) => {
+      execFile(command, args, { timeout: 30_000, encoding: 'utf8' }, (error, stdout, stderr) => {
+        const token = /SLURM_JWT=(\S+)/.exec(stdout)?.[1];
+        if (error === null && token !== undefined) {
+          resolve(token);
+          return;
+        }
+        reject(
+          new Error(
+            `${command} ${args.join(' ')} gave no token: ${(stderr || stdout || (error?.message ?? '')).trim()}`,
+          ),
+        );
+      });
+    });
 }

@@ -12,6 +12,7 @@ import {
   SLURM_URL,
   updatePartition,
 } from '../../test/cluster.js';
+import { scontrolToken } from '../client/token.js';
 import { isSlurmError } from '../errors/slurm-error.js';
 import { SlurmRunner, type SlurmRunnerOptions } from './slurm-runner.js';
 
@@ -214,6 +215,16 @@ describe.runIf(available)('SlurmRunner on a real cluster', () => {
     });
     expect(exit(out)).toMatchObject({ code: 0 });
     expect(showJob(jobId)?.TimeLimit).toBe('03:02:00');
+  });
+
+  it('follows a job that outlives its first token: a token function is asked again before expiry', async () => {
+    let issued = 0;
+    const shortLived = scontrolToken({ lifespanSeconds: 8 });
+    const r = runner({ token: () => (issued++, shortLived()) });
+    const out = await collect(r, { argv: ['sh', '-c', 'sleep 12; echo done'] });
+    expect(out.error).toBeUndefined();
+    expect(out.stdout.toString()).toBe('done\n');
+    expect(issued).toBeGreaterThanOrEqual(3);
   });
 
   it('speaks to slurmrestd over its Unix socket', async () => {

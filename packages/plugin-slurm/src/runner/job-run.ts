@@ -304,7 +304,13 @@ export class JobRun {
   /** The job is gone: the rest of its output, then its exit (or why it never ran). */
   private async finish(job: JobRecord): Promise<void> {
     await this.reading;
-    await this.readFilesNow(true);
+    await this.readFilesNow(true).catch((error: unknown) => {
+      throw new SlurmError(
+        'SLURM_OUTPUT_UNREADABLE',
+        `job ${job.jobId} ended but its output in ${this.plan.files.dir} cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error, details: { jobId: job.jobId, dir: this.plan.files.dir } },
+      );
+    });
     if (!this.started) {
       const launch = this.launch;
       if (this.reason !== undefined && launch === undefined) {

@@ -1,5 +1,6 @@
 import { requireService, runnerContractSuite } from '@beamline/core/testing';
 import { SlurmClient } from '../client/slurm-client.js';
+import { scontrolToken } from '../client/token.js';
 import { isGone } from '../client/records.js';
 import { jobProcesses, sharedDir, slurmAvailable, slurmToken, SLURM_URL } from '../../test/cluster.js';
 import { SlurmRunner } from './slurm-runner.js';
@@ -17,7 +18,7 @@ if (available) {
     create: () =>
       (runner = new SlurmRunner({
         url: SLURM_URL,
-        token: () => slurmToken(),
+        token: scontrolToken(),
         outputDir: sharedDir('contract'),
         project: 'bl-test-contract',
       })),
