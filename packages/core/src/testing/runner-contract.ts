@@ -138,6 +138,21 @@ export function runnerContractSuite(name: string, options: RunnerContractOptions
       },
     );
 
+    it(
+      'accepts the scheduler hints every step carries (request, timeLimitMs) and still runs the work',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        const hinted = shSpec('echo hinted', {
+          request: { cpus: 1, memoryMb: 16, gpus: 0, gpuOptional: true },
+          timeLimitMs: 600_000,
+        });
+        const out = await collect(await exec(hinted));
+        expect(out.error).toBeUndefined();
+        expect(out.stdout.toString()).toBe('hinted\n');
+        expect(out.exit).toMatchObject({ code: 0 });
+      },
+    );
+
     it('passes the environment', { timeout: TEST_TIMEOUT_MS }, async () => {
       const value = 'a b=c ${not expanded} "quoted"';
       const out = await collect(

@@ -18,6 +18,17 @@ const processSpecSchema = z.strictObject({
       gpus: z.array(z.string()),
     })
     .optional(),
+  // Scheduler hints for runners that place work elsewhere: a container gets the granted `resources`
+  // above, and the engine enforces the time limit itself, so both are accepted and not used here.
+  request: z
+    .strictObject({
+      cpus: z.number().nonnegative().optional(),
+      memoryMb: z.number().nonnegative().optional(),
+      gpus: z.number().int().nonnegative().optional(),
+      gpuOptional: z.boolean().optional(),
+    })
+    .optional(),
+  timeLimitMs: z.number().positive().optional(),
   network: z.string().optional(),
   user: z.string().optional(),
   timeoutMs: z.number().int().positive().optional(),
