@@ -529,7 +529,7 @@ export class RunExecution {
       command: command.name,
       commandVersion: command.version,
       params: canonicalJson(raw),
-      inputs: inputDigests(step.needs.map((id) => [id, this.steps.results.artifactsOf(id) ?? []])),
+      inputs: inputDigests(step.needs.map((id) => [id, this.steps.results.artifactsOf(id)])),
       runner: runnerIdentity,
     };
   }

@@ -5,6 +5,8 @@ import { forEachStepRead } from '../pipeline/resolve-step-params.js';
 import { UNKNOWN_STEP, type StepGraph } from './step-graph.js';
 import type { AttemptResult } from './step-attempt.js';
 
+const NO_ARTIFACTS: readonly Artifact[] = Object.freeze([]);
+
 /**
  * What completed steps pass on (outputs and artifacts), kept only while a step that reads them has yet to
  * read them: the store has every step's result, and a chain of 100,000 steps would otherwise hold all of
@@ -12,7 +14,9 @@ import type { AttemptResult } from './step-attempt.js';
  * key) and of every step its `${{ steps.… }}` expressions name, which may be further up than its needs.
  */
 export class StepResults {
-  readonly #results: (AttemptResult | undefined)[];
+  readonly #outputs: (StepOutputs | undefined)[];
+  /** Only lists with something in them: most steps make no artifacts, and an empty list per step adds up. */
+  readonly #artifacts: (Artifact[] | undefined)[];
   /** Per step: how many steps have yet to read its result. */
   readonly #readersLeft: Int32Array;
   readonly #doneReading: Uint8Array;
@@ -26,7 +30,8 @@ export class StepResults {
     readsLater: (position: number) => boolean,
   ) {
     const { size, needs, needsFrom } = graph;
-    this.#results = new Array<AttemptResult | undefined>(size).fill(undefined);
+    this.#outputs = new Array<StepOutputs | undefined>(size).fill(undefined);
+    this.#artifacts = new Array<Artifact[] | undefined>(size).fill(undefined);
     this.#readersLeft = new Int32Array(size);
     this.#doneReading = new Uint8Array(size);
     // Which steps the current reader already counts for (its position + 1): an expression that reads a
@@ -62,15 +67,21 @@ export class StepResults {
 
   /** Records a completed step's result, if any step has yet to read it. */
   keep(position: number, result: AttemptResult): void {
-    if (this.#readersLeft[position]! > 0) this.#results[position] = result;
+    if (this.#readersLeft[position] === 0) return;
+    this.#outputs[position] = result.outputs;
+    if (result.artifacts.length > 0) this.#artifacts[position] = result.artifacts;
   }
 
+  /** The outputs of a step, while kept; undefined otherwise. */
   outputsOf(stepId: string): StepOutputs | undefined {
-    return this.#resultOf(stepId)?.outputs;
+    const position = this.graph.positionOf(stepId);
+    return position === undefined ? undefined : this.#outputs[position];
   }
 
-  artifactsOf(stepId: string): Artifact[] | undefined {
-    return this.#resultOf(stepId)?.artifacts;
+  /** The artifacts of a step, while kept; none otherwise. */
+  artifactsOf(stepId: string): readonly Artifact[] {
+    const position = this.graph.positionOf(stepId);
+    return (position === undefined ? undefined : this.#artifacts[position]) ?? NO_ARTIFACTS;
   }
 
   /**
@@ -90,11 +101,8 @@ export class StepResults {
   }
 
   #release(position: number): void {
-    if (--this.#readersLeft[position]! === 0) this.#results[position] = undefined;
-  }
-
-  #resultOf(stepId: string): AttemptResult | undefined {
-    const position = this.graph.positionOf(stepId);
-    return position === undefined ? undefined : this.#results[position];
+    if (--this.#readersLeft[position]! > 0) return;
+    this.#outputs[position] = undefined;
+    this.#artifacts[position] = undefined;
   }
 }
