@@ -9,7 +9,7 @@ source scripts/quiet-tools.sh
 bash scripts/install-deps.sh || { echo "npm install failed"; echo "0 passed, 1 failed"; exit 1; }
 
 if [ "$(id -u)" = 0 ]; then
-  for setup in packages/*/scripts/setup-test-env.sh; do
+  for setup in packages/*/scripts/setup-test-env.sh examples/*/scripts/setup-test-env.sh; do
     [ -f "$setup" ] || continue
     echo "== setting up: $setup"
     bash "$setup" || { echo "set-up failed: $setup"; echo "0 passed, 1 failed"; exit 1; }
