@@ -153,6 +153,8 @@ fi
 rest_up() { [ -S "$REST_SOCKET" ] && curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$REST_PORT/openapi/v3"; }
 if ! alive /run/slurm/slurmrestd.pid || ! rest_up; then
   stop_pidfile /run/slurm/slurmrestd.pid
+  # The pid file holds the session leader (runuser), whose child is slurmrestd: stop the whole session.
+  pkill -9 -x -u "$REST_USER" slurmrestd 2>/dev/null || true
   log "starting slurmrestd on 127.0.0.1:$REST_PORT and $REST_SOCKET (log: $LOGS/slurmrestd.log)"
   mkdir -p "$(dirname "$REST_SOCKET")"
   chown "$REST_USER" "$(dirname "$REST_SOCKET")"

@@ -118,6 +118,23 @@ export async function restartDaemon(daemon: 'slurmctld' | 'slurmd'): Promise<voi
   );
 }
 
+/** Kills slurmrestd and starts it again the way the set-up script does (the script notices it is down). */
+export async function restartSlurmrestd(): Promise<void> {
+  // The pid file holds the leader of slurmrestd's session (runuser, its parent): kill the session.
+  const pid = Number(readFileSync('/run/slurm/slurmrestd.pid', 'utf8').trim());
+  process.kill(-pid, 'SIGKILL');
+  await until(() => !alive(pid), 10_000, `slurmrestd ${pid} to exit`);
+  try {
+    execFileSync('pkill', ['-9', '-x', '-u', 'slurmrestd', 'slurmrestd'], { stdio: 'ignore' });
+  } catch {
+    // None left: the session's kill took it.
+  }
+  // A moment without slurmrestd, as a restart by an administrator would give.
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  const setup = new URL('../scripts/setup-test-env.sh', import.meta.url).pathname;
+  execFileSync('bash', [setup], { stdio: 'ignore', timeout: 120_000 });
+}
+
 /** Sets a partition field for the length of a test (`scontrol update`); returns the undo. */
 export function updatePartition(name: string, field: string, value: string, restore: string): () => void {
   execFileSync('scontrol', ['update', `partitionname=${name}`, `${field}=${value}`]);

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   cancelProjectJobs,
   restartDaemon,
+  restartSlurmrestd,
   sharedDir,
   slurmAvailable,
   slurmToken,
@@ -53,13 +54,14 @@ describe.runIf(available)('Slurm daemons that go away while a job runs', () => {
   });
 
   it(
-    'follows a job through a slurmctld restart and a slurmd restart, losing no output',
+    'follows a job through slurmctld, slurmd and slurmrestd restarts, losing no output',
     { timeout: 180_000 },
     async () => {
       const script = 'i=0; while [ $i -lt 24 ]; do echo tick $i; i=$((i+1)); sleep 0.5; done; exit 5';
       const out = await run(runner, ['sh', '-c', script], async () => {
         await restartDaemon('slurmctld');
         await restartDaemon('slurmd');
+        await restartSlurmrestd();
       });
       expect(out.error).toBeUndefined();
       const stdout = Buffer.concat(
