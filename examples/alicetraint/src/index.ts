@@ -6,3 +6,17 @@ export {
   type StageSet,
 } from './config/agent-config.js';
 export { AliceError, isAliceError, type AliceErrorCode } from './errors/alice-error.js';
+export {
+  AliceClient,
+  type AliceClientOptions,
+  type HeartbeatAnswer,
+  type ResultUpload,
+} from './client/alice-client.js';
+export {
+  CCDB_MODEL_NAMES,
+  queuedTaskSchema,
+  ResultType,
+  TaskStatus,
+  type MachineStatus,
+  type QueuedTask,
+} from './client/wire.js';
