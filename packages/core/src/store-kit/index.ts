@@ -10,8 +10,11 @@
  * - {@link STEP_TRANSITIONS} / {@link stepTransitionError}: the step events allowed in each status.
  * - {@link ownerBlocksClaim} / {@link isInterrupted}: who may claim a run, and when a `running` run's
  *   owner is gone.
+ * - {@link runsToCollect}: the one retention rule of `collectGarbage` (which finished runs a policy lets
+ *   go), with the policy's limits checked.
  */
 export { validateAppendBatch } from './append-batch.js';
+export { runsToCollect, type RetentionCandidate } from '../store/retention.js';
 export { STEP_TRANSITIONS, stepTransitionError, type StepTransitionEvent } from './step-transitions.js';
 export {
   applyRunEvent,

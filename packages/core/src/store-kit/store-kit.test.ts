@@ -9,7 +9,13 @@ import { isCoreError } from '../errors/core-error.js';
 import { createRuntime } from '../runtime/create-runtime.js';
 import { createProbe, testCommandsPlugin } from '../runtime/test-fixtures/test-commands.js';
 import { MemoryStore } from '../store/memory-store.js';
-import { initialRunState, reduceRunState, stepTransitionError, validateAppendBatch } from './index.js';
+import {
+  initialRunState,
+  reduceRunState,
+  runsToCollect,
+  stepTransitionError,
+  validateAppendBatch,
+} from './index.js';
 
 const runtimes: Runtime[] = [];
 afterEach(async () => {
@@ -114,5 +120,19 @@ describe('store-kit', () => {
     expect(isCoreError(gap, 'CORE_STORE_FAILED')).toBe(true);
     expect((gap as Error).message).toContain('expected event seq 4, got 5');
     expect(() => validateAppendBatch('r', 0, [event(1, 'other')])).toThrow(/belongs to run other, not r/);
+  });
+
+  it('lets a store apply the one retention rule: finished, old and beyond the newest kept', () => {
+    const day = 24 * 60 * 60 * 1000;
+    const now = 100 * day;
+    const runs = [
+      { id: 'new', status: 'succeeded' as const, createdAt: 5, updatedAt: now },
+      { id: 'running', status: 'running' as const, createdAt: 4, updatedAt: 0 },
+      { id: 'kept', status: 'failed' as const, createdAt: 3, updatedAt: 0 },
+      { id: 'old', status: 'cancelled' as const, createdAt: 2, updatedAt: 0 },
+    ];
+    expect(runsToCollect(runs, { keepDays: 1, keepRuns: 3 }, now)).toEqual(['old']);
+    expect(runsToCollect(runs, {}, now)).toEqual([]);
+    expect(() => runsToCollect(runs, { keepRuns: -1 }, now)).toThrow(/keepRuns/);
   });
 });
