@@ -24,12 +24,26 @@ npx turbo run typecheck lint build --output-logs=errors-only || failed_steps=$((
 
 reports="$root/.test-reports"
 rm -rf "$reports" && mkdir -p "$reports"
-for dir in packages/* examples/*; do
-  [ -f "$dir/vitest.config.ts" ] || continue
+# Workspaces' suites run side by side (two lanes on this project's 2-core machines; BEAMLINE_TEST_LANES
+# to change), each into its own log, printed whole when it ends. The ones that mostly wait on
+# daemons (Slurm's scheduler tick, Docker) start first.
+run_suite() {
+  local dir=$1 name
   name=$(basename "$dir")
-  echo "== tests: $dir"
-  (cd "$dir" && BEAMLINE_TEST_REPORT="$reports/$name.json" npx vitest run) || true
-  [ -f "$reports/$name.json" ] || { echo "no test report from $dir"; failed_steps=$((failed_steps + 1)); }
+  local started=$SECONDS
+  (cd "$dir" && BEAMLINE_TEST_REPORT="$reports/$name.json" npx vitest run) >"$reports/$name.log" 2>&1
+  { echo "== tests: $dir ($((SECONDS - started)) s)"; cat "$reports/$name.log"; } | flock "$reports" cat
+}
+export -f run_suite
+export reports
+suites=()
+for dir in packages/plugin-slurm packages/plugin-docker packages/* examples/*; do
+  [ -f "$dir/vitest.config.ts" ] || continue
+  [[ " ${suites[*]} " == *" $dir "* ]] || suites+=("$dir")
+done
+printf '%s\n' "${suites[@]}" | xargs -P "${BEAMLINE_TEST_LANES:-2}" -I{} bash -c 'run_suite "$1"' _ {}
+for dir in "${suites[@]}"; do
+  [ -f "$reports/$(basename "$dir").json" ] || { echo "no test report from $dir"; failed_steps=$((failed_steps + 1)); }
 done
 
 node scripts/summarize-tests.mjs "$reports" "$failed_steps"

@@ -36,8 +36,7 @@ for (const shape of ['chain', 'fan-out'] as const) {
 // 100,000-step runs on the built package, each in a process of its own, with Node's default flags: the
 // fan-out of no-op steps, and the realistic shapes (a 100,000-value matrix between two steps, a chain
 // whose steps read the previous outputs). Peak RSS varies by tens of MB from run to run with the moments
-// V8 picks for full collections, so each figure is the median of several runs. The fan-out also runs
-// with `--optimize-for-size`, which the CLI sets for plans that large, to show what the flag still buys.
+// V8 picks for full collections, so each figure is the median of several runs.
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
   stdio: 'inherit',
 });
@@ -45,24 +44,19 @@ interface LargeRun {
   peakRssMb: number;
   stepsPerSecond: number;
 }
-const largeRun = (shape: string, flags: string[]): LargeRun => {
-  const output = execFileSync(process.execPath, [...flags, 'bench/large-run-rss.mjs', shape, '100000'], {
+const largeRun = (shape: string): LargeRun => {
+  const output = execFileSync(process.execPath, ['bench/large-run-rss.mjs', shape, '100000'], {
     encoding: 'utf8',
   });
   return JSON.parse(output.trim().split('\n').at(-1)!) as LargeRun;
 };
 const rssRuns = Number(process.env.RSS_RUNS ?? 5);
-for (const [shape, flags] of [
-  ['fan-out', []],
-  ['matrix', []],
-  ['chain', []],
-  ['fan-out', ['--optimize-for-size']],
-] as const) {
-  const runs = Array.from({ length: rssRuns }, () => largeRun(shape, [...flags]));
+for (const shape of ['fan-out', 'matrix', 'chain']) {
+  const runs = Array.from({ length: rssRuns }, () => largeRun(shape));
   const peak = median(runs.map((run) => run.peakRssMb));
   const speed = median(runs.map((run) => run.stepsPerSecond));
   rows.push({
-    figure: `100,000-step run (${shape}), peak RSS, median of ${rssRuns}${flags.length ? `, ${flags.join(' ')}` : ", Node's default flags"}`,
+    figure: `100,000-step run (${shape}), peak RSS, median of ${rssRuns}, Node's default flags`,
     value: `${Math.round(peak)} MB (runs ${runs.map((run) => Math.round(run.peakRssMb)).join(', ')}; ${Math.round(speed).toLocaleString('en')} steps/s)`,
     target: '< 300 MB',
     ok: peak < 300,

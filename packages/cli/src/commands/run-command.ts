@@ -5,7 +5,6 @@ import type { CliCommand } from '../cli-command.js';
 import { CliError } from '../cli-error.js';
 import { using } from '../cli-services.js';
 import { collect } from '../args/option-parsers.js';
-import { tuneMemoryForPlan } from '../large-plan-memory.js';
 import { followRun } from './follow-run.js';
 
 /** `beamline run <file>`: validates, plans and runs a pipeline file. */
@@ -33,7 +32,6 @@ export const runCommand: CliCommand = (program, { io, services, exit }) => {
       }
       const definition = await loadPipelineFile(path);
       const params = parseParamAssignments(options.param ?? [], definition);
-      tuneMemoryForPlan(definition, params);
       exit(
         await using(services.openRuntime(io), async (runtime) => {
           const handle = await runtime.run(definition, {
