@@ -8,22 +8,24 @@
  * - 200 concurrent GETs of a 4 KiB file for BENCH_WRK_SECONDS (default 10) with wrk (2 threads).
  * Each round runs every server on every case once, the server order rotating from round to round;
  * figures are medians over BENCH_RUNS rounds (default 5). The plugin runs in a process of its own
- * (bench/plugin-server.ts) so its memory and CPU are its own.
+ * (the built package under plain node, see startPlugin) so its memory and CPU are its own.
  * Env: BENCH_RUNS=n, BENCH_SMALL=1 (1,000 files, 256 MiB, 3 s of wrk: a quick check),
  * BENCH_ONLY=substring of a case name, BENCH_SERVERS=plugin,apache,nginx (default all three),
- * BENCH_PROFILE=1 (the plugin runs under `node --cpu-prof`; the profile's top functions are printed).
+ * BENCH_PROFILE=1 (the plugin runs under `node --cpu-prof`; the profile's top functions are printed),
+ * BENCH_SOURCE=1 (run the plugin from its TypeScript sources instead of the built package).
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
 import { startApache, type ApachePeer } from '../test/support/peers/apache.js';
 import { tempDir } from '../test/support/peers/folders.js';
 import { startNginx, type NginxPeer } from '../test/support/peers/nginx.js';
 import { pluginConfig } from '../test/support/peers/plugin-target.js';
 import type { ShareSpec } from '../test/support/peers/share-spec.js';
 import { rssBytes, treeRssBytes } from '../test/support/peers/tools.js';
+import { startShare } from '../test/support/start-share.js';
 import { summarizeProfile } from './profile.js';
 
 const MiB = 1024 * 1024;
@@ -36,6 +38,7 @@ const SPARSE = 2 * GiB;
 const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? (small ? 3 : 10));
 const USER = { name: 'writer', password: 'bench-pa:ss' };
 const profile = process.env.BENCH_PROFILE === '1';
+const fromSource = process.env.BENCH_SOURCE === '1';
 
 type ServerName = 'plugin' | 'apache' | 'nginx';
 const wanted = (process.env.BENCH_SERVERS ?? 'plugin,apache,nginx')
@@ -62,6 +65,18 @@ function sh(cmd: string): void {
   execFileSync('sh', ['-c', cmd], { stdio: 'inherit' });
 }
 
+if (wanted.includes('plugin') && !fromSource) {
+  console.log('building the package (and @beamline/core) ...');
+  execFileSync(
+    'npx',
+    ['turbo', 'run', 'build', '--filter=@beamline/plugin-webdav...', '--output-logs=errors-only'],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
+    },
+  );
+}
+
 console.log(
   `preparing ${data}: ${FILES} empty files, a sparse 2 GiB file, ${BIG / MiB} MiB of random data, 4 KiB ...`,
 );
@@ -76,39 +91,62 @@ sh(`head -c 4096 /dev/urandom > ${join(data, 'small.bin')}`);
 const upload = join(root, 'upload.bin');
 sh(`cp ${join(data, 'big.bin')} ${upload}`);
 
+/**
+ * The plugin's share server as users run it (the built package, plain node, no TypeScript loader):
+ * reads the configuration (JSON) from the file named by its argument, listens on a free loopback port,
+ * prints `LISTENING <url>`, stops cleanly on SIGTERM.
+ */
+const SERVE_BUILT = `
+import { readFileSync } from 'node:fs';
+import { ShareServer, resolveShareConfig } from ${JSON.stringify(pathToFileURL(join(import.meta.dirname, '..', 'dist', 'index.js')).href)};
+const server = await ShareServer.open(resolveShareConfig(JSON.parse(readFileSync(process.argv[1], 'utf8'))));
+server.events.on('warning', (w) => process.stderr.write('warning: ' + w.message + '\\n'));
+const { url } = await server.listen({ host: '127.0.0.1', port: 0 });
+process.stdout.write('LISTENING ' + url + '\\n');
+const stop = () => { void server.close(5000).then(() => process.exit(0)); };
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
+`;
+
+/**
+ * The plugin's server in a process of its own: by default the built package under plain node (what a
+ * user runs: `npm run build` first, done here), with BENCH_SOURCE=1 from the sources through
+ * test/support/start-share.ts (tsx, which adds about 30 MiB of RSS).
+ */
 async function startPlugin(): Promise<Server> {
   const dir = join(root, 'plugin');
   mkdirSync(dir, { recursive: true });
+  const config = await pluginConfig(spec, dir);
+  if (fromSource) {
+    if (profile)
+      console.warn('BENCH_PROFILE needs the built server (node refuses --cpu-prof in NODE_OPTIONS)');
+    const server = await startShare(config);
+    return { name: 'plugin', url: server.url, pid: server.pid, stop: () => server.stop() };
+  }
   const configFile = join(dir, 'shares.json');
-  writeFileSync(configFile, JSON.stringify(await pluginConfig(spec, dir)));
-  const node = [
-    '--conditions=source',
-    '--import',
-    'tsx',
-    ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'profile')}`] : []),
-    join(import.meta.dirname, 'plugin-server.ts'),
-    configFile,
-  ];
-  const child: ChildProcess = spawn(process.execPath, node, {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: {
-      ...process.env,
-      TSX_TSCONFIG_PATH: join(import.meta.dirname, '..', '..', '..', 'tsconfig.base.json'),
+  writeFileSync(configFile, JSON.stringify(config));
+  const profiling = profile ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'profile')}`] : [];
+  const child = spawn(
+    process.execPath,
+    [...profiling, '--input-type=module', '-e', SERVE_BUILT, configFile],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
     },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /LISTENING (\S+)/.exec(out);
+      if (m?.[1]) resolve(m[1]);
+    });
+    void exited.then(() => reject(new Error(`the plugin's server exited before listening: ${out}`)));
   });
-  const line = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once('line', resolve);
-    child.once('exit', (code) =>
-      reject(new Error(`the plugin's server exited (${code}) before it listened`)),
-    );
-  });
-  const { url, pid } = JSON.parse(line) as { url: string; pid: number };
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return {
     name: 'plugin',
     url: url.replace(/\/+$/, ''),
-    pid,
+    pid: child.pid!,
     stop: async () => {
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -332,10 +370,14 @@ try {
   console.log(`load average before: ${load()}; ${runs} rounds, servers interleaved within each round`);
   const idleRss = servers.map((s) => `${s.name} ${mb(treeRssBytes(s.pid) ?? 0)}`).join(', ');
   console.log(`RSS at start (process tree): ${idleRss}`);
-  // Warm-up: every server serves every file once (page cache, lazy initialisation), not measured.
+  // Warm-up, not measured: every server serves what the selected cases read once (page cache, lazy
+  // initialisation).
+  const selected = (prefix: string) => cases.some((c) => c.name.startsWith(prefix));
   for (const s of servers) {
-    await asyncCurl(['-o', '/dev/null', `${s.url}/data/big.bin`]);
-    await asyncCurl(['-o', '/dev/null', '-X', 'PROPFIND', '-H', 'Depth: 1', `${s.url}/data/many/`]);
+    if (selected('GET') || selected('PUT')) await asyncCurl(['-o', '/dev/null', `${s.url}/data/big.bin`]);
+    if (selected('PROPFIND'))
+      await asyncCurl(['-o', '/dev/null', '-X', 'PROPFIND', '-H', 'Depth: 1', `${s.url}/data/many/`]);
+    if (selected('200')) await asyncCurl(['-o', '/dev/null', `${s.url}/data/small.bin`]);
   }
   for (let round = 0; round < runs; round++) {
     for (const c of cases) {

@@ -18,7 +18,7 @@ export type ConfigPath = readonly (string | number)[];
 export type ConfigLocator = (path: ConfigPath) => string | undefined;
 
 /** One problem in a configuration. */
-export interface ConfigIssue {
+interface ConfigIssue {
   readonly path: ConfigPath;
   readonly message: string;
 }
@@ -34,13 +34,13 @@ export interface ResolveShareConfigOptions {
 }
 
 const RESERVED_PRINCIPALS = new Set(['anonymous', 'authenticated']);
-const NAME = /^[A-Za-z0-9._@+-]{1,64}$/;
+const NAME = /^[\p{L}\p{N}._@+-]{1,64}$/u;
 // eslint-disable-next-line no-control-regex
 const SEGMENT_FORBIDDEN = /[\u0000-\u001f\u007f\\/]/;
 const MAX_ISSUES = 20;
 
 /** `shares[0].read[1]` */
-export function formatConfigPath(path: ConfigPath): string {
+function formatConfigPath(path: ConfigPath): string {
   let text = '';
   for (const part of path) text += typeof part === 'number' ? `[${part}]` : text ? `.${part}` : part;
   return text || '(top level)';

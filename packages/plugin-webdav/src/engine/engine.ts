@@ -7,6 +7,7 @@ import { v2 as webdav } from 'webdav-server';
 import type { AuthenticatedPrincipal } from '../auth/principal.js';
 import { WebdavError } from '../errors/webdav-error.js';
 import { SafeFileSystem } from './safe-file-system.js';
+import type { ShareFs } from '../access/share-fs.js';
 
 /** Marks the request object with the principal the plugin authenticated (the engine's user adapter reads it). */
 const PRINCIPAL = Symbol('beamline.webdav.principal');
@@ -14,7 +15,7 @@ const PRINCIPAL = Symbol('beamline.webdav.principal');
 type EngineRequest = IncomingMessage & { [PRINCIPAL]?: AuthenticatedPrincipal | undefined; body?: Buffer };
 
 /** The marker every patched engine file carries (`patches/webdav-server+2.6.3.patch`). */
-export const ENGINE_PATCH_MARKER = 'beamline-webdav-patch';
+const ENGINE_PATCH_MARKER = 'beamline-webdav-patch';
 const PATCHED_FILES = [
   'lib/helper/v2/IfParser.js',
   'lib/server/v2/commands/Proppatch.js',
@@ -31,7 +32,7 @@ const PATCHED_FILES = [
  *
  * @throws WebdavError `WEBDAV_ENGINE_UNPATCHED`
  */
-export function verifyEnginePatched(): void {
+function verifyEnginePatched(): void {
   const require = createRequire(import.meta.url);
   const root = dirname(require.resolve('webdav-server/package.json'));
   const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
@@ -76,7 +77,7 @@ class AllowAll extends webdav.PrivilegeManager {
 
 /** Creates the engine with one {@link SafeFileSystem} per share. */
 export function createEngine(
-  shares: readonly { readonly urlPath: string; readonly rootReal: string }[],
+  shares: readonly { readonly urlPath: string; readonly fs: ShareFs }[],
   options: {
     trackUpload: (temp: string, active: boolean) => void;
     onCrash: (error: unknown, req: IncomingMessage) => void;
@@ -112,7 +113,7 @@ export function createEngine(
     strictMode: true,
   });
   for (const share of shares)
-    dav.setFileSystemSync(share.urlPath, new SafeFileSystem(share.rootReal, options.trackUpload));
+    dav.setFileSystemSync(share.urlPath, new SafeFileSystem(share.fs, options.trackUpload));
   return {
     dav,
     execute(req, res, principal, body) {

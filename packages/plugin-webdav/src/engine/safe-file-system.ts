@@ -1,18 +1,26 @@
-import { constants, createWriteStream } from 'node:fs';
-import { copyFile, lstat, mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readdir, rename, type FileHandle } from 'node:fs/promises';
+import { Writable, type Readable } from 'node:stream';
 import { v2 as webdav } from 'webdav-server';
-import { isTempName, openVerifiedTemp, tempNameFor } from '../server/atomic-file.js';
+import { at, removeAt, self, type Dir, type ShareFs, type WriteTarget } from '../access/share-fs.js';
+import { isHttpError } from '../http/http-error.js';
+import { createTemp, isTempName } from '../server/atomic-file.js';
 
 type Path = webdav.Path;
 type Callback<T> = (error?: Error, value?: T) => void;
 type SimpleCallback = (error?: Error) => void;
 
 const { Errors, ResourceType } = webdav;
+const COPY_CHUNK = 1024 * 1024;
+const MAX_TREE_DEPTH = 256;
 
-/** Maps a Node error to the engine's error values (which decide the status code). */
+/** Maps a Node or guard error to the engine's error values (which decide the status code). */
 function engineError(error: unknown): Error {
+  if (isHttpError(error)) {
+    if (error.status === 404) return Errors.ResourceNotFound;
+    if (error.status === 409) return Errors.IntermediateResourceMissing;
+    return Errors.Forbidden;
+  }
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'ENOENT' || code === 'ENOTDIR') return Errors.ResourceNotFound;
   if (code === 'EEXIST' || code === 'ENOTEMPTY') return Errors.ResourceAlreadyExists;
@@ -26,6 +34,10 @@ function settle<T>(promise: Promise<T>, callback: Callback<T>): void {
     (value) => callback(undefined, value),
     (error: unknown) => callback(engineError(error)),
   );
+}
+
+function exists(): Error {
+  return Object.assign(new Error('exists'), { code: 'EEXIST' });
 }
 
 /** A lock manager that holds nothing: the plugin's own lock manager enforces locks before the engine runs. */
@@ -47,80 +59,98 @@ class NoLocks {
   }
 }
 
+async function withParent<T>(fs: ShareFs, path: Path, run: (target: WriteTarget) => Promise<T>): Promise<T> {
+  const target = await fs.openParent(path.paths);
+  try {
+    return await run(target);
+  } finally {
+    await target.close();
+  }
+}
+
 /**
- * The engine's file system for one share: `PhysicalFileSystem` with every operation made safe. Nothing
- * follows a symbolic link (`lstat`, `O_NOFOLLOW`, `fs.rm` removes links, never their targets; links are
- * invisible to the engine's recursive COPY and DELETE), files are written to a temporary name and
- * renamed, an existing resource is never silently replaced on create, and no per-path object is kept
- * in memory (webdav-server's map grew with every path ever touched). Dead properties and locks are the
- * plugin's (`StateDb`, `LockManager`), so the engine gets empty managers.
+ * The engine's file system for one share: `PhysicalFileSystem` with every operation done through the
+ * share's open directories ({@link ShareFs}): nothing follows a symbolic link, a folder swapped for a
+ * link while the engine works is noticed (the operation fails) rather than followed, recursive DELETE
+ * and COPY descend through opened folders only, links are removed (DELETE) or skipped (COPY), files are
+ * written to a temporary name and renamed, and create never replaces. Dead properties and locks are
+ * the plugin's (`StateDb`, `LockManager`), so the engine gets empty managers and keeps no per-path
+ * objects (webdav-server's map grew with every path ever touched).
  */
 export class SafeFileSystem extends webdav.PhysicalFileSystem {
   constructor(
-    rootReal: string,
+    private readonly share: ShareFs,
     private readonly trackUpload: (temp: string, active: boolean) => void,
   ) {
-    super(rootReal);
+    super(share.root.real);
   }
 
-  private real(path: Path): string {
-    // Segments were checked by the guard (no `.`, `..`, `/`, NUL); the engine's Path has no empty ones.
-    return join(this.rootPath, ...path.paths);
+  private async stat(path: Path) {
+    return (await this.share.statForWrite(path.paths)).existing;
   }
 
   protected override _fastExistCheck(_ctx: unknown, path: Path, callback: (exists: boolean) => void): void {
-    lstat(this.real(path)).then(
-      () => callback(true),
+    this.stat(path).then(
+      (stats) => callback(stats !== undefined),
       () => callback(false),
     );
   }
 
   protected override _create(path: Path, ctx: webdav.CreateInfo, callback: SimpleCallback): void {
-    const target = this.real(path);
-    if (ctx.type.isDirectory) {
-      settle(mkdir(target), callback);
-      return;
-    }
-    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+    const run = withParent(this.share, path, async ({ parent, name }) => {
+      if (ctx.type.isDirectory) {
+        await mkdir(at(parent, name));
+        return;
+      }
+      const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+      await (await open(at(parent, name), flags, 0o666)).close();
+    });
+    settle(run, callback);
+  }
+
+  protected override _delete(path: Path, _ctx: webdav.DeleteInfo, callback: SimpleCallback): void {
     settle(
-      open(target, flags, 0o666).then((handle) => handle.close()),
+      withParent(this.share, path, ({ parent, name }) => removeAt(parent, name)),
       callback,
     );
   }
 
-  protected override _delete(path: Path, _ctx: webdav.DeleteInfo, callback: SimpleCallback): void {
-    // fs.rm removes links themselves, never what they point to.
-    settle(rm(this.real(path), { recursive: true, force: false }), callback);
-  }
-
   protected override _move(from: Path, to: Path, ctx: webdav.MoveInfo, callback: Callback<boolean>): void {
-    const source = this.real(from);
-    const target = this.real(to);
-    const run = async (): Promise<boolean> => {
-      const existing = await lstat(target).catch(() => undefined);
-      if (existing) {
-        if (!ctx.overwrite) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
-        await rm(target, { recursive: true, force: false });
-      }
-      await rename(source, target);
-      return existing !== undefined;
-    };
-    settle(run(), callback);
+    const run = withParent(this.share, from, (source) =>
+      withParent(this.share, to, async (target) => {
+        if (!source.existing) throw Object.assign(new Error('missing'), { code: 'ENOENT' });
+        if (target.existing) {
+          if (!ctx.overwrite) throw exists();
+          await removeAt(target.parent, target.name);
+        }
+        await rename(at(source.parent, source.name), at(target.parent, target.name));
+        return target.existing !== undefined;
+      }),
+    );
+    settle(run, callback);
   }
 
   protected override _copy(from: Path, to: Path, ctx: webdav.CopyInfo, callback: Callback<boolean>): void {
-    const source = this.real(from);
-    const target = this.real(to);
-    const run = async (): Promise<boolean> => {
-      const existing = await lstat(target).catch(() => undefined);
-      if (existing) {
-        if (!ctx.overwrite) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
-        await rm(target, { recursive: true, force: false });
-      }
-      await copyTree(source, target, ctx.depth === 0 ? 0 : -1, this.trackUpload);
-      return existing !== undefined;
-    };
-    settle(run(), callback);
+    const run = withParent(this.share, from, (source) =>
+      withParent(this.share, to, async (target) => {
+        if (!source.existing) throw Object.assign(new Error('missing'), { code: 'ENOENT' });
+        if (target.existing) {
+          if (!ctx.overwrite) throw exists();
+          await removeAt(target.parent, target.name);
+        }
+        await copyAt(
+          source.parent,
+          source.name,
+          target.parent,
+          target.name,
+          ctx.depth === 0 ? 0 : -1,
+          this.trackUpload,
+          0,
+        );
+        return target.existing !== undefined;
+      }),
+    );
+    settle(run, callback);
   }
 
   protected override _openReadStream(
@@ -128,12 +158,16 @@ export class SafeFileSystem extends webdav.PhysicalFileSystem {
     _ctx: webdav.OpenReadStreamInfo,
     callback: Callback<Readable>,
   ): void {
-    settle(
-      open(this.real(path), constants.O_RDONLY | constants.O_NOFOLLOW).then((handle) =>
-        handle.createReadStream(),
-      ),
-      callback,
-    );
+    const run = withParent(this.share, path, async ({ parent, name, existing }) => {
+      const handle = await open(at(parent, name), constants.O_RDONLY | constants.O_NOFOLLOW);
+      const stats = await handle.stat({ bigint: true });
+      if (!existing || stats.ino !== existing.ino || !stats.isFile()) {
+        await handle.close();
+        throw Object.assign(new Error('changed'), { code: 'ENOENT' });
+      }
+      return handle.createReadStream();
+    });
+    settle(run, callback);
   }
 
   protected override _openWriteStream(
@@ -141,24 +175,50 @@ export class SafeFileSystem extends webdav.PhysicalFileSystem {
     _ctx: webdav.OpenWriteStreamInfo,
     callback: Callback<Writable>,
   ): void {
-    // Used by the engine's cross-share COPY/MOVE: write a temporary file, rename it over the target on finish.
-    const target = this.real(path);
+    // Used by the engine's cross-share COPY/MOVE: a temporary file, renamed over the target on finish.
     const run = async (): Promise<Writable> => {
-      const temp = await openVerifiedTemp(target);
-      this.trackUpload(temp.path, true);
-      const stream = createWriteStream('', { fd: temp.handle.fd, autoClose: false });
-      const finish = stream._final.bind(stream);
-      stream._final = (done: (error?: Error | null) => void): void => {
-        finish((error?: Error | null) => {
-          if (error) return done(error);
-          temp
-            .commit()
-            .then(() => done(), done)
-            .finally(() => this.trackUpload(temp.path, false));
-        });
+      const target = await this.share.openParent(path.paths);
+      let temp;
+      try {
+        temp = await createTemp(target.parent, target.name);
+      } catch (error) {
+        await target.close();
+        throw error;
+      }
+      const file = temp;
+      this.trackUpload(file.path, true);
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        this.trackUpload(file.path, false);
+        void target.close();
       };
-      stream.once('error', () => {
-        void temp.abort().finally(() => this.trackUpload(temp.path, false));
+      const stream = new Writable({
+        highWaterMark: COPY_CHUNK,
+        write(chunk: Buffer, _encoding, next) {
+          file.handle.write(chunk).then(() => next(), next);
+        },
+        final(next) {
+          file
+            .commit()
+            .then(() => next(), next)
+            .finally(release);
+        },
+        destroy(error, next) {
+          if (released) return next(error);
+          file
+            .abort()
+            .finally(release)
+            .then(() => next(error), next);
+        },
+      });
+      // The engine pipes the source into this stream and never ends it when the source fails: a stream
+      // unpiped before its end is an aborted copy (the temporary file is removed, the target untouched).
+      stream.on('unpipe', () => {
+        setImmediate(() => {
+          if (!stream.writableEnded) stream.destroy(new Error('the copy source failed'));
+        });
       });
       return stream;
     };
@@ -167,22 +227,26 @@ export class SafeFileSystem extends webdav.PhysicalFileSystem {
 
   protected override _readDir(path: Path, _ctx: webdav.ReadDirInfo, callback: Callback<string[]>): void {
     // Links and upload temporaries are not the engine's business (COPY and DELETE recurse with this).
-    settle(
-      readdir(this.real(path), { withFileTypes: true }).then((entries) =>
-        entries
+    const run = async (): Promise<string[]> => {
+      const opened = await this.share.openWritableDir(path.paths);
+      try {
+        const entries = await readdir(self(opened.dir), { withFileTypes: true });
+        return entries
           .filter((entry) => (entry.isFile() || entry.isDirectory()) && !isTempName(entry.name))
-          .map((entry) => entry.name),
-      ),
-      callback,
-    );
+          .map((entry) => entry.name);
+      } finally {
+        await opened.close();
+      }
+    };
+    settle(run(), callback);
   }
 
   protected override _type(path: Path, _ctx: webdav.TypeInfo, callback: Callback<webdav.ResourceType>): void {
     settle(
-      lstat(this.real(path)).then((stats) => {
-        if (stats.isDirectory()) return ResourceType.Directory;
-        if (stats.isFile()) return ResourceType.File;
-        throw Object.assign(new Error('not a file or folder'), { code: 'EACCES' });
+      this.stat(path).then((stats) => {
+        if (stats?.isDirectory()) return ResourceType.Directory;
+        if (stats?.isFile()) return ResourceType.File;
+        throw Object.assign(new Error('missing'), { code: 'ENOENT' });
       }),
       callback,
     );
@@ -190,7 +254,7 @@ export class SafeFileSystem extends webdav.PhysicalFileSystem {
 
   protected override _size(path: Path, _ctx: webdav.SizeInfo, callback: Callback<number>): void {
     settle(
-      lstat(this.real(path)).then((stats) => stats.size),
+      this.stat(path).then((stats) => Number(stats?.size ?? 0n)),
       callback,
     );
   }
@@ -201,7 +265,7 @@ export class SafeFileSystem extends webdav.PhysicalFileSystem {
     callback: Callback<number>,
   ): void {
     settle(
-      lstat(this.real(path)).then((stats) => stats.mtimeMs),
+      this.stat(path).then((stats) => Number(stats?.mtimeMs ?? 0n)),
       callback,
     );
   }
@@ -212,7 +276,7 @@ export class SafeFileSystem extends webdav.PhysicalFileSystem {
     callback: Callback<number>,
   ): void {
     settle(
-      lstat(this.real(path)).then((stats) => stats.birthtimeMs),
+      this.stat(path).then((stats) => Number(stats?.birthtimeMs ?? 0n)),
       callback,
     );
   }
@@ -234,35 +298,69 @@ export class SafeFileSystem extends webdav.PhysicalFileSystem {
   }
 }
 
-/** Copies a file or a folder (depth 0: the folder alone) without following or copying links; files atomically. */
-async function copyTree(
-  source: string,
-  target: string,
+async function copyHandles(source: FileHandle, target: FileHandle): Promise<void> {
+  const buffer = Buffer.allocUnsafe(COPY_CHUNK);
+  for (;;) {
+    const { bytesRead } = await source.read(buffer, 0, COPY_CHUNK, null);
+    if (bytesRead === 0) return;
+    await target.write(buffer, 0, bytesRead);
+  }
+}
+
+/**
+ * Copies `name` of one open directory to `targetName` of another: a file through a temporary name
+ * (atomic), a folder member by member through opened folders (depth 0: the folder alone); links and
+ * upload temporaries are skipped, never followed.
+ */
+async function copyAt(
+  sourceParent: Dir,
+  name: string,
+  targetParent: Dir,
+  targetName: string,
   depth: 0 | -1,
   trackUpload: (temp: string, active: boolean) => void,
+  level: number,
 ): Promise<void> {
-  const stats = await lstat(source);
+  if (level > MAX_TREE_DEPTH) throw Object.assign(new Error('tree too deep'), { code: 'ELOOP' });
+  const stats = await lstat(at(sourceParent, name), { bigint: true });
   if (stats.isFile()) {
-    const temp = join(target, '..', tempNameFor());
-    trackUpload(temp, true);
+    const source = await open(at(sourceParent, name), constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
-      await copyFile(source, temp, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
-      await rename(temp, target);
-    } catch (error) {
-      await unlink(temp).catch(() => undefined);
-      throw error;
+      const temp = await createTemp(targetParent, targetName);
+      trackUpload(temp.path, true);
+      try {
+        await copyHandles(source, temp.handle);
+        await temp.commit();
+      } catch (error) {
+        await temp.abort();
+        throw error;
+      } finally {
+        trackUpload(temp.path, false);
+      }
     } finally {
-      trackUpload(temp, false);
+      await source.close();
     }
     return;
   }
   if (!stats.isDirectory()) return;
-  await mkdir(target);
+  await mkdir(at(targetParent, targetName));
   if (depth === 0) return;
-  for (const entry of await readdir(source, { withFileTypes: true })) {
-    if (isTempName(entry.name) || !(entry.isFile() || entry.isDirectory())) continue;
-    await copyTree(join(source, entry.name), join(target, entry.name), -1, trackUpload);
+  const flags = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+  const from = { handle: await open(at(sourceParent, name), flags), real: `${sourceParent.real}/${name}` };
+  try {
+    const to = {
+      handle: await open(at(targetParent, targetName), flags),
+      real: `${targetParent.real}/${targetName}`,
+    };
+    try {
+      for (const entry of await readdir(self(from), { withFileTypes: true })) {
+        if (isTempName(entry.name) || !(entry.isFile() || entry.isDirectory())) continue;
+        await copyAt(from, entry.name, to, entry.name, -1, trackUpload, level + 1);
+      }
+    } finally {
+      await to.handle.close();
+    }
+  } finally {
+    await from.handle.close();
   }
 }
-
-export { NoLocks };

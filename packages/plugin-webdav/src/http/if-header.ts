@@ -1,7 +1,7 @@
 import { HttpError } from './http-error.js';
 
 /** One condition of an `If` list: a state token or an entity tag, possibly negated. */
-export type IfCondition =
+type IfCondition =
   | { readonly not: boolean; readonly kind: 'token'; readonly token: string }
   | { readonly not: boolean; readonly kind: 'etag'; readonly etag: string };
 

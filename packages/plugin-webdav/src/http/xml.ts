@@ -17,14 +17,14 @@ export interface XmlElement {
 }
 
 /** An attribute with its resolved namespace (`''` for none). */
-export interface XmlAttribute {
+interface XmlAttribute {
   readonly ns: string;
   readonly local: string;
   readonly value: string;
 }
 
 /** Element or text. */
-export type XmlNode = XmlElement | string;
+type XmlNode = XmlElement | string;
 
 interface Building {
   ns: string;
@@ -107,11 +107,6 @@ export function elements(element: XmlElement): XmlElement[] {
 /** The first child element with this namespace and local name. */
 export function child(element: XmlElement, ns: string, local: string): XmlElement | undefined {
   return elements(element).find((item) => item.ns === ns && item.local === local);
-}
-
-/** Concatenated text of an element and its descendants. */
-export function textOf(element: XmlElement): string {
-  return element.children.map((item) => (typeof item === 'string' ? item : textOf(item))).join('');
 }
 
 /** Escapes text for XML content and attribute values. */

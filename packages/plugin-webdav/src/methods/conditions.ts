@@ -1,4 +1,3 @@
-import { resolveRead } from '../access/resolve-path.js';
 import { etagOf } from '../http/conditional.js';
 import { HttpError } from '../http/http-error.js';
 import type { IfList } from '../http/if-header.js';
@@ -28,8 +27,9 @@ async function subjectOf(scope: Scope, list: IfList, current: Subject): Promise<
   if (located.share === current.share && path === current.path) return current;
   let etag: string | undefined;
   try {
-    const resolved = await resolveRead(located.share, located.segments);
-    etag = resolved?.stats.isFile() ? etagOf(resolved.stats) : undefined;
+    const opened = await located.share.fs.openRead(located.segments);
+    await opened?.handle.close();
+    etag = opened?.stats.isFile() ? etagOf(opened.stats) : undefined;
   } catch {
     etag = undefined;
   }

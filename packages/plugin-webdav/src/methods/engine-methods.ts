@@ -1,4 +1,3 @@
-import { resolveWrite } from '../access/resolve-path.js';
 import { etagOf } from '../http/conditional.js';
 import { HttpError } from '../http/http-error.js';
 import { encodePath } from '../http/request-path.js';
@@ -33,7 +32,7 @@ export async function handleMkcol(scope: Scope): Promise<void> {
     if (body.length > 0) throw new HttpError(415, 'MKCOL with a body is not supported');
   }
   if (scope.segments.length === 0) throw new HttpError(405, 'the share exists');
-  const target = await resolveWrite(share, scope.segments);
+  const target = await share.fs.statForWrite(scope.segments);
   if (target.existing) throw new HttpError(405, 'something exists at this URL');
   await checkIfHeader(scope, undefined);
   core.locks.assertCanModify({ share: share.name, path: scope.path }, scope.tokens, {
@@ -51,7 +50,7 @@ export async function handleDelete(scope: Scope): Promise<void> {
   const depth = header(scope.req, 'depth')?.trim().toLowerCase();
   if (depth !== undefined && depth !== 'infinity')
     throw new HttpError(400, 'DELETE works on the whole tree (Depth: infinity)');
-  const target = await resolveWrite(share, scope.segments);
+  const target = await share.fs.statForWrite(scope.segments);
   if (!target.existing) throw new HttpError(404, 'not found');
   await checkIfHeader(scope, target.existing.isFile() ? etagOf(target.existing) : undefined);
   core.locks.assertCanModify({ share: share.name, path: scope.path }, scope.tokens, {
@@ -97,7 +96,7 @@ export async function handleCopyMove(scope: Scope): Promise<void> {
   const overwrite = overwriteHeader !== 'F';
   if (scope.segments.length === 0 || destination.segments.length === 0)
     throw new HttpError(403, 'a share itself cannot be copied, moved or replaced');
-  const source = await resolveWrite(share, scope.segments);
+  const source = await share.fs.statForWrite(scope.segments);
   if (!source.existing) throw new HttpError(404, 'not found');
   const destinationPath = destination.segments.join('/');
   const sameShare = targetShare === share;
@@ -105,7 +104,7 @@ export async function handleCopyMove(scope: Scope): Promise<void> {
     throw new HttpError(403, 'source and destination are the same');
   if (sameShare && source.existing.isDirectory() && destinationPath.startsWith(`${scope.path}/`))
     throw new HttpError(409, 'cannot copy or move a folder into itself');
-  const target = await resolveWrite(targetShare, destination.segments);
+  const target = await targetShare.fs.statForWrite(destination.segments);
   if (target.existing && !overwrite) throw new HttpError(412, 'the destination exists and Overwrite is F');
   await checkIfHeader(scope, source.existing.isFile() ? etagOf(source.existing) : undefined);
   const to = { share: targetShare.name, path: destinationPath };

@@ -13,9 +13,9 @@ import {
   type Validators,
 } from '../http/conditional.js';
 import { HttpError } from '../http/http-error.js';
-import { openResolved } from '../server/atomic-file.js';
 import { listChildren, type Child } from '../server/children.js';
-import { resolveForRead, type Scope } from '../server/scope.js';
+import { openForRead, type Scope } from '../server/scope.js';
+import type { Dir } from '../access/share-fs.js';
 import { checkIfHeader } from './conditions.js';
 import { drained, header } from './respond.js';
 import { LISTING_CSP, listingEntries, renderHtmlListing, renderJsonListing, wantsJson } from './listing.js';
@@ -30,19 +30,15 @@ const STREAM_CHUNK = 256 * 1024;
  * is satisfiable, `If-Range`); a collection as an HTML or JSON listing.
  */
 export async function handleGet(scope: Scope): Promise<void> {
-  for (let attempt = 0; attempt < 3; attempt += 1) {
-    const resolved = await resolveForRead(scope.core, scope.principal, scope.share, scope.segments);
-    if (!resolved) throw new HttpError(404, 'not found');
-    if (resolved.stats.isDirectory()) {
-      await checkIfHeader(scope, undefined);
-      return sendListing(scope, resolved.realPath);
-    }
-    const opened = await openResolved(resolved.realPath, resolved.stats);
-    // The file was replaced (an upload's rename, or something swapped in) between the check and the open.
-    if (!opened) continue;
-    return sendFile(scope, opened.handle, opened.stats);
+  const opened = await openForRead(scope.core, scope.principal, scope.share, scope.segments);
+  if (!opened) throw new HttpError(404, 'not found');
+  if (!opened.stats.isDirectory()) return sendFile(scope, opened.handle, opened.stats);
+  try {
+    await checkIfHeader(scope, undefined);
+    await sendListing(scope, { handle: opened.handle, real: opened.realPath });
+  } finally {
+    await opened.handle.close().catch(() => undefined);
   }
-  throw new HttpError(503, 'the file kept changing while it was opened; try again', { 'Retry-After': '1' });
 }
 
 async function sendFile(scope: Scope, handle: FileHandle, stats: BigIntStats): Promise<void> {
@@ -144,7 +140,7 @@ async function sendMultipart(
   }
 }
 
-async function sendListing(scope: Scope, folder: string): Promise<void> {
+async function sendListing(scope: Scope, folder: Dir): Promise<void> {
   const { res } = scope;
   if (!scope.share.settings.listing) throw new HttpError(403, 'listings are off for this share');
   const children: Child[] = [];

@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { resolveWrite } from '../access/resolve-path.js';
+import { at } from '../access/share-fs.js';
 import { etagOf } from '../http/conditional.js';
 import { HttpError } from '../http/http-error.js';
 import { child, DAV, elements, parseXml, serializeElement } from '../http/xml.js';
@@ -14,7 +14,7 @@ import { header, readBody } from './respond.js';
 const XML_HEAD = '<?xml version="1.0" encoding="utf-8"?>\n';
 
 /** The timeout a client asks for (`Second-600`, `Infinite`, a list: the first understood), capped. */
-export function lockTimeout(header: string | undefined, defaultMs: number, maxMs: number): number {
+function lockTimeout(header: string | undefined, defaultMs: number, maxMs: number): number {
   if (header !== undefined) {
     for (const part of header.split(',')) {
       const value = part.trim();
@@ -44,7 +44,7 @@ export async function handleLock(scope: Scope): Promise<void> {
   const { defaultTimeoutMs, maxTimeoutMs } = core.config.locks;
   const timeout = lockTimeout(header(req, 'timeout'), defaultTimeoutMs, maxTimeoutMs);
   const body = await readBody(req);
-  const target = await resolveWrite(share, scope.segments);
+  const target = await share.fs.statForWrite(scope.segments);
   const etag = target.existing?.isFile() ? etagOf(target.existing) : undefined;
   const place = { share: share.name, path: scope.path };
   const hrefOfLock = (lock: LockTarget): string => lockRootHref(scope, lock);
@@ -106,8 +106,13 @@ export async function handleLock(scope: Scope): Promise<void> {
   });
   if (!target.existing) {
     try {
-      const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-      await (await open(target.realPath, flags, 0o666)).close();
+      const parent = await share.fs.openParent(scope.segments);
+      try {
+        const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+        await (await open(at(parent.parent, parent.name), flags, 0o666)).close();
+      } finally {
+        await parent.close();
+      }
       core.db.deleteTree(share.name, scope.path);
     } catch (error) {
       core.locks.remove(lock.token);

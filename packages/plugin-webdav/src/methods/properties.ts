@@ -38,6 +38,7 @@ const QUOTA: readonly PropertyName[] = [
   { ns: DAV, local: 'quota-available-bytes' },
   { ns: DAV, local: 'quota-used-bytes' },
 ];
+const QUOTA_KEYS = new Set(QUOTA.map((name) => propertyKey(name.ns, name.local)));
 const PROTECTED = new Set([...LIVE, ...QUOTA].map((name) => propertyKey(name.ns, name.local)));
 
 /** Whether a property is live (computed, never stored). */
@@ -203,7 +204,7 @@ export function compilePropfind(request: PropfindRequest): PropfindRenderer {
       ? request.names
       : request.kind === 'allprop'
         ? [...LIVE, ...request.include]
-        : LIVE;
+        : [...LIVE, ...QUOTA];
   for (const name of names) {
     const key = propertyKey(name.ns, name.local);
     if (seen.has(key)) continue;
@@ -219,7 +220,9 @@ export function compilePropfind(request: PropfindRequest): PropfindRenderer {
     let found = '';
     let missing = '';
     if (request.kind === 'propname') {
-      for (const item of wanted) if (item.live?.(facts) !== undefined) found += item.empty;
+      // Quota properties are named (RFC 4331 §2: every resource has them here) without computing them.
+      for (const item of wanted)
+        if (QUOTA_KEYS.has(item.key) || item.live?.(facts) !== undefined) found += item.empty;
       if (facts.dead) for (const key of facts.dead.keys()) found += emptyElement(keyParts(key));
     } else {
       const dead = facts.dead;

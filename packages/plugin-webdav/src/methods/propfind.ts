@@ -2,7 +2,8 @@ import { encodeSegment } from '../http/request-path.js';
 import { HttpError } from '../http/http-error.js';
 import { parseXml } from '../http/xml.js';
 import { listChildren } from '../server/children.js';
-import { hrefOf, resolveForRead, type Scope } from '../server/scope.js';
+import { hrefOf, openForRead, type Scope } from '../server/scope.js';
+import type { OpenedRead } from '../access/share-fs.js';
 import type { QuotaInfo } from '../server/usage-tracker.js';
 import type { LockRecord, PropertyRecord } from '../state/state-db.js';
 import { checkIfHeader } from './conditions.js';
@@ -26,7 +27,7 @@ export function propfindDepth(header: string | undefined): 0 | 1 {
 }
 
 /** Reads and checks a PROPFIND's depth and body. */
-export async function readPropfind(scope: Scope): Promise<{ depth: 0 | 1; request: PropfindRequest }> {
+async function readPropfind(scope: Scope): Promise<{ depth: 0 | 1; request: PropfindRequest }> {
   const depth = propfindDepth(header(scope.req, 'depth'));
   const body = await readBody(scope.req);
   const request = parsePropfind(body.length === 0 ? undefined : parseXml(body));
@@ -50,8 +51,22 @@ function byPath(records: readonly PropertyRecord[]): Map<string, Map<string, str
 export async function handlePropfind(scope: Scope): Promise<void> {
   const { core, share } = scope;
   const { depth, request } = await readPropfind(scope);
-  const resolved = await resolveForRead(core, scope.principal, share, scope.segments);
-  if (!resolved) throw new HttpError(404, 'not found');
+  const opened = await openForRead(core, scope.principal, share, scope.segments);
+  if (!opened) throw new HttpError(404, 'not found');
+  try {
+    await respond(scope, depth, request, opened);
+  } finally {
+    await opened.handle.close().catch(() => undefined);
+  }
+}
+
+async function respond(
+  scope: Scope,
+  depth: 0 | 1,
+  request: PropfindRequest,
+  resolved: OpenedRead,
+): Promise<void> {
+  const { core, share } = scope;
   await checkIfHeader(scope, undefined);
   const render = compilePropfind(request);
   const quota: QuotaInfo | undefined = asksForQuota(request) ? await core.usage.quota(share) : undefined;
@@ -78,7 +93,8 @@ export async function handlePropfind(scope: Scope): Promise<void> {
     const anyLocks = self.locks.length > 0 || core.locks.below(place).length > 0;
     const prefix = hrefOf(scope.base, share, scope.segments, true);
     const pathPrefix = scope.path === '' ? '' : `${scope.path}/`;
-    for await (const batch of listChildren(core, scope.principal, share, scope.segments, resolved.realPath)) {
+    const folder = { handle: resolved.handle, real: resolved.realPath };
+    for await (const batch of listChildren(core, scope.principal, share, scope.segments, folder)) {
       let xml = '';
       for (const member of batch) {
         const path = pathPrefix + member.name;

@@ -1,4 +1,3 @@
-import { resolveWrite } from '../access/resolve-path.js';
 import { etagOf } from '../http/conditional.js';
 import { HttpError } from '../http/http-error.js';
 import { DAV, elements, escapeXml, parseXml, propertyKey, serializeElement } from '../http/xml.js';
@@ -20,7 +19,7 @@ interface Instruction {
  */
 export async function handleProppatch(scope: Scope): Promise<void> {
   const { core, share } = scope;
-  const target = await resolveWrite(share, scope.segments);
+  const target = await share.fs.statForWrite(scope.segments);
   if (!target.existing) throw new HttpError(404, 'not found');
   await checkIfHeader(scope, target.existing.isFile() ? etagOf(target.existing) : undefined);
   core.locks.assertCanModify({ share: share.name, path: scope.path }, scope.tokens, {

@@ -1,8 +1,8 @@
 import type { FileHandle } from 'node:fs/promises';
-import { resolveWrite } from '../access/resolve-path.js';
+import type { WriteTarget } from '../access/share-fs.js';
 import { checkPreconditions, etagOf, lastModifiedOf } from '../http/conditional.js';
 import { HttpError } from '../http/http-error.js';
-import { openVerifiedTemp } from '../server/atomic-file.js';
+import { createTemp } from '../server/atomic-file.js';
 import { hrefOf, type Scope } from '../server/scope.js';
 import { checkIfHeader } from './conditions.js';
 
@@ -52,9 +52,17 @@ async function writeBody(
  * exceeds the share's quota or the free space, 413 beyond the share's upload limit.
  */
 export async function handlePut(scope: Scope): Promise<void> {
-  const { req, res, core, share } = scope;
   if (scope.segments.length === 0) throw new HttpError(405, 'PUT on a collection');
-  const target = await resolveWrite(share, scope.segments);
+  const target = await scope.share.fs.openParent(scope.segments);
+  try {
+    await upload(scope, target);
+  } finally {
+    await target.close();
+  }
+}
+
+async function upload(scope: Scope, target: WriteTarget): Promise<void> {
+  const { req, res, core, share } = scope;
   if (target.existing?.isDirectory()) throw new HttpError(405, 'PUT on a collection');
   const etag = target.existing ? etagOf(target.existing) : undefined;
   await checkIfHeader(scope, etag);
@@ -83,7 +91,7 @@ export async function handlePut(scope: Scope): Promise<void> {
   const quota = await core.usage.quota(share);
   // Replacing a file frees its old bytes once the rename is done; the temporary copy needs room meanwhile.
   const room = share.settings.quota !== undefined ? quota.available + oldSize : quota.available;
-  const free = await core.usage.free(target.parentReal);
+  const free = await core.usage.free(target.parent.real);
   const available = Math.min(room, free);
   if (declared !== undefined && declared > available)
     throw new HttpError(
@@ -99,7 +107,7 @@ export async function handlePut(scope: Scope): Promise<void> {
   // Only now may a client waiting for `100 Continue` send the body.
   if (req.headers.expect?.toLowerCase() === '100-continue' && !res.headersSent) res.writeContinue();
 
-  const temp = await openVerifiedTemp(target.realPath);
+  const temp = await createTemp(target.parent, target.name);
   core.db.addUpload(temp.path);
   try {
     const bytes = await writeBody(req, temp.handle, limit, limitStatus);

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError } from '../http/http-error.js';
 
 /** Most bytes of an XML request body (PROPFIND, PROPPATCH, LOCK) read into memory. */
-export const MAX_XML_BODY = 1024 * 1024;
+const MAX_XML_BODY = 1024 * 1024;
 
 /**
  * Reads a request body up to `limit` bytes (413 beyond). Chunked bodies are read like any other; a body
@@ -20,11 +20,6 @@ export async function readBody(req: IncomingMessage, limit = MAX_XML_BODY): Prom
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, size);
-}
-
-/** Drains and discards a request body (so a keep-alive connection can carry the next request). */
-export function discardBody(req: IncomingMessage): void {
-  if (!req.readableEnded) req.resume();
 }
 
 /** Whether a request declares a body (a length above 0 or chunked). */
@@ -58,20 +53,6 @@ export function sendError(res: ServerResponse, error: HttpError, head: boolean):
     res.end();
     return;
   }
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(head ? undefined : body);
-}
-
-/** Sends a small complete response. */
-export function sendText(
-  res: ServerResponse,
-  status: number,
-  body: string,
-  type = 'text/plain; charset=utf-8',
-  head = false,
-): void {
-  res.statusCode = status;
-  res.setHeader('Content-Type', type);
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.end(head ? undefined : body);
 }

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, realpath, rename, rm } from 'node:fs/promises';
-import { dirname, join, relative, sep } from 'node:path';
-import { resolveWrite } from '../access/resolve-path.js';
+import { lstat, mkdir, open, readdir, realpath, rename } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { at, removeAt, ShareFs, type WriteTarget } from '../access/share-fs.js';
 import type { ShareConfig } from '../config/share-config.js';
 import { WebdavError } from '../errors/webdav-error.js';
 import { isHttpError } from '../http/http-error.js';
 import { encodePath } from '../http/request-path.js';
-import { isTempName, syncFolder, tempNameFor } from '../server/atomic-file.js';
+import { isTempName, syncDir, tempNameFor } from '../server/atomic-file.js';
 
 /** What to publish where. */
 export interface PublishRequest {
@@ -154,29 +154,59 @@ export async function publishToShare(config: ShareConfig, request: PublishReques
   const rootReal = await realpath(share.root).catch((error: unknown) => {
     throw fail(`share ${share.path}: folder ${share.root} is not usable`, error);
   });
-  const roots = { name: share.name, rootReal, linkArea: undefined };
-  // Parent folders, created one at a time, never through a link.
-  for (let depth = 1; depth < segments.length; depth += 1) {
-    const folder = join(rootReal, ...segments.slice(0, depth));
-    const stats = await lstat(folder).catch(() => undefined);
-    if (!stats)
-      await mkdir(folder).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'EEXIST') throw fail(`cannot create ${folder}: ${error.message}`, error);
-      });
-    else if (!stats.isDirectory())
-      throw fail(`${segments.slice(0, depth).join('/')} in ${share.path} is not a folder`);
-  }
-  let target;
+  const fs = await ShareFs.open(rootReal, false);
   try {
-    target = await resolveWrite(roots, segments);
+    // Parent folders, created one at a time through the opened folder above, never through a link.
+    for (let depth = 1; depth < segments.length; depth += 1) {
+      const step = await openTarget(fs, share.path, segments.slice(0, depth));
+      try {
+        if (!step.existing)
+          await mkdir(at(step.parent, step.name)).catch((error: NodeJS.ErrnoException) => {
+            if (error.code !== 'EEXIST')
+              throw fail(`cannot create ${step.realPath}: ${error.message}`, error);
+          });
+        else if (!step.existing.isDirectory())
+          throw fail(`${segments.slice(0, depth).join('/')} in ${share.path} is not a folder`);
+      } finally {
+        await step.close();
+      }
+    }
+    const target = await openTarget(fs, share.path, segments);
+    try {
+      if (target.existing && !request.overwrite)
+        throw fail(`${share.path}/${segments.join('/')} exists (set overwrite to replace it)`);
+      const result = await place(request, target, segments);
+      return {
+        urlPath: encodePath([...config.mount, ...share.segments, ...segments], result.folder),
+        path: target.realPath,
+        files: result.files,
+        bytes: result.bytes,
+      };
+    } finally {
+      await target.close();
+    }
+  } finally {
+    await fs.close();
+  }
+}
+
+async function openTarget(fs: ShareFs, sharePath: string, segments: readonly string[]): Promise<WriteTarget> {
+  try {
+    return await fs.openParent(segments);
   } catch (error) {
     throw fail(
-      `cannot publish to ${share.path}/${segments.join('/')}: ${isHttpError(error) ? error.message : (error as Error).message}`,
+      `cannot publish to ${sharePath}/${segments.join('/')}: ${isHttpError(error) ? error.message : (error as Error).message}`,
       error,
     );
   }
-  if (target.existing && !request.overwrite)
-    throw fail(`${share.path}/${segments.join('/')} exists (set overwrite to replace it)`);
+}
+
+/** Copies the source under a hidden name in the target's folder, then renames it into place. */
+async function place(
+  request: PublishRequest,
+  target: WriteTarget,
+  segments: readonly string[],
+): Promise<{ files: PublishedFile[]; bytes: number; folder: boolean }> {
   const source = await listSource(request.source);
   const total = source.files.reduce((sum, file) => sum + file.size, 0);
   let copied = 0;
@@ -184,7 +214,8 @@ export async function publishToShare(config: ShareConfig, request: PublishReques
     copied += bytes;
     request.onProgress?.(copied, total);
   };
-  const staging = join(target.parentReal, tempNameFor());
+  const stagingName = tempNameFor();
+  const staging = at(target.parent, stagingName);
   const files: PublishedFile[] = [];
   try {
     if (source.kind === 'file') {
@@ -215,29 +246,31 @@ export async function publishToShare(config: ShareConfig, request: PublishReques
         await handle.sync();
         await handle.close();
       }
-      for (const folder of ['', ...source.folders]) await syncFolder(join(staging, ...folder.split('/')));
+      for (const folder of ['', ...source.folders]) await syncPath(join(staging, ...folder.split('/')));
     }
     request.signal?.throwIfAborted();
     if (target.existing) {
-      const old = join(target.parentReal, tempNameFor());
-      await rename(target.realPath, old);
-      await rename(staging, target.realPath);
-      await rm(old, { recursive: true, force: true });
-    } else await rename(staging, target.realPath);
-    await syncFolder(dirname(target.realPath));
+      const old = tempNameFor();
+      await rename(at(target.parent, target.name), at(target.parent, old));
+      await rename(staging, at(target.parent, target.name));
+      await removeAt(target.parent, old);
+    } else await rename(staging, at(target.parent, target.name));
+    await syncDir(target.parent);
   } catch (error) {
-    await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+    await removeAt(target.parent, stagingName).catch(() => undefined);
     if (error instanceof WebdavError) throw error;
     if ((error as Error).name === 'AbortError') throw error;
     throw fail(
-      `publishing ${request.source} to ${share.path}/${segments.join('/')} failed: ${(error as Error).message}`,
+      `publishing ${request.source} to ${target.realPath} failed: ${(error as Error).message}`,
       error,
     );
   }
-  return {
-    urlPath: encodePath([...config.mount, ...share.segments, ...segments], source.kind === 'folder'),
-    path: target.realPath,
-    files,
-    bytes: total,
-  };
+  return { files, bytes: total, folder: source.kind === 'folder' };
+}
+
+/** fsync of a folder by path (a staging folder of our own). */
+async function syncPath(folder: string): Promise<void> {
+  const handle = await open(folder, constants.O_RDONLY | constants.O_DIRECTORY).catch(() => undefined);
+  await handle?.sync().catch(() => undefined);
+  await handle?.close();
 }

@@ -1,11 +1,11 @@
 import type { BigIntStats, Dirent, Stats } from 'node:fs';
 import { lstatSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { at, self, type Dir } from '../access/share-fs.js';
 import type { AuthenticatedPrincipal } from '../auth/principal.js';
 import { isHttpError } from '../http/http-error.js';
 import { isTempName } from './atomic-file.js';
-import { resolveForRead, type ServerCore, type ShareRuntime } from './scope.js';
+import { openForRead, type ServerCore, type ShareRuntime } from './scope.js';
 
 /** A visible member of a collection. */
 export interface Child {
@@ -40,11 +40,11 @@ export async function* listChildren(
   principal: AuthenticatedPrincipal | undefined,
   share: ShareRuntime,
   segments: readonly string[],
-  folder: string,
+  folder: Dir,
 ): AsyncGenerator<Child[]> {
   let entries: Dirent<Buffer>[];
   try {
-    entries = await readdir(folder, { withFileTypes: true, encoding: 'buffer' });
+    entries = await readdir(self(folder), { withFileTypes: true, encoding: 'buffer' });
   } catch {
     return;
   }
@@ -57,15 +57,17 @@ export async function* listChildren(
         if (entry.isFile() || entry.isDirectory()) {
           // Synchronous: a thread-pool round trip per entry costs three times as much, and a batch of
           // 256 lstat calls holds the event loop for about a millisecond.
-          const stats = lstatSync(join(folder, name), { throwIfNoEntry: false });
+          const stats = lstatSync(at(folder, name), { throwIfNoEntry: false });
           return stats && (stats.isFile() || stats.isDirectory())
             ? { name, stats, throughLink: false }
             : undefined;
         }
-        if (!entry.isSymbolicLink() || share.linkArea === undefined) return undefined;
+        if (!entry.isSymbolicLink() || !share.fs.followsLinks) return undefined;
         try {
-          const resolved = await resolveForRead(core, principal, share, [...segments, name]);
-          return resolved ? { name, stats: resolved.stats, throughLink: true } : undefined;
+          const opened = await openForRead(core, principal, share, [...segments, name]);
+          if (!opened) return undefined;
+          await opened.handle.close();
+          return { name, stats: opened.stats, throughLink: true };
         } catch (error) {
           if (isHttpError(error)) return undefined;
           throw error;

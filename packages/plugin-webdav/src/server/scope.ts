@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ShareRoots } from '../access/resolve-path.js';
-import { isInside, resolveRead, type ResolvedRead } from '../access/resolve-path.js';
+import type { OpenedRead, ShareFs } from '../access/share-fs.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { ruleAllows, type AuthenticatedPrincipal } from '../auth/principal.js';
 import type { ShareConfig, ShareSettings } from '../config/share-config.js';
@@ -12,9 +11,19 @@ import type { StateDb } from '../state/state-db.js';
 import type { Engine } from '../engine/engine.js';
 import type { UsageTracker } from './usage-tracker.js';
 
-/** A share while the server runs: its settings and its real folders. */
-export interface ShareRuntime extends ShareRoots {
+/** A share while the server runs: its settings, its real folder and the folder held open. */
+export interface ShareRuntime {
+  /** The share's name: its URL path without the leading `/` (the key of its locks and properties). */
+  readonly name: string;
   readonly settings: ShareSettings;
+  /** `realpath` of the share's folder, taken when the server started. */
+  readonly rootReal: string;
+  readonly fs: ShareFs;
+}
+
+/** Whether a real path lies in a folder (or is it). */
+function isInside(path: string, folder: string): boolean {
+  return path === folder || path.startsWith(folder.endsWith('/') ? folder : `${folder}/`);
 }
 
 /** What every request handler may use. */
@@ -94,7 +103,7 @@ export function requireWrite(
 }
 
 /** The share whose folder holds a real path (the innermost, if folders nest on disk). */
-export function shareOfRealPath(core: ServerCore, realPath: string): ShareRuntime | undefined {
+function shareOfRealPath(core: ServerCore, realPath: string): ShareRuntime | undefined {
   let found: ShareRuntime | undefined;
   for (const share of core.shares)
     if (isInside(realPath, share.rootReal) && (!found || share.rootReal.length > found.rootReal.length))
@@ -103,20 +112,28 @@ export function shareOfRealPath(core: ServerCore, realPath: string): ShareRuntim
 }
 
 /**
- * Resolves a path of a share for reading and applies the rules where it leads: a link whose target
- * lies in another share's folder needs that share's read rule too (a link from `/data` into
- * `/data-wip` does not open `/data-wip` to anonymous readers). Undefined when nothing is there.
+ * Opens a path of a share for reading (see {@link ShareFs.openRead}) and applies the rules where it
+ * leads: a link whose target lies in another share's folder needs that share's read rule too (a link
+ * from `/data` into `/data-wip` does not open `/data-wip` to anonymous readers). Undefined when nothing
+ * is there. The caller closes the handle.
  */
-export async function resolveForRead(
+export async function openForRead(
   core: ServerCore,
   principal: AuthenticatedPrincipal | undefined,
   share: ShareRuntime,
   segments: readonly string[],
-): Promise<ResolvedRead | undefined> {
-  const resolved = await resolveRead(share, segments);
-  if (resolved?.throughLink) {
-    const target = shareOfRealPath(core, resolved.realPath);
-    if (target && target !== share) requireRead(core, principal, target);
+): Promise<OpenedRead | undefined> {
+  const opened = await share.fs.openRead(segments);
+  if (opened?.throughLink) {
+    const target = shareOfRealPath(core, opened.realPath);
+    if (target && target !== share) {
+      try {
+        requireRead(core, principal, target);
+      } catch (error) {
+        await opened.handle.close();
+        throw error;
+      }
+    }
   }
-  return resolved;
+  return opened;
 }

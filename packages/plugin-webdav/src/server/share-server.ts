@@ -8,10 +8,10 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'eventemitter3';
 import { Observable } from 'rxjs';
+import { ShareFs } from '../access/share-fs.js';
 import { Authenticator } from '../auth/authenticator.js';
 import { ruleAllows, type AuthenticatedPrincipal } from '../auth/principal.js';
 import type { ShareConfig } from '../config/share-config.js';
@@ -120,7 +120,12 @@ export class ShareServer {
   private readonly servers = new Set<Server>();
   private closed = false;
 
-  private constructor(core: ServerCore, accessLog: AccessLogFile | undefined) {
+  private constructor(
+    core: ServerCore,
+    accessLog: AccessLogFile | undefined,
+    /** Warnings of `open` (leftover uploads that could not be removed), before anyone could listen. */
+    readonly startupWarnings: readonly ShareWarning[],
+  ) {
     this.core = core;
     this.accessLog = accessLog;
     this.access$ = new Observable<AccessEvent>((subscriber) => {
@@ -153,13 +158,26 @@ export class ShareServer {
           },
         );
       }
-      const linkArea = settings.symlinks === 'one-level-up' ? dirname(rootReal) : undefined;
-      shares.push({ name: settings.name, settings, rootReal, linkArea });
+      let fs: ShareFs;
+      try {
+        fs = await ShareFs.open(rootReal, settings.symlinks === 'one-level-up');
+      } catch (error) {
+        for (const share of shares) await share.fs.close();
+        throw new WebdavError(
+          'WEBDAV_START_FAILED',
+          `share ${settings.path}: cannot open ${rootReal}: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        );
+      }
+      shares.push({ name: settings.name, settings, rootReal, fs });
     }
     let db: StateDb;
     try {
       db = new StateDb(config.stateDir);
     } catch (error) {
+      for (const share of shares) await share.fs.close();
       throw new WebdavError(
         'WEBDAV_START_FAILED',
         `cannot open the state in ${config.stateDir}: ${(error as Error).message}`,
@@ -167,9 +185,13 @@ export class ShareServer {
       );
     }
     const events = new EventEmitter<ShareServerEvents>();
+    const startupWarnings: ShareWarning[] = [];
     const warn = (message: string, details?: Record<string, unknown>): void => {
-      events.emit('warning', { message, ...(details && { details }) });
+      const warning = { message, ...(details && { details }) };
+      if (!started) startupWarnings.push(warning);
+      events.emit('warning', warning);
     };
+    let started = false;
     for (const temp of db.uploads()) {
       await unlink(temp).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') warn(`cannot remove the leftover upload ${temp}: ${error.message}`);
@@ -179,7 +201,7 @@ export class ShareServer {
     let engine;
     try {
       engine = createEngine(
-        shares.map((share) => ({ urlPath: `/${share.name}`, rootReal: share.rootReal })),
+        shares.map((share) => ({ urlPath: `/${share.name}`, fs: share.fs })),
         {
           trackUpload: (temp, active) => (active ? db.addUpload(temp) : db.removeUpload(temp)),
           onCrash: (error, req) =>
@@ -188,6 +210,7 @@ export class ShareServer {
       );
     } catch (error) {
       db.close();
+      for (const share of shares) await share.fs.close();
       throw error;
     }
     const core: ServerCore = {
@@ -206,7 +229,8 @@ export class ShareServer {
           warn(`access log ${config.accessLog?.file}: ${error.message}`),
         )
       : undefined;
-    const server = new ShareServer(core, accessLog);
+    const server = new ShareServer(core, accessLog, startupWarnings);
+    started = true;
     events.on('warning', (warning) => server.events.emit('warning', warning));
     return server;
   }
@@ -493,6 +517,7 @@ export class ShareServer {
     );
     this.servers.clear();
     await this.accessLog?.close();
+    for (const share of this.core.shares) await share.fs.close();
     this.core.db.close();
   }
 }

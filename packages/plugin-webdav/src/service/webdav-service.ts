@@ -66,6 +66,8 @@ export class WebdavService implements Service {
         ...(warning.details && { details: warning.details }),
       }),
     );
+    for (const warning of server.startupWarnings)
+      this.events.emit({ level: 'warning', source: 'webdav', message: warning.message });
     this.shareServer = server;
     if (this.options.listen === false) {
       this.address = { url: '' };

@@ -67,13 +67,13 @@ CREATE TABLE IF NOT EXISTS uploads (
 `;
 
 /** Parent of a share-relative path (`a/b` → `a`, `a` → `''`). */
-export function parentOf(path: string): string {
+function parentOf(path: string): string {
   const slash = path.lastIndexOf('/');
   return slash === -1 ? '' : path.slice(0, slash);
 }
 
 /** `from/x/y` → `to/x/y` (either may be `''`, the share's root). */
-export function rebase(path: string, from: string, to: string): string {
+function rebase(path: string, from: string, to: string): string {
   const rest = from === '' ? path : path.slice(from.length + 1);
   if (rest === '' || path === from) return to;
   return to === '' ? rest : `${to}/${rest}`;

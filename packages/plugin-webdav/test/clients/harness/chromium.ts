@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 
 /** Debian's Chromium; playwright-core drives it, no browser is ever downloaded. */
-export const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = '/usr/bin/chromium';
 
 /** Why headless Chromium cannot run here, or undefined. */
 export function chromiumUnavailable(): string | undefined {
@@ -11,7 +11,7 @@ export function chromiumUnavailable(): string | undefined {
 }
 
 /** Flags that keep a headless Chromium quiet and offline (no updates, no first-run, no GPU, no sandbox as root). */
-export const CHROMIUM_FLAGS = [
+const CHROMIUM_FLAGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',

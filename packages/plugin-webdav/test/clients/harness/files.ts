@@ -12,7 +12,7 @@ export const LARGE = 100 * 1024 * 1024;
  * `#`, `%` (also `%41`, which a client or server that decodes twice turns into `A`), `+`, Unicode
  * (composed and combining characters, CJK) and emoji, one of them in a subfolder whose name has them too.
  */
-export const ROUND_TRIP_FILES: readonly { path: string; size: number }[] = [
+const ROUND_TRIP_FILES: readonly { path: string; size: number }[] = [
   { path: 'empty.bin', size: 0 },
   { path: 'one byte.bin', size: 1 },
   { path: 'large 100MB.bin', size: LARGE },
@@ -67,7 +67,7 @@ export async function sha256File(path: string): Promise<string> {
 }
 
 /** Every regular file under `root` as `relative path -> {size, sha256}`, sorted by path. */
-export async function readTree(root: string): Promise<Map<string, { size: number; sha256: string }>> {
+async function readTree(root: string): Promise<Map<string, { size: number; sha256: string }>> {
   const paths: string[] = [];
   const walk = (dir: string) => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -107,6 +107,6 @@ export async function diffTree(
 }
 
 /** Percent-encodes each segment of a relative path for a URL (`a b/c#d` -> `a%20b/c%23d`). */
-export function encodePath(path: string): string {
+function encodePath(path: string): string {
   return path.split('/').map(encodeURIComponent).join('/');
 }

@@ -10,7 +10,7 @@ export const LITMUS_SUITES = { basic: 16, copymove: 13, props: 30, locks: 41, ht
 export type LitmusSuite = keyof typeof LITMUS_SUITES;
 
 /** The outcome of one litmus test. */
-export interface LitmusTest {
+interface LitmusTest {
   suite: string;
   /** Position in the suite (0-based, as litmus prints it; names repeat, e.g. `propget`). */
   index: number;
@@ -150,6 +150,20 @@ export async function runLitmusSuite(suite: LitmusSuite, opts: LitmusRunOptions)
     const output = r.stdout + r.stderr;
     const parsed = parseLitmusOutput(output)[0] ?? { suite, tests: [], output };
     const run: LitmusRun = { ...parsed, exitCode: r.code, timedOut: r.timedOut, seconds: r.seconds };
+    if (r.timedOut) {
+      const last = run.tests.at(-1);
+      const note = `litmus killed after ${Math.round(r.seconds)} s: no answer (the request hung)`;
+      if (last && last.result === 'skip' && last.message?.startsWith('no result')) last.message = note;
+      else
+        run.tests.push({
+          suite,
+          index: run.tests.length,
+          name: '(hung)',
+          result: 'fail',
+          message: note,
+          warnings: [],
+        });
+    }
     if (parsed.tests.some((t) => t.result !== 'pass') || !parsed.summary) {
       try {
         run.debugTail = readFileSync(join(cwd, 'debug.log'), 'utf8').slice(-6000);

@@ -20,7 +20,7 @@ import {
  */
 
 /** What Windows 10 22H2 sends as its user agent. */
-export const MINIREDIR_AGENT = 'Microsoft-WebDAV-MiniRedir/10.0.19045';
+const MINIREDIR_AGENT = 'Microsoft-WebDAV-MiniRedir/10.0.19045';
 
 const XML = 'text/xml; charset="utf-8"';
 const WIN32_PROPFIND =

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,14 +5,14 @@ import { startDaemon, type Daemon } from './daemon.js';
 import { handFolderTo, isRoot } from './folders.js';
 import { freePort } from './ports.js';
 import { checkShareSpec, usersWith, type Access, type ShareSpec } from './share-spec.js';
-import { hasBinary } from './tools.js';
+import { htpasswdLine } from './tools.js';
 
 const MODULES = '/usr/lib/apache2/modules';
 const APACHE = '/usr/sbin/apache2';
 
-/** Whether Apache httpd with mod_dav_fs and htpasswd are installed. */
+/** Whether Apache httpd with mod_dav_fs is installed. */
 export function hasApache(): boolean {
-  return existsSync(APACHE) && existsSync(join(MODULES, 'mod_dav_fs.so')) && hasBinary('htpasswd', '-h');
+  return existsSync(APACHE) && existsSync(join(MODULES, 'mod_dav_fs.so'));
 }
 
 /** A running Apache mod_dav peer. */
@@ -45,12 +44,12 @@ export interface ApacheOptions {
 }
 
 /** The realm of every mount's login (Basic and Digest). */
-export const APACHE_REALM = 'Beamline WebDAV';
+const APACHE_REALM = 'Beamline WebDAV';
 
 /**
  * Starts Apache httpd 2.4 with mod_dav/mod_dav_fs in the foreground on a free loopback port, from a
  * generated config: every mount as an `Alias` with `Dav On`, a persistent lock database, Basic auth
- * against an htpasswd file (apr1 hashes), `LimitRequestBody 0` (multi-GB PUT), mod_autoindex listings
+ * against a users file ({SHA} hashes), `LimitRequestBody 0` (multi-GB PUT), mod_autoindex listings
  * (names, sizes, dates), sendfile, keep-alive and enough event-MPM threads for 200 concurrent clients.
  * Read/write rules: a mount readable by `anonymous` answers GET/HEAD/OPTIONS/PROPFIND without a login
  * and asks for one on every other method; otherwise reads need one of the reading users and writes one
@@ -65,7 +64,7 @@ export async function startApache(spec: ShareSpec, opts: ApacheOptions): Promise
     const line =
       opts.auth === 'digest'
         ? `${user}:${APACHE_REALM}:${createHash('md5').update(`${user}:${APACHE_REALM}:${password}`).digest('hex')}\n`
-        : execFileSync('htpasswd', ['-n', '-b', '-m', user, password], { encoding: 'utf8' }).trim() + '\n';
+        : htpasswdLine(user, password);
     writeFileSync(usersFile, line, { flag: 'a' });
   }
   for (const m of spec.mounts) {

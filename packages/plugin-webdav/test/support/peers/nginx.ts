@@ -1,21 +1,20 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDaemon, type Daemon } from './daemon.js';
 import { isRoot } from './folders.js';
 import { freePort } from './ports.js';
 import { checkShareSpec, type ShareSpec } from './share-spec.js';
-import { hasBinary } from './tools.js';
+import { hasBinary, htpasswdLine } from './tools.js';
 
 const DAV_EXT = '/usr/lib/nginx/modules/ngx_http_dav_ext_module.so';
 
-/** Whether nginx (and htpasswd for its users file) are installed; dav-ext adds PROPFIND. */
-export function hasNginx(): boolean {
-  return hasBinary('nginx', '-v') && hasBinary('htpasswd', '-h');
+/** Whether nginx is installed; dav-ext adds PROPFIND. */
+function hasNginx(): boolean {
+  return hasBinary('nginx', '-v');
 }
 
 /** Whether nginx can answer PROPFIND (Debian's libnginx-mod-http-dav-ext). */
-export function hasNginxDavExt(): boolean {
+function hasNginxDavExt(): boolean {
   return existsSync(DAV_EXT);
 }
 
@@ -44,8 +43,7 @@ export async function startNginx(spec: ShareSpec, opts: { dir: string }): Promis
   const usersFile = join(d, 'users');
   writeFileSync(usersFile, '');
   for (const [user, password] of Object.entries(spec.users)) {
-    const line = execFileSync('htpasswd', ['-n', '-b', '-m', user, password], { encoding: 'utf8' });
-    writeFileSync(usersFile, line.trim() + '\n', { flag: 'a' });
+    writeFileSync(usersFile, htpasswdLine(user, password), { flag: 'a' });
   }
   const davExt = hasNginxDavExt();
   const port = await freePort();

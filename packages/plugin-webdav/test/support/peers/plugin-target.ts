@@ -1,15 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { digestSecret, hashPassword } from '../../../src/config/password-hash.js';
 import type { ShareConfigInput } from '../../../src/config/share-config.js';
+import { startShare } from '../start-share.js';
 import type { Access, ShareSpec } from './share-spec.js';
-import { answers, type Target } from './target.js';
-
-/** What `test/support/start-share.ts` (the server helper's) provides. */
-interface StartShareModule {
-  startShare: (config: ShareConfigInput) => Promise<{ url: string; stop: () => Promise<void>; pid?: number }>;
-}
+import { answers } from './answers.js';
+import type { Target } from './target.js';
 
 const REALM = 'Beamline WebDAV';
 
@@ -50,8 +46,8 @@ export async function pluginConfig(spec: ShareSpec, dir: string): Promise<ShareC
 /** Starts the plugin's server (through `test/support/start-share.ts`) serving `spec`. */
 export async function startPluginTarget(spec: ShareSpec, dir: string): Promise<Target> {
   mkdirSync(dir, { recursive: true });
-  const specifier = pathToFileURL(join(import.meta.dirname, '..', 'start-share.ts')).href;
-  const { startShare } = (await import(specifier)) as StartShareModule;
+  // In a child process (start-share's default): the server's pid is its own, and a crash cannot take
+  // the test runner down.
   const server = await startShare(await pluginConfig(spec, dir));
   const url = server.url.replace(/\/+$/, '');
   return {

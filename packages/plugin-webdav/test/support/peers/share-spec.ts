@@ -8,7 +8,7 @@
 export type Access = 'anonymous' | 'users' | 'nobody' | readonly string[];
 
 /** One URL prefix served from one host folder. */
-export interface MountSpec {
+interface MountSpec {
   /** URL prefix, `/name` (no trailing slash), e.g. `/data`. */
   path: string;
   /** Absolute host folder. */

@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { isCI } from '@beamline/core/testing';
+import { answers } from './answers.js';
 import { hasApache, startApache } from './apache.js';
+import { startPluginTarget } from './plugin-target.js';
 import { checkShareSpec, type ShareSpec } from './share-spec.js';
 import { INSTALL_HINT } from './tools.js';
 
@@ -22,20 +21,11 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-const START_SHARE = fileURLToPath(new URL('../start-share.ts', import.meta.url));
-
-/** Whether the plugin's test server starter (`test/support/start-share.ts`) exists. */
-export function hasPluginServer(): boolean {
-  return existsSync(START_SHARE);
-}
-
 /** Why a target cannot run here, or undefined when it can. */
-export function targetMissing(kind: TargetKind): string | undefined {
+function targetMissing(kind: TargetKind): string | undefined {
   switch (kind) {
     case 'plugin':
-      return hasPluginServer()
-        ? undefined
-        : 'the plugin server starter test/support/start-share.ts is missing';
+      return undefined; // the package's own server (test/support/start-share.ts)
     case 'apache':
       return hasApache() ? undefined : `Apache httpd with mod_dav_fs is not installed. ${INSTALL_HINT}`;
   }
@@ -92,21 +82,5 @@ export async function startTarget(
       stop: () => a.stop(),
     };
   }
-  const { startPluginTarget } = (await import('./plugin-target.js')) as {
-    startPluginTarget: (spec: ShareSpec, dir: string) => Promise<Target>;
-  };
   return startPluginTarget(spec, join(dir, 'plugin'));
-}
-
-/** Whether a server at `url` answers an OPTIONS request on `/` within 5 s (any status). */
-export function answers(url: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request(`${url}/`, { method: 'OPTIONS', timeout: 5000 }, (res) => {
-      res.resume();
-      res.once('end', () => resolve(true));
-    });
-    req.once('timeout', () => req.destroy(new Error('timeout')));
-    req.once('error', () => resolve(false));
-    req.end();
-  });
 }

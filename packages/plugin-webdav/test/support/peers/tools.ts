@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
@@ -99,4 +100,12 @@ function childPids(pid: number): number[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * A line of an Apache/nginx users file (`user:{SHA}base64(sha1(password))`, a scheme both read), made
+ * here rather than with `htpasswd` so the peers need no extra binary. Test peers only: SHA-1 unsalted.
+ */
+export function htpasswdLine(user: string, password: string): string {
+  return `${user}:{SHA}${createHash('sha1').update(password, 'utf8').digest('base64')}\n`;
 }

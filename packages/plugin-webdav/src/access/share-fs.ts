@@ -1,0 +1,320 @@
+import { constants, existsSync, type BigIntStats } from 'node:fs';
+import { lstat, open, readdir, readlink, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { HttpError } from '../http/http-error.js';
+
+const DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+const READ_FILE = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const MAX_LINK_HOPS = 8;
+const MAX_TREE_DEPTH = 256;
+
+/**
+ * Whether the kernel offers `/proc/self/fd`: then a path `/proc/self/fd/<dir>/<name>` names `<name>` in
+ * the directory the descriptor holds, whatever happened to that directory's path since it was opened
+ * (the `openat` of C, which Node lacks). Without it (not Linux), paths are resolved from the start
+ * again and a link swapped in between two steps could be followed.
+ */
+const PROC_FD = existsSync('/proc/self/fd');
+
+/** An open directory and the real path it had when it was opened. */
+export interface Dir {
+  readonly handle: FileHandle;
+  readonly real: string;
+}
+
+/** A file or directory opened for reading, and where it really is. */
+export interface OpenedRead {
+  /** Open read-only; the caller closes it. */
+  readonly handle: FileHandle;
+  /** `fstat` of the opened object (a file or a directory). */
+  readonly stats: BigIntStats;
+  readonly realPath: string;
+  /** Whether a symbolic link was followed on the way. */
+  readonly throughLink: boolean;
+}
+
+/** Where a write goes: its parent directory, open, and what is at the name now. */
+export interface WriteTarget {
+  readonly parent: Dir;
+  readonly name: string;
+  readonly realPath: string;
+  /** `lstat` of what is at the name (never a link: those are refused), or undefined. */
+  readonly existing: BigIntStats | undefined;
+  /** Closes the parent (unless it is the share's own folder, which stays open). */
+  close(): Promise<void>;
+}
+
+/** `name` inside an open directory, as a path the kernel resolves through the descriptor. */
+export function at(dir: Dir, name: string): string {
+  return PROC_FD ? `/proc/self/fd/${dir.handle.fd}/${name}` : join(dir.real, name);
+}
+
+/** The directory itself, as a path (for `readdir`). */
+export function self(dir: Dir): string {
+  return PROC_FD ? `/proc/self/fd/${dir.handle.fd}` : dir.real;
+}
+
+function code(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException).code;
+}
+
+async function lstatAt(dir: Dir, name: string): Promise<BigIntStats | undefined> {
+  try {
+    return await lstat(at(dir, name), { bigint: true });
+  } catch (error) {
+    if (['ENOENT', 'ENOTDIR', 'ENAMETOOLONG'].includes(code(error) ?? '')) return undefined;
+    throw error;
+  }
+}
+
+function same(a: BigIntStats, b: BigIntStats): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
+}
+
+/** Thrown inside a walk when what was looked at changed before it was opened (the walk is retried). */
+class Changed extends Error {}
+
+/**
+ * A share's folder, held open for the server's life, and every path inside it resolved one component
+ * at a time through open directory descriptors (`lstat`, then `open` with `O_NOFOLLOW`, then `fstat`
+ * compared with the `lstat`): a directory swapped for a link while a request is handled is noticed,
+ * never followed. Links are followed only for reads, only when the share allows it, only when relative,
+ * and only while every step stays inside the link area (the real parent of the share's folder).
+ */
+export class ShareFs {
+  private constructor(
+    /** The share's folder. */
+    readonly root: Dir,
+    /** The real parent of the share's folder, when links may lead there. */
+    readonly area: Dir | undefined,
+  ) {}
+
+  /** Opens a share's folder (and its parent, when links are followed). */
+  static async open(rootReal: string, followLinks: boolean): Promise<ShareFs> {
+    const root = { handle: await open(rootReal, DIRECTORY), real: rootReal };
+    let area: Dir | undefined;
+    if (followLinks) {
+      const parent = join(rootReal, '..');
+      try {
+        area = { handle: await open(parent, DIRECTORY), real: parent === '/' ? '/' : join(rootReal, '..') };
+      } catch (error) {
+        await root.handle.close();
+        throw error;
+      }
+    }
+    return new ShareFs(root, area);
+  }
+
+  /** Whether symbolic links may be followed (for reads). */
+  get followsLinks(): boolean {
+    return this.area !== undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.root.handle.close().catch(() => undefined);
+    await this.area?.handle.close().catch(() => undefined);
+  }
+
+  private async closeOwned(stack: readonly Dir[]): Promise<void> {
+    for (const dir of stack)
+      if (dir !== this.root && dir !== this.area) await dir.handle.close().catch(() => undefined);
+  }
+
+  /** Opens a child directory of an open directory (no link), checking it is what `lstat` saw. */
+  async openDir(parent: Dir, name: string, seen: BigIntStats): Promise<Dir> {
+    let handle: FileHandle;
+    try {
+      handle = await open(at(parent, name), DIRECTORY);
+    } catch (error) {
+      if (['ELOOP', 'ENOTDIR', 'ENOENT'].includes(code(error) ?? '')) throw new Changed();
+      throw error;
+    }
+    const stats = await handle.stat({ bigint: true });
+    if (!same(stats, seen)) {
+      await handle.close();
+      throw new Changed();
+    }
+    return { handle, real: join(parent.real, name) };
+  }
+
+  /**
+   * Opens what a path leads to, for reading: undefined when nothing is there; 403 for a link that may
+   * not be followed (absolute, out of the link area, more than 8 hops, or links off in this share) or
+   * for something that is neither a file nor a folder. The caller closes `handle`.
+   */
+  async openRead(segments: readonly string[]): Promise<OpenedRead | undefined> {
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      try {
+        return await this.walkRead(segments);
+      } catch (error) {
+        if (!(error instanceof Changed)) throw error;
+      }
+    }
+    throw new HttpError(503, 'the path kept changing while it was opened; try again', { 'Retry-After': '1' });
+  }
+
+  private async walkRead(segments: readonly string[]): Promise<OpenedRead | undefined> {
+    const stack: Dir[] = this.area ? [this.area, this.root] : [this.root];
+    const queue = [...segments];
+    let hops = 0;
+    let throughLink = false;
+    try {
+      while (queue.length > 0) {
+        const name = queue.shift() as string;
+        if (name === '' || name === '.') continue;
+        if (name === '..') {
+          // Only link text brings `..` here; it may not climb out of the link area.
+          if (stack.length <= 1) throw new HttpError(403, 'a symbolic link leads outside the share');
+          const top = stack.pop() as Dir;
+          if (top !== this.root && top !== this.area) await top.handle.close();
+          continue;
+        }
+        const top = stack.at(-1) as Dir;
+        const seen = await lstatAt(top, name);
+        if (!seen) return undefined;
+        if (seen.isSymbolicLink()) {
+          if (!this.area) throw new HttpError(403, 'symbolic links are not followed in this share');
+          hops += 1;
+          if (hops > MAX_LINK_HOPS) throw new HttpError(403, 'too many symbolic links');
+          const target = await readlink(at(top, name)).catch(() => {
+            throw new Changed();
+          });
+          if (isAbsolute(target)) throw new HttpError(403, 'absolute symbolic links are not followed');
+          throughLink = true;
+          queue.unshift(...target.split('/'));
+          continue;
+        }
+        if (seen.isDirectory()) {
+          stack.push(await this.openDir(top, name, seen));
+          continue;
+        }
+        if (!seen.isFile()) throw new HttpError(403, 'not a regular file or folder');
+        // A file: the last component, or the path goes on through a file (nothing there).
+        if (queue.some((rest) => rest !== '' && rest !== '.')) return undefined;
+        let handle: FileHandle;
+        try {
+          handle = await open(at(top, name), READ_FILE);
+        } catch (error) {
+          if (['ELOOP', 'ENOENT', 'ENXIO'].includes(code(error) ?? '')) throw new Changed();
+          throw error;
+        }
+        const stats = await handle.stat({ bigint: true });
+        if (!same(stats, seen) || !stats.isFile()) {
+          await handle.close();
+          throw new Changed();
+        }
+        return { handle, stats, realPath: join(top.real, name), throughLink };
+      }
+      // The path ends at a directory: hand over the top of the stack (a fresh descriptor if it is a kept one).
+      const top = stack.pop() as Dir;
+      if (top === this.root || top === this.area) {
+        const handle = await open(self(top), DIRECTORY & ~constants.O_NOFOLLOW);
+        const stats = await handle.stat({ bigint: true });
+        return { handle, stats, realPath: top.real, throughLink };
+      }
+      const stats = await top.handle.stat({ bigint: true });
+      return { handle: top.handle, stats, realPath: top.real, throughLink };
+    } finally {
+      await this.closeOwned(stack);
+    }
+  }
+
+  /**
+   * Opens the parent directory of a path for writing: no link anywhere (403), every parent a folder
+   * (409 when one is missing or is a file). `existing` is what is at the name now (a link there is 403
+   * too: writes never go through links). The caller closes the target.
+   */
+  async openParent(segments: readonly string[]): Promise<WriteTarget> {
+    if (segments.length === 0) throw new HttpError(403, 'the share itself cannot be written');
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      try {
+        return await this.walkParent(segments);
+      } catch (error) {
+        if (!(error instanceof Changed)) throw error;
+      }
+    }
+    throw new HttpError(503, 'the path kept changing while it was opened; try again', { 'Retry-After': '1' });
+  }
+
+  private async walkParent(segments: readonly string[]): Promise<WriteTarget> {
+    let parent = this.root;
+    const release = async (dir: Dir): Promise<void> => {
+      if (dir !== this.root) await dir.handle.close().catch(() => undefined);
+    };
+    try {
+      for (const name of segments.slice(0, -1)) {
+        const seen = await lstatAt(parent, name);
+        if (!seen) throw new HttpError(409, 'a parent folder does not exist');
+        if (seen.isSymbolicLink()) throw new HttpError(403, 'writes never go through symbolic links');
+        if (!seen.isDirectory()) throw new HttpError(409, 'a parent is not a folder');
+        const next = await this.openDir(parent, name, seen);
+        await release(parent);
+        parent = next;
+      }
+      const name = segments.at(-1) as string;
+      const existing = await lstatAt(parent, name);
+      if (existing?.isSymbolicLink()) throw new HttpError(403, 'writes never go through symbolic links');
+      if (existing && !existing.isFile() && !existing.isDirectory())
+        throw new HttpError(403, 'not a regular file or folder');
+      const held = parent;
+      return { parent: held, name, realPath: join(held.real, name), existing, close: () => release(held) };
+    } catch (error) {
+      await release(parent);
+      throw error;
+    }
+  }
+
+  /** What a write would find at a path (no link on the way), without keeping anything open. */
+  async statForWrite(
+    segments: readonly string[],
+  ): Promise<{ realPath: string; existing: BigIntStats | undefined }> {
+    if (segments.length === 0)
+      return { realPath: this.root.real, existing: await this.root.handle.stat({ bigint: true }) };
+    const target = await this.openParent(segments);
+    await target.close();
+    return { realPath: target.realPath, existing: target.existing };
+  }
+
+  /** Opens a folder for writing into it (no link on the way; 404 when it is missing, 409 when it is a file). */
+  async openWritableDir(segments: readonly string[]): Promise<{ dir: Dir; close(): Promise<void> }> {
+    if (segments.length === 0) return { dir: this.root, close: () => Promise.resolve() };
+    const target = await this.openParent(segments);
+    try {
+      if (!target.existing) throw new HttpError(404, 'not found');
+      if (!target.existing.isDirectory()) throw new HttpError(409, 'not a folder');
+      const dir = await this.openDir(target.parent, target.name, target.existing);
+      return { dir, close: () => dir.handle.close().catch(() => undefined) };
+    } catch (error) {
+      if (error instanceof Changed)
+        throw new HttpError(503, 'the folder changed while it was opened', { 'Retry-After': '1' });
+      throw error;
+    } finally {
+      await target.close();
+    }
+  }
+}
+
+/**
+ * Removes a file or a whole folder inside an open directory, never following a link (links are
+ * removed themselves) and never leaving the directory: every level is opened with `O_NOFOLLOW`
+ * before its members are removed through it.
+ */
+export async function removeAt(parent: Dir, name: string, depth = 0): Promise<void> {
+  if (depth > MAX_TREE_DEPTH) throw Object.assign(new Error('tree too deep'), { code: 'ELOOP' });
+  const stats = await lstat(at(parent, name), { bigint: true });
+  if (!stats.isDirectory()) {
+    await unlink(at(parent, name));
+    return;
+  }
+  const handle = await open(at(parent, name), DIRECTORY);
+  const dir = { handle, real: join(parent.real, name) };
+  try {
+    const opened = await handle.stat({ bigint: true });
+    if (!same(opened, stats))
+      throw Object.assign(new Error('the folder changed while it was removed'), { code: 'EBUSY' });
+    for (const entry of await readdir(self(dir))) await removeAt(dir, entry, depth + 1);
+  } finally {
+    await handle.close();
+  }
+  await rmdir(at(parent, name));
+}
