@@ -35,7 +35,13 @@ export interface StepDefinition {
   /** Runner name; `local` by default. */
   runner?: string;
   /** Memory may be written `4g`, `512m` or as MiB. */
-  resources?: Omit<ResourceRequest, 'memoryMb'> & { memory?: string | number };
+  resources?: Omit<ResourceRequest, 'memoryMb' | 'labels'> & { memory?: string | number };
+  /**
+   * Capability labels a host must have to run the step (`gpu=a100`, `docker`), as in CI workflows; planned
+   * into `resources.labels`. Runners that place work on other hosts (a distributed queue's workers) honour
+   * them; a runner on this host does not look at them.
+   */
+  'runs-on'?: string | string[];
   /** Attempts as a number, or a policy. */
   retry?: number | Partial<RetryPolicy>;
   /** Per-attempt limit: `30s`, `5m`, `2h` or milliseconds. */

@@ -33,6 +33,13 @@ export interface PluginRegistry {
   /** Registers a class under a token: the container builds its one instance after registration. */
   provideClass<T>(token: Token<T>, implementation: InjectableClass<T>): void;
   /**
+   * Places the work of every step elsewhere: the engine uses `place(runner)` instead of the runner a step
+   * names (a distributed queue returns a runner that hands the work to a worker on another host, which
+   * runs it with the named runner there). `place` is called once per runner. At most one plugin of a
+   * runtime may place runners (`CORE_PLUGIN_DUPLICATE` for a second).
+   */
+  placeRunners(place: (runner: Runner) => Runner): void;
+  /**
    * What a token resolves to now. Prefer `@inject` in a class: registration is not over yet, so this sees
    * only what the core and the plugins registered so far (dependencies register first).
    */

@@ -8,6 +8,11 @@ export interface ResourceRequest {
   gpus?: number;
   /** Run without GPUs on a host that has none, instead of failing before the run starts. */
   gpuOptional?: boolean;
+  /**
+   * Capability labels the host must have (`gpu=a100`, `docker`: a name, or `name=value`), from a step's
+   * `runs-on`. For runners that place work on other hosts; this host's pool does not look at them.
+   */
+  labels?: readonly string[];
 }
 
 /** What a step was granted: counters, and the specific GPU ids it may use. */

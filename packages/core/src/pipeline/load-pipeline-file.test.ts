@@ -45,8 +45,8 @@ describe('loadPipelineFile', () => {
     expect(lines).toEqual([
       'F:4:11 params.epochs.type: expected one of string, number, boolean, array, object, got "integer"',
       'F:8:14 steps.prepare.timeout: expected a duration like "90s", "5m", "2h", "1h30m" or a number of milliseconds > 0, got "5 minutes"',
-      'F:11:5 steps.train.need: unknown key "need" (did you mean "needs"?); allowed: name, uses, with, needs, runner, resources, retry, timeout, cache, matrix',
-      'F:12:5 steps.train.width: unknown key "width" (did you mean "with"?); allowed: name, uses, with, needs, runner, resources, retry, timeout, cache, matrix',
+      'F:11:5 steps.train.need: unknown key "need" (did you mean "needs"?); allowed: name, uses, with, needs, runner, resources, runs-on, retry, timeout, cache, matrix',
+      'F:12:5 steps.train.width: unknown key "width" (did you mean "with"?); allowed: name, uses, with, needs, runner, resources, runs-on, retry, timeout, cache, matrix',
       'F:15:17 steps.train.retry.attempts: expected a whole number ≥ 1, got "three"',
       'F:17:15 steps.train.resources.memory: expected a memory size like "512m", "4g", "4GiB" or a number of MiB ≥ 0, got "4x"',
       'F:18:13 steps.train.resources.gpus: expected a whole number ≥ 0, got -1',

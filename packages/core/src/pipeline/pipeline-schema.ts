@@ -71,6 +71,14 @@ const resourcesSchema = z.strictObject(
   expected('an object with cpus, memory, gpus, gpuOptional'),
 );
 
+const RUNS_ON_EXPECTED = 'a capability label (name or name=value) or a list of them';
+const capabilityLabel = z
+  .string(expected(RUNS_ON_EXPECTED))
+  .regex(
+    /^[A-Za-z0-9_.-]+(=[^\s,=]+)?$/,
+    expected('a capability label: a name or name=value, without spaces or commas'),
+  );
+
 const stepIdList = z.array(text.min(1, expected('a step id')), expected('a step id or a list of step ids'));
 
 const stepSchema = z.strictObject(
@@ -83,6 +91,12 @@ const stepSchema = z.strictObject(
       .optional(),
     runner: z.string(expected('a runner name')).min(1, expected('a runner name')).optional(),
     resources: resourcesSchema.optional(),
+    'runs-on': z
+      .union(
+        [capabilityLabel, z.array(capabilityLabel, expected(RUNS_ON_EXPECTED))],
+        expected(RUNS_ON_EXPECTED),
+      )
+      .optional(),
     retry: retrySchema.optional(),
     timeout: durationSchema.optional(),
     cache: flag.optional(),

@@ -56,13 +56,17 @@ const NO_PARAMS: Record<string, unknown> = Object.freeze({});
 const NO_NEEDS: string[] = Object.freeze([]) as unknown as string[];
 const DEFAULT_RESOURCES: Readonly<ResourceRequest> = Object.freeze({ cpus: 1, memoryMb: 0, gpus: 0 });
 
-function resourceRequest(resources: StepDefinition['resources']): ResourceRequest {
-  if (resources === undefined) return DEFAULT_RESOURCES;
+function resourceRequest(
+  resources: StepDefinition['resources'],
+  runsOn: StepDefinition['runs-on'],
+): ResourceRequest {
+  if (resources === undefined && runsOn === undefined) return DEFAULT_RESOURCES;
   return {
-    cpus: resources.cpus ?? 1,
-    memoryMb: parseMemory(resources.memory ?? 0) ?? 0,
-    gpus: resources.gpus ?? 0,
-    ...(resources.gpuOptional !== undefined && { gpuOptional: resources.gpuOptional }),
+    cpus: resources?.cpus ?? 1,
+    memoryMb: parseMemory(resources?.memory ?? 0) ?? 0,
+    gpus: resources?.gpus ?? 0,
+    ...(resources?.gpuOptional !== undefined && { gpuOptional: resources.gpuOptional }),
+    ...(runsOn !== undefined && { labels: typeof runsOn === 'string' ? [runsOn] : [...runsOn] }),
   };
 }
 
@@ -135,7 +139,7 @@ function stepBase(baseId: string, step: StepDefinition, params: Record<string, u
       step.with === undefined
         ? NO_PARAMS
         : (resolveCopy(step.with, paramsAndMatrixResolver(params, undefined)) as Record<string, unknown>),
-    resources: resourceRequest(step.resources),
+    resources: resourceRequest(step.resources, step['runs-on']),
     retry: retryPolicy(step.retry),
     timeoutMs: step.timeout === undefined ? undefined : parseDuration(step.timeout),
   };

@@ -256,9 +256,11 @@ class BeamlineRuntime implements Runtime {
   /** Rejects before anything runs: resources that can never be granted, parameters already known to be wrong. */
   private async checkBeforeRunning(plan: Plan, pipeline: PipelineDefinition): Promise<void> {
     const pool = this.container.resolve(Tokens.ResourcePool);
+    // The runners as the engine uses them: placed by a plugin, if one places them.
+    const runners = this.container.resolve(Tokens.Runners);
     for (const step of plan.steps) {
       // A step another scheduler places is checked there (a cluster's partition), not against this host.
-      if (this.runners.get(step.runner)?.placement !== 'remote') pool.effective(step.resources, step.id);
+      if (runners.get(step.runner)?.placement !== 'remote') pool.effective(step.resources, step.id);
     }
     const source = pipelineSourceOf(pipeline);
     await checkPlanParams(plan, (step) => this.commands.require(step.uses), {

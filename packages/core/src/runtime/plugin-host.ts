@@ -4,6 +4,7 @@ import type { Runner, RunnerLookup } from '../contracts/runner.js';
 import type { Service } from '../contracts/service.js';
 import { resolving, type Container } from '../di/container.js';
 import type { Token } from '../di/token.js';
+import { CoreError } from '../errors/core-error.js';
 import { NamedRegistry } from '../registry/named-registry.js';
 
 interface Deferred<T> {
@@ -35,14 +36,30 @@ export class PluginHost {
     tokens: [] as Array<{ owner: string; token: Token<unknown> }>,
   };
 
+  /** The plugin that places runners (`PluginRegistry.placeRunners`), and how. */
+  private placement: { owner: string; place: (runner: Runner) => Runner } | undefined;
+  private readonly placed = new WeakMap<Runner, Runner>();
+
   constructor(private readonly container: Container) {}
 
-  /** A read-only view of the runners, for `Tokens.Runners`. */
+  /**
+   * A read-only view of the runners, for `Tokens.Runners`: each one as a plugin placed it, when one
+   * does (`PluginRegistry.placeRunners`).
+   */
   runnerLookup(): RunnerLookup {
     const runners = this.runners;
+    const place = (runner: Runner | undefined): Runner | undefined => {
+      if (runner === undefined || this.placement === undefined) return runner;
+      let placed = this.placed.get(runner);
+      if (placed === undefined) {
+        placed = this.placement.place(runner);
+        this.placed.set(runner, placed);
+      }
+      return placed;
+    };
     return {
-      get: (name) => runners.get(name),
-      require: (name) => runners.require(name),
+      get: (name) => place(runners.get(name)),
+      require: (name) => place(runners.require(name))!,
       has: (name) => runners.has(name),
       names: () => runners.names(),
     };
@@ -54,6 +71,16 @@ export class PluginHost {
       addCommand: (command) => this.add(this.commands, this.queues.commands, command, owner),
       addRunner: (runner) => this.add(this.runners, this.queues.runners, runner, owner),
       addService: (service) => this.add(this.services, this.queues.services, service, owner),
+      placeRunners: (place) => {
+        if (this.placement !== undefined) {
+          throw new CoreError(
+            'CORE_PLUGIN_DUPLICATE',
+            `Plugin "${owner}" places runners, but plugin "${this.placement.owner}" already does: only one plugin may place a runtime's runners.`,
+            { details: { plugin: owner, placedBy: this.placement.owner } },
+          );
+        }
+        this.placement = { owner, place };
+      },
       provide: (token, value) => this.container.provide(token, value),
       provideClass: (token, implementation) => {
         this.container.provideClass(token, implementation);

@@ -143,7 +143,7 @@ export function runnerContractSuite(name: string, options: RunnerContractOptions
       { timeout: TEST_TIMEOUT_MS },
       async () => {
         const hinted = shSpec('echo hinted', {
-          request: { cpus: 1, memoryMb: 16, gpus: 0, gpuOptional: true },
+          request: { cpus: 1, memoryMb: 16, gpus: 0, gpuOptional: true, labels: ['linux', 'gpu=none'] },
           timeLimitMs: 600_000,
         });
         const out = await collect(await exec(hinted));

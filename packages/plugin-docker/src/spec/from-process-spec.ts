@@ -26,6 +26,7 @@ const processSpecSchema = z.strictObject({
       memoryMb: z.number().nonnegative().optional(),
       gpus: z.number().int().nonnegative().optional(),
       gpuOptional: z.boolean().optional(),
+      labels: z.array(z.string()).optional(),
     })
     .optional(),
   timeLimitMs: z.number().positive().optional(),
