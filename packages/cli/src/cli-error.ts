@@ -52,6 +52,8 @@ const BAD_INPUT_CODES = new Set([
   'DOCKER_NAME_CONFLICT',
   'GRID_INPUT_INVALID',
   'GRID_DEST_INVALID',
+  'WEBDAV_CONFIG_INVALID',
+  'WEBDAV_CONFIG_UNREADABLE',
 ]);
 
 /** The exit code for an error that ended a subcommand. */

@@ -1,0 +1,160 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hashPassword } from '@beamline/plugin-webdav';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFakeIO } from '../testing/fake-io.js';
+import { runCli } from '../testing/run-cli.js';
+import { serveCommand } from './serve-command.js';
+
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'cli-serve-'));
+  mkdirSync(join(dir, 'data'));
+  writeFileSync(join(dir, 'data', 'hello.txt'), 'hello share\n');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** An HTTPS request that trusts only the test's certificate. */
+function get(
+  url: string,
+  init: { method?: string; auth?: string; body?: string } = {},
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: init.method ?? 'GET',
+        agent: false,
+        ca: readFileSync(join(dir, 'cert.pem')),
+        headers: init.auth ? { authorization: `Basic ${Buffer.from(init.auth).toString('base64')}` } : {},
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+async function waitFor(read: () => string, pattern: RegExp): Promise<RegExpExecArray> {
+  for (let attempt = 0; attempt < 300; attempt += 1) {
+    const match = pattern.exec(read());
+    if (match) return match;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${pattern} in:\n${read()}`);
+}
+
+describe('beamline serve webdav', () => {
+  it('serves the shares of a YAML file over HTTPS until Ctrl-C, then stops cleanly with 0', async () => {
+    const hash = await hashPassword('s3cret:pw', { logN: 10 });
+    writeFileSync(
+      join(dir, 'shares.yaml'),
+      [
+        'realm: CLI test',
+        'stateDir: state',
+        'users:',
+        `  alice: { password: '${hash}' }`,
+        'shares:',
+        '  - { path: /data, root: data, read: [anonymous], write: [alice] }',
+        '',
+      ].join('\n'),
+    );
+    const io = createFakeIO({ cwd: dir });
+    const running = runCli(
+      [
+        'serve',
+        'webdav',
+        '--config',
+        'shares.yaml',
+        '--port',
+        '0',
+        '--cert',
+        'cert.pem',
+        '--key',
+        'key.pem',
+        '--access-log',
+      ],
+      { io, commands: [serveCommand] },
+    );
+    const [, base] = await waitFor(
+      () => io.stdout.text + io.stderr.text,
+      /serving (https:\/\/127\.0\.0\.1:\d+)\/data\//,
+    );
+    const read = await get(`${base}/data/hello.txt`);
+    expect(read).toEqual({ status: 200, body: 'hello share\n' });
+    expect((await get(`${base}/data/new.txt`, { method: 'PUT', body: 'x' })).status).toBe(401);
+    expect(
+      (await get(`${base}/data/new.txt`, { method: 'PUT', body: 'x', auth: 'alice:s3cret:pw' })).status,
+    ).toBe(201);
+    expect(readFileSync(join(dir, 'data', 'new.txt'), 'utf8')).toBe('x');
+    // The access log: one JSON line per request, the user named, the password nowhere.
+    await waitFor(() => io.stdout.text, /"user":"alice"/);
+    expect(io.stdout.text).not.toContain('s3cret');
+    io.controller.abort(new Error('received SIGINT'));
+    const result = await running;
+    expect(result.code).toBe(0);
+    await expect(get(`${base}/data/hello.txt`)).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('rejects a bad configuration with 2, naming the file, line and what was expected', async () => {
+    writeFileSync(join(dir, 'bad.yaml'), 'shares:\n  - { path: data, root: data }\n');
+    const bad = await runCli(['serve', 'webdav', '--config', 'bad.yaml'], {
+      io: createFakeIO({ cwd: dir }),
+      commands: [serveCommand],
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^beamline serve webdav: bad\.yaml is invalid:$/m);
+    expect(bad.stderr).toContain('bad.yaml:2:13 shares[0].path: expected a URL path like "/data"');
+    expect(bad.stderr).toMatch(/\(WEBDAV_CONFIG_INVALID\)$/m);
+    const missing = await runCli(['serve', 'webdav', '--config', 'missing.yaml'], {
+      io: createFakeIO({ cwd: dir }),
+      commands: [serveCommand],
+    });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('(WEBDAV_CONFIG_UNREADABLE)');
+    const half = await runCli(['serve', 'webdav', '--config', 'shares.yaml', '--cert', 'cert.pem'], {
+      io: createFakeIO({ cwd: dir }),
+      commands: [serveCommand],
+    });
+    expect(half.code).toBe(2);
+    expect(half.stderr).toContain('--cert and --key go together');
+    const port = await runCli(['serve', 'webdav', '--config', 'shares.yaml', '--port', '70000'], {
+      io: createFakeIO({ cwd: dir }),
+      commands: [serveCommand],
+    });
+    expect(port.code).toBe(2);
+  });
+});

@@ -1,0 +1,84 @@
+import { resolve } from 'node:path';
+import { InvalidArgumentError } from '@commander-js/extra-typings';
+import { loadShareConfig, ShareServer, type AccessEvent } from '@beamline/plugin-webdav';
+import type { CliCommand } from '../cli-command.js';
+import { CliError } from '../cli-error.js';
+import { ExitCode, type CliIO } from '../cli-io.js';
+
+const NOTES = `
+The configuration (YAML, JSON or a module exporting defineShares({...})) names the shares, their
+folders, who may read and write, users (scrypt hashes), tokens, and optionally listen and tls; the
+flags override its listen and tls. Without either: 127.0.0.1:8080, plain HTTP.
+One JSON line per request on stdout with --access-log (never with credentials).
+Ctrl-C or SIGTERM stops: requests in flight may finish (10 s), then the server closes.
+Exit codes: 0 stopped cleanly, 1 could not start, 2 bad configuration or flags.`;
+
+function port(value: string): number {
+  const parsed = Number(value);
+  if (!/^\d+$/.test(value) || parsed > 65_535)
+    throw new InvalidArgumentError('expected a port number from 0 to 65535.');
+  return parsed;
+}
+
+/** `beamline serve webdav`: the WebDAV share server of @beamline/plugin-webdav, stand-alone. */
+export const serveCommand: CliCommand = (program, { io, exit }) => {
+  const serve = program
+    .command('serve')
+    .summary('run a server stand-alone (webdav)')
+    .description('Runs a server of an official plugin in the foreground until Ctrl-C.');
+
+  serve
+    .command('webdav')
+    .summary('serve WebDAV shares from a configuration file')
+    .description(
+      'Serves the shares of a configuration file over WebDAV (HTML listings for browsers, Basic, ' +
+        'Digest and bearer logins, locks, ranges), over HTTPS when given a certificate and key.',
+    )
+    .requiredOption('--config <file>', 'the shares configuration (shares.yaml)')
+    .option('--host <host>', 'address to listen on (default: the configuration, else 127.0.0.1)')
+    .option('--port <port>', 'port to listen on (default: the configuration, else 8080; 0 picks one)', port)
+    .option('--cert <file>', 'TLS certificate (PEM); with --key, serve HTTPS')
+    .option('--key <file>', 'TLS private key (PEM)')
+    .option('--access-log', 'print every request as a JSON line on stdout')
+    .addHelpText('after', NOTES)
+    .action(async (options) => {
+      if ((options.cert === undefined) !== (options.key === undefined))
+        throw new CliError('CLI_USAGE', '--cert and --key go together (both PEM files).');
+      const config = await loadShareConfig(resolve(io.cwd, options.config));
+      const tls =
+        options.cert !== undefined && options.key !== undefined
+          ? { cert: resolve(io.cwd, options.cert), key: resolve(io.cwd, options.key) }
+          : config.tls;
+      const listen = {
+        host: options.host ?? config.listen?.host ?? '127.0.0.1',
+        port: options.port ?? config.listen?.port ?? 8080,
+        ...(tls && { tls }),
+      };
+      exit(await serveShares(config, listen, io, options.accessLog === true));
+    });
+};
+
+async function serveShares(
+  config: Awaited<ReturnType<typeof loadShareConfig>>,
+  listen: Parameters<ShareServer['listen']>[0],
+  io: CliIO,
+  accessLog: boolean,
+): Promise<ExitCode> {
+  const server = await ShareServer.open(config);
+  server.events.on('warning', (warning) => io.stderr.write(`warning: ${warning.message}\n`));
+  for (const warning of server.startupWarnings) io.stderr.write(`warning: ${warning.message}\n`);
+  if (accessLog)
+    server.events.on('access', (event: AccessEvent) => io.stdout.write(`${JSON.stringify(event)}\n`));
+  try {
+    const { url } = await server.listen(listen);
+    const mount = config.mount.length > 0 ? `/${config.mount.join('/')}` : '';
+    const paths = config.shares.map((share) => `${url}${mount}${share.path}/`).join(', ');
+    io.stdout.write(`serving ${paths}\n`);
+    if (!io.signal.aborted)
+      await new Promise<void>((done) => io.signal.addEventListener('abort', () => done(), { once: true }));
+    io.stderr.write('stopping: requests in flight may finish (up to 10 s)\n');
+  } finally {
+    await server.close(10_000);
+  }
+  return ExitCode.ok;
+}
