@@ -1,4 +1,14 @@
+export { BudgetClock } from './metrics/budget-clock.js';
+export { passIndex, ThresholdWindow } from './metrics/early-stop.js';
+export { QualityMetrics, type Mask, type Reference } from './metrics/quality-metrics.js';
+export { THRESHOLD, thresholdFor } from './metrics/thresholds.js';
+export { collectRuns, THRESHOLDS_DIR, type CollectOptions, type CollectWarning } from './ranking/collect.js';
+export { LEADERBOARD_FILES, writeLeaderboard } from './ranking/leaderboard.js';
+export { passTime, type LogResult } from './ranking/pass-time.js';
+export { rank, type DatasetRow, type Ranking, type VersionRuns } from './ranking/rank.js';
+export { leaderboardJson, leaderboardMarkdown, ranksSvg } from './ranking/render.js';
 export { crc32c, maskedCrc32c } from './tensorboard/crc32c.js';
 export { EventFileWriter, type EventFileOptions } from './tensorboard/event-file.js';
 export { readEventFile, type EventFileScalars, type ScalarPoint } from './tensorboard/event-reader.js';
+export { writeThresholdsLog } from './tensorboard/thresholds-log.js';
 export type { RecordTail } from './tensorboard/tfrecord.js';
