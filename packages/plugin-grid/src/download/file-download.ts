@@ -278,10 +278,13 @@ export class FileDownload {
     await this.part.finalize();
     this.job.progress.doneBytes += result.size;
     const path = this.part.finalPath;
-    // A cache failure only means no cache entry: the file itself is verified and in place.
-    await this.job.cache
-      ?.insert(path, ChecksumCache.keys(this.file.name, result.size, checksums), checksums)
-      .catch(() => undefined);
+    // A cache failure only means no cache entry: the file itself is verified and in place. The keys the
+    // list gave (name and size when it had no checksum) too, or the next job of that list never finds it.
+    const keys = new Set([
+      ...ChecksumCache.keys(this.file.name, result.size, checksums),
+      ...ChecksumCache.keys(this.file.name, this.file.size ?? result.size, this.file.checksums),
+    ]);
+    await this.job.cache?.insert(path, [...keys], checksums).catch(() => undefined);
     return { name: this.file.name, path, size: result.size, checksums, source: 'network', url: where };
   }
 
