@@ -72,9 +72,13 @@ export function attachShares(server: Server, shares: ShareServer, options: Attac
   };
 }
 
-/** An Express-style request (`req.baseUrl` is where the middleware was mounted). */
+/**
+ * An Express-style request: `req.baseUrl` is where the middleware was mounted, `req.url` the rest of
+ * the path, `req.originalUrl` the whole of it.
+ */
 interface ExpressLikeRequest extends IncomingMessage {
   baseUrl?: string;
+  originalUrl?: string;
 }
 
 /**
@@ -87,11 +91,16 @@ export function webdavExpress(
   shares: ShareServer,
 ): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
   return (req, res, next) => {
-    const base = segmentsOf((req as ExpressLikeRequest).baseUrl);
-    if (!shares.owns(req.url ?? '/', { base })) {
+    const express = req as ExpressLikeRequest;
+    const base = segmentsOf(express.baseUrl);
+    // Express strips the mount path from `req.url`; the share server reads the whole path (its hrefs
+    // and Destination headers carry the mount path).
+    const url = express.originalUrl ?? req.url ?? '/';
+    if (!shares.owns(url, { base })) {
       next();
       return;
     }
+    req.url = url;
     void shares.handle(req, res, { base });
   };
 }
