@@ -12,7 +12,7 @@ export interface GuideFile {
 }
 
 /** Languages whose blocks must be files of the guide's project (compiled, parsed or run). */
-export const CHECKED_LANGUAGES = new Set(['ts', 'typescript', 'js', 'yaml', 'yml', 'json']);
+const CHECKED_LANGUAGES = new Set(['ts', 'typescript', 'js', 'yaml', 'yml', 'json']);
 
 const ANNOTATION = /^<!--\s*file:\s*([\w./-]+)((?:\s*;\s*(?:run|test))*)\s*-->$/;
 
