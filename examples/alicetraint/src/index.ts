@@ -20,3 +20,11 @@ export {
   type MachineStatus,
   type QueuedTask,
 } from './client/wire.js';
+export { AliceAgent, type AgentOptions, type TaskOutcome } from './agent/agent.js';
+export { createAliceTraintPlugin, type AliceTraintPluginOptions } from './agent/commands.js';
+export {
+  buildTaskPipeline,
+  taskFolders,
+  type TaskFolders,
+  type TaskPipelineOptions,
+} from './agent/task-pipeline.js';

@@ -48,7 +48,6 @@ describe('loadAgentConfig', () => {
       scriptsDir: join(dir, 'scripts'),
       pollWaitMs: 20_000,
       stages: 'pidml',
-      runner: 'local',
       gridCacheDir: join(dir, 'data', 'grid-cache'),
       replicaBaseUrls: ['http://127.0.0.1:9000', 'root://se.example:1094'],
     });
@@ -86,7 +85,7 @@ describe('loadAgentConfig', () => {
       ALICETRAINT_SCRIPTS_DIR_PATH: 'missing',
       ALICETRAINT_RESULTS_DIR_PATH: 'file',
       ALICETRAINT_POOLING_WAIT_SECONDS: '20s',
-      ALICETRAINT_RUNNER: 'slurm',
+      ALICETRAINT_STAGES: 'python',
     };
     let message = '';
     try {
@@ -104,7 +103,7 @@ describe('loadAgentConfig', () => {
     expect(message).toContain(
       'ALICETRAINT_POOLING_WAIT_SECONDS (from environment): expected a number of seconds',
     );
-    expect(message).toContain('ALICETRAINT_RUNNER (from environment): expected one of local, docker');
+    expect(message).toContain('ALICETRAINT_STAGES (from environment): expected one of pidml, standin');
   });
 
   it.each([
@@ -119,6 +118,8 @@ describe('loadAgentConfig', () => {
     ['ALICETRAINT_POOLING_WAIT_SECONDS', '90000'],
     ['ALICETRAINT_GRID_REPLICA_URLS', 'file:///etc'],
     ['ALICETRAINT_GPUS', '0;1'],
+    ['ALICETRAINT_HEARTBEAT_SECONDS', '0'],
+    ['ALICETRAINT_HEARTBEAT_SECONDS', 'often'],
     ['ALICETRAINT_VENV_DIR_PATH', 'nowhere'],
   ])('refuses %s=%j', (name, value) => {
     const problems = problemsOf(() => loadAgentConfig({ env: { ...goodEnv(), [name]: value }, cwd: dir }));
@@ -146,12 +147,6 @@ describe('loadAgentConfig', () => {
     expect(
       problemsOf(() => loadAgentConfig({ env: { ...env, ALICETRAINT_STAGES: 'standin' }, cwd: dir })),
     ).toEqual([expect.stringMatching(/^ALICETRAINT_GRID_REPLICA_URLS: is not set/)]);
-  });
-
-  it('needs an image for the Docker runner', () => {
-    expect(
-      problemsOf(() => loadAgentConfig({ env: { ...goodEnv(), ALICETRAINT_RUNNER: 'docker' }, cwd: dir })),
-    ).toEqual([expect.stringMatching(/^ALICETRAINT_IMAGE: is not set/)]);
   });
 
   it('refuses a named .env file that cannot be read', () => {

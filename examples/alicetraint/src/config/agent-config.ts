@@ -29,10 +29,8 @@ export interface AgentConfig {
   readonly pollWaitMs: number;
   /** `ALICETRAINT_STAGES`: `pidml` (the real O2Physics/pdi commands, default) or `standin` (the example's scripts). */
   readonly stages: StageSet;
-  /** `ALICETRAINT_RUNNER`: `local` (default) or `docker`. */
-  readonly runner: 'local' | 'docker';
-  /** `ALICETRAINT_IMAGE`: the image the stages run in with the Docker runner. */
-  readonly image: string | undefined;
+  /** `ALICETRAINT_HEARTBEAT_SECONDS`, in ms: heartbeats during a task, to a coordinator that takes them (default 30 s). */
+  readonly heartbeatMs: number;
   /** `ALICETRAINT_GPUS`: GPU ids for the stages (default: `CUDA_VISIBLE_DEVICES`, else detected). */
   readonly gpus: readonly string[] | undefined;
   /** `ALICETRAINT_GRID_REPLICA_URLS`: storage base URLs an AOD's path is appended to (tried in order). */
@@ -117,13 +115,12 @@ export function loadAgentConfig(options: LoadConfigOptions = {}): AgentConfig {
     fail('ALICETRAINT_POOLING_WAIT_SECONDS', w),
   );
 
-  const runner = checkEnum(raw('ALICETRAINT_RUNNER') ?? 'local', ['local', 'docker'] as const, (w) =>
-    fail('ALICETRAINT_RUNNER', w),
-  );
-  const image = raw('ALICETRAINT_IMAGE')?.trim() || undefined;
-  if (runner === 'docker' && image === undefined && !mock) {
-    fail('ALICETRAINT_IMAGE', 'is not set, but ALICETRAINT_RUNNER=docker needs the image the stages run in');
-  }
+  const heartbeatRaw = raw('ALICETRAINT_HEARTBEAT_SECONDS');
+  const heartbeatMs =
+    heartbeatRaw === undefined
+      ? 30_000
+      : checkSeconds(heartbeatRaw, (w) => fail('ALICETRAINT_HEARTBEAT_SECONDS', w));
+  if (heartbeatMs === 0) fail('ALICETRAINT_HEARTBEAT_SECONDS', 'must be more than 0');
   const gpus = checkGpus(raw('ALICETRAINT_GPUS'), (w) => fail('ALICETRAINT_GPUS', w));
   const replicaBaseUrls = checkReplicaUrls(raw('ALICETRAINT_GRID_REPLICA_URLS'), mock, (w) =>
     fail('ALICETRAINT_GRID_REPLICA_URLS', w),
@@ -156,8 +153,7 @@ export function loadAgentConfig(options: LoadConfigOptions = {}): AgentConfig {
     pdiSrcDir: pdiSrcDir!,
     pollWaitMs: pollWaitMs!,
     stages: stages!,
-    runner: runner!,
-    image,
+    heartbeatMs: heartbeatMs!,
     gpus,
     replicaBaseUrls: replicaBaseUrls ?? [],
     gridCacheDir: gridCacheDir!,

@@ -13,7 +13,7 @@ export interface RecordedRequest {
 }
 
 /** A stored result, as the Go server's `TrainingTaskResult`. */
-export interface StoredResult {
+interface StoredResult {
   ID: number;
   Name: string;
   Type: number;
