@@ -48,7 +48,10 @@ export class ResourcePool {
    * What a request amounts to on this pool: a GPU request marked `gpuOptional` becomes zero GPUs on a
    * host without any. Throws `CORE_RESOURCES_UNSATISFIABLE` for a request that could never be granted.
    */
-  effective(request: ResourceRequest, stepId = 'step'): Required<Omit<ResourceRequest, 'gpuOptional' | 'labels'>> {
+  effective(
+    request: ResourceRequest,
+    stepId = 'step',
+  ): Required<Omit<ResourceRequest, 'gpuOptional' | 'labels'>> {
     const cpus = request.cpus ?? 1;
     const memoryMb = request.memoryMb ?? 0;
     let gpus = request.gpus ?? 0;
