@@ -1,7 +1,8 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { isWebdavError } from '../errors/webdav-error.js';
-import { parseShareConfig } from './load-share-config.js';
-import { hashPassword, parseScryptHash, verifyPassword } from './password-hash.js';
+import { loadShareConfig, parseShareConfig } from './load-share-config.js';
+import { digestSecret, hashPassword, parseScryptHash, verifyPassword } from './password-hash.js';
 import { resolveShareConfig } from './resolve-share-config.js';
 
 function message(run: () => unknown): string {
@@ -80,5 +81,25 @@ describe('shares configuration', () => {
       expect(await verifyPassword(password, stored!)).toBe(true);
       expect(await verifyPassword(`${password}x`, stored!)).toBe(false);
     }
+  });
+});
+
+describe('examples/petric-shares.yaml', () => {
+  it('is a valid configuration: the PETRIC rules, a scrypt hash that verifies, a Digest secret', async () => {
+    const file = fileURLToPath(new URL('../../examples/petric-shares.yaml', import.meta.url));
+    const config = await loadShareConfig(file);
+    expect(config.shares.map((share) => [share.path, share.read, share.write, share.symlinks])).toEqual([
+      ['/data', ['anonymous'], ['@writers'], 'one-level-up'],
+      ['/data-wip', ['authenticated'], ['@writers'], 'one-level-up'],
+    ]);
+    expect(config.auth).toMatchObject({ basic: true, digest: true });
+    expect(config.tls).toBeDefined();
+    const alice = config.users.get('alice');
+    const stored = parseScryptHash(alice?.password ?? '');
+    expect(stored && (await verifyPassword('correct horse battery staple', stored))).toBe(true);
+    expect(alice?.digest).toBe(digestSecret('alice', 'PETRIC data', 'correct horse battery staple'));
+    expect(config.tokens.get('53b61732959e4b6dd79005973f3d7981ac737a723847247cdadd6774a6d3bfa6')).toBe(
+      'leaderboard-bot',
+    );
   });
 });
