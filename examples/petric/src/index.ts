@@ -12,3 +12,34 @@ export { EventFileWriter, type EventFileOptions } from './tensorboard/event-file
 export { readEventFile, type EventFileScalars, type ScalarPoint } from './tensorboard/event-reader.js';
 export { writeThresholdsLog } from './tensorboard/thresholds-log.js';
 export type { RecordTail } from './tensorboard/tfrecord.js';
+export {
+  challengePaths,
+  connectDocker,
+  PIPELINE_NAME,
+  runChallenge,
+  stepId,
+  submit,
+  type ChallengeResult,
+  type RunOptions,
+  type SubmitOptions,
+} from './challenge.js';
+export { datasetDigest, loadReference, REFERENCE_DIR, type LoadedReference } from './data/dataset.js';
+export { readInterfile, writeInterfile, type Volume } from './data/interfile.js';
+export {
+  blend,
+  makePhantom,
+  writePhantomDataset,
+  type Phantom,
+  type PhantomOptions,
+} from './data/phantom.js';
+export { PetricError, type PetricErrorCode } from './errors.js';
+export { createPetricPlugin } from './plugin.js';
+export {
+  createEvaluateCommand,
+  evaluateParamsSchema,
+  type DockerAccess,
+  type EvaluateParams,
+  type Outcome,
+} from './run/evaluate-command.js';
+export { containerFreezer, processGroupFreezer, type Freezer, type PausableDocker } from './run/freezer.js';
+export { listSubmissions, saveSubmission, type Submission } from './submissions.js';

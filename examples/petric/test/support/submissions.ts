@@ -1,0 +1,44 @@
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeInterfile } from '../../src/data/interfile.js';
+import { blend, type Phantom } from '../../src/data/phantom.js';
+
+/** The busybox image the Docker plugin's set-up imports. */
+export const BUSYBOX = process.env.BEAMLINE_TEST_IMAGE ?? 'beamline-test/busybox:1.36';
+
+/**
+ * A submission for the tests, with no reconstruction in it: a busybox shell script that replays a
+ * recorded trajectory of images for its dataset (`traj/<dataset>/iter_<k>.hv`), reporting each with
+ * `::image`, `delay` seconds apart; on a dataset whose name starts with `crash` it fails.
+ */
+const RUN_SCRIPT = `#!/bin/sh
+set -e
+case "$PETRIC_DATASET" in crash*) echo "boom on $PETRIC_DATASET" >&2; exit 3;; esac
+here=$(dirname "$0")
+k=0
+while [ -f "$here/traj/$PETRIC_DATASET/iter_$k.v" ]; do
+  cp "$here/traj/$PETRIC_DATASET/iter_$k.v" "$PETRIC_OUTDIR/iter_$k.v"
+  cp "$here/traj/$PETRIC_DATASET/iter_$k.hv" "$PETRIC_OUTDIR/iter_$k.hv"
+  echo "::image $k iter_$k.hv"
+  sleep "\${1:-0.05}"
+  k=$((k+1))
+done
+`;
+
+/** Writes the submission folder (script, trajectories, and a Dockerfile on the busybox image). */
+export async function writeSubmission(
+  dir: string,
+  trajectories: Record<string, { phantom: Phantom; fractions: number[] }>,
+): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'run'), RUN_SCRIPT);
+  await chmod(join(dir, 'run'), 0o755);
+  await writeFile(join(dir, 'Dockerfile'), `FROM ${BUSYBOX}\nCOPY . /submission/\n`);
+  for (const [dataset, { phantom, fractions }] of Object.entries(trajectories)) {
+    const traj = join(dir, 'traj', dataset);
+    await mkdir(traj, { recursive: true });
+    for (const [k, f] of fractions.entries()) {
+      await writeInterfile(join(traj, `iter_${k}.hv`), { dims: phantom.dims, data: blend(phantom, f) });
+    }
+  }
+}
