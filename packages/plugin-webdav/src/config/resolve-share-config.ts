@@ -154,16 +154,16 @@ function check(data: Parsed, baseDir: string, issues: ConfigIssue[]): ShareConfi
         path: [...path, 'password'],
         message: looksHashed
           ? user.password.startsWith('$argon2')
-            ? 'argon2 hashes need a newer Node.js than this one; expected a scrypt hash ($scrypt$ln=…,r=…,p=…$salt$hash), made by `beamline serve webdav --hash-password`'
+            ? 'argon2 hashes need a newer Node.js than this one; expected a scrypt hash ($scrypt$ln=…,r=…,p=…$salt$hash), made by hashPassword() of @beamline/plugin-webdav (see its README)'
             : 'expected a scrypt hash ($scrypt$ln=…,r=…,p=…$salt$hash) with ln ≤ 20, r ≤ 32, p ≤ 16'
-          : 'expected a scrypt hash ($scrypt$…), got what looks like a plain-text password (never put passwords in the configuration); make a hash with `beamline serve webdav --hash-password`',
+          : 'expected a scrypt hash ($scrypt$…), got what looks like a plain-text password (never put passwords in the configuration); make a hash with hashPassword() of @beamline/plugin-webdav (see its README)',
       });
     }
     if (user.digest !== undefined && !/^[0-9a-f]{32}$/i.test(user.digest))
       issues.push({
         path: [...path, 'digest'],
         message:
-          'expected the 32 hex digits of MD5("user:realm:password"), as `beamline serve webdav --hash-password` prints',
+          'expected the 32 hex digits of MD5("user:realm:password"), as digestSecret() of @beamline/plugin-webdav makes',
       });
     users.set(name, { name, password: user.password, digest: user.digest?.toLowerCase() });
   }
