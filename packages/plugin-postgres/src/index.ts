@@ -1,0 +1,8 @@
+export { PostgresStore, type PostgresStoreOptions } from './store/postgres-store.js';
+export type { ConnectionOptions } from './database/connect.js';
+export { createPostgresPlugin, type PostgresPluginOptions } from './plugin/postgres-plugin.js';
+export { QueueConnection, type QueueConnectionOptions } from './queue/queue-connection.js';
+export { QueueWorker, type QueueWorkerOptions } from './worker/queue-worker.js';
+export { startWorker, type StartWorkerOptions, type StartedWorker } from './worker/start-worker.js';
+export { parseLabels, type LabelSet } from './queue/requirement.js';
+export { PostgresError, isPostgresError, type PostgresErrorCode } from './errors/postgres-error.js';

@@ -1,0 +1,158 @@
+import { isCoreError } from '@beamline/core';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { dropTestSchemas, postgresAvailable, TEST_URL, testSchema } from '../../test/support/database.js';
+import { isPostgresError, type PostgresErrorCode } from '../errors/postgres-error.js';
+import { PostgresStore } from './postgres-store.js';
+
+const available = await postgresAvailable();
+
+async function openError(options: Parameters<typeof PostgresStore.open>[0]): Promise<unknown> {
+  return PostgresStore.open(options).then(
+    async (store) => {
+      await store.close();
+      return undefined;
+    },
+    (error: unknown) => error,
+  );
+}
+
+function withUrl(change: (url: URL) => void): string {
+  const url = new URL(TEST_URL);
+  change(url);
+  return url.toString();
+}
+
+async function expectOpenError(
+  options: Parameters<typeof PostgresStore.open>[0],
+  code: PostgresErrorCode,
+  text: RegExp,
+) {
+  const error = await openError(options);
+  expect(isPostgresError(error, code), String(error)).toBe(true);
+  expect((error as Error).message).toMatch(text);
+  // Never the password in a message.
+  expect((error as Error).message).not.toContain(':beamline@');
+  return error as Error;
+}
+
+describe.skipIf(!available)('PostgresStore: errors and several writers', () => {
+  afterAll(dropTestSchemas);
+
+  it('says clearly at open that the password is wrong, the database is missing or the server unreachable', async () => {
+    await expectOpenError(
+      { url: withUrl((u) => (u.password = 'wrong')) },
+      'POSTGRES_AUTH_FAILED',
+      /refused the login: password authentication failed for user "beamline"/,
+    );
+    await expectOpenError(
+      { url: withUrl((u) => (u.pathname = '/no_such_db')) },
+      'POSTGRES_DATABASE_MISSING',
+      /"no_such_db" does not exist/,
+    );
+    const refused = await expectOpenError(
+      { url: withUrl((u) => (u.port = '1')), connectTimeoutMs: 3_000 },
+      'POSTGRES_UNREACHABLE',
+      /cannot be reached: .*ECONNREFUSED/,
+    );
+    expect((refused as { retryable?: boolean }).retryable).toBe(true);
+    // A black-holed address: the connect timeout ends the wait.
+    const started = Date.now();
+    await expectOpenError(
+      { url: withUrl((u) => (u.hostname = '10.255.255.1')), connectTimeoutMs: 1_000 },
+      'POSTGRES_UNREACHABLE',
+      /cannot be reached/,
+    );
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  it('refuses a bad URL or schema name before connecting', async () => {
+    await expectOpenError({ url: 'not a url' }, 'POSTGRES_CONFIG_INVALID', /is not a URL/);
+    await expectOpenError({ url: 'http://x/db' }, 'POSTGRES_CONFIG_INVALID', /scheme "http:"/);
+    await expectOpenError(
+      { url: TEST_URL, schema: 'x"; drop table y; --' },
+      'POSTGRES_CONFIG_INVALID',
+      /schema name/,
+    );
+  });
+
+  it('works over the Unix socket', async () => {
+    const socket = withUrl((u) => {
+      u.hostname = '';
+      u.searchParams.set('host', '/var/run/postgresql');
+    });
+    expect(await openError({ url: socket, schema: testSchema() })).toBeUndefined();
+  });
+
+  it('refuses a store whose layout is newer than this code', async () => {
+    const schema = testSchema();
+    const store = await PostgresStore.open({ url: TEST_URL, schema });
+    await store.close();
+    const client = new pg.Client({ connectionString: TEST_URL });
+    await client.connect();
+    await client.query(`UPDATE "${schema}".meta SET value = '99' WHERE name = 'schema_version'`);
+    await client.end();
+    await expectOpenError({ url: TEST_URL, schema }, 'POSTGRES_SCHEMA_INCOMPATIBLE', /layout version 99/);
+  });
+
+  it('keeps one gapless log when two stores append to the same run at once', async () => {
+    const schema = testSchema();
+    const [a, b] = await Promise.all([
+      PostgresStore.open({ url: TEST_URL, schema }),
+      PostgresStore.open({ url: TEST_URL, schema }),
+    ]);
+    try {
+      await a.createRun({
+        id: 'r',
+        pipeline: 'p',
+        plan: { steps: [{ id: 's' }] },
+        params: {},
+        cwd: '/',
+        createdAt: 1,
+      });
+      // Each writer reads the last seq and appends the next one; a conflict is a refused batch, never a gap.
+      const writer = async (store: PostgresStore, n: number): Promise<number> => {
+        let written = 0;
+        for (let i = 0; i < n; i++) {
+          const seq = ((await store.runState('r'))?.lastSeq ?? 0) + 1;
+          const ok = await store
+            .append('r', [
+              {
+                runId: 'r',
+                seq,
+                time: seq,
+                type: 'log',
+                stepId: 's',
+                attempt: 1,
+                stream: 'stdout',
+                text: `${seq}`,
+              },
+            ])
+            .then(
+              () => true,
+              (error: unknown) => {
+                expect(isCoreError(error, 'CORE_STORE_FAILED')).toBe(true);
+                return false;
+              },
+            );
+          if (ok) written++;
+        }
+        return written;
+      };
+      const [wa, wb] = await Promise.all([writer(a, 60), writer(b, 60)]);
+      const seqs: number[] = [];
+      for await (const event of a.readEvents('r')) seqs.push(event.seq);
+      expect(seqs).toEqual(Array.from({ length: wa + wb }, (_, i) => i + 1));
+      expect((await b.runState('r'))?.lastSeq).toBe(wa + wb);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('a closed store refuses calls with CORE_STORE_FAILED', async () => {
+    const store = await PostgresStore.open({ url: TEST_URL, schema: testSchema() });
+    await store.close();
+    const error = await store.listRuns().catch((e: unknown) => e);
+    expect(isCoreError(error, 'CORE_STORE_FAILED')).toBe(true);
+  });
+});

@@ -1,0 +1,505 @@
+import { hostname } from 'node:os';
+import {
+  CoreError,
+  isBeamlineError,
+  type CacheRecord,
+  type CollectGarbageOptions,
+  type GarbageReport,
+  type ListRunsOptions,
+  type ReadEventsOptions,
+  type RunEvent,
+  type RunOwner,
+  type RunRecord,
+  type RunState,
+  type RunStatus,
+  type RunSummary,
+  type StepState,
+  type StepStatus,
+  type Store,
+} from '@beamline/core';
+import {
+  applyRunEvent,
+  changesStepState,
+  initialRunState,
+  isInterrupted,
+  ownerBlocksClaim,
+  runsToCollect,
+  validateAppendBatch,
+} from '@beamline/core/store-kit';
+import type pg from 'pg';
+import {
+  openPool,
+  redactUrl,
+  schemaIdentifier,
+  transaction,
+  type ConnectionOptions,
+} from '../database/connect.js';
+import { ensureStoreSchema } from './store-schema.js';
+
+/** Options of {@link PostgresStore.open}. */
+export interface PostgresStoreOptions extends ConnectionOptions {
+  /** The schema the store's tables live in (created if missing; default `beamline`). */
+  schema?: string;
+  /** Told about what goes wrong outside a call (an idle connection lost when the server restarted). */
+  onWarning?: (message: string, error: Error) => void;
+}
+
+/** Events read per query: pages keep no cursor open across a `yield`. */
+const PAGE = 500;
+
+/** The row of a run's own fields. */
+interface HeadRow {
+  pipeline: string;
+  created_at: string;
+  updated_at: string;
+  status: string;
+  last_seq: number;
+  error: string | null;
+  cancel_reason: string | null;
+  owner: string | null;
+  next_position: number;
+}
+
+type RunHead = Omit<RunState, 'steps'>;
+
+/**
+ * The {@link Store} on PostgreSQL, for runs shared by several hosts (a coordinator and its workers,
+ * `beamline show` from anywhere). It keeps the same event log and materialised state as `SqliteStore`,
+ * through the same reducer and rules (`@beamline/core/store-kit`): an append is one transaction that
+ * checks `seq` continuity under the run's row lock, writes the events and the steps they touch, and is
+ * durable (PostgreSQL's commit) when it resolves. Several processes may append to, cancel and claim the
+ * same run; appends to one run are serialised by its row lock.
+ */
+export class PostgresStore implements Store {
+  readonly description: string;
+  readonly #pool: pg.Pool;
+  readonly #schema: string;
+  readonly #host = hostname();
+  #closed = false;
+
+  private constructor(pool: pg.Pool, schema: string, description: string) {
+    this.#pool = pool;
+    this.#schema = schema;
+    this.description = description;
+  }
+
+  /**
+   * Connects, creates the tables if needed and returns the store.
+   *
+   * @throws PostgresError `POSTGRES_UNREACHABLE`, `POSTGRES_AUTH_FAILED`, `POSTGRES_DATABASE_MISSING`,
+   *   `POSTGRES_CONFIG_INVALID`, `POSTGRES_SCHEMA_INCOMPATIBLE`
+   */
+  static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    const schemaName = options.schema ?? 'beamline';
+    const schema = schemaIdentifier(schemaName, 'schema');
+    const onWarning = options.onWarning;
+    const pool = await openPool({
+      ...options,
+      onIdleError: (error) => onWarning?.(`idle PostgreSQL connection lost: ${error.message}`, error),
+    });
+    try {
+      const client = await pool.connect();
+      try {
+        await ensureStoreSchema(client, schema);
+      } finally {
+        client.release();
+      }
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw error;
+    }
+    return new PostgresStore(pool, schema, `postgres:${redactUrl(options.url)}#${schemaName}`);
+  }
+
+  createRun(run: RunRecord): Promise<void> {
+    return this.#call('createRun', () =>
+      transaction(this.#pool, async (client) => {
+        const state = initialRunState(run);
+        const ids = Object.keys(state.steps);
+        const inserted = await client.query(
+          `INSERT INTO ${this.#schema}.runs
+             (id, pipeline, record, created_at, updated_at, status, last_seq, next_position)
+           VALUES ($1, $2, $3, $4, $4, 'running', 0, $5) ON CONFLICT (id) DO NOTHING`,
+          [run.id, run.pipeline, JSON.stringify(run), run.createdAt, ids.length],
+        );
+        if (inserted.rowCount === 0) {
+          throw new CoreError('CORE_STORE_FAILED', `run ${run.id} already exists`, {
+            details: { runId: run.id },
+          });
+        }
+        // In slices: a 100,000-step plan is not one statement with 400,000 parameters.
+        for (let from = 0; from < ids.length; from += 10_000) {
+          const slice = ids.slice(from, from + 10_000);
+          await client.query(
+            `INSERT INTO ${this.#schema}.run_steps (run_id, step_id, position, status, state)
+             SELECT $1, id, $2::int + ordinality::int - 1, 'pending', state
+             FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS t(id, state)`,
+            [run.id, from, slice, slice.map((id) => JSON.stringify(state.steps[id]))],
+          );
+        }
+      }),
+    );
+  }
+
+  getRun(runId: string): Promise<RunRecord | undefined> {
+    return this.#call('getRun', async () => {
+      const { rows } = await this.#pool.query<{ record: string }>(
+        `SELECT record FROM ${this.#schema}.runs WHERE id = $1`,
+        [runId],
+      );
+      return rows[0] === undefined ? undefined : (JSON.parse(rows[0].record) as RunRecord);
+    });
+  }
+
+  listRuns(options: ListRunsOptions = {}): Promise<RunSummary[]> {
+    return this.#call('listRuns', async () => {
+      const limit = options.limit === undefined || options.limit < 0 ? null : options.limit;
+      const { rows } = await this.#pool.query<{
+        id: string;
+        pipeline: string;
+        status: RunStatus;
+        created_at: string;
+        updated_at: string;
+        owner: string | null;
+        counts: string | null;
+      }>(
+        `SELECT r.id, r.pipeline, r.status, r.created_at, r.updated_at, r.owner,
+           (SELECT json_object_agg(c.status, c.n)::text FROM
+              (SELECT s.status, count(*) AS n FROM ${this.#schema}.run_steps s WHERE s.run_id = r.id
+               GROUP BY s.status) c) AS counts
+         FROM ${this.#schema}.runs r
+         WHERE $1::text IS NULL OR r.status = $1
+         ORDER BY r.created_at DESC, r.ord DESC
+         LIMIT $2`,
+        [options.status ?? null, limit],
+      );
+      return rows.map((row) => {
+        const summary: RunSummary = {
+          id: row.id,
+          pipeline: row.pipeline,
+          status: row.status,
+          createdAt: Number(row.created_at),
+          updatedAt: Number(row.updated_at),
+          counts: row.counts === null ? {} : (JSON.parse(row.counts) as Partial<Record<StepStatus, number>>),
+        };
+        if (isInterrupted(row.status, parseOwner(row.owner))) summary.interrupted = true;
+        return summary;
+      });
+    });
+  }
+
+  append(runId: string, events: readonly RunEvent[]): Promise<void> {
+    return this.#call('append', () =>
+      transaction(this.#pool, async (client) => {
+        const head = await this.#lockHead(client, runId);
+        validateAppendBatch(runId, head.state.lastSeq, events);
+        if (events.length === 0) return;
+
+        // Only the steps this batch touches are loaded and written back.
+        const touched = new Set<string>();
+        for (const event of events) if (changesStepState(event)) touched.add(event.stepId);
+        const steps: Record<string, StepState> = {};
+        const known = new Set<string>();
+        if (touched.size > 0) {
+          const { rows } = await client.query<{ step_id: string; state: string }>(
+            `SELECT step_id, state FROM ${this.#schema}.run_steps WHERE run_id = $1 AND step_id = ANY($2::text[])`,
+            [runId, [...touched]],
+          );
+          for (const row of rows) {
+            setOwn(steps, row.step_id, JSON.parse(row.state) as StepState);
+            known.add(row.step_id);
+          }
+        }
+        const state: RunState = { ...head.state, steps };
+        for (const event of events) applyRunEvent(state, event);
+
+        await client.query(
+          `INSERT INTO ${this.#schema}.events (run_id, seq, step_id, type, body)
+           SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[])`,
+          [
+            runId,
+            events.map((event) => event.seq),
+            events.map((event) => ('stepId' in event ? event.stepId : null)),
+            events.map((event) => event.type),
+            events.map((event) => JSON.stringify(event)),
+          ],
+        );
+        if (touched.size > 0) {
+          let next = head.nextPosition;
+          const ids = [...touched];
+          const positions = ids.map((id) => (known.has(id) ? -1 : next++));
+          await client.query(
+            `INSERT INTO ${this.#schema}.run_steps (run_id, step_id, position, status, state)
+             SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[])
+             ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, state = excluded.state`,
+            [
+              runId,
+              ids,
+              positions,
+              ids.map((id) => ownStep(steps, id).status),
+              ids.map((id) => JSON.stringify(ownStep(steps, id))),
+            ],
+          );
+          head.nextPosition = next;
+        }
+        await client.query(
+          `UPDATE ${this.#schema}.runs SET updated_at = $2, status = $3, last_seq = $4, error = $5,
+             cancel_reason = $6, next_position = $7 WHERE id = $1`,
+          [
+            runId,
+            state.updatedAt,
+            state.status,
+            state.lastSeq,
+            state.error === undefined ? null : JSON.stringify(state.error),
+            state.cancelReason ?? null,
+            head.nextPosition,
+          ],
+        );
+      }),
+    );
+  }
+
+  async *readEvents(runId: string, options: ReadEventsOptions = {}): AsyncIterable<RunEvent> {
+    let after = options.afterSeq ?? 0;
+    const types = options.types === undefined ? null : [...options.types];
+    for (;;) {
+      const rows = await this.#call('readEvents', async () => {
+        const result = await this.#pool.query<{ seq: number; body: string }>(
+          `SELECT seq, body FROM ${this.#schema}.events
+           WHERE run_id = $1 AND seq > $2 AND ($3::text IS NULL OR step_id = $3)
+             AND ($4::text[] IS NULL OR type = ANY($4::text[]))
+           ORDER BY seq LIMIT ${PAGE}`,
+          [runId, after, options.stepId ?? null, types],
+        );
+        return result.rows;
+      });
+      for (const row of rows) yield JSON.parse(row.body) as RunEvent;
+      if (rows.length < PAGE) return;
+      after = rows[rows.length - 1]!.seq;
+    }
+  }
+
+  runState(runId: string): Promise<RunState | undefined> {
+    return this.#call('runState', async () => {
+      // One snapshot for the run's fields and its steps.
+      return transaction(this.#pool, async (client) => {
+        await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+        const head = await this.#head(client, runId, false);
+        if (head === undefined) return undefined;
+        const { rows } = await client.query<{ step_id: string; state: string }>(
+          `SELECT step_id, state FROM ${this.#schema}.run_steps WHERE run_id = $1 ORDER BY position`,
+          [runId],
+        );
+        const steps: Record<string, StepState> = {};
+        for (const row of rows) setOwn(steps, row.step_id, JSON.parse(row.state) as StepState);
+        const state: RunState = { ...head.state, steps };
+        if (isInterrupted(state.status, head.owner)) state.interrupted = true;
+        return state;
+      });
+    });
+  }
+
+  getCache(key: string): Promise<CacheRecord | undefined> {
+    return this.#call('getCache', async () => {
+      const { rows } = await this.#pool.query<{ record: string }>(
+        `SELECT record FROM ${this.#schema}.cache WHERE key = $1`,
+        [key],
+      );
+      return rows[0] === undefined ? undefined : (JSON.parse(rows[0].record) as CacheRecord);
+    });
+  }
+
+  putCache(record: CacheRecord): Promise<void> {
+    return this.#call('putCache', async () => {
+      await this.#pool.query(
+        `INSERT INTO ${this.#schema}.cache (key, scope, run_id, created_at, write_order, record)
+         VALUES ($1, $2, $3, $4, nextval('${this.#schema}.cache_order'), $5)
+         ON CONFLICT (key) DO UPDATE SET scope = excluded.scope, run_id = excluded.run_id,
+           created_at = excluded.created_at, write_order = excluded.write_order, record = excluded.record`,
+        [record.key, record.scope, record.runId, record.createdAt, JSON.stringify(record)],
+      );
+    });
+  }
+
+  previousCache(scope: string, before: number, excludeRunId?: string): Promise<CacheRecord | undefined> {
+    return this.#call('previousCache', async () => {
+      const { rows } = await this.#pool.query<{ record: string }>(
+        `SELECT record FROM ${this.#schema}.cache
+         WHERE scope = $1 AND created_at < $2 AND ($3::text IS NULL OR run_id <> $3)
+         ORDER BY created_at DESC, write_order DESC LIMIT 1`,
+        [scope, before, excludeRunId ?? null],
+      );
+      return rows[0] === undefined ? undefined : (JSON.parse(rows[0].record) as CacheRecord);
+    });
+  }
+
+  requestCancel(runId: string, reason: string): Promise<void> {
+    return this.#call('requestCancel', async () => {
+      const result = await this.#pool.query(
+        `UPDATE ${this.#schema}.runs SET cancel_reason = COALESCE(cancel_reason, $2) WHERE id = $1`,
+        [runId, reason],
+      );
+      if (result.rowCount === 0) throw runNotFound(runId);
+    });
+  }
+
+  cancelRequested(runId: string): Promise<string | undefined> {
+    return this.#call('cancelRequested', async () => {
+      const { rows } = await this.#pool.query<{ cancel_reason: string | null }>(
+        `SELECT cancel_reason FROM ${this.#schema}.runs WHERE id = $1`,
+        [runId],
+      );
+      return rows[0]?.cancel_reason ?? undefined;
+    });
+  }
+
+  claimRun(runId: string, owner: RunOwner): Promise<void> {
+    return this.#call('claimRun', () =>
+      transaction(this.#pool, async (client) => {
+        const head = await this.#lockHead(client, runId);
+        if (head.owner !== undefined && ownerBlocksClaim(head.owner, owner, this.#host)) {
+          throw new CoreError(
+            'CORE_RUN_ACTIVE',
+            `run ${runId} is driven by process ${head.owner.pid} on ${head.owner.host}`,
+            { details: { runId, ownerPid: head.owner.pid, ownerHost: head.owner.host } },
+          );
+        }
+        await client.query(`UPDATE ${this.#schema}.runs SET owner = $2 WHERE id = $1`, [
+          runId,
+          JSON.stringify(owner),
+        ]);
+      }),
+    );
+  }
+
+  releaseRun(runId: string, owner: RunOwner): Promise<void> {
+    return this.#call('releaseRun', () =>
+      transaction(this.#pool, async (client) => {
+        const head = await this.#head(client, runId, true);
+        if (head?.owner?.pid === owner.pid && head.owner.host === owner.host) {
+          await client.query(`UPDATE ${this.#schema}.runs SET owner = NULL WHERE id = $1`, [runId]);
+        }
+      }),
+    );
+  }
+
+  collectGarbage(options: CollectGarbageOptions): Promise<GarbageReport> {
+    return this.#call('collectGarbage', async () => {
+      const { rows } = await this.#pool.query<{
+        id: string;
+        status: RunStatus;
+        created_at: string;
+        updated_at: string;
+      }>(
+        `SELECT id, status, created_at, updated_at FROM ${this.#schema}.runs ORDER BY created_at DESC, ord DESC`,
+      );
+      const victims = runsToCollect(
+        rows.map((row) => ({
+          id: row.id,
+          status: row.status,
+          createdAt: Number(row.created_at),
+          updatedAt: Number(row.updated_at),
+        })),
+        options,
+        Date.now(),
+      );
+      const dryRun = options.dryRun === true;
+      let events = 0;
+      let reclaimedBytes = 0;
+      for (const id of victims) {
+        // One run per transaction; a run that started running again meanwhile (resume) is left alone.
+        await transaction(this.#pool, async (client) => {
+          const sizes = await client.query<{ n: string; bytes: string | null }>(
+            `SELECT count(*) AS n, sum(octet_length(body)) AS bytes FROM ${this.#schema}.events WHERE run_id = $1`,
+            [id],
+          );
+          if (!dryRun) {
+            const deleted = await client.query(
+              `DELETE FROM ${this.#schema}.runs WHERE id = $1 AND status <> 'running'`,
+              [id],
+            );
+            if (deleted.rowCount === 0) return;
+          }
+          events += Number(sizes.rows[0]?.n ?? 0);
+          reclaimedBytes += Number(sizes.rows[0]?.bytes ?? 0);
+        });
+      }
+      return { runs: victims, events, reclaimedBytes, dryRun };
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end();
+  }
+
+  /** The run's own fields under its row lock (appends and claims of one run are serialised by it). */
+  async #lockHead(
+    client: pg.PoolClient,
+    runId: string,
+  ): Promise<{ state: RunHead; owner?: RunOwner; nextPosition: number }> {
+    const head = await this.#head(client, runId, true);
+    if (head === undefined) throw runNotFound(runId);
+    return head;
+  }
+
+  async #head(
+    client: pg.PoolClient,
+    runId: string,
+    lock: boolean,
+  ): Promise<{ state: RunHead; owner?: RunOwner; nextPosition: number } | undefined> {
+    const { rows } = await client.query<HeadRow>(
+      `SELECT pipeline, created_at, updated_at, status, last_seq, error, cancel_reason, owner, next_position
+       FROM ${this.#schema}.runs WHERE id = $1${lock ? ' FOR UPDATE' : ''}`,
+      [runId],
+    );
+    const row = rows[0];
+    if (row === undefined) return undefined;
+    const state: RunHead = {
+      id: runId,
+      pipeline: row.pipeline,
+      status: row.status as RunStatus,
+      createdAt: Number(row.created_at),
+      updatedAt: Number(row.updated_at),
+      lastSeq: row.last_seq,
+    };
+    if (row.error !== null) state.error = JSON.parse(row.error) as RunState['error'] & object;
+    if (row.cancel_reason !== null) state.cancelReason = row.cancel_reason;
+    const owner = parseOwner(row.owner);
+    return { state, ...(owner === undefined ? {} : { owner }), nextPosition: row.next_position };
+  }
+
+  /** Runs a call; anything but a Beamline error (a lost connection, a failed query) is `CORE_STORE_FAILED`. */
+  async #call<T>(what: string, work: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new CoreError('CORE_STORE_FAILED', `${this.description} is closed (${what})`);
+    try {
+      return await work();
+    } catch (error) {
+      if (isBeamlineError(error)) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      throw new CoreError('CORE_STORE_FAILED', `${this.description}: ${what} failed: ${message}`, {
+        cause: error,
+        retryable: true,
+        details: { store: this.description, operation: what },
+      });
+    }
+  }
+}
+
+function runNotFound(runId: string): CoreError {
+  return new CoreError('CORE_RUN_NOT_FOUND', `run ${runId} not found`, { details: { runId } });
+}
+
+function parseOwner(text: string | null): RunOwner | undefined {
+  return text === null ? undefined : (JSON.parse(text) as RunOwner);
+}
+
+/** Sets a step id as an own data property: `__proto__` is a step id like any other here. */
+function setOwn(steps: Record<string, StepState>, id: string, state: StepState): void {
+  Object.defineProperty(steps, id, { value: state, writable: true, enumerable: true, configurable: true });
+}
+
+function ownStep(steps: Record<string, StepState>, id: string): StepState {
+  return Object.hasOwn(steps, id) ? steps[id]! : { stepId: id, status: 'pending', attempt: 0 };
+}

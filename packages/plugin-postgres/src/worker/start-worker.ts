@@ -1,0 +1,84 @@
+import { createRuntime, MemoryStore, Tokens, type Plugin, type Runtime } from '@beamline/core';
+import { QueueConnection } from '../queue/queue-connection.js';
+import { parseLabels } from '../queue/requirement.js';
+import { QueueWorker } from './queue-worker.js';
+
+/** Options of {@link startWorker}. */
+export interface StartWorkerOptions {
+  /** `postgres://…` of the shared queue. */
+  url: string;
+  /** Schema of the queue tables (default `beamline`). */
+  schema?: string;
+  /** Capability labels (`gpu=a100,docker`, or a list). */
+  labels?: string | readonly string[];
+  /** GPU ids this worker hands out (default: as a local run finds them, `CUDA_VISIBLE_DEVICES`). */
+  gpus?: readonly string[];
+  /** CPUs and memory (MiB) of this worker's pool (default: the host's). */
+  cpus?: number;
+  memoryMb?: number;
+  /** Most jobs at once (default 1). */
+  concurrency?: number;
+  /** Plugins whose runners the worker offers besides `local` (the `beamline` program passes Docker's). */
+  plugins?: readonly Plugin[];
+  /** How often to look for work without a notification (ms, default 1,000). */
+  pollMs?: number;
+  /** A name for the worker (default `<host>:<pid>:<random>`). */
+  name?: string;
+  /** One line per thing the worker does. */
+  onMessage?: (message: string) => void;
+}
+
+/** A started worker: {@link stop} hands running jobs back and closes everything. */
+export interface StartedWorker {
+  readonly worker: QueueWorker;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a worker of the distributed mode on this host: a runtime of its own for the runners (local
+ * processes, and those of `plugins`) and the resource pool, a connection to the queue, and the
+ * {@link QueueWorker} loop. A wrong password or an unreachable database fails here, clearly.
+ */
+export async function startWorker(options: StartWorkerOptions): Promise<StartedWorker> {
+  const labels = parseLabels(options.labels ?? []);
+  const resources = {
+    ...(options.gpus === undefined ? {} : { gpus: options.gpus }),
+    ...(options.cpus === undefined ? {} : { cpus: options.cpus }),
+    ...(options.memoryMb === undefined ? {} : { memoryMb: options.memoryMb }),
+  };
+  const connection = await QueueConnection.open({
+    url: options.url,
+    ...(options.schema === undefined ? {} : { schema: options.schema }),
+    ...(options.onMessage === undefined
+      ? {}
+      : { onWarning: (message: string) => options.onMessage?.(message) }),
+  });
+  let runtime: Runtime;
+  try {
+    runtime = await createRuntime({ store: new MemoryStore(), plugins: options.plugins ?? [], resources });
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+  const worker = new QueueWorker({
+    connection,
+    runners: runtime.resolve(Tokens.Runners),
+    pool: runtime.resolve(Tokens.ResourcePool),
+    labels,
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+    ...(options.name === undefined ? {} : { name: options.name }),
+    ...(options.onMessage === undefined ? {} : { onMessage: options.onMessage }),
+  });
+  worker.start();
+  let stopping: Promise<void> | undefined;
+  return {
+    worker,
+    stop: () =>
+      (stopping ??= (async () => {
+        await worker.stop();
+        await connection.close();
+        await runtime.close();
+      })()),
+  };
+}
