@@ -1,4 +1,4 @@
-import { constants, existsSync, type BigIntStats } from 'node:fs';
+import { constants, existsSync, fstatSync, lstatSync, type BigIntStats } from 'node:fs';
 import { lstat, open, readdir, readlink, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { HttpError } from '../http/http-error.js';
@@ -58,9 +58,15 @@ function code(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException).code;
 }
 
-async function lstatAt(dir: Dir, name: string): Promise<BigIntStats | undefined> {
+/**
+ * `lstat` of a name in an open directory. Synchronous, like the `fstat`s of the walk: a metadata call
+ * on a local file system takes microseconds, a round trip through libuv's thread pool several times
+ * that, and a GET of a small file made five of them (a share on a slow network file system would stall
+ * the event loop on each call instead).
+ */
+function lstatAt(dir: Dir, name: string): BigIntStats | undefined {
   try {
-    return await lstat(at(dir, name), { bigint: true });
+    return lstatSync(at(dir, name), { bigint: true, throwIfNoEntry: false });
   } catch (error) {
     if (['ENOENT', 'ENOTDIR', 'ENAMETOOLONG'].includes(code(error) ?? '')) return undefined;
     throw error;
@@ -129,7 +135,7 @@ export class ShareFs {
       if (['ELOOP', 'ENOTDIR', 'ENOENT'].includes(code(error) ?? '')) throw new Changed();
       throw error;
     }
-    const stats = await handle.stat({ bigint: true });
+    const stats = fstatSync(handle.fd, { bigint: true });
     if (!same(stats, seen)) {
       await handle.close();
       throw new Changed();
@@ -170,7 +176,7 @@ export class ShareFs {
           continue;
         }
         const top = stack.at(-1) as Dir;
-        const seen = await lstatAt(top, name);
+        const seen = lstatAt(top, name);
         if (!seen) return undefined;
         if (seen.isSymbolicLink()) {
           if (!this.area) throw new HttpError(403, 'symbolic links are not followed in this share');
@@ -198,7 +204,7 @@ export class ShareFs {
           if (['ELOOP', 'ENOENT', 'ENXIO'].includes(code(error) ?? '')) throw new Changed();
           throw error;
         }
-        const stats = await handle.stat({ bigint: true });
+        const stats = fstatSync(handle.fd, { bigint: true });
         if (!same(stats, seen) || !stats.isFile()) {
           await handle.close();
           throw new Changed();
@@ -243,7 +249,7 @@ export class ShareFs {
     };
     try {
       for (const name of segments.slice(0, -1)) {
-        const seen = await lstatAt(parent, name);
+        const seen = lstatAt(parent, name);
         if (!seen) throw new HttpError(409, 'a parent folder does not exist');
         if (seen.isSymbolicLink()) throw new HttpError(403, 'writes never go through symbolic links');
         if (!seen.isDirectory()) throw new HttpError(409, 'a parent is not a folder');
@@ -252,7 +258,7 @@ export class ShareFs {
         parent = next;
       }
       const name = segments.at(-1) as string;
-      const existing = await lstatAt(parent, name);
+      const existing = lstatAt(parent, name);
       if (existing?.isSymbolicLink()) throw new HttpError(403, 'writes never go through symbolic links');
       if (existing && !existing.isFile() && !existing.isDirectory())
         throw new HttpError(403, 'not a regular file or folder');
