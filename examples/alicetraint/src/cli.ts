@@ -1,8 +1,11 @@
+import { parseDuration } from '@beamline/core';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AliceAgent } from './agent/agent.js';
 import { loadAgentConfig } from './config/agent-config.js';
-import { isAliceError } from './errors/alice-error.js';
+import { Coordinator } from './coordinator/coordinator.js';
+import { AliceError, isAliceError } from './errors/alice-error.js';
 
 const USAGE = `usage:
   beamline-alicetraint agent [--env-file PATH] [--mock] [--mock-sleep-ms N]
@@ -11,6 +14,14 @@ const USAGE = `usage:
       (environment first, then .env), ALICETRAINT_GRID_REPLICA_URLS, optional ALICETRAINT_STAGES
       (pidml | standin), ALICETRAINT_GPUS, ALICETRAINT_HEARTBEAT_SECONDS, ALICETRAINT_GRID_CACHE_DIR_PATH. --mock: no grid, no
       stages; canned models and plots are uploaded (as the original's make mock).
+
+  beamline-alicetraint coordinator serve [--dir DIR] [--host H] [--port N] [--lease 10m] [--max-claims 3]
+                                         [--admin-token-file FILE]
+  beamline-alicetraint coordinator register-machine NAME [--dir DIR]    (prints the id and the secret, once)
+  beamline-alicetraint coordinator add-task AODS.json [--config CONFIG.json] [--name NAME] [--dir DIR]
+  beamline-alicetraint coordinator list [--dir DIR]
+      The machine-facing API of the web interface with atomic claims, leases and a status transition
+      table, on SQLite in DIR (default ./coordinator).
 
 exit status: 0 stopped by SIGTERM/SIGINT, 2 bad configuration or arguments, 3 the server refused the
 machine (401), 1 anything else.`;
@@ -24,13 +35,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   try {
     if (command === 'agent') return await agent(rest);
+    if (command === 'coordinator') return await coordinator(rest);
     process.stderr.write(`beamline-alicetraint: unknown command ${JSON.stringify(command)}\n${USAGE}\n`);
     return 2;
   } catch (error) {
     process.stderr.write(`beamline-alicetraint ${command}: ${(error as Error).message}\n`);
     if (isAliceError(error, 'ALICE_CONFIG_INVALID')) return 2;
     if (isAliceError(error, 'ALICE_UNAUTHORIZED')) return 3;
-    if ((error as { code?: unknown }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return 2;
+    if (isAliceError(error, 'ALICE_COORDINATOR_INVALID')) return 2;
+    if (String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) return 2;
     return 1;
   }
 }
@@ -84,4 +97,94 @@ async function agent(argv: readonly string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
+}
+
+async function coordinator(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    options: {
+      dir: { type: 'string', default: 'coordinator' },
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '8088' },
+      lease: { type: 'string', default: '10m' },
+      'max-claims': { type: 'string', default: '3' },
+      'admin-token-file': { type: 'string' },
+      config: { type: 'string' },
+      name: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  const [sub, arg] = positionals;
+  const invalid = (message: string) => new AliceError('ALICE_COORDINATOR_INVALID', message);
+  const leaseMs = parseDuration(values.lease);
+  if (leaseMs === undefined)
+    throw invalid(`--lease: expected a duration such as 90s or 10m, got ${values.lease}`);
+  const maxClaims = Number(values['max-claims']);
+  const port = Number(values.port);
+  if (!Number.isInteger(maxClaims) || maxClaims < 1)
+    throw invalid(`--max-claims: expected a whole number ≥ 1, got ${values['max-claims']}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw invalid(`--port: expected 0–65535, got ${values.port}`);
+  const adminToken =
+    values['admin-token-file'] === undefined
+      ? undefined
+      : readFileSync(values['admin-token-file'], 'utf8').trim();
+  if (adminToken === '') throw invalid(`--admin-token-file: ${values['admin-token-file']} is empty`);
+  const coordinator = new Coordinator({
+    dir: values.dir,
+    leaseMs,
+    maxClaims,
+    ...(adminToken !== undefined && { adminToken }),
+  });
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  if (sub === 'register-machine') {
+    if (arg === undefined || arg.trim() === '') throw invalid('register-machine: give the machine a name');
+    const machine = await coordinator.registerMachine(arg.trim());
+    out(`MACHINE_ID=${machine.id}`);
+    out(`MACHINE_SECRET_KEY=${machine.secret}`);
+    out('# the secret is shown only now; only its Argon2id hash is stored');
+    await coordinator.stop();
+    return 0;
+  }
+  if (sub === 'add-task') {
+    if (arg === undefined) throw invalid('add-task: give the JSON file of the AODFiles list');
+    const readJson = (file: string): unknown => {
+      try {
+        return JSON.parse(readFileSync(file, 'utf8'));
+      } catch (error) {
+        throw invalid(`${file}: ${(error as Error).message}`);
+      }
+    };
+    const aods = readJson(arg);
+    const list = Array.isArray(aods) ? aods : (aods as { AODFiles?: unknown } | null)?.AODFiles;
+    const task = coordinator.addTask({
+      aodFiles: list,
+      ...(values.config !== undefined && { configuration: readJson(values.config) }),
+      ...(values.name !== undefined && { name: values.name }),
+    });
+    out(`task ${task.id} queued`);
+    await coordinator.stop();
+    return 0;
+  }
+  if (sub === 'list') {
+    out(
+      JSON.stringify(
+        coordinator.db.tasks().map((t) => coordinator.view(t)),
+        null,
+        2,
+      ),
+    );
+    await coordinator.stop();
+    return 0;
+  }
+  if (sub !== 'serve') throw invalid(`unknown coordinator command ${JSON.stringify(sub ?? '')}; see --help`);
+  const url = await coordinator.start(port, values.host);
+  out(`coordinator listening on ${url} (lease ${values.lease}, ${maxClaims} claims per task)`);
+  await new Promise<void>((done) => {
+    process.once('SIGTERM', () => done());
+    process.once('SIGINT', () => done());
+  });
+  await coordinator.stop();
+  return 0;
 }

@@ -28,3 +28,4 @@ export {
   type TaskFolders,
   type TaskPipelineOptions,
 } from './agent/task-pipeline.js';
+export { Coordinator, type CoordinatorOptions, type TaskView } from './coordinator/coordinator.js';

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 
 /** The example's stand-in scripts. */
-const STANDIN_SCRIPTS = fileURLToPath(new URL('../../scripts/standin', import.meta.url));
+const STANDIN_SCRIPTS = fileURLToPath(new URL('../../scripts', import.meta.url));
 
 /** A test folder with storage holding `count` AOD files, and their `AODFiles` entries. */
 export function makeAods(count: number, size = 60_000): { dir: string; storage: string; aods: object[] } {
