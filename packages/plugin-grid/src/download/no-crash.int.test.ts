@@ -57,12 +57,15 @@ describe('misbehaviour around a running download never crashes the process', () 
   });
 
   it('a second download into the same dest is refused naming the first one’s pid; a lock left by kill -9 does not block', async () => {
-    server.behaviour.rate = 3 * MiB;
+    // Slow enough that the first still holds the lock however long the second takes to start (a loaded
+    // machine), then fast again.
+    server.behaviour.rate = 256 * 1024;
     const dest = join(root, 'twice');
     const input = [{ url: server.url('a.bin'), size: data.length }];
     const first = startDownloadChild(input, dest, fast);
     await waitFor('the first download to start', () => existsSync(join(dest, 'a.bin.part')));
     const second = await startDownloadChild(input, dest, fast).exited;
+    server.behaviour.rate = 3 * MiB;
     expect(endedCleanly(second), second.stderr).toBe(true);
     expect(second.error?.code).toBe('GRID_DEST_BUSY');
     expect(second.error?.message).toContain(`pid ${first.pid}`);

@@ -102,7 +102,6 @@ export async function startFileServer(behaviour: ServerBehaviour = {}): Promise<
   const send = (res: ServerResponse, body: Buffer) => {
     if (behaviour.stallBody) return void res.flushHeaders();
     const chunk = 64 * 1024;
-    const pace = behaviour.rate ? (chunk / behaviour.rate) * 1000 : 0;
     const limit = behaviour.cutAfter ?? Number.POSITIVE_INFINITY;
     let off = 0;
     let closed = false;
@@ -116,6 +115,8 @@ export async function startFileServer(behaviour: ServerBehaviour = {}): Promise<
       // A cut: the bytes so far reach the client (flushed to the kernel), then the connection drops.
       if (off >= limit && off < body.length) return void res.write(piece, () => res.socket?.destroy());
       const ok = res.write(piece);
+      // The rate is read per chunk, so a test can slow a response down and speed it up again.
+      const pace = behaviour.rate ? (chunk / behaviour.rate) * 1000 : 0;
       if (pace > 0) setTimeout(next, pace);
       else if (ok) setImmediate(next);
       else res.once('drain', next);
