@@ -20,7 +20,7 @@ fi
 
 failed_steps=0
 echo "== typecheck, lint, build"
-npx turbo run typecheck lint build --output-logs=errors-only || failed_steps=$((failed_steps + 1))
+npx turbo run typecheck lint build --continue --output-logs=errors-only || failed_steps=$((failed_steps + 1))
 
 reports="$root/.test-reports"
 rm -rf "$reports" && mkdir -p "$reports"
