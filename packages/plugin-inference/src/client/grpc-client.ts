@@ -1,0 +1,196 @@
+import * as grpc from '@grpc/grpc-js';
+import { InferenceError, type InferenceErrorCode } from '../errors/inference-error.js';
+import { inferencePackage } from '../grpc/grpc-frontend.js';
+import { decodeBinaryData, encodeBinaryData } from '../http/binary-tensor.js';
+import type { Datatype } from '../model/datatypes.js';
+import type { ModelIndexEntry } from '../repository/model-manager.js';
+import type { ModelMetadata, ServerMetadata } from '../server/protocol-objects.js';
+import type { ClientTensor, InferOptions, InferResponse } from './http-client.js';
+
+const CODE_BY_STATUS: Partial<Record<grpc.status, InferenceErrorCode>> = {
+  [grpc.status.INVALID_ARGUMENT]: 'INFERENCE_INVALID_ARGUMENT',
+  [grpc.status.NOT_FOUND]: 'INFERENCE_NOT_FOUND',
+  [grpc.status.UNAVAILABLE]: 'INFERENCE_UNAVAILABLE',
+  [grpc.status.UNIMPLEMENTED]: 'INFERENCE_UNSUPPORTED',
+  [grpc.status.DEADLINE_EXCEEDED]: 'INFERENCE_TIMEOUT',
+  [grpc.status.CANCELLED]: 'INFERENCE_CANCELLED',
+};
+
+type Unary = (
+  request: unknown,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (error: grpc.ServiceError | null, response: unknown) => void,
+) => grpc.ClientUnaryCall;
+
+/** Options of one gRPC inference call. */
+export interface GrpcInferOptions extends Omit<InferOptions, 'binary'> {
+  /** Milliseconds until the call's deadline (the server drops the request from its queue when it passes). */
+  deadlineMs?: number;
+}
+
+/**
+ * A typed client of `inference.GRPCInferenceService` (this server, Triton, or any V2 gRPC server):
+ * inputs go in `raw_input_contents`, outputs come back from `raw_output_contents`.
+ */
+export class InferenceGrpcClient {
+  private readonly client: grpc.Client;
+
+  constructor(target: string) {
+    const Service = (grpc.loadPackageDefinition(inferencePackage()).inference as grpc.GrpcObject)
+      .GRPCInferenceService as grpc.ServiceClientConstructor;
+    this.client = new Service(target, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': -1,
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  async live(): Promise<boolean> {
+    return ((await this.call('ServerLive', {})) as { live: boolean }).live;
+  }
+
+  async ready(): Promise<boolean> {
+    return ((await this.call('ServerReady', {})) as { ready: boolean }).ready;
+  }
+
+  async modelReady(model: string, version?: string | number): Promise<boolean> {
+    return (
+      (await this.call('ModelReady', {
+        name: model,
+        version: version === undefined ? '' : String(version),
+      })) as { ready: boolean }
+    ).ready;
+  }
+
+  async serverMetadata(): Promise<ServerMetadata> {
+    return (await this.call('ServerMetadata', {})) as ServerMetadata;
+  }
+
+  async modelMetadata(model: string, version?: string | number): Promise<ModelMetadata> {
+    type WireTensor = { name: string; datatype: string; shape: string[] };
+    const reply = (await this.call('ModelMetadata', {
+      name: model,
+      version: version === undefined ? '' : String(version),
+    })) as Omit<ModelMetadata, 'inputs' | 'outputs'> & { inputs: WireTensor[]; outputs: WireTensor[] };
+    const tensors = (list: WireTensor[]) =>
+      list.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape.map(Number) }));
+    return { ...reply, inputs: tensors(reply.inputs), outputs: tensors(reply.outputs) };
+  }
+
+  /** The model configuration as the proto carries it (enums as names, 64-bit integers as strings). */
+  async modelConfig(model: string, version?: string | number): Promise<Record<string, unknown>> {
+    return (
+      (await this.call('ModelConfig', {
+        name: model,
+        version: version === undefined ? '' : String(version),
+      })) as { config: Record<string, unknown> }
+    ).config;
+  }
+
+  /** Statistics as the proto carries them (64-bit counters as strings). */
+  async statistics(model = '', version?: string | number): Promise<Record<string, unknown>[]> {
+    return (
+      (await this.call('ModelStatistics', {
+        name: model,
+        version: version === undefined ? '' : String(version),
+      })) as { model_stats: Record<string, unknown>[] }
+    ).model_stats;
+  }
+
+  async repositoryIndex(readyOnly = false): Promise<ModelIndexEntry[]> {
+    const reply = (await this.call('RepositoryIndex', { ready: readyOnly })) as { models: ModelIndexEntry[] };
+    return reply.models.map((m) => ({
+      name: m.name,
+      ...(m.version && { version: m.version }),
+      state: m.state,
+      reason: m.reason,
+    }));
+  }
+
+  async load(model: string, config?: unknown): Promise<void> {
+    await this.call('RepositoryModelLoad', {
+      model_name: model,
+      parameters: config === undefined ? {} : { config: { string_param: JSON.stringify(config) } },
+    });
+  }
+
+  async unload(model: string): Promise<void> {
+    await this.call('RepositoryModelUnload', { model_name: model });
+  }
+
+  /** Runs an inference with raw tensors. */
+  async infer(model: string, inputs: ClientTensor[], options: GrpcInferOptions = {}): Promise<InferResponse> {
+    const parameters: Record<string, unknown> = {};
+    if (options.timeoutUs !== undefined) parameters.timeout = { int64_param: String(options.timeoutUs) };
+    if (options.priority !== undefined) parameters.priority = { int64_param: String(options.priority) };
+    const request = {
+      model_name: model,
+      model_version: options.version === undefined ? '' : String(options.version),
+      id: options.id ?? '',
+      parameters,
+      inputs: inputs.map((input) => ({ name: input.name, datatype: input.datatype, shape: input.shape })),
+      outputs: (options.outputs ?? []).map((name) => ({ name })),
+      raw_input_contents: inputs.map((input) => {
+        const bytes = encodeBinaryData(input.datatype, input.data);
+        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      }),
+    };
+    const reply = (await this.call('ModelInfer', request, options.deadlineMs, options.signal)) as {
+      model_name: string;
+      model_version: string;
+      id: string;
+      outputs: { name: string; datatype: Datatype; shape: string[] }[];
+      raw_output_contents: Buffer[];
+    };
+    return {
+      model_name: reply.model_name,
+      model_version: reply.model_version,
+      ...(reply.id && { id: reply.id }),
+      outputs: reply.outputs.map((output, index) => {
+        const shape = output.shape.map(Number);
+        return {
+          name: output.name,
+          datatype: output.datatype,
+          shape,
+          data: decodeBinaryData(
+            output.name,
+            output.datatype,
+            shape,
+            reply.raw_output_contents[index] ?? Buffer.alloc(0),
+          ),
+        };
+      }),
+    };
+  }
+
+  private call(
+    method: string,
+    request: unknown,
+    deadlineMs?: number,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    const fn = (this.client as unknown as Record<string, Unary>)[method]!.bind(this.client);
+    return new Promise((resolve, reject) => {
+      const options: grpc.CallOptions = deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs };
+      const call = fn(request, new grpc.Metadata(), options, (error, response) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (error) {
+          reject(
+            new InferenceError(
+              CODE_BY_STATUS[error.code] ?? 'INFERENCE_INTERNAL',
+              error.details || error.message,
+              {
+                details: { grpcStatus: error.code },
+              },
+            ),
+          );
+        } else resolve(response);
+      });
+      const onAbort = (): void => call.cancel();
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}

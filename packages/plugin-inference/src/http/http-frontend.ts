@@ -1,0 +1,307 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { InferenceError, invalid, isInferenceError } from '../errors/inference-error.js';
+import type { InferenceCore } from '../server/inference-core.js';
+import { decodeInfer, encodeInfer, headerLength } from './infer-codec.js';
+
+/** Options of the HTTP frontend. */
+export interface HttpFrontendOptions {
+  /** Largest request body; default 64 MiB (Triton's `--http-max-input-size`). */
+  maxInputSize?: number;
+}
+
+const MODEL_ROUTE = /^\/v2\/models\/([^/]+)(?:\/versions\/([0-9]+))?(?:\/(infer|ready|config|stats))?$/;
+const REPOSITORY_ROUTE = /^\/v2\/repository\/models\/([^/]+)\/(load|unload)$/;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const notFound = (): HttpError => new HttpError(404, 'Not Found');
+const methodNotAllowed = (): HttpError => new HttpError(405, 'Method Not Allowed');
+
+function decodeName(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw invalid(`malformed percent-encoding in "${segment.slice(0, 60)}"`);
+  }
+}
+
+/**
+ * The Open Inference Protocol over HTTP/1.1 (`node:http`, keep-alive), with Triton's binary tensor,
+ * model configuration, statistics and repository extensions, status codes and `{"error"}` bodies.
+ */
+export class HttpFrontend {
+  private readonly server: Server;
+  private readonly maxInputSize: number;
+  /** Requests whose body was not read to the end: their connection closes after the answer. */
+  private readonly unread = new WeakSet<IncomingMessage>();
+
+  constructor(
+    private readonly core: InferenceCore,
+    options: HttpFrontendOptions = {},
+  ) {
+    this.maxInputSize = options.maxInputSize ?? 64 * 1024 * 1024;
+    this.server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => void this.handle(req, res));
+    this.server.on('clientError', (_error, socket) => {
+      if (socket.writable)
+        socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  /** Listens; resolves with the bound URL. */
+  async listen(host: string, port: number): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = this.server.address() as AddressInfo;
+    const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `http://${shown}:${address.port}`;
+  }
+
+  /** Stops accepting connections and closes idle ones; in-flight requests finish. */
+  async close(): Promise<void> {
+    if (!this.server.listening) return;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    await closed;
+  }
+
+  /** Closes every connection, busy or not (after draining). */
+  closeAll(): void {
+    this.server.closeAllConnections();
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      await this.route(req, res);
+    } catch (error) {
+      this.fail(req, res, error);
+    }
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    let status = 500;
+    let message = 'internal error';
+    if (error instanceof HttpError) {
+      status = error.status;
+      message = error.message;
+    } else if (isInferenceError(error)) {
+      status = error.httpStatus;
+      message = error.message;
+    } else if (error instanceof Error) message = `internal error: ${error.message}`;
+    const body = JSON.stringify({ error: message || 'error' });
+    const headers: Record<string, string | number> = {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(body),
+    };
+    if (status === 503) headers['Retry-After'] = 1;
+    if (this.unread.has(req)) headers.Connection = 'close';
+    res.writeHead(status, headers);
+    res.end(body);
+  }
+
+  private json(res: ServerResponse, value: unknown): void {
+    const body = JSON.stringify(value);
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  private empty(res: ServerResponse, status: number): void {
+    res.writeHead(status, { 'Content-Length': 0 });
+    res.end();
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query >= 0 ? url.slice(0, query) : url;
+    const method = req.method ?? 'GET';
+    const only = (verb: string): void => {
+      if (method !== verb) throw methodNotAllowed();
+    };
+    const core = this.core;
+
+    if (path === '/v2/health/live') {
+      only('GET');
+      await this.discard(req);
+      return this.empty(res, core.live ? 200 : 400);
+    }
+    if (path === '/v2/health/ready') {
+      only('GET');
+      await this.discard(req);
+      return this.empty(res, core.ready ? 200 : 400);
+    }
+    if (path === '/v2') {
+      only('GET');
+      await this.discard(req);
+      return this.json(res, core.serverMetadata());
+    }
+    if (path === '/v2/models/stats') {
+      only('GET');
+      await this.discard(req);
+      return this.json(res, { model_stats: core.statistics() });
+    }
+    if (path === '/v2/repository/index') {
+      only('POST');
+      const body = await this.readJsonBody(req);
+      const ready = body.ready;
+      if (ready !== undefined && typeof ready !== 'boolean') throw invalid('"ready" must be true or false');
+      return this.json(res, await core.repositoryIndex(ready === true));
+    }
+    const repository = REPOSITORY_ROUTE.exec(path);
+    if (repository) {
+      only('POST');
+      const name = decodeName(repository[1]!);
+      const body = await this.readJsonBody(req);
+      if (repository[2] === 'load') await core.loadModel(name, body.parameters);
+      else await core.unloadModel(name, body.parameters);
+      return this.json(res, {});
+    }
+    const model = MODEL_ROUTE.exec(path);
+    if (!model) throw notFound();
+    const name = decodeName(model[1]!);
+    const version = model[2];
+    const action = model[3];
+    switch (action) {
+      case undefined:
+        only('GET');
+        await this.discard(req);
+        return this.json(res, core.modelMetadata(name, version));
+      case 'ready':
+        only('GET');
+        await this.discard(req);
+        core.resolve(name, version);
+        return this.empty(res, 200);
+      case 'config':
+        only('GET');
+        await this.discard(req);
+        return this.json(res, core.resolve(name, version).config);
+      case 'stats':
+        only('GET');
+        await this.discard(req);
+        return this.json(res, { model_stats: core.statistics(name, version) });
+      case 'infer':
+        only('POST');
+        return this.infer(req, res, name, version);
+      default:
+        throw notFound();
+    }
+  }
+
+  private async infer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    name: string,
+    version: string | undefined,
+  ): Promise<void> {
+    const target = this.core.resolve(name, version);
+    const body = await this.readBody(req);
+    const decoded = decodeInfer(
+      body,
+      headerLength(header(req, 'inference-header-content-length'), body.length),
+      target.config,
+    );
+    const controller = new AbortController();
+    const onClose = (): void => {
+      if (!res.writableFinished) controller.abort();
+    };
+    res.once('close', onClose);
+    try {
+      const result = await target.infer({ ...decoded.request, signal: controller.signal });
+      if (controller.signal.aborted) return;
+      const encoded = encodeInfer(target, decoded.id, result, decoded);
+      if (encoded.blobs.length === 0) {
+        res.writeHead(200, {
+          'Content-Type': 'application/json',
+          'Content-Length': Buffer.byteLength(encoded.json),
+        });
+        res.end(encoded.json);
+        return;
+      }
+      const head = Buffer.from(encoded.json, 'utf8');
+      const total = encoded.blobs.reduce((sum, blob) => sum + blob.length, head.length);
+      res.writeHead(200, {
+        'Content-Type': 'application/octet-stream',
+        'Inference-Header-Content-Length': head.length,
+        'Content-Length': total,
+      });
+      res.write(head);
+      for (let i = 0; i < encoded.blobs.length - 1; i += 1) res.write(encoded.blobs[i]);
+      res.end(encoded.blobs[encoded.blobs.length - 1]);
+    } finally {
+      res.off('close', onClose);
+    }
+  }
+
+  private readBody(req: IncomingMessage): Promise<Buffer> {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > this.maxInputSize) {
+      req.resume();
+      return Promise.reject(this.tooLarge(req));
+    }
+    return new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > this.maxInputSize) {
+          req.removeAllListeners('data');
+          req.resume();
+          reject(this.tooLarge(req));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+      req.once('error', reject);
+      req.once('aborted', () =>
+        reject(new InferenceError('INFERENCE_CANCELLED', 'the client closed the connection')),
+      );
+    });
+  }
+
+  private tooLarge(req: IncomingMessage): InferenceError {
+    this.unread.add(req);
+    return invalid(`the request body exceeds the maximum input size of ${this.maxInputSize} bytes`);
+  }
+
+  private async readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+    const body = await this.readBody(req);
+    if (body.length === 0) return {};
+    let json: unknown;
+    try {
+      json = JSON.parse(body.toString('utf8'));
+    } catch (error) {
+      throw invalid(`failed to parse the request JSON: ${(error as Error).message}`);
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json))
+      throw invalid('the request body must be a JSON object');
+    return json as Record<string, unknown>;
+  }
+
+  private async discard(req: IncomingMessage): Promise<void> {
+    if (req.readableEnded) return;
+    await this.readBody(req);
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

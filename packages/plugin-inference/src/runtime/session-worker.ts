@@ -1,0 +1,218 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type { InferenceSession } from 'onnxruntime-node';
+import { InferenceError } from '../errors/inference-error.js';
+import type { OrtTensorMetadata } from '../model/model-config.js';
+import { WORKER_SOURCE } from './worker-source.js';
+
+const ORT_PATH = createRequire(import.meta.url).resolve('onnxruntime-node');
+
+/** An execution provider as onnxruntime-node takes it: a name, or a name with a device id. */
+export type ProviderSpec = string | { name: string; deviceId?: number };
+
+/** A provider that could not be used, and why (onnxruntime's message). */
+export interface ProviderFallback {
+  provider: string;
+  reason: string;
+}
+
+/** Session options passed through to `InferenceSession.create`. */
+export interface SessionOptions {
+  intraOpNumThreads?: number;
+  interOpNumThreads?: number;
+  graphOptimizationLevel?: InferenceSession.SessionOptions['graphOptimizationLevel'];
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+}
+
+/** A tensor as it crosses to the worker: onnxruntime's type name, dims and flat data. */
+export interface WireTensor {
+  type: string;
+  dims: number[];
+  data: ArrayBufferView | string[];
+}
+
+/** The outputs of one execution with the worker's own timings (ns). */
+export interface ExecutionResult {
+  outputs: Record<string, WireTensor>;
+  inputNs: number;
+  inferNs: number;
+  outputNs: number;
+}
+
+/** What loading reported. */
+export interface LoadedSession {
+  provider: string;
+  fallbacks: ProviderFallback[];
+  inputs: OrtTensorMetadata[];
+  outputs: OrtTensorMetadata[];
+}
+
+interface Pending {
+  resolve: (result: ExecutionResult) => void;
+  reject: (error: Error) => void;
+}
+
+type WorkerMessage =
+  | {
+      type: 'loaded';
+      provider: string;
+      fallbacks: ProviderFallback[];
+      inputs: OrtTensorMetadata[];
+      outputs: OrtTensorMetadata[];
+    }
+  | { type: 'load-failed'; fallbacks: ProviderFallback[] }
+  | {
+      type: 'result';
+      id: number;
+      outputs: Record<string, WireTensor>;
+      input: number;
+      infer: number;
+      output: number;
+    }
+  | { type: 'run-failed'; id: number; message: string };
+
+/**
+ * One onnxruntime session in a worker thread of its own: `run()` blocks only that thread. Created once;
+ * `close()` terminates the thread (the session's memory goes with it).
+ */
+export class SessionWorker {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private failure: Error | undefined;
+  private loadWaiter:
+    { resolve: (loaded: LoadedSession) => void; reject: (error: Error) => void } | undefined;
+  private closed = false;
+
+  private constructor(label: string) {
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, name: label, workerData: { ortPath: ORT_PATH } });
+    this.worker.on('message', (message: WorkerMessage) => this.onMessage(message));
+    this.worker.on('error', (error) => this.fail(error));
+    this.worker.on('exit', (code) => {
+      if (!this.closed) this.fail(new Error(`the session worker exited (code ${code})`));
+    });
+  }
+
+  /**
+   * Starts a worker and creates the session, trying `providers` in order (each with the rest behind it);
+   * `strict` stops at the first. Rejects with `INFERENCE_PROVIDER_FAILED` (every provider's reason) or
+   * `INFERENCE_MODEL_INVALID`.
+   */
+  static async start(
+    label: string,
+    modelPath: string,
+    providers: readonly ProviderSpec[],
+    options: SessionOptions & { strict: boolean },
+  ): Promise<{ worker: SessionWorker; loaded: LoadedSession }> {
+    const worker = new SessionWorker(label);
+    const { strict, ...sessionOptions } = options;
+    try {
+      const loaded = await new Promise<LoadedSession>((resolve, reject) => {
+        worker.loadWaiter = { resolve, reject };
+        worker.worker.postMessage({ type: 'load', modelPath, providers, strict, options: sessionOptions });
+      });
+      return { worker, loaded };
+    } catch (error) {
+      await worker.close();
+      throw error;
+    }
+  }
+
+  /** Runs one execution; rejects with `INFERENCE_INVALID_ARGUMENT` for onnxruntime's own refusals. */
+  run(feeds: Record<string, WireTensor>, fetches: readonly string[]): Promise<ExecutionResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    const transfer: ArrayBuffer[] = [];
+    for (const feed of Object.values(feeds)) {
+      if (ArrayBuffer.isView(feed.data)) {
+        // Own copies: a view into a request body would otherwise clone (or detach) the whole body.
+        const view = feed.data;
+        const copy = new Uint8Array(view.byteLength);
+        copy.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+        const Ctor = view.constructor as new (buffer: ArrayBuffer) => ArrayBufferView;
+        feed.data = new Ctor(copy.buffer);
+        transfer.push(copy.buffer);
+      }
+    }
+    return new Promise<ExecutionResult>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ type: 'run', id, feeds, fetches }, transfer);
+    });
+  }
+
+  /** True until the worker died or was closed. */
+  get alive(): boolean {
+    return !this.failure && !this.closed;
+  }
+
+  /** Terminates the thread; pending executions fail. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.fail(new InferenceError('INFERENCE_UNAVAILABLE', 'the model instance was stopped'));
+    await this.worker.terminate();
+  }
+
+  private onMessage(message: WorkerMessage): void {
+    switch (message.type) {
+      case 'loaded':
+        this.loadWaiter?.resolve(message);
+        this.loadWaiter = undefined;
+        return;
+      case 'load-failed': {
+        const reasons = message.fallbacks.map((f) => `${f.provider}: ${f.reason}`).join('; ');
+        // The CPU provider is always there: when it fails too, the model is at fault, not a provider.
+        const cpu = message.fallbacks.find((f) => f.provider === 'cpu');
+        const modelProblem = cpu !== undefined;
+        this.loadWaiter?.reject(
+          modelProblem
+            ? new InferenceError(
+                'INFERENCE_MODEL_INVALID',
+                `onnxruntime cannot load the model: ${cpu?.reason ?? reasons}`,
+                {
+                  details: { fallbacks: message.fallbacks },
+                },
+              )
+            : new InferenceError(
+                'INFERENCE_PROVIDER_FAILED',
+                `no execution provider could load the model: ${reasons}`,
+                {
+                  details: { fallbacks: message.fallbacks },
+                },
+              ),
+        );
+        this.loadWaiter = undefined;
+        return;
+      }
+      case 'result': {
+        const pending = this.pending.get(message.id);
+        this.pending.delete(message.id);
+        pending?.resolve({
+          outputs: message.outputs,
+          inputNs: message.input,
+          inferNs: message.infer,
+          outputNs: message.output,
+        });
+        return;
+      }
+      case 'run-failed': {
+        const pending = this.pending.get(message.id);
+        this.pending.delete(message.id);
+        pending?.reject(new InferenceError('INFERENCE_INVALID_ARGUMENT', `onnxruntime: ${message.message}`));
+        return;
+      }
+    }
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    this.loadWaiter?.reject(
+      new InferenceError('INFERENCE_WORKER_FAILED', `session worker failed: ${error.message}`, {
+        cause: error,
+      }),
+    );
+    this.loadWaiter = undefined;
+    for (const pending of this.pending.values()) pending.reject(error);
+    this.pending.clear();
+  }
+}
