@@ -17,6 +17,7 @@ import { AliceClient } from '../client/alice-client.js';
 import { TaskStatus, type QueuedTask } from '../client/wire.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import { isAliceError } from '../errors/alice-error.js';
+import { AgentLock } from './agent-lock.js';
 import { createAliceTraintPlugin } from './commands.js';
 import { buildTaskPipeline, taskFolders } from './task-pipeline.js';
 import { TaskStateFile, type TaskState } from './task-state.js';
@@ -83,6 +84,16 @@ export class AliceAgent {
    * or the agent's task record is damaged.
    */
   async run(): Promise<void> {
+    const lock = new AgentLock(this.config.dataDir);
+    lock.acquire();
+    try {
+      await this.loop();
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async loop(): Promise<void> {
     const recorded = this.state.read();
     if (recorded !== undefined) await this.runTask(recorded);
     let failures = 0;
@@ -95,6 +106,13 @@ export class AliceAgent {
       } catch (error) {
         if (this.stopping.signal.aborted) break;
         if (isAliceError(error, 'ALICE_UNAUTHORIZED')) throw error;
+        const id = isAliceError(error, 'ALICE_TASK_INVALID') ? error.details.id : undefined;
+        if (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) {
+          // The server handed the task to this machine: tell it, or it stays Training forever.
+          this.say(`task ${id}: ${(error as Error).message}`);
+          await this.finishFailed({ task: { ID: id, AODFiles: [], Configuration: {} }, failed: true });
+          continue;
+        }
         failures++;
         const delay = backoffDelay({ ...DEFAULT_POLL_BACKOFF, ...this.options.pollBackoff }, failures);
         this.say(`poll failed (${(error as Error).message}); polling again in ${delay} ms`);
@@ -138,9 +156,9 @@ export class AliceAgent {
         this.current = handle;
         if (this.stopping.signal.aborted) handle.cancel('agent stopping');
         const logs = handle.events$.subscribe((event) => this.onRunEvent(task.ID, event));
-        const beats = this.heartbeats(task.ID, () => {
+        const beats = this.heartbeats(task.ID, (why) => {
           cancelledByServer = true;
-          handle.cancel('cancelled by the coordinator');
+          handle.cancel(why);
         });
         try {
           result = await handle.done;
@@ -159,7 +177,7 @@ export class AliceAgent {
     }
     if (result.status === 'cancelled') {
       if (cancelledByServer) {
-        this.say(`task ${task.ID}: cancelled by the coordinator`);
+        this.say(`task ${task.ID}: ${result.error?.message ?? 'cancelled by the coordinator'}`);
         return this.finish(task.ID, 'cancelled');
       }
       this.say(`task ${task.ID}: stopped; it resumes at the next start`);
@@ -261,7 +279,7 @@ export class AliceAgent {
     return handle;
   }
 
-  private heartbeats(taskId: number, onCancel: () => void): { stop(): void } {
+  private heartbeats(taskId: number, onCancel: (why: string) => void): { stop(): void } {
     const every = this.options.heartbeatMs ?? 30_000;
     const ctl = new AbortController();
     void (async () => {
@@ -271,8 +289,12 @@ export class AliceAgent {
         try {
           const answer = await this.client.heartbeat(taskId, ctl.signal);
           if (!answer.supported) return;
-          if (answer.cancel) return onCancel();
+          if (answer.cancel) return onCancel('cancelled by the coordinator');
         } catch (error) {
+          if (isAliceError(error, 'ALICE_UNAUTHORIZED')) {
+            // Requeued after the lease (this machine was unreachable too long): no longer ours.
+            return onCancel('the coordinator no longer assigns the task to this machine');
+          }
           if (!ctl.signal.aborted) this.say(`task ${taskId}: heartbeat failed: ${(error as Error).message}`);
         }
       }

@@ -28,7 +28,7 @@ export interface CoordinatorOptions {
   readonly sweepMs?: number;
   /** Times a task is handed out before a silent machine fails it instead of requeueing (default 3). */
   readonly maxClaims?: number;
-  /** Largest result file (default 1 GiB); a larger one is refused with 413. */
+  /** Largest result file (default 256 MiB; a request is read whole before it is parsed); a larger one is refused with 413. */
   readonly maxResultBytes?: number;
   /** Bearer token of the people-facing `/api` routes; without it they answer only on loopback. */
   readonly adminToken?: string;
@@ -107,7 +107,7 @@ export class Coordinator {
     this.db = new CoordinatorDb(join(options.dir, 'coordinator.db'));
     this.leaseMs = options.leaseMs ?? 10 * 60_000;
     this.maxClaims = options.maxClaims ?? 3;
-    this.maxResultBytes = options.maxResultBytes ?? 1024 ** 3;
+    this.maxResultBytes = options.maxResultBytes ?? 256 * 1024 ** 2;
   }
 
   /** Registers a machine: its id and the secret, which is shown this once (only its hash is kept). */
@@ -442,7 +442,9 @@ export class Coordinator {
         'Content-Length': row.size,
         'Content-Disposition': `attachment; filename="${row.fileName.replace(/[^A-Za-z0-9._-]/g, '_')}"`,
       });
-      createReadStream(row.path).pipe(res);
+      createReadStream(row.path)
+        .on('error', () => res.destroy())
+        .pipe(res);
       return;
     }
     return json(res, 404, { error: `no route ${method} ${path}` });

@@ -185,4 +185,36 @@ describe('the agent against a server that behaves as the Go web interface', () =
     expect(log.some((l) => /poll failed .*ECONNREFUSED/.test(l))).toBe(true);
     expect(log.some((l) => /poll failed .*HTTP 503/.test(l))).toBe(true);
   });
+
+  it('a task it cannot read is reported Failed at once (not left Training), and the next task runs', async () => {
+    const bad = server.addTask({ ID: 41, AODFiles: [{ Name: 'AO2D.root' }] });
+    const good = server.addTask({ ID: 42, AODFiles: fixture.aods, Configuration: { epochs: 2 } });
+    const { outcomes, log } = await runAgent(2);
+    expect(outcomes).toEqual([
+      [41, 'failed'],
+      [42, 'completed'],
+    ]);
+    expect(bad.posted).toEqual([0]);
+    expect(good.posted).toEqual([3, 4]);
+    expect(
+      log.some((l) =>
+        l.includes('task 41: poll: the task is not {ID, AODFiles, Configuration}: AODFiles.0.Path'),
+      ),
+    ).toBe(true);
+  });
+
+  it('refuses a second agent on the same data folder while the first runs', async () => {
+    server.addTask({
+      ID: 51,
+      AODFiles: fixture.aods,
+      Configuration: { epochs: 2, standin: { sleepMs: { producer: 1500 } } },
+    });
+    const env = agentEnv(fixture.dir, server.url, storage.url, MACHINE);
+    const first = runAgent(1, env);
+    await new Promise((r) => setTimeout(r, 500));
+    const second = await runAgent(1, env).catch((e: unknown) => e);
+    expect(isAliceError(second, 'ALICE_STATE_INVALID')).toBe(true);
+    expect((second as Error).message).toMatch(/another agent \(pid \d+ on .*\) uses the data folder/);
+    expect((await first).outcomes).toEqual([[51, 'completed']]);
+  });
 });
