@@ -105,6 +105,7 @@ export type RunEvent =
     })
   | (StepEventBase & { type: 'cancelled'; reason: string });
 
+/** The `type` of every run event (`run-started`, `started`, `log`, `succeeded`, …). */
 export type RunEventType = RunEvent['type'];
 
 /** The event of a given type. */

@@ -59,6 +59,7 @@ export type RuntimeEventMap = { [L in RuntimeEventLevel]: [event: RuntimeEvent] 
   event: [event: RuntimeEvent];
 };
 
+/** Options of `createRuntime`: plugins, store, resource capacity, parallelism, working directory, clock. */
 export interface RuntimeOptions {
   plugins?: readonly Plugin[];
   /** Default: a `SqliteStore` in `<cwd>/.beamline/`. */
@@ -78,6 +79,7 @@ export interface RuntimeOptions {
   clock?: Clock;
 }
 
+/** Options of {@link Runtime.run} and {@link Runtime.runFile}. */
 export interface RunOptions {
   params?: Record<string, unknown>;
   /** Path the pipeline came from, recorded with the run and used in error messages. */
@@ -86,6 +88,7 @@ export interface RunOptions {
   noCache?: boolean;
 }
 
+/** How a run ended ({@link RunHandle.done}): its status, each step's state, the error of a failed run, its duration. */
 export interface RunResult {
   runId: string;
   status: Exclude<RunStatus, 'running'>;
@@ -130,6 +133,10 @@ export interface Explanation {
   summary: string;
 }
 
+/**
+ * What `createRuntime` returns: runs pipelines, resumes, cancels and explains runs, resolves services by
+ * token, reports runtime events, and closes everything it started.
+ */
 export interface Runtime {
   readonly store: Store;
   readonly cwd: string;

@@ -4,6 +4,7 @@ export interface ServiceAddress {
   url: string;
 }
 
+/** What {@link Service.health} answers: `ok`, and a reason when it is not. */
 export interface ServiceHealth {
   ok: boolean;
   detail?: string;

@@ -2,7 +2,9 @@ import type { Artifact } from './artifact.js';
 import type { StepOutputs } from './command.js';
 import type { CacheKeyParts, ErrorInfo, RunEvent, RunEventType, StepProcess } from './events.js';
 
+/** Where a run stands: `running` until it ends as `succeeded`, `failed` or `cancelled`. */
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+/** Where a step stands, from `pending` (planned) to one of its ends: `succeeded`, `failed`, `cached`, `cancelled`. */
 export type StepStatus = 'pending' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cached' | 'cancelled';
 
 /** What a run was started with: enough to resume it in another process. */
@@ -91,6 +93,7 @@ export interface CacheRecord {
   createdAt: number;
 }
 
+/** Options of {@link Store.readEvents}: which of a run's events to read. */
 export interface ReadEventsOptions {
   /** Only events with `seq` greater than this. */
   afterSeq?: number;

@@ -12,6 +12,8 @@
  *   owner is gone.
  * - {@link runsToCollect}: the one retention rule of `collectGarbage` (which finished runs a policy lets
  *   go), with the policy's limits checked.
+ *
+ * @packageDocumentation
  */
 export { validateAppendBatch } from './append-batch.js';
 export { runsToCollect, type RetentionCandidate } from '../store/retention.js';

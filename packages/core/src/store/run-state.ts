@@ -47,7 +47,6 @@ type StepStateEvent = RunEventOf<
 /**
  * Whether an event changes the state of its step (as opposed to only the run's `lastSeq`/`updatedAt`).
  * Stores use it to load only the step rows a batch touches.
- * @internal
  */
 export function changesStepState(event: RunEvent): event is StepStateEvent {
   switch (event.type) {
@@ -236,7 +235,6 @@ export function* pendingSteps(plan: unknown): Generator<StepState> {
  * host that is still alive (same pid, same start time, no reboot since). Owners on other hosts cannot be
  * checked and are taken over (a local store file is not shared across hosts). Shared by every Store so
  * that they agree on `claimRun`.
- * @internal
  */
 export function ownerBlocksClaim(
   current: RunOwner | undefined,
@@ -251,7 +249,6 @@ export function ownerBlocksClaim(
 /**
  * Whether a run is interrupted: its status says `running`, but the process recorded as its owner is
  * certainly gone (see {@link RunState.interrupted}). Stores set the flag with this one rule.
- * @internal
  */
 export function isInterrupted(status: RunStatus, owner: RunOwner | undefined): boolean {
   return status === 'running' && owner !== undefined && recordedProcessGone(owner);
