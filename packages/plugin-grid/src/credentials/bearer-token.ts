@@ -4,6 +4,7 @@ import { GridError } from '../errors/grid-error.js';
 /** Where a discovered token came from (never the token itself, so it can be logged). */
 export type TokenSource = 'option' | 'BEARER_TOKEN' | 'BEARER_TOKEN_FILE' | 'XDG_RUNTIME_DIR' | 'tmp';
 
+/** A bearer token found by `discoverBearerToken`, and where it was found. */
 export interface DiscoveredToken {
   readonly token: string;
   readonly source: TokenSource;

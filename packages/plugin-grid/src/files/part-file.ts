@@ -82,7 +82,7 @@ export function partNames(name: string): { part: string; state: string; stateTmp
 
 /**
  * The `.part` of one destination file and its state, reached only through the checked directory that
- * holds them (see {@link SafeDir}): nothing at these names, a link or a FIFO included, can redirect a
+ * holds them (see `SafeDir`): nothing at these names, a link or a FIFO included, can redirect a
  * write. Kept for the whole download of one file, across attempts and replicas.
  */
 export class PartFile {

@@ -12,6 +12,7 @@ export const aliceAodFileSchema = z.object({
   RunNumber: z.number().optional(),
   AODNumber: z.number().optional(),
 });
+/** One AOD file of an AliceTraINT list: its name, grid path, size and, when given, period, run and AOD number. */
 export type AliceAodFile = z.infer<typeof aliceAodFileSchema>;
 
 /** What a replica resolver returns for one logical file name. */
