@@ -11,6 +11,7 @@ export interface MainIO {
   writeError(text: string): void;
 }
 
+/** The help text of the `create-beamline-plugin` program. */
 export const USAGE = `Usage: npm create beamline-plugin <name> [-- options]
        create-beamline-plugin <name> [options]
 
