@@ -24,6 +24,9 @@ npx turbo run typecheck lint build --continue --output-logs=errors-only || faile
 
 reports="$root/.test-reports"
 rm -rf "$reports" && mkdir -p "$reports"
+# Repository checks (formatting outside the packages, knip, import cycles, publint, attw) beside the tests.
+bash scripts/check-packages.sh >"$reports/check-packages.log" 2>&1 &
+checks=$!
 # Workspaces' suites run side by side (two lanes on this project's 2-core machines; BEAMLINE_TEST_LANES
 # to change), each into its own log, printed whole when it ends. The ones that mostly wait on
 # daemons (Slurm's scheduler tick, Docker) start first.
@@ -45,5 +48,9 @@ printf '%s\n' "${suites[@]}" | xargs -P "${BEAMLINE_TEST_LANES:-2}" -I{} bash -c
 for dir in "${suites[@]}"; do
   [ -f "$reports/$(basename "$dir").json" ] || { echo "no test report from $dir"; failed_steps=$((failed_steps + 1)); }
 done
+
+echo "== repository checks (formatting outside the packages, knip, import cycles, publint, attw)"
+wait "$checks" || failed_steps=$((failed_steps + 1))
+cat "$reports/check-packages.log"
 
 node scripts/summarize-tests.mjs "$reports" "$failed_steps"
