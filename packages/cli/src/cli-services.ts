@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRuntime, SqliteStore, type Runtime, type Store } from '@beamline/core';
+import { createPostgresPlugin, PostgresStore } from '@beamline/plugin-postgres';
 import type { CliIO } from './cli-io.js';
 import { CliError } from './cli-error.js';
 import { defaultPlugins } from './default-plugins.js';
@@ -14,20 +15,43 @@ const STATE_DIR = '.beamline';
  * and so that read-only commands (`runs`, `show`, `logs`) open only the store, not the plugins.
  */
 export interface CliServices {
-  openRuntime(io: CliIO): Promise<Runtime>;
+  /**
+   * The runtime of `io.cwd`; with a queue (`--queue`, else `BEAMLINE_QUEUE`), the distributed mode: runs
+   * live in PostgreSQL and every step goes to the queue's workers.
+   */
+  openRuntime(io: CliIO, options?: { queue?: string }): Promise<Runtime>;
   /** Opens (or creates) the store of `io.cwd`; readers call `requireStore` first. */
   openStore(io: CliIO): Promise<Store>;
   /** Whether `io.cwd` has a store at all. */
   hasStore(io: CliIO): boolean;
 }
 
-/** The real services: `SqliteStore` in `<cwd>/.beamline/` and the default plugins. */
+/**
+ * The real services: `SqliteStore` in `<cwd>/.beamline/` and the default plugins; with a queue
+ * (`BEAMLINE_QUEUE=postgres://…`, or `run --queue`), `PostgresStore` on it and its placing plugin.
+ */
 export const defaultCliServices: CliServices = {
-  openRuntime: async (io) =>
-    reportRuntimeEvents(await createRuntime({ plugins: defaultPlugins(io.env), cwd: io.cwd }), io),
-  openStore: (io) => Promise.resolve(SqliteStore.open({ cwd: io.cwd })),
-  hasStore: (io) => existsSync(join(io.cwd, STATE_DIR)),
+  openRuntime: async (io, options = {}) => {
+    const queue = queueUrl(io, options.queue);
+    if (queue === undefined) {
+      return reportRuntimeEvents(await createRuntime({ plugins: defaultPlugins(io.env), cwd: io.cwd }), io);
+    }
+    const store = await PostgresStore.open({ url: queue });
+    const plugins = [...defaultPlugins(io.env), createPostgresPlugin({ url: queue })];
+    return reportRuntimeEvents(await createRuntime({ plugins, store, cwd: io.cwd }), io);
+  },
+  openStore: async (io) => {
+    const queue = queueUrl(io);
+    return queue === undefined ? SqliteStore.open({ cwd: io.cwd }) : PostgresStore.open({ url: queue });
+  },
+  hasStore: (io) => queueUrl(io) !== undefined || existsSync(join(io.cwd, STATE_DIR)),
 };
+
+/** The shared queue's URL: given on the command line, else `BEAMLINE_QUEUE`; undefined for none. */
+export function queueUrl(io: CliIO, given?: string): string | undefined {
+  const url = given ?? io.env.BEAMLINE_QUEUE;
+  return url === undefined || url === '' ? undefined : url;
+}
 
 /**
  * Fails with `CLI_NOT_FOUND` when `io.cwd` has no store: commands that name a run must not create an

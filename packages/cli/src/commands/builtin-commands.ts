@@ -7,6 +7,7 @@ import { resumeCommand } from './resume-command.js';
 import { runCommand } from './run-command.js';
 import { runsCommand } from './runs-command.js';
 import { showCommand } from './show-command.js';
+import { workerCommand } from './worker-command.js';
 
 /** The run-related subcommands, in the order `--help` lists them. */
 export const builtinCommands: readonly CliCommand[] = [
@@ -18,4 +19,5 @@ export const builtinCommands: readonly CliCommand[] = [
   explainCommand,
   cancelCommand,
   gcCommand,
+  workerCommand,
 ];

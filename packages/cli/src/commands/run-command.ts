@@ -21,6 +21,10 @@ export const runCommand: CliCommand = (program, { io, services, exit }) => {
     )
     .option('--json', 'one JSON object per event per line on stdout, nothing else')
     .option('--no-cache', 'run every step even when a cached result exists')
+    .option(
+      '--queue <url>',
+      'distributed mode: keep the run in PostgreSQL (postgres://…) and hand every step to the workers of its queue (beamline worker); default $BEAMLINE_QUEUE',
+    )
     .addHelpText(
       'after',
       '\nState is kept in ./.beamline/.\nExit codes: 0 succeeded, 1 failed or cancelled, 2 bad input.',
@@ -33,14 +37,17 @@ export const runCommand: CliCommand = (program, { io, services, exit }) => {
       const definition = await loadPipelineFile(path);
       const params = parseParamAssignments(options.param ?? [], definition);
       exit(
-        await using(services.openRuntime(io), async (runtime) => {
-          const handle = await runtime.run(definition, {
-            params,
-            source: path,
-            ...(options.cache ? {} : { noCache: true }),
-          });
-          return followRun(handle, runtime.store, io, { json: options.json === true });
-        }),
+        await using(
+          services.openRuntime(io, options.queue === undefined ? {} : { queue: options.queue }),
+          async (runtime) => {
+            const handle = await runtime.run(definition, {
+              params,
+              source: path,
+              ...(options.cache ? {} : { noCache: true }),
+            });
+            return followRun(handle, runtime.store, io, { json: options.json === true });
+          },
+        ),
       );
     });
 };

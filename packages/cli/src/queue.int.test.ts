@@ -1,0 +1,136 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { requireService } from '@beamline/core/testing';
+import { PostgresStore } from '@beamline/plugin-postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from './main.js';
+import { createFakeIO } from './testing/fake-io.js';
+
+// `beamline run --queue` and `beamline worker` against the real PostgreSQL of
+// packages/plugin-postgres/scripts/setup-test-env.sh; the worker is a second process, as on another host.
+
+const URL_ =
+  process.env.BEAMLINE_TEST_POSTGRES_URL ?? 'postgres://beamline:beamline@127.0.0.1:5432/beamline_test';
+const BIN = fileURLToPath(new URL('./bin.ts', import.meta.url));
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+const TSCONFIG = fileURLToPath(new URL('../../../tsconfig.base.json', import.meta.url));
+
+async function reachable(): Promise<boolean> {
+  try {
+    await (await PostgresStore.open({ url: URL_, connectTimeoutMs: 5_000 })).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const available = requireService(
+  'PostgreSQL',
+  await reachable(),
+  'Run packages/plugin-postgres/scripts/setup-test-env.sh as root, or set BEAMLINE_TEST_POSTGRES_URL.',
+);
+
+const PIPELINE = `
+name: distributed
+steps:
+  gpu:
+    uses: exec
+    runs-on: gpu=a100
+    with:
+      command: "echo from-worker > where.txt; echo ran-remotely; echo '::output host=remote'"
+      outputs: { where: where.txt }
+  after:
+    uses: exec
+    with:
+      command: "cat \${{ steps.gpu.outputs.where }}"
+`;
+
+describe.skipIf(!available)('beamline run --queue and beamline worker', () => {
+  let dir: string;
+  let worker: ChildProcess | undefined;
+  const workerOutput = { stdout: '', stderr: '' };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'beamline-cli-queue-'));
+    await writeFile(join(dir, 'pipeline.yaml'), PIPELINE);
+  });
+
+  afterAll(async () => {
+    if (worker && worker.exitCode === null) worker.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a worker process runs the steps of a run started elsewhere; show reads the run from PostgreSQL', async () => {
+    worker = spawn(
+      process.execPath,
+      [
+        '--conditions=source',
+        '--import',
+        TSX,
+        BIN,
+        'worker',
+        '--queue',
+        URL_,
+        '--labels',
+        'gpu=a100',
+        '--name',
+        'cli-test',
+      ],
+      { cwd: dir, env: { ...process.env, TSX_TSCONFIG_PATH: TSCONFIG }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    worker.stdout?.on('data', (chunk: Buffer) => (workerOutput.stdout += chunk.toString()));
+    worker.stderr?.on('data', (chunk: Buffer) => (workerOutput.stderr += chunk.toString()));
+    const deadline = Date.now() + 60_000;
+    while (!workerOutput.stdout.includes('waiting for steps')) {
+      if (Date.now() > deadline || worker.exitCode !== null)
+        throw new Error(`worker did not start: ${workerOutput.stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    const io = createFakeIO({ cwd: dir });
+    const code = await main(['run', '--queue', URL_, 'pipeline.yaml', '--json'], io);
+    expect(io.stderr.text).toBe('');
+    expect(code).toBe(0);
+    const events = io.stdout.text
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; runId: string; text?: string });
+    const runId = events[0]!.runId;
+    expect(events.some((event) => event.type === 'log' && event.text?.includes('ran-remotely'))).toBe(true);
+    expect(events.at(-1)?.type).toBe('run-succeeded');
+    expect(workerOutput.stderr).toContain('[worker cli-test] claimed job');
+
+    // Anywhere with BEAMLINE_QUEUE set, show and logs read the run from PostgreSQL.
+    const elsewhere = await mkdtemp(join(tmpdir(), 'beamline-cli-elsewhere-'));
+    const show = createFakeIO({ cwd: elsewhere, env: { ...process.env, BEAMLINE_QUEUE: URL_ } });
+    expect(await main(['show', runId], show)).toBe(0);
+    expect(show.stdout.text).toContain('gpu');
+    expect(show.stdout.text).toContain('succeeded');
+    const logs = createFakeIO({ cwd: elsewhere, env: { ...process.env, BEAMLINE_QUEUE: URL_ } });
+    expect(await main(['logs', runId, 'after'], logs)).toBe(0);
+    expect(logs.stdout.text).toContain('from-worker');
+    await rm(elsewhere, { recursive: true, force: true });
+
+    worker.kill('SIGTERM');
+    const exitCode = await new Promise<number | null>((resolve) => worker!.once('close', (c) => resolve(c)));
+    expect(exitCode).toBe(0);
+  });
+
+  it('a wrong password is a clear error at start, for run and worker alike', async () => {
+    const wrong = URL_.replace(/:[^:@/]*@/, ':wrong@');
+    const run = createFakeIO({ cwd: dir });
+    expect(await main(['run', '--queue', wrong, 'pipeline.yaml'], run)).not.toBe(0);
+    expect(run.stderr.text).toMatch(/refused the login: password authentication failed/);
+    expect(run.stderr.text).not.toContain(':wrong@');
+    const worker = createFakeIO({ cwd: dir });
+    expect(await main(['worker', '--queue', wrong], worker)).not.toBe(0);
+    expect(worker.stderr.text).toMatch(/refused the login/);
+    const none = createFakeIO({ cwd: dir, env: {} });
+    expect(await main(['worker'], none)).toBe(2);
+    expect(none.stderr.text).toContain('no queue: pass --queue');
+  });
+});
