@@ -1,8 +1,10 @@
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isBeamlineError, parseDuration } from '@beamline/core';
 import { challengePaths, runChallenge, submit } from './challenge.js';
 import { writeLeaderboard } from './ranking/leaderboard.js';
+import { startServer, type ServeOptions } from './server/serve.js';
 
 const USAGE = `Usage: petric <command> [options]
 
@@ -16,6 +18,9 @@ Commands:
       [--dataset NAME]... [--team NAME]...
                       run every queued submission on every dataset (only what changed), then rank
   rank                write leaderboard/ (leaderboard.md, leaderboard.json, ranks.svg) from logs/
+  serve [--host 127.0.0.1] [--port 8080] [--users users.json]
+                      the challenge host on one port: /leaderboard, /data and /data-wip (WebDAV),
+                      /logs (read-only); users.json: { "name": { "password": "$scrypt$…" } }
 
 Options:
   --root DIR          the challenge folder
@@ -59,6 +64,9 @@ export async function main(
         repeat: { type: 'boolean' },
         dataset: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        users: { type: 'string' },
       },
     });
     if (values.help) {
@@ -118,6 +126,28 @@ export async function main(
         const { ranking, warnings } = await writeLeaderboard(paths.logs, paths.leaderboard);
         for (const w of warnings) err.write(`${w.path}: ${w.message}\n`);
         for (const o of ranking.overall) out.write(`${o.position}) ${o.algorithm}\n`);
+        return 0;
+      }
+      case 'serve': {
+        const port = values.port === undefined ? 8080 : Number(values.port);
+        if (!(Number.isInteger(port) && port >= 0 && port < 65536))
+          throw new Error('--port must be a port number');
+        const users = values.users
+          ? (JSON.parse(await readFile(values.users, 'utf8')) as ServeOptions['users'])
+          : undefined;
+        const server = await startServer(root, {
+          port,
+          ...(values.host ? { host: values.host } : {}),
+          ...(users ? { users } : {}),
+        });
+        out.write(
+          `serving ${server.url}/leaderboard, ${server.url}/data/, ${server.url}/data-wip/, ${server.url}/logs/\n`,
+        );
+        await new Promise<void>((done) => {
+          const stop = () => void server.close().then(done);
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
         return 0;
       }
       default:

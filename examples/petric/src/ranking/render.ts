@@ -1,7 +1,7 @@
 import type { DatasetRow, Ranking } from './rank.js';
 
 /** Escapes text for HTML and SVG (element content and quoted attributes). */
-function escapeMarkup(text: string): string {
+export function escapeMarkup(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
