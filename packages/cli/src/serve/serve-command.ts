@@ -4,6 +4,7 @@ import { loadShareConfig, ShareServer, type AccessEvent } from '@beamline/plugin
 import type { CliCommand } from '../cli-command.js';
 import { CliError } from '../cli-error.js';
 import { ExitCode, type CliIO } from '../cli-io.js';
+import { addServeInference } from './serve-inference.js';
 
 const NOTES = `
 The configuration (YAML, JSON or a module exporting defineShares({...})) names the shares, their
@@ -20,11 +21,15 @@ function port(value: string): number {
   return parsed;
 }
 
-/** `beamline serve webdav`: the WebDAV share server of @beamline/plugin-webdav, stand-alone. */
-export const serveCommand: CliCommand = (program, { io, exit }) => {
+/**
+ * `beamline serve webdav` (the WebDAV share server of @beamline/plugin-webdav) and `beamline serve
+ * inference` (the model server of @beamline/plugin-inference), stand-alone.
+ */
+export const serveCommand: CliCommand = (program, context) => {
+  const { io, exit } = context;
   const serve = program
     .command('serve')
-    .summary('run a server stand-alone (webdav)')
+    .summary('run a server stand-alone (webdav, inference)')
     .description('Runs a server of an official plugin in the foreground until Ctrl-C.');
 
   serve
@@ -56,6 +61,8 @@ export const serveCommand: CliCommand = (program, { io, exit }) => {
       };
       exit(await serveShares(config, listen, io, options.accessLog === true));
     });
+
+  addServeInference(serve, context);
 };
 
 async function serveShares(
