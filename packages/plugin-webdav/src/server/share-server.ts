@@ -62,6 +62,9 @@ export interface ListenOptions {
   readonly tls?: { readonly cert: string; readonly key: string };
 }
 
+/** Largest body of a refused request that is read and dropped instead of closing the connection. */
+const DRAIN_REFUSED_BODY = 16 * 1024 * 1024;
+
 type Access = 'read' | 'write';
 
 const METHOD_ACCESS: Readonly<Record<string, Access>> = {
@@ -311,8 +314,14 @@ export class ShareServer {
         failure = new HttpError(500, 'internal error');
       }
       reason = failure.message;
-      // A refused upload is not read to its end: the connection closes after the answer instead.
-      if (hasBody(req) && !req.readableEnded) res.setHeader('Connection', 'close');
+      if (hasBody(req) && !req.readableEnded) {
+        // A refused request's body: a small one (declared, the client not waiting for 100 Continue) is
+        // read and dropped, so a client still sending it gets the answer rather than a reset connection;
+        // a large or unknown one is not read to its end, the connection closes after the answer.
+        const declared = Number(req.headers['content-length']);
+        if (req.headers.expect === undefined && declared <= DRAIN_REFUSED_BODY) req.resume();
+        else res.setHeader('Connection', 'close');
+      }
       if (failure.status === 499) res.destroy();
       else sendError(res, failure, method === 'HEAD');
     }
