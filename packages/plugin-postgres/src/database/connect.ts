@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelay } from '@beamline/core';
 import pg from 'pg';
 import { PostgresError } from '../errors/postgres-error.js';
 
@@ -135,4 +137,49 @@ export function schemaIdentifier(schema: unknown, where: string): string {
     );
   }
   return `"${schema}"`;
+}
+
+/** SQLSTATE classes and codes of a server that is going away or not there yet: the next try may work. */
+const TRANSIENT_SQLSTATE = /^(08|57P0[1-3]|53300)/;
+const TRANSIENT_ERRNO = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTCONN',
+  'EAI_AGAIN',
+]);
+
+/**
+ * Whether a failed query may work when tried again on a new connection: the server restarting or
+ * unreachable for a moment, a connection cut. A query the server refused (a constraint, a syntax error)
+ * is not.
+ */
+export function isTransientDatabaseError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_ERRNO.has(code))) return true;
+  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(
+    error.message,
+  );
+}
+
+/**
+ * Runs `work` again while it fails transiently (see {@link isTransientDatabaseError}), with backoff, for
+ * at most `forMs`; then (or for any other error) rejects with the last error.
+ */
+export async function retryTransient<T>(work: () => Promise<T>, forMs: number): Promise<T> {
+  const giveUpAt = Date.now() + forMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!isTransientDatabaseError(error) || Date.now() >= giveUpAt) throw error;
+      const delay = backoffDelay(
+        { initialDelayMs: 100, coefficient: 2, maxDelayMs: 2_000, jitter: 0.2 },
+        attempt,
+      );
+      await sleep(Math.min(delay, Math.max(0, giveUpAt - Date.now())));
+    }
+  }
 }

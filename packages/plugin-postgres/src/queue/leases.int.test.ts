@@ -1,4 +1,5 @@
 import { Tokens, type Runtime } from '@beamline/core';
+import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { dropTestSchemas, postgresAvailable, TEST_URL } from '../../test/support/database.js';
@@ -120,6 +121,22 @@ describe.skipIf(!available)('distributed mode: leases, cancel, labels, shared fo
     expect(worker.lines.some((line) => line.includes('cancel requested'))).toBe(true);
     expect(alive(pid)).toBe(false);
     expect(cluster.read('ends.log')).toEqual([]);
+  });
+
+  it('PostgreSQL restarted mid-run: workers and the coordinator reconnect, the run finishes, each step once', async () => {
+    cluster = new TestCluster();
+    const runtime = await cluster.coordinator('15s');
+    await cluster.worker({ concurrency: 2 }, { WORKER_TAG: 'A' });
+    await cluster.worker({ concurrency: 2 }, { WORKER_TAG: 'B' });
+    const steps = Object.fromEntries(['s1', 's2', 's3'].map((id) => [id, slowStep(3)]));
+    const run = await runtime.run({ name: 'restart', steps });
+    await waitFor(() => cluster.read('starts.log').length >= 2, 60_000, 'steps to start');
+    // The test database's cluster (scripts/setup-test-env.sh), restarted the way an administrator would.
+    execFileSync('pg_ctlcluster', ['15', 'main', 'restart', '-m', 'fast'], { stdio: 'ignore' });
+    const result = await run.done;
+    expect(result.status).toBe('succeeded');
+    expect(cluster.read('starts.log')).toHaveLength(3);
+    expect(cluster.read('ends.log')).toHaveLength(3);
   });
 
   it('a step with runs-on goes only to a worker with those labels', async () => {

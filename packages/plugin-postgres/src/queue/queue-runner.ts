@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ExecOptions, ProcessEvent, ProcessSpec, Runner, RunnerIdentityRequest } from '@beamline/core';
 import { Observable, type Subscriber } from 'rxjs';
+import { retryTransient } from '../database/connect.js';
 import { PostgresError } from '../errors/postgres-error.js';
 import { JOB_CHANNEL, QUEUE_CHANNEL, type QueueConnection } from './queue-connection.js';
 import { requirementOf } from './requirement.js';
@@ -108,7 +109,10 @@ class RemoteJob {
 
   async follow(): Promise<void> {
     try {
-      await this.#enqueue();
+      // A restarting server costs latency, not the attempt: transient failures are tried again for up to
+      // three lease lengths (a worker's lease outlives that only if the worker could reach the server).
+      const patience = 3 * this.options.leaseMs;
+      await retryTransient(() => this.#enqueue(), patience);
       const onAbort = (): void => this.#wakeUp();
       this.signal?.addEventListener('abort', onAbort, { once: true });
       this.#stopListening.push(() => this.signal?.removeEventListener('abort', onAbort));
@@ -118,7 +122,7 @@ class RemoteJob {
         }),
       );
       while (!this.#done) {
-        await this.#step();
+        await retryTransient(() => this.#step(), patience);
         if (this.#done) break;
         await this.#sleep();
       }
@@ -143,7 +147,7 @@ class RemoteJob {
     const { resources: _granted, ...spec } = this.spec;
     await this.connection.pool.query(
       `INSERT INTO ${this.connection.schema}.jobs (id, queue, run_id, step_id, spec, state, lease_ms)
-       VALUES ($1, $2, $3, $4, $5, 'queued', $6)`,
+       VALUES ($1, $2, $3, $4, $5, 'queued', $6) ON CONFLICT (id) DO NOTHING`,
       [
         this.id,
         queue,

@@ -30,6 +30,7 @@ import type pg from 'pg';
 import {
   openPool,
   redactUrl,
+  retryTransient,
   schemaIdentifier,
   transaction,
   type ConnectionOptions,
@@ -42,6 +43,11 @@ export interface PostgresStoreOptions extends ConnectionOptions {
   schema?: string;
   /** Told about what goes wrong outside a call (an idle connection lost when the server restarted). */
   onWarning?: (message: string, error: Error) => void;
+  /**
+   * How long a call keeps trying while the server is unreachable or restarting (ms, default 60,000);
+   * then it fails with `CORE_STORE_FAILED`.
+   */
+  retryMs?: number;
 }
 
 /** Events read per query: pages keep no cursor open across a `yield`. */
@@ -75,12 +81,14 @@ export class PostgresStore implements Store {
   readonly #pool: pg.Pool;
   readonly #schema: string;
   readonly #host = hostname();
+  readonly #retryMs: number;
   #closed = false;
 
-  private constructor(pool: pg.Pool, schema: string, description: string) {
+  private constructor(pool: pg.Pool, schema: string, description: string, retryMs: number) {
     this.#pool = pool;
     this.#schema = schema;
     this.description = description;
+    this.#retryMs = retryMs;
   }
 
   /**
@@ -108,11 +116,16 @@ export class PostgresStore implements Store {
       await pool.end().catch(() => undefined);
       throw error;
     }
-    return new PostgresStore(pool, schema, `postgres:${redactUrl(options.url)}#${schemaName}`);
+    return new PostgresStore(
+      pool,
+      schema,
+      `postgres:${redactUrl(options.url)}#${schemaName}`,
+      options.retryMs ?? 60_000,
+    );
   }
 
   createRun(run: RunRecord): Promise<void> {
-    return this.#call('createRun', () =>
+    return this.#call('createRun', (again) =>
       transaction(this.#pool, async (client) => {
         const state = initialRunState(run);
         const ids = Object.keys(state.steps);
@@ -123,6 +136,8 @@ export class PostgresStore implements Store {
           [run.id, run.pipeline, JSON.stringify(run), run.createdAt, ids.length],
         );
         if (inserted.rowCount === 0) {
+          // Tried again after a lost reply: the first try's commit is this run.
+          if (again && (await this.#sameRecord(client, run))) return;
           throw new CoreError('CORE_STORE_FAILED', `run ${run.id} already exists`, {
             details: { runId: run.id },
           });
@@ -189,9 +204,11 @@ export class PostgresStore implements Store {
   }
 
   append(runId: string, events: readonly RunEvent[]): Promise<void> {
-    return this.#call('append', () =>
+    return this.#call('append', (again) =>
       transaction(this.#pool, async (client) => {
         const head = await this.#lockHead(client, runId);
+        // Tried again after a lost reply: the first try's commit already holds this batch.
+        if (again && (await this.#holdsBatch(client, runId, head.state.lastSeq, events))) return;
         validateAppendBatch(runId, head.state.lastSeq, events);
         if (events.length === 0) return;
 
@@ -434,6 +451,30 @@ export class PostgresStore implements Store {
     await this.#pool.end();
   }
 
+  async #sameRecord(client: pg.PoolClient, run: RunRecord): Promise<boolean> {
+    const { rows } = await client.query<{ record: string }>(
+      `SELECT record FROM ${this.#schema}.runs WHERE id = $1`,
+      [run.id],
+    );
+    return rows[0]?.record === JSON.stringify(run);
+  }
+
+  /** Whether the log already ends with exactly this batch (same seqs, same events). */
+  async #holdsBatch(
+    client: pg.PoolClient,
+    runId: string,
+    lastSeq: number,
+    events: readonly RunEvent[],
+  ): Promise<boolean> {
+    const last = events[events.length - 1];
+    if (last === undefined || last.seq !== lastSeq || events[0]!.runId !== runId) return false;
+    const { rows } = await client.query<{ body: string }>(
+      `SELECT body FROM ${this.#schema}.events WHERE run_id = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq`,
+      [runId, events[0]!.seq, last.seq],
+    );
+    return rows.length === events.length && rows.every((row, i) => row.body === JSON.stringify(events[i]));
+  }
+
   /** The run's own fields under its row lock (appends and claims of one run are serialised by it). */
   async #lockHead(
     client: pg.PoolClient,
@@ -471,10 +512,17 @@ export class PostgresStore implements Store {
   }
 
   /** Runs a call; anything but a Beamline error (a lost connection, a failed query) is `CORE_STORE_FAILED`. */
-  async #call<T>(what: string, work: () => Promise<T>): Promise<T> {
+  async #call<T>(what: string, work: (again: boolean) => Promise<T>): Promise<T> {
     if (this.#closed) throw new CoreError('CORE_STORE_FAILED', `${this.description} is closed (${what})`);
+    let again = false;
     try {
-      return await work();
+      // A server restarting, a connection cut: tried again on a new connection for a while, so that a
+      // database restart does not end the runs that use it.
+      return await retryTransient(() => {
+        const tried = work(again);
+        again = true;
+        return tried;
+      }, this.#retryMs);
     } catch (error) {
       if (isBeamlineError(error)) throw error;
       const message = error instanceof Error ? error.message : String(error);
