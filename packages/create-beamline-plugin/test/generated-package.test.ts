@@ -72,7 +72,7 @@ describe('a generated plugin package', () => {
     for (const features of COMBINATIONS) await ok([bin('prettier'), '--check', '.'], dirOf(features));
   }, 180_000);
 
-  it.each([[['command']], [['command', 'runner', 'service']]] as Feature[][][])(
+  it.each([[['command', 'runner', 'service']]] as Feature[][][])(
     'with %j passes its own lint, tests (the runner contract suite included), build and publint',
     async (features) => {
       const dir = dirOf(features);
