@@ -207,6 +207,10 @@ describe('createChatPlugin', () => {
         { webhookUrl: 'ftp://chat.example/abc-secret' },
         /webhookUrl: expected an http\(s\) URL, got a ftp: URL/,
       ],
+      [
+        { webhookUrl: 'https://bot:abc-secret@chat.example/hooks/x' },
+        /webhookUrl: expected a URL without user:password@/,
+      ],
       [{ longStepAfter: 'soon' }, /longStepAfter: expected a duration .* got "soon"/],
       [{ timeout: -1 }, /timeout: expected a duration/],
       [{ retry: { attempts: 0 } }, /retry.attempts: expected a whole number from 1 to 20, got number/],

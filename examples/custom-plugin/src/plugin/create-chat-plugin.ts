@@ -92,6 +92,14 @@ function webhookUrl(value: unknown): URL {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw invalid('webhookUrl', 'an http(s) URL', `a ${url.protocol} URL`);
   }
+  if (url.username !== '' || url.password !== '') {
+    // fetch refuses them, and its error would quote the whole URL.
+    throw invalid(
+      'webhookUrl',
+      'a URL without user:password@ (the webhook path holds its token)',
+      'credentials',
+    );
+  }
   return url;
 }
 

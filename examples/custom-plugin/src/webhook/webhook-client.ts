@@ -108,7 +108,9 @@ export class WebhookClient {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       const reason =
         cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
-      throw new ChatError('CHAT_WEBHOOK_UNAVAILABLE', `${this.target} could not be reached: ${reason}`, {
+      // A library's message may quote the URL (and with it the webhook's token).
+      const said = escapeText(truncate(this.settings.redact(reason), 200));
+      throw new ChatError('CHAT_WEBHOOK_UNAVAILABLE', `${this.target} could not be reached: ${said}`, {
         cause: error,
         retryable: isRetryable(error),
         details: { host: this.settings.url.host },
