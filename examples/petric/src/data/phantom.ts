@@ -62,6 +62,8 @@ export function makePhantom(options: PhantomOptions = {}): Phantom {
       }
     }
   }
+  if (!background.includes(1))
+    throw new RangeError(`a ${nx}×${ny}×${nz} phantom has no background voxel: use at least 12×12×2`);
   let sum = 0;
   let count = 0;
   for (let i = 0; i < n; i++) {

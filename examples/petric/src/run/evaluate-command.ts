@@ -132,8 +132,20 @@ async function evaluate(
   const stale = p.keepPrevious ? existing.filter((n) => previous?.eventFile?.endsWith('/' + n)) : existing;
   await moveAside(outDir, stale, p.supersededDir, rel);
 
-  const reference = await loadReference(p.datasetDir);
-  const metrics = reference ? new QualityMetrics(reference) : undefined;
+  let metrics: QualityMetrics | undefined;
+  try {
+    const reference = await loadReference(p.datasetDir);
+    metrics = reference ? new QualityMetrics(reference) : undefined;
+  } catch (error) {
+    throw new PetricError(
+      'PETRIC_DATASET_INVALID',
+      `dataset ${p.dataset} (${p.datasetDir}): ${(error as Error).message}`,
+      {
+        cause: error,
+        details: { dataset: p.dataset },
+      },
+    );
+  }
   const windowCheck = new ThresholdWindow(p.window);
   const writer = EventFileWriter.create(outDir);
   await writeFile(attemptFile, JSON.stringify({ eventFile: writer.path }));
