@@ -39,6 +39,7 @@ type StepEnd = 'succeeded' | 'cached' | 'failed' | 'cancelled';
 export class RunNotifier {
   private readonly closing = new AbortController();
   private readonly watches = new Map<Subscription, Promise<void>>();
+  private readonly byRun = new Map<string, Promise<void>>();
   /** The last message queued: each post waits for the previous one, so messages arrive in order. */
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
@@ -53,7 +54,8 @@ export class RunNotifier {
   /**
    * Follows a run (call it right after `runtime.run`): resolves once the run ended and its messages were
    * posted or reported as undeliverable; never rejects because of the webhook. A long step is counted
-   * from its start, but no earlier than this call. `CHAT_NOTIFIER_CLOSED` after the runtime closed.
+   * from its start, but no earlier than this call. Watching a run that is already watched returns the same
+   * promise (no message is posted twice). `CHAT_NOTIFIER_CLOSED` after the runtime closed.
    */
   watch(run: RunHandle): Promise<void> {
     if (this.closed) {
@@ -61,12 +63,16 @@ export class RunNotifier {
         new ChatError('CHAT_NOTIFIER_CLOSED', `cannot watch run ${run.id}: the runtime closed`),
       );
     }
+    // Watching a run twice must not post its messages twice.
+    const watching = this.byRun.get(run.id);
+    if (watching) return watching;
     const state = new WatchedRun(run.id, this.clock.now());
     let resolve!: () => void;
     const done = new Promise<void>((settle) => (resolve = settle));
     const finish = (): void => {
       state.clearTimers();
       this.watches.delete(subscription);
+      this.byRun.delete(run.id);
       // Everything this run queued is before the current tail.
       void this.queue.then(resolve);
     };
@@ -81,7 +87,10 @@ export class RunNotifier {
       },
       complete: finish,
     });
-    if (!subscription.closed) this.watches.set(subscription, done);
+    if (!subscription.closed) {
+      this.watches.set(subscription, done);
+      this.byRun.set(run.id, done);
+    }
     return done;
   }
 

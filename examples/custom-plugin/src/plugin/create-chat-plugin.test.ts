@@ -191,6 +191,20 @@ describe('createChatPlugin', () => {
     );
   });
 
+  it('posts once for a run watched twice', async () => {
+    const rt = await start();
+    const run = await rt.run({
+      name: 'twice',
+      steps: { a: { uses: 'exec', with: { command: 'echo twice' } } },
+    });
+    const notifier = rt.resolve(RunNotifierToken);
+    const first = notifier.watch(run);
+    expect(notifier.watch(run)).toBe(first);
+    await run.done;
+    await first;
+    expect(texts()).toHaveLength(1);
+  });
+
   it('gives other plugins and applications the webhook client', async () => {
     const rt = await start();
     await rt.resolve(WebhookClientToken).post('from the application');
