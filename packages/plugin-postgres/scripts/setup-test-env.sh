@@ -39,30 +39,42 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
 
 conf_dir="/etc/postgresql/$VERSION/$CLUSTER/conf.d"
 install -d -o postgres -g postgres "$conf_dir"
-cat > "$conf_dir/beamline-test.conf" <<CONF
+# Listening on every address: the tests put workers in network namespaces of their own that reach the
+# server over a veth pair (10.231.0.0/16); pg_hba.conf admits loopback and that range only.
+conf="$(cat <<CONF
 # Written by packages/plugin-postgres/scripts/setup-test-env.sh
-listen_addresses = '127.0.0.1'
+listen_addresses = '*'
 port = $PORT
 max_connections = 200
 fsync = on
 synchronous_commit = on
 CONF
-chown postgres:postgres "$conf_dir/beamline-test.conf"
+)"
+conf_changed=0
+if [ "$(cat "$conf_dir/beamline-test.conf" 2>/dev/null)" != "$conf" ]; then
+  printf '%s\n' "$conf" > "$conf_dir/beamline-test.conf"
+  chown postgres:postgres "$conf_dir/beamline-test.conf"
+  conf_changed=1
+fi
 
 # The test role logs in with its password on the Unix socket too (Debian's default there is peer).
 hba="/etc/postgresql/$VERSION/$CLUSTER/pg_hba.conf"
-hba_line="local $DATABASE $ROLE scram-sha-256"
-if ! grep -qxF "$hba_line" "$hba"; then
-  { printf '# Written by packages/plugin-postgres/scripts/setup-test-env.sh\n%s\n' "$hba_line"; cat "$hba"; } > "$hba.new"
-  chown postgres:postgres "$hba.new"; chmod 640 "$hba.new"; mv "$hba.new" "$hba"
-fi
+for hba_line in "local $DATABASE $ROLE scram-sha-256" "host $DATABASE $ROLE 10.231.0.0/16 scram-sha-256"; do
+  if ! grep -qxF "$hba_line" "$hba"; then
+    { printf '# Written by packages/plugin-postgres/scripts/setup-test-env.sh\n%s\n' "$hba_line"; cat "$hba"; } > "$hba.new"
+    chown postgres:postgres "$hba.new"; chmod 640 "$hba.new"; mv "$hba.new" "$hba"
+  fi
+done
 
 status="$(pg_lsclusters -h | awk -v v="$VERSION" -v c="$CLUSTER" '$1 == v && $2 == c { print $4 }')"
 if [ "$status" != "online" ]; then
   log "starting cluster $VERSION/$CLUSTER"
   pg_ctlcluster "$VERSION" "$CLUSTER" start
+elif [ "$conf_changed" = 1 ]; then
+  # listen_addresses takes a restart.
+  log "restarting cluster $VERSION/$CLUSTER for its new configuration"
+  pg_ctlcluster "$VERSION" "$CLUSTER" restart
 else
-  # Picks up a changed configuration file without a restart where the setting allows it.
   pg_ctlcluster "$VERSION" "$CLUSTER" reload >/dev/null
 fi
 

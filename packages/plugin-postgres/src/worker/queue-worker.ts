@@ -39,6 +39,8 @@ export interface QueueWorkerOptions {
 interface ClaimedJob {
   id: string;
   queue: string;
+  /** When the claim was sent (this host's clock): the lease runs from no earlier than this. */
+  claimedAt: number;
   spec: ProcessSpec & { runner: string };
   token: string;
   leaseMs: number;
@@ -186,6 +188,7 @@ export class QueueWorker {
   async #claim(jobId: string, queue: string): Promise<ClaimedJob | undefined> {
     const { pool, schema } = this.#options.connection;
     const token = randomUUID();
+    const claimedAt = Date.now();
     const { rows } = await pool.query<{
       spec: string;
       lease_ms: number;
@@ -203,6 +206,7 @@ export class QueueWorker {
     return {
       id: jobId,
       queue,
+      claimedAt,
       spec: JSON.parse(row.spec) as ClaimedJob['spec'],
       token,
       leaseMs: row.lease_ms,
@@ -359,19 +363,45 @@ class Heartbeat {
     this.#listen = connection.on(JOB_CHANNEL, (payload) => {
       if (payload === job.id) void this.#beat();
     });
+    this.#fenceFrom(job.claimedAt);
   }
 
   readonly #listen: () => void;
   #beating = false;
+  #fence: NodeJS.Timeout | undefined;
 
   stop(): void {
     clearInterval(this.#timer);
+    clearTimeout(this.#fence);
     this.#listen();
   }
 
+  /**
+   * Fencing: if the lease renewed at `renewedAt` (this host's clock, taken before the renewal was sent, so
+   * never later than the database's) is not renewed again, the job becomes another worker's once it runs
+   * out. The process is stopped just before that, rather than let two copies run side by side.
+   */
+  #fenceFrom(renewedAt: number): void {
+    clearTimeout(this.#fence);
+    const margin = Math.min(1_000, Math.floor(this.job.leaseMs / 10));
+    this.#fence = setTimeout(
+      () => {
+        if (this.controller.signal.aborted) return;
+        this.lost = true;
+        this.say(
+          `job ${this.job.id}: lease not renewed for ${this.job.leaseMs} ms (database out of reach); stopping its process`,
+        );
+        this.controller.abort(new Error('lease expired'));
+      },
+      Math.max(0, renewedAt + this.job.leaseMs - margin - Date.now()),
+    );
+  }
+
   async #beat(): Promise<void> {
-    if (this.#beating || this.controller.signal.aborted) return;
+    if (this.controller.signal.aborted) return;
+    if (this.#beating) return;
     this.#beating = true;
+    const started = Date.now();
     try {
       const { schema, pool } = this.connection;
       const { rows } = await pool.query<{ cancel_reason: string | null }>(
@@ -380,6 +410,7 @@ class Heartbeat {
         [this.job.id, this.job.token],
       );
       const row = rows[0];
+      if (row !== undefined) this.#fenceFrom(started);
       if (row === undefined) {
         this.lost = true;
         this.say(`job ${this.job.id}: lease lost; stopping its process`);

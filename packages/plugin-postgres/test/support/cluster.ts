@@ -46,7 +46,7 @@ export class TestCluster {
 
   /** Starts a worker process and waits until it is ready. */
   async worker(
-    options: Omit<StartWorkerOptions, 'url' | 'schema'> = {},
+    options: Omit<StartWorkerOptions, 'url' | 'schema'> & { url?: string } = {},
     env: NodeJS.ProcessEnv = {},
     /** A command the worker runs under (`unshare …`), given the node command line as its last arguments. */
     wrap: readonly string[] = [],
