@@ -2,6 +2,7 @@ export { createInferencePlugin } from './plugin/create-inference-plugin.js';
 export type { InferencePluginOptions } from './plugin/plugin-options.js';
 export { InferenceService } from './service/inference-service.js';
 export {
+  DEFAULT_PORTS,
   InferenceServer,
   type InferenceServerAddress,
   type InferenceServerOptions,
@@ -43,6 +44,7 @@ export {
   type InferOptions,
   type InferResponse,
 } from './client/http-client.js';
+export { InferenceGrpcClient, type GrpcInferOptions } from './client/grpc-client.js';
 export {
   InferenceRunCommand,
   inferenceRunParamsSchema,

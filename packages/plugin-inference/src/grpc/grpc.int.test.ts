@@ -15,7 +15,7 @@ let target: string;
 beforeAll(async () => {
   const repository = await testRepository();
   await writeModel(repository, 'slow', addSubModel(), {
-    pbtxt: 'max_batch_size: 64\ndynamic_batching { max_queue_delay_microseconds: 1000000 }\n',
+    pbtxt: 'max_batch_size: 64\ndynamic_batching { max_queue_delay_microseconds: 3000000 }\n',
   });
   server = new InferenceServer({
     repository,
@@ -299,7 +299,7 @@ describe('GR3: cancellation and deadlines', () => {
     controller.abort();
     expect(isInferenceError(await cancelled, 'INFERENCE_CANCELLED')).toBe(true);
     await expect.poll(() => version.pendingCount, { timeout: 2000 }).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 1200));
+    await new Promise((resolve) => setTimeout(resolve, 3200));
     expect(version.stats.executionCount).toBe(before);
     expect(version.stats.failures.CANCELED).toBe(2);
   });

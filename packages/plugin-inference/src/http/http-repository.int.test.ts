@@ -119,9 +119,9 @@ describe('model repository extension (MRP1–MRP5)', () => {
 describe('readiness and shutdown (R1, R2)', () => {
   test('R1: not ready while a wanted model failed to load; R2: not ready once shutdown starts, in-flight requests finish', async () => {
     const repository = await mkdtemp(join(tmpdir(), 'beamline-inference-http-'));
-    // Requests wait up to 300 ms in the batcher's queue: they are surely in flight when shutdown starts.
+    // Requests wait up to 3 s in the batcher's queue: they are surely in flight when shutdown starts.
     await writeModel(repository, 'simple', addSubModel(), {
-      pbtxt: 'max_batch_size: 64\ndynamic_batching { max_queue_delay_microseconds: 300000 }\n',
+      pbtxt: 'max_batch_size: 64\ndynamic_batching { max_queue_delay_microseconds: 3000000 }\n',
     });
     await writeModel(repository, 'broken', Buffer.from('nope'), {});
     const server = new InferenceServer({
@@ -143,7 +143,7 @@ describe('readiness and shutdown (R1, R2)', () => {
     const client = new InferenceHttpClient(base);
     clients.push(client);
     const inFlight = Array.from({ length: 10 }, () => client.infer('simple', simpleInputs()));
-    await expect.poll(() => server.manager.resolve('simple').pendingCount).toBe(10);
+    await expect.poll(() => server.manager.resolve('simple').pendingCount, { timeout: 10_000 }).toBe(10);
     const closing = server.close();
     expect(server.ready).toBe(false);
     const results = await Promise.allSettled(inFlight);

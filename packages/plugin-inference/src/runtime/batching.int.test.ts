@@ -15,13 +15,13 @@ let client: InferenceHttpClient;
 beforeAll(async () => {
   const repository = await mkdtemp(join(tmpdir(), 'beamline-inference-batching-'));
   await writeModel(repository, 'mlp', mlpModel(), {
-    pbtxt: 'max_batch_size: 64\ndynamic_batching { max_queue_delay_microseconds: 20000 }\n',
+    pbtxt: 'max_batch_size: 64\ndynamic_batching { max_queue_delay_microseconds: 500000 }\n',
   });
   await writeModel(repository, 'mlp_plain', mlpModel(), { pbtxt: 'max_batch_size: 64\n' });
-  // Requests wait up to a second for company: long enough to fill the queue, time out or hang up.
+  // Requests wait up to 3 s for company: long enough to fill the queue, time out or hang up.
   await writeModel(repository, 'slow', addSubModel(), {
     pbtxt:
-      'max_batch_size: 64\ndynamic_batching { max_queue_delay_microseconds: 1000000 default_queue_policy { max_queue_size: 3 } }\n',
+      'max_batch_size: 64\ndynamic_batching { max_queue_delay_microseconds: 3000000 default_queue_policy { max_queue_size: 3 } }\n',
   });
   server = new InferenceServer({ repository, httpPort: 0, grpcPort: false, metricsPort: false, cpus: 2 });
   base = (await server.start()).http!;
@@ -101,7 +101,7 @@ describe('queue bounds, timeouts and clients that go away', () => {
     const reply = await raw(base, 'POST', '/v2/models/slow/infer', body);
     expect(reply.status).toBe(503);
     expect((reply.json as { error: string }).error).toMatch(/timeout expired/i);
-    expect(Date.now() - started).toBeLessThan(900);
+    expect(Date.now() - started).toBeLessThan(2500);
     const after = (await client.statistics('slow'))[0]!;
     expect(after.execution_count).toBe(before.execution_count);
     expect(after.inference_stats.fail.count - before.inference_stats.fail.count).toBe(1);
@@ -118,8 +118,8 @@ describe('queue bounds, timeouts and clients that go away', () => {
     );
     await expect.poll(() => version.pendingCount).toBe(1);
     socket.destroy();
-    await expect.poll(() => version.pendingCount, { timeout: 500 }).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 1200));
+    await expect.poll(() => version.pendingCount, { timeout: 2000 }).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 3200));
     const after = (await client.statistics('slow'))[0]!;
     expect(after.execution_count).toBe(before.execution_count);
     expect(after.inference_stats.fail.count - before.inference_stats.fail.count).toBe(1);

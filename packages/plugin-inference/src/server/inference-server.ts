@@ -5,6 +5,9 @@ import { MetricsFrontend } from '../metrics/metrics-frontend.js';
 import { ModelManager, type ModelManagerOptions } from '../repository/model-manager.js';
 import { InferenceCore } from './inference-core.js';
 
+/** The ports a server listens on unless told otherwise: Triton's. */
+export const DEFAULT_PORTS = { http: 8000, grpc: 8001, metrics: 8002 } as const;
+
 const PACKAGE_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 /** Options of an inference server. */
@@ -58,15 +61,15 @@ export class InferenceServer {
     try {
       if (this.options.httpPort !== false) {
         this.http = new HttpFrontend(this.core, this.options);
-        address.http = await this.http.listen(host, this.options.httpPort ?? 8000);
+        address.http = await this.http.listen(host, this.options.httpPort ?? DEFAULT_PORTS.http);
       }
       if (this.options.grpcPort !== false) {
         this.grpc = new GrpcFrontend(this.core);
-        address.grpc = await this.grpc.listen(host, this.options.grpcPort ?? 8001);
+        address.grpc = await this.grpc.listen(host, this.options.grpcPort ?? DEFAULT_PORTS.grpc);
       }
       if (this.options.metricsPort !== false) {
         this.metrics = new MetricsFrontend(() => this.manager.loadedVersions());
-        address.metrics = await this.metrics.listen(host, this.options.metricsPort ?? 8002);
+        address.metrics = await this.metrics.listen(host, this.options.metricsPort ?? DEFAULT_PORTS.metrics);
       }
     } catch (error) {
       await this.http?.close();
