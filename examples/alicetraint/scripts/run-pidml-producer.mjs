@@ -31,7 +31,8 @@ for (const [i, file] of files.entries()) {
       const tof = beta * (1 + (buf[o + 4] - 128) / 8192);
       rows.push([p, eta, charge, tpc, tof, label].map((v) => +v.toFixed(5)).join(','));
     }
-    carry = buf.subarray(o);
+    // Past this file's share of tracks the rest is only read (and counted), not kept.
+    carry = rows.length < 4000 * (i + 1) ? buf.subarray(o) : Buffer.alloc(0);
   }
   console.log(`::progress ${i + 1}/${files.length} ${file}`);
 }

@@ -17,11 +17,12 @@ const USAGE = `usage:
 
   beamline-alicetraint coordinator serve [--dir DIR] [--host H] [--port N] [--lease 10m] [--max-claims 3]
                                          [--admin-token-file FILE]
+                                         [--postgres postgres://…]
   beamline-alicetraint coordinator register-machine NAME [--dir DIR]    (prints the id and the secret, once)
   beamline-alicetraint coordinator add-task AODS.json [--config CONFIG.json] [--name NAME] [--dir DIR]
   beamline-alicetraint coordinator list [--dir DIR]
       The machine-facing API of the web interface with atomic claims, leases and a status transition
-      table, on SQLite in DIR (default ./coordinator).
+      table, on SQLite in DIR (default ./coordinator), or PostgreSQL with --postgres (results stay in DIR).
 
 exit status: 0 stopped by SIGTERM/SIGINT, 2 bad configuration or arguments, 3 the server refused the
 machine (401), 1 anything else.`;
@@ -109,6 +110,7 @@ async function coordinator(argv: readonly string[]): Promise<number> {
       lease: { type: 'string', default: '10m' },
       'max-claims': { type: 'string', default: '3' },
       'admin-token-file': { type: 'string' },
+      postgres: { type: 'string' },
       config: { type: 'string' },
       name: { type: 'string' },
     },
@@ -131,11 +133,12 @@ async function coordinator(argv: readonly string[]): Promise<number> {
       ? undefined
       : readFileSync(values['admin-token-file'], 'utf8').trim();
   if (adminToken === '') throw invalid(`--admin-token-file: ${values['admin-token-file']} is empty`);
-  const coordinator = new Coordinator({
+  const coordinator = await Coordinator.open({
     dir: values.dir,
     leaseMs,
     maxClaims,
     ...(adminToken !== undefined && { adminToken }),
+    ...(values.postgres !== undefined && { postgresUrl: values.postgres }),
   });
   const out = (line: string) => process.stdout.write(`${line}\n`);
   if (sub === 'register-machine') {
@@ -158,7 +161,7 @@ async function coordinator(argv: readonly string[]): Promise<number> {
     };
     const aods = readJson(arg);
     const list = Array.isArray(aods) ? aods : (aods as { AODFiles?: unknown } | null)?.AODFiles;
-    const task = coordinator.addTask({
+    const task = await coordinator.addTask({
       aodFiles: list,
       ...(values.config !== undefined && { configuration: readJson(values.config) }),
       ...(values.name !== undefined && { name: values.name }),
@@ -170,7 +173,7 @@ async function coordinator(argv: readonly string[]): Promise<number> {
   if (sub === 'list') {
     out(
       JSON.stringify(
-        coordinator.db.tasks().map((t) => coordinator.view(t)),
+        await Promise.all((await coordinator.store.tasks()).map((t) => coordinator.view(t))),
         null,
         2,
       ),

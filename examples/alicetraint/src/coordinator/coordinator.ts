@@ -7,7 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { TaskStatus } from '../client/wire.js';
-import { CoordinatorDb, type ResultRow, type TaskRow } from './coordinator-db.js';
+import { AliceError } from '../errors/alice-error.js';
+import type { CoordinatorStore } from './coordinator-store.js';
+import { PostgresCoordinatorStore } from './postgres-coordinator-store.js';
+import { SqliteCoordinatorStore, type ResultRow, type TaskRow } from './sqlite-coordinator-store.js';
 import {
   DEFAULT_ARGON2,
   hashSecret,
@@ -20,8 +23,12 @@ import { statusName } from './transitions.js';
 
 /** Options of {@link Coordinator}. */
 export interface CoordinatorOptions {
-  /** Folder of the database (`coordinator.db`) and the stored result files (`results/`). */
+  /** Folder of the stored result files (`results/`) and of the SQLite database (`coordinator.db`). */
   readonly dir: string;
+  /** Keep the state in PostgreSQL at this URL instead of SQLite. */
+  readonly postgresUrl?: string;
+  /** The PostgreSQL schema (default `alicetraint`). */
+  readonly postgresSchema?: string;
   /** How long a claim lives without a call of its machine (default 10 min). */
   readonly leaseMs?: number;
   /** How often expired leases are settled besides at every poll (default a quarter of the lease). */
@@ -90,7 +97,6 @@ const ID = /^[0-9]{1,15}$/;
  *   POST: queue a task), `/api/tasks/{id}`, `/api/tasks/{id}/cancel`, `/api/results/{id}/file`.
  */
 export class Coordinator {
-  readonly db: CoordinatorDb;
   private readonly leaseMs: number;
   private readonly maxClaims: number;
   private readonly maxResultBytes: number;
@@ -100,11 +106,25 @@ export class Coordinator {
   private sweeper: NodeJS.Timeout | undefined;
   url = '';
 
-  constructor(private readonly options: CoordinatorOptions) {
-    mkdirSync(options.dir, { recursive: true });
+  /** Opens the state (SQLite in `dir`, or PostgreSQL at `postgresUrl`), creating its tables when missing. */
+  static async open(options: CoordinatorOptions): Promise<Coordinator> {
+    mkdirSync(join(options.dir, 'results'), { recursive: true });
+    const store =
+      options.postgresUrl === undefined
+        ? new SqliteCoordinatorStore(join(options.dir, 'coordinator.db'))
+        : await PostgresCoordinatorStore.open({
+            url: options.postgresUrl,
+            ...(options.postgresSchema !== undefined && { schema: options.postgresSchema }),
+          });
+    return new Coordinator(options, store);
+  }
+
+  private constructor(
+    private readonly options: CoordinatorOptions,
+    /** Where machines, tasks and results are kept. */
+    readonly store: CoordinatorStore,
+  ) {
     this.resultsDir = join(options.dir, 'results');
-    mkdirSync(this.resultsDir, { recursive: true });
-    this.db = new CoordinatorDb(join(options.dir, 'coordinator.db'));
     this.leaseMs = options.leaseMs ?? 10 * 60_000;
     this.maxClaims = options.maxClaims ?? 3;
     this.maxResultBytes = options.maxResultBytes ?? 256 * 1024 ** 2;
@@ -114,13 +134,26 @@ export class Coordinator {
   async registerMachine(name: string): Promise<{ id: number; secret: string }> {
     const secret = newSecret();
     const hash = await hashSecret(secret, this.options.argon2 ?? DEFAULT_ARGON2);
-    const machine = this.db.addMachine(name, hash, Date.now());
+    const machine = await this.store.addMachine(name, hash, Date.now());
     return { id: machine.id, secret };
   }
 
-  /** Queues a task. */
-  addTask(task: { name?: string; aodFiles: unknown; configuration?: unknown; maxClaims?: number }): TaskRow {
-    return this.db.addTask(
+  /** Queues a task; `aodFiles` must be a list of `{Name, Path, Size, …}` (`ALICE_COORDINATOR_INVALID`). */
+  async addTask(task: {
+    name?: string;
+    aodFiles: unknown;
+    configuration?: unknown;
+    maxClaims?: number;
+  }): Promise<TaskRow> {
+    const aods = z.array(aliceAodFileSchema).safeParse(task.aodFiles);
+    if (!aods.success) {
+      const issue = aods.error.issues[0];
+      throw new AliceError(
+        'ALICE_COORDINATOR_INVALID',
+        `AODFiles: expected a list of {Name, Path, Size}: ${issue ? `${issue.path.join('.') || '(list)'}: ${issue.message}` : ''}`,
+      );
+    }
+    return this.store.addTask(
       {
         name: task.name ?? 'task',
         aodFiles: task.aodFiles,
@@ -132,7 +165,8 @@ export class Coordinator {
   }
 
   /** A task with its results, as the listing shows it. */
-  view(task: TaskRow): TaskView {
+  async view(task: TaskRow): Promise<TaskView> {
+    const results = await this.store.results(task.id);
     return {
       ID: task.id,
       Name: task.name,
@@ -144,7 +178,7 @@ export class Coordinator {
       Reason: task.reason,
       AODFiles: task.aodFiles,
       Configuration: task.configuration,
-      Results: this.db.results(task.id).map(resultView),
+      Results: results.map(resultView),
     };
   }
 
@@ -160,7 +194,10 @@ export class Coordinator {
     const address = this.server.address() as AddressInfo;
     this.url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
     const sweepMs = this.options.sweepMs ?? Math.max(1000, Math.floor(this.leaseMs / 4));
-    this.sweeper = setInterval(() => this.db.expireLeases(Date.now()), sweepMs);
+    this.sweeper = setInterval(
+      () => void this.store.expireLeases(Date.now()).catch(() => undefined),
+      sweepMs,
+    );
     this.sweeper.unref();
     return this.url;
   }
@@ -171,7 +208,7 @@ export class Coordinator {
       this.server.closeAllConnections();
       await new Promise<void>((done) => this.server!.close(() => done()));
     }
-    this.db.close();
+    await this.store.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -200,7 +237,7 @@ export class Coordinator {
   ): Promise<number | undefined> {
     const secret = req.headers['secret-id'];
     const id = ID.test(idText) ? Number(idText) : undefined;
-    const machine = id === undefined ? undefined : this.db.machine(id);
+    const machine = id === undefined ? undefined : await this.store.machine(id);
     if (machine === undefined || typeof secret !== 'string' || secret === '') {
       text(res, 401, 'unauthorized');
       return undefined;
@@ -209,7 +246,7 @@ export class Coordinator {
       text(res, 401, 'unauthorized');
       return undefined;
     }
-    this.db.touchMachine(machine.id, Date.now());
+    await this.store.touchMachine(machine.id, Date.now());
     return machine.id;
   }
 
@@ -222,8 +259,8 @@ export class Coordinator {
     await drain(req, 0);
     const machineId = await this.authenticate(idText, req, res);
     if (machineId === undefined) return;
-    if (head) return void res.writeHead(this.db.hasQueued() ? 200 : 404).end();
-    const task = this.db.claim(machineId, Date.now(), this.leaseMs);
+    if (head) return void res.writeHead((await this.store.hasQueued()) ? 200 : 404).end();
+    const task = await this.store.claim(machineId, Date.now(), this.leaseMs);
     if (!task) return text(res, 404, 'no queued task');
     json(res, 200, { ID: task.id, AODFiles: task.aodFiles, Configuration: task.configuration });
   }
@@ -245,13 +282,13 @@ export class Coordinator {
     const body = await drain(req, limit);
     if (body === undefined) return text(res, 413, `the body is larger than ${formatBytes(limit)}`);
     const taskId = ID.test(idText) ? Number(idText) : undefined;
-    const task = taskId === undefined ? undefined : this.db.task(taskId);
+    const task = taskId === undefined ? undefined : await this.store.task(taskId);
     if (task?.machineId == null)
       return text(res, 401, taskId === undefined ? 'bad task id' : 'record not found');
     const machineId = await this.authenticate(String(task.machineId), req, res);
     if (machineId === undefined) return;
     const now = Date.now();
-    const current = this.db.taskOfMachine(task.id, machineId, now, this.leaseMs);
+    const current = await this.store.taskOfMachine(task.id, machineId, now, this.leaseMs);
     if (!current) return text(res, 401, 'record not found');
     if (route === 'heartbeat') {
       return json(res, 200, {
@@ -265,7 +302,7 @@ export class Coordinator {
     return this.result(current, req, url, body, res);
   }
 
-  private status(task: TaskRow, machineId: number, body: Buffer, res: ServerResponse): void {
+  private async status(task: TaskRow, machineId: number, body: Buffer, res: ServerResponse): Promise<void> {
     let value: unknown;
     try {
       value = JSON.parse(body.toString('utf8'));
@@ -280,7 +317,7 @@ export class Coordinator {
         `expected {"Status": n} with n an integer from 0 to 5, got ${body.toString('utf8').slice(0, 100)}`,
       );
     }
-    const outcome = this.db.postStatus(task.id, machineId, status, Date.now());
+    const outcome = await this.store.postStatus(task.id, machineId, status, Date.now());
     if (!outcome.ok) return text(res, 422, outcome.reason);
     res.writeHead(200).end();
   }
@@ -332,7 +369,7 @@ export class Coordinator {
     renameSync(`${stored}.tmp`, stored);
     let row: ResultRow;
     try {
-      row = this.db.addResult({
+      row = await this.store.addResult({
         taskId: task.id,
         name,
         type: Number(typeText),
@@ -391,7 +428,7 @@ export class Coordinator {
       return json(
         res,
         200,
-        this.db.machines().map((m) => ({
+        (await this.store.machines()).map((m) => ({
           ID: m.id,
           Name: m.name,
           LastActivityAt: m.lastActivityAt === null ? null : new Date(m.lastActivityAt).toISOString(),
@@ -399,11 +436,7 @@ export class Coordinator {
       );
     }
     if (path === '/api/tasks' && method === 'GET')
-      return json(
-        res,
-        200,
-        this.db.tasks().map((t) => this.view(t)),
-      );
+      return json(res, 200, await Promise.all((await this.store.tasks()).map((t) => this.view(t))));
     if (path === '/api/tasks' && method === 'POST') {
       const parsed = newTaskSchema.safeParse(parseBody());
       if (!parsed.success) {
@@ -413,29 +446,30 @@ export class Coordinator {
         });
       }
       const t = parsed.data;
-      const task = this.addTask({
+      const task = await this.addTask({
         aodFiles: t.AODFiles,
         configuration: t.Configuration ?? {},
         ...(t.Name !== undefined && { name: t.Name }),
         ...(t.MaxClaims !== undefined && { maxClaims: t.MaxClaims }),
       });
-      return json(res, 201, this.view(task));
+      return json(res, 201, await this.view(task));
     }
     let m = /^\/api\/tasks\/([0-9]{1,15})$/.exec(path);
     if (m && method === 'GET') {
-      const task = this.db.task(Number(m[1]));
-      return task ? json(res, 200, this.view(task)) : json(res, 404, { error: 'no such task' });
+      const task = await this.store.task(Number(m[1]));
+      return task ? json(res, 200, await this.view(task)) : json(res, 404, { error: 'no such task' });
     }
     m = /^\/api\/tasks\/([0-9]{1,15})\/cancel$/.exec(path);
     if (m && method === 'POST') {
-      const outcome = this.db.cancel(Number(m[1]), Date.now());
+      const outcome = await this.store.cancel(Number(m[1]), Date.now());
       if (typeof outcome === 'string')
         return json(res, outcome === 'no such task' ? 404 : 422, { error: outcome });
-      return json(res, 200, this.view(outcome));
+      return json(res, 200, await this.view(outcome));
     }
     m = /^\/api\/tasks\/([0-9]{1,15})\/results\/([0-9]{1,15})\/file$/.exec(path);
     if (m && method === 'GET') {
-      const row = this.db.results(Number(m[1])).find((r) => r.id === Number(m[2]));
+      const id = Number(m[2]);
+      const row = (await this.store.results(Number(m[1]))).find((r) => r.id === id);
       if (!row) return json(res, 404, { error: 'no such result' });
       res.writeHead(200, {
         'Content-Type': 'application/octet-stream',

@@ -46,9 +46,9 @@ async function waitFor(check: () => boolean, timeoutMs = 90_000): Promise<void> 
 
 describe('agents against the coordinator over HTTP', () => {
   it('8 agents at once: every task is done exactly once, with its models and plots', async () => {
-    coordinator = new Coordinator({ dir: join(fixture.dir, 'coordinator'), argon2: CHEAP });
+    coordinator = await Coordinator.open({ dir: join(fixture.dir, 'coordinator'), argon2: CHEAP });
     await coordinator.start();
-    for (let i = 0; i < 16; i++) coordinator.addTask({ aodFiles: fixture.aods, name: `t${i}` });
+    for (let i = 0; i < 16; i++) await coordinator.addTask({ aodFiles: fixture.aods, name: `t${i}` });
     const ended: [number, TaskOutcome][] = [];
     const agents = await Promise.all(
       Array.from({ length: 8 }, async (_, i) => {
@@ -86,14 +86,14 @@ describe('agents against the coordinator over HTTP', () => {
   });
 
   it('an agent killed for good loses its task after the lease; another agent finishes it', async () => {
-    coordinator = new Coordinator({
+    coordinator = await Coordinator.open({
       dir: join(fixture.dir, 'coordinator'),
       argon2: CHEAP,
       leaseMs: 2000,
       sweepMs: 250,
     });
     await coordinator.start();
-    const task = coordinator.addTask({
+    const task = await coordinator.addTask({
       aodFiles: fixture.aods,
       configuration: { epochs: 2, standin: { sleepMs: { train: 3000 } } },
     });
@@ -127,9 +127,9 @@ describe('agents against the coordinator over HTTP', () => {
   });
 
   it("a task cancelled at the coordinator stops the agent's running stage", async () => {
-    coordinator = new Coordinator({ dir: join(fixture.dir, 'coordinator'), argon2: CHEAP });
+    coordinator = await Coordinator.open({ dir: join(fixture.dir, 'coordinator'), argon2: CHEAP });
     await coordinator.start();
-    coordinator.addTask({
+    await coordinator.addTask({
       aodFiles: fixture.aods,
       configuration: { standin: { sleepMs: { train: 60_000 } } },
     });

@@ -1,6 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { requireService } from '@beamline/core/testing';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AliceClient } from '../../src/client/alice-client.js';
 import { ResultType, TaskStatus } from '../../src/client/wire.js';
@@ -10,18 +12,49 @@ import { isAliceError } from '../../src/errors/alice-error.js';
 const CHEAP = { memoryKiB: 1024, parallelism: 1, iterations: 1 };
 const AOD = { Name: 'AO2D.root', Path: '/alice/sim/x/AO2D.root', Size: 10 };
 
+/** The test database of `scripts/setup-test-env.sh` (PostgreSQL 15 on loopback). */
+const POSTGRES_URL =
+  process.env.BEAMLINE_TEST_POSTGRES_URL ?? 'postgres://beamline:beamline@127.0.0.1:5432/beamline_test';
+const postgresUp = await new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 })
+  .connect()
+  .then(
+    async (c) => (await c.end(), true),
+    () => false,
+  );
+const BACKENDS: ('sqlite' | 'postgres')[] = [
+  'sqlite',
+  ...(requireService('postgres', postgresUp, 'run scripts/setup-test-env.sh as root (PostgreSQL 15)')
+    ? ['postgres' as const]
+    : []),
+];
+
 let dir: string;
 let coordinator: Coordinator;
+let backend: 'sqlite' | 'postgres' = 'sqlite';
+let schema: string | undefined;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'alice-coordinator-'));
 });
 afterEach(async () => {
   await coordinator?.stop().catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
+  if (schema !== undefined) {
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    await client.query(`DROP SCHEMA ${schema} CASCADE`);
+    await client.end();
+    schema = undefined;
+  }
 });
 
 async function startCoordinator(options: Partial<CoordinatorOptions> = {}): Promise<string> {
-  coordinator = new Coordinator({ dir: join(dir, 'coordinator'), argon2: CHEAP, ...options });
+  if (backend === 'postgres') schema = `alicetraint_test_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
+  coordinator = await Coordinator.open({
+    dir: join(dir, 'coordinator'),
+    argon2: CHEAP,
+    ...(schema !== undefined && { postgresUrl: POSTGRES_URL, postgresSchema: schema }),
+    ...options,
+  });
   return coordinator.start();
 }
 
@@ -45,7 +78,7 @@ async function tasks(): Promise<TaskView[]> {
 
 describe('the coordinator', () => {
   it('registers machines with the secret shown once and only an Argon2id hash (64 MiB, 2 lanes) kept', async () => {
-    coordinator = new Coordinator({ dir: join(dir, 'coordinator') });
+    coordinator = await Coordinator.open({ dir: join(dir, 'coordinator') });
     const url = await coordinator.start();
     const res = await fetch(`${url}/api/machines`, {
       method: 'POST',
@@ -54,7 +87,7 @@ describe('the coordinator', () => {
     expect(res.status).toBe(201);
     const body = (await res.json()) as { ID: number; Secret: string };
     expect(body.Secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const stored = coordinator.db.machine(body.ID)!;
+    const stored = (await coordinator.store.machine(body.ID))!;
     expect(stored.secretHash).toMatch(/^\$argon2id\$v=19\$m=65536,t=1,p=2\$/);
     const db = readFileSync(join(dir, 'coordinator', 'coordinator.db'));
     expect(db.includes(Buffer.from(body.Secret))).toBe(false);
@@ -63,12 +96,18 @@ describe('the coordinator', () => {
     const wrong = new AliceClient({ baseUrl: url, machineId: String(body.ID), secretKey: `${body.Secret}x` });
     expect((await failure(wrong.pollTask())).code).toBe('ALICE_UNAUTHORIZED');
   });
+});
+
+describe.each(BACKENDS)('the coordinator on %s', (name) => {
+  beforeEach(() => {
+    backend = name;
+  });
 
   it('hands a task to one machine only; 404 when nothing is queued, 401 for a bad id or secret; HEAD claims nothing', async () => {
     await startCoordinator();
     const a = await machine('a');
     const b = await machine('b');
-    coordinator.addTask({ aodFiles: [AOD], configuration: { epochs: 2 } });
+    await coordinator.addTask({ aodFiles: [AOD], configuration: { epochs: 2 } });
     expect(
       (
         await fetch(`${coordinator.url}/training-machines/1/training-task`, {
@@ -96,7 +135,7 @@ describe('the coordinator', () => {
     await startCoordinator();
     const a = await machine('a');
     const b = await machine('b');
-    coordinator.addTask({ aodFiles: [AOD] });
+    await coordinator.addTask({ aodFiles: [AOD] });
     const { ID } = (await a.pollTask())!;
     const post = (status: number) =>
       fetch(`${coordinator.url}/training-tasks/${ID}/status`, {
@@ -136,7 +175,7 @@ describe('the coordinator', () => {
   it('stores results with their type and size limit; lists and serves them', async () => {
     await startCoordinator({ maxResultBytes: 1000 });
     const a = await machine();
-    coordinator.addTask({ aodFiles: [AOD] });
+    await coordinator.addTask({ aodFiles: [AOD] });
     const { ID } = (await a.pollTask())!;
     const file = join(dir, 'kaon.onnx');
     writeFileSync(file, Buffer.from('onnx-bytes'));
@@ -181,7 +220,7 @@ describe('the coordinator', () => {
     await startCoordinator({ leaseMs: 300, sweepMs: 100, maxClaims: 2 });
     const a = await machine('a');
     const b = await machine('b');
-    coordinator.addTask({ aodFiles: [AOD] });
+    await coordinator.addTask({ aodFiles: [AOD] });
     const first = (await a.pollTask())!;
     await new Promise((r) => setTimeout(r, 600));
     const requeued = (await tasks())[0]!;
@@ -200,7 +239,7 @@ describe('the coordinator', () => {
   it('heartbeats renew the lease and carry a cancel', async () => {
     await startCoordinator({ leaseMs: 400, sweepMs: 50 });
     const a = await machine();
-    coordinator.addTask({ aodFiles: [AOD] });
+    await coordinator.addTask({ aodFiles: [AOD] });
     const { ID } = (await a.pollTask())!;
     for (let i = 0; i < 8; i++) {
       expect(await a.heartbeat(ID)).toEqual({ supported: true, cancel: false });
@@ -216,7 +255,7 @@ describe('the coordinator', () => {
   it('never hands a task out twice to 8 machines polling at once', async () => {
     await startCoordinator();
     const machines = await Promise.all(Array.from({ length: 8 }, (_, i) => machine(`m${i}`)));
-    for (let i = 0; i < 40; i++) coordinator.addTask({ aodFiles: [AOD], name: `t${i}` });
+    for (let i = 0; i < 40; i++) await coordinator.addTask({ aodFiles: [AOD], name: `t${i}` });
     const got = await Promise.all(
       machines.map(async (m) => {
         const ids: number[] = [];
@@ -251,4 +290,41 @@ describe('the coordinator', () => {
     expect(ok.status).toBe(201);
     expect(await ok.json()).toMatchObject({ ID: 1, Status: 1, StatusName: 'Queued' });
   });
+
+  it.skipIf(name !== 'postgres')(
+    'two coordinators on one PostgreSQL database never hand a task out twice',
+    async () => {
+      await startCoordinator();
+      const other = await Coordinator.open({
+        dir: join(dir, 'other'),
+        argon2: CHEAP,
+        postgresUrl: POSTGRES_URL,
+        ...(schema !== undefined && { postgresSchema: schema }),
+      });
+      await other.start();
+      try {
+        for (let i = 0; i < 60; i++) await coordinator.addTask({ aodFiles: [AOD], name: `t${i}` });
+        const clients = await Promise.all(
+          Array.from({ length: 8 }, async (_, i) => {
+            const m = await coordinator.registerMachine(`m${i}`);
+            const url = i % 2 === 0 ? coordinator.url : other.url;
+            return new AliceClient({ baseUrl: url, machineId: String(m.id), secretKey: m.secret });
+          }),
+        );
+        const got = await Promise.all(
+          clients.map(async (c) => {
+            const ids: number[] = [];
+            for (;;) {
+              const t = await c.pollTask();
+              if (!t) return ids;
+              ids.push(t.ID);
+            }
+          }),
+        );
+        expect(got.flat().sort((x, y) => x - y)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+      } finally {
+        await other.stop();
+      }
+    },
+  );
 });

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { TaskStatus } from '../client/wire.js';
+import type { CoordinatorStore } from './coordinator-store.js';
 import { machineTransitionError } from './transitions.js';
 
 /** A task as the coordinator keeps it. */
@@ -123,12 +124,12 @@ function toTask(r: TaskRecord): TaskRow {
 const RUNNING = `status IN (${TaskStatus.Training}, ${TaskStatus.Benchmarking})`;
 
 /**
- * The coordinator's state in SQLite (WAL). Every change that reads and then writes runs in one
+ * The coordinator's state in SQLite (WAL), the default. Every change that reads and then writes runs in one
  * `BEGIN IMMEDIATE` transaction, so two pollers (in this process or in other processes on the same
  * file) can never claim the same task: the claim is `UPDATE … WHERE id = (SELECT … first queued)
  * RETURNING`, under the write lock.
  */
-export class CoordinatorDb {
+export class SqliteCoordinatorStore implements CoordinatorStore {
   private readonly db: Database.Database;
 
   constructor(path: string) {
@@ -140,18 +141,18 @@ export class CoordinatorDb {
     this.db.exec(SCHEMA);
   }
 
-  close(): void {
+  private closeSync(): void {
     this.db.close();
   }
 
-  addMachine(name: string, secretHash: string, now: number): MachineRow {
+  private addMachineSync(name: string, secretHash: string, now: number): MachineRow {
     const r = this.db
       .prepare('INSERT INTO machines (name, secret_hash, created_at) VALUES (?, ?, ?) RETURNING id')
       .get(name, secretHash, now) as { id: number };
     return { id: r.id, name, secretHash, createdAt: now, lastActivityAt: null };
   }
 
-  machine(id: number): MachineRow | undefined {
+  private machineSync(id: number): MachineRow | undefined {
     const r = this.db.prepare('SELECT * FROM machines WHERE id = ?').get(id) as
       | { id: number; name: string; secret_hash: string; created_at: number; last_activity_at: number | null }
       | undefined;
@@ -166,17 +167,17 @@ export class CoordinatorDb {
       : undefined;
   }
 
-  machines(): MachineRow[] {
+  private machinesSync(): MachineRow[] {
     return (this.db.prepare('SELECT id FROM machines ORDER BY id').all() as { id: number }[]).map((r) =>
-      this.machine(r.id)!,
+      this.machineSync(r.id)!,
     );
   }
 
-  touchMachine(id: number, now: number): void {
+  private touchMachineSync(id: number, now: number): void {
     this.db.prepare('UPDATE machines SET last_activity_at = ? WHERE id = ?').run(now, id);
   }
 
-  addTask(
+  private addTaskSync(
     task: { name: string; aodFiles: unknown; configuration: unknown; maxClaims: number },
     now: number,
   ): TaskRow {
@@ -196,20 +197,20 @@ export class CoordinatorDb {
     return toTask(r);
   }
 
-  task(id: number): TaskRow | undefined {
+  private taskSync(id: number): TaskRow | undefined {
     const r = this.db.prepare('SELECT * FROM tasks WHERE id = ?').get(id) as TaskRecord | undefined;
     return r ? toTask(r) : undefined;
   }
 
-  tasks(): TaskRow[] {
+  private tasksSync(): TaskRow[] {
     return (this.db.prepare('SELECT * FROM tasks ORDER BY id').all() as TaskRecord[]).map(toTask);
   }
 
   /** Hands the first queued task (FIFO) to the machine, with a lease; expired leases are settled first. */
-  claim(machineId: number, now: number, leaseMs: number): TaskRow | undefined {
+  private claimSync(machineId: number, now: number, leaseMs: number): TaskRow | undefined {
     return this.db
       .transaction(() => {
-        this.expireLeases(now);
+        this.expireLeasesSync(now);
         const r = this.db
           .prepare(
             `UPDATE tasks SET status = ${TaskStatus.Training}, machine_id = ?, claimed_at = ?, lease_expires_at = ?,
@@ -224,7 +225,7 @@ export class CoordinatorDb {
   }
 
   /** Whether a queued task exists (a HEAD poll: it claims nothing). */
-  hasQueued(): boolean {
+  private hasQueuedSync(): boolean {
     return (
       this.db.prepare(`SELECT 1 FROM tasks WHERE status = ${TaskStatus.Queued} LIMIT 1`).get() !== undefined
     );
@@ -234,7 +235,7 @@ export class CoordinatorDb {
    * Tasks whose machine went silent past the lease: back to the queue while they have claims left,
    * else Failed with the reason. Returns how many were settled.
    */
-  expireLeases(now: number): number {
+  private expireLeasesSync(now: number): number {
     return this.db
       .transaction(() => {
         const requeued = this.db
@@ -257,7 +258,12 @@ export class CoordinatorDb {
   }
 
   /** The task if it is assigned to this machine, with its lease renewed when it is running. */
-  taskOfMachine(taskId: number, machineId: number, now: number, leaseMs: number): TaskRow | undefined {
+  private taskOfMachineSync(
+    taskId: number,
+    machineId: number,
+    now: number,
+    leaseMs: number,
+  ): TaskRow | undefined {
     return this.db
       .transaction(() => {
         const r = this.db
@@ -274,7 +280,7 @@ export class CoordinatorDb {
   }
 
   /** A machine's status post, checked against the transition table in the same transaction. */
-  postStatus(taskId: number, machineId: number, status: number, now: number): StatusOutcome {
+  private postStatusSync(taskId: number, machineId: number, status: number, now: number): StatusOutcome {
     return this.db
       .transaction((): StatusOutcome => {
         const r = this.db
@@ -296,7 +302,7 @@ export class CoordinatorDb {
       .immediate();
   }
 
-  addResult(result: Omit<ResultRow, 'id'>): ResultRow {
+  private addResultSync(result: Omit<ResultRow, 'id'>): ResultRow {
     const r = this.db
       .prepare(
         `INSERT INTO results (task_id, name, type, description, file_name, size, path, created_at)
@@ -315,7 +321,7 @@ export class CoordinatorDb {
     return { ...result, id: r.id };
   }
 
-  results(taskId: number): ResultRow[] {
+  private resultsSync(taskId: number): ResultRow[] {
     return (
       this.db.prepare('SELECT * FROM results WHERE task_id = ? ORDER BY id').all(taskId) as {
         id: number;
@@ -345,7 +351,7 @@ export class CoordinatorDb {
    * Cancels a task: a queued one fails at once; a running one fails too, and its machine learns it
    * from its next heartbeat. Returns the task, or a reason it cannot be cancelled.
    */
-  cancel(taskId: number, now: number): TaskRow | string {
+  private cancelSync(taskId: number, now: number): TaskRow | string {
     return this.db
       .transaction((): TaskRow | string => {
         const r = this.db.prepare('SELECT * FROM tasks WHERE id = ?').get(taskId) as TaskRecord | undefined;
@@ -366,5 +372,71 @@ export class CoordinatorDb {
         return toTask(updated);
       })
       .immediate();
+  }
+
+  // The store interface is asynchronous (PostgreSQL); SQLite answers at once.
+  close(): Promise<void> {
+    return settle(() => this.closeSync());
+  }
+  addMachine(name: string, secretHash: string, now: number): Promise<MachineRow> {
+    return settle(() => this.addMachineSync(name, secretHash, now));
+  }
+  machine(id: number): Promise<MachineRow | undefined> {
+    return settle(() => this.machineSync(id));
+  }
+  machines(): Promise<MachineRow[]> {
+    return settle(() => this.machinesSync());
+  }
+  touchMachine(id: number, now: number): Promise<void> {
+    return settle(() => this.touchMachineSync(id, now));
+  }
+  addTask(
+    task: { name: string; aodFiles: unknown; configuration: unknown; maxClaims: number },
+    now: number,
+  ): Promise<TaskRow> {
+    return settle(() => this.addTaskSync(task, now));
+  }
+  task(id: number): Promise<TaskRow | undefined> {
+    return settle(() => this.taskSync(id));
+  }
+  tasks(): Promise<TaskRow[]> {
+    return settle(() => this.tasksSync());
+  }
+  claim(machineId: number, now: number, leaseMs: number): Promise<TaskRow | undefined> {
+    return settle(() => this.claimSync(machineId, now, leaseMs));
+  }
+  hasQueued(): Promise<boolean> {
+    return settle(() => this.hasQueuedSync());
+  }
+  expireLeases(now: number): Promise<number> {
+    return settle(() => this.expireLeasesSync(now));
+  }
+  taskOfMachine(
+    taskId: number,
+    machineId: number,
+    now: number,
+    leaseMs: number,
+  ): Promise<TaskRow | undefined> {
+    return settle(() => this.taskOfMachineSync(taskId, machineId, now, leaseMs));
+  }
+  postStatus(taskId: number, machineId: number, status: number, now: number): Promise<StatusOutcome> {
+    return settle(() => this.postStatusSync(taskId, machineId, status, now));
+  }
+  addResult(result: Omit<ResultRow, 'id'>): Promise<ResultRow> {
+    return settle(() => this.addResultSync(result));
+  }
+  results(taskId: number): Promise<ResultRow[]> {
+    return settle(() => this.resultsSync(taskId));
+  }
+  cancel(taskId: number, now: number): Promise<TaskRow | string> {
+    return settle(() => this.cancelSync(taskId, now));
+  }
+}
+
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
   }
 }
