@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { satisfies } from 'semver';
@@ -54,7 +54,11 @@ describe('a generated plugin package', () => {
     }
   }, 180_000);
 
-  afterAll(() => rm(scratch, { recursive: true, force: true }));
+  afterAll(async () => {
+    await rm(scratch, { recursive: true, force: true });
+    // The parent too, unless another run's folder is still in it.
+    await rmdir(dirname(scratch)).catch(() => undefined);
+  });
 
   it('type-checks and is formatted, for every combination of features', async () => {
     // One compiler run over all seven packages (each with its own settings would take seven).
