@@ -27,7 +27,10 @@ export { datasetDigest, loadReference, REFERENCE_DIR, type LoadedReference } fro
 export { readInterfile, writeInterfile, type Volume } from './data/interfile.js';
 export {
   blend,
+  DEMO_KERNEL,
+  demoBlur,
   makePhantom,
+  writeDemoDataset,
   writePhantomDataset,
   type Phantom,
   type PhantomOptions,
@@ -43,3 +46,4 @@ export {
 } from './run/evaluate-command.js';
 export { containerFreezer, processGroupFreezer, type Freezer, type PausableDocker } from './run/freezer.js';
 export { listSubmissions, saveSubmission, type Submission } from './submissions.js';
+export { startServer, type PetricServer, type ServeOptions } from './server/serve.js';

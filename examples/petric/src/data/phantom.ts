@@ -103,3 +103,40 @@ export async function writePhantomDataset(dir: string, phantom: Phantom): Promis
   for (const [name, mask] of phantom.vois)
     await writeInterfile(join(ref, `VOI_${name}.hv`), { dims, data: mask });
 }
+
+/** The demo's stand-in for measured data: the reference blurred with this separable kernel on each axis. */
+export const DEMO_KERNEL = [0.15, 0.7, 0.15] as const;
+
+/** Blurs a volume with {@link DEMO_KERNEL} along x, y and z (edges repeat the border voxel). */
+export function demoBlur(dims: readonly number[], image: Float32Array): Float32Array {
+  const [nx = 1, ny = 1, nz = 1] = dims;
+  let a = image;
+  for (const [stride, n] of [
+    [1, nx],
+    [nx, ny],
+    [nx * ny, nz],
+  ] as const) {
+    const b = new Float32Array(a.length);
+    for (let i = 0; i < a.length; i++) {
+      const c = Math.floor(i / stride) % n;
+      b[i] =
+        DEMO_KERNEL[0] * (c > 0 ? a[i - stride]! : a[i]!) +
+        DEMO_KERNEL[1] * a[i]! +
+        DEMO_KERNEL[2] * (c < n - 1 ? a[i + stride]! : a[i]!);
+    }
+    a = b;
+  }
+  return a;
+}
+
+/**
+ * A demo dataset: the phantom as a PETRIC dataset plus `measured.hv` (the reference blurred with
+ * {@link DEMO_KERNEL}), which the demo submissions deconvolve.
+ */
+export async function writeDemoDataset(dir: string, phantom: Phantom): Promise<void> {
+  await writePhantomDataset(dir, phantom);
+  await writeInterfile(join(dir, 'measured.hv'), {
+    dims: phantom.dims,
+    data: demoBlur(phantom.dims, phantom.reference),
+  });
+}
