@@ -217,4 +217,24 @@ describe('the agent against a server that behaves as the Go web interface', () =
     expect((second as Error).message).toMatch(/another agent \(pid \d+ on .*\) uses the data folder/);
     expect((await first).outcomes).toEqual([[51, 'completed']]);
   });
+
+  it('retries uploads the server fails (503) and loses none; an upload refused for good fails the task', async () => {
+    const task = server.addTask({ ID: 61, AODFiles: fixture.aods, Configuration: { epochs: 2 } });
+    server.uploadFailure = { remaining: 3, status: 503 };
+    const { outcomes, log } = await runAgent(1);
+    expect(outcomes).toEqual([[61, 'completed']]);
+    expect(
+      log.some((l) => /upload of grid_download_out\.log failed .*503.*; retry 1 in \d+ ms/.test(l)),
+    ).toBe(true);
+    const names = task.results.map((r) => r.Name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names.filter((n) => n.endsWith('.onnx'))).toHaveLength(6);
+
+    const refused = server.addTask({ ID: 62, AODFiles: fixture.aods, Configuration: { epochs: 2 } });
+    server.uploadFailure = { remaining: 1, status: 422 };
+    const second = await runAgent(1);
+    expect(second.outcomes).toEqual([[62, 'failed']]);
+    expect(refused.posted).toEqual([0]);
+    expect(second.log.some((l) => /task 62: failed in download: .*422/.test(l))).toBe(true);
+  });
 });

@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeGoServer } from '../support/go-server.js';
@@ -38,25 +38,53 @@ function start(): AgentProcess {
 
 const count = (names: string[], name: string) => names.filter((n) => n === name).length;
 
+/** Pids of live processes running `script` in folder `cwd` (read from /proc). */
+function processesIn(cwd: string, script: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const state = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.[0];
+      if (cmdline.includes(script) && readlinkSync(`/proc/${entry}/cwd`) === cwd && state !== 'Z') {
+        pids.push(Number(entry));
+      }
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return pids;
+}
+
 describe('the agent program, killed and restarted', () => {
   it('kill -9 mid-task, then a restart, resumes the task: finished stages and downloads are not repeated', async () => {
     const task = server.addTask({
       ID: 70,
       AODFiles: fixture.aods,
-      Configuration: { epochs: 3, standin: { sleepMs: { train: 4000 } } },
+      Configuration: { epochs: 3, standin: { sleepMs: { train: 10_000 } } },
     });
     const first = start();
-    await first.waitFor(/train: sleeping 4000 ms/);
+    await first.waitFor(/train: sleeping 10000 ms/);
     const fetched = storage.bytesSent;
     expect(fetched).toBe(120_000);
+    const taskDir = join(fixture.dir, 'agent', 'data', 'tasks', '70');
+    const orphans = processesIn(taskDir, 'pdi_scripts.mjs');
+    expect(orphans).toHaveLength(1);
     first.kill('SIGKILL');
     await first.exited;
     expect(task.posted).toEqual([]);
+    // The stage's process outlives the agent (its own process group) until the next start stops it.
+    expect(processesIn(taskDir, 'pdi_scripts.mjs')).toEqual(orphans);
     expect(existsSync(join(fixture.dir, 'agent', 'data', 'agent-task.json'))).toBe(true);
 
     const second = start();
     await second.waitFor(/task 70: completed/);
     expect(second.output).toMatch(/task 70: resuming run/);
+    expect(
+      orphans.filter(
+        (pid) => existsSync(`/proc/${pid}/cmdline`) && processesIn(taskDir, 'pdi_scripts.mjs').includes(pid),
+      ),
+    ).toEqual([]);
     expect(task.posted).toEqual([3, 4]);
     expect(storage.bytesSent).toBe(fetched);
     const names = task.results.map((r) => r.Name);

@@ -52,6 +52,8 @@ export class FakeGoServer {
   private server: Server | undefined;
   /** When set, answers every request with this status (a server in trouble). */
   failWith: number | undefined;
+  /** Result uploads still to answer with `uploadFailure.status` (a proxy in trouble, a refusal). */
+  uploadFailure = { remaining: 0, status: 503 };
   url = '';
 
   addMachine(id: number, secret: string): void {
@@ -117,6 +119,10 @@ export class FakeGoServer {
     m = /^\/training-tasks\/([^/]+)\/status$/.exec(url.pathname);
     if (m && method === 'POST') return this.status(m[1]!, req, body, res);
     m = /^\/training-tasks\/([^/]+)\/training-task-results$/.exec(url.pathname);
+    if (m && method === 'POST' && this.uploadFailure.remaining > 0) {
+      this.uploadFailure.remaining--;
+      return httpError(res, 'upload refused by the test', this.uploadFailure.status);
+    }
     if (m && method === 'POST') return this.result(m[1]!, req, url, body, res);
     if (method === 'GET' || method === 'HEAD') {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
