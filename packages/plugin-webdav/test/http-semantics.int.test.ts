@@ -68,6 +68,33 @@ describe('GET and HEAD: ranges, validators, conditional requests', () => {
     expect(beyond.headers.get('content-range')).toBe(`bytes */${content.length}`);
   });
 
+  it('streams a large range across read chunks exactly, and a download the client drops leaves no descriptor open', async () => {
+    const start = MiB - 7;
+    const end = 3 * MiB + 11;
+    const middle = await get('/data/ten.bin', { range: `bytes=${start}-${end}` });
+    expect(middle.status).toBe(206);
+    expect(Buffer.from(await middle.arrayBuffer()).equals(content.subarray(start, end + 1))).toBe(true);
+    const open = () => readdirSync(`/proc/${share.pid}/fd`).length;
+    const before = open();
+    for (let i = 0; i < 5; i++) {
+      const controller = new AbortController();
+      const response = await fetch(`${share.url}/data/ten.bin`, { signal: controller.signal });
+      const reader = response.body?.getReader();
+      await reader?.read();
+      controller.abort();
+      await reader?.cancel().catch(() => undefined);
+    }
+    // The server notices the closed connections, stops reading and closes the files.
+    let after = open();
+    for (let waited = 0; after > before && waited < 10_000; waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = open();
+    }
+    expect(after).toBeLessThanOrEqual(before);
+    // And it still serves.
+    expect(Buffer.from(await (await get('/data/ten.bin')).arrayBuffer()).equals(content)).toBe(true);
+  });
+
   it('If-Range: the range with the current ETag, the whole file with a stale one', async () => {
     const etag = (await get('/data/ten.bin', {}, 'HEAD')).headers.get('etag') ?? '';
     expect((await get('/data/ten.bin', { range: 'bytes=0-9', 'if-range': etag })).status).toBe(206);

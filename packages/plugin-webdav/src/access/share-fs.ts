@@ -1,5 +1,14 @@
-import { constants, existsSync, fstatSync, lstatSync, type BigIntStats } from 'node:fs';
-import { lstat, open, readdir, readlink, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readlinkSync,
+  type BigIntStats,
+} from 'node:fs';
+import { lstat, open, readdir, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { HttpError } from '../http/http-error.js';
 
@@ -22,10 +31,22 @@ export interface Dir {
   readonly real: string;
 }
 
+/** An open directory held as a plain descriptor (the read path), and its real path. */
+export interface FdDir {
+  readonly fd: number;
+  readonly real: string;
+}
+
+function fdOf(dir: Dir | FdDir): number {
+  return 'handle' in dir ? dir.handle.fd : dir.fd;
+}
+
 /** A file or directory opened for reading, and where it really is. */
 export interface OpenedRead {
-  /** Open read-only; the caller closes it. */
-  readonly handle: FileHandle;
+  /** A plain descriptor, open read-only (a regular file, or a directory with `O_DIRECTORY`). */
+  readonly fd: number;
+  /** Closes `fd` (once: later calls do nothing, so a reused descriptor number is never closed). */
+  close(): void;
   /** `fstat` of the opened object (a file or a directory). */
   readonly stats: BigIntStats;
   readonly realPath: string;
@@ -45,13 +66,27 @@ export interface WriteTarget {
 }
 
 /** `name` inside an open directory, as a path the kernel resolves through the descriptor. */
-export function at(dir: Dir, name: string): string {
-  return PROC_FD ? `/proc/self/fd/${dir.handle.fd}/${name}` : join(dir.real, name);
+export function at(dir: Dir | FdDir, name: string): string {
+  return PROC_FD ? `/proc/self/fd/${fdOf(dir)}/${name}` : join(dir.real, name);
 }
 
 /** The directory itself, as a path (for `readdir`). */
-export function self(dir: Dir): string {
-  return PROC_FD ? `/proc/self/fd/${dir.handle.fd}` : dir.real;
+export function self(dir: Dir | FdDir): string {
+  return PROC_FD ? `/proc/self/fd/${fdOf(dir)}` : dir.real;
+}
+
+/** An {@link OpenedRead}'s close: once only. */
+function closerOf(fd: number): () => void {
+  let open = true;
+  return () => {
+    if (!open) return;
+    open = false;
+    try {
+      closeSync(fd);
+    } catch {
+      // EBADF/EIO on close of a read-only descriptor: nothing was written, nothing to report.
+    }
+  };
 }
 
 function code(error: unknown): string | undefined {
@@ -64,7 +99,7 @@ function code(error: unknown): string | undefined {
  * that, and a GET of a small file made five of them (a share on a slow network file system would stall
  * the event loop on each call instead).
  */
-function lstatAt(dir: Dir, name: string): BigIntStats | undefined {
+function lstatAt(dir: Dir | FdDir, name: string): BigIntStats | undefined {
   try {
     return lstatSync(at(dir, name), { bigint: true, throwIfNoEntry: false });
   } catch (error) {
@@ -146,12 +181,18 @@ export class ShareFs {
   /**
    * Opens what a path leads to, for reading: undefined when nothing is there; 403 for a link that may
    * not be followed (absolute, out of the link area, more than 8 hops, or links off in this share) or
-   * for something that is neither a file nor a folder. The caller closes `handle`.
+   * for something that is neither a file nor a folder. The caller closes it (`close()`).
+   *
+   * Synchronous, with plain descriptors: every step (`lstat`, `open` with `O_NOFOLLOW`, `fstat`,
+   * `close`) takes microseconds on a local file system, where a round trip through libuv's thread pool
+   * (and a `FileHandle`'s bookkeeping) cost several times that per step and, on a loaded machine, a
+   * wait for a pool thread and for the main thread to be woken up again. A share on a slow network file
+   * system stalls the event loop for the duration of each call instead.
    */
-  async openRead(segments: readonly string[]): Promise<OpenedRead | undefined> {
+  openRead(segments: readonly string[]): OpenedRead | undefined {
     for (let attempt = 0; attempt < 3; attempt += 1) {
       try {
-        return await this.walkRead(segments);
+        return this.walkRead(segments);
       } catch (error) {
         if (!(error instanceof Changed)) throw error;
       }
@@ -159,69 +200,111 @@ export class ShareFs {
     throw new HttpError(503, 'the path kept changing while it was opened; try again', { 'Retry-After': '1' });
   }
 
-  private async walkRead(segments: readonly string[]): Promise<OpenedRead | undefined> {
-    const stack: Dir[] = this.area ? [this.area, this.root] : [this.root];
-    const queue = [...segments];
+  /** Opens a child directory of an open directory (no link), checking it is what `lstat` saw. */
+  private openDirSync(parent: FdDir, name: string, seen: BigIntStats): FdDir {
+    let fd: number;
+    try {
+      fd = openSync(at(parent, name), DIRECTORY);
+    } catch (error) {
+      if (['ELOOP', 'ENOTDIR', 'ENOENT'].includes(code(error) ?? '')) throw new Changed();
+      throw error;
+    }
+    let stats: BigIntStats;
+    try {
+      stats = fstatSync(fd, { bigint: true });
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+    if (!same(stats, seen)) {
+      closeSync(fd);
+      throw new Changed();
+    }
+    return { fd, real: join(parent.real, name) };
+  }
+
+  private walkRead(segments: readonly string[]): OpenedRead | undefined {
+    const root: FdDir = { fd: this.root.handle.fd, real: this.root.real };
+    const area: FdDir | undefined = this.area && { fd: this.area.handle.fd, real: this.area.real };
+    // The directories walked through; the first one or two (the share's folder and the link area) are
+    // the kept descriptors, the others are owned by this walk and closed at its end.
+    const stack: FdDir[] = area ? [area, root] : [root];
+    const kept = stack.length;
+    const queue = segments.filter((name) => name !== '' && name !== '.');
+    let next = 0;
     let hops = 0;
     let throughLink = false;
     try {
-      while (queue.length > 0) {
-        const name = queue.shift() as string;
+      while (next < queue.length) {
+        const name = queue[next] as string;
+        next += 1;
         if (name === '' || name === '.') continue;
         if (name === '..') {
           // Only link text brings `..` here; it may not climb out of the link area.
           if (stack.length <= 1) throw new HttpError(403, 'a symbolic link leads outside the share');
-          const top = stack.pop() as Dir;
-          if (top !== this.root && top !== this.area) await top.handle.close();
+          const top = stack.pop() as FdDir;
+          if (stack.length >= kept) closeSync(top.fd);
           continue;
         }
-        const top = stack.at(-1) as Dir;
+        const top = stack.at(-1) as FdDir;
         const seen = lstatAt(top, name);
         if (!seen) return undefined;
         if (seen.isSymbolicLink()) {
-          if (!this.area) throw new HttpError(403, 'symbolic links are not followed in this share');
+          if (!area) throw new HttpError(403, 'symbolic links are not followed in this share');
           hops += 1;
           if (hops > MAX_LINK_HOPS) throw new HttpError(403, 'too many symbolic links');
-          const target = await readlink(at(top, name)).catch(() => {
+          let target: string;
+          try {
+            target = readlinkSync(at(top, name));
+          } catch {
             throw new Changed();
-          });
+          }
           if (isAbsolute(target)) throw new HttpError(403, 'absolute symbolic links are not followed');
           throughLink = true;
-          queue.unshift(...target.split('/'));
+          queue.splice(next, 0, ...target.split('/'));
           continue;
         }
         if (seen.isDirectory()) {
-          stack.push(await this.openDir(top, name, seen));
+          stack.push(this.openDirSync(top, name, seen));
           continue;
         }
         if (!seen.isFile()) throw new HttpError(403, 'not a regular file or folder');
         // A file: the last component, or the path goes on through a file (nothing there).
-        if (queue.some((rest) => rest !== '' && rest !== '.')) return undefined;
-        let handle: FileHandle;
+        if (queue.slice(next).some((rest) => rest !== '' && rest !== '.')) return undefined;
+        let fd: number;
         try {
-          handle = await open(at(top, name), READ_FILE);
+          fd = openSync(at(top, name), READ_FILE);
         } catch (error) {
           if (['ELOOP', 'ENOENT', 'ENXIO'].includes(code(error) ?? '')) throw new Changed();
           throw error;
         }
-        const stats = fstatSync(handle.fd, { bigint: true });
+        let stats: BigIntStats;
+        try {
+          stats = fstatSync(fd, { bigint: true });
+        } catch (error) {
+          closeSync(fd);
+          throw error;
+        }
         if (!same(stats, seen) || !stats.isFile()) {
-          await handle.close();
+          closeSync(fd);
           throw new Changed();
         }
-        return { handle, stats, realPath: join(top.real, name), throughLink };
+        return { fd, close: closerOf(fd), stats, realPath: join(top.real, name), throughLink };
       }
       // The path ends at a directory: hand over the top of the stack (a fresh descriptor if it is a kept one).
-      const top = stack.pop() as Dir;
-      if (top === this.root || top === this.area) {
-        const handle = await open(self(top), DIRECTORY & ~constants.O_NOFOLLOW);
-        const stats = await handle.stat({ bigint: true });
-        return { handle, stats, realPath: top.real, throughLink };
+      const owned = stack.length > kept;
+      const top = stack.pop() as FdDir;
+      const fd = owned ? top.fd : openSync(self(top), DIRECTORY & ~constants.O_NOFOLLOW);
+      let stats: BigIntStats;
+      try {
+        stats = fstatSync(fd, { bigint: true });
+      } catch (error) {
+        closeSync(fd);
+        throw error;
       }
-      const stats = await top.handle.stat({ bigint: true });
-      return { handle: top.handle, stats, realPath: top.real, throughLink };
+      return { fd, close: closerOf(fd), stats, realPath: top.real, throughLink };
     } finally {
-      await this.closeOwned(stack);
+      for (const dir of stack.splice(kept)) closeSync(dir.fd);
     }
   }
 

@@ -14,7 +14,7 @@ function opaque(tag: string): string {
   return tag.startsWith('W/') ? tag.slice(2) : tag;
 }
 
-async function subjectOf(scope: Scope, list: IfList, current: Subject): Promise<Subject | undefined> {
+function subjectOf(scope: Scope, list: IfList, current: Subject): Subject | undefined {
   if (list.resource === undefined) return current;
   let located;
   try {
@@ -27,8 +27,8 @@ async function subjectOf(scope: Scope, list: IfList, current: Subject): Promise<
   if (located.share === current.share && path === current.path) return current;
   let etag: string | undefined;
   try {
-    const opened = await located.share.fs.openRead(located.segments);
-    await opened?.handle.close();
+    const opened = located.share.fs.openRead(located.segments);
+    opened?.close();
     etag = opened?.stats.isFile() ? etagOf(opened.stats) : undefined;
   } catch {
     etag = undefined;
@@ -41,11 +41,11 @@ async function subjectOf(scope: Scope, list: IfList, current: Subject): Promise<
  * ones): a state token holds when a live lock with that token covers the resource, an entity tag when
  * it is the resource's current one, `Not` negates; the header holds when one list holds. 412 otherwise.
  */
-export async function checkIfHeader(scope: Scope, etag: string | undefined): Promise<void> {
+export function checkIfHeader(scope: Scope, etag: string | undefined): void {
   if (!scope.ifLists) return;
   const current: Subject = { share: scope.share, path: scope.path, etag };
   for (const list of scope.ifLists) {
-    const subject = await subjectOf(scope, list, current);
+    const subject = subjectOf(scope, list, current);
     if (!subject) continue;
     let holds = true;
     for (const condition of list.conditions) {

@@ -34,7 +34,7 @@ export async function handleMkcol(scope: Scope): Promise<void> {
   if (scope.segments.length === 0) throw new HttpError(405, 'the share exists');
   const target = await share.fs.statForWrite(scope.segments);
   if (target.existing) throw new HttpError(405, 'something exists at this URL');
-  await checkIfHeader(scope, undefined);
+  checkIfHeader(scope, undefined);
   core.locks.assertCanModify({ share: share.name, path: scope.path }, scope.tokens, {
     members: true,
     hrefOf: lockHref(scope, share),
@@ -52,7 +52,7 @@ export async function handleDelete(scope: Scope): Promise<void> {
     throw new HttpError(400, 'DELETE works on the whole tree (Depth: infinity)');
   const target = await share.fs.statForWrite(scope.segments);
   if (!target.existing) throw new HttpError(404, 'not found');
-  await checkIfHeader(scope, target.existing.isFile() ? etagOf(target.existing) : undefined);
+  checkIfHeader(scope, target.existing.isFile() ? etagOf(target.existing) : undefined);
   core.locks.assertCanModify({ share: share.name, path: scope.path }, scope.tokens, {
     members: true,
     tree: true,
@@ -106,7 +106,7 @@ export async function handleCopyMove(scope: Scope): Promise<void> {
     throw new HttpError(409, 'cannot copy or move a folder into itself');
   const target = await targetShare.fs.statForWrite(destination.segments);
   if (target.existing && !overwrite) throw new HttpError(412, 'the destination exists and Overwrite is F');
-  await checkIfHeader(scope, source.existing.isFile() ? etagOf(source.existing) : undefined);
+  checkIfHeader(scope, source.existing.isFile() ? etagOf(source.existing) : undefined);
   const to = { share: targetShare.name, path: destinationPath };
   core.locks.assertCanModify(to, scope.tokens, {
     members: true,

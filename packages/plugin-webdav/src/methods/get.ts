@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, readSync, type BigIntStats } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { createReadStream, read, readSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import mime from 'mime-types';
 import {
@@ -15,14 +15,17 @@ import {
 import { HttpError } from '../http/http-error.js';
 import { listChildren, type Child } from '../server/children.js';
 import { openForRead, type Scope } from '../server/scope.js';
-import type { Dir } from '../access/share-fs.js';
+import type { FdDir, OpenedRead } from '../access/share-fs.js';
 import { checkIfHeader } from './conditions.js';
 import { drained, header } from './respond.js';
 import { LISTING_CSP, listingEntries, renderHtmlListing, renderJsonListing, wantsJson } from './listing.js';
 
 /** Files up to this size are read in one call and sent with `end()` (no stream set-up). */
 const SMALL_FILE = 64 * 1024;
-const STREAM_CHUNK = 256 * 1024;
+/** Larger ones are read in chunks of this size into buffers reused for the whole download. */
+const STREAM_CHUNK = 1024 * 1024;
+/** How many chunks of one download may be read ahead of the socket (the download's memory bound). */
+const STREAM_BUFFERS = 3;
 
 /**
  * GET and HEAD: a file with its validators (strong `ETag`, `Last-Modified`), conditional requests (304,
@@ -30,76 +33,128 @@ const STREAM_CHUNK = 256 * 1024;
  * is satisfiable, `If-Range`); a collection as an HTML or JSON listing.
  */
 export async function handleGet(scope: Scope): Promise<void> {
-  const opened = await openForRead(scope.core, scope.principal, scope.share, scope.segments);
+  const opened = openForRead(scope.core, scope.principal, scope.share, scope.segments);
   if (!opened) throw new HttpError(404, 'not found');
-  if (!opened.stats.isDirectory()) return sendFile(scope, opened.handle, opened.stats);
   try {
-    await checkIfHeader(scope, undefined);
-    await sendListing(scope, { handle: opened.handle, real: opened.realPath });
+    if (!opened.stats.isDirectory()) return await sendFile(scope, opened);
+    checkIfHeader(scope, undefined);
+    await sendListing(scope, { fd: opened.fd, real: opened.realPath });
   } finally {
-    await opened.handle.close().catch(() => undefined);
+    opened.close();
   }
 }
 
-async function sendFile(scope: Scope, handle: FileHandle, stats: BigIntStats): Promise<void> {
-  let handed = false;
-  try {
-    const { req, res } = scope;
-    const head = scope.method === 'HEAD';
-    const size = Number(stats.size);
-    const validators: Validators = { etag: etagOf(stats), lastModified: lastModifiedOf(stats) };
-    res.setHeader('ETag', validators.etag as string);
-    res.setHeader('Last-Modified', (validators.lastModified as Date).toUTCString());
-    res.setHeader('Accept-Ranges', 'bytes');
-    await checkIfHeader(scope, validators.etag);
-    if (checkPreconditions(req.headers, scope.method, validators) === 304) {
-      res.statusCode = 304;
-      res.end();
-      return;
-    }
-    const type = mime.contentType(scope.segments.at(-1) ?? '') || 'application/octet-stream';
-    // Files are data, never pages of this origin (the share may live beside a leaderboard).
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('Content-Security-Policy', 'sandbox');
-    const ranges = ifRangeHolds(header(req, 'if-range'), validators)
-      ? parseRange(header(req, 'range'), size)
-      : undefined;
-    if (ranges && ranges.length > 1) {
-      handed = true;
-      return await sendMultipart(scope, handle, ranges, size, type, head);
-    }
-    const range = ranges?.[0];
-    const start = range?.start ?? 0;
-    const length = range ? range.end - range.start + 1 : size;
-    res.statusCode = range ? 206 : 200;
-    if (range) res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
-    res.setHeader('Content-Type', type);
-    res.setHeader('Content-Length', length);
-    if (head || length === 0) {
-      res.end();
-      return;
-    }
-    if (length <= SMALL_FILE) {
-      const buffer = Buffer.allocUnsafe(length);
-      // One synchronous read (at most SMALL_FILE bytes, from the page cache as a rule) instead of a
-      // thread-pool round trip: small files are most of a listing's downloads.
-      const bytesRead = readSync(handle.fd, buffer, 0, length, start);
-      res.end(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
-      return;
-    }
-    handed = true;
-    const stream = handle.createReadStream({ start, end: start + length - 1, highWaterMark: STREAM_CHUNK });
-    await pipeline(stream, res).catch(() => {
-      // The client went away: the stream and the file were closed by the pipeline.
+/** Reads up to `length` bytes at `position` through the thread pool (no `FileHandle`). */
+function readAt(fd: number, buffer: Buffer, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    read(fd, buffer, 0, length, position, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead)));
+  });
+}
+
+/**
+ * Sends `length` bytes of a file from `start`: chunks read into a few buffers reused for the whole
+ * download (so its memory stays at `STREAM_BUFFERS` chunks however large the file, and the garbage
+ * collector has nothing to do), the next chunk read while the socket sends the previous ones. A buffer
+ * is read into again only once the socket has taken it (its write's callback). Returns when everything
+ * was handed to the socket or the client went away; never leaves a read in flight (the caller closes
+ * the descriptor after it).
+ */
+async function sendRange(res: ServerResponse, fd: number, start: number, length: number): Promise<void> {
+  const size = Math.min(STREAM_CHUNK, length);
+  let gone = res.destroyed;
+  let wake: (() => void) | undefined;
+  const onClose = (): void => {
+    gone = true;
+    wake?.();
+  };
+  res.once('close', onClose);
+  const slots = Array.from({ length: STREAM_BUFFERS }, () => ({
+    buffer: Buffer.allocUnsafeSlow(size),
+    busy: false,
+  }));
+  const free = (slot: { busy: boolean }): Promise<void> =>
+    new Promise<void>((resolve) => {
+      if (!slot.busy || gone) return resolve();
+      wake = resolve;
     });
+  try {
+    let position = start;
+    let left = length;
+    for (let index = 0; left > 0 && !gone; index = (index + 1) % STREAM_BUFFERS) {
+      const slot = slots[index] as (typeof slots)[number];
+      while (slot.busy && !gone) await free(slot);
+      if (gone) break;
+      const bytesRead = await readAt(fd, slot.buffer, Math.min(size, left), position);
+      if (bytesRead === 0) {
+        // The file shrank under the download: the promised length cannot be sent.
+        res.destroy();
+        break;
+      }
+      position += bytesRead;
+      left -= bytesRead;
+      slot.busy = true;
+      const chunk = bytesRead === slot.buffer.length ? slot.buffer : slot.buffer.subarray(0, bytesRead);
+      const done = (): void => {
+        slot.busy = false;
+        wake?.();
+      };
+      if (left === 0) res.end(chunk, done);
+      else res.write(chunk, done);
+    }
   } finally {
-    if (!handed) await handle.close().catch(() => undefined);
+    res.off('close', onClose);
   }
+}
+
+async function sendFile(scope: Scope, opened: OpenedRead): Promise<void> {
+  const { fd, stats } = opened;
+  const { req, res } = scope;
+  const head = scope.method === 'HEAD';
+  const size = Number(stats.size);
+  const validators: Validators = { etag: etagOf(stats), lastModified: lastModifiedOf(stats) };
+  res.setHeader('ETag', validators.etag as string);
+  res.setHeader('Last-Modified', (validators.lastModified as Date).toUTCString());
+  res.setHeader('Accept-Ranges', 'bytes');
+  checkIfHeader(scope, validators.etag);
+  if (checkPreconditions(req.headers, scope.method, validators) === 304) {
+    res.statusCode = 304;
+    res.end();
+    return;
+  }
+  const type = mime.contentType(scope.segments.at(-1) ?? '') || 'application/octet-stream';
+  // Files are data, never pages of this origin (the share may live beside a leaderboard).
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Content-Security-Policy', 'sandbox');
+  const ranges = ifRangeHolds(header(req, 'if-range'), validators)
+    ? parseRange(header(req, 'range'), size)
+    : undefined;
+  if (ranges && ranges.length > 1) return await sendMultipart(scope, fd, ranges, size, type, head);
+  const range = ranges?.[0];
+  const start = range?.start ?? 0;
+  const length = range ? range.end - range.start + 1 : size;
+  res.statusCode = range ? 206 : 200;
+  if (range) res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+  res.setHeader('Content-Type', type);
+  res.setHeader('Content-Length', length);
+  if (head || length === 0) {
+    res.end();
+    return;
+  }
+  if (length <= SMALL_FILE) {
+    const buffer = Buffer.allocUnsafe(length);
+    // One synchronous read (at most SMALL_FILE bytes, from the page cache as a rule) instead of a
+    // thread-pool round trip: small files are most of a listing's downloads.
+    const bytesRead = readSync(fd, buffer, 0, length, start);
+    if (bytesRead < length) res.destroy();
+    else res.end(buffer);
+    return;
+  }
+  await sendRange(res, fd, start, length);
 }
 
 async function sendMultipart(
   scope: Scope,
-  handle: FileHandle,
+  fd: number,
   ranges: readonly ByteRange[],
   size: number,
   type: string,
@@ -127,7 +182,7 @@ async function sendMultipart(
     for (const [index, range] of ranges.entries()) {
       if (!res.write(heads[index])) await drained(res);
       const stream = createReadStream('', {
-        fd: handle.fd,
+        fd,
         start: range.start,
         end: range.end,
         autoClose: false,
@@ -137,12 +192,10 @@ async function sendMultipart(
     res.end(tail);
   } catch {
     res.destroy();
-  } finally {
-    await handle.close().catch(() => undefined);
   }
 }
 
-async function sendListing(scope: Scope, folder: Dir): Promise<void> {
+async function sendListing(scope: Scope, folder: FdDir): Promise<void> {
   const { res } = scope;
   if (!scope.share.settings.listing) throw new HttpError(403, 'listings are off for this share');
   const children: Child[] = [];

@@ -53,7 +53,7 @@ export async function handleLock(scope: Scope): Promise<void> {
     // Refresh: the If header names the lock.
     if (!scope.ifLists)
       throw new HttpError(400, 'a LOCK without a body refreshes a lock named in the If header');
-    await checkIfHeader(scope, etag);
+    checkIfHeader(scope, etag);
     const covering = core.locks.covering(place).filter((lock) => scope.tokens.has(lock.token));
     const lock = covering[0];
     if (!lock)
@@ -93,7 +93,7 @@ export async function handleLock(scope: Scope): Promise<void> {
   if (!typeValue || typeValue.ns !== DAV || typeValue.local !== 'write')
     throw new HttpError(422, 'only DAV:write locks exist');
   const ownerElement = child(root, DAV, 'owner');
-  await checkIfHeader(scope, etag);
+  checkIfHeader(scope, etag);
   if (!target.existing)
     core.locks.assertCanModify(place, scope.tokens, { members: true, hrefOf: hrefOfLock });
   const lock = core.locks.create({

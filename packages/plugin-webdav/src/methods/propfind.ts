@@ -51,12 +51,12 @@ function byPath(records: readonly PropertyRecord[]): Map<string, Map<string, str
 export async function handlePropfind(scope: Scope): Promise<void> {
   const { core, share } = scope;
   const { depth, request } = await readPropfind(scope);
-  const opened = await openForRead(core, scope.principal, share, scope.segments);
+  const opened = openForRead(core, scope.principal, share, scope.segments);
   if (!opened) throw new HttpError(404, 'not found');
   try {
     await respond(scope, depth, request, opened);
   } finally {
-    await opened.handle.close().catch(() => undefined);
+    opened.close();
   }
 }
 
@@ -67,7 +67,7 @@ async function respond(
   resolved: OpenedRead,
 ): Promise<void> {
   const { core, share } = scope;
-  await checkIfHeader(scope, undefined);
+  checkIfHeader(scope, undefined);
   const render = compilePropfind(request);
   const quota: QuotaInfo | undefined = asksForQuota(request) ? await core.usage.quota(share) : undefined;
   const now = core.now();
@@ -93,7 +93,7 @@ async function respond(
     const anyLocks = self.locks.length > 0 || core.locks.below(place).length > 0;
     const prefix = hrefOf(scope.base, share, scope.segments, true);
     const pathPrefix = scope.path === '' ? '' : `${scope.path}/`;
-    const folder = { handle: resolved.handle, real: resolved.realPath };
+    const folder = { fd: resolved.fd, real: resolved.realPath };
     for await (const batch of listChildren(core, scope.principal, share, scope.segments, folder)) {
       let xml = '';
       for (const member of batch) {

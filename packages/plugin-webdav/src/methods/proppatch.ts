@@ -21,7 +21,7 @@ export async function handleProppatch(scope: Scope): Promise<void> {
   const { core, share } = scope;
   const target = await share.fs.statForWrite(scope.segments);
   if (!target.existing) throw new HttpError(404, 'not found');
-  await checkIfHeader(scope, target.existing.isFile() ? etagOf(target.existing) : undefined);
+  checkIfHeader(scope, target.existing.isFile() ? etagOf(target.existing) : undefined);
   core.locks.assertCanModify({ share: share.name, path: scope.path }, scope.tokens, {
     hrefOf: (lock) => hrefOf(scope.base, share, lock.path === '' ? [] : lock.path.split('/'), false),
   });

@@ -65,7 +65,7 @@ async function upload(scope: Scope, target: WriteTarget): Promise<void> {
   const { req, res, core, share } = scope;
   if (target.existing?.isDirectory()) throw new HttpError(405, 'PUT on a collection');
   const etag = target.existing ? etagOf(target.existing) : undefined;
-  await checkIfHeader(scope, etag);
+  checkIfHeader(scope, etag);
   checkPreconditions(req.headers, 'PUT', {
     etag,
     lastModified: target.existing ? lastModifiedOf(target.existing) : undefined,

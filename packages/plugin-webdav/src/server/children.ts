@@ -1,7 +1,7 @@
 import type { BigIntStats, Dirent, Stats } from 'node:fs';
 import { lstatSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { at, self, type Dir } from '../access/share-fs.js';
+import { at, self, type Dir, type FdDir } from '../access/share-fs.js';
 import type { AuthenticatedPrincipal } from '../auth/principal.js';
 import { isHttpError } from '../http/http-error.js';
 import { isTempName } from './atomic-file.js';
@@ -30,6 +30,37 @@ function decodeName(raw: Buffer): string | undefined {
 }
 
 /**
+ * One member of a collection as a principal sees it, or undefined when hidden. Synchronous: a
+ * thread-pool round trip per entry costs three times as much as the `lstat` itself, and a batch of 256
+ * calls holds the event loop for about a millisecond.
+ */
+function childOf(
+  core: ServerCore,
+  principal: AuthenticatedPrincipal | undefined,
+  share: ShareRuntime,
+  segments: readonly string[],
+  folder: Dir | FdDir,
+  entry: Dirent<Buffer>,
+): Child | undefined {
+  const name = decodeName(entry.name);
+  if (name === undefined || isTempName(name)) return undefined;
+  if (entry.isFile() || entry.isDirectory()) {
+    const stats = lstatSync(at(folder, name), { throwIfNoEntry: false });
+    return stats && (stats.isFile() || stats.isDirectory()) ? { name, stats, throughLink: false } : undefined;
+  }
+  if (!entry.isSymbolicLink() || !share.fs.followsLinks) return undefined;
+  try {
+    const opened = openForRead(core, principal, share, [...segments, name]);
+    if (!opened) return undefined;
+    opened.close();
+    return { name, stats: opened.stats, throughLink: true };
+  } catch (error) {
+    if (isHttpError(error)) return undefined;
+    throw error;
+  }
+}
+
+/**
  * The members of a collection a principal may see, in batches (so a listing of 10,000 entries is
  * written while it is read): files and folders, and the symbolic links the share's policy follows for
  * this principal (into a share the principal may read). Hidden: links that may not be followed, upload
@@ -40,7 +71,7 @@ export async function* listChildren(
   principal: AuthenticatedPrincipal | undefined,
   share: ShareRuntime,
   segments: readonly string[],
-  folder: Dir,
+  folder: Dir | FdDir,
 ): AsyncGenerator<Child[]> {
   let entries: Dirent<Buffer>[];
   try {
@@ -50,31 +81,11 @@ export async function* listChildren(
   }
   for (let start = 0; start < entries.length; start += BATCH) {
     const batch = entries.slice(start, start + BATCH);
-    const results = await Promise.all(
-      batch.map(async (entry): Promise<Child | undefined> => {
-        const name = decodeName(entry.name);
-        if (name === undefined || isTempName(name)) return undefined;
-        if (entry.isFile() || entry.isDirectory()) {
-          // Synchronous: a thread-pool round trip per entry costs three times as much, and a batch of
-          // 256 lstat calls holds the event loop for about a millisecond.
-          const stats = lstatSync(at(folder, name), { throwIfNoEntry: false });
-          return stats && (stats.isFile() || stats.isDirectory())
-            ? { name, stats, throughLink: false }
-            : undefined;
-        }
-        if (!entry.isSymbolicLink() || !share.fs.followsLinks) return undefined;
-        try {
-          const opened = await openForRead(core, principal, share, [...segments, name]);
-          if (!opened) return undefined;
-          await opened.handle.close();
-          return { name, stats: opened.stats, throughLink: true };
-        } catch (error) {
-          if (isHttpError(error)) return undefined;
-          throw error;
-        }
-      }),
-    );
-    const visible = results.filter((child): child is Child => child !== undefined);
+    const visible: Child[] = [];
+    for (const entry of batch) {
+      const child = childOf(core, principal, share, segments, folder, entry);
+      if (child) visible.push(child);
+    }
     if (visible.length > 0) yield visible;
     // Let other requests run between batches.
     await new Promise((resolve) => setImmediate(resolve));

@@ -115,22 +115,22 @@ function shareOfRealPath(core: ServerCore, realPath: string): ShareRuntime | und
  * Opens a path of a share for reading (see {@link ShareFs.openRead}) and applies the rules where it
  * leads: a link whose target lies in another share's folder needs that share's read rule too (a link
  * from `/data` into `/data-wip` does not open `/data-wip` to anonymous readers). Undefined when nothing
- * is there. The caller closes the handle.
+ * is there. The caller closes it.
  */
-export async function openForRead(
+export function openForRead(
   core: ServerCore,
   principal: AuthenticatedPrincipal | undefined,
   share: ShareRuntime,
   segments: readonly string[],
-): Promise<OpenedRead | undefined> {
-  const opened = await share.fs.openRead(segments);
+): OpenedRead | undefined {
+  const opened = share.fs.openRead(segments);
   if (opened?.throughLink) {
     const target = shareOfRealPath(core, opened.realPath);
     if (target && target !== share) {
       try {
         requireRead(core, principal, target);
       } catch (error) {
-        await opened.handle.close();
+        opened.close();
         throw error;
       }
     }
