@@ -12,6 +12,7 @@ import { buildImage, createDockerClient, createDockerPlugin } from '@beamline/pl
 import { datasetDigest, loadReference } from './data/dataset.js';
 import { PetricError } from './errors.js';
 import { createPetricPlugin } from './plugin.js';
+import { NAME } from './run/evaluate-command.js';
 import { THRESHOLDS_DIR } from './ranking/collect.js';
 import { writeLeaderboard } from './ranking/leaderboard.js';
 import type { Ranking } from './ranking/rank.js';
@@ -162,12 +163,18 @@ export interface ChallengeResult {
   ranking: Ranking;
 }
 
-async function listDatasets(dir: string, only?: string[]): Promise<string[]> {
+async function listDatasets(
+  dir: string,
+  only: string[] | undefined,
+  warn: (line: string) => void,
+): Promise<string[]> {
   const names = await readdir(dir).catch(() => [] as string[]);
   const out: string[] = [];
   for (const n of names.sort()) {
     if (n.startsWith('.') || (only && !only.includes(n))) continue;
-    if ((await stat(join(dir, n))).isDirectory()) out.push(checkName('dataset', n));
+    if (!(await stat(join(dir, n))).isDirectory()) continue;
+    if (NAME.test(n)) out.push(n);
+    else warn(`${join(dir, n)}: not a dataset name (letters, digits, ".", "_" or "-"): skipped`);
   }
   return out;
 }
@@ -185,7 +192,7 @@ export async function runChallenge(root: string, options: RunOptions = {}): Prom
   const submissions = (await listSubmissions(paths.root)).filter(
     (s) => !options.teams || options.teams.includes(s.team),
   );
-  const datasets = await listDatasets(paths.data, options.datasets);
+  const datasets = await listDatasets(paths.data, options.datasets, (line) => options.onLog?.(line));
   const docker = options.docker === null ? undefined : (options.docker ?? (await connectDocker()));
   if (!docker && submissions.some((s) => s.imageId)) {
     throw new PetricError(

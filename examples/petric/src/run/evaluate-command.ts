@@ -64,6 +64,8 @@ export type Outcome = 'converged' | 'budget' | 'finished';
 const IMAGE_LINE = /^::image\s+(\d{1,9})\s+(\S.*?)\s*$/;
 const ATTEMPT_FILE = 'petric-attempt.json';
 const STDERR_TAIL = 4096;
+/** A submission reporting images that cannot be read gets this many log lines about it, not one per line. */
+const MAX_UNREADABLE_LOGGED = 20;
 
 /** Reads the dockerode client once the runtime has started (absent without the Docker plugin). */
 export interface DockerAccess {
@@ -163,6 +165,7 @@ async function evaluate(
   let outcome: Outcome | undefined;
   let lastIteration = -1;
   let evaluations = 0;
+  let unreadable = 0;
   let freezer: Freezer | undefined;
   let stderrTail = '';
   let chain = Promise.resolve();
@@ -201,11 +204,16 @@ async function evaluate(
       evaluations++;
       converged = windowCheck.update(values);
     } catch (error) {
-      emit({
-        type: 'log',
-        stream: 'system',
-        text: `iteration ${iteration}: image ${JSON.stringify(file)} not evaluated: ${(error as Error).message}\n`,
-      });
+      unreadable++;
+      if (unreadable <= MAX_UNREADABLE_LOGGED) {
+        const more =
+          unreadable === MAX_UNREADABLE_LOGGED ? ' (further unreadable images are not logged)' : '';
+        emit({
+          type: 'log',
+          stream: 'system',
+          text: `iteration ${iteration}: image ${JSON.stringify(file)} not evaluated: ${(error as Error).message}${more}\n`,
+        });
+      }
     } finally {
       clock.resume();
       await freezer?.thaw().catch(() => undefined);
