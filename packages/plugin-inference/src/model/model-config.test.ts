@@ -105,6 +105,11 @@ describe('model configuration', () => {
       /default_model_filename: expected a file name without a folder/,
     ],
     [{ version_policy: { latest: {}, all: {} } }, /version_policy/],
+    [{ max_batch_size: 4, sequence_batching: {} }, /sequence_batching is not supported/],
+    [
+      { max_batch_size: 4, dynamic_batching: { default_queue_policy: { timeout_action: 'DELAY' } } },
+      /timeout_action DELAY is not supported/,
+    ],
   ])('refuses %j', (json, pattern) => {
     expect(() => parseModelConfig(json, 'm', 'm/config.json')).toThrow(pattern);
   });

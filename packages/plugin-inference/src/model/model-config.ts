@@ -198,6 +198,18 @@ export function parseModelConfig(json: unknown, name: string, source: string): P
     throw invalid(`${source}: ${problems.join('; ')}`, { details: { source } });
   }
   const config = parsed.data;
+  for (const unsupported of ['sequence_batching', 'ensemble_scheduling'] as const) {
+    if (Object.hasOwn(config, unsupported)) {
+      throw invalid(
+        `${source}: ${unsupported} is not supported by this server (ONNX models with dynamic batching only)`,
+      );
+    }
+  }
+  if (config.dynamic_batching?.default_queue_policy?.timeout_action === 'DELAY') {
+    throw invalid(
+      `${source}: dynamic_batching.default_queue_policy.timeout_action DELAY is not supported; expired requests are rejected (REJECT)`,
+    );
+  }
   if (config.name !== undefined && config.name !== '' && config.name !== name) {
     throw invalid(`${source}: name: "${config.name}" must equal the model's folder name "${name}"`);
   }

@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ResourcePool } from '@beamline/core';
 import { afterEach, describe, expect, test } from 'vitest';
 import { isInferenceError } from '../errors/inference-error.js';
 import type { InferenceRequest } from '../runtime/model-version.js';
@@ -79,6 +80,28 @@ describe('execution providers', () => {
     await strict.start();
     await writeFile(join(dir, 'simple', 'config.pbtxt'), 'instance_group [ { kind: KIND_GPU } ]\n');
     await expect(strict.load('simple')).rejects.toThrow(/tensorrt: .*Failed to load shared library/);
+  });
+
+  test('GPU instances take a GPU id from the resource pool while loaded and give it back on unload', async () => {
+    const dir = await repo();
+    await writeModel(dir, 'gpu', addSubModel(), {
+      pbtxt: 'instance_group [ { kind: KIND_GPU, count: 2 } ]\n',
+    });
+    await writeModel(dir, 'cpu', addSubModel(), { pbtxt: 'instance_group [ { kind: KIND_CPU } ]\n' });
+    const pool = new ResourcePool({ cpus: 2, memoryMb: 1024, gpus: ['3', '5'] });
+    const served = manager({ repository: dir, controlMode: 'explicit', pool });
+    await served.start();
+    await served.load('cpu');
+    expect(pool.available().gpus).toEqual(['3', '5']);
+    await served.load('gpu');
+    expect(pool.available().gpus).toHaveLength(1);
+    // No CUDA here: both instances fell back to the CPU provider, with the reasons recorded.
+    expect(served.resolve('gpu').provider).toBe('cpu');
+    // A reload leases for the new version; the old one gives its GPU back once it has drained.
+    await served.load('gpu');
+    await expect.poll(() => pool.available().gpus.length).toBe(1);
+    await served.unload('gpu');
+    expect([...pool.available().gpus].sort()).toEqual(['3', '5']);
   });
 
   test('an unknown provider name is a configuration error', async () => {

@@ -1,0 +1,319 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { InferenceGrpcClient } from '../src/index.js';
+import { writeRepository } from './models.js';
+
+// A perf_analyzer-like harness (concurrency mode: N requests outstanding on keep-alive connections,
+// measurement windows until the last three agree within 10 %, p50/p90/p99 and throughput), run against
+// in-process onnxruntime-node (the floor), a minimal node:http V2 server around one session (the
+// overhead reference) and the plugin's server, interleaved over rounds; medians reported.
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const WINDOW_MS = Number(process.env.BENCH_WINDOW_MS ?? 1500);
+
+interface Measurement {
+  requestsPerSecond: number;
+  inferencesPerSecond: number;
+  p50: number;
+  p90: number;
+  p99: number;
+}
+
+const percentile = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+const median = (values: number[]): number =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** Runs `concurrency` loops of `send` in windows until three agree within 10 % (at most 8 windows). */
+async function measure(concurrency: number, batch: number, send: () => Promise<void>): Promise<Measurement> {
+  for (let i = 0; i < concurrency * 20; i += 1) await send(); // warm-up
+  const windows: { rate: number; latencies: number[] }[] = [];
+  for (let w = 0; w < 8; w += 1) {
+    const latencies: number[] = [];
+    const end = performance.now() + WINDOW_MS;
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < end) {
+          const t0 = performance.now();
+          await send();
+          latencies.push((performance.now() - t0) * 1000);
+        }
+      }),
+    );
+    windows.push({ rate: latencies.length / ((performance.now() - start) / 1000), latencies });
+    if (windows.length >= 3) {
+      const last = windows.slice(-3).map((x) => x.rate);
+      if (Math.max(...last) / Math.min(...last) <= 1.1) break;
+    }
+  }
+  const stable = windows.slice(-3);
+  const latencies = stable.flatMap((x) => x.latencies).sort((a, b) => a - b);
+  const rate = stable.reduce((sum, x) => sum + x.rate, 0) / stable.length;
+  return {
+    requestsPerSecond: rate,
+    inferencesPerSecond: rate * batch,
+    p50: percentile(latencies, 50),
+    p90: percentile(latencies, 90),
+    p99: percentile(latencies, 99),
+  };
+}
+
+function post(
+  agent: Agent,
+  port: number,
+  path: string,
+  chunks: Buffer[],
+  headers: Record<string, string | number>,
+): Promise<Buffer> {
+  const length = chunks.reduce((sum, c) => sum + c.length, 0);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path,
+        agent,
+        headers: { ...headers, 'Content-Length': length },
+      },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve(Buffer.concat(parts))
+            : reject(new Error(`HTTP ${res.statusCode}: ${Buffer.concat(parts).toString().slice(0, 200)}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    for (const c of chunks) req.write(c);
+    req.end();
+  });
+}
+
+/** An infer request body: binary (JSON head + raw FP32) or JSON. */
+function body(
+  name: string,
+  shape: number[],
+  data: Float32Array,
+  binary: boolean,
+): { chunks: Buffer[]; headers: Record<string, string | number> } {
+  if (!binary) {
+    return {
+      chunks: [
+        Buffer.from(JSON.stringify({ inputs: [{ name, datatype: 'FP32', shape, data: Array.from(data) }] })),
+      ],
+      headers: { 'Content-Type': 'application/json' },
+    };
+  }
+  const head = Buffer.from(
+    JSON.stringify({
+      parameters: { binary_data_output: true },
+      inputs: [{ name, datatype: 'FP32', shape, parameters: { binary_data_size: data.byteLength } }],
+    }),
+  );
+  return {
+    chunks: [head, Buffer.from(data.buffer, data.byteOffset, data.byteLength)],
+    headers: { 'Inference-Header-Content-Length': head.length, 'Content-Type': 'application/octet-stream' },
+  };
+}
+
+async function start(script: string, args: string[]): Promise<{ child: ChildProcess; line: string[] }> {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', join(import.meta.dirname, script), ...args],
+    {
+      env: { ...process.env, TSX_TSCONFIG_PATH: join(import.meta.dirname, '..', 'tsconfig.scripts.json') },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const line = await new Promise<string[]>((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const match = /READY (.*)\n/.exec(text);
+      if (match) resolve(match[1]!.split(' '));
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited (${code})`)));
+  });
+  return { child, line };
+}
+
+async function rss(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) * 1024;
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'inference-bench-'));
+await writeRepository(dir);
+const load0 = loadavg()[0]!;
+const plugin = await start('plugin-server.ts', [dir, '1']);
+const minimalIdentity = await start('minimal-server.ts', [join(dir, 'identity', '1', 'model.onnx'), '1']);
+const minimalMlp = await start('minimal-server.ts', [join(dir, 'mlp_plain', '1', 'model.onnx'), '1']);
+const pluginPort = Number(new URL(plugin.line[0]!).port);
+const grpc = new InferenceGrpcClient(plugin.line[1]!);
+const floorSession = await InferenceSession.create(join(dir, 'mlp_plain', '1', 'model.onnx'), {
+  executionProviders: ['cpu'],
+  intraOpNumThreads: 1,
+});
+
+const small = new Float32Array(16).map((_, i) => i);
+const mlpRow = new Float32Array(256).map((_, i) => Math.sin(i));
+const big = new Float32Array(4 * 1024 * 1024).map((_, i) => i % 1000); // 16 MiB
+const results: Record<string, number[]> = {};
+const record = (key: string, value: number) => (results[key] ??= []).push(value);
+const latency: Record<string, Measurement> = {};
+
+const scenarios: [string, () => Promise<void>, number, number][] = [];
+{
+  const agentA = new Agent({ keepAlive: true, maxSockets: 64 });
+  const agentB = new Agent({ keepAlive: true, maxSockets: 64 });
+  const minimalPort = Number(minimalIdentity.line[0]);
+  const mlpPort = Number(minimalMlp.line[0]);
+  const idBin = body('INPUT', [1, 16], small, true);
+  const mlpBin = body('INPUT', [1, 256], mlpRow, true);
+  scenarios.push(
+    [
+      'c1 identity: minimal server, HTTP binary',
+      () =>
+        post(agentA, minimalPort, '/v2/models/identity/infer', idBin.chunks, idBin.headers).then(
+          () => undefined,
+        ),
+      1,
+      1,
+    ],
+    [
+      'c1 identity: plugin, HTTP binary',
+      () =>
+        post(agentB, pluginPort, '/v2/models/identity/infer', idBin.chunks, idBin.headers).then(
+          () => undefined,
+        ),
+      1,
+      1,
+    ],
+    [
+      'c1 identity: plugin, gRPC',
+      () =>
+        grpc
+          .infer('identity', [{ name: 'INPUT', datatype: 'FP32', shape: [1, 16], data: small }])
+          .then(() => undefined),
+      1,
+      1,
+    ],
+    [
+      'c1 mlp: in-process onnxruntime (floor)',
+      () => floorSession.run({ INPUT: new Tensor('float32', mlpRow, [1, 256]) }).then(() => undefined),
+      1,
+      1,
+    ],
+    [
+      'c16 mlp: minimal server, HTTP binary',
+      () =>
+        post(agentA, mlpPort, '/v2/models/mlp/infer', mlpBin.chunks, mlpBin.headers).then(() => undefined),
+      16,
+      1,
+    ],
+    [
+      'c16 mlp: plugin with dynamic batching, HTTP binary',
+      () =>
+        post(agentB, pluginPort, '/v2/models/mlp/infer', mlpBin.chunks, mlpBin.headers).then(() => undefined),
+      16,
+      1,
+    ],
+    [
+      'c16 mlp: plugin with dynamic batching, gRPC',
+      () =>
+        grpc
+          .infer('mlp', [{ name: 'INPUT', datatype: 'FP32', shape: [1, 256], data: mlpRow }])
+          .then(() => undefined),
+      16,
+      1,
+    ],
+  );
+  const bigBin = body('INPUT', [1, big.length], big, true);
+  const bigJson = body('INPUT', [1, big.length], big, false);
+  scenarios.push(
+    [
+      '16 MiB identity: plugin, HTTP binary',
+      () =>
+        post(agentB, pluginPort, '/v2/models/identity/infer', bigBin.chunks, bigBin.headers).then(
+          () => undefined,
+        ),
+      1,
+      1,
+    ],
+    [
+      '16 MiB identity: plugin, HTTP JSON',
+      () =>
+        post(agentB, pluginPort, '/v2/models/identity/infer', bigJson.chunks, bigJson.headers).then(
+          () => undefined,
+        ),
+      1,
+      1,
+    ],
+  );
+}
+
+for (let round = 0; round < ROUNDS; round += 1) {
+  for (const [name, send, concurrency, batch] of scenarios) {
+    const m = await measure(concurrency, batch, send);
+    record(name, m.requestsPerSecond);
+    latency[name] = m;
+    console.log(
+      `round ${round + 1} ${name}: ${m.requestsPerSecond.toFixed(0)} req/s, p50 ${m.p50.toFixed(0)} µs, p90 ${m.p90.toFixed(0)} µs, p99 ${m.p99.toFixed(0)} µs`,
+    );
+  }
+}
+
+// Memory over 100 reloads of the MLP (explicit mode; each reload starts new workers).
+const agent = new Agent({ keepAlive: true });
+const rssBefore = await rss(plugin.child.pid!);
+const rssAfter: number[] = [];
+for (let i = 0; i < 100; i += 1) {
+  await post(agent, pluginPort, '/v2/repository/models/mlp_plain/load', [Buffer.from('{}')], {
+    'Content-Type': 'application/json',
+  });
+  if (i === 9 || i === 99) rssAfter.push(await rss(plugin.child.pid!));
+}
+
+const summary = {
+  when: new Date().toISOString(),
+  load: [load0, loadavg()[0]],
+  rounds: ROUNDS,
+  medians: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)])),
+  latencyLastRound: latency,
+  reloads: {
+    rssBeforeMiB: rssBefore / 2 ** 20,
+    rssAfter10MiB: rssAfter[0]! / 2 ** 20,
+    rssAfter100MiB: rssAfter[1]! / 2 ** 20,
+  },
+};
+const m = summary.medians;
+const ratios = {
+  'c1 HTTP: plugin / minimal (target ≥ 0.9)':
+    m['c1 identity: plugin, HTTP binary']! / m['c1 identity: minimal server, HTTP binary']!,
+  'c1 gRPC: plugin / minimal HTTP (target ≥ 0.9)':
+    m['c1 identity: plugin, gRPC']! / m['c1 identity: minimal server, HTTP binary']!,
+  'c16 mlp HTTP: plugin batched / minimal (target ≥ 2)':
+    m['c16 mlp: plugin with dynamic batching, HTTP binary']! / m['c16 mlp: minimal server, HTTP binary']!,
+  'c16 mlp gRPC: plugin batched / minimal HTTP (target ≥ 2)':
+    m['c16 mlp: plugin with dynamic batching, gRPC']! / m['c16 mlp: minimal server, HTTP binary']!,
+  '16 MiB: binary / JSON (target ≥ 3)':
+    m['16 MiB identity: plugin, HTTP binary']! / m['16 MiB identity: plugin, HTTP JSON']!,
+  'RSS growth 10 → 100 reloads, MiB': summary.reloads.rssAfter100MiB - summary.reloads.rssAfter10MiB,
+};
+console.log(JSON.stringify({ ...summary, ratios }, null, 2));
+await mkdir(join(import.meta.dirname, '..', 'bench-results'), { recursive: true });
+await writeFile(
+  join(import.meta.dirname, '..', 'bench-results', 'inference.json'),
+  `${JSON.stringify({ ...summary, ratios }, null, 2)}\n`,
+);
+grpc.close();
+for (const { child } of [plugin, minimalIdentity, minimalMlp]) child.kill('SIGTERM');
+await rm(dir, { recursive: true, force: true });
