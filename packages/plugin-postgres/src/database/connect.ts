@@ -112,6 +112,10 @@ function connectError(error: unknown, url: string): PostgresError {
 /** Runs `work` in one transaction on one connection: committed when it resolves, rolled back when it throws. */
 export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // A connection that dies while checked out (a server restart between two queries) emits `error`; the
+  // query in flight rejects anyway, so the event itself must not crash the process.
+  const ignore = (): void => undefined;
+  client.on('error', ignore);
   let broken = false;
   try {
     await client.query('BEGIN');
@@ -124,6 +128,7 @@ export async function transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient
     });
     throw error;
   } finally {
+    client.off('error', ignore);
     client.release(broken);
   }
 }

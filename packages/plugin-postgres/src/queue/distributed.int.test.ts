@@ -28,7 +28,8 @@ describe.skipIf(!available)('distributed mode: worker processes share one queue'
     );
     const run = await runtime.run({ name: 'fan-out', steps });
     const result = await run.done;
-    expect(result.status).toBe('succeeded');
+    const errors = Object.values(result.steps).flatMap((step) => (step.error ? [step.error.message] : []));
+    expect(result.status, errors.join('\n')).toBe('succeeded');
     expect(cluster.read('executions.log').sort()).toEqual(Object.keys(steps).sort());
     for (let i = 0; i < 12; i++) expect(result.steps[`s${i}`]?.outputs).toMatchObject({ n: i, exitCode: 0 });
     // The output came back as the step's log, and the started event names the worker's host and job.

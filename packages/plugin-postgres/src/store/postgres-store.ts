@@ -206,70 +206,56 @@ export class PostgresStore implements Store {
   append(runId: string, events: readonly RunEvent[]): Promise<void> {
     return this.#call('append', (again) =>
       transaction(this.#pool, async (client) => {
-        const head = await this.#lockHead(client, runId);
+        // Four round trips: BEGIN, the run's row (locked) with the steps the batch touches, one statement
+        // that writes events, steps and the run's fields, COMMIT.
+        const touched = new Set<string>();
+        for (const event of events) if (changesStepState(event)) touched.add(event.stepId);
+        const ids = [...touched];
+        const head = await this.#head(client, runId, true, ids);
+        if (head === undefined) throw runNotFound(runId);
         // Tried again after a lost reply: the first try's commit already holds this batch.
         if (again && (await this.#holdsBatch(client, runId, head.state.lastSeq, events))) return;
         validateAppendBatch(runId, head.state.lastSeq, events);
         if (events.length === 0) return;
 
-        // Only the steps this batch touches are loaded and written back.
-        const touched = new Set<string>();
-        for (const event of events) if (changesStepState(event)) touched.add(event.stepId);
         const steps: Record<string, StepState> = {};
         const known = new Set<string>();
-        if (touched.size > 0) {
-          const { rows } = await client.query<{ step_id: string; state: string }>(
-            `SELECT step_id, state FROM ${this.#schema}.run_steps WHERE run_id = $1 AND step_id = ANY($2::text[])`,
-            [runId, [...touched]],
-          );
-          for (const row of rows) {
-            setOwn(steps, row.step_id, JSON.parse(row.state) as StepState);
-            known.add(row.step_id);
-          }
+        for (const row of head.steps) {
+          setOwn(steps, row.id, JSON.parse(row.state) as StepState);
+          known.add(row.id);
         }
         const state: RunState = { ...head.state, steps };
         for (const event of events) applyRunEvent(state, event);
+        let next = head.nextPosition;
+        const positions = ids.map((id) => (known.has(id) ? -1 : next++));
 
         await client.query(
-          `INSERT INTO ${this.#schema}.events (run_id, seq, step_id, type, body)
-           SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[])`,
+          `WITH written_events AS (
+             INSERT INTO ${this.#schema}.events (run_id, seq, step_id, type, body)
+             SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[])
+           ), written_steps AS (
+             INSERT INTO ${this.#schema}.run_steps (run_id, step_id, position, status, state)
+             SELECT $1, * FROM unnest($6::text[], $7::int[], $8::text[], $9::text[])
+             ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, state = excluded.state
+           )
+           UPDATE ${this.#schema}.runs SET updated_at = $10, status = $11, last_seq = $12, error = $13,
+             cancel_reason = $14, next_position = $15 WHERE id = $1`,
           [
             runId,
             events.map((event) => event.seq),
             events.map((event) => ('stepId' in event ? event.stepId : null)),
             events.map((event) => event.type),
             events.map((event) => JSON.stringify(event)),
-          ],
-        );
-        if (touched.size > 0) {
-          let next = head.nextPosition;
-          const ids = [...touched];
-          const positions = ids.map((id) => (known.has(id) ? -1 : next++));
-          await client.query(
-            `INSERT INTO ${this.#schema}.run_steps (run_id, step_id, position, status, state)
-             SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[])
-             ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, state = excluded.state`,
-            [
-              runId,
-              ids,
-              positions,
-              ids.map((id) => ownStep(steps, id).status),
-              ids.map((id) => JSON.stringify(ownStep(steps, id))),
-            ],
-          );
-          head.nextPosition = next;
-        }
-        await client.query(
-          `UPDATE ${this.#schema}.runs SET updated_at = $2, status = $3, last_seq = $4, error = $5,
-             cancel_reason = $6, next_position = $7 WHERE id = $1`,
-          [
-            runId,
+            ids,
+            positions,
+            ids.map((id) => ownStep(steps, id).status),
+            ids.map((id) => JSON.stringify(ownStep(steps, id))),
             state.updatedAt,
             state.status,
             state.lastSeq,
             state.error === undefined ? null : JSON.stringify(state.error),
             state.cancelReason ?? null,
-            head.nextPosition,
+            next,
           ],
         );
       }),
@@ -489,11 +475,18 @@ export class PostgresStore implements Store {
     client: pg.PoolClient,
     runId: string,
     lock: boolean,
-  ): Promise<{ state: RunHead; owner?: RunOwner; nextPosition: number } | undefined> {
-    const { rows } = await client.query<HeadRow>(
-      `SELECT pipeline, created_at, updated_at, status, last_seq, error, cancel_reason, owner, next_position
+    stepIds: readonly string[] = [],
+  ): Promise<
+    | { state: RunHead; owner?: RunOwner; nextPosition: number; steps: Array<{ id: string; state: string }> }
+    | undefined
+  > {
+    const { rows } = await client.query<HeadRow & { steps: string | null }>(
+      `SELECT pipeline, created_at, updated_at, status, last_seq, error, cancel_reason, owner, next_position,
+         CASE WHEN cardinality($2::text[]) = 0 THEN NULL ELSE
+           (SELECT json_agg(json_build_object('id', s.step_id, 'state', s.state))::text
+            FROM ${this.#schema}.run_steps s WHERE s.run_id = $1 AND s.step_id = ANY($2::text[])) END AS steps
        FROM ${this.#schema}.runs WHERE id = $1${lock ? ' FOR UPDATE' : ''}`,
-      [runId],
+      [runId, stepIds],
     );
     const row = rows[0];
     if (row === undefined) return undefined;
@@ -508,7 +501,8 @@ export class PostgresStore implements Store {
     if (row.error !== null) state.error = JSON.parse(row.error) as RunState['error'] & object;
     if (row.cancel_reason !== null) state.cancelReason = row.cancel_reason;
     const owner = parseOwner(row.owner);
-    return { state, ...(owner === undefined ? {} : { owner }), nextPosition: row.next_position };
+    const steps = row.steps === null ? [] : (JSON.parse(row.steps) as Array<{ id: string; state: string }>);
+    return { state, ...(owner === undefined ? {} : { owner }), nextPosition: row.next_position, steps };
   }
 
   /** Runs a call; anything but a Beamline error (a lost connection, a failed query) is `CORE_STORE_FAILED`. */

@@ -519,14 +519,17 @@ class JobWriter {
 
   async #update(set: string, values: unknown[]): Promise<boolean> {
     const { schema, pool } = this.connection;
+    // The notification goes in the same statement: one round trip per write.
     const result = await pool.query(
-      `UPDATE ${schema}.jobs SET ${set}, updated_at = now()
-       WHERE id = $1 AND lease_token = $2 AND state = 'running'`,
+      `WITH updated AS (
+         UPDATE ${schema}.jobs SET ${set}, updated_at = now()
+         WHERE id = $1 AND lease_token = $2 AND state = 'running' RETURNING id
+       )
+       SELECT pg_notify('${JOB_CHANNEL}', id) FROM updated`,
       [this.job.id, this.job.token, ...values],
     );
     const ok = result.rowCount === 1;
-    if (ok) this.connection.notify(JOB_CHANNEL, this.job.id);
-    else await this.#countRefused();
+    if (!ok) await this.#countRefused();
     return ok;
   }
 

@@ -32,7 +32,7 @@ export class TestCluster {
   readonly runtimes: Runtime[] = [];
 
   /** A coordinator: the store and the placing plugin on this cluster's schema. */
-  async coordinator(lease = '2s'): Promise<Runtime> {
+  async coordinator(lease = '10s'): Promise<Runtime> {
     const store = await PostgresStore.open({ url: TEST_URL, schema: this.schema });
     const runtime = await createRuntime({
       store,

@@ -1,0 +1,240 @@
+// Benchmarks the distributed mode against raw pg-boss in the same script (the floor: send → fetch →
+// complete, no Beamline), on the test database (scripts/setup-test-env.sh).
+//   npm run bench    (in packages/plugin-postgres)
+// For 1, 2 and 4 workers: N no-op steps at once (fan-out) through a coordinator runtime (PostgresStore +
+// the queue plugin) and in-process QueueWorkers (each with its own connections, concurrency 4), vs N
+// pg-boss jobs sent at once and taken by as many raw fetch/complete loops (concurrency 4 each). The step's
+// runner is a no-op (`noop`: started and exit at once, no process) so that the queue's cost is measured;
+// one row runs `true` through the local runner for the cost with a process. Rounds interleaved, medians.
+// Claim-to-start latency: Beamline, the step's `started` (enqueued) to its `process` event (the worker's
+// process started, as the coordinator records it); raw, `send` to the moment a loop holds the job.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { createRuntime, MemoryStore, Tokens, type ProcessEvent, type Runner } from '@beamline/core';
+import pg from 'pg';
+import PgBoss from 'pg-boss';
+import { Observable } from 'rxjs';
+import { createPostgresPlugin, PostgresStore, QueueConnection, QueueWorker } from '../src/index.js';
+import { parseLabels } from '../src/queue/requirement.js';
+import { TEST_URL } from '../test/support/database.js';
+
+const STEPS = Number(process.env.BENCH_STEPS ?? 200);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const WORKERS = [1, 2, 4];
+const CONCURRENCY = 4;
+
+/** A runner that does nothing: `started`, then `exit 0`. */
+const noop: Runner = {
+  name: 'noop',
+  identity: () => Promise.resolve('noop'),
+  exec: () =>
+    new Observable<ProcessEvent>((subscriber) => {
+      subscriber.next({ type: 'started', pid: 0 });
+      subscriber.next({ type: 'exit', code: 0, signal: null, oomKilled: false });
+      subscriber.complete();
+    }),
+};
+const noopPlugin = {
+  name: 'noop',
+  register: (registry: { addRunner(r: Runner): void }) => registry.addRunner(noop),
+};
+
+interface Measure {
+  stepsPerSecond: number;
+  p50: number;
+  p99: number;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+function median(values: number[]): number {
+  return percentile(values, 50);
+}
+
+async function beamline(workers: number, runner: 'noop' | 'local'): Promise<Measure> {
+  const schema = `bench_${randomBytes(4).toString('hex')}`;
+  const cwd = mkdtempSync(path.join(tmpdir(), 'beamline-pg-bench-'));
+  const store = await PostgresStore.open({ url: TEST_URL, schema });
+  const runtime = await createRuntime({
+    store,
+    cwd,
+    maxParallel: 1_000,
+    plugins: [noopPlugin, createPostgresPlugin({ url: TEST_URL, schema, lease: '30s' })],
+  });
+  const started: Array<{ stop(): Promise<void> }> = [];
+  try {
+    for (let i = 0; i < workers; i++) {
+      const connection = await QueueConnection.open({ url: TEST_URL, schema });
+      const host = await createRuntime({ store: new MemoryStore(), plugins: [noopPlugin] });
+      const worker = new QueueWorker({
+        connection,
+        runners: host.resolve(Tokens.Runners),
+        pool: host.resolve(Tokens.ResourcePool),
+        labels: parseLabels(''),
+        concurrency: CONCURRENCY,
+        pollMs: 200,
+      });
+      worker.start();
+      started.push({
+        stop: async () => {
+          await worker.stop();
+          await connection.close();
+          await host.close();
+        },
+      });
+    }
+    const steps = Object.fromEntries(
+      Array.from({ length: STEPS }, (_, i) => [
+        `s${i}`,
+        { uses: 'exec', needs: [] as string[], runner, cache: false, with: { command: ['true'] } },
+      ]),
+    );
+    const begin = performance.now();
+    const run = await runtime.run({ name: 'bench', steps });
+    const result = await run.done;
+    const seconds = (performance.now() - begin) / 1000;
+    if (result.status !== 'succeeded')
+      throw new Error(
+        `bench run ${result.status}: ${JSON.stringify(result.error ?? Object.values(result.steps).find((step) => step.error)?.error)}`,
+      );
+    const enqueued = new Map<string, number>();
+    const latencies: number[] = [];
+    for await (const event of store.readEvents(run.id, {
+      types: ['started', 'process'],
+    })) {
+      if (event.type === 'started') enqueued.set(event.stepId, event.time);
+      if (event.type === 'process') latencies.push(event.time - (enqueued.get(event.stepId) ?? event.time));
+    }
+    return {
+      stepsPerSecond: STEPS / seconds,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+    };
+  } finally {
+    for (const worker of started) await worker.stop();
+    await runtime.close();
+    await dropSchema(schema);
+  }
+}
+
+async function rawPgBoss(workers: number): Promise<Measure> {
+  const schema = `bench_${randomBytes(4).toString('hex')}`;
+  const queue = 'bench';
+  const sender = new PgBoss({
+    connectionString: TEST_URL,
+    schema: `${schema}_boss`,
+    supervise: false,
+    schedule: false,
+  });
+  await sender.start();
+  await sender.createQueue(queue);
+  const bosses: PgBoss[] = [];
+  for (let i = 0; i < workers; i++) {
+    const boss = new PgBoss({
+      connectionString: TEST_URL,
+      schema: `${schema}_boss`,
+      supervise: false,
+      schedule: false,
+      migrate: false,
+    });
+    await boss.start();
+    bosses.push(boss);
+  }
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let done = 0;
+  let running = true;
+  const loops: Promise<void>[] = [];
+  for (const boss of bosses) {
+    for (let c = 0; c < CONCURRENCY; c++) {
+      loops.push(
+        (async () => {
+          while (running) {
+            const [job] = await boss.fetch<{ i: number }>(queue, { batchSize: 1 });
+            if (job === undefined) {
+              await new Promise((resolve) => setTimeout(resolve, 200));
+              continue;
+            }
+            latencies.push(performance.now() - (sentAt.get(job.id) ?? performance.now()));
+            await boss.complete(queue, job.id);
+            done++;
+          }
+        })(),
+      );
+    }
+  }
+  const begin = performance.now();
+  await Promise.all(
+    Array.from({ length: STEPS }, async (_, i) => {
+      const at = performance.now();
+      const id = await sender.send(queue, { i });
+      if (id !== null) sentAt.set(id, at);
+    }),
+  );
+  while (done < STEPS) await new Promise((resolve) => setTimeout(resolve, 5));
+  const seconds = (performance.now() - begin) / 1000;
+  running = false;
+  await Promise.all(loops);
+  for (const boss of [sender, ...bosses]) await boss.stop({ graceful: false, wait: true, close: true });
+  await dropSchema(`${schema}_boss`);
+  return { stepsPerSecond: STEPS / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_URL });
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await client.end();
+}
+
+const rows: Array<Record<string, string | number>> = [];
+const load = loadavg()[0]!.toFixed(1);
+for (const workers of WORKERS) {
+  const ours: Measure[] = [];
+  const raw: Measure[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    // Interleaved, alternating which goes first.
+    if (round % 2 === 0) {
+      ours.push(await beamline(workers, 'noop'));
+      raw.push(await rawPgBoss(workers));
+    } else {
+      raw.push(await rawPgBoss(workers));
+      ours.push(await beamline(workers, 'noop'));
+    }
+  }
+  const m = (list: Measure[], key: keyof Measure) => median(list.map((x) => x[key]));
+  rows.push({
+    workers,
+    'beamline steps/s': Math.round(m(ours, 'stepsPerSecond')),
+    'raw pg-boss jobs/s': Math.round(m(raw, 'stepsPerSecond')),
+    ratio: Number((m(ours, 'stepsPerSecond') / m(raw, 'stepsPerSecond')).toFixed(2)),
+    'beamline claim-to-start p50/p99 ms': `${Math.round(m(ours, 'p50'))} / ${Math.round(m(ours, 'p99'))}`,
+    'raw p50/p99 ms': `${Math.round(m(raw, 'p50'))} / ${Math.round(m(raw, 'p99'))}`,
+    'beamline ms/step': Number((1000 / m(ours, 'stepsPerSecond')).toFixed(1)),
+  });
+}
+const withProcess = await beamline(2, 'local');
+const result = {
+  machine: `${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, load ${load} at start`,
+  steps: STEPS,
+  rounds: ROUNDS,
+  concurrencyPerWorker: CONCURRENCY,
+  rows,
+  localTrueWith2Workers: {
+    stepsPerSecond: Math.round(withProcess.stepsPerSecond),
+    p50: Math.round(withProcess.p50),
+    p99: Math.round(withProcess.p99),
+  },
+};
+console.table(rows);
+console.log(JSON.stringify(result, null, 2));
+mkdirSync(path.join(process.cwd(), 'bench-results'), { recursive: true });
+writeFileSync(
+  path.join(process.cwd(), 'bench-results', 'postgres.json'),
+  `${JSON.stringify(result, null, 2)}\n`,
+);
