@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -84,5 +84,18 @@ describe('the petric program', () => {
     const again = await petric('run', '--root', root, '--budget', '20s', '--gpus', '');
     expect(again.out).toContain('local-v1-mini: cached');
     expect((await petric('rank', '--root', root)).out).toBe('1) local/v1\n');
+
+    // New data: the one command runs the submission again; the earlier log is moved aside, not mixed in.
+    writeFileSync(join(root, 'data', 'mini', 'penalisation_factor.txt'), '0.002\n');
+    const rerun = await petric('run', '--root', root, '--budget', '20s', '--gpus', '');
+    expect(rerun.out).toContain('local-v1-mini: succeeded (converged)');
+    expect(
+      readdirSync(join(root, 'logs', 'local', 'v1', 'mini')).filter((n) => n.startsWith('events.out')),
+    ).toHaveLength(1);
+    expect(
+      readdirSync(join(root, 'superseded', 'local', 'v1', 'mini'), { recursive: true }).filter((n) =>
+        String(n).includes('events.out'),
+      ),
+    ).toHaveLength(1);
   }, 60_000);
 });

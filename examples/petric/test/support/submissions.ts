@@ -9,11 +9,14 @@ export const BUSYBOX = process.env.BEAMLINE_TEST_IMAGE ?? 'beamline-test/busybox
 /**
  * A submission for the tests, with no reconstruction in it: a busybox shell script that replays a
  * recorded trajectory of images for its dataset (`traj/<dataset>/iter_<k>.hv`), reporting each with
- * `::image`, `delay` seconds apart; on a dataset whose name starts with `crash` it fails.
+ * `::image`, `delay` seconds apart; on a dataset whose name starts with `crash` it fails, and in a
+ * container it fails (exit 9) if it can write to the data folder.
  */
 const RUN_SCRIPT = `#!/bin/sh
 set -e
 case "$PETRIC_DATASET" in crash*) echo "boom on $PETRIC_DATASET" >&2; exit 3;; esac
+# In a container the data is mounted read-only: a write there must fail.
+if [ "$PETRIC_SRCDIR" = /data ] && touch /data/.probe 2>/dev/null; then echo "/data is writable" >&2; exit 9; fi
 here=$(dirname "$0")
 k=0
 while [ -f "$here/traj/$PETRIC_DATASET/iter_$k.v" ]; do
