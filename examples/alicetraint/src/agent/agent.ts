@@ -3,6 +3,7 @@ import {
   createRuntime,
   isCoreError,
   SqliteStore,
+  Tokens,
   type BackoffPolicy,
   type RunEvent,
   type RunHandle,
@@ -146,12 +147,12 @@ export class AliceAgent {
       writeFileSync(join(folders.work, 'train.json'), JSON.stringify(task.Configuration ?? {}, null, 2));
     }
     const runtime = await this.createRuntime(folders.work);
-    let result: RunResult | 'finished';
+    let result: RunResult | 'finished' | 'failed';
     let cancelledByServer = false;
     try {
       const handle = await this.startRun(runtime, state);
-      if (handle === 'finished') {
-        result = 'finished';
+      if (handle === 'finished' || handle === 'failed') {
+        result = handle;
       } else {
         this.current = handle;
         if (this.stopping.signal.aborted) handle.cancel('agent stopping');
@@ -171,11 +172,11 @@ export class AliceAgent {
     } finally {
       await runtime.close();
     }
-    if (result === 'finished' || result.status === 'succeeded') {
+    if (result === 'finished' || (result !== 'failed' && result.status === 'succeeded')) {
       this.say(`task ${task.ID}: completed`);
       return this.finish(task.ID, 'completed');
     }
-    if (result.status === 'cancelled') {
+    if (result !== 'failed' && result.status === 'cancelled') {
       if (cancelledByServer) {
         this.say(`task ${task.ID}: ${result.error?.message ?? 'cancelled by the coordinator'}`);
         return this.finish(task.ID, 'cancelled');
@@ -184,11 +185,15 @@ export class AliceAgent {
       this.options.onTaskEnd?.(task.ID, 'stopped');
       return;
     }
-    const failedStep = Object.entries(result.steps).find(([, s]) => s.status === 'failed');
-    this.say(
-      `task ${task.ID}: failed${failedStep ? ` in ${failedStep[0]}` : ''}: ${result.error?.message ?? failedStep?.[1].error?.message ?? 'unknown error'}`,
-    );
-    const failed: TaskState = { ...state, failed: true, runId: result.runId };
+    if (result === 'failed') {
+      this.say(`task ${task.ID}: its run had failed before the agent stopped`);
+    } else {
+      const failedStep = Object.entries(result.steps).find(([, s]) => s.status === 'failed');
+      this.say(
+        `task ${task.ID}: failed${failedStep ? ` in ${failedStep[0]}` : ''}: ${result.error?.message ?? failedStep?.[1].error?.message ?? 'unknown error'}`,
+      );
+    }
+    const failed: TaskState = { ...state, failed: true, ...(result !== 'failed' && { runId: result.runId }) };
     this.state.write(failed);
     return this.finishFailed(failed);
   }
@@ -254,9 +259,15 @@ export class AliceAgent {
     });
   }
 
-  /** A new run for a new task, or the recorded run resumed; `finished` when it had already succeeded. */
-  private async startRun(runtime: Runtime, state: TaskState): Promise<RunHandle | 'finished'> {
+  /**
+   * A new run for a new task, or the recorded run resumed; `finished` when it had already succeeded,
+   * `failed` when it had failed (an agent stopped between the failure and recording it): a failed task
+   * is reported, not run again.
+   */
+  private async startRun(runtime: Runtime, state: TaskState): Promise<RunHandle | 'finished' | 'failed'> {
     if (state.runId !== undefined) {
+      const recorded = await runtime.resolve(Tokens.Store).runState(state.runId);
+      if (recorded?.status === 'failed') return 'failed';
       try {
         const handle = await runtime.resume(state.runId);
         this.say(`task ${state.task.ID}: resuming run ${state.runId}`);

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AliceAgent, type TaskOutcome } from '../../src/agent/agent.js';
@@ -236,5 +236,36 @@ describe('the agent against a server that behaves as the Go web interface', () =
     expect(second.outcomes).toEqual([[62, 'failed']]);
     expect(refused.posted).toEqual([0]);
     expect(second.log.some((l) => /task 62: failed in download: .*422/.test(l))).toBe(true);
+  });
+
+  it('a task whose run had failed when the agent stopped is reported Failed at the next start, not run again', async () => {
+    const task = server.addTask({
+      ID: 71,
+      AODFiles: fixture.aods,
+      Configuration: { standin: { fail: 'process' } },
+    });
+    server.statusFailures = 1_000_000;
+    const env = agentEnv(fixture.dir, server.url, storage.url, MACHINE);
+    const log: string[] = [];
+    const agent = new AliceAgent({
+      config: loadAgentConfig({ env, cwd: fixture.dir }),
+      log: (line) => {
+        log.push(line);
+        if (line.includes('posting Failed')) agent.stop();
+      },
+    });
+    await agent.run();
+    const statePath = join(fixture.dir, 'agent', 'data', 'agent-task.json');
+    const state = JSON.parse(readFileSync(statePath, 'utf8')) as { failed?: boolean; runId?: string };
+    expect(state.failed).toBe(true);
+    // As if the agent had stopped before it recorded the failure.
+    delete state.failed;
+    writeFileSync(statePath, JSON.stringify(state));
+    server.statusFailures = 0;
+    const { outcomes, log: second } = await runAgent(1, env);
+    expect(outcomes).toEqual([[71, 'failed']]);
+    expect(second.some((l) => l.includes('task 71: its run had failed before the agent stopped'))).toBe(true);
+    expect(task.posted).toEqual([0]);
+    expect(task.results.filter((r) => r.Name === 'pdi_process_err.log')).toHaveLength(1);
   });
 });

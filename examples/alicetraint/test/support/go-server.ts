@@ -54,6 +54,8 @@ export class FakeGoServer {
   failWith: number | undefined;
   /** Result uploads still to answer with `uploadFailure.status` (a proxy in trouble, a refusal). */
   uploadFailure = { remaining: 0, status: 503 };
+  /** Status posts still to answer with 503. */
+  statusFailures = 0;
   url = '';
 
   addMachine(id: number, secret: string): void {
@@ -117,6 +119,10 @@ export class FakeGoServer {
     let m = /^\/training-machines\/([^/]+)\/training-task$/.exec(url.pathname);
     if (m && (method === 'GET' || method === 'HEAD')) return this.poll(m[1]!, req, res);
     m = /^\/training-tasks\/([^/]+)\/status$/.exec(url.pathname);
+    if (m && method === 'POST' && this.statusFailures > 0) {
+      this.statusFailures--;
+      return httpError(res, 'status refused by the test', 503);
+    }
     if (m && method === 'POST') return this.status(m[1]!, req, body, res);
     m = /^\/training-tasks\/([^/]+)\/training-task-results$/.exec(url.pathname);
     if (m && method === 'POST' && this.uploadFailure.remaining > 0) {
