@@ -123,6 +123,28 @@ function contentTypeOf(name: string): string {
   return type;
 }
 
+/**
+ * A date formatter remembering its last second: the members of a folder were mostly written within
+ * the same few seconds, and a listing of 10,000 formats two dates for each.
+ */
+function perSecond(format: (second: number) => string): (ms: number) => string {
+  let lastSecond = Number.NaN;
+  let last = '';
+  return (ms) => {
+    const second = Math.floor(ms / 1000);
+    if (second !== lastSecond) {
+      last = format(second);
+      lastSecond = second;
+    }
+    return last;
+  };
+}
+
+/** `Sun, 06 Dec 2026 23:10:59 GMT` (RFC 9110 date, whole seconds). */
+const httpDate = perSecond((second) => new Date(second * 1000).toUTCString());
+/** `2026-12-06T23:10:59Z` (RFC 3339, whole seconds). */
+const isoDate = perSecond((second) => new Date(second * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+
 /** How each live property is written, by `{ns}local` key. */
 const LIVE_RENDER = new Map<string, LiveRender>([
   [
@@ -133,14 +155,14 @@ const LIVE_RENDER = new Map<string, LiveRender>([
   [
     propertyKey(DAV, 'getlastmodified'),
     (facts) =>
-      `<D:getlastmodified>${new Date(facts.stats ? Number(facts.stats.mtimeMs) : facts.now).toUTCString()}</D:getlastmodified>`,
+      `<D:getlastmodified>${httpDate(facts.stats ? Number(facts.stats.mtimeMs) : facts.now)}</D:getlastmodified>`,
   ],
   [
     propertyKey(DAV, 'creationdate'),
     ({ stats }) => {
       if (!stats) return undefined;
       const birth = Number(stats.birthtimeMs) > 0 ? Number(stats.birthtimeMs) : Number(stats.ctimeMs);
-      return `<D:creationdate>${new Date(birth).toISOString().replace(/\.\d{3}Z$/, 'Z')}</D:creationdate>`;
+      return `<D:creationdate>${isoDate(birth)}</D:creationdate>`;
     },
   ],
   [

@@ -31,6 +31,9 @@ export function hasBody(req: IncomingMessage): boolean {
 
 const XML_HEAD = '<?xml version="1.0" encoding="utf-8"?>\n';
 
+/** A multistatus body is handed to the socket in pieces of about this many characters. */
+const FLUSH_AT = 256 * 1024;
+
 /** Sends an error response: plain text, or an RFC 4918 `DAV:error` body for a precondition. */
 export function sendError(res: ServerResponse, error: HttpError, head: boolean): void {
   if (res.headersSent) {
@@ -73,7 +76,7 @@ export class MultistatusWriter {
   /** Adds a `<D:response>` (already serialized); waits when the client reads slower than we write. */
   async add(xml: string): Promise<void> {
     this.buffer += xml;
-    if (this.buffer.length >= 64 * 1024) await this.flush();
+    if (this.buffer.length >= FLUSH_AT) await this.flush();
   }
 
   private async flush(): Promise<void> {

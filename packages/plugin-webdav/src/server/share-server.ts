@@ -62,6 +62,13 @@ export interface ListenOptions {
   readonly tls?: { readonly cert: string; readonly key: string };
 }
 
+/** What the access event of a request reports, filled in while it is handled. */
+interface Seen {
+  path: string;
+  principal: AuthenticatedPrincipal | undefined;
+  reason: string | undefined;
+}
+
 /** Largest body of a refused request that is read and dropped instead of closing the connection. */
 const DRAIN_REFUSED_BODY = 16 * 1024 * 1024;
 
@@ -249,12 +256,65 @@ export class ShareServer {
    * as a warning.
    */
   async handle(req: IncomingMessage, res: ServerResponse, options: HandleOptions = {}): Promise<void> {
+    const method = (req.method ?? '').toUpperCase();
+    const seen: Seen = {
+      path: (req.url ?? '').split('?')[0]?.slice(0, 300) ?? '',
+      principal: undefined,
+      reason: undefined,
+    };
+    // The access event costs a timestamp, wrapped write/end and a close listener per request: only
+    // when an access log or a listener wants it (a listener added later sees the requests after).
+    if (this.accessLog !== undefined || this.events.listenerCount('access') > 0)
+      this.track(req, res, method, seen);
+    try {
+      res.setHeader('DAV', '1, 2');
+      res.setHeader('MS-Author-Via', 'DAV');
+      this.cors(req, res);
+      const parsed = parseRequestPath(req.url ?? '/');
+      seen.path = `/${parsed.segments.join('/')}${parsed.trailingSlash ? '/' : ''}`;
+      const base = [...(options.base ?? []), ...this.core.config.mount];
+      if (!base.every((segment, index) => parsed.segments[index] === segment))
+        throw new HttpError(404, 'not found');
+      if (
+        method === 'OPTIONS' &&
+        req.headers.origin !== undefined &&
+        req.headers['access-control-request-method'] !== undefined
+      ) {
+        res.statusCode = 204;
+        res.end();
+        return;
+      }
+      const principal = await this.core.auth.authenticate(req);
+      seen.principal = principal;
+      await this.dispatch(req, res, method, principal, base, parsed);
+    } catch (error) {
+      let failure = isHttpError(error) ? error : errnoStatus(error);
+      if (!failure) {
+        this.core.warn(`${method} ${seen.path} failed: ${(error as Error).message ?? String(error)}`, {
+          method,
+          path: seen.path,
+          stack: (error as Error).stack,
+        });
+        failure = new HttpError(500, 'internal error');
+      }
+      seen.reason = failure.message;
+      if (hasBody(req) && !req.readableEnded) {
+        // A refused request's body: a small one (declared, the client not waiting for 100 Continue) is
+        // read and dropped, so a client still sending it gets the answer rather than a reset connection;
+        // a large or unknown one is not read to its end, the connection closes after the answer.
+        const declared = Number(req.headers['content-length']);
+        if (req.headers.expect === undefined && declared <= DRAIN_REFUSED_BODY) req.resume();
+        else res.setHeader('Connection', 'close');
+      }
+      if (failure.status === 499) res.destroy();
+      else sendError(res, failure, method === 'HEAD');
+    }
+  }
+
+  /** Counts the response's bytes and reports the request as an access event when it closes. */
+  private track(req: IncomingMessage, res: ServerResponse, method: string, seen: Seen): void {
     const started = performance.now();
     const time = new Date(this.core.now()).toISOString();
-    const method = (req.method ?? '').toUpperCase();
-    let path = (req.url ?? '').split('?')[0]?.slice(0, 300) ?? '';
-    let principal: AuthenticatedPrincipal | undefined;
-    let reason: string | undefined;
     let bytes = 0;
     const write = res.write.bind(res) as (chunk: unknown, ...rest: unknown[]) => boolean;
     const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
@@ -270,61 +330,19 @@ export class ShareServer {
       const event: AccessEvent = {
         time,
         method,
-        path,
-        user: principal?.name,
+        path: seen.path,
+        user: seen.principal?.name,
         status: res.statusCode,
         bytes,
         bytesIn:
           req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']),
         durationMs: Math.round((performance.now() - started) * 10) / 10,
         address: req.socket.remoteAddress,
-        ...(reason !== undefined && { reason }),
+        ...(seen.reason !== undefined && { reason: seen.reason }),
       };
       this.accessLog?.write(event);
       this.events.emit('access', event);
     });
-    try {
-      res.setHeader('DAV', '1, 2');
-      res.setHeader('MS-Author-Via', 'DAV');
-      this.cors(req, res);
-      const parsed = parseRequestPath(req.url ?? '/');
-      path = `/${parsed.segments.join('/')}${parsed.trailingSlash ? '/' : ''}`;
-      const base = [...(options.base ?? []), ...this.core.config.mount];
-      if (!base.every((segment, index) => parsed.segments[index] === segment))
-        throw new HttpError(404, 'not found');
-      if (
-        method === 'OPTIONS' &&
-        req.headers.origin !== undefined &&
-        req.headers['access-control-request-method'] !== undefined
-      ) {
-        res.statusCode = 204;
-        res.end();
-        return;
-      }
-      principal = await this.core.auth.authenticate(req);
-      await this.dispatch(req, res, method, principal, base, parsed);
-    } catch (error) {
-      let failure = isHttpError(error) ? error : errnoStatus(error);
-      if (!failure) {
-        this.core.warn(`${method} ${path} failed: ${(error as Error).message ?? String(error)}`, {
-          method,
-          path,
-          stack: (error as Error).stack,
-        });
-        failure = new HttpError(500, 'internal error');
-      }
-      reason = failure.message;
-      if (hasBody(req) && !req.readableEnded) {
-        // A refused request's body: a small one (declared, the client not waiting for 100 Continue) is
-        // read and dropped, so a client still sending it gets the answer rather than a reset connection;
-        // a large or unknown one is not read to its end, the connection closes after the answer.
-        const declared = Number(req.headers['content-length']);
-        if (req.headers.expect === undefined && declared <= DRAIN_REFUSED_BODY) req.resume();
-        else res.setHeader('Connection', 'close');
-      }
-      if (failure.status === 499) res.destroy();
-      else sendError(res, failure, method === 'HEAD');
-    }
   }
 
   /**
