@@ -79,7 +79,8 @@ describe.runIf(run)('a challenge run in Docker containers', () => {
       );
     }
 
-    // Every scalar in the event file is a metric event of the run, with the same step and float32 value.
+    // Every scalar in the event file is a metric event of the run, with the same tag, step and float32
+    // value; its wall time is the budget clock's (metric time excluded), never after the event's own time.
     const dir = join(paths.logs, 'fastteam', 'v1', 'nema');
     const files = readdirSync(dir).filter((n) => n.startsWith('events.out.tfevents.'));
     expect(files).toHaveLength(1);
@@ -93,15 +94,23 @@ describe.runIf(run)('a challenge run in Docker containers', () => {
     expect(scalars[0]).toEqual({ tag: 'reset', step: -1, value: 0 });
     const store = SqliteStore.open({ cwd: root });
     const metricEvents: { tag: string; step: number; value: number }[] = [];
+    const recordedAt: number[] = [];
     for await (const e of store.readEvents(result.runId)) {
-      if (e.type === 'metric' && e.stepId === 'fastteam-v1-nema')
+      if (e.type === 'metric' && e.stepId === 'fastteam-v1-nema') {
         metricEvents.push({ tag: e.name, step: e.step!, value: Math.fround(e.value) });
+        recordedAt.push(e.time / 1000);
+      }
     }
     await store.close();
-    expect(scalars.slice(1)).toEqual(metricEvents);
+    expect(scalars).toEqual(metricEvents);
     expect(new Set(metricEvents.map((m) => m.tag))).toEqual(
-      new Set(['RMSE_whole_object', 'RMSE_background', 'AEM_VOI_cold_sphere', 'AEM_VOI_hot_sphere']),
+      new Set(['reset', 'RMSE_whole_object', 'RMSE_background', 'AEM_VOI_cold_sphere', 'AEM_VOI_hot_sphere']),
     );
+    const wallTimes = events.slice(1).map((e) => e.wallTime!);
+    wallTimes.forEach((t, i) => {
+      expect(t).toBeLessThanOrEqual(recordedAt[i]! + 0.001);
+      if (i > 0) expect(t).toBeGreaterThanOrEqual(wallTimes[i - 1]!);
+    });
 
     // The slow submission's log ends with the budget's reset marker.
     const slowDir = join(paths.logs, 'slowteam', 'v1', 'nema');

@@ -127,7 +127,13 @@ async function evaluate(
   // An earlier attempt of this step that did not finish (crash, kill -9, failure) is not a run.
   const attemptFile = join(ctx.stepDir, ATTEMPT_FILE);
   const previous = await readFile(attemptFile, 'utf8').then(
-    (t) => JSON.parse(t) as { eventFile?: string },
+    (t) => {
+      try {
+        return JSON.parse(t) as { eventFile?: string };
+      } catch {
+        return undefined; // written by an attempt killed mid-write
+      }
+    },
     () => undefined,
   );
   const existing = (await readdir(outDir)).filter((n) => n.startsWith('events.out.tfevents.'));
@@ -152,7 +158,12 @@ async function evaluate(
   const writer = EventFileWriter.create(outDir);
   await writeFile(attemptFile, JSON.stringify({ eventFile: writer.path }));
   const clock = new BudgetClock(p.budgetSeconds);
-  writer.addScalar('reset', 0, -1, clock.reset());
+  // Every scalar is also a run event: the `reset` time-origin markers too.
+  const reset = (step: number, wallTime: number) => {
+    writer.addScalar('reset', 0, step, wallTime);
+    emit({ type: 'metric', name: 'reset', value: 0, step });
+  };
+  reset(-1, clock.reset());
   if (!metrics)
     emit({
       type: 'log',
@@ -174,7 +185,7 @@ async function evaluate(
   const finish = (why: Outcome, step: number) => {
     if (outcome) return;
     outcome = why;
-    if (why === 'budget') writer.addScalar('reset', 0, step, clock.now());
+    if (why === 'budget') reset(step, clock.now());
     emit({
       type: 'log',
       stream: 'system',
