@@ -151,3 +151,29 @@ describe('readiness and shutdown (R1, R2)', () => {
     expect(results.filter((r) => r.status === 'fulfilled').length).toBe(10);
   });
 });
+
+describe('request size', () => {
+  test('a body over maxInputSize is a 400 naming the limit, the connection closes, the server answers on', async () => {
+    const { base, client } = await serve({ loadModels: ['simple'], maxInputSize: 4096 });
+    const big = Buffer.alloc(64 * 1024, 0x20);
+    const declared = await raw(base, 'POST', '/v2/models/simple/infer', big);
+    expect(declared.status).toBe(400);
+    expect((declared.json as { error: string }).error).toMatch(
+      /exceeds the maximum input size of 4096 bytes/,
+    );
+    // Without a Content-Length (chunked), the limit is enforced while reading.
+    const chunked = await raw(
+      base,
+      'POST',
+      '/v2/models/simple/infer',
+      [big.subarray(0, 3000), big.subarray(3000)],
+      {
+        'Transfer-Encoding': 'chunked',
+      },
+    );
+    expect(chunked.status).toBe(400);
+    expect((chunked.json as { error: string }).error).toMatch(/exceeds the maximum input size/);
+    expect(chunked.headers.connection).toBe('close');
+    expect((await client.infer('simple', simpleInputs())).outputs).toHaveLength(2);
+  });
+});

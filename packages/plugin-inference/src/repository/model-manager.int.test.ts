@@ -205,6 +205,31 @@ describe('versions and reloads', () => {
     expect(first.state).toBe('UNAVAILABLE');
   });
 
+  test('a version whose workers all died is not ready, the server says so, and a reload brings it back', async () => {
+    const dir = await repo();
+    await writeModel(dir, 'simple', addSubModel(), {});
+    const served = manager({ repository: dir, controlMode: 'explicit', loadModels: ['simple'] });
+    await served.start();
+    const version = served.resolve('simple');
+    // What a crashed worker looks like from outside: its thread is gone.
+    const instances = (version as unknown as { instances: { worker: { close(): Promise<void> } }[] })
+      .instances;
+    await Promise.all(instances.map((instance) => instance.worker.close()));
+    expect(served.ready).toBe(false);
+    expect(() => served.resolve('simple')).toThrow(/not ready/);
+    expect(await served.index(false)).toEqual([
+      {
+        name: 'simple',
+        version: '1',
+        state: 'UNAVAILABLE',
+        reason: expect.stringMatching(/every instance .* stopped/) as string,
+      },
+    ]);
+    await served.load('simple');
+    expect(served.ready).toBe(true);
+    expect((await served.resolve('simple').infer(request(1))).outputs).toHaveLength(2);
+  });
+
   test('unload waits for in-flight requests, then the model is gone', async () => {
     const dir = await repo();
     await writeModel(dir, 'simple', addSubModel(), {});

@@ -127,8 +127,8 @@ export class ModelManager {
     if (this.stopped) return false;
     for (const entry of this.models.values()) {
       if (!entry.wanted) continue;
-      if (entry.loading && entry.versions.size === 0) return false;
-      if (entry.versions.size === 0) return false;
+      if (![...entry.versions.values()].some((version) => version.state === 'READY' && version.healthy))
+        return false;
     }
     return true;
   }
@@ -156,12 +156,14 @@ export class ModelManager {
           'INFERENCE_NOT_FOUND',
           `Request for unknown model: '${name}' version ${version} is not found`,
         );
-      if (found.state !== 'READY') throw new InferenceError('INFERENCE_NOT_READY', 'Model version not ready');
+      if (found.state !== 'READY' || !found.healthy)
+        throw new InferenceError('INFERENCE_NOT_READY', 'Model version not ready');
       return found;
     }
     let best: ModelVersion | undefined;
     for (const candidate of entry.versions.values()) {
-      if (candidate.state === 'READY' && (!best || candidate.version > best.version)) best = candidate;
+      if (candidate.state === 'READY' && candidate.healthy && (!best || candidate.version > best.version))
+        best = candidate;
     }
     if (!best)
       throw new InferenceError(
@@ -199,12 +201,13 @@ export class ModelManager {
         continue;
       }
       for (const version of [...entry.versions.values()].sort((a, b) => a.version - b.version)) {
-        if (readyOnly && version.state !== 'READY') continue;
+        const dead = version.state === 'READY' && !version.healthy;
+        if (readyOnly && (version.state !== 'READY' || dead)) continue;
         list.push({
           name,
           version: String(version.version),
-          state: version.state === 'READY' ? 'READY' : version.state,
-          reason: '',
+          state: dead ? 'UNAVAILABLE' : version.state,
+          reason: dead ? 'every instance of this version has stopped; reload the model' : '',
         });
       }
     }

@@ -106,6 +106,11 @@ export class ModelVersion {
     return this.queue.length + this.executing;
   }
 
+  /** False once every instance's worker has died (the version can no longer serve). */
+  get healthy(): boolean {
+    return this.instances.some((instance) => instance.worker.alive);
+  }
+
   /** The execution provider serving this version (`cpu`, `cuda`, …). */
   get provider(): string {
     return this.session.provider;

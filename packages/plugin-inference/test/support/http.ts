@@ -39,7 +39,7 @@ export function raw(
         method,
         path,
         agent: agent ?? false,
-        headers: { 'Content-Length': length, ...headers },
+        headers: 'Transfer-Encoding' in headers ? headers : { 'Content-Length': length, ...headers },
       },
       (res) => {
         const parts: Buffer[] = [];
