@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { TaskStatus } from '../client/wire.js';
+import { AliceError } from '../errors/alice-error.js';
 import type { CoordinatorStore } from './coordinator-store.js';
 import type { MachineRow, ResultRow, StatusOutcome, TaskRow } from './sqlite-coordinator-store.js';
 import { machineTransitionError } from './transitions.js';
@@ -112,7 +113,11 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
       `);
     } catch (error) {
       await pool.end().catch(() => undefined);
-      throw error;
+      throw new AliceError(
+        'ALICE_UNREACHABLE',
+        `PostgreSQL at ${redacted(options.url)}: ${(error as Error).message || String(error)}`,
+        { cause: error },
+      );
     }
     return new PostgresCoordinatorStore(pool);
   }
@@ -338,5 +343,16 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
     } finally {
       client.release();
     }
+  }
+}
+
+/** The URL without its password, for messages. */
+function redacted(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.href;
+  } catch {
+    return 'the given URL';
   }
 }
