@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import {
   defineCommand,
   type Artifact,
@@ -64,6 +65,8 @@ export type Outcome = 'converged' | 'budget' | 'finished';
 const IMAGE_LINE = /^::image\s+(\d{1,9})\s+(\S.*?)\s*$/;
 const ATTEMPT_FILE = 'petric-attempt.json';
 const STDERR_TAIL = 4096;
+/** Longest stdout line looked at for an `::image` report; output is never buffered beyond it. */
+const MAX_LINE = 64 * 1024;
 /** A submission reporting images that cannot be read gets this many log lines about it, not one per line. */
 const MAX_UNREADABLE_LOGGED = 20;
 
@@ -233,17 +236,24 @@ async function evaluate(
     else if (clock.expired()) finish('budget', iteration + 1);
   };
 
+  const decoder = new StringDecoder('utf8');
+  let overlong = false; // inside a line longer than MAX_LINE: no report, skipped to its end
   const onStdout = (data: Buffer) => {
-    pending += data.toString('utf8');
+    pending += decoder.write(data);
     let nl: number;
     while ((nl = pending.indexOf('\n')) >= 0) {
       const line = pending.slice(0, nl);
       pending = pending.slice(nl + 1);
-      const m = IMAGE_LINE.exec(line);
+      const m = overlong ? null : IMAGE_LINE.exec(line);
+      overlong = false;
       if (m) {
         const [, n, file] = m;
         chain = chain.then(() => onImage(Number(n), file!));
       }
+    }
+    if (pending.length > MAX_LINE) {
+      pending = '';
+      overlong = true;
     }
   };
 
