@@ -14,6 +14,14 @@ export interface ConnectionOptions {
   maxConnections?: number;
   /** How long opening a connection may take, in milliseconds (default 10,000). */
   connectTimeoutMs?: number;
+  /**
+   * Whether a commit waits for the server's WAL flush (`synchronous_commit`, default false). Either way a
+   * committed write survives `kill -9` of this process and a clean restart of the server, which the core's
+   * Store contract asks for (the embedded SQLite store makes the same choice, `synchronous=NORMAL`); only a
+   * crash of the database server itself (or its host) may then lose the last fraction of a second of
+   * commits. `true` waits for the flush: several milliseconds more per step on a busy disk.
+   */
+  synchronousCommit?: boolean;
   /** Told about a connection that failed while idle (the server restarted); the pool replaces it. */
   onIdleError?: (error: Error) => void;
 }
@@ -69,6 +77,7 @@ export async function openPool(options: ConnectionOptions): Promise<pg.Pool> {
     max: options.maxConnections ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     idleTimeoutMillis: 30_000,
+    ...(options.synchronousCommit === true ? {} : { options: '-c synchronous_commit=off' }),
     // A backend that the server killed, or a restart, must not crash the process.
     allowExitOnIdle: true,
   });

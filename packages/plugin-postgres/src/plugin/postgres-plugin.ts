@@ -14,7 +14,10 @@ export interface PostgresPluginOptions {
    * (`30s`) or milliseconds; default 30 s. Workers renew three times per lease.
    */
   lease?: string | number;
-  /** How often the coordinator looks at a running job when no notification comes (ms, default 1,000). */
+  /**
+   * How often the coordinator looks at a job when no notification comes (ms, default 5,000): a fallback
+   * for a lost notification (job changes are pushed with `NOTIFY`), so it costs latency only then.
+   */
   pollMs?: number;
 }
 
@@ -46,7 +49,7 @@ export function createPostgresPlugin(options: PostgresPluginOptions): Plugin {
     name: 'postgres',
     register(registry) {
       registry.placeRunners(
-        (runner) => new QueueRunner(runner, connected, { leaseMs, pollMs: options.pollMs ?? 1_000 }),
+        (runner) => new QueueRunner(runner, connected, { leaseMs, pollMs: options.pollMs ?? 5_000 }),
       );
     },
     async start(context) {

@@ -30,7 +30,7 @@ type Listener = (payload: string) => void;
  */
 export class QueueConnection {
   readonly #listeners = new Map<string, Set<Listener>>();
-  readonly #queues = new Set<string>();
+  readonly #queues = new Map<string, Promise<void>>();
   #listenClient: pg.Client | undefined;
   #closed = false;
 
@@ -95,17 +95,54 @@ export class QueueConnection {
     }
   }
 
-  /** The pg-boss queue for a requirement, created (and described for workers) on first use. */
-  async ensureQueue(requirement: Requirement): Promise<string> {
+  /**
+   * The pg-boss queue for a requirement, created (and described for workers) on first use. Creating a
+   * pg-boss queue is DDL (a partition): concurrent creations of the same queue deadlock, so this process
+   * creates each queue once, and processes take an advisory lock around the creation.
+   */
+  ensureQueue(requirement: Requirement): Promise<string> {
     const name = queueName(requirement);
-    if (this.#queues.has(name)) return name;
-    await this.boss.createQueue(name, { name, retryLimit: 1_000_000, expireInSeconds: 60 });
-    await this.pool.query(
-      `INSERT INTO ${this.schema}.queues (name, requirement) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
-      [name, JSON.stringify(requirement)],
-    );
-    this.#queues.add(name);
-    return name;
+    let creating = this.#queues.get(name);
+    if (creating === undefined) {
+      creating = this.#createQueue(name, requirement);
+      this.#queues.set(name, creating);
+      // A failed creation is tried again by the next caller.
+      creating.catch(() => this.#queues.delete(name));
+    }
+    return creating.then(() => name);
+  }
+
+  async #createQueue(name: string, requirement: Requirement): Promise<void> {
+    const known = await this.pool.query(`SELECT 1 FROM ${this.schema}.queues WHERE name = $1`, [name]);
+    if (known.rowCount === 1) return;
+    const client = await this.pool.connect();
+    const ignore = (): void => undefined;
+    client.on('error', ignore);
+    try {
+      await client.query('SELECT pg_advisory_lock(hashtext($1))', [`beamline-queue-create:${this.schema}`]);
+      try {
+        const again = await client.query(`SELECT 1 FROM ${this.schema}.queues WHERE name = $1`, [name]);
+        if (again.rowCount === 1) return;
+        if ((await this.boss.getQueue(name)) === null) {
+          await this.boss.createQueue(name, {
+            name,
+            retryLimit: 1_000_000,
+            expireInSeconds: 60,
+          });
+        }
+        await client.query(
+          `INSERT INTO ${this.schema}.queues (name, requirement) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
+          [name, JSON.stringify(requirement)],
+        );
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtext($1))', [
+          `beamline-queue-create:${this.schema}`,
+        ]);
+      }
+    } finally {
+      client.off('error', ignore);
+      client.release();
+    }
   }
 
   /** Every queue with its requirement. */

@@ -90,7 +90,12 @@ export class QueueWorker {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#stopListening = this.#options.connection.on(QUEUE_CHANNEL, () => this.#wakeUp());
+    this.#stopListening = this.#options.connection.on(QUEUE_CHANNEL, (queue) => {
+      // A queue this worker has not seen yet: read the list again now rather than at the next refresh.
+      if (queue !== '' && !this.#queues.names.includes(queue))
+        this.#queues = { at: 0, names: this.#queues.names };
+      this.#wakeUp();
+    });
     this.#loop = this.#run();
   }
 
