@@ -5,7 +5,7 @@ import { SqliteStore } from '@beamline/core';
 import { requireService } from '@beamline/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readEventsStrict } from '../test/support/independent-reader.js';
-import { BUSYBOX, writeSubmission } from '../test/support/submissions.js';
+import { BUSYBOX, removeTeamImages, writeSubmission } from '../test/support/submissions.js';
 import { challengePaths, connectDocker, runChallenge, submit } from './challenge.js';
 import { makePhantom, writePhantomDataset } from './data/phantom.js';
 
@@ -52,7 +52,10 @@ describe.runIf(run)('a challenge run in Docker containers', () => {
       docker: docker!,
     });
   }, 300_000);
-  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  afterAll(async () => {
+    rmSync(root, { recursive: true, force: true });
+    if (docker) await removeTeamImages(docker, ['fastteam', 'slowteam']);
+  });
 
   it('runs every submission on every dataset: early stop, budget stop, a crash recorded on its dataset only', async () => {
     const { runs, ranking } = await runChallenge(root, {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireService } from '@beamline/core/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BUSYBOX, writeSubmission } from '../test/support/submissions.js';
+import { BUSYBOX, removeTeamImages, writeSubmission } from '../test/support/submissions.js';
 import { challengePaths, connectDocker, runChallenge, submit } from './challenge.js';
 import { makePhantom, writePhantomDataset } from './data/phantom.js';
 
@@ -44,9 +44,10 @@ describe.runIf(run)('kill -9 of the runner mid-submission', () => {
   const root = mkdtempSync(join(tmpdir(), 'petric-kill-'));
   const paths = challengePaths(root);
   let child: ChildProcess | undefined;
-  afterAll(() => {
+  afterAll(async () => {
     if (child?.exitCode === null) child.kill('SIGKILL');
     rmSync(root, { recursive: true, force: true });
+    if (docker) await removeTeamImages(docker, ['killed']);
   });
 
   it('leaves no container once a runner starts again, and the submission runs again from the start', async () => {

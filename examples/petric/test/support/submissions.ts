@@ -45,3 +45,21 @@ export async function writeSubmission(
     }
   }
 }
+
+/** Removes the images `submit --context` built for these teams (`petric-<team>:<version>` and its date tag). */
+export async function removeTeamImages(
+  docker: {
+    listImages(o: object): Promise<{ Id: string }[]>;
+    getImage(id: string): { remove(o: object): Promise<unknown> };
+  },
+  teams: string[],
+): Promise<void> {
+  for (const team of teams) {
+    for (const image of await docker.listImages({ filters: { reference: [`petric-${team}`] } })) {
+      await docker
+        .getImage(image.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
+    }
+  }
+}
