@@ -34,7 +34,10 @@ run_suite() {
   local dir=$1 name
   name=$(basename "$dir")
   local started=$SECONDS
-  (cd "$dir" && BEAMLINE_TEST_REPORT="$reports/$name.json" npx vitest run) >"$reports/$name.log" 2>&1
+  # Suites on the shared PostgreSQL cluster run one at a time: one of them restarts it.
+  local serial=()
+  grep -qE '"(pg|@beamline/plugin-postgres)"' "$dir/package.json" && serial=(flock "$reports/postgres.lock")
+  (cd "$dir" && BEAMLINE_TEST_REPORT="$reports/$name.json" "${serial[@]}" npx vitest run) >"$reports/$name.log" 2>&1
   { echo "== tests: $dir ($((SECONDS - started)) s)"; cat "$reports/$name.log"; } | flock "$reports" cat
 }
 export -f run_suite
