@@ -168,6 +168,7 @@ export function decodeGrpcInfer(message: WireInferRequest): { id: string; reques
       outputs,
       priority: integerParameter(params, 'priority'),
       timeoutUs: integerParameter(params, 'timeout'),
+      ownsInputs: true,
     },
   };
 }

@@ -3,6 +3,7 @@ import { fromJSON, type PackageDefinition } from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import { InferenceError, isInferenceError, type InferenceErrorCode } from '../errors/inference-error.js';
 import type { ModelConfig } from '../model/model-config.js';
+import { RequestCancel } from '../runtime/cancel-signal.js';
 import type { InferenceCore } from '../server/inference-core.js';
 import type { ModelStatistics } from '../server/protocol-objects.js';
 import { decodeGrpcInfer, encodeGrpcInfer, type WireInferRequest } from './grpc-codec.js';
@@ -184,12 +185,12 @@ export class GrpcFrontend {
       ModelInfer: unary<WireInferRequest>(async (request, call) => {
         const target = core.resolve(request.model_name, request.model_version);
         const { id, request: decoded } = decodeGrpcInfer(request);
-        const controller = new AbortController();
-        const onCancel = (): void => controller.abort();
+        const cancel = new RequestCancel();
+        const onCancel = (): void => cancel.cancel();
         call.once('cancelled', onCancel);
         try {
           if (call.cancelled) throw new InferenceError('INFERENCE_CANCELLED', 'the call was cancelled');
-          const result = await target.infer({ ...decoded, signal: controller.signal });
+          const result = await target.infer({ ...decoded, signal: cancel });
           return encodeGrpcInfer(target, id, result);
         } finally {
           call.off('cancelled', onCancel);

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InferenceError, invalid, isInferenceError } from '../errors/inference-error.js';
+import { RequestCancel } from '../runtime/cancel-signal.js';
 import type { InferenceCore } from '../server/inference-core.js';
 import { decodeInfer, encodeInfer, headerLength } from './infer-codec.js';
 
@@ -217,14 +218,14 @@ export class HttpFrontend {
       headerLength(header(req, 'inference-header-content-length'), body.length),
       target.config,
     );
-    const controller = new AbortController();
+    const cancel = new RequestCancel();
     const onClose = (): void => {
-      if (!res.writableFinished) controller.abort();
+      if (!res.writableFinished) cancel.cancel();
     };
     res.once('close', onClose);
     try {
-      const result = await target.infer({ ...decoded.request, signal: controller.signal });
-      if (controller.signal.aborted) return;
+      const result = await target.infer({ ...decoded.request, signal: cancel });
+      if (cancel.aborted) return;
       const encoded = encodeInfer(target, decoded.id, result, decoded);
       if (encoded.blobs.length === 0) {
         res.writeHead(200, {

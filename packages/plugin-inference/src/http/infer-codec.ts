@@ -151,7 +151,7 @@ export function decodeInfer(body: Buffer, jsonLength: number | undefined, config
       return raw.name;
     });
   }
-  return { id, request: { inputs, outputs, priority, timeoutUs }, binary, binaryDefault };
+  return { id, request: { inputs, outputs, priority, timeoutUs, ownsInputs: true }, binary, binaryDefault };
 }
 
 function decodeRaw(body: Buffer, config: ModelConfig): DecodedInfer {
@@ -184,7 +184,7 @@ function decodeRaw(body: Buffer, config: ModelConfig): DecodedInfer {
       : decodeBinaryData(input.name, datatype, shape, body);
   return {
     id: undefined,
-    request: { inputs: [{ name: input.name, datatype, shape, data }], outputs: undefined },
+    request: { inputs: [{ name: input.name, datatype, shape, data }], outputs: undefined, ownsInputs: true },
     binary: new Map(),
     binaryDefault: true,
   };

@@ -12,6 +12,16 @@ import { tensorDatatype, type ModelConfig } from '../model/model-config.js';
 import { ModelStats, type FailureReason } from './model-stats.js';
 import type { ExecutionResult, LoadedSession, SessionWorker, WireTensor } from './session-worker.js';
 
+/**
+ * What cancelling a queued request needs: an `AbortSignal` is one, and a frontend may pass a cheaper
+ * object of its own (one per request on the hot path).
+ */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 /** A named tensor in a request or a response. */
 export interface NamedTensor extends Tensor {
   name: string;
@@ -27,7 +37,12 @@ export interface InferenceRequest {
   /** Microseconds the request may wait in the queue; undefined = the model's default. */
   timeoutUs?: number | undefined;
   /** Aborting removes the request from the queue (a client that went away, a gRPC deadline). */
-  signal?: AbortSignal | undefined;
+  signal?: CancelSignal | undefined;
+  /**
+   * The inputs' data belong to this request alone (a frontend decoded them): their buffers may be
+   * moved to the session's worker, leaving them detached, instead of copied.
+   */
+  ownsInputs?: boolean | undefined;
 }
 
 /** The outputs of one request, in the order asked for (or the model's order). */
@@ -356,7 +371,9 @@ export class ModelVersion {
     const fetches = group[0]!.fetches;
     try {
       const feeds = this.buildFeeds(group, total);
-      const result = await instance.worker.run(feeds, fetches);
+      // A batch of several is concatenated into fresh buffers, which can always be moved.
+      const move = group.length > 1 || group[0]!.request.ownsInputs === true;
+      const result = await instance.worker.run(feeds, fetches, move);
       const split = this.splitOutputs(result, group, total);
       this.stats.recordExecution(total, result.inputNs, result.inferNs, result.outputNs);
       const done = now();

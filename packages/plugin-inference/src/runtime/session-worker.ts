@@ -118,21 +118,36 @@ export class SessionWorker {
     }
   }
 
-  /** Runs one execution; rejects with `INFERENCE_INVALID_ARGUMENT` for onnxruntime's own refusals. */
-  run(feeds: Record<string, WireTensor>, fetches: readonly string[]): Promise<ExecutionResult> {
+  /**
+   * Runs one execution; rejects with `INFERENCE_INVALID_ARGUMENT` for onnxruntime's own refusals. With
+   * `move`, input data that owns its whole `ArrayBuffer` is transferred to the worker (detached here)
+   * instead of copied.
+   */
+  run(feeds: Record<string, WireTensor>, fetches: readonly string[], move = false): Promise<ExecutionResult> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     const transfer: ArrayBuffer[] = [];
     for (const feed of Object.values(feeds)) {
-      if (ArrayBuffer.isView(feed.data)) {
-        // Own copies: a view into a request body would otherwise clone (or detach) the whole body.
-        const view = feed.data;
-        const copy = new Uint8Array(view.byteLength);
-        copy.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
-        const Ctor = view.constructor as new (buffer: ArrayBuffer) => ArrayBufferView;
-        feed.data = new Ctor(copy.buffer);
-        transfer.push(copy.buffer);
+      const view = feed.data;
+      if (!ArrayBuffer.isView(view)) continue;
+      const buffer = view.buffer;
+      if (
+        move &&
+        buffer instanceof ArrayBuffer &&
+        view.byteOffset === 0 &&
+        view.byteLength === buffer.byteLength &&
+        !transfer.includes(buffer)
+      ) {
+        // The tensor owns its buffer (the decoders and the batcher make it so): moved, not copied.
+        transfer.push(buffer);
+        continue;
       }
+      // A view into a larger buffer (a request body) would clone, or detach, all of it: copy it out.
+      const copy = new Uint8Array(view.byteLength);
+      copy.set(new Uint8Array(buffer, view.byteOffset, view.byteLength));
+      const Ctor = view.constructor as new (buffer: ArrayBuffer) => ArrayBufferView;
+      feed.data = new Ctor(copy.buffer);
+      transfer.push(copy.buffer);
     }
     return new Promise<ExecutionResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
