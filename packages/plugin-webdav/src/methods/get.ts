@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, read, readSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import mime from 'mime-types';
 import {
   checkPreconditions,
   etagOf,
@@ -17,6 +16,7 @@ import { listChildren, type Child } from '../server/children.js';
 import { openForRead, type Scope } from '../server/scope.js';
 import type { FdDir, OpenedRead } from '../access/share-fs.js';
 import { checkIfHeader } from './conditions.js';
+import { contentTypeOf } from './properties.js';
 import { drained, header } from './respond.js';
 import { LISTING_CSP, listingEntries, renderHtmlListing, renderJsonListing, wantsJson } from './listing.js';
 
@@ -121,7 +121,7 @@ async function sendFile(scope: Scope, opened: OpenedRead): Promise<void> {
     res.end();
     return;
   }
-  const type = mime.contentType(scope.segments.at(-1) ?? '') || 'application/octet-stream';
+  const type = contentTypeOf(scope.segments.at(-1) ?? '');
   // Files are data, never pages of this origin (the share may live beside a leaderboard).
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Content-Security-Policy', 'sandbox');

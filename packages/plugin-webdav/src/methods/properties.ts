@@ -111,8 +111,8 @@ type LiveRender = (facts: ResourceFacts) => string | undefined;
 
 const contentTypes = new Map<string, string>();
 
-/** Content type by file name, cached per extension (a listing asks for thousands). */
-function contentTypeOf(name: string): string {
+/** Content type by file name, cached per extension (a listing asks for thousands, GETs one each). */
+export function contentTypeOf(name: string): string {
   const dot = name.lastIndexOf('.');
   const extension = dot === -1 ? '' : name.slice(dot).toLowerCase();
   let type = contentTypes.get(extension);
