@@ -23,6 +23,9 @@ beforeAll(async () => {
     pbtxt:
       'max_batch_size: 64\ndynamic_batching { max_queue_delay_microseconds: 3000000 default_queue_policy { max_queue_size: 3 } }\n',
   });
+  await writeModel(repository, 'lone', addSubModel(), {
+    pbtxt: 'max_batch_size: 64\ndynamic_batching { max_queue_delay_microseconds: 2000000 }\n',
+  });
   server = new InferenceServer({ repository, httpPort: 0, grpcPort: false, metricsPort: false, cpus: 2 });
   base = (await server.start()).http!;
   client = new InferenceHttpClient(base);
@@ -60,6 +63,18 @@ describe('dynamic batching', () => {
     expect(after.inference_count - before.inference_count).toBe(32);
     expect(after.execution_count - before.execution_count).toBeLessThan(32);
     expect(after.batch_stats.some((s) => s.batch_size > 1)).toBe(true);
+  });
+
+  test('a lone client waits for max_queue_delay only once: then its requests run at once', async () => {
+    const send = async () =>
+      expect((await raw(base, 'POST', '/v2/models/lone/infer', simpleBody)).status).toBe(200);
+    const queueNs = async () => (await client.statistics('lone'))[0]!.inference_stats.queue.ns;
+    await send(); // no batch seen yet: waits the full 2 s for company, as Triton does
+    const first = await queueNs();
+    expect(first).toBeGreaterThanOrEqual(1.9e9);
+    for (let i = 0; i < 5; i += 1) await send(); // batches of one seen: nothing to wait for
+    // Five requests that had each waited the delay would add 10 s of queue time.
+    expect((await queueNs()) - first).toBeLessThan(1e9);
   });
 
   test('requests with a batch of several rows are joined and split by rows', async () => {

@@ -89,6 +89,8 @@ export class ModelVersion {
   private readonly outputNames: string[];
   private delayTimer: NodeJS.Timeout | undefined;
   private executing = 0;
+  /** Rows in the last batch executed; until the first, the batcher waits the full delay (Triton). */
+  private lastBatchRows = Number.POSITIVE_INFINITY;
   private drainWaiters: (() => void)[] = [];
   private readonly maxQueueSize: number;
   private readonly defaultTimeoutUs: number;
@@ -341,8 +343,13 @@ export class ModelVersion {
       }
     }
     const preferred = batching.preferred_batch_size;
+    // Waiting for more stops once the batch holds as many rows as the previous execution had: that is
+    // the concurrency the batcher has seen, so a lone client (batches of 1) never waits for the delay
+    // after its first request, and concurrent clients still meet in one execution.
     const full =
-      total >= max || (preferred.length > 0 && preferred.includes(total) && total >= Math.max(...preferred));
+      total >= max ||
+      total >= this.lastBatchRows ||
+      (preferred.length > 0 && preferred.includes(total) && total >= Math.max(...preferred));
     const delayNs = batching.max_queue_delay_microseconds * 1000;
     const waited = ns(first.enqueued);
     if (!full && delayNs > 0 && waited < delayNs) {
@@ -368,6 +375,7 @@ export class ModelVersion {
     const dispatched = now();
     for (const queued of group) this.settle(queued);
     const total = group.reduce((sum, queued) => sum + queued.batch, 0);
+    this.lastBatchRows = total;
     const fetches = group[0]!.fetches;
     try {
       const feeds = this.buildFeeds(group, total);
