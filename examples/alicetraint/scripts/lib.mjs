@@ -20,6 +20,8 @@ export function taskConfig() {
 
 /** Applies the test knobs for a stage: `standin.sleepMs.<stage>` then `standin.fail: <stage>`. */
 export async function standinKnobs(stage) {
+  // Who writes the task's files (in a container: the agent's uid, never root).
+  console.log(`${stage}: running as uid ${process.getuid()} gid ${process.getgid()}`);
   const knobs = taskConfig().standin ?? {};
   const ms = knobs.sleepMs?.[stage];
   if (ms) {

@@ -10,6 +10,7 @@ import {
   type RunResult,
   type Runtime,
 } from '@beamline/core';
+import { createDockerPlugin } from '@beamline/plugin-docker';
 import type { GridPluginOptions } from '@beamline/plugin-grid';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -255,6 +256,8 @@ export class AliceAgent {
             },
           },
         }),
+        // Stages in containers; its janitor removes at start-up what a killed agent's stage left running.
+        ...(config.stageImage === undefined ? [] : [createDockerPlugin({ project: 'alicetraint' })]),
       ],
     });
   }

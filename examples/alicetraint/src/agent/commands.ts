@@ -3,13 +3,14 @@ import {
   defineCommand,
   type CommandContext,
   type Plugin,
+  type Runner,
   type StepEvent,
   type StepOutputs,
 } from '@beamline/core';
 import { GridDownloadCommand, aliceAodFileSchema, type GridPluginOptions } from '@beamline/plugin-grid';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Observable, type Subscription } from 'rxjs';
+import { concat, defer, Observable, of, type Subscription } from 'rxjs';
 import { z } from 'zod';
 import type { AliceClient } from '../client/alice-client.js';
 import { TaskStatus, type MachineStatus } from '../client/wire.js';
@@ -33,6 +34,14 @@ const stageParams = z
     command: z.union([z.string().min(1), z.array(z.string()).min(1)]),
     env: z.record(z.string(), z.string()).optional(),
     results: z.array(resultSpecSchema).default([]),
+    /** Run in a container (the step's runner must be `docker`): the image and the host folders to mount. */
+    container: z
+      .object({
+        image: z.string().min(1),
+        mounts: z.array(z.object({ source: z.string().startsWith('/'), readOnly: z.boolean() }).strict()),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -78,10 +87,30 @@ export function createAliceTraintPlugin(options: AliceTraintPluginOptions): Plug
     version: '1',
     description: 'Run an AliceTraINT stage, then upload its logs and results',
     params: stageParams,
+    // A container stage's cache key includes its image's content digest.
+    runnerIdentity: (p) => (p.container ? { image: p.container.image } : {}),
     execute: (ctx, p) =>
-      uploadingStage(ctx, client, p.taskId, p.stage, p.logDir, p.results, () =>
-        exec.execute(ctx, { command: p.command, ...(p.env && { env: p.env }) }),
-      ),
+      uploadingStage(ctx, client, p.taskId, p.stage, p.logDir, p.results, () => {
+        const params = { command: p.command, ...(p.env && { env: p.env }) };
+        if (!p.container) return exec.execute(ctx, params);
+        const { image, mounts } = p.container;
+        const gpus = ctx.resources.gpus.length > 0 ? `GPUs ${ctx.resources.gpus.join(',')}` : 'no GPU';
+        return concat(
+          of<StepEvent>({
+            type: 'log',
+            stream: 'system',
+            text: `in a container of ${image} as ${process.getuid?.() ?? '?'}:${process.getgid?.() ?? '?'}, ${gpus}`,
+          }),
+          defer(() => {
+            // A bind mount's source must exist (the Docker plugin never creates one).
+            for (const m of mounts) if (!m.readOnly) mkdirSync(m.source, { recursive: true });
+            return exec.execute(
+              { ...ctx, runner: mountingRunner(ctx.runner, mounts, ctx.workdir) },
+              { ...params, image },
+            );
+          }),
+        );
+      }),
   });
 
   const download = defineCommand({
@@ -215,6 +244,24 @@ function uploadingStage(
       logs.close();
     };
   });
+}
+
+/**
+ * The step's runner with the stage's own mounts (each host folder at its own path) and the host work
+ * folder as the working directory, instead of `exec`'s single `/workspace` mount.
+ */
+function mountingRunner(
+  runner: Runner,
+  mounts: readonly { source: string; readOnly: boolean }[],
+  workdir: string,
+): Runner {
+  const specMounts = mounts.map((m) => ({ source: m.source, target: m.source, readOnly: m.readOnly }));
+  return {
+    name: runner.name,
+    ...(runner.placement && { placement: runner.placement }),
+    identity: (request) => runner.identity(request),
+    exec: (spec, options) => runner.exec({ ...spec, mounts: specMounts, cwd: workdir }, options),
+  };
 }
 
 function messageOf(error: unknown): string {

@@ -1,5 +1,5 @@
 import type { PipelineDefinition, StepDefinition } from '@beamline/core';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import type { QueuedTask } from '../client/wire.js';
 import { ResultType, TaskStatus } from '../client/wire.js';
 import type { AgentConfig } from '../config/agent-config.js';
@@ -14,6 +14,9 @@ export interface TaskFolders {
   /** The stage logs (`<results>/<id>/logs`). */
   readonly logs: string;
 }
+
+/** The AODs' folder in a task's work folder (hard links into the grid cache, or copies). */
+const AOD_DIR = 'raw';
 
 /** The folders of a task. */
 export function taskFolders(
@@ -40,7 +43,8 @@ const py = (c: AgentConfig, stage: string) => [
   stage,
 ];
 const node = (c: AgentConfig, script: string, ...args: string[]) => [
-  process.execPath,
+  // In a container, the image's own `node` (found on its PATH).
+  c.stageImage === undefined ? process.execPath : 'node',
   join(c.scriptsDir, script),
   ...args,
 ];
@@ -168,10 +172,11 @@ export function buildTaskPipeline(
       stage: 'grid_download',
       logDir: folders.logs,
       aods: task.AODFiles,
-      dest: 'raw',
+      dest: AOD_DIR,
       listFile: 'local_list.txt',
     },
   };
+  const container = config.stageImage === undefined ? undefined : stageContainer(config, folders);
   for (const stage of STAGES) {
     if (stage.id === 'benchmark') steps['status-benchmarking'] = status(TaskStatus.Benchmarking);
     steps[stage.id] = {
@@ -183,12 +188,48 @@ export function buildTaskPipeline(
         command: config.stages === 'pidml' ? stage.pidml(config) : stage.standin(config),
         env,
         results: stage.results(folders),
+        ...(container && { container }),
       },
+      ...(container && { runner: 'docker' }),
       ...(stage.gpu && { resources: { gpus: Math.max(1, config.gpus?.length ?? 1), gpuOptional: true } }),
     };
   }
   steps['status-completed'] = status(TaskStatus.Completed);
   return { name: `alicetraint-task-${task.ID}`, steps };
+}
+
+/** A folder mounted into a stage's container, at the same path as on the host. */
+interface StageMount {
+  readonly source: string;
+  readonly readOnly: boolean;
+}
+
+/**
+ * The container of the stages: the image, and the host folders mounted at their own paths (so the
+ * commands and the environment name the same paths inside and out): the data folder read-only (the
+ * cache and the agent's state) with the task's work folder writable on top of it (its AODs read-only
+ * again), the task's results writable, the scripts (and for `pidml` the venv and the `pdi` sources) read-only.
+ */
+function stageContainer(config: AgentConfig, folders: TaskFolders): { image: string; mounts: StageMount[] } {
+  const mounts: StageMount[] = [
+    { source: config.dataDir, readOnly: true },
+    { source: folders.work, readOnly: false },
+    // Hard links into the cache: writable, they would let a stage change the cached AODs.
+    { source: join(folders.work, AOD_DIR), readOnly: true },
+    { source: folders.results, readOnly: false },
+    { source: config.scriptsDir, readOnly: true },
+  ];
+  if (!isInside(config.gridCacheDir, config.dataDir))
+    mounts.push({ source: config.gridCacheDir, readOnly: true });
+  if (config.stages === 'pidml') {
+    mounts.push({ source: config.venvDir, readOnly: true }, { source: config.pdiSrcDir, readOnly: true });
+  }
+  return { image: config.stageImage!, mounts };
+}
+
+function isInside(path: string, dir: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
 /** The stages' environment: the configuration's folders (never the secret) and the task's own. */

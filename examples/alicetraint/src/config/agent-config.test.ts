@@ -149,6 +149,30 @@ describe('loadAgentConfig', () => {
     ).toEqual([expect.stringMatching(/^ALICETRAINT_GRID_REPLICA_URLS: is not set/)]);
   });
 
+  it('takes a stage image with a tag, and refuses an untagged or latest one, or an agent running as root', () => {
+    expect(loadAgentConfig({ env: goodEnv(), cwd: dir }).stageImage).toBeUndefined();
+    const env = { ...goodEnv(), ALICETRAINT_STAGE_IMAGE: 'registry.lab:5000/pidml/o2physics:2026-12' };
+    expect(loadAgentConfig({ env, cwd: dir, uid: 1000 }).stageImage).toBe(
+      'registry.lab:5000/pidml/o2physics:2026-12',
+    );
+    for (const image of ['o2physics', 'o2physics:latest']) {
+      expect(
+        problemsOf(() =>
+          loadAgentConfig({ env: { ...goodEnv(), ALICETRAINT_STAGE_IMAGE: image }, cwd: dir, uid: 1000 }),
+        ),
+      ).toEqual([
+        expect.stringMatching(
+          /^ALICETRAINT_STAGE_IMAGE \(from environment\): image reference .*expected an image with a tag/,
+        ),
+      ]);
+    }
+    expect(problemsOf(() => loadAgentConfig({ env, cwd: dir, uid: 0 }))).toEqual([
+      expect.stringMatching(
+        /^ALICETRAINT_STAGE_IMAGE .*the agent runs as root.*run the agent as the user who owns those folders/,
+      ),
+    ]);
+  });
+
   it('refuses a named .env file that cannot be read', () => {
     expect(() => loadAgentConfig({ env: goodEnv(), cwd: dir, envFile: 'nope.env' })).toThrow(
       /cannot read the \.env file .*nope\.env.*ENOENT/,

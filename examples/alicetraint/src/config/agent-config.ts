@@ -1,4 +1,5 @@
 import { escapeText, quoteText } from '@beamline/core';
+import { parseImageRef } from '@beamline/plugin-docker';
 import { accessSync, constants, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
@@ -37,6 +38,11 @@ export interface AgentConfig {
   readonly replicaBaseUrls: readonly string[];
   /** `ALICETRAINT_GRID_CACHE_DIR_PATH`: the content cache of downloaded AODs (default `<data>/grid-cache`). */
   readonly gridCacheDir: string;
+  /**
+   * `ALICETRAINT_STAGE_IMAGE`: when set, the stages after the download run in containers of this image
+   * (`runner: docker`), as the agent's uid:gid, with the task's GPU ids; unset, they run on the host.
+   */
+  readonly stageImage: string | undefined;
 }
 
 /** Where the configuration comes from. */
@@ -52,6 +58,8 @@ export interface LoadConfigOptions {
    * results folders still are.
    */
   readonly mock?: boolean;
+  /** The agent's uid (default `process.getuid()`): stages in containers run as it, so root is refused. */
+  readonly uid?: number;
 }
 
 /** The nine variables of the Go module, in its order. */
@@ -133,6 +141,10 @@ export function loadAgentConfig(options: LoadConfigOptions = {}): AgentConfig {
         : ensureDir(resolve(dataDir, 'grid-cache'), (w) => fail('ALICETRAINT_DATA_DIR_PATH', w))
       : checkDir(cacheRaw, cwd, 'create', (w) => fail('ALICETRAINT_GRID_CACHE_DIR_PATH', w));
 
+  const stageImage = checkStageImage(raw('ALICETRAINT_STAGE_IMAGE'), options.uid ?? process.getuid?.(), (w) =>
+    fail('ALICETRAINT_STAGE_IMAGE', w),
+  );
+
   if (problems.length > 0) {
     const where = fileValues.file ? `the environment and ${fileValues.file}` : 'the environment';
     throw new AliceError(
@@ -157,6 +169,7 @@ export function loadAgentConfig(options: LoadConfigOptions = {}): AgentConfig {
     gpus,
     replicaBaseUrls: replicaBaseUrls ?? [],
     gridCacheDir: gridCacheDir!,
+    stageImage,
   };
 }
 
@@ -303,6 +316,28 @@ function checkGpus(value: string | undefined, fail: (what: string) => undefined)
     );
   }
   return ids;
+}
+
+function checkStageImage(
+  value: string | undefined,
+  uid: number | undefined,
+  fail: (what: string) => undefined,
+): string | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  try {
+    parseImageRef(value);
+  } catch (error) {
+    return fail(
+      `${(error as Error).message} (expected an image with a tag, such as alicetraint-standin:1.0)`,
+    );
+  }
+  if (uid === 0) {
+    return fail(
+      "the agent runs as root, and its stages run in containers as the agent's uid:gid: they would write " +
+        "the host's data and results folders as root; run the agent as the user who owns those folders",
+    );
+  }
+  return value;
 }
 
 function checkReplicaUrls(

@@ -11,9 +11,11 @@ export class AgentProcess {
   output = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(env: Record<string, string>, args: string[] = []) {
+  /** `as`: run the agent as this user (the tests run as root; stages in containers refuse root). */
+  constructor(env: Record<string, string>, args: string[] = [], as?: { uid: number; gid: number }) {
     this.child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', BIN, 'agent', ...args], {
       cwd: PACKAGE_DIR,
+      ...as,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
