@@ -1,5 +1,5 @@
 // Shared helpers of the stand-in stage scripts: the task's settings, a PNG writer, an ONNX writer.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 
 /** The particle species of PIDML, in the order of the six model names the web interface needs. */
@@ -23,6 +23,15 @@ export async function standinKnobs(stage) {
   // Who writes the task's files (in a container: the agent's uid, never root).
   console.log(`${stage}: running as uid ${process.getuid()} gid ${process.getgid()}`);
   const knobs = taskConfig().standin ?? {};
+  // `standin.tryWrite: [path, …]`: reports whether each file can be created (a container's read-only mounts).
+  for (const path of knobs.tryWrite?.[stage] ?? []) {
+    try {
+      writeFileSync(path, 'probe\n', { flag: 'wx' });
+      console.log(`${stage}: write ${path}: allowed`);
+    } catch (error) {
+      console.log(`${stage}: write ${path}: refused (${error.code})`);
+    }
+  }
   const ms = knobs.sleepMs?.[stage];
   if (ms) {
     console.log(`${stage}: sleeping ${ms} ms (standin.sleepMs)`);
