@@ -1,13 +1,13 @@
 import { requireService } from '@beamline/core/testing';
 import { execFileSync } from 'node:child_process';
-import { chownSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chownSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AgentProcess } from '../support/agent-process.js';
-import { agentEnv, makeAods } from '../support/fixtures.js';
-import { FakeGoServer, type FakeTask } from '../support/go-server.js';
-import { CountingStorage } from '../support/storage.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentProcess } from '../support/agent-process.js';
+import { agentEnv } from '../support/fixtures.js';
+import { useGoFixture } from '../support/go-fixture.js';
+import type { FakeTask } from '../support/go-server.js';
 
 const BUILD_IMAGE = fileURLToPath(new URL('../../scripts/build-stage-image.sh', import.meta.url));
 const IMAGE = `alicetraint-standin-test:${process.pid}`;
@@ -45,12 +45,7 @@ const run = requireService(
 );
 
 describe.runIf(run)('stages in containers (ALICETRAINT_STAGE_IMAGE), on the Docker engine', () => {
-  let server: FakeGoServer;
-  let storage: CountingStorage;
-  let fixture: ReturnType<typeof makeAods>;
   let as: { uid: number; gid: number };
-  const agents: AgentProcess[] = [];
-
   beforeAll(() => {
     execFileSync('bash', [BUILD_IMAGE, IMAGE], { stdio: 'ignore', timeout: 120_000 });
     as = { uid: NOBODY, gid: statSync('/var/run/docker.sock').gid };
@@ -58,50 +53,35 @@ describe.runIf(run)('stages in containers (ALICETRAINT_STAGE_IMAGE), on the Dock
   afterAll(() => {
     execFileSync('docker', ['image', 'rm', '-f', IMAGE], { stdio: 'ignore' });
   });
-  beforeEach(async () => {
-    fixture = makeAods(2);
-    chownTree(fixture.dir, as.uid, as.gid);
-    server = new FakeGoServer();
-    server.addMachine(MACHINE.id, MACHINE.secret);
-    await server.start();
-    storage = new CountingStorage(fixture.storage);
-    await storage.start();
-  });
-  afterEach(async () => {
-    for (const agent of agents.splice(0)) {
-      if (agent.child.exitCode === null && agent.child.signalCode === null) agent.kill('SIGKILL');
-      await agent.exited;
-    }
-    for (const id of containers()) docker('rm', '-f', id);
-    await server.close();
-    await storage.close();
-    rmSync(fixture.dir, { recursive: true, force: true });
+  const f = useGoFixture(MACHINE, {
+    prepare: (dir) => chownTree(dir, as.uid, as.gid),
+    cleanUp: () => {
+      for (const id of containers()) docker('rm', '-f', id);
+    },
   });
 
   function start(extra: Record<string, string> = {}): AgentProcess {
     const env = {
-      ...agentEnv(fixture.dir, server.url, storage.url, MACHINE),
+      ...agentEnv(f.aods.dir, f.server.url, f.storage.url, MACHINE),
       ALICETRAINT_STAGE_IMAGE: IMAGE,
     };
-    const agent = new AgentProcess({ ...env, ...extra }, [], as);
-    agents.push(agent);
-    return agent;
+    return f.programs.start({ ...env, ...extra }, [], as);
   }
   const log = (task: FakeTask, name: string) =>
     task.results.find((r) => r.Name === name)?.Data.toString() ?? '';
 
   it('runs a whole task with its stages in containers as the agent user: the same uploads as on the host', async () => {
-    const data = join(fixture.dir, 'agent', 'data');
+    const data = join(f.aods.dir, 'agent', 'data');
     const probes = [
       join(data, 'probe'),
       join(data, 'tasks', '80', 'raw', 'probe'),
-      join(fixture.dir, 'grid-cache', 'probe'),
-      join(fixture.dir, 'agent', 'results', '80', 'probe'),
+      join(f.aods.dir, 'grid-cache', 'probe'),
+      join(f.aods.dir, 'agent', 'results', '80', 'probe'),
       join(data, 'tasks', '80', 'probe'),
     ];
-    const task = server.addTask({
+    const task = f.server.addTask({
       ID: 80,
-      AODFiles: fixture.aods,
+      AODFiles: f.aods.aods,
       Configuration: { epochs: 3, standin: { tryWrite: { train: probes } } },
     });
     const agent = start();
@@ -132,16 +112,16 @@ describe.runIf(run)('stages in containers (ALICETRAINT_STAGE_IMAGE), on the Dock
     for (const probe of probes.slice(0, 3)) expect(train).toContain(`write ${probe}: refused (EROFS)`);
     for (const probe of probes.slice(3)) expect(train).toContain(`write ${probe}: allowed`);
     // Nothing the task left on the host belongs to root; no container is left behind.
-    expect(rootOwned(fixture.dir)).toEqual([]);
+    expect(rootOwned(f.aods.dir)).toEqual([]);
     expect(containers()).toEqual([]);
     agent.kill('SIGTERM');
     expect((await agent.exited).code).toBe(0);
   });
 
   it('a failing stage in a container posts Failed after uploading its logs', async () => {
-    const task = server.addTask({
+    const task = f.server.addTask({
       ID: 81,
-      AODFiles: fixture.aods,
+      AODFiles: f.aods.aods,
       Configuration: { epochs: 2, standin: { fail: 'train' } },
     });
     const agent = start();
@@ -156,7 +136,7 @@ describe.runIf(run)('stages in containers (ALICETRAINT_STAGE_IMAGE), on the Dock
 
   it('the task GPU ids, not all GPUs, are asked of the engine', async () => {
     // This machine has no NVIDIA runtime: the engine refuses device 1, and the task fails with the logs.
-    const task = server.addTask({ ID: 82, AODFiles: fixture.aods, Configuration: { epochs: 2 } });
+    const task = f.server.addTask({ ID: 82, AODFiles: f.aods.aods, Configuration: { epochs: 2 } });
     const agent = start({ ALICETRAINT_GPUS: '1' });
     await agent.waitFor(/task 82: (completed|failed)/, 150_000);
     expect(log(task, 'pdi_train_out.log')).toContain(
@@ -173,9 +153,9 @@ describe.runIf(run)('stages in containers (ALICETRAINT_STAGE_IMAGE), on the Dock
   });
 
   it('kill -9 mid-stage leaves the container running; the restart removes it and resumes the task', async () => {
-    const task = server.addTask({
+    const task = f.server.addTask({
       ID: 83,
-      AODFiles: fixture.aods,
+      AODFiles: f.aods.aods,
       Configuration: { epochs: 2, standin: { sleepMs: { train: 8000 } } },
     });
     const first = start();

@@ -1,39 +1,16 @@
-import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeGoServer } from '../support/go-server.js';
-import { AgentProcess } from '../support/agent-process.js';
-import { agentEnv, makeAods } from '../support/fixtures.js';
-import { CountingStorage } from '../support/storage.js';
+import { describe, expect, it } from 'vitest';
+import type { AgentProcess } from '../support/agent-process.js';
+import { agentEnv } from '../support/fixtures.js';
+import { useGoFixture } from '../support/go-fixture.js';
 
 const MACHINE = { id: 6, secret: 'restart-secret-abcdef' };
 
-let server: FakeGoServer;
-let storage: CountingStorage;
-let fixture: ReturnType<typeof makeAods>;
-const agents: AgentProcess[] = [];
-beforeEach(async () => {
-  fixture = makeAods(2);
-  server = new FakeGoServer();
-  server.addMachine(MACHINE.id, MACHINE.secret);
-  await server.start();
-  storage = new CountingStorage(fixture.storage);
-  await storage.start();
-});
-afterEach(async () => {
-  for (const agent of agents.splice(0)) {
-    if (agent.child.exitCode === null && agent.child.signalCode === null) agent.kill('SIGKILL');
-    await agent.exited;
-  }
-  await server.close();
-  await storage.close();
-  rmSync(fixture.dir, { recursive: true, force: true });
-});
+const f = useGoFixture(MACHINE);
 
 function start(): AgentProcess {
-  const agent = new AgentProcess(agentEnv(fixture.dir, server.url, storage.url, MACHINE));
-  agents.push(agent);
-  return agent;
+  return f.programs.start(agentEnv(f.aods.dir, f.server.url, f.storage.url, MACHINE));
 }
 
 const count = (names: string[], name: string) => names.filter((n) => n === name).length;
@@ -58,16 +35,16 @@ function processesIn(cwd: string, script: string): number[] {
 
 describe('the agent program, killed and restarted', () => {
   it('kill -9 mid-task, then a restart, resumes the task: finished stages and downloads are not repeated', async () => {
-    const task = server.addTask({
+    const task = f.server.addTask({
       ID: 70,
-      AODFiles: fixture.aods,
+      AODFiles: f.aods.aods,
       Configuration: { epochs: 3, standin: { sleepMs: { train: 10_000 } } },
     });
     const first = start();
     await first.waitFor(/train: sleeping 10000 ms/);
-    const fetched = storage.bytesSent;
+    const fetched = f.storage.bytesSent;
     expect(fetched).toBe(120_000);
-    const taskDir = join(fixture.dir, 'agent', 'data', 'tasks', '70');
+    const taskDir = join(f.aods.dir, 'agent', 'data', 'tasks', '70');
     const orphans = processesIn(taskDir, 'pdi_scripts.mjs');
     expect(orphans).toHaveLength(1);
     first.kill('SIGKILL');
@@ -75,7 +52,7 @@ describe('the agent program, killed and restarted', () => {
     expect(task.posted).toEqual([]);
     // The stage's process outlives the agent (its own process group) until the next start stops it.
     expect(processesIn(taskDir, 'pdi_scripts.mjs')).toEqual(orphans);
-    expect(existsSync(join(fixture.dir, 'agent', 'data', 'agent-task.json'))).toBe(true);
+    expect(existsSync(join(f.aods.dir, 'agent', 'data', 'agent-task.json'))).toBe(true);
 
     const second = start();
     await second.waitFor(/task 70: completed/);
@@ -86,7 +63,7 @@ describe('the agent program, killed and restarted', () => {
       ),
     ).toEqual([]);
     expect(task.posted).toEqual([3, 4]);
-    expect(storage.bytesSent).toBe(fetched);
+    expect(f.storage.bytesSent).toBe(fetched);
     const names = task.results.map((r) => r.Name);
     for (const log of [
       'grid_download_out.log',
@@ -103,9 +80,9 @@ describe('the agent program, killed and restarted', () => {
   });
 
   it('SIGTERM stops the running stage and exits 0; the next start resumes the task', async () => {
-    const task = server.addTask({
+    const task = f.server.addTask({
       ID: 71,
-      AODFiles: fixture.aods,
+      AODFiles: f.aods.aods,
       Configuration: { epochs: 2, standin: { sleepMs: { benchmark: 6000 } } },
     });
     const first = start();

@@ -6,8 +6,8 @@ import { AliceAgent, type TaskOutcome } from '../../src/agent/agent.js';
 import { CCDB_MODEL_NAMES } from '../../src/client/wire.js';
 import { loadAgentConfig } from '../../src/config/agent-config.js';
 import { Coordinator, type TaskView } from '../../src/coordinator/coordinator.js';
-import { AgentProcess } from '../support/agent-process.js';
 import { agentEnv, makeAods } from '../support/fixtures.js';
+import { AgentPrograms } from '../support/go-fixture.js';
 import { CountingStorage } from '../support/storage.js';
 
 const CHEAP = { memoryKiB: 1024, parallelism: 1, iterations: 1 };
@@ -16,17 +16,14 @@ const MOCK_UPLOADS = fileURLToPath(new URL('../../mock_uploads', import.meta.url
 let fixture: ReturnType<typeof makeAods>;
 let coordinator: Coordinator;
 let storage: CountingStorage;
-const children: AgentProcess[] = [];
+const children = new AgentPrograms();
 beforeEach(async () => {
   fixture = makeAods(2);
   storage = new CountingStorage(fixture.storage);
   await storage.start();
 });
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.child.exitCode === null && child.child.signalCode === null) child.kill('SIGKILL');
-    await child.exited;
-  }
+  await children.killAll();
   await coordinator.stop().catch(() => undefined);
   await storage.close();
   rmSync(fixture.dir, { recursive: true, force: true });
@@ -99,10 +96,9 @@ describe('agents against the coordinator over HTTP', () => {
     });
     const a = await coordinator.registerMachine('a');
     const b = await coordinator.registerMachine('b');
-    const first = new AgentProcess(
+    const first = children.start(
       agentEnv(fixture.dir, coordinator.url, storage.url, { id: a.id, secret: a.secret }, 'a'),
     );
-    children.push(first);
     await first.waitFor(/train: sleeping 3000 ms/);
     first.kill('SIGKILL');
     await first.exited;
