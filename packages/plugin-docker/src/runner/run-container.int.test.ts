@@ -74,7 +74,17 @@ describe.skipIf(!available)('run sequence against a real engine', () => {
     // The naive order (start, then wait) loses the exit code to the auto-removal: 404.
     const naive = await engine.createContainer(`${job.name}-naive`, body);
     await engine.startContainer(naive.Id);
-    await sleep(300);
+    // However long the engine takes on a loaded machine: once it has removed the container, a wait
+    // registered now finds nothing.
+    for (let waited = 0; ; waited += 100) {
+      const gone = await engine.inspectContainer(naive.Id).then(
+        () => false,
+        () => true,
+      );
+      if (gone) break;
+      expect(waited, 'the auto-removal of the naive container').toBeLessThan(30_000);
+      await sleep(100);
+    }
     await expect(engine.registerWait(naive.Id, 'removed')).rejects.toMatchObject({ statusCode: 404 });
 
     // Attach and wait registered before start: a late reader still gets everything.
