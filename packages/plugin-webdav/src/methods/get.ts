@@ -23,8 +23,11 @@ import { LISTING_CSP, listingEntries, renderHtmlListing, renderJsonListing, want
 /** Files up to this size are read in one call and sent with `end()` (no stream set-up). */
 const SMALL_FILE = 64 * 1024;
 /** Larger ones are read in chunks of this size into buffers reused for the whole download. */
-const STREAM_CHUNK = 1024 * 1024;
-/** How many chunks of one download may be read ahead of the socket (the download's memory bound). */
+const STREAM_CHUNK = 512 * 1024;
+/**
+ * How many chunks of one download may be read ahead of the socket: the download's memory bound
+ * (1.5 MiB; 200 concurrent downloads of large files hold 300 MiB of buffers).
+ */
 const STREAM_BUFFERS = 3;
 
 /**
@@ -68,8 +71,9 @@ async function sendRange(res: ServerResponse, fd: number, start: number, length:
     wake?.();
   };
   res.once('close', onClose);
+  // Allocated when first needed: a file of two chunks never gets a third buffer.
   const slots = Array.from({ length: STREAM_BUFFERS }, () => ({
-    buffer: Buffer.allocUnsafeSlow(size),
+    buffer: undefined as Buffer | undefined,
     busy: false,
   }));
   const free = (slot: { busy: boolean }): Promise<void> =>
@@ -84,7 +88,10 @@ async function sendRange(res: ServerResponse, fd: number, start: number, length:
       const slot = slots[index] as (typeof slots)[number];
       while (slot.busy && !gone) await free(slot);
       if (gone) break;
-      const bytesRead = await readAt(fd, slot.buffer, Math.min(size, left), position);
+      slot.buffer ??= Buffer.allocUnsafeSlow(size);
+      const buffer = slot.buffer;
+      const bytesRead = await readAt(fd, buffer, Math.min(size, left), position);
+      if (gone) break;
       if (bytesRead === 0) {
         // The file shrank under the download: the promised length cannot be sent.
         res.destroy();
@@ -93,7 +100,7 @@ async function sendRange(res: ServerResponse, fd: number, start: number, length:
       position += bytesRead;
       left -= bytesRead;
       slot.busy = true;
-      const chunk = bytesRead === slot.buffer.length ? slot.buffer : slot.buffer.subarray(0, bytesRead);
+      const chunk = bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
       const done = (): void => {
         slot.busy = false;
         wake?.();
