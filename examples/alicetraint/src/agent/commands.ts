@@ -87,8 +87,10 @@ export function createAliceTraintPlugin(options: AliceTraintPluginOptions): Plug
     version: '1',
     description: 'Run an AliceTraINT stage, then upload its logs and results',
     params: stageParams,
-    // A container stage's cache key includes its image's content digest.
-    runnerIdentity: (p) => (p.container ? { image: p.container.image } : {}),
+    // No runner identity: a task never reuses another task's stage results (its run is its own), and the
+    // image is looked up (or pulled) when the stage runs, so a missing image fails inside the stage: its
+    // logs, with the engine's error, are uploaded like any failing stage's.
+    runnerIdentity: () => null,
     execute: (ctx, p) =>
       uploadingStage(ctx, client, p.taskId, p.stage, p.logDir, p.results, () => {
         const params = { command: p.command, ...(p.env && { env: p.env }) };

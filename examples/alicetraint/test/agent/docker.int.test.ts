@@ -111,11 +111,11 @@ describe.runIf(run)('stages in containers (ALICETRAINT_STAGE_IMAGE), on the Dock
     const train = log(task, 'pdi_train_out.log');
     for (const probe of probes.slice(0, 3)) expect(train).toContain(`write ${probe}: refused (EROFS)`);
     for (const probe of probes.slice(3)) expect(train).toContain(`write ${probe}: allowed`);
+    agent.kill('SIGTERM');
+    expect((await agent.exited).code).toBe(0);
     // Nothing the task left on the host belongs to root; no container is left behind.
     expect(rootOwned(f.aods.dir)).toEqual([]);
     expect(containers()).toEqual([]);
-    agent.kill('SIGTERM');
-    expect((await agent.exited).code).toBe(0);
   });
 
   it('a failing stage in a container posts Failed after uploading its logs', async () => {
@@ -125,7 +125,7 @@ describe.runIf(run)('stages in containers (ALICETRAINT_STAGE_IMAGE), on the Dock
       Configuration: { epochs: 2, standin: { fail: 'train' } },
     });
     const agent = start();
-    await agent.waitFor(/task 81: (completed|failed)/, 150_000);
+    await agent.waitFor(/task 81: (completed|posted Failed)/, 150_000);
     expect(task.posted).toEqual([0]);
     expect(log(task, 'pdi_train_err.log')).toMatch(/train: failing as the task's configuration asks/);
     expect(log(task, 'pdi_train_err.log')).toMatch(/exited with code 3/);
@@ -134,11 +134,28 @@ describe.runIf(run)('stages in containers (ALICETRAINT_STAGE_IMAGE), on the Dock
     await agent.exited;
   });
 
+  it('an image the engine does not have and cannot pull fails the task, with the stage logs', async () => {
+    const task = f.server.addTask({ ID: 84, AODFiles: f.aods.aods, Configuration: { epochs: 2 } });
+    const agent = start({ ALICETRAINT_STAGE_IMAGE: 'alicetraint-absent.invalid/standin:0.0.1' });
+    await agent.waitFor(/task 84: (completed|posted Failed)/, 150_000);
+    expect(task.posted).toEqual([0]);
+    // The first container stage fails with the engine's error in its uploaded logs; nothing runs after it.
+    expect(log(task, 'pidml_producer_err.log')).toMatch(/alicetraint-absent\.invalid/);
+    expect(task.results.map((r) => r.Name)).toEqual([
+      'grid_download_out.log',
+      'grid_download_err.log',
+      'pidml_producer_out.log',
+      'pidml_producer_err.log',
+    ]);
+    agent.kill('SIGTERM');
+    await agent.exited;
+  });
+
   it('the task GPU ids, not all GPUs, are asked of the engine', async () => {
     // This machine has no NVIDIA runtime: the engine refuses device 1, and the task fails with the logs.
     const task = f.server.addTask({ ID: 82, AODFiles: f.aods.aods, Configuration: { epochs: 2 } });
     const agent = start({ ALICETRAINT_GPUS: '1' });
-    await agent.waitFor(/task 82: (completed|failed)/, 150_000);
+    await agent.waitFor(/task 82: (completed|posted Failed)/, 150_000);
     expect(log(task, 'pdi_train_out.log')).toContain(
       `in a container of ${IMAGE} as ${NOBODY}:${as.gid}, GPUs 1`,
     );
