@@ -169,7 +169,7 @@ describe.runIf(run)('stages in containers (ALICETRAINT_STAGE_IMAGE), on the Dock
     await agent.exited;
   });
 
-  it('kill -9 mid-stage leaves the container running; the restart removes it and resumes the task', async () => {
+  it('kill -9 mid-stage leaves the container running; the restart removes it and resumes; SIGTERM removes it too', async () => {
     const task = f.server.addTask({
       ID: 83,
       AODFiles: f.aods.aods,
@@ -187,12 +187,24 @@ describe.runIf(run)('stages in containers (ALICETRAINT_STAGE_IMAGE), on the Dock
     await second.waitFor(/task 83: resuming run/, 60_000);
     // The janitor (plugin-docker, at the runtime's start) removed the dead agent's container.
     expect(containers()).not.toContain(orphan);
-    await second.waitFor(/task 83: (completed|failed)/, 150_000);
-    expect(task.posted).toEqual([3, 4]);
-    expect(task.results.filter((r) => r.Name === 'pdi_process_out.log')).toHaveLength(1);
-    expect(containers()).toEqual([]);
+
+    // SIGTERM mid-stage stops the stage's container (SIGTERM, grace, SIGKILL), removes it and exits 0.
+    await second.waitFor(/train: sleeping 8000 ms/, 150_000);
+    expect(containers()).toHaveLength(1);
     second.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
+    expect(second.output).toMatch(/task 83: stopped; it resumes at the next start/);
+    expect(containers()).toEqual([]);
+
+    const third = start();
+    await third.waitFor(/task 83: (completed|posted Failed)/, 150_000);
+    expect(task.posted).toEqual([3, 4]);
+    // Stages finished before the kill are neither run nor uploaded again.
+    expect(task.results.filter((r) => r.Name === 'pdi_process_out.log')).toHaveLength(1);
+    expect(task.results.filter((r) => r.Name === 'pdi_train_out.log')).toHaveLength(1);
+    expect(containers()).toEqual([]);
+    third.kill('SIGTERM');
+    expect((await third.exited).code).toBe(0);
   });
 });
 
