@@ -61,7 +61,10 @@ export const mlp = (): Uint8Array =>
     ],
   });
 
-/** A repository: identity (unbatched), mlp (batched, dynamic batching), mlp_plain (batched, no batcher). */
+/**
+ * A repository: identity (unbatched), identity_main (the same, session in the server's main thread), mlp
+ * (batched, dynamic batching), mlp_plain (batched, no batcher).
+ */
 export async function writeRepository(dir: string): Promise<void> {
   const put = async (name: string, model: Uint8Array, pbtxt: string) => {
     await mkdir(join(dir, name, '1'), { recursive: true });
@@ -69,6 +72,11 @@ export async function writeRepository(dir: string): Promise<void> {
     await writeFile(join(dir, name, 'config.pbtxt'), pbtxt);
   };
   await put('identity', identity(), 'max_batch_size: 0\ninstance_group [ { kind: KIND_CPU } ]\n');
+  await put(
+    'identity_main',
+    identity(),
+    'max_batch_size: 0\ninstance_group [ { kind: KIND_CPU } ]\nparameters { key: "session_thread" value: { string_value: "main" } }\n',
+  );
   await put(
     'mlp',
     mlp(),

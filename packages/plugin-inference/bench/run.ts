@@ -207,6 +207,24 @@ const scenarios: [string, () => Promise<void>, number, number][] = [];
       1,
     ],
     [
+      'c1 identity: plugin, session in the main thread, HTTP binary',
+      () =>
+        post(agentB, pluginPort, '/v2/models/identity_main/infer', idBin.chunks, idBin.headers).then(
+          () => undefined,
+        ),
+      1,
+      1,
+    ],
+    [
+      'c1 identity: plugin, session in the main thread, gRPC',
+      () =>
+        grpc
+          .infer('identity_main', [{ name: 'INPUT', datatype: 'FP32', shape: [1, 16], data: small }])
+          .then(() => undefined),
+      1,
+      1,
+    ],
+    [
       'c1 mlp: in-process onnxruntime (floor)',
       () => floorSession.run({ INPUT: new Tensor('float32', mlpRow, [1, 256]) }).then(() => undefined),
       1,
@@ -300,6 +318,12 @@ const ratios = {
     m['c1 identity: plugin, HTTP binary']! / m['c1 identity: minimal server, HTTP binary']!,
   'c1 gRPC: plugin / minimal HTTP (target ≥ 0.9)':
     m['c1 identity: plugin, gRPC']! / m['c1 identity: minimal server, HTTP binary']!,
+  'c1 HTTP, session in the main thread: plugin / minimal (target ≥ 0.9)':
+    m['c1 identity: plugin, session in the main thread, HTTP binary']! /
+    m['c1 identity: minimal server, HTTP binary']!,
+  'c1 gRPC, session in the main thread: plugin / minimal HTTP (target ≥ 0.9)':
+    m['c1 identity: plugin, session in the main thread, gRPC']! /
+    m['c1 identity: minimal server, HTTP binary']!,
   'c16 mlp HTTP: plugin batched / minimal (target ≥ 2)':
     m['c16 mlp: plugin with dynamic batching, HTTP binary']! / m['c16 mlp: minimal server, HTTP binary']!,
   'c16 mlp gRPC: plugin batched / minimal HTTP (target ≥ 2)':

@@ -9,7 +9,13 @@ import {
   type PartialModelConfig,
 } from '../model/model-config.js';
 import { ModelVersion } from '../runtime/model-version.js';
-import { SessionWorker, type LoadedSession, type ProviderSpec } from '../runtime/session-worker.js';
+import { InlineSession } from '../runtime/inline-session.js';
+import {
+  SessionWorker,
+  type LoadedSession,
+  type ProviderSpec,
+  type SessionRunner,
+} from '../runtime/session-worker.js';
 import {
   fingerprintModel,
   isModelName,
@@ -360,25 +366,36 @@ export class ModelManager {
     const strictParam = partial.parameters.strict_execution_providers?.string_value;
     const strict =
       strictParam !== undefined ? strictParam === 'true' : (this.options.strictProviders ?? false);
+    const threadParam = partial.parameters.session_thread?.string_value ?? 'worker';
+    if (threadParam !== 'worker' && threadParam !== 'main') {
+      throw new InferenceError(
+        'INFERENCE_CONFIG_INVALID',
+        `${entry.name}: parameters.session_thread must be "worker" or "main", got "${threadParam}"`,
+      );
+    }
     const lease = await this.gpuLease(partial.instance_group);
-    const workers: { worker: SessionWorker; loaded: LoadedSession }[] = [];
+    const workers: { worker: SessionRunner; loaded: LoadedSession }[] = [];
     try {
       let config: ModelConfig | undefined;
       let index = 0;
       for (const group of partial.instance_group) {
         for (let i = 0; i < group.count; i += 1) {
           const providers = this.providersFor(partial, group, i, lease);
-          const started = await SessionWorker.start(
-            `${entry.name}/${version}#${index}`,
-            modelPath,
-            providers,
-            {
-              strict,
-              intraOpNumThreads: intra,
-              ...(interParam !== undefined &&
-                Number(interParam) > 0 && { interOpNumThreads: Number(interParam) }),
-            },
-          );
+          const sessionOptions = {
+            strict,
+            intraOpNumThreads: intra,
+            ...(interParam !== undefined &&
+              Number(interParam) > 0 && { interOpNumThreads: Number(interParam) }),
+          };
+          const started =
+            threadParam === 'main'
+              ? await InlineSession.start(modelPath, providers, sessionOptions)
+              : await SessionWorker.start(
+                  `${entry.name}/${version}#${index}`,
+                  modelPath,
+                  providers,
+                  sessionOptions,
+                );
           workers.push(started);
           index += 1;
           if (!config) {

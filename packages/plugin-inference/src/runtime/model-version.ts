@@ -10,7 +10,7 @@ import {
 } from '../model/datatypes.js';
 import { tensorDatatype, type ModelConfig } from '../model/model-config.js';
 import { ModelStats, type FailureReason } from './model-stats.js';
-import type { ExecutionResult, LoadedSession, SessionWorker, WireTensor } from './session-worker.js';
+import type { ExecutionResult, LoadedSession, SessionRunner, WireTensor } from './session-worker.js';
 
 /**
  * What cancelling a queued request needs: an `AbortSignal` is one, and a frontend may pass a cheaper
@@ -66,7 +66,7 @@ interface Queued {
 
 /** One loaded instance: a worker, and whether it is executing. */
 interface Instance {
-  worker: SessionWorker;
+  worker: SessionRunner;
   busy: boolean;
   provider: string;
 }

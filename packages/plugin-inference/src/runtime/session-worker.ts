@@ -47,6 +47,41 @@ export interface LoadedSession {
   outputs: OrtTensorMetadata[];
 }
 
+/** How an instance runs its session: in a worker thread ({@link SessionWorker}) or in the main thread. */
+export interface SessionRunner {
+  /** One execution; `move` allows transferring input buffers that the data own entirely. */
+  run(
+    feeds: Record<string, WireTensor>,
+    fetches: readonly string[],
+    move?: boolean,
+  ): Promise<ExecutionResult>;
+  /** True until the runner died or was closed. */
+  readonly alive: boolean;
+  /** Stops it; pending executions fail. */
+  close(): Promise<void>;
+}
+
+/**
+ * The error of a load where no provider worked: the model's fault when even the CPU provider failed
+ * (`INFERENCE_MODEL_INVALID`), else the providers' (`INFERENCE_PROVIDER_FAILED`), every reason listed.
+ */
+export function loadFailure(fallbacks: ProviderFallback[]): InferenceError {
+  const reasons = fallbacks.map((f) => `${f.provider}: ${f.reason}`).join('; ');
+  // The CPU provider is always there: when it fails too, the model is at fault, not a provider.
+  const cpu = fallbacks.find((f) => f.provider === 'cpu');
+  return cpu !== undefined
+    ? new InferenceError('INFERENCE_MODEL_INVALID', `onnxruntime cannot load the model: ${cpu.reason}`, {
+        details: { fallbacks },
+      })
+    : new InferenceError(
+        'INFERENCE_PROVIDER_FAILED',
+        `no execution provider could load the model: ${reasons}`,
+        {
+          details: { fallbacks },
+        },
+      );
+}
+
 interface Pending {
   resolve: (result: ExecutionResult) => void;
   reject: (error: Error) => void;
@@ -75,7 +110,7 @@ type WorkerMessage =
  * One onnxruntime session in a worker thread of its own: `run()` blocks only that thread. Created once;
  * `close()` terminates the thread (the session's memory goes with it).
  */
-export class SessionWorker {
+export class SessionWorker implements SessionRunner {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -174,31 +209,10 @@ export class SessionWorker {
         this.loadWaiter?.resolve(message);
         this.loadWaiter = undefined;
         return;
-      case 'load-failed': {
-        const reasons = message.fallbacks.map((f) => `${f.provider}: ${f.reason}`).join('; ');
-        // The CPU provider is always there: when it fails too, the model is at fault, not a provider.
-        const cpu = message.fallbacks.find((f) => f.provider === 'cpu');
-        const modelProblem = cpu !== undefined;
-        this.loadWaiter?.reject(
-          modelProblem
-            ? new InferenceError(
-                'INFERENCE_MODEL_INVALID',
-                `onnxruntime cannot load the model: ${cpu?.reason ?? reasons}`,
-                {
-                  details: { fallbacks: message.fallbacks },
-                },
-              )
-            : new InferenceError(
-                'INFERENCE_PROVIDER_FAILED',
-                `no execution provider could load the model: ${reasons}`,
-                {
-                  details: { fallbacks: message.fallbacks },
-                },
-              ),
-        );
+      case 'load-failed':
+        this.loadWaiter?.reject(loadFailure(message.fallbacks));
         this.loadWaiter = undefined;
         return;
-      }
       case 'result': {
         const pending = this.pending.get(message.id);
         this.pending.delete(message.id);
