@@ -10,7 +10,7 @@ import {
   type RunResult,
   type Runtime,
 } from '@beamline/core';
-import { createDockerPlugin } from '@beamline/plugin-docker';
+import { createDockerClient, createDockerPlugin } from '@beamline/plugin-docker';
 import type { GridPluginOptions } from '@beamline/plugin-grid';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AliceClient } from '../client/alice-client.js';
 import { TaskStatus, type QueuedTask } from '../client/wire.js';
 import type { AgentConfig } from '../config/agent-config.js';
-import { isAliceError } from '../errors/alice-error.js';
+import { AliceError, isAliceError } from '../errors/alice-error.js';
 import { AgentLock } from './agent-lock.js';
 import { createAliceTraintPlugin } from './commands.js';
 import { buildTaskPipeline, taskFolders } from './task-pipeline.js';
@@ -86,6 +86,7 @@ export class AliceAgent {
    * or the agent's task record is damaged.
    */
   async run(): Promise<void> {
+    if (this.config.stageImage !== undefined && !this.options.mock) await checkDockerEngine();
     const lock = new AgentLock(this.config.dataDir);
     lock.acquire();
     try {
@@ -344,5 +345,31 @@ export class AliceAgent {
 
   private say(line: string): void {
     this.options.log?.(line);
+  }
+}
+
+/**
+ * Stages in containers need the Docker engine: without it every task the machine claims would fail, so
+ * the agent refuses to start (`ALICE_CONFIG_INVALID`, exit status 2) before its first poll.
+ */
+async function checkDockerEngine(): Promise<void> {
+  const docker = createDockerClient();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      docker.ping(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer within 20 s')), 20_000);
+      }),
+    ]);
+  } catch (error) {
+    throw new AliceError(
+      'ALICE_CONFIG_INVALID',
+      `ALICETRAINT_STAGE_IMAGE is set, but the Docker engine does not answer (${(error as Error).message}): ` +
+        "start it, or check DOCKER_HOST and that the agent's user may use the engine's socket",
+      { cause: error },
+    );
+  } finally {
+    clearTimeout(timer);
   }
 }

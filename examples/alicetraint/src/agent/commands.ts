@@ -263,6 +263,7 @@ function mountingRunner(
     ...(runner.placement && { placement: runner.placement }),
     identity: (request) => runner.identity(request),
     exec: (spec, options) => runner.exec({ ...spec, mounts: specMounts, cwd: workdir }, options),
+    ...(runner.stopOrphaned && { stopOrphaned: runner.stopOrphaned.bind(runner) }),
   };
 }
 

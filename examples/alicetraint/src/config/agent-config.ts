@@ -141,9 +141,12 @@ export function loadAgentConfig(options: LoadConfigOptions = {}): AgentConfig {
         : ensureDir(resolve(dataDir, 'grid-cache'), (w) => fail('ALICETRAINT_DATA_DIR_PATH', w))
       : checkDir(cacheRaw, cwd, 'create', (w) => fail('ALICETRAINT_GRID_CACHE_DIR_PATH', w));
 
-  const stageImage = checkStageImage(raw('ALICETRAINT_STAGE_IMAGE'), options.uid ?? process.getuid?.(), (w) =>
-    fail('ALICETRAINT_STAGE_IMAGE', w),
-  );
+  // Mock mode runs no stage process: the image is not used.
+  const stageImage = mock
+    ? undefined
+    : checkStageImage(raw('ALICETRAINT_STAGE_IMAGE'), options.uid ?? process.getuid?.(), (w) =>
+        fail('ALICETRAINT_STAGE_IMAGE', w),
+      );
 
   if (problems.length > 0) {
     const where = fileValues.file ? `the environment and ${fileValues.file}` : 'the environment';

@@ -118,6 +118,13 @@ describe.runIf(run)('stages in containers (ALICETRAINT_STAGE_IMAGE), on the Dock
     expect(containers()).toEqual([]);
   });
 
+  it('refuses to start (status 2, before any poll) when the Docker engine does not answer', async () => {
+    const agent = start({ DOCKER_HOST: `unix://${join(f.aods.dir, 'no-docker.sock')}` });
+    expect((await agent.exited).code).toBe(2);
+    expect(agent.output).toMatch(/ALICETRAINT_STAGE_IMAGE is set, but the Docker engine does not answer/);
+    expect(f.server.requests).toEqual([]);
+  });
+
   it('a failing stage in a container posts Failed after uploading its logs', async () => {
     const task = f.server.addTask({
       ID: 81,
