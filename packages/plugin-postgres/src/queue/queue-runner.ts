@@ -5,6 +5,7 @@ import { retryTransient } from '../database/connect.js';
 import { PostgresError } from '../errors/postgres-error.js';
 import { JOB_CHANNEL, QUEUE_CHANNEL, type QueueConnection } from './queue-connection.js';
 import { requirementOf } from './requirement.js';
+import { Wakeup } from './wakeup.js';
 
 /** Options of the coordinator's side of the queue. */
 export interface QueueRunnerOptions {
@@ -95,7 +96,7 @@ class RemoteJob {
   #startedSent = false;
   #cancelSent = false;
   #done = false;
-  #wake: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
   readonly #stopListening: Array<() => void> = [];
 
   constructor(
@@ -323,22 +324,11 @@ class RemoteJob {
   }
 
   #wakeUp(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+    this.#wakeup.wake();
   }
 
   #sleep(): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#wake = undefined;
-        resolve();
-      }, this.options.pollMs);
-      this.#wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+    return this.#wakeup.sleep(this.options.pollMs);
   }
 }
 

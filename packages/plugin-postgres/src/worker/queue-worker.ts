@@ -15,6 +15,7 @@ import type { Observable } from 'rxjs';
 import { JOB_CHANNEL, QUEUE_CHANNEL, type QueueConnection } from '../queue/queue-connection.js';
 import type { JobFailure, JobStarted } from '../queue/queue-runner.js';
 import { labelsSatisfy, type LabelSet, type Requirement } from '../queue/requirement.js';
+import { Wakeup } from '../queue/wakeup.js';
 
 /** Options of a {@link QueueWorker}. */
 export interface QueueWorkerOptions {
@@ -74,7 +75,7 @@ export class QueueWorker {
   readonly #jobs = new Map<string, AbortController>();
   #running = false;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
   #queues: { at: number; names: string[] } = { at: 0, names: [] };
   #next = 0;
   #stopListening: (() => void) | undefined;
@@ -121,16 +122,16 @@ export class QueueWorker {
   async #run(): Promise<void> {
     const concurrency = Math.max(1, this.#options.concurrency ?? 1);
     while (this.#running) {
-      let claimed: ClaimedJob | undefined;
-      if (this.#active.size < concurrency) {
+      let claimed: ClaimedJob[] = [];
+      const room = concurrency - this.#active.size;
+      if (room > 0) {
         try {
-          claimed = await this.#claimNext();
+          claimed = await this.#claimNext(room);
         } catch (error) {
           this.#say(`cannot claim work: ${(error as Error).message}`);
         }
       }
-      if (claimed !== undefined) {
-        const job = claimed;
+      for (const job of claimed) {
         const done = this.#runJob(job).catch((error: unknown) =>
           this.#say(`job ${job.id}: ${(error as Error).message}`),
         );
@@ -139,8 +140,8 @@ export class QueueWorker {
           this.#active.delete(done);
           this.#wakeUp();
         });
-        continue;
       }
+      if (claimed.length > 0) continue;
       await this.#sleep(this.#options.pollMs ?? 1_000);
     }
   }
@@ -170,23 +171,44 @@ export class QueueWorker {
     }
   }
 
-  /** Fetches from the served queues in turn; the first job this worker wins the lease of. */
-  async #claimNext(): Promise<ClaimedJob | undefined> {
+  /**
+   * Fetches up to `room` jobs from the served queues in turn (one fetch per queue for as many as there
+   * is room for), takes their leases at once and confirms their delivery in one call; returns the jobs
+   * this worker won.
+   */
+  async #claimNext(room: number): Promise<ClaimedJob[]> {
     const names = await this.#servedQueues();
     const { boss } = this.#options.connection;
-    for (let i = 0; i < names.length; i++) {
+    const won: ClaimedJob[] = [];
+    for (let i = 0; i < names.length && won.length < room; i++) {
       const queue = names[(this.#next + i) % names.length]!;
       if ((this.#paused.get(queue) ?? 0) > Date.now()) continue;
-      const fetched = await boss.fetch<{ jobId: string }>(queue, { batchSize: 1 });
-      const first = fetched[0];
-      if (first === undefined) continue;
+      const fetched = await boss.fetch<{ jobId: string }>(queue, { batchSize: room - won.length });
+      if (fetched.length === 0) continue;
       this.#next = (this.#next + i + 1) % names.length;
-      const claimed = await this.#claim(first.data.jobId, queue);
-      // The delivery is done either way: the lease (or a cancelled job) decides from here.
-      await boss.complete(queue, first.id);
-      if (claimed !== undefined) return claimed;
+      const claims = await Promise.allSettled(fetched.map((job) => this.#claim(job.data.jobId, queue)));
+      // A delivery whose claim was answered is done: the lease (or a cancelled job) decides from here. One
+      // whose claim failed (the database went away) stays with pg-boss, which delivers it again after its
+      // expiry; so does every one here if confirming fails (a second claim of a job is refused).
+      const answered = fetched.filter((_, n) => claims[n]!.status === 'fulfilled').map((job) => job.id);
+      if (answered.length > 0) {
+        await boss
+          .complete(queue, answered)
+          .catch((error: unknown) =>
+            this.#say(`cannot confirm ${answered.length} deliveries: ${(error as Error).message}`),
+          );
+      }
+      for (const claim of claims) {
+        if (claim.status === 'fulfilled') {
+          if (claim.value !== undefined) won.push(claim.value);
+        } else if (won.length === 0 && answered.length === 0) {
+          throw claim.reason;
+        } else {
+          this.#say(`cannot claim a job: ${(claim.reason as Error).message}`);
+        }
+      }
     }
-    return undefined;
+    return won;
   }
 
   /** Takes the lease of a queued job; undefined when another worker has it or it was cancelled. */
@@ -323,22 +345,11 @@ export class QueueWorker {
   }
 
   #wakeUp(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
+    this.#wakeup.wake();
   }
 
   #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#wake = undefined;
-        resolve();
-      }, ms);
-      this.#wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+    return this.#wakeup.sleep(ms);
   }
 }
 
