@@ -17,9 +17,13 @@ export interface QueueConnectionOptions extends ConnectionOptions {
   onWarning?: (message: string, error: Error) => void;
 }
 
-/** Notification channels: a job changed (payload: its id), a job was queued (payload: the queue). */
+/**
+ * Notification channels: a job changed (payload: its id), a job was queued (payload: the queue), a
+ * coordinator asks to cancel a job (payload: its id; only the worker holding the job acts on it).
+ */
 export const JOB_CHANNEL = 'beamline_job';
 export const QUEUE_CHANNEL = 'beamline_queue';
+export const CANCEL_CHANNEL = 'beamline_cancel';
 
 type Listener = (payload: string) => void;
 
@@ -194,7 +198,7 @@ export class QueueConnection {
     });
     client.on('end', () => void this.#relisten(client));
     await client.connect();
-    await client.query(`LISTEN ${JOB_CHANNEL}; LISTEN ${QUEUE_CHANNEL}`);
+    await client.query(`LISTEN ${JOB_CHANNEL}; LISTEN ${QUEUE_CHANNEL}; LISTEN ${CANCEL_CHANNEL}`);
     this.#listenClient = client;
   }
 

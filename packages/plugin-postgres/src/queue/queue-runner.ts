@@ -3,7 +3,7 @@ import type { ExecOptions, ProcessEvent, ProcessSpec, Runner, RunnerIdentityRequ
 import { Observable, type Subscriber } from 'rxjs';
 import { retryTransient } from '../database/connect.js';
 import { PostgresError } from '../errors/postgres-error.js';
-import { JOB_CHANNEL, QUEUE_CHANNEL, type QueueConnection } from './queue-connection.js';
+import { CANCEL_CHANNEL, JOB_CHANNEL, QUEUE_CHANNEL, type QueueConnection } from './queue-connection.js';
 import { requirementOf } from './requirement.js';
 import { Wakeup } from './wakeup.js';
 
@@ -308,7 +308,7 @@ class RemoteJob {
        WHERE id = $1 RETURNING state`,
       [this.id, reason],
     );
-    this.connection.notify(JOB_CHANNEL, this.id);
+    this.connection.notify(CANCEL_CHANNEL, this.id);
     return result.rows[0]?.state === 'cancelled';
   }
 

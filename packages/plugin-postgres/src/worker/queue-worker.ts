@@ -12,7 +12,12 @@ import {
   type RunnerLookup,
 } from '@beamline/core';
 import type { Observable } from 'rxjs';
-import { JOB_CHANNEL, QUEUE_CHANNEL, type QueueConnection } from '../queue/queue-connection.js';
+import {
+  CANCEL_CHANNEL,
+  JOB_CHANNEL,
+  QUEUE_CHANNEL,
+  type QueueConnection,
+} from '../queue/queue-connection.js';
 import type { JobFailure, JobStarted } from '../queue/queue-runner.js';
 import { labelsSatisfy, type LabelSet, type Requirement } from '../queue/requirement.js';
 import { Wakeup } from '../queue/wakeup.js';
@@ -222,14 +227,17 @@ export class QueueWorker {
       run_id: string | null;
       step_id: string | null;
     }>(
-      `UPDATE ${schema}.jobs SET state = 'running', worker = $2, lease_token = $3, claims = claims + 1,
-         lease_expires = now() + lease_ms * interval '1 millisecond', updated_at = now()
-       WHERE id = $1 AND state = 'queued' RETURNING spec, lease_ms, run_id, step_id`,
+      // The notification goes in the same statement: one round trip per claim.
+      `WITH claimed AS (
+         UPDATE ${schema}.jobs SET state = 'running', worker = $2, lease_token = $3, claims = claims + 1,
+           lease_expires = now() + lease_ms * interval '1 millisecond', updated_at = now()
+         WHERE id = $1 AND state = 'queued' RETURNING id, spec, lease_ms, run_id, step_id
+       )
+       SELECT spec, lease_ms, run_id, step_id, pg_notify('${JOB_CHANNEL}', id) FROM claimed`,
       [jobId, this.name, token],
     );
     const row = rows[0];
     if (row === undefined) return undefined;
-    this.#options.connection.notify(JOB_CHANNEL, jobId);
     return {
       id: jobId,
       queue,
@@ -376,8 +384,9 @@ class Heartbeat {
     private readonly say: (message: string) => void,
   ) {
     this.#timer = setInterval(() => void this.#beat(), Math.max(50, Math.floor(job.leaseMs / 3)));
-    this.#listen = connection.on(JOB_CHANNEL, (payload) => {
-      if (payload === job.id) void this.#beat();
+    // A cancel request is read at once; the job's own changes (this worker's writes) need no heartbeat.
+    this.#listen = connection.on(CANCEL_CHANNEL, (payload) => {
+      if (payload === job.id || payload === '') void this.#beat();
     });
     this.#fenceFrom(job.claimedAt);
   }
