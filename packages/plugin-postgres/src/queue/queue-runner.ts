@@ -194,16 +194,17 @@ class RemoteJob {
         ...(started.containerId === undefined ? {} : { containerId: started.containerId }),
       });
     }
-    if (this.#startedSent) await this.#passOutput();
+    // Output is written before the exit: once the row says `exited`, this read passes on all of it.
+    if (this.#startedSent || row.state === 'exited') await this.#passOutput();
     switch (row.state) {
       case 'exited': {
-        await this.#passOutput();
         const exit = JSON.parse(row.exit ?? '{}') as Extract<ProcessEvent, { type: 'exit' }>;
         this.#finish(() => {
           this.subscriber.next({ ...exit, type: 'exit' });
           this.subscriber.complete();
         });
-        await this.#dropOutput();
+        // All of it was read above: none passed on means none was written.
+        if (this.#outputN > 0) await this.#dropOutput();
         return;
       }
       case 'failed': {
