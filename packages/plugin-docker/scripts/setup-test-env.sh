@@ -3,6 +3,9 @@
 # package mirror): installs the Docker engine and a static busybox, starts dockerd without systemd, and
 # imports a busybox root filesystem as a real, versioned tag. No registry is needed or contacted.
 set -euo pipefail
+# Daemons started here must not keep the caller's folder as their working directory: a test checkout
+# deleted later leaves them failing on getcwd (slurmrestd died that way mid-suite).
+cd /
 
 IMAGE="${BEAMLINE_TEST_IMAGE:-beamline-test/busybox:1.36}"
 LOG="${BEAMLINE_DOCKERD_LOG:-/var/log/beamline-dockerd.log}"

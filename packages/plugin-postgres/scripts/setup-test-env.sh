@@ -7,6 +7,9 @@
 #
 # Every test works in a schema of its own, so the database is shared by all test files and re-runs.
 set -euo pipefail
+# Daemons started here must not keep the caller's folder as their working directory: a test checkout
+# deleted later leaves them failing on getcwd (slurmrestd died that way mid-suite).
+cd /
 
 VERSION=15
 CLUSTER=main

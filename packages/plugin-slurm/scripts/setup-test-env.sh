@@ -13,6 +13,9 @@
 # hands their ids out (CUDA_VISIBLE_DEVICES), nothing can compute on them. Memory limits are enforced by
 # polling (jobacct_gather/linux, OverMemoryKill): there are no cgroups without systemd.
 set -euo pipefail
+# Daemons started here must not keep the caller's folder as their working directory: a test checkout
+# deleted later leaves them failing on getcwd (slurmrestd died that way mid-suite).
+cd /
 
 REST_PORT="${BEAMLINE_SLURMRESTD_PORT:-6820}"
 REST_SOCKET=/run/slurmrestd/slurmrestd.socket

@@ -110,7 +110,8 @@ export async function restartDaemon(daemon: 'slurmctld' | 'slurmd'): Promise<voi
   const pid = Number(readFileSync(`/run/slurm/${daemon}.pid`, 'utf8').trim());
   process.kill(pid, 'SIGTERM');
   await until(() => !alive(pid), 30_000, `${daemon} ${pid} to exit`);
-  execFileSync(`/usr/sbin/${daemon}`, [], { stdio: 'ignore', timeout: 30_000 });
+  // From /: a daemon keeps the folder it was started in, and a test checkout may be deleted later.
+  execFileSync(`/usr/sbin/${daemon}`, [], { cwd: '/', stdio: 'ignore', timeout: 30_000 });
   await until(
     () => spawnSync('scontrol', ['ping'], { encoding: 'utf8' }).stdout.includes('UP'),
     60_000,
