@@ -27,7 +27,7 @@ export interface RunContext {
 
 /** How long to wait for the last output after the exit was reported before giving up on the attach stream. */
 const ATTACH_DRAIN_MS = 10_000;
-/** How long to wait for the `die` event after the wait returned (AutoRemove mode). */
+/** How long to wait for the `destroy` event (and an `oom` before it) after the wait returned (AutoRemove mode). */
 const DIE_EVENT_MS = 5_000;
 
 /**
