@@ -361,6 +361,7 @@ describe('exec command', () => {
       resources: { cpus: 2, memoryMb: 512, gpus: ['1'] },
       labels: ctx.labels,
       name: 'step-a',
+      files: { root: ctx.workdir, inputs: [], outputs: { dir: ctx.workdir, patterns: ['result.txt'] } },
     });
     expect(calls[0]?.options?.signal).toBe(ctx.signal);
     expect(logText(events, 'stdout')).toBe('inside\n');

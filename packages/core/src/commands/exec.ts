@@ -4,7 +4,7 @@ import { Observable, type Subscriber, type TeardownLogic } from 'rxjs';
 import { injectable } from '../di/tsyringe.js';
 import { z } from 'zod';
 import type { Command, CommandContext, StepEvent } from '../contracts/command.js';
-import type { ProcessEvent, ProcessSpec, RunnerIdentityRequest } from '../contracts/runner.js';
+import type { ProcessEvent, ProcessFiles, ProcessSpec, RunnerIdentityRequest } from '../contracts/runner.js';
 import { isBeamlineError } from '../errors/beamline-error.js';
 import { CoreError } from '../errors/core-error.js';
 import { setOwn } from '../util/own-keys.js';
@@ -245,6 +245,7 @@ function processSpec(ctx: CommandContext, params: ExecParams, hostWorkdir: strin
     // For a runner whose scheduler places the work: what to ask for, and the limit to declare.
     ...(ctx.request === undefined ? {} : { request: ctx.request }),
     ...(ctx.timeoutMs === undefined ? {} : { timeLimitMs: ctx.timeoutMs }),
+    files: processFiles(ctx, params, hostWorkdir),
   };
   if (params.image === undefined || params.image === null) return { ...base, cwd: hostWorkdir };
   // Outputs are collected on the host, so the container works in the host directory itself.
@@ -254,6 +255,16 @@ function processSpec(ctx: CommandContext, params: ExecParams, hostWorkdir: strin
     mounts: [{ source: hostWorkdir, target: CONTAINER_WORKDIR, readOnly: false }],
     cwd: CONTAINER_WORKDIR,
   };
+}
+
+/** The files of the step for a runner that may run it away from the run's folder: inputs and declared outputs. */
+function processFiles(ctx: CommandContext, params: ExecParams, hostWorkdir: string): ProcessFiles {
+  const inputs = (ctx.inputs ?? []).map(({ path, sha256, size }) => ({ path, sha256, size }));
+  if (params.outputs === undefined) return { root: ctx.workdir, inputs };
+  const patterns = Array.isArray(params.outputs)
+    ? params.outputs
+    : Object.values(params.outputs).flatMap((value) => (typeof value === 'string' ? [value] : value));
+  return { root: ctx.workdir, inputs, outputs: { dir: hostWorkdir, patterns: [...new Set(patterns)] } };
 }
 
 function exitError(

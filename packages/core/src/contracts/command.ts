@@ -43,6 +43,8 @@ export interface CommandContext {
   readonly runner: Runner;
   /** Ownership labels to attach to anything the command creates (run id, step id). */
   readonly labels: Readonly<Record<string, string>>;
+  /** The artifacts of the steps this step needs, in `needs` order: the files it may read from them. */
+  readonly inputs?: readonly Artifact[];
 }
 
 /**

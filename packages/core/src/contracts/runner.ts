@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import type { Artifact } from './artifact.js';
 import type { StepProcess } from './events.js';
 import type { ResourceGrant, ResourceRequest } from './resources.js';
 
@@ -50,6 +51,22 @@ export interface ProcessSpec {
   labels?: Readonly<Record<string, string>>;
   /** A human-readable name hint (container name part). */
   name?: string;
+  /**
+   * The files the work reads and makes, for a runner that may run it on a host where the run's folder is
+   * not mounted (a distributed worker copies the inputs in and the outputs back). Descriptive: a runner on
+   * a host that has the folder needs none of it and ignores it.
+   */
+  files?: ProcessFiles;
+}
+
+/** What {@link ProcessSpec.files} says about the work's files; every path is an absolute host path. */
+export interface ProcessFiles {
+  /** The run's work directory: `cwd`, mount sources, `inputs` and `outputs.dir` normally lie under it. */
+  root: string;
+  /** Files earlier steps made that the work may read (the artifacts of the steps it needs), with digests. */
+  inputs: readonly Pick<Artifact, 'path' | 'sha256' | 'size'>[];
+  /** The declared output files: globs relative to `dir`, collected by the caller after a successful exit. */
+  outputs?: { dir: string; patterns: readonly string[] };
 }
 
 /**

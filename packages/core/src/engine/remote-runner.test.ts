@@ -1,4 +1,5 @@
-import { mkdtempSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Observable } from 'rxjs';
@@ -117,6 +118,56 @@ describe('a runner whose work another scheduler places (placement: remote)', () 
       jobId: 'job-1',
       node: 'node07',
       gpus: ['2', '3'],
+    });
+  });
+
+  it("describes the step's files: the run's folder, its needs' artifacts with digests, its declared outputs", async () => {
+    const runner = new ClusterRunner();
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'beamline-remote-'));
+    // The runner writes nothing: the files its steps declare are there already.
+    mkdirSync(path.join(cwd, 'out'));
+    writeFileSync(path.join(cwd, 'out', 'model.bin'), 'weights');
+    writeFileSync(path.join(cwd, 'score.txt'), '0.9');
+    const runtime = await runtimeWith(runner, { cwd });
+    const run = await runtime.run({
+      name: 'files',
+      steps: {
+        train: {
+          uses: 'exec',
+          runner: 'cluster',
+          with: { command: ['train'], outputs: { model: 'out/*.bin' } },
+        },
+        other: { uses: 'exec', runner: 'cluster', needs: [], with: { command: ['other'] } },
+        evaluate: {
+          uses: 'exec',
+          runner: 'cluster',
+          needs: ['train', 'other'],
+          with: {
+            command: ['eval'],
+            workdir: 'eval',
+            outputs: { score: '../score.txt', all: ['../score.txt'] },
+          },
+        },
+      },
+    });
+    expect((await run.done).status).toBe('succeeded');
+    const byName = new Map(runner.specs.map((spec) => [spec.name, spec.files]));
+    expect(byName.get('train')).toEqual({
+      root: cwd,
+      inputs: [],
+      outputs: { dir: cwd, patterns: ['out/*.bin'] },
+    });
+    expect(byName.get('other')).toEqual({ root: cwd, inputs: [] });
+    expect(byName.get('evaluate')).toEqual({
+      root: cwd,
+      inputs: [
+        {
+          path: path.join(cwd, 'out', 'model.bin'),
+          sha256: createHash('sha256').update('weights').digest('hex'),
+          size: 7,
+        },
+      ],
+      outputs: { dir: path.join(cwd, 'eval'), patterns: ['../score.txt'] },
     });
   });
 

@@ -65,6 +65,8 @@ interface StepWork {
   params: unknown;
   key: string;
   keyParts: CacheKeyParts;
+  /** The artifacts of its needs, taken while they are kept (they are released once the step is prepared). */
+  inputs: readonly Artifact[];
   /** When the engine took the step up: its duration counts from here. */
   startedAt: number;
 }
@@ -361,7 +363,8 @@ export class RunExecution {
       file: this.context.plan.source ?? `pipeline ${this.context.plan.pipeline}`,
     });
     const keyParts = await this.keyParts(step, command, runner, raw, params);
-    return { step, command, runner, params, key: cacheKey(keyParts), keyParts, startedAt };
+    const inputs = step.needs.flatMap((id) => results.artifactsOf(id));
+    return { step, command, runner, params, key: cacheKey(keyParts), keyParts, inputs, startedAt };
   }
 
   /** Attempts until one succeeds, the retry budget is spent, an error is not retryable or the run stops. */
@@ -408,7 +411,7 @@ export class RunExecution {
 
   /** One attempt: the command's stream, bounded by the step's timeout and the run's cancellation. */
   private async attempt(work: StepWork, resources: ResourceGrant, attempt: number): Promise<Completed> {
-    const { step, command, runner, params } = work;
+    const { step, command, runner, params, inputs } = work;
     const running = new StepAttempt({
       stepId: step.id,
       attempt,
@@ -417,7 +420,7 @@ export class RunExecution {
       stopGraceMs: this.config.stopGraceMs,
       log: this.log,
       execute: (signal) =>
-        command.execute(this.commandContext(step, runner, resources, attempt, signal), params),
+        command.execute(this.commandContext(step, runner, resources, attempt, signal, inputs), params),
     });
     const entry = this.running.add(running);
     try {
@@ -434,6 +437,7 @@ export class RunExecution {
     resources: ResourceGrant,
     attempt: number,
     signal: AbortSignal,
+    inputs: readonly Artifact[],
   ): CommandContext {
     return {
       runId: this.runId,
@@ -451,6 +455,7 @@ export class RunExecution {
         [STEP_LABELS.step]: step.id,
         [STEP_LABELS.pipeline]: this.context.plan.pipeline,
       },
+      inputs,
     };
   }
 
