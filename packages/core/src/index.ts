@@ -100,7 +100,7 @@ export { ResourcePool, type Lease } from './resources/resource-pool.js';
 export { defaultCapacity, detectGpuIds } from './resources/default-capacity.js';
 export { LocalProcessRunner, DEFAULT_KILL_GRACE_MS } from './runners/local-process-runner.js';
 export { ExecCommand, execParamsSchema, CONTAINER_WORKDIR, type ExecParams } from './commands/exec.js';
-export { collectArtifacts, type CollectedOutputs, type OutputPatterns } from './commands/collect-artifacts.js';
+export { collectArtifacts, type CollectedOutputs } from './commands/collect-artifacts.js';
 export { MemoryStore } from './store/memory-store.js';
 export { SqliteStore, type SqliteStoreOptions, type StoreWarning } from './store/sqlite-store.js';
 export { applyRunEvent, initialRunState, reduceRunState } from './store/run-state.js';
