@@ -109,3 +109,5 @@ export { formatBytes, formatDuration } from './util/format.js';
 export { escapeText, quoteText } from './util/quote-text.js';
 export { reservedKeyPaths } from './util/own-keys.js';
 export { currentProcessIdentity, hostBootId, recordedProcessGone } from './process/process-identity.js';
+export { recordProcesses } from './engine/record-processes.js';
+export { describeRecordedWork, stopRecordedWork } from './engine/stop-recorded-work.js';

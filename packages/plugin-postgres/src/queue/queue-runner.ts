@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { ExecOptions, ProcessEvent, ProcessSpec, Runner, RunnerIdentityRequest } from '@beamline/core';
+import { hostname } from 'node:os';
+import type {
+  ExecOptions,
+  ProcessEvent,
+  ProcessSpec,
+  Runner,
+  RunnerIdentityRequest,
+  StepProcess,
+} from '@beamline/core';
 import { Observable, type Subscriber } from 'rxjs';
 import { retryTransient } from '../database/connect.js';
 import { PostgresError } from '../errors/postgres-error.js';
@@ -32,6 +40,11 @@ export interface JobStarted {
   host: string;
   worker: string;
   gpus: string[];
+  /**
+   * The process as core records it (pid, process group, host, boot id, start time): a worker on the same
+   * host stops it if this job's worker dies and leaves it running (see `OrphanReaper`).
+   */
+  process?: StepProcess;
 }
 
 /** A failure a worker reports instead of an exit (the process could not start, the folder is missing). */
@@ -190,7 +203,9 @@ class RemoteJob {
         jobId: this.id,
         node: started.host,
         gpus: started.gpus,
-        ...(started.pid === undefined ? {} : { pid: started.pid }),
+        // A pid means something only on its own host: the engine records a `started` pid as a process of
+        // this host (to stop it after a crash), so one from another host is left out.
+        ...(started.pid === undefined || started.host !== hostname() ? {} : { pid: started.pid }),
         ...(started.containerId === undefined ? {} : { containerId: started.containerId }),
       });
     }

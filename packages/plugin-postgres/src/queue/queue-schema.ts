@@ -9,8 +9,10 @@ import type pg from 'pg';
  *   worker polls only the queues it can serve.
  * - `jobs`: one row per attempt handed to a worker: its process spec, state (`queued`, `running`,
  *   `exited`, `failed`, `lost`, `cancelled`), the lease (holder, token, expiry), a cancel request, what
- *   started (pid, host, GPU ids) and how it ended. Every write of a worker names its lease token, so a
- *   worker that lost the lease cannot change the row any more.
+ *   started (pid, host, GPU ids, and the process record: group, boot id, start time) and how it ended.
+ *   Every write of a worker names its lease token, so a worker that lost the lease cannot change the row
+ *   any more. `reaped` says what a worker on the process's host found when it stopped the process of a
+ *   job whose worker died (`stopped`, `gone`, `unchecked`); null while nobody has looked.
  * - `job_output`: stdout and stderr chunks in order, until the coordinator has read them.
  */
 export async function ensureQueueSchema(client: pg.PoolClient, schema: string): Promise<void> {
@@ -43,6 +45,7 @@ export async function ensureQueueSchema(client: pg.PoolClient, schema: string): 
         created_at timestamptz NOT NULL DEFAULT now(),
         updated_at timestamptz NOT NULL DEFAULT now()
       );
+      ALTER TABLE ${schema}.jobs ADD COLUMN IF NOT EXISTS reaped text;
       CREATE INDEX IF NOT EXISTS jobs_run ON ${schema}.jobs (run_id, step_id);
       CREATE INDEX IF NOT EXISTS jobs_state ON ${schema}.jobs (state);
       CREATE TABLE IF NOT EXISTS ${schema}.job_output (

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   backoffDelay,
   isBeamlineError,
+  recordProcesses,
   type Lease,
   type ProcessEvent,
   type ProcessSpec,
@@ -275,14 +276,18 @@ export class QueueWorker {
       }
       const runner = this.#options.runners.require(runnerName);
       lease = await this.#options.pool.acquire(request ?? {}, controller.signal, job.stepId ?? job.id);
+      const started: Omit<JobStarted, 'pid' | 'containerId'> = {
+        host: hostname(),
+        worker: this.name,
+        gpus: [...lease.grant.gpus],
+      };
+      // The process as core records a step's (group, boot id, start time) goes with `started`: if this
+      // worker dies, a worker on this host stops it (OrphanReaper).
+      const recording = recordProcesses(runner, (process) => (started.process = process));
       const outcome = await this.#exec(
-        runner.exec({ ...spec, resources: lease.grant }, { signal: controller.signal }),
+        recording.exec({ ...spec, resources: lease.grant }, { signal: controller.signal }),
         writer,
-        {
-          host: hostname(),
-          worker: this.name,
-          gpus: [...lease.grant.gpus],
-        },
+        started,
         () => controller.signal.reason === STOPPING,
       );
       if (outcome === 'refused' || heartbeat.lost) {

@@ -1,6 +1,7 @@
 import { createRuntime, MemoryStore, Tokens, type Plugin, type Runtime } from '@beamline/core';
 import { QueueConnection } from '../queue/queue-connection.js';
 import { parseLabels } from '../queue/requirement.js';
+import { OrphanReaper } from './orphan-reaper.js';
 import { QueueWorker } from './queue-worker.js';
 
 /** Options of {@link startWorker}. */
@@ -71,12 +72,20 @@ export async function startWorker(options: StartWorkerOptions): Promise<StartedW
     ...(options.onMessage === undefined ? {} : { onMessage: options.onMessage }),
   });
   worker.start();
+  // A worker on the database also stops what dead workers on this host left running (kill -9).
+  const reaper = new OrphanReaper({
+    connection,
+    runners: runtime.resolve(Tokens.Runners),
+    ...(options.onMessage === undefined ? {} : { onMessage: options.onMessage }),
+  });
+  reaper.start();
   let stopping: Promise<void> | undefined;
   return {
     worker,
     stop: () =>
       (stopping ??= (async () => {
         await worker.stop();
+        await reaper.stop();
         await connection.close();
         await runtime.close();
       })()),

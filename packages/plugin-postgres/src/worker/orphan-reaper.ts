@@ -1,0 +1,126 @@
+import { hostname } from 'node:os';
+import {
+  describeRecordedWork,
+  stopRecordedWork,
+  type OrphanOutcome,
+  type RunnerLookup,
+  type StepProcess,
+} from '@beamline/core';
+import type { QueueConnection } from '../queue/queue-connection.js';
+import type { JobStarted } from '../queue/queue-runner.js';
+
+/** Options of an {@link OrphanReaper}. */
+export interface OrphanReaperOptions {
+  connection: QueueConnection;
+  /** This host's runners: work a runner looks after itself is stopped through it (core's `stopRecordedWork`). */
+  runners: RunnerLookup;
+  /** How often to look for orphans after the first look at start (ms, default 5,000). */
+  intervalMs?: number;
+  /** One line per process it stops (and per failed look). */
+  onMessage?: (message: string) => void;
+}
+
+/** A job whose process may have outlived its worker, as the sweep reads it. */
+interface OrphanRow {
+  id: string;
+  worker: string | null;
+  state: string;
+  started: string;
+}
+
+/**
+ * Stops the processes that workers killed with `kill -9` (or otherwise gone without stopping their steps)
+ * left running on this host. A dead worker's lease runs out and its step is retried elsewhere, and its
+ * late result is refused; but its step's process group keeps running (and keeps a GPU busy) under PID 1.
+ *
+ * Every worker records its step's process in the job row (`started.process`: pid, process group, host,
+ * boot id, start time, as core records a step's process). Each worker runs a reaper: at start and then
+ * every few seconds it reads the jobs recorded on this host whose worker lost the lease (`lost`, or
+ * `running` with the lease run out: it marks those `lost` first, as the coordinator would, so that the
+ * old worker's writes are refused), and stops their process groups through core's `stopRecordedWork`:
+ * SIGTERM, grace, SIGKILL, and only what it can prove is the recorded work (same host, same boot, the
+ * recorded start time; never a reused pid). What it found is written to `jobs.reaped` (`stopped`, `gone`,
+ * `unchecked`), so each job is looked at once.
+ */
+export class OrphanReaper {
+  readonly #options: OrphanReaperOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #sweeping: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(options: OrphanReaperOptions) {
+    this.#options = options;
+  }
+
+  /** Looks for orphans now, then every `intervalMs`. */
+  start(): void {
+    if (this.#timer !== undefined || this.#stopped) return;
+    this.#tick();
+    this.#timer = setInterval(() => this.#tick(), this.#options.intervalMs ?? 5_000);
+    this.#timer.unref();
+  }
+
+  /** Stops looking; resolves once a sweep under way has ended. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    await this.#sweeping;
+  }
+
+  /**
+   * One look: stops the recorded processes on this host of jobs whose worker lost them; returns what it
+   * did for each (job id → outcome).
+   */
+  async sweep(): Promise<Map<string, OrphanOutcome>> {
+    const { pool, schema } = this.#options.connection;
+    const host = hostname();
+    // Jobs whose lease ran out but that the coordinator has not marked yet (it may be down) are marked
+    // here first: from then on the old worker's writes are refused, as after the coordinator's expiry.
+    const { rows } = await pool.query<OrphanRow>(
+      `WITH expired AS (
+         UPDATE ${schema}.jobs SET state = 'lost', updated_at = now()
+         WHERE state = 'running' AND lease_expires < now() AND reaped IS NULL AND started IS NOT NULL
+           AND (started::jsonb -> 'process' ->> 'host') = $1
+         RETURNING id, worker, state, started
+       )
+       SELECT id, worker, state, started FROM expired
+       UNION ALL
+       SELECT id, worker, state, started FROM ${schema}.jobs
+       WHERE state = 'lost' AND reaped IS NULL AND started IS NOT NULL
+         AND (started::jsonb -> 'process' ->> 'host') = $1`,
+      [host],
+    );
+    const outcomes = new Map<string, OrphanOutcome>();
+    for (const row of rows) {
+      if (outcomes.has(row.id)) continue;
+      const recorded = (JSON.parse(row.started) as JobStarted).process;
+      const outcome: OrphanOutcome =
+        recorded === undefined ? 'unchecked' : await stopRecordedWork(recorded, this.#options.runners);
+      outcomes.set(row.id, outcome);
+      if (outcome === 'stopped' && recorded !== undefined) this.#say(describe(row, recorded));
+      await pool.query(`UPDATE ${schema}.jobs SET reaped = $2 WHERE id = $1 AND reaped IS NULL`, [
+        row.id,
+        outcome,
+      ]);
+    }
+    return outcomes;
+  }
+
+  #tick(): void {
+    if (this.#sweeping !== undefined || this.#stopped) return;
+    this.#sweeping = this.sweep()
+      .then(
+        () => undefined,
+        (error: unknown) => this.#say(`cannot look for orphaned processes: ${(error as Error).message}`),
+      )
+      .finally(() => (this.#sweeping = undefined));
+  }
+
+  #say(message: string): void {
+    this.#options.onMessage?.(message);
+  }
+}
+
+function describe(row: OrphanRow, recorded: StepProcess): string {
+  return `stopped ${describeRecordedWork(recorded)} of job ${row.id}, left running by worker ${row.worker ?? '?'} (its lease is lost)`;
+}
