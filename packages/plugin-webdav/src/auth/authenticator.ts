@@ -3,12 +3,15 @@ import type { IncomingMessage } from 'node:http';
 import { parseScryptHash, verifyPassword, type ScryptHash } from '../config/password-hash.js';
 import type { ShareConfig } from '../config/share-config.js';
 import { HttpError } from '../http/http-error.js';
+import type { StateDb } from '../state/state-db.js';
 import { LoginThrottle } from './login-throttle.js';
 import type { AuthenticatedPrincipal } from './principal.js';
 
 const CACHE_TTL_MS = 5 * 60_000;
 const CACHE_MAX = 2_000;
 const MAX_NONCES = 20_000;
+/** How often expired nonces are removed (and the store cut back to MAX_NONCES). */
+const NONCE_PRUNE_MS = 10_000;
 const MAX_AUTH_HEADER = 8 * 1024;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -18,12 +21,6 @@ interface CachedLogin {
   readonly expires: number;
 }
 
-interface Nonce {
-  readonly issued: number;
-  /** Highest nonce count seen; a count not above it is a replay. */
-  lastCount: number;
-}
-
 /** Why a request carrying credentials was refused. */
 export type AuthFailure = 'bad-credentials' | 'stale-nonce';
 
@@ -31,7 +28,9 @@ export type AuthFailure = 'bad-credentials' | 'stale-nonce';
  * Authenticates requests: HTTP Basic (every password character, split at the first `:`, scrypt hashes,
  * constant-time comparison), HTTP Digest (MD5/MD5-sess, `qop=auth`, server-side nonces that expire and
  * count: a replayed or never-issued nonce is refused) and bearer tokens (SHA-256 lookup). Failed logins
- * are throttled per client address. Successful Basic logins are remembered for 5 minutes under a keyed
+ * are throttled per client address. Nonces and failed logins live in the state database, so every
+ * process serving the share agrees on them (a nonce issued by one is valid on another, a replay is
+ * refused by all). Successful Basic logins are remembered for 5 minutes under a keyed
  * hash of the header (never the password), so a client sending credentials on every request does not pay
  * an scrypt each time.
  */
@@ -39,16 +38,17 @@ export class Authenticator {
   private readonly throttle: LoginThrottle;
   private readonly hashes = new Map<string, ScryptHash>();
   private readonly cache = new Map<string, CachedLogin>();
-  private readonly nonces = new Map<string, Nonce>();
+  private noncesPrunedAt = 0;
   private readonly cacheKey = randomBytes(32);
   /** A hash to check unknown users against, so that timing does not tell which users exist. */
   private readonly decoy: ScryptHash;
 
   constructor(
     private readonly config: ShareConfig,
+    private readonly db: StateDb,
     private readonly now: () => number = Date.now,
   ) {
-    this.throttle = new LoginThrottle(config.auth.throttle, now);
+    this.throttle = new LoginThrottle(config.auth.throttle, db, now);
     let decoy: ScryptHash | undefined;
     for (const user of config.users.values()) {
       const parsed = user.password === undefined ? undefined : parseScryptHash(user.password);
@@ -152,15 +152,12 @@ export class Authenticator {
 
   private issueNonce(): string {
     const now = this.now();
-    if (this.nonces.size >= MAX_NONCES) {
-      for (const [nonce, entry] of this.nonces) {
-        if (now - entry.issued >= this.config.auth.nonceLifetimeMs || this.nonces.size >= MAX_NONCES)
-          this.nonces.delete(nonce);
-        if (this.nonces.size < MAX_NONCES * 0.9) break;
-      }
+    if (now - this.noncesPrunedAt >= NONCE_PRUNE_MS) {
+      this.noncesPrunedAt = now;
+      this.db.pruneNonces(now - this.config.auth.nonceLifetimeMs, MAX_NONCES);
     }
     const nonce = randomBytes(24).toString('base64url');
-    this.nonces.set(nonce, { issued: now, lastCount: 0 });
+    this.db.addNonce(nonce, now);
     return nonce;
   }
 
@@ -183,10 +180,10 @@ export class Authenticator {
     )
       return 'bad-credentials';
     const user = this.config.users.get(username);
-    const entry = this.nonces.get(nonce);
+    const entry = this.db.nonce(nonce);
     if (!entry) return 'bad-credentials';
     if (this.now() - entry.issued >= this.config.auth.nonceLifetimeMs) {
-      this.nonces.delete(nonce);
+      this.db.deleteNonce(nonce);
       return 'stale-nonce';
     }
     // The digest covers the request-target as sent; a client may send it with or without the query.
@@ -200,9 +197,9 @@ export class Authenticator {
     const expected = md5(`${ha1}:${nonce}:${nc}:${cnonce}:auth:${ha2}`);
     const given = Buffer.from(response.toLowerCase().padEnd(32, '0').slice(0, 32));
     if (!timingSafeEqual(given, Buffer.from(expected)) || response.length !== 32) return 'bad-credentials';
-    // Only a correct response consumes the count: a forged request cannot burn a client's nonce.
-    if (count <= entry.lastCount) return 'bad-credentials';
-    entry.lastCount = count;
+    // Only a correct response consumes the count: a forged request cannot burn a client's nonce. The
+    // count is taken in one statement on the shared state: a replay is refused by every process.
+    if (count <= entry.lastCount || !this.db.useNonce(nonce, count)) return 'bad-credentials';
     return { name: user.name, kind: 'user', scheme: 'digest' };
   }
 }

@@ -1,3 +1,5 @@
+import type { StateDb } from '../state/state-db.js';
+
 /** Limits of {@link LoginThrottle}. */
 export interface ThrottleLimits {
   /** Failed logins within `windowMs` that block an address. */
@@ -7,67 +9,46 @@ export interface ThrottleLimits {
   readonly blockMs: number;
 }
 
-interface Entry {
-  failures: number[];
-  blockedUntil: number;
-}
-
-const MAX_ADDRESSES = 100_000;
+/** How often old failures and ended blocks are removed from the state database. */
+const PRUNE_EVERY_MS = 60_000;
 
 /**
  * Failed-login throttling per client address: after `failures` bad credentials within `windowMs`, the
  * address is refused for `blockMs` (429 with `Retry-After`), whatever it sends, so a password cannot be
  * guessed at the speed of the network. Success does not reset the count (a valid account must not
- * launder guesses against another).
+ * launder guesses against another). The failures and blocks live in the state database, counted in
+ * one transaction, so every process serving the share sees the same count: N worker processes do not
+ * give an attacker N times the attempts. Nothing is cached (a stale "not blocked" would be a hole):
+ * a request with credentials costs one indexed read.
  */
 export class LoginThrottle {
-  private readonly entries = new Map<string, Entry>();
+  private prunedAt = 0;
 
   constructor(
     private readonly limits: ThrottleLimits,
+    private readonly db: StateDb,
     private readonly now: () => number = Date.now,
   ) {}
 
   /** Milliseconds the address must still wait, or 0. */
   blockedFor(address: string): number {
-    const entry = this.entries.get(address);
-    if (!entry) return 0;
-    const left = entry.blockedUntil - this.now();
+    const left = this.db.blockedUntil(address) - this.now();
     return left > 0 ? left : 0;
   }
 
   /** Records a failed login; returns true when the address is now blocked. */
   fail(address: string): boolean {
     const now = this.now();
-    let entry = this.entries.get(address);
-    if (!entry) {
-      if (this.entries.size >= MAX_ADDRESSES) this.prune(now);
-      entry = { failures: [], blockedUntil: 0 };
-      this.entries.set(address, entry);
+    if (now - this.prunedAt >= PRUNE_EVERY_MS) {
+      this.prunedAt = now;
+      this.db.pruneLogins(now - this.limits.windowMs, now);
     }
-    entry.failures = entry.failures.filter((time) => now - time < this.limits.windowMs);
-    entry.failures.push(now);
-    if (entry.failures.length >= this.limits.failures) {
-      entry.blockedUntil = now + this.limits.blockMs;
-      entry.failures = [];
-      return true;
-    }
-    return false;
-  }
-
-  private prune(now: number): void {
-    for (const [address, entry] of this.entries) {
-      const live =
-        entry.blockedUntil > now || entry.failures.some((time) => now - time < this.limits.windowMs);
-      if (!live) this.entries.delete(address);
-    }
-    // Still full (an address flood): drop the oldest half, in insertion order.
-    if (this.entries.size >= MAX_ADDRESSES) {
-      let drop = this.entries.size / 2;
-      for (const address of this.entries.keys()) {
-        if (drop-- <= 0) break;
-        this.entries.delete(address);
-      }
-    }
+    return this.db.failLogin(
+      address,
+      now,
+      now - this.limits.windowMs,
+      this.limits.failures,
+      now + this.limits.blockMs,
+    );
   }
 }

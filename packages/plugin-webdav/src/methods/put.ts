@@ -4,6 +4,7 @@ import { checkPreconditions, etagOf, lastModifiedOf } from '../http/conditional.
 import { HttpError } from '../http/http-error.js';
 import { createTemp } from '../server/atomic-file.js';
 import { hrefOf, type Scope } from '../server/scope.js';
+import type { Reservation } from '../server/usage-tracker.js';
 import { checkIfHeader } from './conditions.js';
 
 /** Bytes gathered before one `writev` (the body is read while the previous batch is written). */
@@ -19,6 +20,8 @@ async function writeBody(
   handle: FileHandle,
   limit: number,
   limitStatus: number,
+  reservation: Reservation,
+  reserved: number,
 ): Promise<number> {
   let bytes = 0;
   let batch: Buffer[] = [];
@@ -36,6 +39,13 @@ async function writeBody(
         limitStatus,
         limitStatus === 413 ? 'upload larger than the share allows' : 'not enough space',
       );
+    // A body longer than what was reserved (a chunked upload) reserves more as it comes, a batch at once.
+    if (bytes > reserved) {
+      const more = Math.max(bytes - reserved, WRITE_BATCH);
+      if (!reservation.grow(more))
+        throw new HttpError(507, 'not enough space: the share is full', {}, '<D:quota-not-exceeded/>');
+      reserved += more;
+    }
     batch.push(chunk);
     batchBytes += chunk.length;
     if (batchBytes >= WRITE_BATCH) await flush();
@@ -104,18 +114,33 @@ async function upload(scope: Scope, target: WriteTarget): Promise<void> {
     limit = available;
     limitStatus = 507;
   }
-  // Only now may a client waiting for `100 Continue` send the body.
-  if (req.headers.expect?.toLowerCase() === '100-continue' && !res.headersSent) res.writeContinue();
-
-  const temp = await createTemp(target.parent, target.name);
+  // The declared bytes are reserved against the quota in one transaction with the check, so uploads
+  // through other processes (or at the same time through this one) cannot take the same room.
+  const reservation = await core.usage.reserve(share, declared ?? 0, oldSize);
+  if (!reservation)
+    throw new HttpError(
+      507,
+      `not enough space: ${declared ?? 0} bytes declared, the share's quota is taken by other uploads`,
+      {},
+      '<D:quota-not-exceeded/>',
+    );
+  let temp;
+  try {
+    // Only now may a client waiting for `100 Continue` send the body.
+    if (req.headers.expect?.toLowerCase() === '100-continue' && !res.headersSent) res.writeContinue();
+    temp = await createTemp(target.parent, target.name);
+  } catch (error) {
+    reservation.release();
+    throw error;
+  }
   core.db.addUpload(temp.path);
   try {
-    const bytes = await writeBody(req, temp.handle, limit, limitStatus);
+    const bytes = await writeBody(req, temp.handle, limit, limitStatus, reservation, declared ?? 0);
     if (declared !== undefined && bytes !== declared)
       throw new HttpError(400, `body of ${bytes} bytes, Content-Length said ${declared}`);
     const written = await temp.handle.stat({ bigint: true });
     await temp.commit(target.existing ? Number(target.existing.mode) : undefined);
-    core.usage.adjust(share, bytes - oldSize);
+    reservation.commit(bytes - oldSize);
     // A new resource starts without the dead properties a removed one at this path may have left.
     if (!target.existing) core.db.deleteTree(share.name, scope.path);
     res.statusCode = target.existing ? 204 : 201;
@@ -124,6 +149,7 @@ async function upload(scope: Scope, target: WriteTarget): Promise<void> {
     res.setHeader('Content-Length', 0);
     res.end();
   } catch (error) {
+    reservation.release();
     await temp.abort();
     if (error instanceof HttpError) throw error;
     const code = (error as NodeJS.ErrnoException).code;

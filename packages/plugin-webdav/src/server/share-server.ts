@@ -54,12 +54,25 @@ export interface HandleOptions {
   readonly base?: readonly string[];
 }
 
+/** Options of {@link ShareServer.open}. */
+export interface OpenOptions {
+  /** The clock (tests). */
+  readonly now?: () => number;
+  /**
+   * The server is one worker process of a cluster ({@link ShareCluster}): leftovers of crashed uploads
+   * are the primary's to remove (another worker may be writing them now). Default false.
+   */
+  readonly worker?: boolean;
+}
+
 /** Options of {@link ShareServer.listen}. */
 export interface ListenOptions {
   readonly host?: string;
   readonly port?: number;
   /** PEM certificate and key files: serve `https`. */
   readonly tls?: { readonly cert: string; readonly key: string };
+  /** Headers added to every response (a cluster worker's `X-Beamline-Worker`). */
+  readonly responseHeaders?: Readonly<Record<string, string>>;
 }
 
 /** What the access event of a request reports, filled in while it is handled. */
@@ -151,7 +164,7 @@ export class ShareServer {
    *
    * @throws WebdavError `WEBDAV_START_FAILED`, `WEBDAV_ENGINE_UNPATCHED`
    */
-  static async open(config: ShareConfig, options: { now?: () => number } = {}): Promise<ShareServer> {
+  static async open(config: ShareConfig, options: OpenOptions = {}): Promise<ShareServer> {
     const now = options.now ?? Date.now;
     const shares: ShareRuntime[] = [];
     for (const settings of config.shares) {
@@ -202,12 +215,8 @@ export class ShareServer {
       events.emit('warning', warning);
     };
     let started = false;
-    for (const temp of db.uploads()) {
-      await unlink(temp).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOENT') warn(`cannot remove the leftover upload ${temp}: ${error.message}`);
-      });
-      db.removeUpload(temp);
-    }
+    // A worker of a cluster leaves this to the primary, which does it once before forking workers.
+    if (options.worker !== true) await removeLeftovers(db, db.uploads(), warn);
     let engine;
     try {
       engine = createEngine(
@@ -228,9 +237,9 @@ export class ShareServer {
       shares,
       db,
       locks: new LockManager(db, now),
-      auth: new Authenticator(config, now),
+      auth: new Authenticator(config, db, now),
       engine,
-      usage: new UsageTracker(now),
+      usage: new UsageTracker(db, now),
       now,
       warn,
     };
@@ -478,7 +487,9 @@ export class ShareServer {
    * @returns the base URL (`http://127.0.0.1:8080`)
    */
   async listen(options: ListenOptions = {}): Promise<{ url: string; server: Server }> {
+    const extra = Object.entries(options.responseHeaders ?? {});
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
+      for (const [name, value] of extra) res.setHeader(name, value);
       void this.handle(req, res);
     };
     let server: Server;
@@ -519,6 +530,31 @@ export class ShareServer {
     return { url: `${options.tls ? 'https' : 'http'}://${shown}:${address.port}`, server };
   }
 
+  /**
+   * Records access events handled elsewhere (by the worker processes of a {@link ShareCluster}): they
+   * go to this server's access log file (one writer for the whole cluster) and `access` listeners.
+   */
+  recordAccess(events: readonly AccessEvent[]): void {
+    for (const event of events) {
+      this.accessLog?.write(event);
+      this.events.emit('access', event);
+    }
+  }
+
+  /**
+   * Removes what a process that died (a worker of a {@link ShareCluster}, by pid) left: the temporary
+   * files of its uploads in progress and its reservations of quota.
+   */
+  async cleanUpAfter(pid: number): Promise<void> {
+    if (this.closed) return;
+    await removeLeftovers(
+      this.core.db,
+      this.core.db.uploadsOf(pid),
+      (message) => this.core.warn(message),
+      pid,
+    );
+  }
+
   /** Whether the server is ready (state open, not closed). */
   healthy(): boolean {
     return !this.closed;
@@ -555,4 +591,24 @@ export function configureTimeouts(server: Server): void {
   server.headersTimeout = 60_000;
   server.timeout = 120_000;
   server.keepAliveTimeout = 5_000;
+}
+
+/**
+ * Removes the temporary files of uploads a crashed process left (their paths are in the state), and
+ * their reservations of quota: at start (every upload is a leftover then: `pid` undefined)
+ * and when a worker process died (only its own: `pid`).
+ */
+export async function removeLeftovers(
+  db: StateDb,
+  temps: readonly string[],
+  warn: (message: string) => void,
+  pid?: number,
+): Promise<void> {
+  for (const temp of temps) {
+    await unlink(temp).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') warn(`cannot remove the leftover upload ${temp}: ${error.message}`);
+    });
+    db.removeUpload(temp);
+  }
+  db.releaseReservations(pid);
 }

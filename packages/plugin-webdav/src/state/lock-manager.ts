@@ -27,26 +27,57 @@ function isBelow(path: string, ancestor: string): boolean {
 
 /**
  * Write locks (RFC 4918 class 2), exclusive and shared, depth 0 or infinity, enforced by token (a
- * request that changes a locked resource must submit the lock's token, whoever sends it), kept in
- * memory and written through to the state database, so they survive a restart. Expired locks are
- * dropped when next looked at.
+ * request that changes a locked resource must submit the lock's token, whoever sends it), kept in the
+ * state database, so they survive a restart and are the same for every process serving the share.
+ * Each process keeps a copy in memory, checked before every use against the database's
+ * `data_version` (a pragma that changes when another connection committed; microseconds) and the
+ * locks' generation: a lock taken or released by another process is seen by the next request here.
+ * Changes run in a write transaction that re-reads the locks first, so two processes cannot both take
+ * conflicting locks. Expired locks are dropped when next looked at.
  */
 export class LockManager {
   private readonly locks = new Map<string, LockRecord>();
+  private seenDataVersion = -1;
+  private version = -1;
 
   constructor(
     private readonly db: StateDb,
     private readonly now: () => number = Date.now,
   ) {
-    const expired: string[] = [];
-    for (const lock of db.loadLocks()) {
-      if (lock.expiresAt <= now()) expired.push(lock.token);
-      else this.locks.set(lock.token, lock);
-    }
-    db.deleteLocks(expired);
+    this.sync();
+  }
+
+  /** Reloads the locks when another process changed them since the last look. */
+  private sync(): void {
+    const dataVersion = this.db.dataVersion();
+    if (dataVersion === this.seenDataVersion) return;
+    this.seenDataVersion = dataVersion;
+    const version = this.db.locksVersion();
+    if (version === this.version) return;
+    this.version = version;
+    this.locks.clear();
+    for (const lock of this.db.loadLocks()) this.locks.set(lock.token, lock);
+  }
+
+  /** Runs a change of the locks in a write transaction, on the current locks, and records it. */
+  private change<T>(fn: () => T): T {
+    return this.db.write(() => {
+      this.sync();
+      const result = fn();
+      this.version = this.db.bumpLocksVersion();
+      return result;
+    });
+  }
+
+  private dropExpired(tokens: readonly string[]): void {
+    this.change(() => {
+      for (const token of tokens) this.locks.delete(token);
+      this.db.deleteLocks(tokens);
+    });
   }
 
   private live(): LockRecord[] {
+    this.sync();
     const now = this.now();
     const expired: string[] = [];
     const result: LockRecord[] = [];
@@ -54,19 +85,16 @@ export class LockManager {
       if (lock.expiresAt <= now) expired.push(lock.token);
       else result.push(lock);
     }
-    if (expired.length > 0) {
-      for (const token of expired) this.locks.delete(token);
-      this.db.deleteLocks(expired);
-    }
+    if (expired.length > 0) this.dropExpired(expired);
     return result;
   }
 
   /** Live lock by token. */
   get(token: string): LockRecord | undefined {
+    this.sync();
     const lock = this.locks.get(token);
     if (lock && lock.expiresAt <= this.now()) {
-      this.locks.delete(token);
-      this.db.deleteLocks([token]);
+      this.dropExpired([token]);
       return undefined;
     }
     return lock;
@@ -93,43 +121,54 @@ export class LockManager {
 
   /** Creates a lock; 423 when it conflicts with an existing one. */
   create(request: LockRequest): LockRecord {
-    const conflicts = [...this.covering(request), ...(request.depth === -1 ? this.below(request) : [])];
-    for (const other of conflicts)
-      if (request.scope === 'exclusive' || other.scope === 'exclusive')
-        throw new HttpError(423, 'the resource is locked', {}, '<D:no-conflicting-lock/>');
-    const lock: LockRecord = {
-      ...request,
-      token: `urn:uuid:${randomUUID()}`,
-      expiresAt: this.now() + request.timeoutMs,
-    };
-    this.locks.set(lock.token, lock);
-    this.db.saveLock(lock);
-    return lock;
+    return this.change(() => {
+      const conflicts = [...this.covering(request), ...(request.depth === -1 ? this.below(request) : [])];
+      for (const other of conflicts)
+        if (request.scope === 'exclusive' || other.scope === 'exclusive')
+          throw new HttpError(423, 'the resource is locked', {}, '<D:no-conflicting-lock/>');
+      const lock: LockRecord = {
+        ...request,
+        token: `urn:uuid:${randomUUID()}`,
+        expiresAt: this.now() + request.timeoutMs,
+      };
+      this.locks.set(lock.token, lock);
+      this.db.saveLock(lock);
+      return lock;
+    });
   }
 
   /** Extends a lock's timeout. */
   refresh(token: string, timeoutMs: number): LockRecord | undefined {
-    const lock = this.get(token);
-    if (!lock) return undefined;
-    const refreshed = { ...lock, timeoutMs, expiresAt: this.now() + timeoutMs };
-    this.locks.set(token, refreshed);
-    this.db.saveLock(refreshed);
-    return refreshed;
+    return this.change(() => {
+      const lock = this.get(token);
+      if (!lock) return undefined;
+      const refreshed = { ...lock, timeoutMs, expiresAt: this.now() + timeoutMs };
+      this.locks.set(token, refreshed);
+      this.db.saveLock(refreshed);
+      return refreshed;
+    });
   }
 
   remove(token: string): boolean {
-    const existed = this.locks.delete(token);
-    this.db.deleteLocks([token]);
-    return existed;
+    return this.change(() => {
+      const existed = this.locks.delete(token);
+      this.db.deleteLocks([token]);
+      return existed;
+    });
   }
 
   /** Drops the locks of a resource and of everything below it (after DELETE, MOVE). */
   removeTree(target: LockTarget): void {
-    const tokens = this.live()
-      .filter((lock) => lock.share === target.share && isAncestorOrSelf(target.path, lock.path))
-      .map((lock) => lock.token);
-    for (const token of tokens) this.locks.delete(token);
-    this.db.deleteLocks(tokens);
+    const inTree = (): string[] =>
+      this.live()
+        .filter((lock) => lock.share === target.share && isAncestorOrSelf(target.path, lock.path))
+        .map((lock) => lock.token);
+    if (inTree().length === 0) return;
+    this.change(() => {
+      const tokens = inTree();
+      for (const token of tokens) this.locks.delete(token);
+      this.db.deleteLocks(tokens);
+    });
   }
 
   /**

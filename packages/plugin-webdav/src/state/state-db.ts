@@ -64,7 +64,45 @@ CREATE TABLE IF NOT EXISTS uploads (
   temp TEXT PRIMARY KEY,
   started_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('locks', 0);
+CREATE TABLE IF NOT EXISTS nonces (
+  nonce TEXT PRIMARY KEY,
+  issued INTEGER NOT NULL,
+  last_count INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nonces_issued ON nonces (issued);
+CREATE TABLE IF NOT EXISTS login_failures (
+  address TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_address ON login_failures (address, at);
+CREATE TABLE IF NOT EXISTS login_blocks (
+  address TEXT PRIMARY KEY,
+  until INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS usage (
+  share TEXT PRIMARY KEY,
+  bytes INTEGER NOT NULL,
+  walked_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reservations (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  share TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  pid INTEGER NOT NULL
+);
 `;
+
+/** A Digest nonce as stored. */
+export interface NonceRecord {
+  readonly issued: number;
+  /** Highest nonce count accepted; a count not above it is a replay. */
+  readonly lastCount: number;
+}
 
 /** Parent of a share-relative path (`a/b` → `a`, `a` → `''`). */
 function parentOf(path: string): string {
@@ -100,6 +138,10 @@ export class StateDb {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    // State files from before the multi-process mode: uploads did not record their process.
+    const columns = this.db.pragma('table_info(uploads)') as { name: string }[];
+    if (!columns.some((column) => column.name === 'pid'))
+      this.db.exec('ALTER TABLE uploads ADD COLUMN pid INTEGER');
     const db = this.db;
     this.statements = {
       allLocks: db.prepare('SELECT * FROM locks'),
@@ -119,9 +161,43 @@ export class StateDb {
       deletePropsBelow: db.prepare(
         'DELETE FROM props WHERE share = ? AND (path = ? OR (path >= ? AND path < ?))',
       ),
-      addUpload: db.prepare('INSERT OR REPLACE INTO uploads (temp, started_at) VALUES (?, ?)'),
+      addUpload: db.prepare('INSERT OR REPLACE INTO uploads (temp, started_at, pid) VALUES (?, ?, ?)'),
       removeUpload: db.prepare('DELETE FROM uploads WHERE temp = ?'),
       allUploads: db.prepare('SELECT temp FROM uploads'),
+      uploadsOf: db.prepare('SELECT temp FROM uploads WHERE pid = ?'),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
+      locksVersion: db.prepare("SELECT value FROM meta WHERE key = 'locks'").pluck(),
+      bumpLocksVersion: db
+        .prepare("UPDATE meta SET value = value + 1 WHERE key = 'locks' RETURNING value")
+        .pluck(),
+      addNonce: db.prepare('INSERT OR REPLACE INTO nonces (nonce, issued, last_count) VALUES (?, ?, 0)'),
+      nonce: db.prepare('SELECT issued, last_count AS lastCount FROM nonces WHERE nonce = ?'),
+      useNonce: db.prepare('UPDATE nonces SET last_count = ? WHERE nonce = ? AND last_count < ?'),
+      deleteNonce: db.prepare('DELETE FROM nonces WHERE nonce = ?'),
+      pruneNonces: db.prepare('DELETE FROM nonces WHERE issued <= ?'),
+      countNonces: db.prepare('SELECT count(*) FROM nonces').pluck(),
+      trimNonces: db.prepare(
+        'DELETE FROM nonces WHERE nonce IN (SELECT nonce FROM nonces ORDER BY issued LIMIT ?)',
+      ),
+      blockedUntil: db.prepare('SELECT until FROM login_blocks WHERE address = ?').pluck(),
+      addFailure: db.prepare('INSERT INTO login_failures (address, at) VALUES (?, ?)'),
+      dropFailures: db.prepare('DELETE FROM login_failures WHERE address = ? AND (at <= ? OR ? = 1)'),
+      countFailures: db.prepare('SELECT count(*) FROM login_failures WHERE address = ?').pluck(),
+      block: db.prepare('INSERT OR REPLACE INTO login_blocks (address, until) VALUES (?, ?)'),
+      pruneFailures: db.prepare('DELETE FROM login_failures WHERE at <= ?'),
+      pruneBlocks: db.prepare('DELETE FROM login_blocks WHERE until <= ?'),
+      usage: db.prepare('SELECT bytes, walked_at AS walkedAt FROM usage WHERE share = ?'),
+      setUsage: db.prepare('INSERT OR REPLACE INTO usage (share, bytes, walked_at) VALUES (?, ?, ?)'),
+      adjustUsage: db.prepare('UPDATE usage SET bytes = max(0, bytes + ?) WHERE share = ?'),
+      forgetUsage: db.prepare('DELETE FROM usage WHERE share = ?'),
+      reserved: db.prepare('SELECT coalesce(sum(bytes), 0) FROM reservations WHERE share = ?').pluck(),
+      reserve: db
+        .prepare('INSERT INTO reservations (share, bytes, pid) VALUES (?, ?, ?) RETURNING id')
+        .pluck(),
+      growReservation: db.prepare('UPDATE reservations SET bytes = bytes + ? WHERE id = ?'),
+      release: db.prepare('DELETE FROM reservations WHERE id = ?'),
+      releaseOf: db.prepare('DELETE FROM reservations WHERE pid = ?'),
+      releaseAll: db.prepare('DELETE FROM reservations'),
     };
   }
 
@@ -129,7 +205,32 @@ export class StateDb {
     if (this.db.open) this.db.close();
   }
 
+  /**
+   * Runs `fn` in a write transaction (`BEGIN IMMEDIATE`: it holds the database's write lock from its
+   * start, so a read-modify-write in it cannot interleave with another process's; `busy_timeout`
+   * waits for the lock). Nested calls join the outer transaction.
+   */
+  write<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn();
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** Changes whenever another connection (another process) committed to the database. */
+  dataVersion(): number {
+    return Number(this.statements.dataVersion.get());
+  }
+
   // Locks
+
+  /** Generation of the locks table, bumped by every change (see {@link bumpLocksVersion}). */
+  locksVersion(): number {
+    return Number(this.statements.locksVersion.get());
+  }
+
+  /** Marks a change of the locks (call inside {@link write}); returns the new generation. */
+  bumpLocksVersion(): number {
+    return Number(this.statements.bumpLocksVersion.get());
+  }
 
   loadLocks(): LockRecord[] {
     return (this.statements.allLocks.all() as LockRow[]).map((row) => ({
@@ -224,7 +325,12 @@ export class StateDb {
   // Uploads in progress
 
   addUpload(temp: string): void {
-    this.statements.addUpload.run(temp, Date.now());
+    this.statements.addUpload.run(temp, Date.now(), process.pid);
+  }
+
+  /** Temporary files of the uploads a process had in progress (a worker that died). */
+  uploadsOf(pid: number): string[] {
+    return (this.statements.uploadsOf.all(pid) as { temp: string }[]).map((row) => row.temp);
   }
 
   removeUpload(temp: string): void {
@@ -233,5 +339,110 @@ export class StateDb {
 
   uploads(): string[] {
     return (this.statements.allUploads.all() as { temp: string }[]).map((row) => row.temp);
+  }
+
+  // Digest nonces
+
+  addNonce(nonce: string, issued: number): void {
+    this.statements.addNonce.run(nonce, issued);
+  }
+
+  nonce(nonce: string): NonceRecord | undefined {
+    const row = this.statements.nonce.get(nonce) as { issued: number; lastCount: number } | undefined;
+    return row && { issued: Number(row.issued), lastCount: Number(row.lastCount) };
+  }
+
+  /** Accepts a nonce count atomically: false when it is not above the highest one accepted (a replay). */
+  useNonce(nonce: string, count: number): boolean {
+    return this.statements.useNonce.run(count, nonce, count).changes === 1;
+  }
+
+  deleteNonce(nonce: string): void {
+    this.statements.deleteNonce.run(nonce);
+  }
+
+  /** Drops nonces issued at or before `before`, then the oldest ones beyond `max`. */
+  pruneNonces(before: number, max: number): void {
+    this.write(() => {
+      this.statements.pruneNonces.run(before);
+      const count = Number(this.statements.countNonces.get());
+      if (count > max) this.statements.trimNonces.run(count - Math.floor(max * 0.9));
+    });
+  }
+
+  // Failed logins
+
+  /** Until when an address is blocked (ms since the epoch), or 0. */
+  blockedUntil(address: string): number {
+    const until = this.statements.blockedUntil.get(address) as number | undefined;
+    return until === undefined ? 0 : Number(until);
+  }
+
+  /**
+   * Records a failed login of an address and counts its failures since `windowStart`, in one
+   * transaction; at `limit` the address is blocked until `blockUntil` and its count restarts.
+   * Returns true when it is now blocked.
+   */
+  failLogin(address: string, at: number, windowStart: number, limit: number, blockUntil: number): boolean {
+    return this.write(() => {
+      this.statements.dropFailures.run(address, windowStart, 0);
+      this.statements.addFailure.run(address, at);
+      if (Number(this.statements.countFailures.get(address)) < limit) return false;
+      this.statements.block.run(address, blockUntil);
+      this.statements.dropFailures.run(address, at, 1);
+      return true;
+    });
+  }
+
+  /** Forgets failures before `windowStart` and blocks that ended before `now`. */
+  pruneLogins(windowStart: number, now: number): void {
+    this.write(() => {
+      this.statements.pruneFailures.run(windowStart);
+      this.statements.pruneBlocks.run(now);
+    });
+  }
+
+  // Quota usage
+
+  /** The walked byte total of a share and when it was walked. */
+  usage(share: string): { bytes: number; walkedAt: number } | undefined {
+    const row = this.statements.usage.get(share) as { bytes: number; walkedAt: number } | undefined;
+    return row && { bytes: Number(row.bytes), walkedAt: Number(row.walkedAt) };
+  }
+
+  setUsage(share: string, bytes: number, walkedAt: number): void {
+    this.statements.setUsage.run(share, bytes, walkedAt);
+  }
+
+  adjustUsage(share: string, delta: number): void {
+    this.statements.adjustUsage.run(delta, share);
+  }
+
+  forgetUsage(share: string): void {
+    this.statements.forgetUsage.run(share);
+  }
+
+  /** Bytes reserved by uploads in progress in a share (all processes). */
+  reserved(share: string): number {
+    return Number(this.statements.reserved.get(share));
+  }
+
+  /** Reserves bytes for an upload of this process; returns the reservation's id. */
+  reserve(share: string, bytes: number): number {
+    return Number(this.statements.reserve.get(share, bytes, process.pid));
+  }
+
+  growReservation(id: number, bytes: number): void {
+    this.statements.growReservation.run(bytes, id);
+  }
+
+  release(id: number): void {
+    this.statements.release.run(id);
+  }
+
+  /** Drops the reservations of a process that died (`pid`), or of every process (at start). */
+  releaseReservations(pid?: number): void {
+    if (pid === undefined) this.statements.releaseAll.run();
+    else this.statements.releaseOf.run(pid);
   }
 }
