@@ -1,8 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { InferenceError, type InferenceErrorCode } from '../errors/inference-error.js';
-import { inferencePackage } from '../grpc/grpc-frontend.js';
+import { inferenceService } from '../grpc/grpc-frontend.js';
+import type { InferMessage, WireInferResponse } from '../grpc/infer-messages.js';
 import { decodeBinaryData, encodeBinaryData } from '../http/binary-tensor.js';
-import type { Datatype } from '../model/datatypes.js';
+import { isDatatype } from '../model/datatypes.js';
 import type { ModelIndexEntry } from '../repository/model-manager.js';
 import type { ModelMetadata, ServerMetadata } from '../server/protocol-objects.js';
 import type { ClientTensor, InferOptions, InferResponse } from './http-client.js';
@@ -37,8 +38,7 @@ export class InferenceGrpcClient {
   private readonly client: grpc.Client;
 
   constructor(target: string) {
-    const Service = (grpc.loadPackageDefinition(inferencePackage()).inference as grpc.GrpcObject)
-      .GRPCInferenceService as grpc.ServiceClientConstructor;
+    const Service = grpc.makeGenericClientConstructor(inferenceService(), 'GRPCInferenceService');
     this.client = new Service(target, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': -1,
     });
@@ -123,34 +123,35 @@ export class InferenceGrpcClient {
 
   /** Runs an inference with raw tensors. */
   async infer(model: string, inputs: ClientTensor[], options: GrpcInferOptions = {}): Promise<InferResponse> {
-    const parameters: Record<string, unknown> = {};
-    if (options.timeoutUs !== undefined) parameters.timeout = { int64_param: String(options.timeoutUs) };
-    if (options.priority !== undefined) parameters.priority = { int64_param: String(options.priority) };
-    const request = {
+    const parameters: Record<string, number> = {};
+    if (options.timeoutUs !== undefined) parameters.timeout = options.timeoutUs;
+    if (options.priority !== undefined) parameters.priority = options.priority;
+    const request: InferMessage = {
       model_name: model,
       model_version: options.version === undefined ? '' : String(options.version),
       id: options.id ?? '',
       parameters,
-      inputs: inputs.map((input) => ({ name: input.name, datatype: input.datatype, shape: input.shape })),
-      outputs: (options.outputs ?? []).map((name) => ({ name })),
-      raw_input_contents: inputs.map((input) => {
-        const bytes = encodeBinaryData(input.datatype, input.data);
-        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      }),
+      tensors: inputs,
+      outputs: options.outputs ?? [],
+      raw: inputs.map((input) => encodeBinaryData(input.datatype, input.data)),
     };
-    const reply = (await this.call('ModelInfer', request, options.deadlineMs, options.signal)) as {
-      model_name: string;
-      model_version: string;
-      id: string;
-      outputs: { name: string; datatype: Datatype; shape: string[] }[];
-      raw_output_contents: Buffer[];
-    };
+    const reply = (await this.call(
+      'ModelInfer',
+      request,
+      options.deadlineMs,
+      options.signal,
+    )) as WireInferResponse;
     return {
       model_name: reply.model_name,
       model_version: reply.model_version,
       ...(reply.id && { id: reply.id }),
       outputs: reply.outputs.map((output, index) => {
-        const shape = output.shape.map(Number);
+        const shape = output.shape;
+        if (!isDatatype(output.datatype))
+          throw new InferenceError(
+            'INFERENCE_INTERNAL',
+            `the server answered output '${output.name}' with the datatype "${output.datatype}"`,
+          );
         return {
           name: output.name,
           datatype: output.datatype,

@@ -2,64 +2,27 @@ import { invalid } from '../errors/inference-error.js';
 import { binarySize, decodeBinaryData, encodeBinaryData } from '../http/binary-tensor.js';
 import { DATATYPES, elementCount, isDatatype, type Datatype, type TensorData } from '../model/datatypes.js';
 import type { InferenceRequest, InferenceResult, NamedTensor } from '../runtime/model-version.js';
-
-/** An `InferParameter` as proto-loader gives it (64-bit integers as decimal strings). */
-interface WireParameter {
-  parameter_choice?: string;
-  bool_param?: boolean;
-  int64_param?: string;
-  string_param?: string;
-  double_param?: number;
-  uint64_param?: string;
-}
-
-/** `InferTensorContents` as proto-loader gives it. */
-interface WireContents {
-  bool_contents?: boolean[];
-  int_contents?: number[];
-  int64_contents?: string[];
-  uint_contents?: number[];
-  uint64_contents?: string[];
-  fp32_contents?: number[];
-  fp64_contents?: number[];
-  bytes_contents?: Buffer[];
-}
-
-/** `ModelInferRequest` as proto-loader gives it. */
-export interface WireInferRequest {
-  model_name: string;
-  model_version: string;
-  id: string;
-  parameters: Record<string, WireParameter>;
-  inputs: {
-    name: string;
-    datatype: string;
-    shape: string[];
-    parameters: Record<string, WireParameter>;
-    contents?: WireContents | null;
-  }[];
-  outputs: { name: string; parameters: Record<string, WireParameter> }[];
-  raw_input_contents: Buffer[];
-}
+import type { InferMessage, WireContents, WireInferRequest, WireParameter } from './infer-messages.js';
 
 function integerParameter(params: Record<string, WireParameter>, key: string): number | undefined {
   const param = params[key];
   if (!param) return undefined;
   const value = param.int64_param ?? param.uint64_param;
-  if (value === undefined || !/^\d{1,15}$/.test(value)) {
-    throw invalid(`parameter "${key}" must be a non-negative int64_param, got ${JSON.stringify(param)}`);
+  if (value === undefined || value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) {
+    const shown = Object.entries(param).map(([field, v]) => `${field}: ${String(v)}`);
+    throw invalid(`parameter "${key}" must be a non-negative int64_param, got { ${shown.join(', ')} }`);
   }
   return Number(value);
 }
 
-function shapeOf(name: string, shape: string[]): number[] {
-  return shape.map((dim) => {
-    if (!/^\d{1,15}$/.test(dim))
+function shapeOf(name: string, shape: number[]): number[] {
+  for (const dim of shape) {
+    if (!Number.isSafeInteger(dim) || dim < 0)
       throw invalid(
         `input '${name}': shape must be a list of non-negative integers, got [${shape.join(', ')}]`,
       );
-    return Number(dim);
-  });
+  }
+  return shape;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -97,9 +60,9 @@ function fromContents(name: string, datatype: Datatype, shape: number[], content
     case 'UINT32':
       return range(pick(contents.uint_contents, 'uint_contents'), 'uint_contents');
     case 'INT64':
-      return BigInt64Array.from(pick(contents.int64_contents, 'int64_contents'), (value) => BigInt(value));
+      return BigInt64Array.from(pick(contents.int64_contents, 'int64_contents'));
     case 'UINT64':
-      return BigUint64Array.from(pick(contents.uint64_contents, 'uint64_contents'), (value) => BigInt(value));
+      return BigUint64Array.from(pick(contents.uint64_contents, 'uint64_contents'));
     case 'FP32':
       return Float32Array.from(pick(contents.fp32_contents, 'fp32_contents'));
     case 'FP64':
@@ -126,7 +89,7 @@ function fromContents(name: string, datatype: Datatype, shape: number[], content
 
 /** Decodes a `ModelInferRequest`: typed `contents` or `raw_input_contents` (one per input, in order). */
 export function decodeGrpcInfer(message: WireInferRequest): { id: string; request: InferenceRequest } {
-  const raw = message.raw_input_contents ?? [];
+  const raw = message.raw_input_contents;
   if (raw.length > 0 && raw.length !== message.inputs.length) {
     throw invalid(
       `raw_input_contents has ${raw.length} entries but the request has ${message.inputs.length} inputs; give one per input, in order`,
@@ -138,10 +101,9 @@ export function decodeGrpcInfer(message: WireInferRequest): { id: string; reques
     if (!isDatatype(input.datatype))
       throw invalid(`input '${name}': datatype "${input.datatype}" is not a V2 datatype`);
     const datatype = input.datatype;
-    const shape = shapeOf(name, input.shape ?? []);
+    const shape = shapeOf(name, input.shape);
     const hasContents =
       input.contents !== undefined &&
-      input.contents !== null &&
       Object.values(input.contents).some((list) => Array.isArray(list) && list.length > 0);
     if (raw.length > 0) {
       if (hasContents)
@@ -159,10 +121,10 @@ export function decodeGrpcInfer(message: WireInferRequest): { id: string; reques
       throw invalid(`input '${name}': has neither contents nor raw_input_contents`);
     return { name, datatype, shape, data: fromContents(name, datatype, shape, input.contents ?? {}) };
   });
-  const params = message.parameters ?? {};
+  const params = message.parameters;
   const outputs = message.outputs.length > 0 ? message.outputs.map((output) => output.name) : undefined;
   return {
-    id: message.id ?? '',
+    id: message.id,
     request: {
       inputs,
       outputs,
@@ -173,24 +135,17 @@ export function decodeGrpcInfer(message: WireInferRequest): { id: string; reques
   };
 }
 
-/** Encodes a `ModelInferResponse` with `raw_output_contents`, as Triton answers. */
+/** The `ModelInferResponse` of a result, with `raw_output_contents` as Triton answers. */
 export function encodeGrpcInfer(
   model: { name: string; version: number },
   id: string,
   result: InferenceResult,
-): Record<string, unknown> {
+): InferMessage {
   return {
     model_name: model.name,
     model_version: String(model.version),
     id,
-    outputs: result.outputs.map((output) => ({
-      name: output.name,
-      datatype: output.datatype,
-      shape: output.shape,
-    })),
-    raw_output_contents: result.outputs.map((output) => {
-      const bytes = encodeBinaryData(output.datatype, output.data);
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    }),
+    tensors: result.outputs,
+    raw: result.outputs.map((output) => encodeBinaryData(output.datatype, output.data)),
   };
 }

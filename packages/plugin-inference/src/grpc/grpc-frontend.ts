@@ -6,7 +6,16 @@ import type { ModelConfig } from '../model/model-config.js';
 import { RequestCancel } from '../runtime/cancel-signal.js';
 import type { InferenceCore } from '../server/inference-core.js';
 import type { ModelStatistics } from '../server/protocol-objects.js';
-import { decodeGrpcInfer, encodeGrpcInfer, type WireInferRequest } from './grpc-codec.js';
+import { decodeGrpcInfer, encodeGrpcInfer } from './grpc-codec.js';
+import {
+  decodeInferResponse,
+  deserializeInferRequest,
+  encodeInferRequest,
+  encodeInferResponse,
+  type InferMessage,
+  type MalformedMessage,
+  type WireInferRequest,
+} from './infer-messages.js';
 import { INFERENCE_PROTO } from './inference-proto.js';
 
 /** How the protocol's messages map to JavaScript: 64-bit integers as strings (exact), enums as names. */
@@ -25,6 +34,27 @@ let definition: PackageDefinition | undefined;
 export function inferencePackage(): PackageDefinition {
   definition ??= fromJSON(protobuf.parse(INFERENCE_PROTO, { keepCase: true }).root.toJSON(), PROTO_OPTIONS);
   return definition;
+}
+
+/**
+ * The service definition with `ModelInfer` on the package's static codec (`infer-messages.ts`) instead of
+ * proto-loader's object conversion; the other methods keep proto-loader's (they are not on a hot path).
+ * The server reads `WireInferRequest`s (or a `MalformedMessage`) and writes `InferMessage`s; the client
+ * writes `InferMessage`s and reads `WireInferResponse`s.
+ */
+export function inferenceService(): grpc.ServiceDefinition {
+  const service = (grpc.loadPackageDefinition(inferencePackage()).inference as grpc.GrpcObject)
+    .GRPCInferenceService as grpc.ServiceClientConstructor;
+  return {
+    ...service.service,
+    ModelInfer: {
+      ...service.service.ModelInfer!,
+      requestSerialize: encodeInferRequest,
+      requestDeserialize: deserializeInferRequest,
+      responseSerialize: encodeInferResponse,
+      responseDeserialize: decodeInferResponse,
+    },
+  };
 }
 
 const STATUS: Record<InferenceErrorCode, grpc.status> = {
@@ -106,9 +136,7 @@ export class GrpcFrontend {
       'grpc.max_receive_message_length': 64 * 1024 * 1024 + 1024,
       'grpc.max_send_message_length': -1,
     });
-    const service = (grpc.loadPackageDefinition(inferencePackage()).inference as grpc.GrpcObject)
-      .GRPCInferenceService as grpc.ServiceClientConstructor;
-    this.server.addService(service.service, this.handlers());
+    this.server.addService(inferenceService(), this.handlers());
   }
 
   /** Binds (insecure) and resolves with `host:port`. */
@@ -182,7 +210,8 @@ export class GrpcFrontend {
         await core.unloadModel(request.model_name, undefined);
         return {};
       }),
-      ModelInfer: unary<WireInferRequest>(async (request, call) => {
+      ModelInfer: unary<WireInferRequest | MalformedMessage>(async (request, call): Promise<InferMessage> => {
+        if ('malformed' in request) throw request.malformed;
         const target = core.resolve(request.model_name, request.model_version);
         const { id, request: decoded } = decodeGrpcInfer(request);
         const cancel = new RequestCancel();

@@ -128,6 +128,27 @@ describe('GR1: every method', () => {
     );
     expect(unimplemented?.code).toBe(grpc.status.UNIMPLEMENTED);
   });
+
+  test('a malformed ModelInferRequest is answered INVALID_ARGUMENT naming the field, and the server goes on', async () => {
+    const send = (bytes: Buffer) =>
+      new Promise<grpc.ServiceError | null>((resolve) =>
+        raw.makeUnaryRequest(
+          '/inference.GRPCInferenceService/ModelInfer',
+          (x: Buffer) => x,
+          (x: Buffer) => x,
+          bytes,
+          (e) => resolve(e),
+        ),
+      );
+    // model_name "simple", then raw_input_contents saying 1000 bytes where 2 follow
+    const overLong = await send(Buffer.from('0a0673696d706c65' + '3ae807' + '0102', 'hex'));
+    expect(overLong?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(overLong?.details).toMatch(/field raw_input_contents says 1000 bytes but only 2 remain/);
+    const badVarint = await send(Buffer.from('c83e' + 'ff'.repeat(10) + '01', 'hex'));
+    expect(badVarint?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(badVarint?.details).toMatch(/varint is longer than 10 bytes/);
+    expect((await client.infer('simple', simpleInputs(1))).outputs).toHaveLength(2);
+  });
 });
 
 describe('GR2: ModelInfer', () => {
