@@ -18,6 +18,7 @@ import PgBoss from 'pg-boss';
 import { Observable } from 'rxjs';
 import { createPostgresPlugin, PostgresStore, QueueConnection, QueueWorker } from '../src/index.js';
 import { parseLabels } from '../src/queue/requirement.js';
+import { PostgresWorkerQueue } from '../src/worker/postgres-worker-queue.js';
 import { TEST_URL } from '../test/support/database.js';
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 200);
@@ -72,7 +73,7 @@ async function beamline(workers: number, runner: 'noop' | 'local'): Promise<Meas
       const connection = await QueueConnection.open({ url: TEST_URL, schema });
       const host = await createRuntime({ store: new MemoryStore(), plugins: [noopPlugin] });
       const worker = new QueueWorker({
-        connection,
+        queue: new PostgresWorkerQueue(connection),
         runners: host.resolve(Tokens.Runners),
         pool: host.resolve(Tokens.ResourcePool),
         labels: parseLabels(''),

@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { InvalidArgumentError } from '@commander-js/extra-typings';
 import { startWorker } from '@beamline/plugin-postgres';
 import type { CliCommand } from '../cli-command.js';
 import { CliError } from '../cli-error.js';
-import { ExitCode } from '../cli-io.js';
+import { ExitCode, type CliIO } from '../cli-io.js';
 import { queueUrl } from '../cli-services.js';
 import { defaultPlugins } from '../default-plugins.js';
 
@@ -10,6 +12,9 @@ const NOTES = `
 Takes steps of distributed runs (beamline run --queue) whose runner it has (local, docker), whose
 runs-on labels it offers and whose resources fit its pool, one heartbeat-held lease each; the run's
 folder must be reachable here at the same path (a shared file system).
+With --gateway the worker never connects to PostgreSQL: it talks HTTPS to a beamline gateway (outbound
+only: it asks for work, the gateway never connects to it), with the token that beamline gateway token
+add printed for it; the same leases, heartbeats, cancels and refused late results as with --queue.
 Ctrl-C or SIGTERM stops: running steps are stopped and handed back to the queue at once.
 Exit codes: 0 stopped cleanly, 1 could not start, 2 bad flags.`;
 
@@ -44,17 +49,17 @@ export const workerCommand: CliCommand = (program, { io, exit }) => {
       '--labels <labels>',
       'capability labels this host offers, comma-separated: gpu=a100,mem=64g,docker',
     )
+    .option('--gateway <url>', 'a beamline gateway to go through instead of the queue: https://host:port')
+    .option('--token-file <file>', "a file holding this worker's gateway token (with --gateway)")
+    .option('--ca <file>', 'PEM certificate to trust for the gateway (its self-signed certificate)')
     .option('--gpus <ids>', 'GPU ids this worker hands out (default: CUDA_VISIBLE_DEVICES)', idList)
     .option('--concurrency <n>', 'most steps at once (default 1)', positiveInteger)
     .option('--name <name>', 'the name this worker goes by in the queue (default <host>:<pid>:<random>)')
     .addHelpText('after', NOTES)
     .action(async (options) => {
-      const url = queueUrl(io, options.queue);
-      if (url === undefined) {
-        throw new CliError('CLI_USAGE', 'no queue: pass --queue postgres://… or set BEAMLINE_QUEUE.');
-      }
+      const target = workerTarget(io, options);
       const worker = await startWorker({
-        url,
+        ...target,
         plugins: defaultPlugins(io.env),
         onMessage: (line) => io.stderr.write(`${line}\n`),
         ...(options.labels === undefined ? {} : { labels: options.labels }),
@@ -71,3 +76,52 @@ export const workerCommand: CliCommand = (program, { io, exit }) => {
       exit(ExitCode.ok);
     });
 };
+
+/** Where the worker takes work from: the queue (`--queue`, `BEAMLINE_QUEUE`) or a gateway (`--gateway`). */
+function workerTarget(
+  io: CliIO,
+  options: { queue?: string; gateway?: string; tokenFile?: string; ca?: string },
+): { url: string } | { gateway: { url: string; token: string; ca?: Buffer } } {
+  if (options.gateway === undefined) {
+    if (options.tokenFile !== undefined || options.ca !== undefined) {
+      throw new CliError('CLI_USAGE', '--token-file and --ca go with --gateway https://host:port.');
+    }
+    const url = queueUrl(io, options.queue);
+    if (url === undefined) {
+      throw new CliError(
+        'CLI_USAGE',
+        'no queue: pass --queue postgres://… (or set BEAMLINE_QUEUE), or --gateway https://… --token-file FILE.',
+      );
+    }
+    return { url };
+  }
+  if (options.queue !== undefined) {
+    throw new CliError('CLI_USAGE', '--queue and --gateway: pass one, not both.');
+  }
+  if (options.tokenFile === undefined) {
+    throw new CliError(
+      'CLI_USAGE',
+      '--gateway needs --token-file FILE (the token beamline gateway token add printed).',
+    );
+  }
+  const token = readText(io.cwd, options.tokenFile, '--token-file').toString('utf8').trim();
+  if (token === '') throw new CliError('CLI_USAGE', `--token-file ${options.tokenFile}: the file is empty.`);
+  return {
+    gateway: {
+      url: options.gateway,
+      token,
+      ...(options.ca === undefined ? {} : { ca: readText(io.cwd, options.ca, '--ca') }),
+    },
+  };
+}
+
+function readText(cwd: string, file: string, flag: string): Buffer {
+  try {
+    return readFileSync(resolve(cwd, file));
+  } catch (error) {
+    throw new CliError(
+      'CLI_USAGE',
+      `${flag} ${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`,
+    );
+  }
+}

@@ -8,24 +8,19 @@ import {
   recordProcesses,
   type Lease,
   type ProcessEvent,
-  type ProcessSpec,
   type ResourcePool,
   type RunnerLookup,
 } from '@beamline/core';
 import type { Observable } from 'rxjs';
-import {
-  CANCEL_CHANNEL,
-  JOB_CHANNEL,
-  QUEUE_CHANNEL,
-  type QueueConnection,
-} from '../queue/queue-connection.js';
 import type { JobFailure, JobStarted } from '../queue/queue-runner.js';
 import { labelsSatisfy, type LabelSet, type Requirement } from '../queue/requirement.js';
 import { Wakeup } from '../queue/wakeup.js';
+import type { ClaimedJob, OutputChunk, WorkerQueue } from './worker-queue.js';
 
 /** Options of a {@link QueueWorker}. */
 export interface QueueWorkerOptions {
-  connection: QueueConnection;
+  /** The queue: PostgreSQL directly ({@link PostgresWorkerQueue}) or through a gateway (HTTPS). */
+  queue: WorkerQueue;
   /** This host's runners (`local`, `docker`, …): a job names the one it runs with. */
   runners: RunnerLookup;
   /** This host's resource pool: CPUs, memory and GPU ids are granted from it. */
@@ -42,21 +37,11 @@ export interface QueueWorkerOptions {
   onMessage?: (message: string) => void;
 }
 
-/** The job fields a worker reads when it claims one. */
-interface ClaimedJob {
-  id: string;
-  queue: string;
-  /** When the claim was sent (this host's clock): the lease runs from no earlier than this. */
-  claimedAt: number;
-  spec: ProcessSpec & { runner: string };
-  token: string;
-  leaseMs: number;
-  runId: string | null;
-  stepId: string | null;
-}
-
 /** How long a worker leaves a queue to others after it could not reach a job's folder. */
 const PAUSE_AFTER_MISSING_FOLDER_MS = 30_000;
+
+/** How long one claim through a gateway waits for work before it answers empty (long polling). */
+const LONG_POLL_MS = 20_000;
 
 /** The abort reason of jobs a stopping worker hands back. */
 const STOPPING = new Error('the worker is stopping');
@@ -97,7 +82,7 @@ export class QueueWorker {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#stopListening = this.#options.connection.on(QUEUE_CHANNEL, (queue) => {
+    this.#stopListening = this.#options.queue.onWork((queue) => {
       // A queue this worker has not seen yet: read the list again now rather than at the next refresh.
       if (queue !== '' && !this.#queues.names.includes(queue))
         this.#queues = { at: 0, names: this.#queues.names };
@@ -129,10 +114,11 @@ export class QueueWorker {
     const concurrency = Math.max(1, this.#options.concurrency ?? 1);
     while (this.#running) {
       let claimed: ClaimedJob[] = [];
+      let waited = false;
       const room = concurrency - this.#active.size;
       if (room > 0) {
         try {
-          claimed = await this.#claimNext(room);
+          ({ claimed, waited } = await this.#claimNext(room));
         } catch (error) {
           this.#say(`cannot claim work: ${(error as Error).message}`);
         }
@@ -147,7 +133,7 @@ export class QueueWorker {
           this.#wakeUp();
         });
       }
-      if (claimed.length > 0) continue;
+      if (claimed.length > 0 || waited) continue;
       await this.#sleep(this.#options.pollMs ?? 1_000);
     }
   }
@@ -155,7 +141,7 @@ export class QueueWorker {
   /** The queues whose requirement this worker meets (re-read every few seconds). */
   async #servedQueues(): Promise<string[]> {
     if (Date.now() - this.#queues.at < 2_000) return this.#queues.names;
-    const all = await this.#options.connection.queues();
+    const all = await this.#options.queue.candidates();
     const names = all.filter(({ requirement }) => this.#serves(requirement)).map(({ name }) => name);
     this.#queues = { at: Date.now(), names };
     return names;
@@ -178,77 +164,34 @@ export class QueueWorker {
   }
 
   /**
-   * Fetches up to `room` jobs from the served queues in turn (one fetch per queue for as many as there
-   * is room for), takes their leases at once and confirms their delivery in one call; returns the jobs
-   * this worker won.
+   * Claims up to `room` jobs from the served queues in turn; `waited` when the queue waited for work
+   * itself (long polling through a gateway), so the loop does not sleep.
    */
-  async #claimNext(room: number): Promise<ClaimedJob[]> {
+  async #claimNext(room: number): Promise<{ claimed: ClaimedJob[]; waited: boolean }> {
     const names = await this.#servedQueues();
-    const { boss } = this.#options.connection;
+    const { queue } = this.#options;
+    const open = names.filter((name) => (this.#paused.get(name) ?? 0) <= Date.now());
+    if (queue.claimAll !== undefined) {
+      if (open.length === 0) return { claimed: [], waited: false };
+      return { claimed: await queue.claimAll(open, room, this.name, LONG_POLL_MS), waited: true };
+    }
     const won: ClaimedJob[] = [];
     for (let i = 0; i < names.length && won.length < room; i++) {
-      const queue = names[(this.#next + i) % names.length]!;
-      if ((this.#paused.get(queue) ?? 0) > Date.now()) continue;
-      const fetched = await boss.fetch<{ jobId: string }>(queue, { batchSize: room - won.length });
-      if (fetched.length === 0) continue;
+      const name = names[(this.#next + i) % names.length]!;
+      if ((this.#paused.get(name) ?? 0) > Date.now()) continue;
+      let claimed: ClaimedJob[];
+      try {
+        claimed = await queue.claim(name, room - won.length, this.name);
+      } catch (error) {
+        if (won.length === 0) throw error;
+        this.#say(`cannot claim a job: ${(error as Error).message}`);
+        continue;
+      }
+      if (claimed.length === 0) continue;
       this.#next = (this.#next + i + 1) % names.length;
-      const claims = await Promise.allSettled(fetched.map((job) => this.#claim(job.data.jobId, queue)));
-      // A delivery whose claim was answered is done: the lease (or a cancelled job) decides from here. One
-      // whose claim failed (the database went away) stays with pg-boss, which delivers it again after its
-      // expiry; so does every one here if confirming fails (a second claim of a job is refused).
-      const answered = fetched.filter((_, n) => claims[n]!.status === 'fulfilled').map((job) => job.id);
-      if (answered.length > 0) {
-        await boss
-          .complete(queue, answered)
-          .catch((error: unknown) =>
-            this.#say(`cannot confirm ${answered.length} deliveries: ${(error as Error).message}`),
-          );
-      }
-      for (const claim of claims) {
-        if (claim.status === 'fulfilled') {
-          if (claim.value !== undefined) won.push(claim.value);
-        } else if (won.length === 0 && answered.length === 0) {
-          throw claim.reason;
-        } else {
-          this.#say(`cannot claim a job: ${(claim.reason as Error).message}`);
-        }
-      }
+      won.push(...claimed);
     }
-    return won;
-  }
-
-  /** Takes the lease of a queued job; undefined when another worker has it or it was cancelled. */
-  async #claim(jobId: string, queue: string): Promise<ClaimedJob | undefined> {
-    const { pool, schema } = this.#options.connection;
-    const token = randomUUID();
-    const claimedAt = Date.now();
-    const { rows } = await pool.query<{
-      spec: string;
-      lease_ms: number;
-      run_id: string | null;
-      step_id: string | null;
-    }>(
-      // The notification goes in the same statement: one round trip per claim.
-      `WITH claimed AS (
-         UPDATE ${schema}.jobs SET state = 'running', worker = $2, lease_token = $3, claims = claims + 1,
-           lease_expires = now() + lease_ms * interval '1 millisecond', updated_at = now()
-         WHERE id = $1 AND state = 'queued' RETURNING id, spec, lease_ms, run_id, step_id
-       )
-       SELECT spec, lease_ms, run_id, step_id, pg_notify('${JOB_CHANNEL}', id) FROM claimed`,
-      [jobId, this.name, token],
-    );
-    const row = rows[0];
-    if (row === undefined) return undefined;
-    return {
-      id: jobId,
-      queue,
-      claimedAt,
-      spec: JSON.parse(row.spec) as ClaimedJob['spec'],
-      token,
-      leaseMs: row.lease_ms,
-      runId: row.run_id,
-      stepId: row.step_id,
-    };
+    return { claimed: won, waited: false };
   }
 
   async #runJob(job: ClaimedJob): Promise<void> {
@@ -256,10 +199,8 @@ export class QueueWorker {
     this.#say(`claimed ${what}`);
     const controller = new AbortController();
     this.#jobs.set(job.id, controller);
-    const writer = new JobWriter(this.#options.connection, job);
-    const heartbeat = new Heartbeat(this.#options.connection, job, controller, (message) =>
-      this.#say(message),
-    );
+    const writer = new JobWriter(this.#options.queue, job);
+    const heartbeat = new Heartbeat(this.#options.queue, job, controller, (message) => this.#say(message));
     let lease: Lease | undefined;
     try {
       const { runner: runnerName, request, ...spec } = job.spec;
@@ -383,14 +324,15 @@ class Heartbeat {
   readonly #timer: NodeJS.Timeout;
 
   constructor(
-    private readonly connection: QueueConnection,
+    private readonly queue: WorkerQueue,
     private readonly job: ClaimedJob,
     private readonly controller: AbortController,
     private readonly say: (message: string) => void,
   ) {
-    this.#timer = setInterval(() => void this.#beat(), Math.max(50, Math.floor(job.leaseMs / 3)));
+    const every = Math.min(Math.floor(job.leaseMs / 3), queue.heartbeatMs ?? Number.POSITIVE_INFINITY);
+    this.#timer = setInterval(() => void this.#beat(), Math.max(50, every));
     // A cancel request is read at once; the job's own changes (this worker's writes) need no heartbeat.
-    this.#listen = connection.on(CANCEL_CHANNEL, (payload) => {
+    this.#listen = queue.onCancel((payload) => {
       if (payload === job.id || payload === '') void this.#beat();
     });
     this.#fenceFrom(job.claimedAt);
@@ -419,7 +361,7 @@ class Heartbeat {
         if (this.controller.signal.aborted) return;
         this.lost = true;
         this.say(
-          `job ${this.job.id}: lease not renewed for ${this.job.leaseMs} ms (database out of reach); stopping its process`,
+          `job ${this.job.id}: lease not renewed for ${this.job.leaseMs} ms (${this.queue.description} out of reach); stopping its process`,
         );
         this.controller.abort(new Error('lease expired'));
       },
@@ -433,24 +375,18 @@ class Heartbeat {
     this.#beating = true;
     const started = Date.now();
     try {
-      const { schema, pool } = this.connection;
-      const { rows } = await pool.query<{ cancel_reason: string | null }>(
-        `UPDATE ${schema}.jobs SET lease_expires = now() + lease_ms * interval '1 millisecond'
-         WHERE id = $1 AND lease_token = $2 AND state = 'running' RETURNING cancel_reason`,
-        [this.job.id, this.job.token],
-      );
-      const row = rows[0];
-      if (row !== undefined) this.#fenceFrom(started);
-      if (row === undefined) {
+      const reply = await this.queue.heartbeat(this.job);
+      if (reply.held) this.#fenceFrom(started);
+      if (!reply.held) {
         this.lost = true;
         this.say(`job ${this.job.id}: lease lost; stopping its process`);
         this.controller.abort(new Error('lease lost'));
-      } else if (row.cancel_reason !== null) {
-        this.say(`job ${this.job.id}: cancel requested (${row.cancel_reason}); stopping its process`);
-        this.controller.abort(new Error(row.cancel_reason));
+      } else if (reply.cancel !== null) {
+        this.say(`job ${this.job.id}: cancel requested (${reply.cancel}); stopping its process`);
+        this.controller.abort(new Error(reply.cancel));
       }
     } catch (error) {
-      // The database is out of reach: keep the process running and try again; the coordinator gives the
+      // The database (or the gateway) is out of reach: keep the process running and try again; the coordinator gives the
       // job to another worker only once the lease has run out, and then this worker's writes are refused.
       this.say(`job ${this.job.id}: heartbeat failed (${(error as Error).message}); retrying`);
     } finally {
@@ -468,17 +404,17 @@ class JobWriter {
   #chain: Promise<boolean> = Promise.resolve(true);
   #accepted = true;
   #n = 0;
-  #buffer: Array<{ stream: string; data: Buffer }> = [];
+  #buffer: OutputChunk[] = [];
   #bytes = 0;
   #flushTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly connection: QueueConnection,
+    private readonly queue: WorkerQueue,
     private readonly job: ClaimedJob,
   ) {}
 
   started(started: JobStarted): void {
-    this.#enqueue(() => this.#update(`started = $3`, [JSON.stringify(started)]));
+    this.#enqueue(() => this.queue.started(this.job, started));
   }
 
   output(stream: 'stdout' | 'stderr', data: Buffer): void {
@@ -491,20 +427,20 @@ class JobWriter {
   exit(event: Extract<ProcessEvent, { type: 'exit' }>): void {
     this.#flush();
     this.finished = true;
-    this.#enqueue(() => this.#update(`state = 'exited', exit = $3`, [JSON.stringify(event)]));
+    this.#enqueue(() => this.queue.end(this.job, { kind: 'exit', exit: event }));
   }
 
   fail(failure: JobFailure): Promise<boolean> {
     this.#flush();
     this.finished = true;
-    this.#enqueue(() => this.#update(`state = 'failed', error = $3`, [JSON.stringify(failure)]));
+    this.#enqueue(() => this.queue.end(this.job, { kind: 'fail', failure }));
     return this.settled();
   }
 
   /** Gives a job this worker stops holding back at once (marked lost, so it is retried elsewhere). */
   handBack(): Promise<boolean> {
     this.finished = true;
-    this.#enqueue(() => this.#update(`state = 'lost'`, []));
+    this.#enqueue(() => this.queue.end(this.job, { kind: 'hand-back' }));
     return this.settled();
   }
 
@@ -524,48 +460,7 @@ class JobWriter {
     this.#bytes = 0;
     const first = this.#n + 1;
     this.#n += chunks.length;
-    this.#enqueue(async () => {
-      const { schema, pool } = this.connection;
-      // Written again after a lost reply (a restarted server), the same chunk numbers change nothing.
-      const { rows } = await pool.query<{ held: boolean }>(
-        `WITH lease AS (
-           SELECT 1 FROM ${schema}.jobs WHERE id = $1 AND lease_token = $2 AND state = 'running' FOR SHARE
-         ), written AS (
-           INSERT INTO ${schema}.job_output (job_id, n, stream, data)
-           SELECT $1, $3::int + ordinality::int - 1, stream, data
-           FROM unnest($4::text[], $5::bytea[]) WITH ORDINALITY AS t(stream, data)
-           WHERE EXISTS (SELECT 1 FROM lease)
-           ON CONFLICT (job_id, n) DO NOTHING RETURNING 1
-         )
-         SELECT EXISTS (SELECT 1 FROM lease) AS held, (SELECT count(*) FROM written) AS n`,
-        [this.job.id, this.job.token, first, chunks.map((c) => c.stream), chunks.map((c) => c.data)],
-      );
-      const ok = rows[0]?.held === true;
-      if (ok) this.connection.notify(JOB_CHANNEL, this.job.id);
-      else await this.#countRefused();
-      return ok;
-    });
-  }
-
-  async #update(set: string, values: unknown[]): Promise<boolean> {
-    const { schema, pool } = this.connection;
-    // The notification goes in the same statement: one round trip per write.
-    const result = await pool.query(
-      `WITH updated AS (
-         UPDATE ${schema}.jobs SET ${set}, updated_at = now()
-         WHERE id = $1 AND lease_token = $2 AND state = 'running' RETURNING id
-       )
-       SELECT pg_notify('${JOB_CHANNEL}', id) FROM updated`,
-      [this.job.id, this.job.token, ...values],
-    );
-    const ok = result.rowCount === 1;
-    if (!ok) await this.#countRefused();
-    return ok;
-  }
-
-  async #countRefused(): Promise<void> {
-    const { schema, pool } = this.connection;
-    await pool.query(`UPDATE ${schema}.jobs SET refused = refused + 1 WHERE id = $1`, [this.job.id]);
+    this.#enqueue(() => this.queue.output(this.job, first, chunks));
   }
 
   /**

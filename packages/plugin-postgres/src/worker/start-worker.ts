@@ -1,13 +1,22 @@
 import { createRuntime, MemoryStore, Tokens, type Plugin, type Runtime } from '@beamline/core';
+import { PostgresError } from '../errors/postgres-error.js';
+import { HttpWorkerQueue, type GatewayClientOptions } from '../gateway/http-worker-queue.js';
 import { QueueConnection } from '../queue/queue-connection.js';
 import { parseLabels } from '../queue/requirement.js';
+import { PostgresWorkerQueue } from './postgres-worker-queue.js';
 import { OrphanReaper } from './orphan-reaper.js';
 import { QueueWorker } from './queue-worker.js';
+import type { WorkerQueue } from './worker-queue.js';
 
 /** Options of {@link startWorker}. */
 export interface StartWorkerOptions {
-  /** `postgres://…` of the shared queue. */
-  url: string;
+  /** `postgres://…` of the shared queue (or {@link gateway}, not both). */
+  url?: string;
+  /**
+   * A `beamline gateway` to go through instead of PostgreSQL: outbound HTTPS only, the worker never
+   * connects to the database.
+   */
+  gateway?: GatewayClientOptions;
   /** Schema of the queue tables (default `beamline`). */
   schema?: string;
   /** Capability labels (`gpu=a100,docker`, or a list). */
@@ -37,8 +46,9 @@ export interface StartedWorker {
 
 /**
  * Starts a worker of the distributed mode on this host: a runtime of its own for the runners (local
- * processes, and those of `plugins`) and the resource pool, a connection to the queue, and the
- * {@link QueueWorker} loop. A wrong password or an unreachable database fails here, clearly.
+ * processes, and those of `plugins`) and the resource pool, a connection to the queue (PostgreSQL, or a
+ * gateway over HTTPS), and the {@link QueueWorker} loop. A wrong password, an unreachable database, an
+ * unreachable gateway or a refused token fails here, clearly.
  */
 export async function startWorker(options: StartWorkerOptions): Promise<StartedWorker> {
   const labels = parseLabels(options.labels ?? []);
@@ -47,22 +57,38 @@ export async function startWorker(options: StartWorkerOptions): Promise<StartedW
     ...(options.cpus === undefined ? {} : { cpus: options.cpus }),
     ...(options.memoryMb === undefined ? {} : { memoryMb: options.memoryMb }),
   };
-  const connection = await QueueConnection.open({
-    url: options.url,
-    ...(options.schema === undefined ? {} : { schema: options.schema }),
-    ...(options.onMessage === undefined
-      ? {}
-      : { onWarning: (message: string) => options.onMessage?.(message) }),
-  });
+  if ((options.url === undefined) === (options.gateway === undefined)) {
+    throw new PostgresError(
+      'POSTGRES_CONFIG_INVALID',
+      'a worker needs either the queue (url: postgres://…) or a gateway (https://…), not both',
+    );
+  }
+  let queue: WorkerQueue;
+  let close: () => Promise<void>;
+  if (options.gateway !== undefined) {
+    const http = await HttpWorkerQueue.open(options.gateway);
+    queue = http;
+    close = () => Promise.resolve(http.close());
+  } else {
+    const connection = await QueueConnection.open({
+      url: options.url!,
+      ...(options.schema === undefined ? {} : { schema: options.schema }),
+      ...(options.onMessage === undefined
+        ? {}
+        : { onWarning: (message: string) => options.onMessage?.(message) }),
+    });
+    queue = new PostgresWorkerQueue(connection);
+    close = () => connection.close();
+  }
   let runtime: Runtime;
   try {
     runtime = await createRuntime({ store: new MemoryStore(), plugins: options.plugins ?? [], resources });
   } catch (error) {
-    await connection.close();
+    await close();
     throw error;
   }
   const worker = new QueueWorker({
-    connection,
+    queue,
     runners: runtime.resolve(Tokens.Runners),
     pool: runtime.resolve(Tokens.ResourcePool),
     labels,
@@ -73,20 +99,23 @@ export async function startWorker(options: StartWorkerOptions): Promise<StartedW
   });
   worker.start();
   // A worker on the database also stops what dead workers on this host left running (kill -9).
-  const reaper = new OrphanReaper({
-    connection,
-    runners: runtime.resolve(Tokens.Runners),
-    ...(options.onMessage === undefined ? {} : { onMessage: options.onMessage }),
-  });
-  reaper.start();
+  const reaper =
+    queue instanceof PostgresWorkerQueue
+      ? new OrphanReaper({
+          connection: queue.connection,
+          runners: runtime.resolve(Tokens.Runners),
+          ...(options.onMessage === undefined ? {} : { onMessage: options.onMessage }),
+        })
+      : undefined;
+  reaper?.start();
   let stopping: Promise<void> | undefined;
   return {
     worker,
     stop: () =>
       (stopping ??= (async () => {
         await worker.stop();
-        await reaper.stop();
-        await connection.close();
+        await reaper?.stop();
+        await close();
         await runtime.close();
       })()),
   };

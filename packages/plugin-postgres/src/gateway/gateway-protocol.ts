@@ -1,0 +1,118 @@
+import { z } from 'zod';
+
+/**
+ * The gateway's wire protocol: JSON bodies, each bounded and checked with these schemas on the gateway
+ * (a body that does not match is answered 400 naming the field) and on the worker (a reply that does not
+ * match is an error, not a crash).
+ */
+
+/** Most bytes of a JSON request body (output chunks are at most 256 KiB before base64). */
+export const MAX_JSON_BODY = 2 * 1024 * 1024;
+/** Most chunks in one output request. */
+const MAX_CHUNKS = 10_000;
+/** Longest a claim may wait for work (ms). */
+const MAX_WAIT_MS = 60_000;
+
+const id = z.string().min(1).max(200);
+const token = z.string().min(1).max(200);
+const text = z.string().max(64 * 1024);
+
+/** A worker's name as it asks for it: the gateway prefixes it with the token's name. */
+const workerName = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\w.:@/-]+$/, 'letters, digits and . : @ / - _ only');
+
+export const claimRequest = z.strictObject({
+  worker: workerName,
+  queues: z.array(z.string().min(1).max(500)).min(1).max(1_000),
+  room: z.number().int().min(1).max(1_000),
+  waitMs: z.number().int().min(0).max(MAX_WAIT_MS),
+});
+
+const jobRef = { id, token };
+
+export const heartbeatRequest = z.strictObject(jobRef);
+
+const startedSchema = z.strictObject({
+  pid: z.number().int().min(0).optional(),
+  containerId: z.string().max(200).optional(),
+  host: z.string().max(500),
+  worker: z.string().max(500),
+  gpus: z.array(z.string().max(200)).max(1_000),
+});
+
+export const startedRequest = z.strictObject({ ...jobRef, started: startedSchema });
+
+export const outputRequest = z.strictObject({
+  ...jobRef,
+  first: z
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 31 - 1),
+  chunks: z
+    .array(
+      z.strictObject({
+        stream: z.enum(['stdout', 'stderr']),
+        data: z.base64(),
+      }),
+    )
+    .min(1)
+    .max(MAX_CHUNKS),
+});
+
+const exitSchema = z.object({
+  type: z.literal('exit'),
+  code: z.number().int().nullable(),
+  signal: z.string().max(50).nullable(),
+  oomKilled: z.boolean(),
+  reason: z.enum(['timeout', 'cancelled']).optional(),
+});
+
+export const endRequest = z.strictObject({
+  ...jobRef,
+  end: z.discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('exit'), exit: exitSchema }),
+    z.strictObject({
+      kind: z.literal('fail'),
+      failure: z.strictObject({ code: z.string().min(1).max(200), message: text, retryable: z.boolean() }),
+    }),
+    z.strictObject({ kind: z.literal('hand-back') }),
+  ]),
+});
+
+// Replies, checked by the worker.
+
+export const queuesReply = z.object({
+  queues: z.array(z.object({ name: z.string(), requirement: z.record(z.string(), z.unknown()) })),
+});
+
+export const claimReply = z.object({
+  jobs: z.array(
+    z.object({
+      id: z.string(),
+      queue: z.string(),
+      spec: z.record(z.string(), z.unknown()),
+      token: z.string(),
+      leaseMs: z.number().int().min(1),
+      runId: z.string().nullable(),
+      stepId: z.string().nullable(),
+      /** How long the gateway waited before it claimed this job (ms): the lease runs from no earlier. */
+      waitedMs: z.number().min(0),
+    }),
+  ),
+});
+
+export const heartbeatReply = z.object({ held: z.boolean(), cancel: z.string().nullable() });
+
+export const acceptedReply = z.object({ accepted: z.boolean() });
+
+/** `field: problem` for the first problems of a failed parse, for a 400 reply or an error message. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length === 0 ? 'body' : issue.path.join('.')}: ${issue.message}`)
+    .join('; ');
+}
