@@ -1,4 +1,10 @@
 import { parseDuration, type Plugin } from '@beamline/core';
+import {
+  ArtifactShare,
+  artifactShareOptions,
+  type ArtifactShareOptions,
+} from '../artifacts/artifact-share.js';
+import { CoordinatorArtifacts } from '../artifacts/coordinator-artifacts.js';
 import { PostgresError } from '../errors/postgres-error.js';
 import { QueueConnection } from '../queue/queue-connection.js';
 import { QueueRunner } from '../queue/queue-runner.js';
@@ -19,6 +25,13 @@ export interface PostgresPluginOptions {
    * for a lost notification (job changes are pushed with `NOTIFY`), so it costs latency only then.
    */
   pollMs?: number;
+  /**
+   * An artifact share for workers that do not have the run's folder (`{ share: 'https://host/dav/beamline/',
+   * tokenFile }`): a step's inputs are put there before its job is queued, and the outputs such a worker
+   * uploads are fetched back into the run's folder. Default: `BEAMLINE_ARTIFACT_SHARE` (and
+   * `BEAMLINE_ARTIFACT_TOKEN_FILE`) when set; without a share the run's folder must be shared.
+   */
+  artifacts?: ArtifactShareOptions;
 }
 
 /**
@@ -35,6 +48,9 @@ export function createPostgresPlugin(options: PostgresPluginOptions): Plugin {
       `lease: expected a duration of at least 300 ms such as "30s", got ${JSON.stringify(options.lease)}`,
     );
   }
+  const shareOptions = artifactShareOptions(options.artifacts);
+  const artifacts =
+    shareOptions === undefined ? undefined : new CoordinatorArtifacts(ArtifactShare.open(shareOptions));
   let connection: QueueConnection | undefined;
   const connected = (): QueueConnection => {
     if (connection === undefined || connection.closed) {
@@ -49,7 +65,12 @@ export function createPostgresPlugin(options: PostgresPluginOptions): Plugin {
     name: 'postgres',
     register(registry) {
       registry.placeRunners(
-        (runner) => new QueueRunner(runner, connected, { leaseMs, pollMs: options.pollMs ?? 5_000 }),
+        (runner) =>
+          new QueueRunner(runner, connected, {
+            leaseMs,
+            pollMs: options.pollMs ?? 5_000,
+            ...(artifacts === undefined ? {} : { artifacts }),
+          }),
       );
     },
     async start(context) {

@@ -9,6 +9,11 @@ import type {
   StepProcess,
 } from '@beamline/core';
 import { Observable, type Subscriber } from 'rxjs';
+import {
+  noShareForReport,
+  type CoordinatorArtifacts,
+  type StagedExit,
+} from '../artifacts/coordinator-artifacts.js';
 import { retryTransient } from '../database/connect.js';
 import { PostgresError } from '../errors/postgres-error.js';
 import { CANCEL_CHANNEL, JOB_CHANNEL, QUEUE_CHANNEL, type QueueConnection } from './queue-connection.js';
@@ -21,6 +26,8 @@ export interface QueueRunnerOptions {
   leaseMs: number;
   /** How often the coordinator looks at a job when no notification comes (ms). */
   pollMs: number;
+  /** The artifact share, for workers that do not have the run's folder (inputs up, outputs back). */
+  artifacts?: CoordinatorArtifacts;
 }
 
 /** A job's row as the coordinator reads it. */
@@ -126,6 +133,8 @@ class RemoteJob {
       // A restarting server costs latency, not the attempt: transient failures are tried again for up to
       // three lease lengths (a worker's lease outlives that only if the worker could reach the server).
       const patience = 3 * this.options.leaseMs;
+      // With an artifact share, the step's inputs go there first, for a worker without the run's folder.
+      await this.options.artifacts?.publishInputs(this.spec.files, this.signal);
       await retryTransient(() => this.#enqueue(), patience);
       const onAbort = (): void => this.#wakeUp();
       this.signal?.addEventListener('abort', onAbort, { once: true });
@@ -213,7 +222,8 @@ class RemoteJob {
     if (this.#startedSent || row.state === 'exited') await this.#passOutput();
     switch (row.state) {
       case 'exited': {
-        const exit = JSON.parse(row.exit ?? '{}') as Extract<ProcessEvent, { type: 'exit' }>;
+        const { files, ...exit } = JSON.parse(row.exit ?? '{}') as StagedExit;
+        if (files !== undefined && !(await this.#receive(files, row.worker))) return;
         this.#finish(() => {
           this.subscriber.next({ ...exit, type: 'exit' });
           this.subscriber.complete();
@@ -224,6 +234,8 @@ class RemoteJob {
       }
       case 'failed': {
         const failure = JSON.parse(row.error ?? '{}') as JobFailure;
+        if (failure.code?.startsWith('POSTGRES_ARTIFACT_'))
+          this.options.artifacts?.forgetInputs(this.spec.files);
         this.#finish(() =>
           this.subscriber.error(
             new PostgresError('POSTGRES_WORKER_FAILED', `worker ${row.worker ?? '?'}: ${failure.message}`, {
@@ -253,6 +265,23 @@ class RemoteJob {
       case 'lost':
         this.#lost(row.worker);
         return;
+    }
+  }
+
+  /**
+   * Fetches the outputs a worker without the run's folder put on the share into the run's folder, before
+   * the exit is passed on; false when that failed (the attempt fails with the reason).
+   */
+  async #receive(files: unknown, worker: string | null): Promise<boolean> {
+    try {
+      const { artifacts } = this.options;
+      if (artifacts === undefined) throw noShareForReport(worker ?? '?');
+      await artifacts.receiveOutputs(this.spec.files, files, worker ?? '?', this.signal);
+      return true;
+    } catch (error) {
+      this.#finish(() => this.subscriber.error(error));
+      await this.#dropOutput();
+      return false;
     }
   }
 
