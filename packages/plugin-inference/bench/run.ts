@@ -14,6 +14,11 @@ import { writeRepository } from './models.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WINDOW_MS = Number(process.env.BENCH_WINDOW_MS ?? 1500);
+/** Only the scenarios whose name matches this regular expression (all by default). */
+const ONLY = new RegExp(process.env.BENCH_ONLY ?? '');
+const RELOADS = Number(process.env.BENCH_RELOADS ?? 100);
+/** A folder for CPU profiles of the plugin's server process (`node --cpu-prof`), written when it stops. */
+const PROFILE = process.env.BENCH_PROFILE;
 
 interface Measurement {
   requestsPerSecond: number;
@@ -124,10 +129,14 @@ function body(
   };
 }
 
-async function start(script: string, args: string[]): Promise<{ child: ChildProcess; line: string[] }> {
+async function start(
+  script: string,
+  args: string[],
+  nodeArgs: string[] = [],
+): Promise<{ child: ChildProcess; line: string[] }> {
   const child = spawn(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', join(import.meta.dirname, script), ...args],
+    [...nodeArgs, '--conditions=source', '--import', 'tsx', join(import.meta.dirname, script), ...args],
     {
       env: { ...process.env, TSX_TSCONFIG_PATH: join(import.meta.dirname, '..', 'tsconfig.scripts.json') },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -153,11 +162,21 @@ async function rss(pid: number): Promise<number> {
 const dir = await mkdtemp(join(tmpdir(), 'inference-bench-'));
 await writeRepository(dir);
 const load0 = loadavg()[0]!;
-const plugin = await start('plugin-server.ts', [dir, '1']);
+const plugin = await start(
+  'plugin-server.ts',
+  [dir, '1'],
+  PROFILE === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`],
+);
 const minimalIdentity = await start('minimal-server.ts', [join(dir, 'identity', '1', 'model.onnx'), '1']);
 const minimalMlp = await start('minimal-server.ts', [join(dir, 'mlp_plain', '1', 'model.onnx'), '1']);
+const minimalGrpcServer = await start('minimal-grpc-server.ts', [
+  `identity=${join(dir, 'identity', '1', 'model.onnx')}`,
+  `mlp=${join(dir, 'mlp_plain', '1', 'model.onnx')}`,
+  '1',
+]);
 const pluginPort = Number(new URL(plugin.line[0]!).port);
 const grpc = new InferenceGrpcClient(plugin.line[1]!);
+const minimalGrpc = new InferenceGrpcClient(`127.0.0.1:${minimalGrpcServer.line[0]}`);
 const floorSession = await InferenceSession.create(join(dir, 'mlp_plain', '1', 'model.onnx'), {
   executionProviders: ['cpu'],
   intraOpNumThreads: 1,
@@ -194,6 +213,15 @@ const scenarios: [string, () => Promise<void>, number, number][] = [];
         post(agentB, pluginPort, '/v2/models/identity/infer', idBin.chunks, idBin.headers).then(
           () => undefined,
         ),
+      1,
+      1,
+    ],
+    [
+      'c1 identity: minimal gRPC server',
+      () =>
+        minimalGrpc
+          .infer('identity', [{ name: 'INPUT', datatype: 'FP32', shape: [1, 16], data: small }])
+          .then(() => undefined),
       1,
       1,
     ],
@@ -245,6 +273,15 @@ const scenarios: [string, () => Promise<void>, number, number][] = [];
       1,
     ],
     [
+      'c16 mlp: minimal gRPC server',
+      () =>
+        minimalGrpc
+          .infer('mlp', [{ name: 'INPUT', datatype: 'FP32', shape: [1, 256], data: mlpRow }])
+          .then(() => undefined),
+      16,
+      1,
+    ],
+    [
       'c16 mlp: plugin with dynamic batching, gRPC',
       () =>
         grpc
@@ -280,6 +317,7 @@ const scenarios: [string, () => Promise<void>, number, number][] = [];
 
 for (let round = 0; round < ROUNDS; round += 1) {
   for (const [name, send, concurrency, batch] of scenarios) {
+    if (!ONLY.test(name)) continue;
     const m = await measure(concurrency, batch, send);
     record(name, m.requestsPerSecond);
     latency[name] = m;
@@ -293,11 +331,11 @@ for (let round = 0; round < ROUNDS; round += 1) {
 const agent = new Agent({ keepAlive: true });
 const rssBefore = await rss(plugin.child.pid!);
 const rssAfter: number[] = [];
-for (let i = 0; i < 100; i += 1) {
+for (let i = 0; i < RELOADS; i += 1) {
   await post(agent, pluginPort, '/v2/repository/models/mlp_plain/load', [Buffer.from('{}')], {
     'Content-Type': 'application/json',
   });
-  if (i === 9 || i === 99) rssAfter.push(await rss(plugin.child.pid!));
+  if (i === 9 || i === RELOADS - 1) rssAfter.push(await rss(plugin.child.pid!));
 }
 
 const summary = {
@@ -308,36 +346,52 @@ const summary = {
   latencyLastRound: latency,
   reloads: {
     rssBeforeMiB: rssBefore / 2 ** 20,
-    rssAfter10MiB: rssAfter[0]! / 2 ** 20,
-    rssAfter100MiB: rssAfter[1]! / 2 ** 20,
+    count: RELOADS,
+    rssAfter10MiB: (rssAfter[0] ?? NaN) / 2 ** 20,
+    rssAfterAllMiB: (rssAfter.at(-1) ?? NaN) / 2 ** 20,
   },
 };
 const m = summary.medians;
 const ratios = {
   'c1 HTTP: plugin / minimal (target ≥ 0.9)':
     m['c1 identity: plugin, HTTP binary']! / m['c1 identity: minimal server, HTTP binary']!,
-  'c1 gRPC: plugin / minimal HTTP (target ≥ 0.9)':
+  'c1 gRPC: plugin / minimal gRPC (target ≥ 0.9)':
+    m['c1 identity: plugin, gRPC']! / m['c1 identity: minimal gRPC server']!,
+  'c1 gRPC: plugin / minimal HTTP':
     m['c1 identity: plugin, gRPC']! / m['c1 identity: minimal server, HTTP binary']!,
   'c1 HTTP, session in the main thread: plugin / minimal (target ≥ 0.9)':
     m['c1 identity: plugin, session in the main thread, HTTP binary']! /
     m['c1 identity: minimal server, HTTP binary']!,
-  'c1 gRPC, session in the main thread: plugin / minimal HTTP (target ≥ 0.9)':
-    m['c1 identity: plugin, session in the main thread, gRPC']! /
-    m['c1 identity: minimal server, HTTP binary']!,
+  'c1 gRPC, session in the main thread: plugin / minimal gRPC (target ≥ 0.9)':
+    m['c1 identity: plugin, session in the main thread, gRPC']! / m['c1 identity: minimal gRPC server']!,
   'c16 mlp HTTP: plugin batched / minimal (target ≥ 2)':
     m['c16 mlp: plugin with dynamic batching, HTTP binary']! / m['c16 mlp: minimal server, HTTP binary']!,
-  'c16 mlp gRPC: plugin batched / minimal HTTP (target ≥ 2)':
-    m['c16 mlp: plugin with dynamic batching, gRPC']! / m['c16 mlp: minimal server, HTTP binary']!,
+  'c16 mlp gRPC: plugin batched / minimal gRPC (target ≥ 2)':
+    m['c16 mlp: plugin with dynamic batching, gRPC']! / m['c16 mlp: minimal gRPC server']!,
   '16 MiB: binary / JSON (target ≥ 3)':
     m['16 MiB identity: plugin, HTTP binary']! / m['16 MiB identity: plugin, HTTP JSON']!,
-  'RSS growth 10 → 100 reloads, MiB': summary.reloads.rssAfter100MiB - summary.reloads.rssAfter10MiB,
+  [`RSS growth 10 → ${RELOADS} reloads, MiB`]: summary.reloads.rssAfterAllMiB - summary.reloads.rssAfter10MiB,
 };
 console.log(JSON.stringify({ ...summary, ratios }, null, 2));
-await mkdir(join(import.meta.dirname, '..', 'bench-results'), { recursive: true });
-await writeFile(
-  join(import.meta.dirname, '..', 'bench-results', 'inference.json'),
-  `${JSON.stringify({ ...summary, ratios }, null, 2)}\n`,
-);
+// A partial run (BENCH_ONLY) prints its figures but keeps the last full run's file.
+if (process.env.BENCH_ONLY === undefined) {
+  await mkdir(join(import.meta.dirname, '..', 'bench-results'), { recursive: true });
+  await writeFile(
+    join(import.meta.dirname, '..', 'bench-results', 'inference.json'),
+    `${JSON.stringify({ ...summary, ratios }, null, 2)}\n`,
+  );
+}
 grpc.close();
-for (const { child } of [plugin, minimalIdentity, minimalMlp]) child.kill('SIGTERM');
+minimalGrpc.close();
+const children = [plugin, minimalIdentity, minimalMlp, minimalGrpcServer].map(({ child }) => child);
+await Promise.all(
+  children.map(
+    (child) =>
+      new Promise((resolve) => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        child.once('exit', () => resolve(clearTimeout(timer)));
+        child.kill('SIGTERM');
+      }),
+  ),
+);
 await rm(dir, { recursive: true, force: true });
