@@ -22,6 +22,7 @@ export type {
   VersionState,
 } from './runtime/model-version.js';
 export type { ProviderFallback } from './runtime/session-worker.js';
+export type { GpuMetricsOptions } from './metrics/gpu-metrics.js';
 export type { FailureReason, InferStatistics, StatDuration, BatchStatistics } from './runtime/model-stats.js';
 export type {
   DynamicBatching,

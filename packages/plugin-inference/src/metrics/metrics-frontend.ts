@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { FailureReason, StatDuration } from '../runtime/model-stats.js';
+import type { GpuMetricsPoller, GpuSample } from './gpu-metrics.js';
 import type { ModelVersion } from '../runtime/model-version.js';
 
 type Labels = { model: string; version: string };
@@ -19,9 +20,11 @@ const micros = (stat: StatDuration): number => Math.floor(stat.ns / 1000);
  */
 export class MetricsFrontend {
   readonly registry = new Registry();
+  /** The GPU metrics: printed only while there is a reading (no HELP/TYPE lines without a GPU). */
+  private readonly gpuRegistry = new Registry();
   private readonly server: Server;
 
-  constructor(versions: () => readonly ModelVersion[]) {
+  constructor(versions: () => readonly ModelVersion[], gpu?: GpuMetricsPoller) {
     const registers = [this.registry];
     const counter = (name: string, help: string, value: (version: ModelVersion) => number): void => {
       new Counter({
@@ -109,6 +112,7 @@ export class MetricsFrontend {
         for (const version of versions()) this.set({ ...labelsOf(version), provider: version.provider }, 1);
       },
     });
+    if (gpu) this.gpuMetrics(gpu);
     collectDefaultMetrics({ register: this.registry });
     this.server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
@@ -120,7 +124,11 @@ export class MetricsFrontend {
         res.writeHead(405, { 'Content-Type': 'text/plain', Allow: 'GET, HEAD' }).end('Method Not Allowed\n');
         return;
       }
-      this.registry.metrics().then(
+      const scrape = async (): Promise<string> => {
+        const text = await this.registry.metrics();
+        return gpu && gpu.gpus.length > 0 ? text + (await this.gpuRegistry.metrics()) : text;
+      };
+      scrape().then(
         (text) => {
           res.writeHead(200, { 'Content-Type': this.registry.contentType });
           res.end(req.method === 'HEAD' ? undefined : text);
@@ -129,6 +137,44 @@ export class MetricsFrontend {
           res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`${(error as Error).message}\n`);
         },
       );
+    });
+  }
+
+  /** Triton's GPU gauges per `gpu_uuid`, from the poller's last reading (no lines without one). */
+  private gpuMetrics(gpu: GpuMetricsPoller): void {
+    const registers = [this.gpuRegistry];
+    const gauge = (name: string, help: string, value: (sample: GpuSample) => number | undefined): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['gpu_uuid'],
+        registers,
+        collect() {
+          this.reset();
+          for (const sample of gpu.gpus) {
+            const reading = value(sample);
+            if (reading !== undefined) this.set({ gpu_uuid: sample.uuid }, reading);
+          }
+        },
+      });
+    };
+    gauge('nv_gpu_utilization', 'GPU utilization rate [0.0 - 1.0)', (s) => s.utilization);
+    gauge('nv_gpu_memory_total_bytes', 'GPU total memory, in bytes', (s) => s.memoryTotalBytes);
+    gauge('nv_gpu_memory_used_bytes', 'GPU used memory, in bytes', (s) => s.memoryUsedBytes);
+    gauge('nv_gpu_power_usage', 'GPU power usage in watts', (s) => s.powerWatts);
+    gauge('nv_gpu_power_limit', 'GPU power management limit in watts', (s) => s.powerLimitWatts);
+    new Counter({
+      name: 'nv_energy_consumption',
+      help: 'GPU energy consumption in joules since the Triton Server started',
+      labelNames: ['gpu_uuid'],
+      registers,
+      collect() {
+        this.reset();
+        for (const sample of gpu.gpus) {
+          if (sample.powerWatts !== undefined)
+            this.inc({ gpu_uuid: sample.uuid }, gpu.energyJoules(sample.uuid));
+        }
+      },
     });
   }
 

@@ -1,3 +1,4 @@
+import type { GpuMetricsOptions } from '../metrics/gpu-metrics.js';
 import type { ControlMode, ProviderName } from '../repository/model-manager.js';
 
 /** Options of {@link createInferencePlugin}. */
@@ -27,6 +28,8 @@ export interface InferencePluginOptions {
   grpcPort?: number;
   /** Prometheus metrics port; default 8002 (0 = any free port). */
   metricsPort?: number;
+  /** `nv_gpu_*` metrics from `nvidia-smi` (interval, timeout); `false`: none. Default: on, every 2 s. */
+  gpuMetrics?: GpuMetricsOptions | false;
   /** Largest HTTP request body; default 64 MiB. */
   maxInputSize?: number;
   /** Longest wait for in-flight requests at shutdown; default 60 s. */

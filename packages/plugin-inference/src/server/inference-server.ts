@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { GrpcFrontend } from '../grpc/grpc-frontend.js';
 import { HttpFrontend, type HttpFrontendOptions } from '../http/http-frontend.js';
+import { GpuMetricsPoller, type GpuMetricsOptions } from '../metrics/gpu-metrics.js';
 import { MetricsFrontend } from '../metrics/metrics-frontend.js';
 import { ModelManager, type ModelManagerOptions } from '../repository/model-manager.js';
 import { InferenceCore } from './inference-core.js';
@@ -20,6 +21,11 @@ export interface InferenceServerOptions extends ModelManagerOptions, HttpFronten
   grpcPort?: number | false;
   /** Prometheus metrics port (`/metrics`); default 8002 (0 = any free port). `false`: none. */
   metricsPort?: number | false;
+  /**
+   * Triton's GPU gauges (`nv_gpu_*`, `nv_energy_consumption` per `gpu_uuid`) on the metrics port, read
+   * from `nvidia-smi` on an interval; none where `nvidia-smi` is not installed. `false`: never asked.
+   */
+  gpuMetrics?: GpuMetricsOptions | false;
   /** Longest time `close()` waits for in-flight requests; default 60 s (SuperSONIC's exit timeout). */
   exitTimeoutMs?: number;
 }
@@ -44,6 +50,7 @@ export class InferenceServer {
   private http: HttpFrontend | undefined;
   private grpc: GrpcFrontend | undefined;
   private metrics: MetricsFrontend | undefined;
+  private gpu: GpuMetricsPoller | undefined;
   private address: InferenceServerAddress | undefined;
   private closing: Promise<void> | undefined;
 
@@ -68,7 +75,11 @@ export class InferenceServer {
         address.grpc = await this.grpc.listen(host, this.options.grpcPort ?? DEFAULT_PORTS.grpc);
       }
       if (this.options.metricsPort !== false) {
-        this.metrics = new MetricsFrontend(() => this.manager.loadedVersions());
+        if (this.options.gpuMetrics !== false) {
+          const report = this.options.onReport ?? ((_level, message) => console.warn(message));
+          this.gpu = new GpuMetricsPoller(this.options.gpuMetrics ?? {}, report);
+        }
+        this.metrics = new MetricsFrontend(() => this.manager.loadedVersions(), this.gpu);
         address.metrics = await this.metrics.listen(host, this.options.metricsPort ?? DEFAULT_PORTS.metrics);
       }
     } catch (error) {
@@ -78,6 +89,7 @@ export class InferenceServer {
       await this.manager.stop();
       throw error;
     }
+    this.gpu?.start();
     this.address = address;
     return address;
   }
@@ -108,6 +120,6 @@ export class InferenceServer {
     ]);
     clearTimeout(timer);
     http?.closeAll();
-    await Promise.all([listening, this.grpc?.close(1000), this.metrics?.close()]);
+    await Promise.all([listening, this.grpc?.close(1000), this.metrics?.close(), this.gpu?.stop()]);
   }
 }
