@@ -12,6 +12,8 @@ import {
   type RunnerLookup,
 } from '@beamline/core';
 import type { Observable } from 'rxjs';
+import type { ArtifactShare } from '../artifacts/artifact-share.js';
+import { execThroughShare, shareFor } from '../artifacts/staged-exec.js';
 import type { JobFailure, JobStarted } from '../queue/queue-runner.js';
 import { labelsSatisfy, type LabelSet, type Requirement } from '../queue/requirement.js';
 import { Wakeup } from '../queue/wakeup.js';
@@ -35,6 +37,8 @@ export interface QueueWorkerOptions {
   name?: string;
   /** What the worker does, one line each (claims, ends, refused results). */
   onMessage?: (message: string) => void;
+  /** An artifact share: a step whose run folder is not on this host runs in a scratch folder through it. */
+  artifacts?: ArtifactShare;
 }
 
 /** How long a worker leaves a queue to others after it could not reach a job's folder. */
@@ -205,10 +209,11 @@ export class QueueWorker {
     try {
       const { runner: runnerName, request, ...spec } = job.spec;
       const cwd = spec.cwd;
-      if (cwd !== undefined && !isFolder(cwd)) {
+      const share = shareFor(this.#options.artifacts, spec);
+      if (share === undefined && cwd !== undefined && !isFolder(cwd)) {
         await writer.fail({
           code: 'POSTGRES_WORKDIR_UNREACHABLE',
-          message: `the run's folder ${cwd} is not reachable on ${hostname()}: inputs and outputs live on a shared path that every worker must mount at the same place`,
+          message: `the run's folder ${cwd} is not reachable on ${hostname()}: inputs and outputs live on a shared path that every worker must mount at the same place, or go through an artifact share (--artifact-share) configured on the coordinator and the workers`,
           retryable: true,
         });
         // Its retry, and the queue's other jobs, are for workers that have the share.
@@ -226,7 +231,14 @@ export class QueueWorker {
       // worker dies, a worker on this host stops it (OrphanReaper).
       const recording = recordProcesses(runner, (process) => (started.process = process));
       const outcome = await this.#exec(
-        recording.exec({ ...spec, resources: lease.grant }, { signal: controller.signal }),
+        share === undefined
+          ? recording.exec({ ...spec, resources: lease.grant }, { signal: controller.signal })
+          : execThroughShare(
+              share,
+              recording,
+              { ...spec, resources: lease.grant },
+              { signal: controller.signal },
+            ),
         writer,
         started,
         () => controller.signal.reason === STOPPING,

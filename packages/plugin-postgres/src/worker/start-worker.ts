@@ -1,4 +1,9 @@
 import { createRuntime, MemoryStore, Tokens, type Plugin, type Runtime } from '@beamline/core';
+import {
+  ArtifactShare,
+  artifactShareOptions,
+  type ArtifactShareOptions,
+} from '../artifacts/artifact-share.js';
 import { PostgresError } from '../errors/postgres-error.js';
 import { HttpWorkerQueue, type GatewayClientOptions } from '../gateway/http-worker-queue.js';
 import { QueueConnection } from '../queue/queue-connection.js';
@@ -36,6 +41,12 @@ export interface StartWorkerOptions {
   name?: string;
   /** One line per thing the worker does. */
   onMessage?: (message: string) => void;
+  /**
+   * The artifact share (the coordinator's): a step whose run folder is not on this host runs in a private
+   * scratch folder, its inputs fetched from the share and its outputs uploaded there. Default:
+   * `BEAMLINE_ARTIFACT_SHARE` (and `BEAMLINE_ARTIFACT_TOKEN_FILE`) when set.
+   */
+  artifacts?: ArtifactShareOptions;
 }
 
 /** A started worker: {@link stop} hands running jobs back and closes everything. */
@@ -52,6 +63,8 @@ export interface StartedWorker {
  */
 export async function startWorker(options: StartWorkerOptions): Promise<StartedWorker> {
   const labels = parseLabels(options.labels ?? []);
+  const shareOptions = artifactShareOptions(options.artifacts);
+  const artifacts = shareOptions === undefined ? undefined : ArtifactShare.open(shareOptions);
   const resources = {
     ...(options.gpus === undefined ? {} : { gpus: options.gpus }),
     ...(options.cpus === undefined ? {} : { cpus: options.cpus }),
@@ -96,6 +109,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<StartedW
     ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
     ...(options.name === undefined ? {} : { name: options.name }),
     ...(options.onMessage === undefined ? {} : { onMessage: options.onMessage }),
+    ...(artifacts === undefined ? {} : { artifacts }),
   });
   worker.start();
   // A worker on the database also stops what dead workers on this host left running (kill -9).

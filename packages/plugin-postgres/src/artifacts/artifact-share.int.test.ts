@@ -1,0 +1,390 @@
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRuntime, Tokens, type Runtime } from '@beamline/core';
+import { hashToken, resolveShareConfig, ShareServer } from '@beamline/plugin-webdav';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TestCluster, type WorkerProcess } from '../../test/support/cluster.js';
+import { dropTestSchemas, postgresAvailable, TEST_URL } from '../../test/support/database.js';
+import { createPostgresPlugin, PostgresStore } from '../index.js';
+import { isPostgresError } from '../errors/postgres-error.js';
+import { ArtifactShare } from './artifact-share.js';
+import { CoordinatorArtifacts } from './coordinator-artifacts.js';
+
+const available = await postgresAvailable();
+
+const TOKEN = 'artifact-token-7c1e9a5f3b2d4e6f8a0b1c2d3e4f5a6b';
+const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/** A plugin-webdav share served in this process: `/beamline` read and written with {@link TOKEN}. */
+class TestShare {
+  readonly dir = mkdtempSync(path.join(os.tmpdir(), 'beamline-artifact-share-'));
+  readonly root = path.join(this.dir, 'blobs');
+  readonly tokenFile = path.join(this.dir, 'token');
+  url = '';
+  #server: ShareServer | undefined;
+
+  async start(): Promise<void> {
+    mkdirSync(this.root);
+    writeFileSync(this.tokenFile, `${TOKEN}\n`, { mode: 0o600 });
+    this.#server = await ShareServer.open(
+      resolveShareConfig({
+        stateDir: path.join(this.dir, 'state'),
+        tokens: { workers: { sha256: hashToken(TOKEN) } },
+        shares: [{ path: '/beamline', root: this.root, read: ['workers'], write: ['workers'] }],
+      }),
+    );
+    const { url } = await this.#server.listen({ host: '127.0.0.1', port: 0 });
+    this.url = `${url.replace(/\/$/, '')}/beamline/`;
+  }
+
+  /** The bytes stored on the share under a digest. */
+  blob(digest: string): string {
+    return path.join(this.root, digest);
+  }
+
+  async stop(): Promise<void> {
+    await this.#server?.close(5_000);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+describe.skipIf(!available)('distributed mode through an artifact share (plugin-webdav)', () => {
+  const share = new TestShare();
+  let cluster: TestCluster;
+  /** Scratch folders of the worker (outside the folder it cannot see). */
+  let scratch: string;
+  /** Files the steps read and write outside the run's folder (both sides see them). */
+  let outside: string;
+
+  beforeAll(() => share.start());
+  afterAll(async () => {
+    await share.stop();
+    await dropTestSchemas();
+  });
+  afterEach(async () => {
+    await cluster?.close();
+    rmSync(scratch, { recursive: true, force: true });
+    rmSync(outside, { recursive: true, force: true });
+  });
+
+  function setUp(): void {
+    cluster = new TestCluster();
+    scratch = mkdtempSync(path.join(os.tmpdir(), 'beamline-worker-scratch-'));
+    outside = mkdtempSync(path.join(os.tmpdir(), 'beamline-steps-'));
+  }
+
+  /** A coordinator with the share configured (a fresh process's view: it knows nothing on the share yet). */
+  async function coordinator(): Promise<Runtime> {
+    const store = await PostgresStore.open({ url: TEST_URL, schema: cluster.schema });
+    const runtime = await createRuntime({
+      store,
+      cwd: cluster.cwd,
+      plugins: [
+        createPostgresPlugin({
+          url: TEST_URL,
+          schema: cluster.schema,
+          lease: '10s',
+          pollMs: 500,
+          artifacts: { share: share.url, tokenFile: share.tokenFile },
+        }),
+      ],
+      cancelPollMs: 200,
+    });
+    cluster.runtimes.push(runtime);
+    return runtime;
+  }
+
+  /** A worker process on a file system where the run's folder (the cluster's root) is an empty tmpfs. */
+  function hiddenWorker(): Promise<WorkerProcess> {
+    const hidden = [
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      'mount -t tmpfs none "$0" && exec "$@"',
+      cluster.root,
+    ];
+    return cluster.worker(
+      { artifacts: { share: share.url, tokenFile: share.tokenFile, scratchDir: scratch } },
+      {},
+      hidden,
+    );
+  }
+
+  /** `make` writes a model; `use` reads it by relative path and by the absolute path its output names. */
+  function pipeline(attempts = 1) {
+    return {
+      name: 'through-share',
+      steps: {
+        make: {
+          uses: 'exec',
+          needs: [],
+          with: {
+            command: `echo run >> ${outside}/make.count; mkdir -p out && printf 'weights-%s' 42 > out/model.bin`,
+            outputs: { model: 'out/model.bin' },
+          },
+        },
+        use: {
+          uses: 'exec',
+          needs: ['make'],
+          retry: { attempts, initialDelayMs: 100 },
+          with: {
+            command: `test -f ${outside}/gate || exit 3; cat out/model.bin '\${{ steps.make.outputs.model }}' > result.txt; pwd > where.txt`,
+            outputs: { result: 'result.txt' },
+          },
+        },
+      },
+    };
+  }
+
+  async function retryMessages(runtime: Runtime, runId: string): Promise<string[]> {
+    const messages: string[] = [];
+    for await (const event of runtime.resolve(Tokens.Store).readEvents(runId, { types: ['retrying'] })) {
+      if (event.type === 'retrying') messages.push(`${event.error.code}: ${event.error.message}`);
+    }
+    return messages;
+  }
+
+  it('a two-step run on a worker without the run folder; resumed on a new coordinator; then a cache hit', async () => {
+    setUp();
+    let runtime = await coordinator();
+    const worker = await hiddenWorker();
+    const first = await runtime.run(pipeline());
+    const failed = await first.done;
+    // `use` fails until its gate exists: the run stops after `make` ran, through the share.
+    expect(failed.status).toBe('failed');
+    expect(failed.steps.make?.status).toBe('succeeded');
+    expect(readFileSync(path.join(cluster.cwd, 'out', 'model.bin'), 'utf8')).toBe('weights-42');
+    const model = failed.steps.make?.artifacts?.[0];
+    expect(model).toMatchObject({ name: 'model', sha256: sha256('weights-42'), size: 10 });
+    expect(readFileSync(share.blob(sha256('weights-42')), 'utf8')).toBe('weights-42');
+
+    // A new coordinator process (it has not seen the share yet) resumes: `make` is not run again, and
+    // `use` gets its input through the share and writes its result back into the run's folder.
+    await runtime.close();
+    writeFileSync(path.join(outside, 'gate'), '');
+    runtime = await coordinator();
+    const resumed = await (await runtime.resume(first.id)).done;
+    expect(resumed.status).toBe('succeeded');
+    expect(readFileSync(path.join(outside, 'make.count'), 'utf8')).toBe('run\n');
+    expect(readFileSync(path.join(cluster.cwd, 'result.txt'), 'utf8')).toBe('weights-42weights-42');
+    expect(resumed.steps.use?.artifacts?.[0]).toMatchObject({
+      name: 'result',
+      path: path.join(cluster.cwd, 'result.txt'),
+      sha256: sha256('weights-42weights-42'),
+    });
+    // It ran in the worker's scratch folder (an undeclared file stays there), which is gone afterwards.
+    expect(existsSync(path.join(cluster.cwd, 'where.txt'))).toBe(false);
+    expect(readdirSync(scratch)).toEqual([]);
+    expect(worker.lines.filter((line) => line.includes(' ended'))).toHaveLength(3);
+
+    // The same pipeline again: both steps are cache hits on the files fetched into the run's folder.
+    const again = await (await runtime.run(pipeline())).done;
+    expect(again.status).toBe('succeeded');
+    expect(again.steps.make?.status).toBe('cached');
+    expect(again.steps.use?.status).toBe('cached');
+  });
+
+  it('a missing input artifact fails the attempt clearly; the retry uploads it again and succeeds', async () => {
+    setUp();
+    writeFileSync(path.join(outside, 'gate'), '');
+    const runtime = await coordinator();
+    await hiddenWorker();
+    const made = await (await runtime.run({ name: 'make', steps: { make: pipeline().steps.make } })).done;
+    expect(made.status).toBe('succeeded');
+    // Removed from the share behind the coordinator's back (it believes the file is there).
+    rmSync(share.blob(sha256('weights-42')));
+    const run = await runtime.run(pipeline(2));
+    const result = await run.done;
+    expect(result.status).toBe('succeeded');
+    expect(result.steps.make?.status).toBe('cached');
+    const [message] = await retryMessages(runtime, run.id);
+    expect(message).toContain('POSTGRES_WORKER_FAILED');
+    expect(message).toContain('input out/model.bin');
+    expect(message).toContain(`${share.url}${sha256('weights-42')}`);
+    expect(message).toContain('HTTP 404');
+    expect(message).not.toContain(TOKEN);
+    expect(readFileSync(path.join(cluster.cwd, 'result.txt'), 'utf8')).toBe('weights-42weights-42');
+  });
+
+  it('a corrupted file on the share is refused (digest mismatch), never used; the retry uploads a good copy', async () => {
+    setUp();
+    writeFileSync(path.join(outside, 'gate'), '');
+    const runtime = await coordinator();
+    await hiddenWorker();
+    const made = await (await runtime.run({ name: 'make', steps: { make: pipeline().steps.make } })).done;
+    expect(made.status).toBe('succeeded');
+    // Same length, other bytes: only the digest tells.
+    writeFileSync(share.blob(sha256('weights-42')), 'weights-66');
+    const run = await runtime.run(pipeline(2));
+    const result = await run.done;
+    expect(result.status).toBe('succeeded');
+    const [message] = await retryMessages(runtime, run.id);
+    expect(message).toMatch(/input out\/model\.bin from the artifact share .* does not match its digest/);
+    expect(readFileSync(path.join(cluster.cwd, 'result.txt'), 'utf8')).toBe('weights-42weights-42');
+    expect(readFileSync(share.blob(sha256('weights-42')), 'utf8')).toBe('weights-42');
+  });
+
+  it('without a share, a worker that cannot see the run folder still fails the attempt, as before', async () => {
+    setUp();
+    const store = await PostgresStore.open({ url: TEST_URL, schema: cluster.schema });
+    const runtime = await createRuntime({
+      store,
+      cwd: cluster.cwd,
+      plugins: [createPostgresPlugin({ url: TEST_URL, schema: cluster.schema, lease: '10s', pollMs: 500 })],
+    });
+    cluster.runtimes.push(runtime);
+    await cluster.worker({}, {}, [
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      'mount -t tmpfs none "$0" && exec "$@"',
+      cluster.root,
+    ]);
+    const result = await (await runtime.run({ name: 'make', steps: { make: pipeline().steps.make } })).done;
+    expect(result.status).toBe('failed');
+    expect(result.steps.make?.error?.message).toMatch(
+      /the run's folder .* is not reachable on .*artifact share/,
+    );
+  });
+});
+
+describe.skipIf(!available)('the coordinator fetching what a worker reports', () => {
+  const share = new TestShare();
+  let root: string;
+  let elsewhere: string;
+  beforeAll(() => share.start());
+  afterAll(() => share.stop());
+  afterEach(() => {
+    rmSync(root, { recursive: true, force: true });
+    rmSync(elsewhere, { recursive: true, force: true });
+  });
+
+  async function withBlob(content: string): Promise<{ artifacts: CoordinatorArtifacts; digest: string }> {
+    root = mkdtempSync(path.join(os.tmpdir(), 'beamline-run-'));
+    elsewhere = mkdtempSync(path.join(os.tmpdir(), 'beamline-elsewhere-'));
+    const artifacts = new CoordinatorArtifacts(
+      ArtifactShare.open({ share: share.url, tokenFile: share.tokenFile }),
+    );
+    const source = path.join(elsewhere, 'source');
+    writeFileSync(source, content);
+    const digest = sha256(content);
+    await artifacts.share.upload(source, { sha256: digest, size: content.length }, 'test file');
+    return { artifacts, digest };
+  }
+
+  it('refuses hostile names, links on the way and malformed reports, and writes nothing anywhere', async () => {
+    const { artifacts, digest } = await withBlob('payload');
+    symlinkSync(elsewhere, path.join(root, 'link'));
+    writeFileSync(path.join(elsewhere, 'victim'), 'untouched');
+    const files = { root, inputs: [] };
+    const entry = (name: unknown) => ({ path: name, sha256: digest, size: 7 });
+    const hostile: unknown[] = [
+      [entry('../escape')],
+      [entry('a/../../escape')],
+      [entry('/etc/escape')],
+      [entry('link/victim')],
+      [entry('link')],
+      [entry('ok\0.txt')],
+      [entry('.')],
+      [entry('a//b')],
+      [entry('a\\..\\b')],
+      [entry('')],
+      [entry(42)],
+      [entry('fine.txt'), entry('../../escape')],
+      [entry('twice'), entry('twice')],
+      [{ path: 'x', sha256: 'not-a-digest', size: 7 }],
+      [{ path: 'x', sha256: digest, size: -1 }],
+      'not a list',
+      [null],
+    ];
+    for (const report of hostile) {
+      const error = await artifacts.receiveOutputs(files, report, 'w1').then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(isPostgresError(error, 'POSTGRES_ARTIFACT_INVALID'), JSON.stringify(report)).toBe(true);
+    }
+    expect(readFileSync(path.join(elsewhere, 'victim'), 'utf8')).toBe('untouched');
+    expect(readdirSync(root)).toEqual(['link']);
+    expect(readdirSync(elsewhere).sort()).toEqual(['source', 'victim']);
+    // A good name in a folder that does not exist yet is placed.
+    await artifacts.receiveOutputs(files, [entry('deep/er/fine.txt')], 'w1');
+    expect(readFileSync(path.join(root, 'deep', 'er', 'fine.txt'), 'utf8')).toBe('payload');
+  });
+
+  it('a file that does not match its digest is never placed under its name, and no temporary file stays', async () => {
+    const { artifacts, digest } = await withBlob('payload');
+    const files = { root, inputs: [] };
+    writeFileSync(share.blob(digest), 'PAYLOAD');
+    const same = await artifacts
+      .receiveOutputs(files, [{ path: 'out.bin', sha256: digest, size: 7 }], 'w1')
+      .catch((error: unknown) => error);
+    expect(isPostgresError(same, 'POSTGRES_ARTIFACT_INVALID')).toBe(true);
+    expect((same as Error).message).toMatch(/does not match its digest/);
+    writeFileSync(share.blob(digest), 'payload and more');
+    const longer = await artifacts
+      .receiveOutputs(files, [{ path: 'out.bin', sha256: digest, size: 7 }], 'w1')
+      .catch((error: unknown) => error);
+    expect(isPostgresError(longer, 'POSTGRES_ARTIFACT_INVALID')).toBe(true);
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it('a wrong token or an unreachable share is a clear error naming the share, never the token', async () => {
+    root = mkdtempSync(path.join(os.tmpdir(), 'beamline-run-'));
+    elsewhere = mkdtempSync(path.join(os.tmpdir(), 'beamline-elsewhere-'));
+    const digest = sha256('payload');
+    const wrong = ArtifactShare.open({ share: share.url, token: 'not-the-token' });
+    const refused = await wrong
+      .download({ sha256: digest, size: 7 }, path.join(root, 'x'), 'input x')
+      .catch((error: unknown) => error as Error);
+    expect(isPostgresError(refused, 'POSTGRES_ARTIFACT_UNREACHABLE')).toBe(true);
+    expect(refused?.message).toContain('HTTP 401');
+    expect(refused?.message).toContain('--artifact-token-file');
+    expect(refused?.message).not.toContain('not-the-token');
+    const down = ArtifactShare.open({ share: 'http://127.0.0.1:9/beamline/', token: TOKEN });
+    const unreachable = await down
+      .download({ sha256: digest, size: 7 }, path.join(root, 'x'), 'input x')
+      .catch((error: unknown) => error as Error);
+    expect(isPostgresError(unreachable, 'POSTGRES_ARTIFACT_UNREACHABLE')).toBe(true);
+    expect(unreachable?.message).toContain('http://127.0.0.1:9/beamline/');
+    expect(unreachable?.message).toContain('ECONNREFUSED');
+    expect(unreachable?.message).not.toContain(TOKEN);
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it('refuses a bad configuration at start', () => {
+    const invalid = (options: Parameters<typeof ArtifactShare.open>[0]) => {
+      try {
+        ArtifactShare.open(options);
+      } catch (error) {
+        expect(isPostgresError(error, 'POSTGRES_CONFIG_INVALID')).toBe(true);
+        return (error as Error).message;
+      }
+      throw new Error('expected a configuration error');
+    };
+    expect(invalid({ share: 'ftp://host/x/' })).toContain('http:// or https://');
+    expect(invalid({ share: 'not a url' })).toContain('expected an http');
+    expect(invalid({ share: 'https://user:secret@host/x/' })).not.toContain('secret');
+    expect(invalid({ share: 'https://host/x/', tokenFile: '/nonexistent/token' })).toContain('ENOENT');
+    expect(ArtifactShare.open({ share: 'https://host/dav/beamline' }).urlOf('ab')).toBe(
+      'https://host/dav/beamline/ab',
+    );
+  });
+});

@@ -1,0 +1,213 @@
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  collectArtifacts,
+  isBeamlineError,
+  type ExecOptions,
+  type ProcessEvent,
+  type ProcessSpec,
+  type Runner,
+} from '@beamline/core';
+import { Observable } from 'rxjs';
+import { PostgresError } from '../errors/postgres-error.js';
+import type { ArtifactShare } from './artifact-share.js';
+import type { ReportedFile, StagedExit } from './coordinator-artifacts.js';
+import { preparePlace } from './safe-place.js';
+
+type ExitEvent = Extract<ProcessEvent, { type: 'exit' }>;
+
+/**
+ * The share a worker runs this spec through: it has one, the spec describes its files, and the run's
+ * folder is not on this host; undefined otherwise (the step runs in the run's folder, as before).
+ */
+export function shareFor(share: ArtifactShare | undefined, spec: ProcessSpec): ArtifactShare | undefined {
+  return share !== undefined && spec.files !== undefined && !isFolder(spec.files.root) ? share : undefined;
+}
+
+/**
+ * Runs a step on a host that does not have the run's folder: makes a private scratch folder that stands
+ * for it, fetches the step's input files by digest (verified), rewrites the spec's paths (working
+ * directory, mounts, and the folder's path in arguments and environment values), runs it with `runner`,
+ * then uploads the files its declared outputs match and reports them (relative path, sha256, size) in
+ * the `exit` event's `files`. The scratch folder is removed at the end. A share or an input that cannot be
+ * reached is an error naming the file and the share (the attempt fails, retryable).
+ */
+export function execThroughShare(
+  share: ArtifactShare,
+  runner: Runner,
+  spec: ProcessSpec,
+  options: ExecOptions = {},
+): Observable<ProcessEvent> {
+  return new Observable<ProcessEvent>((subscriber) => {
+    const files = spec.files!;
+    const transfers = new AbortController();
+    const signal = options.signal;
+    const onAbort = (): void => transfers.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let inner: { unsubscribe(): void } | undefined;
+    let scratch: string | undefined;
+    let closed = false;
+    const cleanup = (): void => {
+      signal?.removeEventListener('abort', onAbort);
+      if (scratch !== undefined) void rm(scratch, { recursive: true, force: true }).catch(() => undefined);
+      scratch = undefined;
+    };
+
+    const cancelled = (): void => {
+      subscriber.next({ type: 'exit', code: null, signal: null, oomKilled: false, reason: 'cancelled' });
+      subscriber.complete();
+      cleanup();
+    };
+
+    const run = async (): Promise<void> => {
+      scratch = await mkdtemp(path.join(share.scratchDir ?? os.tmpdir(), 'beamline-step-'));
+      const work = path.join(scratch, 'run');
+      await mkdir(work);
+      const map = pathMapper(files.root, work);
+      // Inputs: each once, into the scratch folder at the place it has under the run's folder.
+      const seen = new Set<string>();
+      for (const input of files.inputs) {
+        if (transfers.signal.aborted) return cancelled();
+        const target = map(input.path);
+        if (target === undefined) {
+          throw new PostgresError(
+            'POSTGRES_ARTIFACT_INVALID',
+            `input ${input.path} lies outside the run's folder ${files.root}: a worker without that folder cannot place it`,
+          );
+        }
+        if (seen.has(target)) continue;
+        seen.add(target);
+        const relative = path.relative(work, target);
+        const destination = await preparePlace(work, relative.split(path.sep), 'the job spec');
+        await share.download(input, destination, `input ${relative}`, transfers.signal);
+      }
+      const staged = rewriteSpec(spec, map);
+      for (const folder of [staged.cwd, ...(staged.mounts ?? []).map((mount) => mount.source)]) {
+        if (folder !== undefined && folder.startsWith(work)) await mkdir(folder, { recursive: true });
+      }
+      const outputsDir = files.outputs === undefined ? undefined : map(files.outputs.dir);
+      if (outputsDir !== undefined) await mkdir(outputsDir, { recursive: true });
+      if (transfers.signal.aborted) return cancelled();
+      let exit: ExitEvent | undefined;
+      await new Promise<void>((resolve, reject) => {
+        inner = runner.exec(staged, options).subscribe({
+          next: (event) => {
+            if (event.type === 'exit') exit = event;
+            else subscriber.next(event);
+          },
+          error: reject,
+          complete: resolve,
+        });
+      });
+      if (exit === undefined || closed) {
+        subscriber.complete();
+        return;
+      }
+      const succeeded = exit.code === 0 && !exit.oomKilled && exit.reason === undefined;
+      const reported =
+        succeeded && files.outputs !== undefined && outputsDir !== undefined
+          ? await uploadOutputs(share, work, outputsDir, files.outputs.patterns, transfers.signal)
+          : undefined;
+      const event: StagedExit = reported === undefined ? exit : { ...exit, files: reported };
+      subscriber.next(event);
+      subscriber.complete();
+    };
+
+    run().then(
+      () => cleanup(),
+      (error: unknown) => {
+        cleanup();
+        if (closed) return;
+        if (signal?.aborted && !isBeamlineError(error)) {
+          cancelled();
+          return;
+        }
+        subscriber.error(error);
+      },
+    );
+    return () => {
+      closed = true;
+      inner?.unsubscribe();
+      transfers.abort(new Error('the step was cut off'));
+      cleanup();
+    };
+  });
+}
+
+/** Uploads what each pattern matches under `dir` (inside `work`); a pattern that matches nothing is left to the coordinator's check. */
+async function uploadOutputs(
+  share: ArtifactShare,
+  work: string,
+  dir: string,
+  patterns: readonly string[],
+  signal: AbortSignal,
+): Promise<ReportedFile[]> {
+  const reported = new Map<string, ReportedFile>();
+  for (const pattern of patterns) {
+    let matched;
+    try {
+      matched = await collectArtifacts(dir, [pattern], signal);
+    } catch (error) {
+      // Nothing matched: the coordinator's own collection says so, with the step's context.
+      if (isBeamlineError(error) && error.code === 'CORE_OUTPUT_MISSING') continue;
+      throw error;
+    }
+    for (const artifact of matched.artifacts) {
+      const relative = path.relative(work, artifact.path);
+      if (relative.startsWith('..') || path.isAbsolute(relative)) continue;
+      const name = relative.split(path.sep).join('/');
+      if (reported.has(name)) continue;
+      await share.upload(artifact.path, artifact, `output ${name}`, signal);
+      reported.set(name, { path: name, sha256: artifact.sha256, size: artifact.size });
+    }
+  }
+  return [...reported.values()];
+}
+
+/** Maps a path under `root` to the same place under `work`; undefined for a path outside `root`. */
+function pathMapper(root: string, work: string): (file: string) => string | undefined {
+  return (file) => {
+    const relative = path.relative(root, path.resolve(file));
+    if (relative === '') return work;
+    if (relative.startsWith('..') || path.isAbsolute(relative)) return undefined;
+    return path.join(work, relative);
+  };
+}
+
+/**
+ * The spec with the run's folder replaced by the scratch folder: the working directory and mount sources
+ * under it, and the folder's path where it appears in arguments and environment values (a step's
+ * `${{ steps.x.outputs.file }}` is an absolute path in the run's folder).
+ */
+function rewriteSpec(spec: ProcessSpec, map: (file: string) => string | undefined): ProcessSpec {
+  const { root } = spec.files!;
+  const work = map(root)!;
+  const text = (value: string): string => replaceFolder(value, root, work);
+  const staged: ProcessSpec = { ...spec, argv: spec.argv.map(text) };
+  if (spec.cwd !== undefined) staged.cwd = map(spec.cwd) ?? spec.cwd;
+  if (spec.env !== undefined) {
+    staged.env = Object.fromEntries(Object.entries(spec.env).map(([key, value]) => [key, text(value)]));
+  }
+  if (spec.mounts !== undefined) {
+    staged.mounts = spec.mounts.map((mount) => ({ ...mount, source: map(mount.source) ?? mount.source }));
+  }
+  return staged;
+}
+
+/** `value` with every occurrence of the folder path `from` (as a whole path prefix) replaced by `to`. */
+function replaceFolder(value: string, from: string, to: string): string {
+  if (!value.includes(from)) return value;
+  const escaped = from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // A whole path: `/runs/a` matches neither in `/runs/ab` nor in `/x/runs/a`.
+  return value.replace(new RegExp(`(?<![\\w./-])${escaped}(?=$|[/\\s"':;,=)\\]}])`, 'g'), () => to);
+}
+
+function isFolder(folder: string): boolean {
+  try {
+    return existsSync(folder) && statSync(folder).isDirectory();
+  } catch {
+    return false;
+  }
+}
