@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { requireService } from '@beamline/core/testing';
@@ -118,6 +118,72 @@ describe.skipIf(!available)('beamline run --queue and beamline worker', () => {
     worker.kill('SIGTERM');
     const exitCode = await new Promise<number | null>((resolve) => worker!.once('close', (c) => resolve(c)));
     expect(exitCode).toBe(0);
+  });
+
+  it('a step whose retries are spent is a dead letter: show marks it and lists each attempt, runs --dead-letters lists it', async () => {
+    const deadWorker = spawn(
+      process.execPath,
+      ['--conditions=source', '--import', TSX, BIN, 'worker', '--queue', URL_, '--name', 'cli-dead'],
+      { cwd: dir, env: { ...process.env, TSX_TSCONFIG_PATH: TSCONFIG }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      let err = '';
+      deadWorker.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      deadWorker.stdout?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      const deadline = Date.now() + 60_000;
+      while (!err.includes('waiting for steps')) {
+        if (Date.now() > deadline || deadWorker.exitCode !== null)
+          throw new Error(`worker did not start: ${err}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await writeFile(
+        join(dir, 'flaky.yaml'),
+        `name: flaky\nsteps:\n  fetch:\n    uses: exec\n    retry: { attempts: 2, initialDelayMs: 100 }\n    with:\n      command: "echo 'mirror down' >&2; exit 3"\n`,
+      );
+      const run = createFakeIO({ cwd: dir });
+      expect(await main(['run', '--queue', URL_, 'flaky.yaml', '--json'], run)).toBe(1);
+      const runId = (JSON.parse(run.stdout.text.split('\n')[0]!) as { runId: string }).runId;
+      const env = { ...process.env, BEAMLINE_QUEUE: URL_ };
+
+      const show = createFakeIO({ cwd: dir, env });
+      expect(await main(['show', runId], show)).toBe(0);
+      expect(show.stdout.text).toContain('dead letter: retries spent (2 attempts)');
+      expect(show.stdout.text).toMatch(
+        new RegExp(
+          `attempt 1  retried  worker cli-dead  host ${hostname()}  job [0-9a-f]{8}  CORE_PROCESS_FAILED: .*exited with code 3`,
+        ),
+      );
+      expect(show.stdout.text).toMatch(/attempt 2 {2}failed {2}worker cli-dead {2}host /);
+      const json = createFakeIO({ cwd: dir, env });
+      expect(await main(['show', runId, '--json'], json)).toBe(0);
+      const details = JSON.parse(json.stdout.text) as {
+        deadLetters: string[];
+        attempts: Record<string, Array<{ worker?: string; status: string }>>;
+      };
+      expect(details.deadLetters).toEqual(['fetch']);
+      expect(details.attempts.fetch?.map((a) => [a.worker, a.status])).toEqual([
+        ['cli-dead', 'retried'],
+        ['cli-dead', 'failed'],
+      ]);
+
+      // Across runs: the newest dead letters first, this one among them (other tests share the database).
+      const list = createFakeIO({ cwd: dir, env });
+      expect(await main(['runs', '--dead-letters', '--json', '-n', '100'], list)).toBe(0);
+      const letters = list.stdout.text
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { runId: string; stepId: string; attempts: unknown[] });
+      expect(letters.find((letter) => letter.runId === runId)).toMatchObject({
+        stepId: 'fetch',
+        attempts: [{ worker: 'cli-dead' }, { worker: 'cli-dead' }],
+      });
+      const table = createFakeIO({ cwd: dir, env });
+      expect(await main(['runs', '--dead-letters', '-n', '100'], table)).toBe(0);
+      expect(table.stdout.text).toMatch(/^RUN +STEP +ATTEMPTS +FAILED +LAST WORKER +ERROR/);
+      expect(table.stdout.text).toMatch(new RegExp(`${runId} +fetch +2 +.* cli-dead +CORE_PROCESS_FAILED`));
+    } finally {
+      deadWorker.kill('SIGKILL');
+    }
   });
 
   it('a wrong password is a clear error at start, for run and worker alike', async () => {

@@ -1,4 +1,4 @@
-export { PostgresStore, type PostgresStoreOptions } from './store/postgres-store.js';
+export { PostgresStore, type PostgresStoreOptions, type QueueJobRecord } from './store/postgres-store.js';
 export type { ConnectionOptions } from './database/connect.js';
 export { createPostgresPlugin, type PostgresPluginOptions } from './plugin/postgres-plugin.js';
 export type { ArtifactShareOptions } from './artifacts/artifact-share.js';

@@ -15,6 +15,7 @@ import { resolveRunId } from '../args/resolve-run-id.js';
 import { colourEnabled, createStyle, displayPath, formatMetrics, type Style } from '../render/format.js';
 import { formatTime } from './format-time.js';
 import { latestMetrics } from './metrics.js';
+import { formatAttempt, isDeadLetter, readStepAttempts, type StepAttempt } from './step-attempts.js';
 
 /** Everything `show` prints, also its `--json` shape. */
 interface RunDetails extends RunState {
@@ -23,6 +24,10 @@ interface RunDetails extends RunState {
   cwd?: string;
   /** Latest metric values per step (for cached steps: from the run that computed the result). */
   metrics: Record<string, Record<string, number>>;
+  /** Steps whose retries were spent (failed with an error that would have been retried). */
+  deadLetters: string[];
+  /** Every attempt of the steps that were tried more than once or are dead letters. */
+  attempts: Record<string, StepAttempt[]>;
 }
 
 /** `beamline show <run-id>`: the materialised state of a run. */
@@ -32,7 +37,8 @@ export const showCommand: CliCommand = (program, { io, services, exit }) => {
     .summary('show a run: steps, attempts, durations, outputs, artifacts, errors')
     .description(
       'Shows a run: its status, parameters, and every step with status, attempts, duration, outputs, ' +
-        'artifacts, metrics and errors.',
+        'artifacts, metrics and errors. A step whose retries were spent is marked as a dead letter; ' +
+        'the attempts of a step tried more than once are listed (on a queue: worker, host, error).',
     )
     .argument('<run-id>', 'the run (a unique start or end of its id is enough)')
     .option('--json', 'the run as one JSON object')
@@ -61,6 +67,14 @@ async function loadRunDetails(store: Store, idOrPrefix: string): Promise<RunDeta
     const values = await latestMetrics(store, source, step.stepId);
     if (values.size > 0) metrics.push([step.stepId, Object.fromEntries(values)]);
   }
+  const deadLetters = Object.values(steps)
+    .filter(isDeadLetter)
+    .map((step) => step.stepId);
+  const attempts: [string, StepAttempt[]][] = [];
+  for (const step of Object.values(steps)) {
+    if (step.attempt > 1 || isDeadLetter(step))
+      attempts.push([step.stepId, await readStepAttempts(store, runId, step.stepId)]);
+  }
   return {
     ...state,
     steps,
@@ -68,6 +82,8 @@ async function loadRunDetails(store: Store, idOrPrefix: string): Promise<RunDeta
     ...(record?.source === undefined ? {} : { source: record.source }),
     ...(record?.cwd === undefined ? {} : { cwd: record.cwd }),
     metrics: Object.fromEntries(metrics),
+    deadLetters,
+    attempts: Object.fromEntries(attempts),
   };
 }
 
@@ -110,6 +126,10 @@ function formatRunDetails(details: RunDetails, cwd: string, style: Style): strin
       statusText(details.interrupted && step.status === 'running' ? 'interrupted' : step.status, style),
     ];
     if (step.attempt > 0) facts.push(`attempt ${step.attempt}`);
+    if (details.deadLetters.includes(step.stepId))
+      facts.push(
+        style.red(`dead letter: retries spent (${step.attempt} attempt${step.attempt === 1 ? '' : 's'})`),
+      );
     if (step.startedAt !== undefined && step.endedAt !== undefined) {
       facts.push(formatDuration(step.endedAt - step.startedAt));
     }
@@ -126,6 +146,8 @@ function formatRunDetails(details: RunDetails, cwd: string, style: Style): strin
       );
     }
     if (step.error) lines.push(`      error      ${style.red(`${step.error.code}: ${step.error.message}`)}`);
+    const attempts = Object.hasOwn(details.attempts, step.stepId) ? details.attempts[step.stepId] : undefined;
+    for (const attempt of attempts ?? []) lines.push(`      ${formatAttempt(attempt)}`);
   }
   return `${lines.join('\n')}\n`;
 }

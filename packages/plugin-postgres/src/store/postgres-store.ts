@@ -68,6 +68,17 @@ interface HeadRow {
 
 type RunHead = Omit<RunState, 'steps'>;
 
+/** One job of the distributed mode as {@link PostgresStore.queueJobs} reads it. */
+export interface QueueJobRecord {
+  id: string;
+  /** `queued`, `running`, `exited`, `failed`, `lost` (its worker's lease ran out), `cancelled`. */
+  state: string;
+  /** The worker that held it last. */
+  worker?: string;
+  /** The host its process ran on. */
+  host?: string;
+}
+
 /**
  * The {@link Store} on PostgreSQL, for runs shared by several hosts (a coordinator and its workers,
  * `beamline show` from anywhere). It keeps the same event log and materialised state as `SqliteStore`,
@@ -428,6 +439,40 @@ export class PostgresStore implements Store {
         });
       }
       return { runs: victims, events, reclaimedBytes, dryRun };
+    });
+  }
+
+  /**
+   * The distributed mode's record of the given jobs (a step's attempts name theirs in their `process`
+   * event): which worker held each, on which host, and how it ended (`exited`, `failed`, `lost`, …). Reads
+   * the queue's `jobs` table in this store's schema (where `beamline run --queue` keeps it); none when
+   * the schema has no queue tables.
+   */
+  queueJobs(jobIds: readonly string[]): Promise<QueueJobRecord[]> {
+    return this.#call('queueJobs', async () => {
+      if (jobIds.length === 0) return [];
+      const { rows: found } = await this.#pool.query<{ jobs: string | null }>(
+        `SELECT to_regclass($1)::text AS jobs`,
+        [`${this.#schema}.jobs`],
+      );
+      if (found[0]?.jobs == null) return [];
+      const { rows } = await this.#pool.query<{
+        id: string;
+        worker: string | null;
+        state: string;
+        started: string | null;
+      }>(`SELECT id, worker, state, started FROM ${this.#schema}.jobs WHERE id = ANY($1::text[])`, [
+        [...jobIds],
+      ]);
+      return rows.map((row) => {
+        const host = row.started === null ? undefined : (JSON.parse(row.started) as { host?: string }).host;
+        return {
+          id: row.id,
+          state: row.state,
+          ...(row.worker === null ? {} : { worker: row.worker }),
+          ...(typeof host === 'string' ? { host } : {}),
+        };
+      });
     });
   }
 
