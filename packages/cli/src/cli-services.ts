@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRuntime, SqliteStore, type Runtime, type Store } from '@beamline/core';
-import { createPostgresPlugin, PostgresStore } from '@beamline/plugin-postgres';
+import { resolve } from 'node:path';
+import { createPostgresPlugin, PostgresStore, type ArtifactShareOptions } from '@beamline/plugin-postgres';
 import type { CliIO } from './cli-io.js';
 import { CliError } from './cli-error.js';
 import { defaultPlugins } from './default-plugins.js';
@@ -19,7 +20,7 @@ export interface CliServices {
    * The runtime of `io.cwd`; with a queue (`--queue`, else `BEAMLINE_QUEUE`), the distributed mode: runs
    * live in PostgreSQL and every step goes to the queue's workers.
    */
-  openRuntime(io: CliIO, options?: { queue?: string }): Promise<Runtime>;
+  openRuntime(io: CliIO, options?: { queue?: string; artifacts?: ArtifactShareOptions }): Promise<Runtime>;
   /** Opens (or creates) the store of `io.cwd`; readers call `requireStore` first. */
   openStore(io: CliIO): Promise<Store>;
   /** Whether `io.cwd` has a store at all. */
@@ -37,7 +38,11 @@ export const defaultCliServices: CliServices = {
       return reportRuntimeEvents(await createRuntime({ plugins: defaultPlugins(io.env), cwd: io.cwd }), io);
     }
     const store = await PostgresStore.open({ url: queue });
-    const plugins = [...defaultPlugins(io.env), createPostgresPlugin({ url: queue })];
+    const artifacts = options.artifacts ?? artifactShare(io, {});
+    const plugins = [
+      ...defaultPlugins(io.env),
+      createPostgresPlugin({ url: queue, ...(artifacts === undefined ? {} : { artifacts }) }),
+    ];
     return reportRuntimeEvents(await createRuntime({ plugins, store, cwd: io.cwd }), io);
   },
   openStore: async (io) => {
@@ -51,6 +56,29 @@ export const defaultCliServices: CliServices = {
 export function queueUrl(io: CliIO, given?: string): string | undefined {
   const url = given ?? io.env.BEAMLINE_QUEUE;
   return url === undefined || url === '' ? undefined : url;
+}
+
+/**
+ * The artifact share of the distributed mode: `--artifact-share URL` (else `BEAMLINE_ARTIFACT_SHARE`) with
+ * `--artifact-token-file FILE` (else `BEAMLINE_ARTIFACT_TOKEN_FILE`, resolved against the working
+ * directory); undefined when none is named (the run's folder is then shared).
+ */
+export function artifactShare(
+  io: CliIO,
+  flags: { artifactShare?: string; artifactTokenFile?: string },
+): ArtifactShareOptions | undefined {
+  const share = flags.artifactShare ?? io.env.BEAMLINE_ARTIFACT_SHARE;
+  const tokenFile = flags.artifactTokenFile ?? io.env.BEAMLINE_ARTIFACT_TOKEN_FILE;
+  if (share === undefined || share === '') {
+    if (flags.artifactTokenFile !== undefined) {
+      throw new CliError('CLI_USAGE', '--artifact-token-file goes with --artifact-share URL.');
+    }
+    return undefined;
+  }
+  return {
+    share,
+    ...(tokenFile === undefined || tokenFile === '' ? {} : { tokenFile: resolve(io.cwd, tokenFile) }),
+  };
 }
 
 /**

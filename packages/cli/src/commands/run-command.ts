@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { loadPipelineFile, parseParamAssignments } from '@beamline/core';
 import type { CliCommand } from '../cli-command.js';
 import { CliError } from '../cli-error.js';
-import { using } from '../cli-services.js';
+import { artifactShare, queueUrl, using } from '../cli-services.js';
 import { collect } from '../args/option-parsers.js';
 import { followRun } from './follow-run.js';
 
@@ -25,6 +25,14 @@ export const runCommand: CliCommand = (program, { io, services, exit }) => {
       '--queue <url>',
       'distributed mode: keep the run in PostgreSQL (postgres://…) and hand every step to the workers of its queue (beamline worker); default $BEAMLINE_QUEUE',
     )
+    .option(
+      '--artifact-share <url>',
+      "distributed mode: the artifact share (https://host/dav/beamline/) through which workers without the run's folder get inputs and return outputs; default $BEAMLINE_ARTIFACT_SHARE",
+    )
+    .option(
+      '--artifact-token-file <file>',
+      'a file holding the bearer token of --artifact-share; default $BEAMLINE_ARTIFACT_TOKEN_FILE',
+    )
     .addHelpText(
       'after',
       '\nState is kept in ./.beamline/.\nExit codes: 0 succeeded, 1 failed or cancelled, 2 bad input.',
@@ -36,9 +44,19 @@ export const runCommand: CliCommand = (program, { io, services, exit }) => {
       }
       const definition = await loadPipelineFile(path);
       const params = parseParamAssignments(options.param ?? [], definition);
+      const artifacts = artifactShare(io, options);
+      if (artifacts !== undefined && queueUrl(io, options.queue) === undefined) {
+        throw new CliError(
+          'CLI_USAGE',
+          '--artifact-share goes with --queue postgres://… (or BEAMLINE_QUEUE).',
+        );
+      }
       exit(
         await using(
-          services.openRuntime(io, options.queue === undefined ? {} : { queue: options.queue }),
+          services.openRuntime(io, {
+            ...(options.queue === undefined ? {} : { queue: options.queue }),
+            ...(artifacts === undefined ? {} : { artifacts }),
+          }),
           async (runtime) => {
             const handle = await runtime.run(definition, {
               params,

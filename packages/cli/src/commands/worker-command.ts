@@ -5,13 +5,15 @@ import { startWorker } from '@beamline/plugin-postgres';
 import type { CliCommand } from '../cli-command.js';
 import { CliError } from '../cli-error.js';
 import { ExitCode, type CliIO } from '../cli-io.js';
-import { queueUrl } from '../cli-services.js';
+import { artifactShare, queueUrl } from '../cli-services.js';
 import { defaultPlugins } from '../default-plugins.js';
 
 const NOTES = `
 Takes steps of distributed runs (beamline run --queue) whose runner it has (local, docker), whose
 runs-on labels it offers and whose resources fit its pool, one heartbeat-held lease each; the run's
-folder must be reachable here at the same path (a shared file system).
+folder must be reachable here at the same path (a shared file system), or, with --artifact-share (the
+coordinator's), a step whose folder is not here runs in a private scratch folder: its inputs fetched
+from the share by digest, its declared outputs uploaded there.
 With --gateway the worker never connects to PostgreSQL: it talks HTTPS to a beamline gateway (outbound
 only: it asks for work, the gateway never connects to it), with the token that beamline gateway token
 add printed for it; the same leases, heartbeats, cancels and refused late results as with --queue.
@@ -55,9 +57,18 @@ export const workerCommand: CliCommand = (program, { io, exit }) => {
     .option('--gpus <ids>', 'GPU ids this worker hands out (default: CUDA_VISIBLE_DEVICES)', idList)
     .option('--concurrency <n>', 'most steps at once (default 1)', positiveInteger)
     .option('--name <name>', 'the name this worker goes by in the queue (default <host>:<pid>:<random>)')
+    .option(
+      '--artifact-share <url>',
+      "the coordinator's artifact share, for steps whose run folder is not on this host; default $BEAMLINE_ARTIFACT_SHARE",
+    )
+    .option(
+      '--artifact-token-file <file>',
+      'a file holding the bearer token of --artifact-share; default $BEAMLINE_ARTIFACT_TOKEN_FILE',
+    )
     .addHelpText('after', NOTES)
     .action(async (options) => {
       const target = workerTarget(io, options);
+      const artifacts = artifactShare(io, options);
       const worker = await startWorker({
         ...target,
         plugins: defaultPlugins(io.env),
@@ -66,6 +77,7 @@ export const workerCommand: CliCommand = (program, { io, exit }) => {
         ...(options.gpus === undefined ? {} : { gpus: options.gpus }),
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         ...(options.name === undefined ? {} : { name: options.name }),
+        ...(artifacts === undefined ? {} : { artifacts }),
       });
       io.stdout.write(`worker ${worker.worker.name} waiting for steps\n`);
       if (!io.signal.aborted) {
