@@ -13,10 +13,18 @@ export {
   ShareServer,
   type HandleOptions,
   type ListenOptions,
+  type OpenOptions,
   type ShareServerEvents,
   type ShareWarning,
 } from './server/share-server.js';
 export type { AccessEvent } from './server/access-log.js';
+export {
+  ShareCluster,
+  type ClusterOptions,
+  type ClusterWorkerInfo,
+  type ShareClusterEvents,
+  type WorkerChange,
+} from './cluster/share-cluster.js';
 export { attachShares, webdavExpress, webdavFastifyFactory, type AttachOptions } from './server/mount.js';
 export { loadShareConfig, parseShareConfig } from './config/load-share-config.js';
 export {

@@ -20,6 +20,8 @@ export interface AccessEvent {
   readonly address: string | undefined;
   /** Why a request was refused or failed (a short reason, no secrets). */
   readonly reason?: string;
+  /** The worker process that handled the request (cluster mode only). */
+  readonly pid?: number;
 }
 
 /** Appends access events to a file, one JSON object per line. */

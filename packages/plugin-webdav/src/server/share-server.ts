@@ -60,7 +60,8 @@ export interface OpenOptions {
   readonly now?: () => number;
   /**
    * The server is one worker process of a cluster ({@link ShareCluster}): leftovers of crashed uploads
-   * are the primary's to remove (another worker may be writing them now). Default false.
+   * are the primary's to remove (another worker may be writing them now), and so is the access log file
+   * (the worker's access events are sent to the primary). Default false.
    */
   readonly worker?: boolean;
 }
@@ -243,11 +244,13 @@ export class ShareServer {
       now,
       warn,
     };
-    const accessLog = config.accessLog
-      ? new AccessLogFile(config.accessLog.file, (error) =>
-          warn(`access log ${config.accessLog?.file}: ${error.message}`),
-        )
-      : undefined;
+    // A worker's access events go to its primary, the file's one writer.
+    const accessLog =
+      config.accessLog && options.worker !== true
+        ? new AccessLogFile(config.accessLog.file, (error) =>
+            warn(`access log ${config.accessLog?.file}: ${error.message}`),
+          )
+        : undefined;
     const server = new ShareServer(core, accessLog, startupWarnings);
     started = true;
     events.on('warning', (warning) => server.events.emit('warning', warning));
@@ -598,7 +601,7 @@ export function configureTimeouts(server: Server): void {
  * their reservations of quota: at start (every upload is a leftover then: `pid` undefined)
  * and when a worker process died (only its own: `pid`).
  */
-export async function removeLeftovers(
+async function removeLeftovers(
   db: StateDb,
   temps: readonly string[],
   warn: (message: string) => void,

@@ -15,6 +15,8 @@ export interface StartedShare {
   readonly pid: number;
   /** The server object, when it runs in the test's process. */
   readonly server: ShareServer | undefined;
+  /** Pids of the cluster's workers (the last `WORKERS` line of the child); empty without a cluster. */
+  workers(): number[];
   /** Stops the server (SIGTERM, then SIGKILL after 10 s for a child) and removes its temporary state. */
   stop(): Promise<void>;
 }
@@ -29,6 +31,12 @@ export interface StartShareOptions {
   readonly inProcess?: boolean;
   /** Extra environment for the child process. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Worker processes: more than 1 runs the child as a cluster (`ShareCluster`, responses carry
+   * `X-Beamline-Worker`). Default: `WEBDAV_WORKERS` from the environment, else 1 (so any suite can be
+   * run against the cluster mode with `WEBDAV_WORKERS=2`). Ignored with `inProcess`.
+   */
+  readonly workers?: number;
 }
 
 const CHILD = fileURLToPath(new URL('./share-child.ts', import.meta.url));
@@ -54,6 +62,7 @@ export async function startShare(
       url,
       pid: process.pid,
       server,
+      workers: () => [],
       async stop() {
         await server.close(5_000);
         cleanup();
@@ -65,15 +74,20 @@ export async function startShare(
   writeFileSync(file, JSON.stringify(full));
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', CHILD, file], {
     cwd: PACKAGE_DIR,
-    env: { ...process.env, TSX_TSCONFIG_PATH: TSCONFIG, ...options.env },
+    env: {
+      ...process.env,
+      TSX_TSCONFIG_PATH: TSCONFIG,
+      SHARE_WORKERS: String(options.workers ?? (Number(process.env.WEBDAV_WORKERS ?? '') || 1)),
+      ...options.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let stderr = '';
+  let stdout = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-8000);
   });
   const url = await new Promise<string>((resolve, reject) => {
-    let stdout = '';
     const timer = setTimeout(
       () => reject(new Error(`the share server did not start within 60 s:\n${stderr}`)),
       60_000,
@@ -91,11 +105,18 @@ export async function startShare(
       reject(new Error(`the share server exited (${code ?? signal}) before listening:\n${stderr}`));
     });
   });
-  child.stdout?.resume();
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout = (stdout + chunk.toString()).slice(-8000);
+  });
   return {
     url,
     pid: child.pid as number,
     server: undefined,
+    workers() {
+      const lines = stdout.match(/^WORKERS .*$/gm) ?? [];
+      const last = lines.at(-1)?.slice('WORKERS '.length).trim() ?? '';
+      return last === '' ? [] : last.split(' ').map(Number);
+    },
     async stop() {
       await stopChild(child);
       cleanup();

@@ -1,0 +1,254 @@
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import { backoffDelay } from '@beamline/core';
+import { EventEmitter } from 'eventemitter3';
+import type { ShareConfig } from '../config/share-config.js';
+import { WebdavError } from '../errors/webdav-error.js';
+import { ShareServer, type ListenOptions } from '../server/share-server.js';
+import type { FromWorker, ToWorker } from './messages.js';
+
+/** Options of {@link ShareCluster.start}. */
+export interface ClusterOptions extends Omit<ListenOptions, 'responseHeaders'> {
+  /** Worker processes (at least 1). */
+  readonly workers: number;
+  /** Add `X-Beamline-Worker: <pid>` to every response (to see which worker answered; off by default). */
+  readonly workerHeader?: boolean;
+  /** How long a worker may take to start and listen before the cluster gives up (default 60 s). */
+  readonly startTimeoutMs?: number;
+}
+
+/** One worker process of a {@link ShareCluster}, as `workers()` and health report it. */
+export interface ClusterWorkerInfo {
+  readonly pid: number;
+  /** ISO time it started listening. */
+  readonly since: string;
+}
+
+/** A worker that started listening or exited. */
+export interface WorkerChange {
+  readonly pid: number;
+  readonly state: 'listening' | 'exited';
+  /** For `exited`: the exit code or the signal. */
+  readonly code?: number | null;
+  readonly signal?: string | null;
+}
+
+/** Events of a {@link ShareCluster} (access events and warnings are on `server.events`). */
+export interface ShareClusterEvents {
+  worker: (change: WorkerChange) => void;
+}
+
+/** A worker's place in the cluster, kept when it is replaced. */
+interface Slot {
+  worker: Worker;
+  since: string | undefined;
+  started: number;
+}
+
+/** Respawn delays of a worker that keeps dying: 200 ms doubling to 10 s. */
+const RESPAWN = { initialDelayMs: 200, coefficient: 2, maxDelayMs: 10_000, jitter: 0.2 };
+/** A worker that lived this long resets its slot's respawn delay. */
+const STABLE_MS = 30_000;
+
+/** The worker entry beside this module: `.ts` when running from source (tsx), `.js` when built. */
+function workerEntry(): { file: string; execArgv: string[] } {
+  const here = fileURLToPath(import.meta.url);
+  const fromSource = here.endsWith('.ts');
+  const built = fileURLToPath(new URL('./worker-main.js', import.meta.url));
+  const file = fromSource ? built.replace(/\.js$/, '.ts') : built;
+  const execArgv = [...process.execArgv];
+  // From source, a worker needs the TypeScript loader even where the primary was not started with it.
+  if (fromSource && !execArgv.some((arg) => arg.includes('tsx'))) execArgv.push('--import', 'tsx');
+  if (fromSource && !execArgv.includes('--conditions=source')) execArgv.push('--conditions=source');
+  return { file, execArgv };
+}
+
+/**
+ * The share server in several processes (Node `cluster`): the primary validates the configuration,
+ * removes the leftovers of crashed uploads, then forks `workers` processes that each run a
+ * {@link ShareServer} on the same listening socket. Everything two requests must agree on lives in the
+ * share's SQLite state file (locks, Digest nonces and counts, failed logins, quota usage and
+ * reservations), so a request is handled the same whichever worker gets it. Workers send their access
+ * events to the primary, which writes the access log file alone and emits them on `server.events`. A
+ * worker that dies is replaced (its upload leftovers removed); `close` stops them all; a worker whose
+ * primary died (its IPC channel closed) stops by itself.
+ */
+export class ShareCluster {
+  /** Workers starting to listen and exiting. */
+  readonly events = new EventEmitter<ShareClusterEvents>();
+  private readonly slots: Slot[] = [];
+  private closing = false;
+  private restartCount = 0;
+  private readonly exited = new Set<Promise<void>>();
+
+  private constructor(
+    /** The primary's server: never listens; its `events` carry every worker's access events and warnings. */
+    readonly server: ShareServer,
+    private readonly config: ShareConfig,
+    private readonly options: ClusterOptions,
+    /** Base URL all workers listen on. */
+    public url: string,
+  ) {}
+
+  /**
+   * Starts the primary and its workers and waits until every worker listens.
+   *
+   * @throws WebdavError `WEBDAV_START_FAILED` (bad folders, state, address in use, a worker that could
+   *   not start), `WEBDAV_ENGINE_UNPATCHED`
+   */
+  static async start(config: ShareConfig, options: ClusterOptions): Promise<ShareCluster> {
+    if (!cluster.isPrimary)
+      throw new WebdavError(
+        'WEBDAV_START_FAILED',
+        'a share cluster cannot be started inside a cluster worker',
+      );
+    if (!Number.isInteger(options.workers) || options.workers < 1)
+      throw new WebdavError(
+        'WEBDAV_START_FAILED',
+        `workers must be a whole number ≥ 1, got ${options.workers}`,
+      );
+    const server = await ShareServer.open(config);
+    const { file, execArgv } = workerEntry();
+    cluster.setupPrimary({ exec: file, execArgv, args: [], serialization: 'advanced' });
+    const shares = new ShareCluster(server, config, options, '');
+    try {
+      const urls = await Promise.all(Array.from({ length: options.workers }, () => shares.spawn()));
+      shares.url = urls[0] ?? '';
+    } catch (error) {
+      await shares.close(0);
+      throw error;
+    }
+    return shares;
+  }
+
+  /** Forks a worker into a new slot (or `slot`), resolves with its URL once it listens. */
+  private spawn(slot?: Slot): Promise<string> {
+    const worker = cluster.fork();
+    const entry: Slot = slot ?? { worker, since: undefined, started: Date.now() };
+    entry.worker = worker;
+    entry.since = undefined;
+    entry.started = Date.now();
+    if (!slot) this.slots.push(entry);
+    const { host, port, tls } = this.options;
+    const start: ToWorker = {
+      type: 'start',
+      config: this.config,
+      // The options every worker was given: Node's cluster shares one socket per (host, port) asked
+      // for, so a replacement asking for port 0 again gets the socket (and port) the others have.
+      listen: { ...(host !== undefined && { host }), port: port ?? 0, ...(tls && { tls }) },
+      workerHeader: this.options.workerHeader === true,
+    };
+    const timeoutMs = this.options.startTimeoutMs ?? 60_000;
+    const ready = new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new WebdavError(
+            'WEBDAV_START_FAILED',
+            `worker ${worker.process.pid} did not listen within ${timeoutMs} ms`,
+          ),
+        );
+        worker.process.kill('SIGKILL');
+      }, timeoutMs);
+      worker.on('message', (message: FromWorker) => {
+        switch (message.type) {
+          case 'hello':
+            worker.send(start);
+            break;
+          case 'ready':
+            clearTimeout(timer);
+            entry.since = new Date().toISOString();
+            this.events.emit('worker', { pid: worker.process.pid ?? 0, state: 'listening' });
+            resolve(message.url);
+            break;
+          case 'failed':
+            clearTimeout(timer);
+            reject(new WebdavError('WEBDAV_START_FAILED', message.message));
+            break;
+          case 'access':
+            this.server.recordAccess(message.events);
+            break;
+          case 'warning':
+            this.server.events.emit('warning', message.warning);
+            break;
+        }
+      });
+      worker.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(
+          new WebdavError(
+            'WEBDAV_START_FAILED',
+            `worker ${worker.process.pid} exited before listening (${signal ?? `code ${code}`})`,
+          ),
+        );
+      });
+    });
+    const pid = worker.process.pid ?? 0;
+    let done!: () => void;
+    const exited = new Promise<void>((resolve) => (done = resolve));
+    this.exited.add(exited);
+    worker.once('exit', (code, signal) => {
+      this.events.emit('worker', { pid, state: 'exited', code, signal });
+      void this.server.cleanUpAfter(pid).finally(() => {
+        this.exited.delete(exited);
+        done();
+      });
+      if (this.closing || entry.worker !== worker) return;
+      // Only a worker that had been listening is replaced; one that failed to start fails `start`.
+      if (entry.since === undefined) return;
+      this.restartCount += 1;
+      const lived = Date.now() - entry.started;
+      const attempt = lived >= STABLE_MS ? 1 : Math.min(this.restartCount, 10);
+      this.server.events.emit('warning', {
+        message: `worker ${pid} died (${signal ?? `code ${code}`}); starting another`,
+      });
+      const timer = setTimeout(
+        () => {
+          if (this.closing) return;
+          this.spawn(entry).catch((error: Error) => {
+            this.server.events.emit('warning', { message: `a replacement worker failed: ${error.message}` });
+          });
+        },
+        backoffDelay(RESPAWN, attempt),
+      );
+      timer.unref();
+    });
+    return ready;
+  }
+
+  /** The live workers (those listening). */
+  workers(): ClusterWorkerInfo[] {
+    return this.slots
+      .filter((slot) => slot.since !== undefined && !slot.worker.isDead())
+      .map((slot) => ({ pid: slot.worker.process.pid ?? 0, since: slot.since ?? '' }));
+  }
+
+  /** How many workers died and were replaced since the start. */
+  get restarts(): number {
+    return this.restartCount;
+  }
+
+  /** Whether every worker listens. */
+  healthy(): boolean {
+    return !this.closing && this.workers().length === this.options.workers;
+  }
+
+  /**
+   * Stops every worker (each lets its requests in flight finish, up to `graceMs`; a worker still
+   * alive 5 s after that is killed), then the primary's server.
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const stop: ToWorker = { type: 'stop', graceMs };
+    for (const slot of this.slots) {
+      const { worker } = slot;
+      if (worker.isDead()) continue;
+      if (worker.isConnected()) worker.send(stop);
+      else worker.process.kill('SIGTERM');
+      const killer = setTimeout(() => worker.process.kill('SIGKILL'), graceMs + 5_000);
+      worker.once('exit', () => clearTimeout(killer));
+    }
+    await Promise.all([...this.exited]);
+    await this.server.close(0);
+  }
+}
