@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { InferenceGrpcClient } from '../client/grpc-client.js';
 import { isInferenceError } from '../errors/inference-error.js';
 import { InferenceServer } from '../server/inference-server.js';
-import { testRepository } from '../../test/support/repository.js';
+import { SIMPLE_METADATA, testRepository } from '../../test/support/repository.js';
 import { addSubModel, writeModel } from '../../test/support/onnx-models.js';
 import { inferencePackage } from './grpc-frontend.js';
 
@@ -67,19 +67,7 @@ describe('GR1: every method', () => {
     expect(await client.modelReady('simple')).toBe(true);
     expect(await client.modelReady('simple', 1)).toBe(true);
     expect((await client.serverMetadata()).extensions).toContain('binary_tensor_data');
-    expect(await client.modelMetadata('simple')).toEqual({
-      name: 'simple',
-      versions: ['1', '2'],
-      platform: 'onnxruntime_onnx',
-      inputs: [
-        { name: 'INPUT0', datatype: 'INT32', shape: [-1, 16] },
-        { name: 'INPUT1', datatype: 'INT32', shape: [-1, 16] },
-      ],
-      outputs: [
-        { name: 'OUTPUT0', datatype: 'INT32', shape: [-1, 16] },
-        { name: 'OUTPUT1', datatype: 'INT32', shape: [-1, 16] },
-      ],
-    });
+    expect(await client.modelMetadata('simple')).toEqual(SIMPLE_METADATA);
     const config = await client.modelConfig('simple');
     expect(config).toMatchObject({
       name: 'simple',

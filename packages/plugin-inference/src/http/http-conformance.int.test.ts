@@ -4,7 +4,7 @@ import { InferenceHttpClient } from '../client/http-client.js';
 import { InferenceServer } from '../server/inference-server.js';
 import { encodeBinaryData } from './binary-tensor.js';
 import { binaryBody, bytesOf, raw, type RawReply } from '../../test/support/http.js';
-import { testRepository } from '../../test/support/repository.js';
+import { SIMPLE_METADATA, testRepository } from '../../test/support/repository.js';
 
 let server: InferenceServer;
 let base: string;
@@ -139,19 +139,7 @@ describe('health and metadata (L, R, MR, SM, MM)', () => {
   });
 
   test('MM1/MM2/MM3: model metadata, batch dimension −1 first, unknown model 404', async () => {
-    expect(await client.modelMetadata('simple')).toEqual({
-      name: 'simple',
-      versions: ['1', '2'],
-      platform: 'onnxruntime_onnx',
-      inputs: [
-        { name: 'INPUT0', datatype: 'INT32', shape: [-1, 16] },
-        { name: 'INPUT1', datatype: 'INT32', shape: [-1, 16] },
-      ],
-      outputs: [
-        { name: 'OUTPUT0', datatype: 'INT32', shape: [-1, 16] },
-        { name: 'OUTPUT1', datatype: 'INT32', shape: [-1, 16] },
-      ],
-    });
+    expect(await client.modelMetadata('simple')).toEqual(SIMPLE_METADATA);
     const allTypes = await client.modelMetadata('all_types');
     expect(allTypes.inputs.map((t) => t.datatype)).toEqual([
       'BOOL',
@@ -301,23 +289,25 @@ describe('inference (I1–I9)', () => {
     }
     // JSON path: every type but FP16 (JSON cannot carry it), 64-bit outputs written exactly.
     const jsonInputs = inputs.filter((input) => input.datatype !== 'FP16' && !input.datatype.endsWith('64'));
+    // every type but FP16 as JSON data, 64-bit values within what JSON numbers hold exactly
+    const asJson = [
+      ...jsonInputs.map((input) => ({
+        name: input.name,
+        datatype: input.datatype,
+        shape: input.shape,
+        data:
+          input.datatype === 'BOOL'
+            ? Array.from(input.data as Uint8Array, Boolean)
+            : Array.from(input.data as ArrayLike<unknown>),
+      })),
+      { name: 'IN_UINT64', datatype: 'UINT64', shape: [3], data: [0, 1, 2 ** 53 - 1] },
+      { name: 'IN_INT64', datatype: 'INT64', shape: [3], data: [-(2 ** 53) + 1, 0, 2 ** 53 - 1] },
+      { name: 'IN_FP64', datatype: 'FP64', shape: [3], data: [Math.PI, -1e-300, 1e300] },
+    ];
     const reply = await post(
       '/v2/models/all_types/infer',
       {
-        inputs: [
-          ...jsonInputs.map((input) => ({
-            name: input.name,
-            datatype: input.datatype,
-            shape: input.shape,
-            data:
-              input.datatype === 'BOOL'
-                ? Array.from(input.data as Uint8Array, Boolean)
-                : Array.from(input.data as ArrayLike<unknown>),
-          })),
-          { name: 'IN_UINT64', datatype: 'UINT64', shape: [3], data: [0, 1, 2 ** 53 - 1] },
-          { name: 'IN_INT64', datatype: 'INT64', shape: [3], data: [-(2 ** 53) + 1, 0, 2 ** 53 - 1] },
-          { name: 'IN_FP64', datatype: 'FP64', shape: [3], data: [Math.PI, -1e-300, 1e300] },
-        ],
+        inputs: [...asJson],
         outputs: [
           { name: 'OUT_BOOL' },
           { name: 'OUT_FP32' },
@@ -335,21 +325,7 @@ describe('inference (I1–I9)', () => {
       'POST',
       '/v2/models/all_types/infer',
       JSON.stringify({
-        inputs: [
-          ...jsonInputs.map((input) => ({
-            name: input.name,
-            datatype: input.datatype,
-            shape: input.shape,
-            data:
-              input.datatype === 'BOOL'
-                ? Array.from(input.data as Uint8Array, Boolean)
-                : Array.from(input.data as ArrayLike<unknown>),
-          })),
-          { name: 'IN_UINT64', datatype: 'UINT64', shape: [3], data: [0, 1, 2 ** 53 - 1] },
-          { name: 'IN_INT64', datatype: 'INT64', shape: [3], data: [-(2 ** 53) + 1, 0, 2 ** 53 - 1] },
-          { name: 'IN_FP64', datatype: 'FP64', shape: [3], data: [Math.PI, -1e-300, 1e300] },
-          { name: 'IN_FP16', datatype: 'FP16', shape: [3], data: [1, 2, 3] },
-        ],
+        inputs: [...asJson, { name: 'IN_FP16', datatype: 'FP16', shape: [3], data: [1, 2, 3] }],
       }),
     );
     expectError(jsonWithFp16, 400, /FP16 data via JSON is not supported/);
@@ -358,18 +334,7 @@ describe('inference (I1–I9)', () => {
     const mixed = binaryBody(
       {
         inputs: [
-          ...jsonInputs.map((input) => ({
-            name: input.name,
-            datatype: input.datatype,
-            shape: input.shape,
-            data:
-              input.datatype === 'BOOL'
-                ? Array.from(input.data as Uint8Array, Boolean)
-                : Array.from(input.data as ArrayLike<unknown>),
-          })),
-          { name: 'IN_UINT64', datatype: 'UINT64', shape: [3], data: [0, 1, 2 ** 53 - 1] },
-          { name: 'IN_INT64', datatype: 'INT64', shape: [3], data: [-(2 ** 53) + 1, 0, 2 ** 53 - 1] },
-          { name: 'IN_FP64', datatype: 'FP64', shape: [3], data: [Math.PI, -1e-300, 1e300] },
+          ...asJson,
           { name: 'IN_FP16', datatype: 'FP16', shape: [3], parameters: { binary_data_size: 6 } },
         ],
       },

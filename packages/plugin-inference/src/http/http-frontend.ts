@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { InferenceError, invalid, isInferenceError } from '../errors/inference-error.js';
 import { RequestCancel } from '../runtime/cancel-signal.js';
 import type { InferenceCore } from '../server/inference-core.js';
 import { decodeInfer, encodeInfer, headerLength } from './infer-codec.js';
+import { listenHttp } from '../server/listen.js';
 
 /** Options of the HTTP frontend. */
 export interface HttpFrontendOptions {
@@ -59,16 +59,7 @@ export class HttpFrontend {
 
   /** Listens; resolves with the bound URL. */
   async listen(host: string, port: number): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = this.server.address() as AddressInfo;
-    const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return `http://${shown}:${address.port}`;
+    return listenHttp(this.server, host, port);
   }
 
   /** Stops accepting connections and closes idle ones; in-flight requests finish. */

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { FailureReason, StatDuration } from '../runtime/model-stats.js';
 import type { GpuMetricsPoller, GpuSample } from './gpu-metrics.js';
 import type { ModelVersion } from '../runtime/model-version.js';
+import { listenHttp } from '../server/listen.js';
 
 type Labels = { model: string; version: string };
 
@@ -180,16 +180,7 @@ export class MetricsFrontend {
 
   /** Listens; resolves with the metrics URL. */
   async listen(host: string, port: number): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = this.server.address() as AddressInfo;
-    const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return `http://${shown}:${address.port}/metrics`;
+    return `${await listenHttp(this.server, host, port)}/metrics`;
   }
 
   async close(): Promise<void> {

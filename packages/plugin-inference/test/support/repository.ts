@@ -18,3 +18,18 @@ export async function testRepository(): Promise<string> {
   });
   return repo;
 }
+
+/** The metadata every frontend must give for `simple` (both versions, batch dimension −1 first). */
+export const SIMPLE_METADATA = {
+  name: 'simple',
+  versions: ['1', '2'],
+  platform: 'onnxruntime_onnx',
+  inputs: [
+    { name: 'INPUT0', datatype: 'INT32', shape: [-1, 16] },
+    { name: 'INPUT1', datatype: 'INT32', shape: [-1, 16] },
+  ],
+  outputs: [
+    { name: 'OUTPUT0', datatype: 'INT32', shape: [-1, 16] },
+    { name: 'OUTPUT1', datatype: 'INT32', shape: [-1, 16] },
+  ],
+};
