@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -11,15 +11,24 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createRuntime, Tokens, type Runtime } from '@beamline/core';
+import {
+  createRuntime,
+  LocalProcessRunner,
+  Tokens,
+  type ProcessEvent,
+  type ProcessSpec,
+  type Runtime,
+} from '@beamline/core';
+import { lastValueFrom, toArray } from 'rxjs';
 import { hashToken, resolveShareConfig, ShareServer } from '@beamline/plugin-webdav';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TestCluster, type WorkerProcess } from '../../test/support/cluster.js';
+import { TestCluster, waitFor, type WorkerProcess } from '../../test/support/cluster.js';
 import { dropTestSchemas, postgresAvailable, TEST_URL } from '../../test/support/database.js';
 import { createPostgresPlugin, PostgresStore } from '../index.js';
 import { isPostgresError } from '../errors/postgres-error.js';
 import { ArtifactShare } from './artifact-share.js';
-import { CoordinatorArtifacts } from './coordinator-artifacts.js';
+import { CoordinatorArtifacts, type StagedExit } from './coordinator-artifacts.js';
+import { execThroughShare, shareFor } from './staged-exec.js';
 
 const available = await postgresAvailable();
 
@@ -265,7 +274,7 @@ describe.skipIf(!available)('distributed mode through an artifact share (plugin-
   });
 });
 
-describe.skipIf(!available)('the coordinator fetching what a worker reports', () => {
+describe('the coordinator fetching what a worker reports', () => {
   const share = new TestShare();
   let root: string;
   let elsewhere: string;
@@ -386,5 +395,106 @@ describe.skipIf(!available)('the coordinator fetching what a worker reports', ()
     expect(ArtifactShare.open({ share: 'https://host/dav/beamline' }).urlOf('ab')).toBe(
       'https://host/dav/beamline/ab',
     );
+  });
+});
+
+describe('a step run through the share on a host without its run folder', () => {
+  const share = new TestShare();
+  let scratchDir: string;
+  beforeAll(() => share.start());
+  afterAll(() => share.stop());
+  afterEach(() => rmSync(scratchDir, { recursive: true, force: true }));
+
+  async function setUp(): Promise<{
+    shared: ArtifactShare;
+    root: string;
+    input: { path: string; sha256: string; size: number };
+  }> {
+    scratchDir = mkdtempSync(path.join(os.tmpdir(), 'beamline-scratch-'));
+    const shared = ArtifactShare.open({ share: share.url, tokenFile: share.tokenFile, scratchDir });
+    const source = path.join(scratchDir, 'source');
+    writeFileSync(source, 'input-data');
+    await shared.upload(source, { sha256: sha256('input-data'), size: 10 }, 'test input');
+    rmSync(source);
+    const root = `/nonexistent-beamline-${randomBytes(4).toString('hex')}/run`;
+    return { shared, root, input: { path: `${root}/in/data.txt`, sha256: sha256('input-data'), size: 10 } };
+  }
+
+  it('fetches the inputs, rewrites the paths, uploads the declared outputs and reports them; the scratch folder goes', async () => {
+    const { shared, root, input } = await setUp();
+    const spec: ProcessSpec = {
+      argv: [
+        'sh',
+        '-c',
+        `cat ${root}/in/data.txt > out.txt; printf '%s|%s|%s' "$X" "${root}-other" "$(pwd)" > paths.txt; touch undeclared`,
+      ],
+      env: { X: `${root}/y` },
+      cwd: `${root}/sub`,
+      files: {
+        root,
+        inputs: [input],
+        outputs: { dir: `${root}/sub`, patterns: ['out.txt', 'paths.txt', 'none-*.bin'] },
+      },
+    };
+    expect(shareFor(shared, spec)).toBe(shared);
+    expect(shareFor(undefined, spec)).toBeUndefined();
+    expect(shareFor(shared, { ...spec, files: { root: os.tmpdir(), inputs: [] } })).toBeUndefined();
+    const events = await lastValueFrom(
+      execThroughShare(shared, new LocalProcessRunner(), spec).pipe(toArray()),
+    );
+    const exit = events.at(-1) as StagedExit;
+    expect(exit).toMatchObject({ type: 'exit', code: 0 });
+    expect(exit.files?.map((file) => file.path)).toEqual(['sub/out.txt', 'sub/paths.txt']);
+    expect(exit.files?.[0]).toEqual({ path: 'sub/out.txt', sha256: sha256('input-data'), size: 10 });
+    const [x, other, cwd] = readFileSync(share.blob(exit.files![1]!.sha256), 'utf8').split('|');
+    // The run's folder became the scratch folder where it is a whole path, and only there.
+    expect(x).toMatch(new RegExp(`^${scratchDir}/beamline-step-[^/]+/run/y$`));
+    expect(other).toBe(`${root}-other`);
+    expect(cwd).toBe(path.join(path.dirname(x!), 'sub'));
+    await waitFor(() => readdirSync(scratchDir).length === 0, 10_000, 'the scratch folder to go');
+  });
+
+  it('a step that fails uploads nothing; an input missing on the share fails before the process starts', async () => {
+    const { shared, root, input } = await setUp();
+    const failing: ProcessSpec = {
+      argv: ['sh', '-c', 'echo partial > out.txt; exit 4'],
+      cwd: root,
+      files: { root, inputs: [input], outputs: { dir: root, patterns: ['out.txt'] } },
+    };
+    const events = await lastValueFrom(
+      execThroughShare(shared, new LocalProcessRunner(), failing).pipe(toArray()),
+    );
+    expect(events.at(-1)).toEqual({ type: 'exit', code: 4, signal: null, oomKilled: false });
+    expect(existsSync(share.blob(sha256('partial\n')))).toBe(false);
+
+    const missing = { path: `${root}/gone.bin`, sha256: sha256('never uploaded'), size: 14 };
+    const started: ProcessEvent[] = [];
+    const error = await new Promise<unknown>((resolve) => {
+      execThroughShare(shared, new LocalProcessRunner(), {
+        ...failing,
+        files: { root, inputs: [missing] },
+      }).subscribe({
+        next: (event) => started.push(event),
+        error: resolve,
+        complete: () => resolve(undefined),
+      });
+    });
+    expect(isPostgresError(error, 'POSTGRES_ARTIFACT_MISSING')).toBe(true);
+    expect((error as Error).message).toContain('input gone.bin');
+    expect(started).toEqual([]);
+    await waitFor(() => readdirSync(scratchDir).length === 0, 10_000, 'the scratch folder to go');
+  });
+
+  it('a cancel while the inputs are fetched ends with a cancelled exit and starts nothing', async () => {
+    const { shared, root, input } = await setUp();
+    const controller = new AbortController();
+    controller.abort(new Error('cancelled by the test'));
+    const spec: ProcessSpec = { argv: ['touch', `${root}/ran`], cwd: root, files: { root, inputs: [input] } };
+    const events = await lastValueFrom(
+      execThroughShare(shared, new LocalProcessRunner(), spec, { signal: controller.signal }).pipe(toArray()),
+    );
+    expect(events).toEqual([
+      { type: 'exit', code: null, signal: null, oomKilled: false, reason: 'cancelled' },
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
@@ -126,6 +126,9 @@ export class ArtifactShare {
     }
     if (token !== undefined && /[\r\n\0]/.test(token))
       throw invalid('the token contains a line break or NUL');
+    if (options.scratchDir !== undefined && !isFolder(options.scratchDir)) {
+      throw invalid(`scratchDir ${options.scratchDir} is not a folder`);
+    }
     return new ArtifactShare(base, token, options.scratchDir);
   }
 
@@ -342,4 +345,12 @@ function checkDigest(digest: SharedDigest, what: string): void {
 
 function short(sha256: string): string {
   return `${sha256.slice(0, 12)}…`;
+}
+
+function isFolder(folder: string): boolean {
+  try {
+    return statSync(folder).isDirectory();
+  } catch {
+    return false;
+  }
 }

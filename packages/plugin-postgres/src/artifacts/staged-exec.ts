@@ -45,7 +45,8 @@ export function execThroughShare(
     const transfers = new AbortController();
     const signal = options.signal;
     const onAbort = (): void => transfers.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) transfers.abort(signal.reason);
+    else signal?.addEventListener('abort', onAbort, { once: true });
     let inner: { unsubscribe(): void } | undefined;
     let scratch: string | undefined;
     let closed = false;
