@@ -13,4 +13,10 @@ export interface WebdavPluginOptions {
    * (`attachShares`, `webdavExpress`, `webdavFastifyFactory`).
    */
   readonly listen?: { readonly host?: string; readonly port?: number } | false;
+  /**
+   * Worker processes serving the shares (Node `cluster`, all on the service's port, sharing the state
+   * file: see `ShareCluster`). Default 1: the server runs in the runtime's process. More than 1
+   * needs the service's own listener (not `listen: false`).
+   */
+  readonly workers?: number;
 }

@@ -2,9 +2,13 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
+import { createRuntime, MemoryStore, type RuntimeEvent } from '@beamline/core';
 import { requireService } from '@beamline/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LITMUS_SUITES, litmusProblems, runLitmusSuite, type LitmusSuite } from './clients/harness/litmus.js';
+import { createWebdavPlugin } from '../src/plugin.js';
+import type { AccessEvent } from '../src/server/access-log.js';
+import { WebdavServiceToken } from '../src/tokens.js';
 import { hasBinary, INSTALL_HINT } from './support/peers/tools.js';
 import { basic, REALM, securityFixture, USERS, type SecurityFixture } from './support/fixture.js';
 import { startShare, type StartedShare } from './support/start-share.js';
@@ -346,5 +350,53 @@ describe('cluster mode: a fresh cluster per test', () => {
     process.kill(share.pid, 'SIGKILL');
     await until('the workers to exit', () => workers.every((pid) => !alive(pid)), 30_000);
     await share.stop();
+  }, 120_000);
+
+  it('the webdav service with workers: 2 reports its workers, forwards their access events, stops them all', async () => {
+    const events: RuntimeEvent[] = [];
+    const runtime = await createRuntime({
+      store: new MemoryStore(),
+      cwd: fixture.root,
+      plugins: [
+        createWebdavPlugin({
+          shares: { ...fixture.config, stateDir: join(fixture.root, 'service-state') },
+          listen: { host: '127.0.0.1', port: 0 },
+          workers: 2,
+        }),
+      ],
+    });
+    const subscription = runtime.events$.subscribe((event) => events.push(event));
+    let workers: number[] = [];
+    try {
+      const service = runtime.resolve(WebdavServiceToken);
+      const { url } = await service.start();
+      workers = service.cluster?.workers().map((worker) => worker.pid) ?? [];
+      expect(workers).toHaveLength(2);
+      const health = await service.health();
+      expect(health.ok).toBe(true);
+      expect(health.detail).toContain('2/2 workers');
+      const seen: AccessEvent[] = [];
+      service.server?.events.on('access', (event) => seen.push(event));
+      for (let i = 0; i < 4; i += 1) {
+        const agent = new Agent({ keepAlive: false });
+        expect((await send(agent, url, 'GET', '/data/file.txt')).status).toBe(200);
+        agent.destroy();
+      }
+      await until("the workers' access events", () => new Set(seen.map((event) => event.pid)).size === 2);
+      expect(new Set(seen.map((event) => event.pid))).toEqual(new Set(workers));
+      // A worker killed: health says so until its replacement listens.
+      process.kill(workers[0] ?? 0, 'SIGKILL');
+      await until(
+        'the replacement',
+        async () =>
+          (await service.health()).detail?.includes('1 replaced') === true && (await service.health()).ok,
+      );
+      workers = service.cluster?.workers().map((worker) => worker.pid) ?? [];
+      expect(events.some((event) => JSON.stringify(event).includes('died'))).toBe(true);
+    } finally {
+      await runtime.close();
+      subscription.unsubscribe();
+    }
+    await until('the workers to exit', () => workers.every((pid) => !alive(pid)), 30_000);
   }, 120_000);
 });

@@ -80,3 +80,5 @@ process.on('disconnect', () => void stop(5_000, 0));
 send({ type: 'hello' });
 // Ctrl-C in a terminal reaches the whole process group: the primary decides, the worker waits for it.
 process.on('SIGINT', () => undefined);
+// SIGTERM sent to this worker alone: it finishes its requests and exits (the primary replaces it).
+process.on('SIGTERM', () => void stop(10_000, 0));

@@ -9,9 +9,11 @@ import {
   type ServiceAddress,
   type ServiceHealth,
 } from '@beamline/core';
+import { ShareCluster } from '../cluster/share-cluster.js';
 import { loadShareConfig } from '../config/load-share-config.js';
 import { resolveShareConfig } from '../config/resolve-share-config.js';
 import type { ShareConfig } from '../config/share-config.js';
+import { WebdavError } from '../errors/webdav-error.js';
 import type { WebdavPluginOptions } from '../plugin-options.js';
 import { ShareServer } from '../server/share-server.js';
 import { WebdavOptionsToken } from '../tokens.js';
@@ -20,13 +22,16 @@ const DEFAULT_LISTEN = { host: '127.0.0.1', port: 8080 };
 
 /**
  * The `webdav` service: loads the shares configuration, opens the {@link ShareServer} and, unless told
- * not to, listens on its own address (`start` returns it). The server's warnings become runtime
- * `warning` events (source `webdav`); its access events are on `service.server.events` / `access$`.
+ * not to, listens on its own address (`start` returns it), in the runtime's process or, with
+ * `workers` > 1, in that many worker processes ({@link ShareCluster}; `health` reports them). The
+ * server's warnings become runtime `warning` events (source `webdav`); its access events (every
+ * worker's) are on `service.server.events` / `access$`.
  */
 @injectable()
 export class WebdavService implements Service {
   readonly name = 'webdav';
   private shareServer: ShareServer | undefined;
+  private shareCluster: ShareCluster | undefined;
   private address: ServiceAddress | undefined;
   private loaded: ShareConfig | undefined;
 
@@ -54,20 +59,18 @@ export class WebdavService implements Service {
     return this.shareServer;
   }
 
+  /** The worker processes, when the service runs with `workers` > 1. */
+  get cluster(): ShareCluster | undefined {
+    return this.shareCluster;
+  }
+
   async start(): Promise<ServiceAddress> {
     if (this.address) return this.address;
     const config = await this.config();
+    const workers = this.options.workers ?? 1;
+    if (workers > 1) return this.startCluster(config, workers);
     const server = await ShareServer.open(config);
-    server.events.on('warning', (warning) =>
-      this.events.emit({
-        level: 'warning',
-        source: 'webdav',
-        message: warning.message,
-        ...(warning.details && { details: warning.details }),
-      }),
-    );
-    for (const warning of server.startupWarnings)
-      this.events.emit({ level: 'warning', source: 'webdav', message: warning.message });
+    this.forwardWarnings(server);
     this.shareServer = server;
     if (this.options.listen === false) {
       this.address = { url: '' };
@@ -85,16 +88,60 @@ export class WebdavService implements Service {
     return this.address;
   }
 
+  private async startCluster(config: ShareConfig, workers: number): Promise<ServiceAddress> {
+    if (this.options.listen === false)
+      throw new WebdavError(
+        'WEBDAV_START_FAILED',
+        `workers: ${workers} needs the service's own listener; a share mounted in another server (listen: false) runs in one process`,
+      );
+    const listen = { ...DEFAULT_LISTEN, ...config.listen, ...this.options.listen };
+    const cluster = await ShareCluster.start(config, {
+      ...listen,
+      ...(config.tls && { tls: config.tls }),
+      workers,
+    });
+    this.forwardWarnings(cluster.server);
+    this.shareCluster = cluster;
+    this.shareServer = cluster.server;
+    this.address = { url: cluster.url };
+    return this.address;
+  }
+
+  private forwardWarnings(server: ShareServer): void {
+    server.events.on('warning', (warning) =>
+      this.events.emit({
+        level: 'warning',
+        source: 'webdav',
+        message: warning.message,
+        ...(warning.details && { details: warning.details }),
+      }),
+    );
+    for (const warning of server.startupWarnings)
+      this.events.emit({ level: 'warning', source: 'webdav', message: warning.message });
+  }
+
   async stop(): Promise<void> {
     const server = this.shareServer;
+    const cluster = this.shareCluster;
     this.shareServer = undefined;
+    this.shareCluster = undefined;
     this.address = undefined;
-    await server?.close();
+    if (cluster) await cluster.close();
+    else await server?.close();
   }
 
   health(): Promise<ServiceHealth> {
     const server = this.shareServer;
     if (!server) return Promise.resolve({ ok: false, detail: 'not started' });
+    const cluster = this.shareCluster;
+    if (cluster) {
+      const workers = cluster.workers();
+      const wanted = this.options.workers ?? 1;
+      return Promise.resolve({
+        ok: cluster.healthy(),
+        detail: `${this.address?.url ?? ''}: ${workers.length}/${wanted} workers (pids ${workers.map((worker) => worker.pid).join(', ') || 'none'}), ${cluster.restarts} replaced`,
+      });
+    }
     return Promise.resolve(
       server.healthy()
         ? { ok: true, detail: this.address?.url || 'mounted' }
