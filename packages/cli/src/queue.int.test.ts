@@ -186,6 +186,91 @@ describe.skipIf(!available)('beamline run --queue and beamline worker', () => {
     }
   });
 
+  it('live progress of a distributed run: run --queue and show --follow from elsewhere see every event once, in order', async () => {
+    const liveWorker = spawn(
+      process.execPath,
+      ['--conditions=source', '--import', TSX, BIN, 'worker', '--queue', URL_, '--name', 'cli-live'],
+      { cwd: dir, env: { ...process.env, TSX_TSCONFIG_PATH: TSCONFIG }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      let said = '';
+      liveWorker.stderr?.on('data', (chunk: Buffer) => (said += chunk.toString()));
+      liveWorker.stdout?.on('data', (chunk: Buffer) => (said += chunk.toString()));
+      const deadline = Date.now() + 60_000;
+      while (!said.includes('waiting for steps')) {
+        if (Date.now() > deadline || liveWorker.exitCode !== null)
+          throw new Error(`worker did not start: ${said}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await writeFile(
+        join(dir, 'live.yaml'),
+        [
+          'name: live',
+          'steps:',
+          '  count:',
+          '    uses: exec',
+          '    with:',
+          `      command: 'for i in 1 2 3 4 5; do echo "::progress $i/5 part $i"; echo "line-$i"; sleep 0.3; done # ${Date.now()}-${Math.random()}'`,
+          '  after:',
+          '    uses: exec',
+          '    needs: [count]',
+          '    with:',
+          // Never a cached result of an earlier test run on the same database.
+          `      command: 'echo after-count # ${Date.now()}-${Math.random()}'`,
+          '',
+        ].join('\n'),
+      );
+      const runIo = createFakeIO({ cwd: dir });
+      const running = main(['run', '--queue', URL_, 'live.yaml', '--json'], runIo);
+      const started = Date.now();
+      while (!runIo.stdout.text.includes('\n')) {
+        if (Date.now() - started > 60_000) throw new Error('the run did not start');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const runId = (JSON.parse(runIo.stdout.text.split('\n')[0]!) as { runId: string }).runId;
+      const env = { ...process.env, BEAMLINE_QUEUE: URL_ };
+      // Another process's view (another folder, the store in PostgreSQL), from while the run is young.
+      const followIo = createFakeIO({ cwd: tmpdir(), env });
+      const [runCode, followCode] = await Promise.all([
+        running,
+        main(['show', runId.slice(-6), '--follow', '--json'], followIo),
+      ]);
+      expect(runCode).toBe(0);
+      expect(followCode).toBe(0);
+      type Event = { seq: number; type: string; text?: string; current?: number; stepId?: string };
+      const parse = (text: string): Event[] =>
+        text
+          .trimEnd()
+          .split('\n')
+          .map((line) => JSON.parse(line) as Event);
+      const viaRun = parse(runIo.stdout.text);
+      const viaFollow = parse(followIo.stdout.text);
+      for (const events of [viaRun, viaFollow]) {
+        // Gapless and without repeats: seq 1, 2, …, n.
+        expect(events.map((event) => event.seq)).toEqual(events.map((_, n) => n + 1));
+        expect(events.filter((event) => event.type === 'progress').map((event) => event.current)).toEqual([
+          1, 2, 3, 4, 5,
+        ]);
+        // A log event holds a chunk of output: one or more lines.
+        const lines = events
+          .filter((event) => event.type === 'log')
+          .flatMap((event) => (event.text ?? '').split('\n'));
+        for (const line of ['line-1', 'line-2', 'line-3', 'line-4', 'line-5', 'after-count'])
+          expect(lines.filter((text) => text === line)).toHaveLength(1);
+        expect(events.at(-1)?.type).toBe('run-succeeded');
+      }
+      expect(viaFollow).toEqual(viaRun);
+
+      // Followed once it has ended: the whole run, then the summary.
+      const plain = createFakeIO({ cwd: tmpdir(), env });
+      expect(await main(['show', runId, '--follow'], plain)).toBe(0);
+      expect(plain.stdout.text).toContain('line-3');
+      expect(plain.stdout.text).toMatch(new RegExp(`Run ${runId} succeeded in`));
+    } finally {
+      liveWorker.kill('SIGKILL');
+    }
+  });
+
   it('a wrong password is a clear error at start, for run and worker alike', async () => {
     const wrong = URL_.replace(/:[^:@/]*@/, ':wrong@');
     const run = createFakeIO({ cwd: dir });

@@ -13,7 +13,7 @@ import { latestMetrics } from './metrics.js';
 type OutputMode = 'json' | 'live' | 'plain';
 
 /** The mode for a stream: live only on a terminal, so pipes and CI logs get plain text. */
-function outputMode(io: CliIO, json: boolean): OutputMode {
+export function outputMode(io: CliIO, json: boolean): OutputMode {
   if (json) return 'json';
   return io.stdout.isTTY === true ? 'live' : 'plain';
 }
@@ -59,7 +59,8 @@ export async function followRun(
   }
 }
 
-function createRenderer(mode: OutputMode, io: CliIO, view: RunView): RunRenderer {
+/** The renderer of a mode, started. */
+export function createRenderer(mode: OutputMode, io: CliIO, view: RunView): RunRenderer {
   switch (mode) {
     case 'json':
       return new JsonRenderer(io.stdout, io.stderr, view);
@@ -88,7 +89,7 @@ function drain(handle: RunHandle, renderer: RunRenderer): Promise<void> {
  * A cached step emits no metrics in this run; the run that computed the result recorded them, so the
  * summary shows those (a second run of a pipeline should read the same as the first).
  */
-async function fillCachedMetrics(view: RunView, store: Store): Promise<void> {
+export async function fillCachedMetrics(view: RunView, store: Store): Promise<void> {
   for (const step of Object.values(view.state.steps)) {
     if (step.status !== 'cached' || step.fromRunId === undefined || view.display.has(step.stepId)) continue;
     const metrics = await latestMetrics(store, step.fromRunId, step.stepId);

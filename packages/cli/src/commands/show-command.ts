@@ -13,6 +13,7 @@ import { ExitCode } from '../cli-io.js';
 import { requireStore, using } from '../cli-services.js';
 import { resolveRunId } from '../args/resolve-run-id.js';
 import { colourEnabled, createStyle, displayPath, formatMetrics, type Style } from '../render/format.js';
+import { followStoredRun } from './follow-stored-run.js';
 import { formatTime } from './format-time.js';
 import { latestMetrics } from './metrics.js';
 import { formatAttempt, isDeadLetter, readStepAttempts, type StepAttempt } from './step-attempts.js';
@@ -41,9 +42,19 @@ export const showCommand: CliCommand = (program, { io, services, exit }) => {
         'the attempts of a step tried more than once are listed (on a queue: worker, host, error).',
     )
     .argument('<run-id>', 'the run (a unique start or end of its id is enough)')
-    .option('--json', 'the run as one JSON object')
+    .option('--json', 'the run as one JSON object (with --follow: one JSON event per line)')
+    .option(
+      '-f, --follow',
+      'show the run live as beamline run does (its recorded events, then new ones) until it ends; Ctrl-C stops following, not the run',
+    )
     .action(async (idOrPrefix, options) => {
       requireStore(services, io);
+      if (options.follow === true) {
+        const code = await using(services.openStore(io), async (store) =>
+          followStoredRun(store, await resolveRunId(store, idOrPrefix), io, { json: options.json === true }),
+        );
+        return exit(code);
+      }
       const details = await using(services.openStore(io), (store) => loadRunDetails(store, idOrPrefix));
       if (options.json === true) io.stdout.write(`${JSON.stringify(details)}\n`);
       else
