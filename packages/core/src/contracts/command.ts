@@ -43,7 +43,10 @@ export interface CommandContext {
   readonly runner: Runner;
   /** Ownership labels to attach to anything the command creates (run id, step id). */
   readonly labels: Readonly<Record<string, string>>;
-  /** The artifacts of the steps this step needs, in `needs` order: the files it may read from them. */
+  /**
+   * The artifacts of the steps this step needs (in `needs` order), then of the steps further up that its
+   * `${{ steps.… }}` expressions read: the files it may read from earlier steps.
+   */
   readonly inputs?: readonly Artifact[];
 }
 

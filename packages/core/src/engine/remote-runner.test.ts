@@ -128,13 +128,21 @@ describe('a runner whose work another scheduler places (placement: remote)', () 
     mkdirSync(path.join(cwd, 'out'));
     writeFileSync(path.join(cwd, 'out', 'model.bin'), 'weights');
     writeFileSync(path.join(cwd, 'score.txt'), '0.9');
+    writeFileSync(path.join(cwd, 'data.csv'), 'a,b');
     const runtime = await runtimeWith(runner, { cwd });
     const run = await runtime.run({
       name: 'files',
       steps: {
+        prepare: {
+          uses: 'exec',
+          runner: 'cluster',
+          needs: [],
+          with: { command: ['prepare'], outputs: { data: 'data.csv' } },
+        },
         train: {
           uses: 'exec',
           runner: 'cluster',
+          needs: ['prepare'],
           with: { command: ['train'], outputs: { model: 'out/*.bin' } },
         },
         other: { uses: 'exec', runner: 'cluster', needs: [], with: { command: ['other'] } },
@@ -143,7 +151,8 @@ describe('a runner whose work another scheduler places (placement: remote)', () 
           runner: 'cluster',
           needs: ['train', 'other'],
           with: {
-            command: ['eval'],
+            // A step further up than its needs, read through an expression: its files are inputs too.
+            command: ['eval', '${{ steps.prepare.outputs.data }}'],
             workdir: 'eval',
             outputs: { score: '../score.txt', all: ['../score.txt'] },
           },
@@ -152,9 +161,14 @@ describe('a runner whose work another scheduler places (placement: remote)', () 
     });
     expect((await run.done).status).toBe('succeeded');
     const byName = new Map(runner.specs.map((spec) => [spec.name, spec.files]));
+    const data = {
+      path: path.join(cwd, 'data.csv'),
+      sha256: createHash('sha256').update('a,b').digest('hex'),
+      size: 3,
+    };
     expect(byName.get('train')).toEqual({
       root: cwd,
-      inputs: [],
+      inputs: [data],
       outputs: { dir: cwd, patterns: ['out/*.bin'] },
     });
     expect(byName.get('other')).toEqual({ root: cwd, inputs: [] });
@@ -166,6 +180,7 @@ describe('a runner whose work another scheduler places (placement: remote)', () 
           sha256: createHash('sha256').update('weights').digest('hex'),
           size: 7,
         },
+        data,
       ],
       outputs: { dir: path.join(cwd, 'eval'), patterns: ['../score.txt'] },
     });

@@ -13,7 +13,7 @@ import type { CacheRecord, RunState, StepState, Store } from '../contracts/store
 import { Tokens } from '../di/tokens.js';
 import { isRetryable } from '../errors/beamline-error.js';
 import { CoreError, isCoreError } from '../errors/core-error.js';
-import { resolveStepParams } from '../pipeline/resolve-step-params.js';
+import { forEachStepRead, resolveStepParams } from '../pipeline/resolve-step-params.js';
 import type { NamedRegistry } from '../registry/named-registry.js';
 import type { Lease, ResourcePool } from '../resources/resource-pool.js';
 import { InternalTokens } from '../runtime/internal-tokens.js';
@@ -363,7 +363,10 @@ export class RunExecution {
       file: this.context.plan.source ?? `pipeline ${this.context.plan.pipeline}`,
     });
     const keyParts = await this.keyParts(step, command, runner, raw, params);
-    const inputs = step.needs.flatMap((id) => results.artifactsOf(id));
+    // What the step may read: its needs' files, and those of steps further up its expressions name.
+    const from = new Set(step.needs);
+    forEachStepRead(step, this.context.plan, (id) => from.add(id));
+    const inputs = [...from].flatMap((id) => results.artifactsOf(id));
     return { step, command, runner, params, key: cacheKey(keyParts), keyParts, inputs, startedAt };
   }
 
