@@ -1,8 +1,10 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { hashPassword } from '@beamline/plugin-webdav';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFakeIO } from '../testing/fake-io.js';
@@ -106,12 +108,14 @@ describe('beamline serve webdav', () => {
         '--key',
         'key.pem',
         '--access-log',
+        '--workers',
+        '2',
       ],
       { io, commands: [serveCommand] },
     );
     const [, base] = await waitFor(
       () => io.stdout.text + io.stderr.text,
-      /serving (https:\/\/127\.0\.0\.1:\d+)\/data\//,
+      /serving (https:\/\/127\.0\.0\.1:\d+)\/data\/ with 2 worker processes/,
     );
     const read = await get(`${base}/data/hello.txt`);
     expect(read).toEqual({ status: 200, body: 'hello share\n' });
@@ -156,5 +160,83 @@ describe('beamline serve webdav', () => {
       commands: [serveCommand],
     });
     expect(port.code).toBe(2);
+    const workers = await runCli(['serve', 'webdav', '--config', 'shares.yaml', '--workers', '0'], {
+      io: createFakeIO({ cwd: dir }),
+      commands: [serveCommand],
+    });
+    expect(workers.code).toBe(2);
+    expect(workers.stderr).toContain('expected a number of worker processes');
+    const noConfig = await runCli(['serve', 'webdav'], {
+      io: createFakeIO({ cwd: dir }),
+      commands: [serveCommand],
+    });
+    expect(noConfig.code).toBe(2);
+    expect(noConfig.stderr).toContain('--config');
   });
+
+  it('--hash-password reads the password from stdin (never argv) and prints a hash the server accepts', async () => {
+    const bin = fileURLToPath(new URL('../bin.ts', import.meta.url));
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    const tsconfig = fileURLToPath(new URL('../../../../tsconfig.base.json', import.meta.url));
+    const hashed = (
+      argv: string[],
+      stdin: string,
+    ): Promise<{ code: number | null; out: string; err: string }> =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ['--conditions=source', '--import', tsx, bin, ...argv], {
+          cwd: dir,
+          env: { ...process.env, NO_COLOR: '1', TSX_TSCONFIG_PATH: tsconfig },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        child.on('error', reject);
+        child.on('exit', (code) => resolve({ code, out, err }));
+        child.stdin.end(stdin);
+      });
+    const password = 'pa:ss wörd+/ \'"$x';
+    const { code, out, err } = await hashed(['serve', 'webdav', '--hash-password'], `${password}\r\n`);
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    const hash = out.trim();
+    expect(hash).toMatch(/^\$scrypt\$ln=\d+,r=8,p=1\$/);
+    expect(out).not.toContain(password);
+    // The hash works in a configuration: a login with the password writes.
+    writeFileSync(
+      join(dir, 'hashed.yaml'),
+      [
+        'realm: CLI test',
+        'stateDir: state-hashed',
+        'users:',
+        `  bob: { password: '${hash}' }`,
+        'shares:',
+        '  - { path: /data, root: data, read: [anonymous], write: [bob] }',
+        '',
+      ].join('\n'),
+    );
+    const io = createFakeIO({ cwd: dir });
+    const running = runCli(['serve', 'webdav', '--config', 'hashed.yaml', '--port', '0', '--workers', '1'], {
+      io,
+      commands: [serveCommand],
+    });
+    const [, base] = await waitFor(
+      () => io.stdout.text + io.stderr.text,
+      /serving (http:\/\/127\.0\.0\.1:\d+)\/data\/\n/,
+    );
+    const put = await fetch(`${base}/data/from-bob.txt`, {
+      method: 'PUT',
+      body: 'bob',
+      headers: { authorization: `Basic ${Buffer.from(`bob:${password}`).toString('base64')}` },
+    });
+    expect(put.status).toBe(201);
+    io.controller.abort(new Error('received SIGINT'));
+    expect((await running).code).toBe(0);
+    // An empty password, or one given as an argument, is refused.
+    expect((await hashed(['serve', 'webdav', '--hash-password'], '\n')).code).toBe(2);
+    const argv = await hashed(['serve', 'webdav', '--hash-password', 'secret'], '');
+    expect(argv.code).toBe(2);
+    expect(argv.out).toBe('');
+  }, 120_000);
 });

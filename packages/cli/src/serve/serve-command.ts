@@ -1,18 +1,31 @@
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { InvalidArgumentError } from '@commander-js/extra-typings';
-import { loadShareConfig, ShareServer, type AccessEvent } from '@beamline/plugin-webdav';
+import { loadShareConfig, ShareCluster, ShareServer, type AccessEvent } from '@beamline/plugin-webdav';
 import type { CliCommand } from '../cli-command.js';
 import { CliError } from '../cli-error.js';
 import { ExitCode, type CliIO } from '../cli-io.js';
+import { printPasswordHash } from './serve-command-password.js';
 import { addServeInference } from './serve-inference.js';
 
 const NOTES = `
 The configuration (YAML, JSON or a module exporting defineShares({...})) names the shares, their
 folders, who may read and write, users (scrypt hashes), tokens, and optionally listen and tls; the
 flags override its listen and tls. Without either: 127.0.0.1:8080, plain HTTP.
-One JSON line per request on stdout with --access-log (never with credentials).
+--workers N runs N processes on the one port (default: the machine's cores); they share locks,
+Digest nonces, failed logins and quota through the state file; a worker that dies is replaced.
+One JSON line per request on stdout with --access-log (never with credentials; "pid" names the worker).
+--hash-password reads a password from stdin (typed twice without echo at a terminal, else the first
+line) and prints its scrypt hash for users.<name>.password; it never takes one on the command line.
 Ctrl-C or SIGTERM stops: requests in flight may finish (10 s), then the server closes.
 Exit codes: 0 stopped cleanly, 1 could not start, 2 bad configuration or flags.`;
+
+function workers(value: string): number {
+  const parsed = Number(value);
+  if (!/^\d+$/.test(value) || parsed < 1 || parsed > 256)
+    throw new InvalidArgumentError('expected a number of worker processes from 1 to 256.');
+  return parsed;
+}
 
 function port(value: string): number {
   const parsed = Number(value);
@@ -39,14 +52,27 @@ export const serveCommand: CliCommand = (program, context) => {
       'Serves the shares of a configuration file over WebDAV (HTML listings for browsers, Basic, ' +
         'Digest and bearer logins, locks, ranges), over HTTPS when given a certificate and key.',
     )
-    .requiredOption('--config <file>', 'the shares configuration (shares.yaml)')
+    .option('--config <file>', 'the shares configuration (shares.yaml); required to serve')
     .option('--host <host>', 'address to listen on (default: the configuration, else 127.0.0.1)')
     .option('--port <port>', 'port to listen on (default: the configuration, else 8080; 0 picks one)', port)
     .option('--cert <file>', 'TLS certificate (PEM); with --key, serve HTTPS')
     .option('--key <file>', 'TLS private key (PEM)')
+    .option(
+      '--workers <n>',
+      `worker processes on the one port (default: ${availableParallelism()}, the cores here)`,
+      workers,
+    )
     .option('--access-log', 'print every request as a JSON line on stdout')
+    .option('--hash-password', 'read a password from stdin, print its scrypt hash, and exit')
     .addHelpText('after', NOTES)
     .action(async (options) => {
+      if (options.hashPassword === true) {
+        await printPasswordHash(io);
+        exit(ExitCode.ok);
+        return;
+      }
+      if (options.config === undefined)
+        throw new CliError('CLI_USAGE', "required option '--config <file>' not specified");
       if ((options.cert === undefined) !== (options.key === undefined))
         throw new CliError('CLI_USAGE', '--cert and --key go together (both PEM files).');
       const config = await loadShareConfig(resolve(io.cwd, options.config));
@@ -59,7 +85,8 @@ export const serveCommand: CliCommand = (program, context) => {
         port: options.port ?? config.listen?.port ?? 8080,
         ...(tls && { tls }),
       };
-      exit(await serveShares(config, listen, io, options.accessLog === true));
+      const count = options.workers ?? availableParallelism();
+      exit(await serveShares(config, listen, io, options.accessLog === true, count));
     });
 
   addServeInference(serve, context);
@@ -70,22 +97,27 @@ async function serveShares(
   listen: Parameters<ShareServer['listen']>[0],
   io: CliIO,
   accessLog: boolean,
+  workers: number,
 ): Promise<ExitCode> {
-  const server = await ShareServer.open(config);
+  // One process: the server itself; more: a cluster whose primary's server carries every worker's
+  // access events and warnings.
+  const cluster = workers > 1 ? await ShareCluster.start(config, { ...listen, workers }) : undefined;
+  const server = cluster?.server ?? (await ShareServer.open(config));
   server.events.on('warning', (warning) => io.stderr.write(`warning: ${warning.message}\n`));
   for (const warning of server.startupWarnings) io.stderr.write(`warning: ${warning.message}\n`);
   if (accessLog)
     server.events.on('access', (event: AccessEvent) => io.stdout.write(`${JSON.stringify(event)}\n`));
   try {
-    const { url } = await server.listen(listen);
+    const url = cluster?.url ?? (await server.listen(listen)).url;
     const mount = config.mount.length > 0 ? `/${config.mount.join('/')}` : '';
     const paths = config.shares.map((share) => `${url}${mount}${share.path}/`).join(', ');
-    io.stdout.write(`serving ${paths}\n`);
+    io.stdout.write(`serving ${paths}${cluster ? ` with ${workers} worker processes` : ''}\n`);
     if (!io.signal.aborted)
       await new Promise<void>((done) => io.signal.addEventListener('abort', () => done(), { once: true }));
     io.stderr.write('stopping: requests in flight may finish (up to 10 s)\n');
   } finally {
-    await server.close(10_000);
+    if (cluster) await cluster.close(10_000);
+    else await server.close(10_000);
   }
   return ExitCode.ok;
 }

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { backoffDelay } from '@beamline/core';
 import { EventEmitter } from 'eventemitter3';
 import type { ShareConfig } from '../config/share-config.js';
@@ -58,7 +59,8 @@ function workerEntry(): { file: string; execArgv: string[] } {
   const file = fromSource ? built.replace(/\.js$/, '.ts') : built;
   const execArgv = [...process.execArgv];
   // From source, a worker needs the TypeScript loader even where the primary was not started with it.
-  if (fromSource && !execArgv.some((arg) => arg.includes('tsx'))) execArgv.push('--import', 'tsx');
+  if (fromSource && !execArgv.some((arg) => arg.includes('tsx')))
+    execArgv.push('--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href);
   if (fromSource && !execArgv.includes('--conditions=source')) execArgv.push('--conditions=source');
   return { file, execArgv };
 }
