@@ -369,6 +369,40 @@ describe('exec command', () => {
     expect(outputsOf(events)).toEqual({ exitCode: 0, result: join(ctx.workdir, 'result.txt') });
   });
 
+  it("describes the step's files: the inputs it reads, its needs' artifacts and its declared outputs", async () => {
+    const specs: ProcessSpec[] = [];
+    const recording: Runner = {
+      name: 'recording',
+      identity: () => Promise.resolve('recording'),
+      exec: (spec): Observable<ProcessEvent> => {
+        specs.push(spec);
+        return of<ProcessEvent[]>({ type: 'exit', code: 0, signal: null, oomKilled: false });
+      },
+    };
+    const ctx = context({
+      runner: recording,
+      inputs: [
+        { name: 'model', path: '/elsewhere/model.bin', sha256: 'ab'.repeat(32), size: 3, kind: 'file' },
+      ],
+    });
+    mkdirSync(join(ctx.workdir, 'sub'));
+    writeFileSync(join(ctx.workdir, 'sub', 'a.txt'), 'a');
+    await run(ctx, {
+      command: ['sh', 'score.sh'],
+      workdir: 'sub',
+      inputs: ['score.sh', 'data/*.csv'],
+      outputs: { a: 'a.txt', both: ['a.txt', '*.txt'] },
+    });
+    expect(specs[0]?.files).toEqual({
+      root: ctx.workdir,
+      inputs: [{ path: '/elsewhere/model.bin', sha256: 'ab'.repeat(32), size: 3 }],
+      reads: { dir: join(ctx.workdir, 'sub'), patterns: ['score.sh', 'data/*.csv'] },
+      outputs: { dir: join(ctx.workdir, 'sub'), patterns: ['a.txt', '*.txt'] },
+    });
+    expect(execParamsSchema.safeParse({ command: 'true', inputs: [] }).success).toBe(false);
+    expect(execParamsSchema.safeParse({ command: 'true', inputs: [''] }).success).toBe(false);
+  });
+
   it('passes spawn failures through', async () => {
     const { error } = await runFailing(context(), { command: ['beamline-no-such-program'] });
     expect(error.code).toBe('CORE_SPAWN_FAILED');

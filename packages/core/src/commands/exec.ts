@@ -43,6 +43,12 @@ export const execParamsSchema = z
      * means none, so a pipeline can choose per run (`image: ${{ params.image }}` with a null default).
      */
     image: z.string().min(1).nullish(),
+    /**
+     * Files of the run's folder the command reads that no earlier step made (scripts, data next to the
+     * pipeline): globs relative to `workdir`. A runner that runs the step where the run's folder is not
+     * mounted sends them along (`ProcessSpec.files.reads`); elsewhere they change nothing.
+     */
+    inputs: z.array(glob).min(1).optional(),
     /** Files to collect as artifacts: a list of globs, or output name → glob or globs. */
     outputs: z
       .union([
@@ -260,11 +266,13 @@ function processSpec(ctx: CommandContext, params: ExecParams, hostWorkdir: strin
 /** The files of the step for a runner that may run it away from the run's folder: inputs and declared outputs. */
 function processFiles(ctx: CommandContext, params: ExecParams, hostWorkdir: string): ProcessFiles {
   const inputs = (ctx.inputs ?? []).map(({ path, sha256, size }) => ({ path, sha256, size }));
-  if (params.outputs === undefined) return { root: ctx.workdir, inputs };
+  const files: ProcessFiles = { root: ctx.workdir, inputs };
+  if (params.inputs !== undefined) files.reads = { dir: hostWorkdir, patterns: params.inputs };
+  if (params.outputs === undefined) return files;
   const patterns = Array.isArray(params.outputs)
     ? params.outputs
     : Object.values(params.outputs).flatMap((value) => (typeof value === 'string' ? [value] : value));
-  return { root: ctx.workdir, inputs, outputs: { dir: hostWorkdir, patterns: [...new Set(patterns)] } };
+  return { ...files, outputs: { dir: hostWorkdir, patterns: [...new Set(patterns)] } };
 }
 
 function exitError(

@@ -65,6 +65,11 @@ export interface ProcessFiles {
   root: string;
   /** Files earlier steps made that the work may read (the artifacts of the steps it needs), with digests. */
   inputs: readonly Pick<Artifact, 'path' | 'sha256' | 'size'>[];
+  /**
+   * Files of the run's folder the work reads that no earlier step made (an `exec` step's `inputs`): globs
+   * relative to `dir`, for a runner that moves the work to resolve and digest.
+   */
+  reads?: { dir: string; patterns: readonly string[] };
   /** The declared output files: globs relative to `dir`, collected by the caller after a successful exit. */
   outputs?: { dir: string; patterns: readonly string[] };
 }
