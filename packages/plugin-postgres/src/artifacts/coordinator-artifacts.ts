@@ -1,5 +1,11 @@
 import path from 'node:path';
-import type { ProcessEvent, ProcessFiles } from '@beamline/core';
+import {
+  collectArtifacts,
+  isBeamlineError,
+  quoteText,
+  type ProcessEvent,
+  type ProcessFiles,
+} from '@beamline/core';
 import { PostgresError } from '../errors/postgres-error.js';
 import type { ArtifactShare } from './artifact-share.js';
 import { preparePlace, relativeComponents } from './safe-place.js';
@@ -31,11 +37,22 @@ export class CoordinatorArtifacts {
 
   constructor(readonly share: ArtifactShare) {}
 
-  /** Puts the step's input files on the share (each digest once per process, concurrent calls share one upload). */
-  async publishInputs(files: ProcessFiles | undefined, signal?: AbortSignal): Promise<void> {
-    if (files === undefined) return;
+  /**
+   * Puts the step's input files on the share (each digest once per process, concurrent calls share one
+   * upload): the artifacts of earlier steps, and the files of the run's folder its `reads` patterns match
+   * (hashed now). Returns the files for the job: every input with its digest, no patterns.
+   * @throws PostgresError `POSTGRES_ARTIFACT_MISSING` for a pattern that matches no file.
+   */
+  async publishInputs(
+    files: ProcessFiles | undefined,
+    signal?: AbortSignal,
+  ): Promise<ProcessFiles | undefined> {
+    if (files === undefined) return undefined;
+    const { reads, ...rest } = files;
+    const inputs =
+      reads === undefined ? files.inputs : [...files.inputs, ...(await matchReads(reads, signal))];
     await Promise.all(
-      files.inputs.map((input) => {
+      inputs.map((input) => {
         let upload = this.#known.get(input.sha256);
         if (upload === undefined) {
           const what = `input ${relativeName(files.root, input.path)}`;
@@ -47,6 +64,7 @@ export class CoordinatorArtifacts {
         return upload;
       }),
     );
+    return { ...rest, inputs };
   }
 
   /**
@@ -130,6 +148,28 @@ function checkReport(reported: unknown, from: string): ReportedFile[] {
     }
     return { path: file.path, sha256: file.sha256, size: file.size };
   });
+}
+
+/** The files of the run's folder the patterns match, with their digests. */
+async function matchReads(
+  reads: NonNullable<ProcessFiles['reads']>,
+  signal: AbortSignal | undefined,
+): Promise<ProcessFiles['inputs']> {
+  const matched: Array<ProcessFiles['inputs'][number]> = [];
+  for (const pattern of reads.patterns) {
+    try {
+      const { artifacts } = await collectArtifacts(reads.dir, [pattern], signal);
+      for (const { path: file, sha256, size } of artifacts) matched.push({ path: file, sha256, size });
+    } catch (error) {
+      if (!isBeamlineError(error) || error.code !== 'CORE_OUTPUT_MISSING') throw error;
+      throw new PostgresError(
+        'POSTGRES_ARTIFACT_MISSING',
+        `the step's inputs pattern ${quoteText(pattern)} matches no file in ${reads.dir}: inputs name files of the run's folder`,
+        { retryable: false, details: { pattern, dir: reads.dir } },
+      );
+    }
+  }
+  return matched;
 }
 
 function relativeName(root: string, file: string): string {
