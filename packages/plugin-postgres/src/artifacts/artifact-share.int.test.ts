@@ -25,7 +25,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, waitFor, type WorkerProcess } from '../../test/support/cluster.js';
 import { dropTestSchemas, postgresAvailable, TEST_URL } from '../../test/support/database.js';
 import { createPostgresPlugin, PostgresStore } from '../index.js';
-import { isPostgresError } from '../errors/postgres-error.js';
+import { isPostgresError, type PostgresError } from '../errors/postgres-error.js';
 import { ArtifactShare } from './artifact-share.js';
 import { CoordinatorArtifacts, type StagedExit } from './coordinator-artifacts.js';
 import { execThroughShare, shareFor } from './staged-exec.js';
@@ -353,6 +353,48 @@ describe('the coordinator fetching what a worker reports', () => {
       .catch((error: unknown) => error);
     expect(isPostgresError(longer, 'POSTGRES_ARTIFACT_INVALID')).toBe(true);
     expect(readdirSync(root)).toEqual([]);
+  });
+
+  it("puts the step's inputs on the share: its needs' artifacts and the files its patterns match", async () => {
+    const { artifacts, digest } = await withBlob('payload');
+    mkdirSync(path.join(root, 'sub'));
+    writeFileSync(path.join(root, 'sub', 'tool.sh'), 'echo tool');
+    writeFileSync(path.join(root, 'data.csv'), 'a,b');
+    const needed = { path: path.join(root, 'model.bin'), sha256: sha256('model'), size: 5 };
+    writeFileSync(needed.path, 'model');
+    const files = await artifacts.publishInputs({
+      root,
+      inputs: [needed],
+      reads: { dir: path.join(root, 'sub'), patterns: ['tool.sh', '../*.csv'] },
+    });
+    expect(files).toEqual({
+      root,
+      inputs: [
+        needed,
+        { path: path.join(root, 'sub', 'tool.sh'), sha256: sha256('echo tool'), size: 9 },
+        { path: path.join(root, 'data.csv'), sha256: sha256('a,b'), size: 3 },
+      ],
+    });
+    for (const content of ['model', 'echo tool', 'a,b', 'payload']) {
+      expect(readFileSync(share.blob(sha256(content)), 'utf8')).toBe(content);
+    }
+    expect(digest).toBe(sha256('payload'));
+    const missing = await artifacts
+      .publishInputs({ root, inputs: [], reads: { dir: root, patterns: ['nothing-*.txt'] } })
+      .catch((error: unknown) => error);
+    expect(isPostgresError(missing, 'POSTGRES_ARTIFACT_MISSING')).toBe(true);
+    expect((missing as PostgresError).retryable).toBe(false);
+    expect((missing as Error).message).toContain('nothing-*.txt');
+    // A file changed since its digest was recorded is not uploaded under the old digest.
+    writeFileSync(path.join(root, 'changed.bin'), 'new content');
+    const changed = await artifacts
+      .publishInputs({
+        root,
+        inputs: [{ path: path.join(root, 'changed.bin'), sha256: sha256('old'), size: 3 }],
+      })
+      .catch((error: unknown) => error);
+    expect(isPostgresError(changed, 'POSTGRES_ARTIFACT_INVALID')).toBe(true);
+    expect(existsSync(share.blob(sha256('old')))).toBe(false);
   });
 
   it('a wrong token or an unreachable share is a clear error naming the share, never the token', async () => {
