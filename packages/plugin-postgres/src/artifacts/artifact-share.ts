@@ -50,8 +50,11 @@ const FILE_ERRORS = new Set([
   'ENFILE',
   'EIO',
 ]);
-/** How long a request may wait for the share's answer (headers) before it counts as unreachable. */
-const ANSWER_TIMEOUT_MS = 30_000;
+/**
+ * How long a transfer may go without a byte moving (waiting for the answer, or in the middle of a body)
+ * before the share counts as unreachable.
+ */
+const IDLE_TIMEOUT_MS = 30_000;
 
 /**
  * The explicit options, else the environment's (`BEAMLINE_ARTIFACT_SHARE`, `BEAMLINE_ARTIFACT_TOKEN_FILE`);
@@ -270,18 +273,18 @@ export class ArtifactShare {
     const client = url.protocol === 'https:' ? https : http;
     try {
       return await new Promise<IncomingMessage>((resolve, reject) => {
+        // A connection of its own (no keep-alive pool): the idle timeout then watches this transfer only,
+        // from the request to the end of the body.
         const request = client.request(url, {
           method,
           headers,
+          agent: false,
           ...(signal === undefined ? {} : { signal }),
         });
-        request.setTimeout(ANSWER_TIMEOUT_MS, () =>
-          request.destroy(new Error(`no answer within ${ANSWER_TIMEOUT_MS / 1000} s`)),
+        request.setTimeout(IDLE_TIMEOUT_MS, () =>
+          request.destroy(new Error(`nothing moved for ${IDLE_TIMEOUT_MS / 1000} s`)),
         );
-        request.once('response', (response) => {
-          request.setTimeout(0);
-          resolve(response);
-        });
+        request.once('response', resolve);
         request.once('error', reject);
         if (upload === undefined) request.end();
         else pipeline(upload.body(), request).catch(reject);
