@@ -89,6 +89,8 @@ describe.skipIf(!available)('distributed mode through an artifact share (plugin-
 
   function setUp(): void {
     cluster = new TestCluster();
+    mkdirSync(path.join(cluster.cwd, 'tools'));
+    writeFileSync(path.join(cluster.cwd, 'tools', 'use.sh'), 'printf "used:"; cat out/model.bin "$1"\n');
     scratch = mkdtempSync(path.join(os.tmpdir(), 'beamline-worker-scratch-'));
     outside = mkdtempSync(path.join(os.tmpdir(), 'beamline-steps-'));
   }
@@ -133,7 +135,10 @@ describe.skipIf(!available)('distributed mode through an artifact share (plugin-
     );
   }
 
-  /** `make` writes a model; `use` reads it by relative path and by the absolute path its output names. */
+  /**
+   * `make` writes a model; `use` runs a script of the run's folder (its `inputs`) that reads the model by
+   * relative path and by the absolute path `make`'s output names.
+   */
   function pipeline(attempts = 1) {
     return {
       name: 'through-share',
@@ -151,7 +156,8 @@ describe.skipIf(!available)('distributed mode through an artifact share (plugin-
           needs: ['make'],
           retry: { attempts, initialDelayMs: 100 },
           with: {
-            command: `test -f ${outside}/gate || exit 3; cat out/model.bin '\${{ steps.make.outputs.model }}' > result.txt; pwd > where.txt`,
+            command: `test -f ${outside}/gate || exit 3; sh tools/use.sh '\${{ steps.make.outputs.model }}' > result.txt; pwd > where.txt`,
+            inputs: ['tools/*.sh'],
             outputs: { result: 'result.txt' },
           },
         },
@@ -189,11 +195,11 @@ describe.skipIf(!available)('distributed mode through an artifact share (plugin-
     const resumed = await (await runtime.resume(first.id)).done;
     expect(resumed.status).toBe('succeeded');
     expect(readFileSync(path.join(outside, 'make.count'), 'utf8')).toBe('run\n');
-    expect(readFileSync(path.join(cluster.cwd, 'result.txt'), 'utf8')).toBe('weights-42weights-42');
+    expect(readFileSync(path.join(cluster.cwd, 'result.txt'), 'utf8')).toBe('used:weights-42weights-42');
     expect(resumed.steps.use?.artifacts?.[0]).toMatchObject({
       name: 'result',
       path: path.join(cluster.cwd, 'result.txt'),
-      sha256: sha256('weights-42weights-42'),
+      sha256: sha256('used:weights-42weights-42'),
     });
     // It ran in the worker's scratch folder (an undeclared file stays there), which is gone afterwards.
     expect(existsSync(path.join(cluster.cwd, 'where.txt'))).toBe(false);
@@ -226,7 +232,7 @@ describe.skipIf(!available)('distributed mode through an artifact share (plugin-
     expect(message).toContain(`${share.url}${sha256('weights-42')}`);
     expect(message).toContain('HTTP 404');
     expect(message).not.toContain(TOKEN);
-    expect(readFileSync(path.join(cluster.cwd, 'result.txt'), 'utf8')).toBe('weights-42weights-42');
+    expect(readFileSync(path.join(cluster.cwd, 'result.txt'), 'utf8')).toBe('used:weights-42weights-42');
   });
 
   it('a corrupted file on the share is refused (digest mismatch), never used; the retry uploads a good copy', async () => {
@@ -243,7 +249,7 @@ describe.skipIf(!available)('distributed mode through an artifact share (plugin-
     expect(result.status).toBe('succeeded');
     const [message] = await retryMessages(runtime, run.id);
     expect(message).toMatch(/input out\/model\.bin from the artifact share .* does not match its digest/);
-    expect(readFileSync(path.join(cluster.cwd, 'result.txt'), 'utf8')).toBe('weights-42weights-42');
+    expect(readFileSync(path.join(cluster.cwd, 'result.txt'), 'utf8')).toBe('used:weights-42weights-42');
     expect(readFileSync(share.blob(sha256('weights-42')), 'utf8')).toBe('weights-42');
   });
 

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type {
   ExecOptions,
   ProcessEvent,
+  ProcessFiles,
   ProcessSpec,
   Runner,
   RunnerIdentityRequest,
@@ -112,6 +113,8 @@ export class QueueRunner implements Runner {
 /** One job from enqueue to exit, as seen by the coordinator. */
 class RemoteJob {
   readonly id = randomUUID();
+  /** The step's files as queued: every input with its digest (with an artifact share). */
+  #files: ProcessFiles | undefined;
   #outputN = 0;
   #startedSent = false;
   #cancelSent = false;
@@ -134,7 +137,7 @@ class RemoteJob {
       // three lease lengths (a worker's lease outlives that only if the worker could reach the server).
       const patience = 3 * this.options.leaseMs;
       // With an artifact share, the step's inputs go there first, for a worker without the run's folder.
-      await this.options.artifacts?.publishInputs(this.spec.files, this.signal);
+      this.#files = await this.options.artifacts?.publishInputs(this.spec.files, this.signal);
       await retryTransient(() => this.#enqueue(), patience);
       const onAbort = (): void => this.#wakeUp();
       this.signal?.addEventListener('abort', onAbort, { once: true });
@@ -176,7 +179,7 @@ class RemoteJob {
         queue,
         this.spec.labels?.['beamline.run'] ?? null,
         this.spec.labels?.['beamline.step'] ?? null,
-        JSON.stringify({ ...spec, runner: this.runner }),
+        JSON.stringify({ ...spec, ...(this.#files && { files: this.#files }), runner: this.runner }),
         this.options.leaseMs,
       ],
     );
@@ -234,8 +237,7 @@ class RemoteJob {
       }
       case 'failed': {
         const failure = JSON.parse(row.error ?? '{}') as JobFailure;
-        if (failure.code?.startsWith('POSTGRES_ARTIFACT_'))
-          this.options.artifacts?.forgetInputs(this.spec.files);
+        if (failure.code?.startsWith('POSTGRES_ARTIFACT_')) this.options.artifacts?.forgetInputs(this.#files);
         this.#finish(() =>
           this.subscriber.error(
             new PostgresError('POSTGRES_WORKER_FAILED', `worker ${row.worker ?? '?'}: ${failure.message}`, {
