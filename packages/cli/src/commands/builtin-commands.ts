@@ -1,6 +1,7 @@
 import type { CliCommand } from '../cli-command.js';
 import { cancelCommand } from './cancel-command.js';
 import { explainCommand } from './explain-command.js';
+import { gatewayCommand } from './gateway-command.js';
 import { gcCommand } from './gc-command.js';
 import { logsCommand } from './logs-command.js';
 import { resumeCommand } from './resume-command.js';
@@ -20,4 +21,5 @@ export const builtinCommands: readonly CliCommand[] = [
   cancelCommand,
   gcCommand,
   workerCommand,
+  gatewayCommand,
 ];

@@ -35,7 +35,9 @@ const jobRef = { id, token };
 
 export const heartbeatRequest = z.strictObject(jobRef);
 
-const startedSchema = z.strictObject({
+// Loose: what a runner records about its process (core's StepProcess, a container id) may grow; the body's
+// size bounds it.
+const startedSchema = z.looseObject({
   pid: z.number().int().min(0).optional(),
   containerId: z.string().max(200).optional(),
   host: z.string().max(500),

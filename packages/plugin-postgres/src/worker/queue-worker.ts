@@ -203,7 +203,7 @@ export class QueueWorker {
     this.#say(`claimed ${what}`);
     const controller = new AbortController();
     this.#jobs.set(job.id, controller);
-    const writer = new JobWriter(this.#options.queue, job);
+    const writer = new JobWriter(this.#options.queue, job, (message) => this.#say(message));
     const heartbeat = new Heartbeat(this.#options.queue, job, controller, (message) => this.#say(message));
     let lease: Lease | undefined;
     try {
@@ -423,6 +423,7 @@ class JobWriter {
   constructor(
     private readonly queue: WorkerQueue,
     private readonly job: ClaimedJob,
+    private readonly say: (message: string) => void,
   ) {}
 
   started(started: JobStarted): void {
@@ -494,8 +495,18 @@ class JobWriter {
     for (let attempt = 1; ; attempt++) {
       try {
         return await write();
-      } catch {
-        if (Date.now() > giveUpAt) return false;
+      } catch (error) {
+        if (Date.now() > giveUpAt) {
+          this.say(
+            `job ${this.job.id}: giving up a write after ${attempt} tries: ${(error as Error).message}`,
+          );
+          return false;
+        }
+        if (attempt === 1) {
+          this.say(
+            `job ${this.job.id}: a write failed (${(error as Error).message}); retrying until the lease would have run out`,
+          );
+        }
         await sleep(
           backoffDelay({ initialDelayMs: 200, coefficient: 2, maxDelayMs: 2_000, jitter: 0.2 }, attempt),
         );
