@@ -11,13 +11,15 @@ export function binarySize(datatype: Datatype, shape: readonly number[]): number
 
 /**
  * Reads a tensor's binary data (little-endian, row-major; BYTES as uint32 length + bytes per element)
- * from `bytes`. The result owns its memory (aligned copy).
+ * from `bytes`. The result owns its memory (aligned copy), unless `view` is set and the bytes are
+ * aligned for the type: then it is a view of `bytes` (for buffers the caller owns and may move).
  */
 export function decodeBinaryData(
   name: string,
   datatype: Datatype,
   shape: readonly number[],
   bytes: Uint8Array,
+  view = false,
 ): TensorData {
   const count = elementCount(shape);
   if (datatype === 'BYTES') {
@@ -64,6 +66,8 @@ export function decodeBinaryData(
       `input '${name}': unexpected binary_data_size ${bytes.length}, shape [${shape.join(', ')}] of ${datatype} needs ${expected} bytes`,
     );
   }
+  if (view && bytes.buffer instanceof ArrayBuffer && bytes.byteOffset % facts.size === 0)
+    return new facts.array!(bytes.buffer, bytes.byteOffset, count);
   const copy = new Uint8Array(expected);
   copy.set(bytes);
   return new facts.array!(copy.buffer);

@@ -504,6 +504,40 @@ describe('binary tensor extension (B1–B8)', () => {
     expect(Array.from(out0)).toEqual(Array.from(a, (v, i) => v + b[i]!));
   });
 
+  test('large binary tensors arrive in many chunks and leave whole, byte for byte, with or without Content-Length', async () => {
+    const values = new Float32Array(300_000).map((_, i) => i * 0.5 - 7);
+    const bytes = bytesOf(values);
+    for (const chunked of [false, true]) {
+      // an odd-length JSON head, the data in uneven pieces
+      const { body, headers } = binaryBody(
+        {
+          id: 'x'.repeat(chunked ? 3 : 4),
+          inputs: [
+            {
+              name: 'INPUT',
+              shape: [1, values.length],
+              datatype: 'FP32',
+              parameters: { binary_data_size: bytes.length },
+            },
+          ],
+          parameters: { binary_data_output: true },
+        },
+        [bytes.subarray(0, 1001), bytes.subarray(1001, 700_001), bytes.subarray(700_001)],
+      );
+      const reply = await raw(
+        base,
+        'POST',
+        '/v2/models/identity/infer',
+        body,
+        chunked ? { ...headers, 'Transfer-Encoding': 'chunked' } : headers,
+      );
+      expect(reply.status, reply.body.toString().slice(0, 200)).toBe(200);
+      const jsonLength = Number(reply.headers['inference-header-content-length']);
+      expect(reply.body.length).toBe(jsonLength + bytes.length);
+      expect(Buffer.compare(reply.body.subarray(jsonLength), Buffer.from(bytes))).toBe(0);
+    }
+  });
+
   test('B3: binary_data_size that does not match the shape, or overruns the body, is 400', async () => {
     const wrong = binaryBody(
       {

@@ -43,6 +43,8 @@ export class HttpFrontend {
   private readonly maxInputSize: number;
   /** Requests whose body was not read to the end: their connection closes after the answer. */
   private readonly unread = new WeakSet<IncomingMessage>();
+  /** Request bodies read into buffers of their own: their binary inputs are moved to the worker, not copied. */
+  private readonly ownBodies = new WeakSet<ArrayBufferLike>();
 
   constructor(
     private readonly core: InferenceCore,
@@ -203,11 +205,13 @@ export class HttpFrontend {
     version: string | undefined,
   ): Promise<void> {
     const target = this.core.resolve(name, version);
-    const body = await this.readBody(req);
+    const jsonLength = header(req, 'inference-header-content-length');
+    const body = await this.readBody(req, Number(jsonLength) || 0);
     const decoded = decodeInfer(
       body,
-      headerLength(header(req, 'inference-header-content-length'), body.length),
+      headerLength(jsonLength, body.length),
       target.config,
+      this.ownBodies.has(body.buffer),
     );
     const cancel = new RequestCancel();
     const onClose = (): void => {
@@ -233,6 +237,13 @@ export class HttpFrontend {
         'Inference-Header-Content-Length': head.length,
         'Content-Length': total,
       });
+      if (total <= SMALL_REPLY) {
+        // one buffer: the status line, headers and body leave in one write
+        res.end(Buffer.concat([head, ...encoded.blobs], total));
+        return;
+      }
+      // corked: the head and every output leave in one writev, without copying the outputs
+      res.cork();
       res.write(head);
       for (let i = 0; i < encoded.blobs.length - 1; i += 1) res.write(encoded.blobs[i]);
       res.end(encoded.blobs[encoded.blobs.length - 1]);
@@ -241,26 +252,43 @@ export class HttpFrontend {
     }
   }
 
-  private readBody(req: IncomingMessage): Promise<Buffer> {
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > this.maxInputSize) {
+  /**
+   * Reads a body whole. With a Content-Length, a body that arrives in several chunks is copied into one
+   * buffer allocated up front (no list of chunks, no concatenation at the end), placed so that the binary
+   * section after `alignAt` bytes (the JSON head of a binary request) starts 8-byte aligned.
+   */
+  private readBody(req: IncomingMessage, alignAt = 0): Promise<Buffer> {
+    const header = req.headers['content-length'];
+    const declared = header === undefined ? undefined : Number(header);
+    if (declared !== undefined && declared > this.maxInputSize) {
       req.resume();
       return Promise.reject(this.tooLarge(req));
     }
     return new Promise<Buffer>((resolve, reject) => {
-      const chunks: Buffer[] = [];
+      let chunks: Buffer[] | undefined;
+      let body: Buffer | undefined;
       let size = 0;
       req.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > this.maxInputSize) {
+        if (size === 0 && declared !== undefined && chunk.length < declared) {
+          const pad = (8 - (alignAt % 8)) % 8;
+          body = Buffer.from(new ArrayBuffer(declared + pad), pad, declared);
+          this.ownBodies.add(body.buffer);
+        }
+        if (size + chunk.length > (body ? body.length : this.maxInputSize)) {
           req.removeAllListeners('data');
           req.resume();
-          reject(this.tooLarge(req));
+          reject(body ? invalid('the request body is longer than its Content-Length') : this.tooLarge(req));
           return;
         }
-        chunks.push(chunk);
+        if (body) chunk.copy(body, size);
+        else (chunks ??= []).push(chunk);
+        size += chunk.length;
       });
-      req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+      req.once('end', () => {
+        if (body) resolve(body.subarray(0, size));
+        else if (!chunks) resolve(Buffer.alloc(0));
+        else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      });
       req.once('error', reject);
       req.once('aborted', () =>
         reject(new InferenceError('INFERENCE_CANCELLED', 'the client closed the connection')),
@@ -292,6 +320,9 @@ export class HttpFrontend {
     await this.readBody(req);
   }
 }
+
+/** Binary replies up to this size are copied into one buffer and sent with one write. */
+const SMALL_REPLY = 64 * 1024;
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];

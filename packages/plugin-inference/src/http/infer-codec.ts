@@ -60,8 +60,17 @@ export function headerLength(value: string | undefined, bodyLength: number): num
   return length;
 }
 
-/** Decodes an `…/infer` body (JSON, JSON followed by binary tensors, or a raw single-input body). */
-export function decodeInfer(body: Buffer, jsonLength: number | undefined, config: ModelConfig): DecodedInfer {
+/**
+ * Decodes an `…/infer` body (JSON, JSON followed by binary tensors, or a raw single-input body). With
+ * `ownedBody` (a buffer of the caller's own, which the request may move to the session's worker), aligned
+ * binary inputs are views of the body instead of copies.
+ */
+export function decodeInfer(
+  body: Buffer,
+  jsonLength: number | undefined,
+  config: ModelConfig,
+  ownedBody = false,
+): DecodedInfer {
   if (jsonLength === 0) return decodeRaw(body, config);
   const jsonPart = jsonLength === undefined ? body : body.subarray(0, jsonLength);
   let json: unknown;
@@ -126,7 +135,7 @@ export function decodeInfer(body: Buffer, jsonLength: number | undefined, config
         name,
         datatype,
         shape: dims,
-        data: decodeBinaryData(name, datatype, dims, body.subarray(offset, offset + size)),
+        data: decodeBinaryData(name, datatype, dims, body.subarray(offset, offset + size), ownedBody),
       });
       offset += size;
       return;

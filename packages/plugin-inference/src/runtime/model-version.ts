@@ -39,8 +39,9 @@ export interface InferenceRequest {
   /** Aborting removes the request from the queue (a client that went away, a gRPC deadline). */
   signal?: CancelSignal | undefined;
   /**
-   * The inputs' data belong to this request alone (a frontend decoded them): their buffers may be
-   * moved to the session's worker, leaving them detached, instead of copied.
+   * The inputs' data and the whole `ArrayBuffer`s under them belong to this request alone (a frontend
+   * decoded them): those buffers may be moved to the session's worker, leaving them detached, instead of
+   * copied.
    */
   ownsInputs?: boolean | undefined;
 }

@@ -49,7 +49,7 @@ export interface LoadedSession {
 
 /** How an instance runs its session: in a worker thread ({@link SessionWorker}) or in the main thread. */
 export interface SessionRunner {
-  /** One execution; `move` allows transferring input buffers that the data own entirely. */
+  /** One execution; `move` allows transferring the inputs' buffers (the request owns them whole). */
   run(
     feeds: Record<string, WireTensor>,
     fetches: readonly string[],
@@ -155,8 +155,8 @@ export class SessionWorker implements SessionRunner {
 
   /**
    * Runs one execution; rejects with `INFERENCE_INVALID_ARGUMENT` for onnxruntime's own refusals. With
-   * `move`, input data that owns its whole `ArrayBuffer` is transferred to the worker (detached here)
-   * instead of copied.
+   * `move`, the inputs' `ArrayBuffer`s (which the request owns) are transferred to the worker (detached
+   * here) instead of copied.
    */
   run(feeds: Record<string, WireTensor>, fetches: readonly string[], move = false): Promise<ExecutionResult> {
     if (this.failure) return Promise.reject(this.failure);
@@ -166,18 +166,13 @@ export class SessionWorker implements SessionRunner {
       const view = feed.data;
       if (!ArrayBuffer.isView(view)) continue;
       const buffer = view.buffer;
-      if (
-        move &&
-        buffer instanceof ArrayBuffer &&
-        view.byteOffset === 0 &&
-        view.byteLength === buffer.byteLength &&
-        !transfer.includes(buffer)
-      ) {
-        // The tensor owns its buffer (the decoders and the batcher make it so): moved, not copied.
-        transfer.push(buffer);
+      if (move && buffer instanceof ArrayBuffer) {
+        // The request owns its buffers (the decoders and the batcher make it so; several inputs may be
+        // views of one request body read into a buffer of its own): moved, not copied.
+        if (!transfer.includes(buffer)) transfer.push(buffer);
         continue;
       }
-      // A view into a larger buffer (a request body) would clone, or detach, all of it: copy it out.
+      // Not the request's to give (a view into a larger, shared buffer): copied out.
       const copy = new Uint8Array(view.byteLength);
       copy.set(new Uint8Array(buffer, view.byteOffset, view.byteLength));
       const Ctor = view.constructor as new (buffer: ArrayBuffer) => ArrayBufferView;
