@@ -94,6 +94,10 @@ export class ArtifactFolder {
     } catch (error) {
       await unlink(temporary).catch(() => undefined);
       if (error instanceof TooLarge) return { status: 413, error: error.message };
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EDQUOT') {
+        return { status: 507, error: `the gateway's artifact folder is full (${code})` };
+      }
       // The client went away mid-body: nothing is kept.
       return { status: 400, error: `body: not received in full (${(error as Error).message})` };
     }

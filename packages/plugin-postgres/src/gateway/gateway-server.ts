@@ -91,6 +91,8 @@ export async function startGateway(options: GatewayOptions): Promise<StartedGate
     headersTimeout: 30_000,
     keepAliveTimeout: 75_000,
   });
+  // A connection silent for two minutes is closed (a long poll waits at most one).
+  server.setTimeout(120_000);
   server.on('request', (request, response) => void handler.serve(request, response));
   server.on('tlsClientError', () => undefined);
   server.on('clientError', (_error, socket) => socket.destroy());
