@@ -21,6 +21,7 @@ import {
 } from '@beamline/core';
 import { lastValueFrom, toArray } from 'rxjs';
 import { hashToken, resolveShareConfig, ShareServer } from '@beamline/plugin-webdav';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, waitFor, type WorkerProcess } from '../../test/support/cluster.js';
 import { dropTestSchemas, postgresAvailable, TEST_URL } from '../../test/support/database.js';
@@ -253,6 +254,51 @@ describe.skipIf(!available)('distributed mode through an artifact share (plugin-
     expect(readFileSync(share.blob(sha256('weights-42')), 'utf8')).toBe('weights-42');
   });
 
+  it('a hostile exit record (a name leaving the run folder) fails the attempt and writes nothing', async () => {
+    setUp();
+    const runtime = await coordinator();
+    // The bytes are on the share under their digest: only the name is wrong.
+    const source = path.join(outside, 'payload');
+    writeFileSync(source, 'payload');
+    await ArtifactShare.open({ share: share.url, tokenFile: share.tokenFile }).upload(
+      source,
+      { sha256: sha256('payload'), size: 7 },
+      'payload',
+    );
+    const run = await runtime.run({ name: 'hostile', steps: { make: pipeline().steps.make } });
+    // No worker: a misbehaving one answers the job in the table directly.
+    const client = new pg.Client({ connectionString: TEST_URL });
+    await client.connect();
+    try {
+      let id: string | undefined;
+      await waitFor(async () => {
+        const { rows } = await client.query<{ id: string }>(`SELECT id FROM "${cluster.schema}".jobs`);
+        id = rows[0]?.id;
+        return id !== undefined;
+      });
+      const exit = {
+        type: 'exit',
+        code: 0,
+        signal: null,
+        oomKilled: false,
+        files: [{ path: `../${path.basename(outside)}/planted`, sha256: sha256('payload'), size: 7 }],
+      };
+      await client.query(
+        `UPDATE "${cluster.schema}".jobs SET state = 'exited', worker = 'evil', exit = $2 WHERE id = $1`,
+        [id, JSON.stringify(exit)],
+      );
+    } finally {
+      await client.end();
+    }
+    const result = await run.done;
+    expect(result.status).toBe('failed');
+    expect(result.steps.make?.error?.code).toBe('POSTGRES_ARTIFACT_INVALID');
+    expect(result.steps.make?.error?.message).toContain('worker evil');
+    expect(result.steps.make?.error?.message).toContain('".." component');
+    expect(existsSync(path.join(outside, 'planted'))).toBe(false);
+    expect(readdirSync(cluster.cwd)).toEqual(['tools']);
+  });
+
   it('without a share, a worker that cannot see the run folder still fails the attempt, as before', async () => {
     setUp();
     const store = await PostgresStore.open({ url: TEST_URL, schema: cluster.schema });
@@ -401,6 +447,17 @@ describe('the coordinator fetching what a worker reports', () => {
       .catch((error: unknown) => error);
     expect(isPostgresError(changed, 'POSTGRES_ARTIFACT_INVALID')).toBe(true);
     expect(existsSync(share.blob(sha256('old')))).toBe(false);
+  });
+
+  it('streams a large file both ways, verified', async () => {
+    const { artifacts } = await withBlob('payload');
+    const big = randomBytes(24 * 1024 * 1024 + 17);
+    const source = path.join(elsewhere, 'big.bin');
+    writeFileSync(source, big);
+    const digest = { sha256: sha256(big), size: big.length };
+    await artifacts.share.upload(source, digest, 'big file');
+    await artifacts.receiveOutputs({ root, inputs: [] }, [{ path: 'out/big.bin', ...digest }], 'w1');
+    expect(readFileSync(path.join(root, 'out', 'big.bin')).equals(big)).toBe(true);
   });
 
   it('a wrong token or an unreachable share is a clear error naming the share, never the token', async () => {
