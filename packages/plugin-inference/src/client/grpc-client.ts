@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { InferenceError, type InferenceErrorCode } from '../errors/inference-error.js';
+import { InferenceError, invalid, type InferenceErrorCode } from '../errors/inference-error.js';
 import { inferenceService } from '../grpc/grpc-frontend.js';
 import type { InferMessage, WireInferResponse } from '../grpc/infer-messages.js';
 import { decodeBinaryData, encodeBinaryData } from '../http/binary-tensor.js';
@@ -126,6 +126,16 @@ export class InferenceGrpcClient {
     const parameters: Record<string, number> = {};
     if (options.timeoutUs !== undefined) parameters.timeout = options.timeoutUs;
     if (options.priority !== undefined) parameters.priority = options.priority;
+    for (const [key, value] of Object.entries(parameters)) {
+      if (!Number.isSafeInteger(value) || value < 0)
+        throw invalid(`${key} must be a non-negative integer, got ${value}`);
+    }
+    for (const input of inputs) {
+      if (!input.shape.every((dim) => Number.isSafeInteger(dim) && dim >= 0))
+        throw invalid(
+          `input '${input.name}': shape must be non-negative integers, got [${input.shape.join(', ')}]`,
+        );
+    }
     const request: InferMessage = {
       model_name: model,
       model_version: options.version === undefined ? '' : String(options.version),

@@ -231,6 +231,7 @@ describe('static ModelInferRequest/ModelInferResponse codec', () => {
     refused(fromHex('2a04', '1a020102', '1a'), /varint runs past the end/);
     refused(fromHex('2a02', '3501'), /fixed32 runs past the end/);
     refused(fromHex('cb3e0801'), /group #1001 has no end/);
+    refused(Buffer.from('cb3e'.repeat(100_000), 'hex'), /groups are nested more than 32 deep/);
   });
 
   test('a request with nothing in it decodes to the defaults', () => {

@@ -191,7 +191,7 @@ export class WireReader {
   }
 
   /** Skips a field this decoder does not know (unknown fields are ignored, as protobuf requires). */
-  skip(tag: number): void {
+  skip(tag: number, depth = 0): void {
     switch (tag & 7) {
       case VARINT:
         this.varint();
@@ -206,6 +206,7 @@ export class WireReader {
         return;
       }
       case START_GROUP:
+        if (depth >= 32) this.fail(`groups are nested more than 32 deep`);
         for (;;) {
           const inner = this.tag();
           if (inner === 0) this.fail(`group #${tag >>> 3} has no end`);
@@ -213,7 +214,7 @@ export class WireReader {
             if (inner >>> 3 !== tag >>> 3) this.fail(`group #${tag >>> 3} ends as #${inner >>> 3}`);
             return;
           }
-          this.skip(inner);
+          this.skip(inner, depth + 1);
         }
       case FIXED32:
         if (this.pos + 4 > this.end) this.fail('a fixed32 runs past the end of the message');
