@@ -9,14 +9,18 @@
  * Each round runs every server on every case once, the server order rotating from round to round;
  * figures are medians over BENCH_RUNS rounds (default 5). The plugin runs in a process of its own
  * (the built package under plain node, see startPlugin) so its memory and CPU are its own.
+ * The plugin runs twice: `plugin` (one process) and `cluster` (ShareCluster, BENCH_WORKERS worker
+ * processes, default the machine's cores; its RSS is the whole process tree's).
  * Env: BENCH_RUNS=n, BENCH_SMALL=1 (1,000 files, 256 MiB, 3 s of wrk: a quick check),
- * BENCH_ONLY=substring of a case name, BENCH_SERVERS=plugin,apache,nginx (default all three),
+ * BENCH_CASES=propfind,range,get,put,concurrent (default all; `concurrent` alone is the 200-GET case,
+ * a couple of minutes), BENCH_ONLY=substring of a case name,
+ * BENCH_SERVERS=plugin,cluster,apache,nginx (default all four), BENCH_WORKERS=n,
  * BENCH_PROFILE=1 (the plugin runs under `node --cpu-prof`; the profile's top functions are printed),
  * BENCH_SOURCE=1 (run the plugin from its TypeScript sources instead of the built package).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startApache, type ApachePeer } from '../test/support/peers/apache.js';
@@ -40,8 +44,10 @@ const USER = { name: 'writer', password: 'bench-pa:ss' };
 const profile = process.env.BENCH_PROFILE === '1';
 const fromSource = process.env.BENCH_SOURCE === '1';
 
-type ServerName = 'plugin' | 'apache' | 'nginx';
-const wanted = (process.env.BENCH_SERVERS ?? 'plugin,apache,nginx')
+const WORKERS = Number(process.env.BENCH_WORKERS ?? availableParallelism());
+
+type ServerName = 'plugin' | 'cluster' | 'apache' | 'nginx';
+const wanted = (process.env.BENCH_SERVERS ?? 'plugin,cluster,apache,nginx')
   .split(',')
   .map((s) => s.trim()) as ServerName[];
 
@@ -50,6 +56,8 @@ interface Server {
   url: string;
   /** The process whose memory is reported (the plugin's server; Apache's and nginx's parents). */
   pid: number;
+  /** Report the RSS of the process and its children (the cluster's primary and workers). */
+  tree?: boolean;
   stop(): Promise<void>;
 }
 
@@ -65,7 +73,7 @@ function sh(cmd: string): void {
   execFileSync('sh', ['-c', cmd], { stdio: 'inherit' });
 }
 
-if (wanted.includes('plugin') && !fromSource) {
+if ((wanted.includes('plugin') || wanted.includes('cluster')) && !fromSource) {
   console.log('building the package (and @beamline/core) ...');
   execFileSync(
     'npx',
@@ -77,19 +85,26 @@ if (wanted.includes('plugin') && !fromSource) {
   );
 }
 
-console.log(
-  `preparing ${data}: ${FILES} empty files, a sparse 2 GiB file, ${BIG / MiB} MiB of random data, 4 KiB ...`,
-);
-for (let i = 0; i < FILES; i++)
-  closeSync(openSync(join(data, 'many', `file-${String(i).padStart(5, '0')}.dat`), 'w'));
-sh(`truncate -s ${SPARSE} ${join(data, 'sparse-2g.bin')}`);
-sh(
-  `printf 'tail-bytes' | dd of=${join(data, 'sparse-2g.bin')} bs=1 seek=${SPARSE - 10} conv=notrunc status=none`,
-);
-sh(`head -c ${BIG} /dev/urandom > ${join(data, 'big.bin')}`);
+/** Whether BENCH_CASES selects a case (all when unset). */
+const caseKeys = (process.env.BENCH_CASES ?? '')
+  .split(',')
+  .map((key) => key.trim())
+  .filter(Boolean);
+const wants = (key: string): boolean => caseKeys.length === 0 || caseKeys.includes(key);
+console.log(`preparing ${data}: only what the selected cases read ...`);
+if (wants('propfind'))
+  for (let i = 0; i < FILES; i++)
+    closeSync(openSync(join(data, 'many', `file-${String(i).padStart(5, '0')}.dat`), 'w'));
+if (wants('range')) {
+  sh(`truncate -s ${SPARSE} ${join(data, 'sparse-2g.bin')}`);
+  sh(
+    `printf 'tail-bytes' | dd of=${join(data, 'sparse-2g.bin')} bs=1 seek=${SPARSE - 10} conv=notrunc status=none`,
+  );
+}
+if (wants('get') || wants('put')) sh(`head -c ${BIG} /dev/urandom > ${join(data, 'big.bin')}`);
 sh(`head -c 4096 /dev/urandom > ${join(data, 'small.bin')}`);
 const upload = join(root, 'upload.bin');
-sh(`cp ${join(data, 'big.bin')} ${upload}`);
+if (wants('put')) sh(`cp ${join(data, 'big.bin')} ${upload}`);
 
 /**
  * The plugin's share server as users run it (the built package, plain node, no TypeScript loader):
@@ -98,12 +113,15 @@ sh(`cp ${join(data, 'big.bin')} ${upload}`);
  */
 const SERVE_BUILT = `
 import { readFileSync } from 'node:fs';
-import { ShareServer, resolveShareConfig } from ${JSON.stringify(pathToFileURL(join(import.meta.dirname, '..', 'dist', 'index.js')).href)};
-const server = await ShareServer.open(resolveShareConfig(JSON.parse(readFileSync(process.argv[1], 'utf8'))));
+import { ShareCluster, ShareServer, resolveShareConfig } from ${JSON.stringify(pathToFileURL(join(import.meta.dirname, '..', 'dist', 'index.js')).href)};
+const config = resolveShareConfig(JSON.parse(readFileSync(process.argv[1], 'utf8')));
+const workers = Number(process.argv[2] ?? 1);
+const cluster = workers > 1 ? await ShareCluster.start(config, { host: '127.0.0.1', port: 0, workers }) : undefined;
+const server = cluster?.server ?? (await ShareServer.open(config));
 server.events.on('warning', (w) => process.stderr.write('warning: ' + w.message + '\\n'));
-const { url } = await server.listen({ host: '127.0.0.1', port: 0 });
+const url = cluster?.url ?? (await server.listen({ host: '127.0.0.1', port: 0 })).url;
 process.stdout.write('LISTENING ' + url + '\\n');
-const stop = () => { void server.close(5000).then(() => process.exit(0)); };
+const stop = () => { void (cluster ?? server).close(5000).then(() => process.exit(0)); };
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
 `;
@@ -113,22 +131,23 @@ process.once('SIGINT', stop);
  * user runs: `npm run build` first, done here), with BENCH_SOURCE=1 from the sources through
  * test/support/start-share.ts (tsx, which adds about 30 MiB of RSS).
  */
-async function startPlugin(): Promise<Server> {
-  const dir = join(root, 'plugin');
+async function startPlugin(name: 'plugin' | 'cluster'): Promise<Server> {
+  const dir = join(root, name);
   mkdirSync(dir, { recursive: true });
   const config = await pluginConfig(spec, dir);
+  const workers = name === 'cluster' ? WORKERS : 1;
   if (fromSource) {
     if (profile)
       console.warn('BENCH_PROFILE needs the built server (node refuses --cpu-prof in NODE_OPTIONS)');
-    const server = await startShare(config);
-    return { name: 'plugin', url: server.url, pid: server.pid, stop: () => server.stop() };
+    const server = await startShare(config, { workers });
+    return { name, url: server.url, pid: server.pid, tree: workers > 1, stop: () => server.stop() };
   }
   const configFile = join(dir, 'shares.json');
   writeFileSync(configFile, JSON.stringify(config));
   const profiling = profile ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'profile')}`] : [];
   const child = spawn(
     process.execPath,
-    [...profiling, '--input-type=module', '-e', SERVE_BUILT, configFile],
+    [...profiling, '--input-type=module', '-e', SERVE_BUILT, configFile, String(workers)],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
@@ -144,9 +163,10 @@ async function startPlugin(): Promise<Server> {
     void exited.then(() => reject(new Error(`the plugin's server exited before listening: ${out}`)));
   });
   return {
-    name: 'plugin',
+    name,
     url: url.replace(/\/+$/, ''),
     pid: child.pid!,
+    tree: workers > 1,
     stop: async () => {
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -166,15 +186,17 @@ async function startServers(): Promise<Server[]> {
     const n: NginxPeer = await startNginx(spec, { dir: join(root, 'nginx') });
     servers.push({ name: 'nginx', url: n.url, pid: n.pid, stop: () => n.stop() });
   }
-  if (wanted.includes('plugin')) servers.unshift(await startPlugin());
+  if (wanted.includes('cluster')) servers.unshift(await startPlugin('cluster'));
+  if (wanted.includes('plugin')) servers.unshift(await startPlugin('plugin'));
   return servers;
 }
 
-/** Samples a process's RSS every 10 ms while `fn` runs; returns fn's result and the peak. */
-async function withRss<T>(pid: number, fn: () => Promise<T> | T): Promise<{ result: T; peak: number }> {
-  let peak = rssBytes(pid) ?? 0;
+/** Samples a server's RSS every 10 ms while `fn` runs; returns fn's result and the peak. */
+async function withRss<T>(server: Server, fn: () => Promise<T> | T): Promise<{ result: T; peak: number }> {
+  const rss = (): number => (server.tree ? treeRssBytes(server.pid) : rssBytes(server.pid)) ?? 0;
+  let peak = rss();
   const timer = setInterval(() => {
-    peak = Math.max(peak, rssBytes(pid) ?? 0);
+    peak = Math.max(peak, rss());
   }, 10);
   try {
     const result = await new Promise<T>((resolve, reject) => {
@@ -183,7 +205,7 @@ async function withRss<T>(pid: number, fn: () => Promise<T> | T): Promise<{ resu
         Promise.resolve().then(fn).then(resolve, reject);
       });
     });
-    peak = Math.max(peak, rssBytes(pid) ?? 0);
+    peak = Math.max(peak, rss());
     return { result, peak };
   } finally {
     clearInterval(timer);
@@ -224,6 +246,8 @@ interface Sample {
   rss?: number;
 }
 interface Case {
+  /** What BENCH_CASES names it by. */
+  key: string;
   name: string;
   unit: string;
   /** Higher is better (throughput) or lower is better (seconds). */
@@ -241,13 +265,14 @@ function expectStatus(what: string, s: Server, code: number, ok: number[]): void
 const auth = ['-u', `${USER.name}:${USER.password}`];
 const allCases: Case[] = [
   {
+    key: 'propfind',
     name: `PROPFIND Depth 1, ${FILES.toLocaleString('en')} files`,
     unit: 's',
     higherIsBetter: false,
     target: { ratio: 1, text: 'at least as fast as Apache' },
     async measure(s) {
       const out = join(root, `propfind-${s.name}.xml`);
-      const { result, peak } = await withRss(s.pid, () =>
+      const { result, peak } = await withRss(s, () =>
         asyncCurl(['-o', out, '-X', 'PROPFIND', '-H', 'Depth: 1', `${s.url}/data/many/`]),
       );
       expectStatus('PROPFIND', s, result.code, [207]);
@@ -260,6 +285,7 @@ const allCases: Case[] = [
     samples: new Map(),
   },
   {
+    key: 'range',
     name: 'Range: last 10 bytes of 2 GiB',
     unit: 'ms',
     higherIsBetter: false,
@@ -281,12 +307,13 @@ const allCases: Case[] = [
     samples: new Map(),
   },
   {
+    key: 'get',
     name: `GET ${BIG / MiB} MiB`,
     unit: 'MB/s',
     higherIsBetter: true,
     target: { ratio: 0.8, text: '>= 0.8x Apache' },
     async measure(s) {
-      const { result: r, peak } = await withRss(s.pid, () =>
+      const { result: r, peak } = await withRss(s, () =>
         asyncCurl(['-o', '/dev/null', `${s.url}/data/big.bin`]),
       );
       expectStatus('GET', s, r.code, [200]);
@@ -296,6 +323,7 @@ const allCases: Case[] = [
     samples: new Map(),
   },
   {
+    key: 'put',
     name: `PUT ${BIG / MiB} MiB`,
     unit: 'MB/s',
     higherIsBetter: true,
@@ -303,7 +331,7 @@ const allCases: Case[] = [
     async measure(s, round) {
       const name = `put-${s.name}-${round}.bin`;
       execFileSync('sync');
-      const { result: r, peak } = await withRss(s.pid, () =>
+      const { result: r, peak } = await withRss(s, () =>
         asyncCurl([...auth, '-o', '/dev/null', '-T', upload, `${s.url}/data/${name}`]),
       );
       expectStatus('PUT', s, r.code, [201, 204]);
@@ -314,12 +342,13 @@ const allCases: Case[] = [
     samples: new Map(),
   },
   {
+    key: 'concurrent',
     name: '200 concurrent GETs of 4 KiB (wrk)',
     unit: 'req/s',
     higherIsBetter: true,
     target: { ratio: 0.8, text: '>= 0.8x Apache' },
     async measure(s) {
-      const { result: out, peak } = await withRss(s.pid, () =>
+      const { result: out, peak } = await withRss(s, () =>
         runAsync('wrk', ['-t2', '-c200', `-d${WRK_SECONDS}s`, `${s.url}/data/small.bin`]),
       );
       const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
@@ -333,7 +362,12 @@ const allCases: Case[] = [
     samples: new Map(),
   },
 ];
-const cases = allCases.filter((c) => c.name.includes(process.env.BENCH_ONLY ?? ''));
+for (const key of caseKeys)
+  if (!allCases.some((c) => c.key === key))
+    throw new Error(`BENCH_CASES: unknown case ${key} (expected ${allCases.map((c) => c.key).join(', ')})`);
+const cases = allCases.filter(
+  (c) => c.name.includes(process.env.BENCH_ONLY ?? '') && (caseKeys.length === 0 || caseKeys.includes(c.key)),
+);
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -400,20 +434,22 @@ try {
       const rss = Math.max(...(c.samples.get(s.name) ?? []).map((x) => x.rss ?? 0));
       console.log(
         `  ${s.name.padEnd(7)} ${fmt(c, median(xs)).padStart(9)}   runs ${xs.map((x) => fmt(c, x)).join(', ')}` +
-          (s.name === 'plugin' && rss > 0 ? `   peak RSS ${mb(rss)}` : ''),
+          ((s.name === 'plugin' || s.name === 'cluster') && rss > 0 ? `   peak RSS ${mb(rss)}` : ''),
       );
     }
-    const p = c.samples.get('plugin');
     const a = c.samples.get('apache');
-    if (p && a && c.target) {
+    for (const mode of ['plugin', 'cluster'] as const) {
+      const p = c.samples.get(mode);
+      if (!p || !a || !c.target) continue;
       const pm = median(p.map((x) => x.value));
       const am = median(a.map((x) => x.value));
       // "speed ratio": > 1 means the plugin is faster than Apache.
       const speed = c.higherIsBetter ? pm / am : am / pm;
       const perRound = p.map((x, i) => (c.higherIsBetter ? x.value / a[i]!.value : a[i]!.value / x.value));
       const met = speed >= c.target.ratio;
+      const label = mode === 'cluster' ? `cluster (${WORKERS} workers)` : 'plugin';
       console.log(
-        `  plugin vs Apache: ${speed.toFixed(2)}x the speed (per-round median ${median(perRound).toFixed(2)}); target ${c.target.text}: ${met ? 'met' : 'MISSED'}`,
+        `  ${label} vs Apache: ${speed.toFixed(2)}x the speed (per-round median ${median(perRound).toFixed(2)}); target ${c.target.text}: ${met ? 'met' : 'MISSED'}`,
       );
     }
   }

@@ -101,7 +101,10 @@ async function serveShares(
 ): Promise<ExitCode> {
   // One process: the server itself; more: a cluster whose primary's server carries every worker's
   // access events and warnings.
-  const cluster = workers > 1 ? await ShareCluster.start(config, { ...listen, workers }) : undefined;
+  const cluster =
+    workers > 1
+      ? await ShareCluster.start(config, { ...listen, workers, accessEvents: accessLog })
+      : undefined;
   const server = cluster?.server ?? (await ShareServer.open(config));
   server.events.on('warning', (warning) => io.stderr.write(`warning: ${warning.message}\n`));
   for (const warning of server.startupWarnings) io.stderr.write(`warning: ${warning.message}\n`);

@@ -10,7 +10,11 @@ export type ToWorker =
       readonly listen: ListenOptions;
       /** Add `X-Beamline-Worker: <pid>` to every response. */
       readonly workerHeader: boolean;
+      /** Whether the primary wants access events (an access log or a listener). */
+      readonly access: boolean;
     }
+  /** The primary's access log or listeners came or went: send access events, or stop building them. */
+  | { readonly type: 'access'; readonly on: boolean }
   | { readonly type: 'stop'; readonly graceMs: number };
 
 /** What a worker sends the primary. */

@@ -14,6 +14,12 @@ export interface ClusterOptions extends Omit<ListenOptions, 'responseHeaders'> {
   readonly workers: number;
   /** Add `X-Beamline-Worker: <pid>` to every response (to see which worker answered; off by default). */
   readonly workerHeader?: boolean;
+  /**
+   * Always build access events, for a listener added to `server.events` right after `start` (without
+   * it, workers build them only while there is an access log file or an `access` listener, checked
+   * every half second: a listener added later sees the requests from then on). Default false.
+   */
+  readonly accessEvents?: boolean;
   /** How long a worker may take to start and listen before the cluster gives up (default 60 s). */
   readonly startTimeoutMs?: number;
 }
@@ -48,6 +54,8 @@ interface Slot {
 
 /** Respawn delays of a worker that keeps dying: 200 ms doubling to 10 s. */
 const RESPAWN = { initialDelayMs: 200, coefficient: 2, maxDelayMs: 10_000, jitter: 0.2 };
+/** How often the primary checks whether access events are wanted. */
+const ACCESS_WATCH_MS = 500;
 /** A worker that lived this long resets its slot's respawn delay. */
 const STABLE_MS = 30_000;
 
@@ -57,7 +65,13 @@ function workerEntry(): { file: string; execArgv: string[] } {
   const fromSource = here.endsWith('.ts');
   const built = fileURLToPath(new URL('./worker-main.js', import.meta.url));
   const file = fromSource ? built.replace(/\.js$/, '.ts') : built;
-  const execArgv = [...process.execArgv];
+  // The primary's Node flags, less an inline script (`node -e '…'`): a worker runs its own entry.
+  const execArgv: string[] = [];
+  for (let i = 0; i < process.execArgv.length; i += 1) {
+    const arg = process.execArgv[i] ?? '';
+    if (['-e', '--eval', '-p', '--print'].includes(arg)) i += 1;
+    else if (!/^(--eval=|--print=|--input-type)/.test(arg)) execArgv.push(arg);
+  }
   // From source, a worker needs the TypeScript loader even where the primary was not started with it.
   if (fromSource && !execArgv.some((arg) => arg.includes('tsx')))
     execArgv.push('--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href);
@@ -82,6 +96,8 @@ export class ShareCluster {
   private closing = false;
   private restartCount = 0;
   private readonly exited = new Set<Promise<void>>();
+  private accessWanted: boolean;
+  private readonly accessWatch: NodeJS.Timeout;
 
   private constructor(
     /** The primary's server: never listens; its `events` carry every worker's access events and warnings. */
@@ -90,7 +106,19 @@ export class ShareCluster {
     private readonly options: ClusterOptions,
     /** Base URL all workers listen on. */
     public url: string,
-  ) {}
+  ) {
+    // Workers build access events only while the primary has a log file or a listener for them
+    // (they cost a few percent per request); a listener added later is seen within half a second.
+    this.accessWanted = server.recordsAccess || options.accessEvents === true;
+    this.accessWatch = setInterval(() => {
+      const wanted = this.server.recordsAccess || this.options.accessEvents === true;
+      if (wanted === this.accessWanted) return;
+      this.accessWanted = wanted;
+      const message: ToWorker = { type: 'access', on: wanted };
+      for (const slot of this.slots) if (slot.worker.isConnected()) slot.worker.send(message);
+    }, ACCESS_WATCH_MS);
+    this.accessWatch.unref();
+  }
 
   /**
    * Starts the primary and its workers and waits until every worker listens.
@@ -139,6 +167,7 @@ export class ShareCluster {
       // for, so a replacement asking for port 0 again gets the socket (and port) the others have.
       listen: { ...(host !== undefined && { host }), port: port ?? 0, ...(tls && { tls }) },
       workerHeader: this.options.workerHeader === true,
+      access: this.accessWanted || this.server.recordsAccess,
     };
     const timeoutMs = this.options.startTimeoutMs ?? 60_000;
     const ready = new Promise<string>((resolve, reject) => {
@@ -241,6 +270,7 @@ export class ShareCluster {
   async close(graceMs = 10_000): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    clearInterval(this.accessWatch);
     const stop: ToWorker = { type: 'stop', graceMs };
     for (const slot of this.slots) {
       const { worker } = slot;

@@ -51,16 +51,24 @@ function flush(): void {
   pending = [];
 }
 
+/** Sends the access events to the primary (batched), or builds none when it wants none. */
+function onAccess(event: AccessEvent): void {
+  pending.push({ ...event, pid: process.pid });
+  if (pending.length >= ACCESS_BATCH) flush();
+  else flushTimer ??= setTimeout(flush, ACCESS_FLUSH_MS);
+}
+
+function forwardAccess(on: boolean): void {
+  server?.events.off('access', onAccess);
+  if (on) server?.events.on('access', onAccess);
+}
+
 async function start(message: Extract<ToWorker, { type: 'start' }>): Promise<void> {
   try {
     server = await ShareServer.open(message.config, { worker: true });
     server.events.on('warning', (warning) => send({ type: 'warning', warning }));
     for (const warning of server.startupWarnings) send({ type: 'warning', warning });
-    server.events.on('access', (event) => {
-      pending.push({ ...event, pid: process.pid });
-      if (pending.length >= ACCESS_BATCH) flush();
-      else flushTimer ??= setTimeout(flush, ACCESS_FLUSH_MS);
-    });
+    forwardAccess(message.access);
     const { url } = await server.listen({
       ...message.listen,
       ...(message.workerHeader && { responseHeaders: { 'X-Beamline-Worker': String(process.pid) } }),
@@ -75,6 +83,7 @@ async function start(message: Extract<ToWorker, { type: 'start' }>): Promise<voi
 process.on('message', (message: ToWorker) => {
   if (message.type === 'start') void start(message);
   else if (message.type === 'stop') void stop(message.graceMs, 0);
+  else if (message.type === 'access') forwardAccess(message.on);
 });
 process.on('disconnect', () => void stop(5_000, 0));
 send({ type: 'hello' });

@@ -276,8 +276,7 @@ export class ShareServer {
     };
     // The access event costs a timestamp, wrapped write/end and a close listener per request: only
     // when an access log or a listener wants it (a listener added later sees the requests after).
-    if (this.accessLog !== undefined || this.events.listenerCount('access') > 0)
-      this.track(req, res, method, seen);
+    if (this.recordsAccess) this.track(req, res, method, seen);
     try {
       res.setHeader('DAV', '1, 2');
       res.setHeader('MS-Author-Via', 'DAV');
@@ -531,6 +530,11 @@ export class ShareServer {
     const address = server.address() as AddressInfo;
     const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     return { url: `${options.tls ? 'https' : 'http'}://${shown}:${address.port}`, server };
+  }
+
+  /** Whether access events are wanted now: an access log file, or an `access` listener. */
+  get recordsAccess(): boolean {
+    return this.accessLog !== undefined || this.events.listenerCount('access') > 0;
   }
 
   /**
