@@ -136,6 +136,10 @@ describe('GR1: every method', () => {
     expect(badVarint?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(badVarint?.details).toMatch(/varint is longer than 10 bytes/);
     expect((await client.infer('simple', simpleInputs(1))).outputs).toHaveLength(2);
+    // the client refuses what protobuf's int64 varints here cannot carry, before sending
+    await expect(client.infer('simple', simpleInputs(1), { timeoutUs: -1 })).rejects.toThrow(
+      /timeout must be a non-negative integer, got -1/,
+    );
   });
 });
 
