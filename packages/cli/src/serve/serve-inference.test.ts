@@ -106,5 +106,10 @@ describe('beamline serve inference', () => {
     expect(
       (await run(['--model-repository', 'models', '--execution-providers', 'cuda,tpu'])).stderr,
     ).toContain("unknown provider 'tpu'");
+    const gpu = await run(['--model-repository', 'models', '--allow-gpu-metrics', 'maybe']);
+    expect([gpu.code, gpu.stderr]).toEqual([2, expect.stringContaining('expected true or false') as string]);
+    const interval = await run(['--model-repository', 'models', '--metrics-interval-ms', '0']);
+    expect(interval.code).toBe(2);
+    expect(interval.stderr).toContain('expected a whole number of milliseconds');
   });
 });

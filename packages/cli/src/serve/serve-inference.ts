@@ -28,6 +28,17 @@ function seconds(value: string): number {
   return Number(value);
 }
 
+function bool(value: string): boolean {
+  if (value !== 'true' && value !== 'false') throw new InvalidArgumentError('expected true or false.');
+  return value === 'true';
+}
+
+function milliseconds(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1)
+    throw new InvalidArgumentError('expected a whole number of milliseconds, at least 1.');
+  return Number(value);
+}
+
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
@@ -56,6 +67,8 @@ export function addServeInference(serve: Command, { io, exit }: CliContext): voi
     .option('--http-port <port>', 'HTTP port', port, 8000 as number | false)
     .option('--grpc-port <port>', 'gRPC port', port, 8001 as number | false)
     .option('--metrics-port <port>', 'Prometheus metrics port', port, 8002 as number | false)
+    .option('--allow-gpu-metrics <bool>', 'nv_gpu_* metrics from nvidia-smi where installed', bool, true)
+    .option('--metrics-interval-ms <ms>', 'how often the GPU metrics are read', milliseconds, 2000)
     .option(
       '--model-control-mode <mode>',
       'none (load all), explicit (load on request), poll (follow the folder)',
@@ -97,6 +110,7 @@ export function addServeInference(serve: Command, { io, exit }: CliContext): voi
         httpPort: options.httpPort,
         grpcPort: options.grpcPort,
         metricsPort: options.metricsPort,
+        gpuMetrics: options.allowGpuMetrics && { intervalMs: options.metricsIntervalMs },
         exitTimeoutMs: options.exitTimeoutSecs * 1000,
         onReport: (level, message) => {
           if (level === 'info') io.stdout.write(`${message}\n`);
