@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { hashPassword } from '@beamline/plugin-webdav';
+import { digestSecret, hashPassword } from '@beamline/plugin-webdav';
 import { CliError } from '../cli-error.js';
 import type { CliIO } from '../cli-io.js';
 
@@ -52,9 +52,14 @@ function readHidden(input: Input, io: CliIO, prompt: string): Promise<string> {
  * `beamline serve webdav --hash-password`: reads a password from stdin (typed twice at a terminal,
  * without echo; the first line of a pipe otherwise; never from the command line, where other users
  * and the shell history would see it) and prints its scrypt hash for a shares configuration's
- * `users.<name>.password`.
+ * `users.<name>.password`. With `digest` (a user and the configuration's realm), prints the user's
+ * whole entry instead, with the Digest secret (`MD5(user:realm:password)`) Windows clients need.
  */
-export async function printPasswordHash(io: CliIO, input: Input = process.stdin): Promise<void> {
+export async function printPasswordHash(
+  io: CliIO,
+  digest?: { readonly user: string; readonly realm: string },
+  input: Input = process.stdin,
+): Promise<void> {
   let password: string;
   if (input.isTTY) {
     password = await readHidden(input, io, 'Password: ');
@@ -64,5 +69,11 @@ export async function printPasswordHash(io: CliIO, input: Input = process.stdin)
   if (password === '') throw new CliError('CLI_USAGE', 'empty password on stdin: nothing hashed.');
   if (password.length > MAX_PASSWORD)
     throw new CliError('CLI_USAGE', `password longer than ${MAX_PASSWORD} characters.`);
-  io.stdout.write(`${await hashPassword(password)}\n`);
+  const hash = await hashPassword(password);
+  if (!digest) {
+    io.stdout.write(`${hash}\n`);
+    return;
+  }
+  const secret = digestSecret(digest.user, digest.realm, password);
+  io.stdout.write(`${JSON.stringify(digest.user)}: { password: '${hash}', digest: ${secret} }\n`);
 }

@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -233,6 +234,16 @@ describe('beamline serve webdav', () => {
     expect(put.status).toBe(201);
     io.controller.abort(new Error('received SIGINT'));
     expect((await running).code).toBe(0);
+    // With --digest-user: the user's entry, with the Digest secret for the configuration's realm.
+    const entry = await hashed(
+      ['serve', 'webdav', '--hash-password', '--digest-user', 'bob', '--config', 'hashed.yaml'],
+      `${password}\n`,
+    );
+    expect(entry.code).toBe(0);
+    const md5 = createHash('md5').update(`bob:CLI test:${password}`).digest('hex');
+    expect(entry.out).toMatch(
+      new RegExp(`^"bob": \\{ password: '\\$scrypt\\$[^']+', digest: ${md5} \\}\\n$`),
+    );
     // An empty password, or one given as an argument, is refused.
     expect((await hashed(['serve', 'webdav', '--hash-password'], '\n')).code).toBe(2);
     const argv = await hashed(['serve', 'webdav', '--hash-password', 'secret'], '');

@@ -16,7 +16,8 @@ flags override its listen and tls. Without either: 127.0.0.1:8080, plain HTTP.
 Digest nonces, failed logins and quota through the state file; a worker that dies is replaced.
 One JSON line per request on stdout with --access-log (never with credentials; "pid" names the worker).
 --hash-password reads a password from stdin (typed twice without echo at a terminal, else the first
-line) and prints its scrypt hash for users.<name>.password; it never takes one on the command line.
+line) and prints its scrypt hash for users.<name>.password (with --digest-user NAME and --config, the
+user's whole entry with its Digest secret); it never takes a password on the command line.
 Ctrl-C or SIGTERM stops: requests in flight may finish (10 s), then the server closes.
 Exit codes: 0 stopped cleanly, 1 could not start, 2 bad configuration or flags.`;
 
@@ -64,10 +65,28 @@ export const serveCommand: CliCommand = (program, context) => {
     )
     .option('--access-log', 'print every request as a JSON line on stdout')
     .option('--hash-password', 'read a password from stdin, print its scrypt hash, and exit')
+    .option(
+      '--digest-user <name>',
+      "with --hash-password and --config: print the user's entry with its Digest secret (the file's realm)",
+    )
     .addHelpText('after', NOTES)
     .action(async (options) => {
       if (options.hashPassword === true) {
-        await printPasswordHash(io);
+        if (options.digestUser !== undefined && options.config === undefined)
+          throw new CliError(
+            'CLI_USAGE',
+            '--digest-user needs --config (the Digest secret depends on its realm).',
+          );
+        const realm =
+          options.config === undefined
+            ? undefined
+            : (await loadShareConfig(resolve(io.cwd, options.config))).realm;
+        await printPasswordHash(
+          io,
+          options.digestUser === undefined || realm === undefined
+            ? undefined
+            : { user: options.digestUser, realm },
+        );
         exit(ExitCode.ok);
         return;
       }
