@@ -53,7 +53,10 @@ export const workerCommand: CliCommand = (program, { io, exit }) => {
     )
     .option('--gateway <url>', 'a beamline gateway to go through instead of the queue: https://host:port')
     .option('--token-file <file>', "a file holding this worker's gateway token (with --gateway)")
-    .option('--ca <file>', 'PEM certificate to trust for the gateway (its self-signed certificate)')
+    .option(
+      '--ca <file>',
+      'PEM certificate to trust for the gateway (its self-signed certificate), and for --artifact-share',
+    )
     .option('--gpus <ids>', 'GPU ids this worker hands out (default: CUDA_VISIBLE_DEVICES)', idList)
     .option('--concurrency <n>', 'most steps at once (default 1)', positiveInteger)
     .option('--name <name>', 'the name this worker goes by in the queue (default <host>:<pid>:<random>)')
@@ -68,7 +71,10 @@ export const workerCommand: CliCommand = (program, { io, exit }) => {
     .addHelpText('after', NOTES)
     .action(async (options) => {
       const target = workerTarget(io, options);
-      const artifacts = artifactShare(io, options);
+      const share = artifactShare(io, options);
+      // The gateway's certificate also serves its /artifacts/ route, the usual share of such a worker.
+      const ca = 'gateway' in target ? target.gateway.ca : undefined;
+      const artifacts = share === undefined || ca === undefined ? share : { ...share, ca };
       const worker = await startWorker({
         ...target,
         plugins: defaultPlugins(io.env),

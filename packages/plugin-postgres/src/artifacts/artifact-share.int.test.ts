@@ -25,7 +25,8 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, waitFor, type WorkerProcess } from '../../test/support/cluster.js';
 import { dropTestSchemas, postgresAvailable, TEST_URL } from '../../test/support/database.js';
-import { createPostgresPlugin, PostgresStore } from '../index.js';
+import { selfSignedCertificate } from '../../test/support/gateway.js';
+import { createPostgresPlugin, GatewayTokens, PostgresStore, startGateway } from '../index.js';
 import { isPostgresError, type PostgresError } from '../errors/postgres-error.js';
 import { ArtifactShare } from './artifact-share.js';
 import { CoordinatorArtifacts, type StagedExit } from './coordinator-artifacts.js';
@@ -297,6 +298,39 @@ describe.skipIf(!available)('distributed mode through an artifact share (plugin-
     expect(result.steps.make?.error?.message).toContain('".." component');
     expect(existsSync(path.join(outside, 'planted'))).toBe(false);
     expect(readdirSync(cluster.cwd)).toEqual(['tools']);
+  });
+
+  it("works against the gateway's /artifacts/ route over TLS with its certificate (ca)", async () => {
+    setUp();
+    const tlsFiles = selfSignedCertificate(outside, ['127.0.0.1']);
+    const { tokens, close } = await GatewayTokens.open({ url: TEST_URL, schema: cluster.schema });
+    const secret = await tokens.add('artifacts').finally(close);
+    const gateway = await startGateway({
+      url: TEST_URL,
+      schema: cluster.schema,
+      host: '127.0.0.1',
+      port: 0,
+      ...tlsFiles,
+      artifactsDir: path.join(outside, 'artifacts'),
+    });
+    try {
+      const base = `${gateway.url}/artifacts/`;
+      const source = path.join(outside, 'model.bin');
+      writeFileSync(source, 'weights');
+      const digest = { sha256: sha256('weights'), size: 7 };
+      const untrusted = ArtifactShare.open({ share: base, token: secret });
+      const refused = await untrusted
+        .upload(source, digest, 'model')
+        .catch((error: unknown) => error as Error);
+      expect(isPostgresError(refused, 'POSTGRES_ARTIFACT_UNREACHABLE')).toBe(true);
+      expect(refused?.message).toContain('certificate is not trusted');
+      const trusted = ArtifactShare.open({ share: base, token: secret, ca: tlsFiles.cert });
+      await trusted.upload(source, digest, 'model');
+      await trusted.download(digest, path.join(cluster.cwd, 'back.bin'), 'model');
+      expect(readFileSync(path.join(cluster.cwd, 'back.bin'), 'utf8')).toBe('weights');
+    } finally {
+      await gateway.stop();
+    }
   });
 
   it('without a share, a worker that cannot see the run folder still fails the attempt, as before', async () => {

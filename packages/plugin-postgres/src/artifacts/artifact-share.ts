@@ -4,6 +4,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
+import tls from 'node:tls';
 import { pipeline } from 'node:stream/promises';
 import { formatBytes } from '@beamline/core';
 import { PostgresError } from '../errors/postgres-error.js';
@@ -21,6 +22,8 @@ export interface ArtifactShareOptions {
   token?: string;
   /** Where a worker makes the private scratch folders of the steps it runs (default: the system's temp folder). */
   scratchDir?: string;
+  /** A PEM certificate to trust besides the system's, for an `https://` share with its own (a gateway's self-signed one). */
+  ca?: string | Buffer;
 }
 
 /** Environment variables read when no share is configured in code or on the command line. */
@@ -83,12 +86,14 @@ export class ArtifactShare {
   readonly scratchDir: string | undefined;
   readonly #token: string | undefined;
   readonly #base: URL;
+  readonly #ca: Array<string | Buffer> | undefined;
 
-  private constructor(base: URL, token: string | undefined, scratchDir: string | undefined) {
+  private constructor(base: URL, token: string | undefined, options: ArtifactShareOptions) {
     this.#base = base;
     this.url = base.href;
     this.#token = token;
-    this.scratchDir = scratchDir;
+    this.scratchDir = options.scratchDir;
+    this.#ca = options.ca === undefined ? undefined : [...tls.rootCertificates, options.ca];
   }
 
   /** Validates the options and reads the token file. @throws PostgresError `POSTGRES_CONFIG_INVALID`. */
@@ -132,7 +137,7 @@ export class ArtifactShare {
     if (options.scratchDir !== undefined && !isFolder(options.scratchDir)) {
       throw invalid(`scratchDir ${options.scratchDir} is not a folder`);
     }
-    return new ArtifactShare(base, token, options.scratchDir);
+    return new ArtifactShare(base, token, options);
   }
 
   /** The URL of one artifact (for messages; it carries no credential). */
@@ -279,6 +284,7 @@ export class ArtifactShare {
           method,
           headers,
           agent: false,
+          ...(this.#ca === undefined ? {} : { ca: this.#ca }),
           ...(signal === undefined ? {} : { signal }),
         });
         request.setTimeout(IDLE_TIMEOUT_MS, () =>
@@ -297,9 +303,12 @@ export class ArtifactShare {
 
   #unreachable(error: unknown, method: string, sha256: string, what: string): PostgresError {
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    const check = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(reason)
+      ? "the share's TLS certificate is not trusted here: give its certificate (ca, --ca) or use one the system trusts"
+      : 'check the URL, that the share is up and that this host can reach it';
     return new PostgresError(
       'POSTGRES_ARTIFACT_UNREACHABLE',
-      `cannot ${method === 'PUT' ? 'upload' : 'download'} ${what} (sha256 ${short(sha256)}): the artifact share ${this.url} is out of reach (${reason}); check the URL, that the share is up and that this host can reach it`,
+      `cannot ${method === 'PUT' ? 'upload' : 'download'} ${what} (sha256 ${short(sha256)}): the artifact share ${this.url} is out of reach (${reason}); ${check}`,
       { cause: error, details: { share: this.url, sha256, method } },
     );
   }
