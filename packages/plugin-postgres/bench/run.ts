@@ -6,6 +6,8 @@
 // pg-boss jobs sent at once and taken by as many raw fetch/complete loops (concurrency 4 each). The step's
 // runner is a no-op (`noop`: started and exit at once, no process) so that the queue's cost is measured;
 // one row runs `true` through the local runner for the cost with a process. Rounds interleaved, medians.
+// Statements per step: every SQL statement this process sent while the run went (coordinator, store,
+// workers, pg-boss; idle polls included), divided by the steps.
 // Claim-to-start latency: Beamline, the step's `started` (enqueued) to its `process` event (the worker's
 // process started, as the coordinator records it); raw, `send` to the moment a loop holds the job.
 import { randomBytes } from 'node:crypto';
@@ -46,7 +48,18 @@ interface Measure {
   stepsPerSecond: number;
   p50: number;
   p99: number;
+  /** SQL statements sent per step (or job) while the run went, by every client of this process. */
+  statements: number;
 }
+
+// Every statement of this process goes through pg's Client#query (pools, pg-boss and the store alike):
+// counted between the start and the end of a measured run.
+let statements = 0;
+const query = Reflect.get(pg.Client.prototype, 'query') as (...args: unknown[]) => unknown;
+Reflect.set(pg.Client.prototype, 'query', function (this: pg.Client, ...args: unknown[]) {
+  statements++;
+  return query.apply(this, args);
+});
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -96,9 +109,11 @@ async function beamline(workers: number, runner: 'noop' | 'local'): Promise<Meas
       ]),
     );
     const begin = performance.now();
+    const before = statements;
     const run = await runtime.run({ name: 'bench', steps });
     const result = await run.done;
     const seconds = (performance.now() - begin) / 1000;
+    const sent = statements - before;
     if (result.status !== 'succeeded')
       throw new Error(
         `bench run ${result.status}: ${JSON.stringify(result.error ?? Object.values(result.steps).find((step) => step.error)?.error)}`,
@@ -115,6 +130,7 @@ async function beamline(workers: number, runner: 'noop' | 'local'): Promise<Meas
       stepsPerSecond: STEPS / seconds,
       p50: percentile(latencies, 50),
       p99: percentile(latencies, 99),
+      statements: sent / STEPS,
     };
   } finally {
     for (const worker of started) await worker.stop();
@@ -170,6 +186,7 @@ async function rawPgBoss(workers: number): Promise<Measure> {
     }
   }
   const begin = performance.now();
+  const before = statements;
   await Promise.all(
     Array.from({ length: STEPS }, async (_, i) => {
       const at = performance.now();
@@ -179,11 +196,17 @@ async function rawPgBoss(workers: number): Promise<Measure> {
   );
   while (done < STEPS) await new Promise((resolve) => setTimeout(resolve, 5));
   const seconds = (performance.now() - begin) / 1000;
+  const sent = statements - before;
   running = false;
   await Promise.all(loops);
   for (const boss of [sender, ...bosses]) await boss.stop({ graceful: false, wait: true, close: true });
   await dropSchema(`${schema}_boss`);
-  return { stepsPerSecond: STEPS / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  return {
+    stepsPerSecond: STEPS / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    statements: sent / STEPS,
+  };
 }
 
 async function dropSchema(schema: string): Promise<void> {
@@ -217,6 +240,7 @@ for (const workers of WORKERS) {
     'beamline claim-to-start p50/p99 ms': `${Math.round(m(ours, 'p50'))} / ${Math.round(m(ours, 'p99'))}`,
     'raw p50/p99 ms': `${Math.round(m(raw, 'p50'))} / ${Math.round(m(raw, 'p99'))}`,
     'beamline ms/step': Number((1000 / m(ours, 'stepsPerSecond')).toFixed(1)),
+    'statements/step beamline / raw': `${m(ours, 'statements').toFixed(1)} / ${m(raw, 'statements').toFixed(1)}`,
   });
 }
 const withProcess = await beamline(2, 'local');

@@ -17,7 +17,8 @@ import {
 } from '../artifacts/coordinator-artifacts.js';
 import { retryTransient } from '../database/connect.js';
 import { PostgresError } from '../errors/postgres-error.js';
-import { CANCEL_CHANNEL, JOB_CHANNEL, QUEUE_CHANNEL, type QueueConnection } from './queue-connection.js';
+import { JobBatches, OUTPUT_PAGE, type JobOutputChunk, type JobRead, type JobRow } from './job-batches.js';
+import { CANCEL_CHANNEL, JOB_CHANNEL, type QueueConnection } from './queue-connection.js';
 import { requirementOf } from './requirement.js';
 import { Wakeup } from './wakeup.js';
 
@@ -29,16 +30,6 @@ export interface QueueRunnerOptions {
   pollMs: number;
   /** The artifact share, for workers that do not have the run's folder (inputs up, outputs back). */
   artifacts?: CoordinatorArtifacts;
-}
-
-/** A job's row as the coordinator reads it. */
-interface JobRow {
-  state: string;
-  worker: string | null;
-  started: string | null;
-  exit: string | null;
-  error: string | null;
-  expired: boolean;
 }
 
 /** What a worker reports when its process started. */
@@ -110,6 +101,15 @@ export class QueueRunner implements Runner {
   }
 }
 
+/** The batched job statements of each connection (one per coordinator process and queue). */
+const batches = new WeakMap<QueueConnection, JobBatches>();
+
+function batchesOf(connection: QueueConnection): JobBatches {
+  let found = batches.get(connection);
+  if (found === undefined) batches.set(connection, (found = new JobBatches(connection)));
+  return found;
+}
+
 /** One job from enqueue to exit, as seen by the coordinator. */
 class RemoteJob {
   readonly id = randomUUID();
@@ -138,7 +138,8 @@ class RemoteJob {
       const patience = 3 * this.options.leaseMs;
       // With an artifact share, the step's inputs go there first, for a worker without the run's folder.
       this.#files = await this.options.artifacts?.publishInputs(this.spec.files, this.signal);
-      await retryTransient(() => this.#enqueue(), patience);
+      // Listening before the job exists: no change of it can go unnoticed, so there is nothing to read
+      // until a notification (or the fallback poll, or an abort) comes.
       const onAbort = (): void => this.#wakeUp();
       this.signal?.addEventListener('abort', onAbort, { once: true });
       this.#stopListening.push(() => this.signal?.removeEventListener('abort', onAbort));
@@ -147,10 +148,11 @@ class RemoteJob {
           if (payload === this.id || payload === '') this.#wakeUp();
         }),
       );
+      await retryTransient(() => this.#enqueue(), patience);
       while (!this.#done) {
-        await retryTransient(() => this.#step(), patience);
+        if (!this.signal?.aborted) await this.#sleep();
         if (this.#done) break;
-        await this.#sleep();
+        await retryTransient(() => this.#step(), patience);
       }
     } catch (error) {
       this.#finish(() => this.subscriber.error(error));
@@ -171,20 +173,16 @@ class RemoteJob {
     const queue = await this.connection.ensureQueue(requirement);
     // The worker grants resources from its own pool; what this host would have granted means nothing there.
     const { resources: _granted, ...spec } = this.spec;
-    await this.connection.pool.query(
-      `INSERT INTO ${this.connection.schema}.jobs (id, queue, run_id, step_id, spec, state, lease_ms)
-       VALUES ($1, $2, $3, $4, $5, 'queued', $6) ON CONFLICT (id) DO NOTHING`,
-      [
-        this.id,
-        queue,
-        this.spec.labels?.['beamline.run'] ?? null,
-        this.spec.labels?.['beamline.step'] ?? null,
-        JSON.stringify({ ...spec, ...(this.#files && { files: this.#files }), runner: this.runner }),
-        this.options.leaseMs,
-      ],
-    );
-    await this.connection.boss.send(queue, { jobId: this.id });
-    this.connection.notify(QUEUE_CHANNEL, queue);
+    // With the other steps that became ready in this turn: one statement for their rows, one for their
+    // pg-boss messages, one notification per queue.
+    await batchesOf(this.connection).enqueue({
+      id: this.id,
+      queue,
+      runId: this.spec.labels?.['beamline.run'] ?? null,
+      stepId: this.spec.labels?.['beamline.step'] ?? null,
+      spec: JSON.stringify({ ...spec, ...(this.#files && { files: this.#files }), runner: this.runner }),
+      leaseMs: this.options.leaseMs,
+    });
   }
 
   /** One look at the job: cancel if asked, pass on new output, then its start and its end. */
@@ -206,7 +204,8 @@ class RemoteJob {
         return;
       }
     }
-    const row = await this.#read();
+    // The row and its new output in one statement, batched with the reads of other jobs in this turn.
+    const { row, output } = await this.#read();
     if (row.started !== null && !this.#startedSent) {
       this.#startedSent = true;
       const started = JSON.parse(row.started) as JobStarted;
@@ -221,8 +220,9 @@ class RemoteJob {
         ...(started.containerId === undefined ? {} : { containerId: started.containerId }),
       });
     }
-    // Output is written before the exit: once the row says `exited`, this read passes on all of it.
-    if (this.#startedSent || row.state === 'exited') await this.#passOutput();
+    // Output is written before the exit, and the row and the output come from one snapshot: once the row
+    // says `exited`, this read (and the pages after it) passes on all of it.
+    if (this.#startedSent || row.state === 'exited') await this.#passOutput(output);
     switch (row.state) {
       case 'exited': {
         const { files, ...exit } = JSON.parse(row.exit ?? '{}') as StagedExit;
@@ -287,31 +287,25 @@ class RemoteJob {
     }
   }
 
-  async #read(): Promise<JobRow> {
-    const { rows } = await this.connection.pool.query<JobRow>(
-      `SELECT state, worker, started, exit, error, (lease_expires < now()) AS expired
-       FROM ${this.connection.schema}.jobs WHERE id = $1`,
-      [this.id],
-    );
-    const row = rows[0];
-    if (row === undefined) {
+  async #read(): Promise<JobRead & { row: JobRow }> {
+    const read = await batchesOf(this.connection).read(this.id, this.#outputN);
+    if (read.row === undefined) {
       throw new PostgresError('POSTGRES_QUERY_FAILED', `job ${this.id} disappeared from the queue tables`);
     }
-    return row;
+    return { row: read.row, output: read.output };
   }
 
-  async #passOutput(): Promise<void> {
+  /** Passes on the output read with the row, and the pages after it while a page was full. */
+  async #passOutput(first: readonly JobOutputChunk[]): Promise<void> {
+    let page = first;
     for (;;) {
-      const { rows } = await this.connection.pool.query<{ n: number; stream: string; data: Buffer }>(
-        `SELECT n, stream, data FROM ${this.connection.schema}.job_output
-         WHERE job_id = $1 AND n > $2 ORDER BY n LIMIT 200`,
-        [this.id, this.#outputN],
-      );
-      for (const row of rows) {
-        this.#outputN = row.n;
-        this.subscriber.next({ type: row.stream === 'stderr' ? 'stderr' : 'stdout', data: row.data });
+      for (const chunk of page) {
+        if (chunk.n <= this.#outputN) continue;
+        this.#outputN = chunk.n;
+        this.subscriber.next({ type: chunk.stream === 'stderr' ? 'stderr' : 'stdout', data: chunk.data });
       }
-      if (rows.length < 200) return;
+      if (page.length < OUTPUT_PAGE) return;
+      page = (await this.#read()).output;
     }
   }
 

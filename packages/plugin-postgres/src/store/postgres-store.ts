@@ -215,62 +215,89 @@ export class PostgresStore implements Store {
   }
 
   append(runId: string, events: readonly RunEvent[]): Promise<void> {
-    return this.#call('append', (again) =>
-      transaction(this.#pool, async (client) => {
-        // Four round trips: BEGIN, the run's row (locked) with the steps the batch touches, one statement
-        // that writes events, steps and the run's fields, COMMIT.
-        const touched = new Set<string>();
-        for (const event of events) if (changesStepState(event)) touched.add(event.stepId);
-        const ids = [...touched];
-        const head = await this.#head(client, runId, true, ids);
+    return this.#call('append', async (again) => {
+      // Two round trips, no transaction: the run's head with the steps the batch touches, then one
+      // statement that writes events, steps and the run's fields only if the head is still the one read
+      // (a compare-and-set on `last_seq`: the update waits for a concurrent append's row lock and then
+      // finds the log moved on). Another writer in between (another process appending to the run) makes
+      // it read again, and the batch is then refused as not continuing the log, as under a lock.
+      const touched = new Set<string>();
+      for (const event of events) if (changesStepState(event)) touched.add(event.stepId);
+      const ids = [...touched];
+      for (let tries = 0; ; tries++) {
+        const head = await this.#head(this.#pool, runId, false, ids);
         if (head === undefined) throw runNotFound(runId);
-        // Tried again after a lost reply: the first try's commit already holds this batch.
-        if (again && (await this.#holdsBatch(client, runId, head.state.lastSeq, events))) return;
+        // Tried again after a lost reply: the first try's write may already hold this batch. (After a lost
+        // race it does not: the other writer's batch is refused below, even if equal to this one.)
+        if (again && (await this.#holdsBatch(this.#pool, runId, head.state.lastSeq, events))) return;
         validateAppendBatch(runId, head.state.lastSeq, events);
         if (events.length === 0) return;
-
-        const steps: Record<string, StepState> = {};
-        const known = new Set<string>();
-        for (const row of head.steps) {
-          setOwn(steps, row.id, JSON.parse(row.state) as StepState);
-          known.add(row.id);
+        if (await this.#write(runId, events, ids, head)) return;
+        if (tries >= 100) {
+          throw new CoreError(
+            'CORE_STORE_FAILED',
+            `${this.description}: the log of run ${runId} kept moving while appending (another writer)`,
+          );
         }
-        const state: RunState = { ...head.state, steps };
-        for (const event of events) applyRunEvent(state, event);
-        let next = head.nextPosition;
-        const positions = ids.map((id) => (known.has(id) ? -1 : next++));
+      }
+    });
+  }
 
-        await client.query(
-          `WITH written_events AS (
-             INSERT INTO ${this.#schema}.events (run_id, seq, step_id, type, body)
-             SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[])
-           ), written_steps AS (
-             INSERT INTO ${this.#schema}.run_steps (run_id, step_id, position, status, state)
-             SELECT $1, * FROM unnest($6::text[], $7::int[], $8::text[], $9::text[])
-             ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, state = excluded.state
-           )
-           UPDATE ${this.#schema}.runs SET updated_at = $10, status = $11, last_seq = $12, error = $13,
-             cancel_reason = $14, next_position = $15 WHERE id = $1`,
-          [
-            runId,
-            events.map((event) => event.seq),
-            events.map((event) => ('stepId' in event ? event.stepId : null)),
-            events.map((event) => event.type),
-            events.map((event) => JSON.stringify(event)),
-            ids,
-            positions,
-            ids.map((id) => ownStep(steps, id).status),
-            ids.map((id) => JSON.stringify(ownStep(steps, id))),
-            state.updatedAt,
-            state.status,
-            state.lastSeq,
-            state.error === undefined ? null : JSON.stringify(state.error),
-            state.cancelReason ?? null,
-            next,
-          ],
-        );
-      }),
+  /** Writes a batch if the run's head is still `head`; false when another append came first. */
+  async #write(
+    runId: string,
+    events: readonly RunEvent[],
+    ids: readonly string[],
+    head: { state: RunHead; nextPosition: number; steps: Array<{ id: string; state: string }> },
+  ): Promise<boolean> {
+    const steps: Record<string, StepState> = {};
+    const known = new Set<string>();
+    for (const row of head.steps) {
+      setOwn(steps, row.id, JSON.parse(row.state) as StepState);
+      known.add(row.id);
+    }
+    const state: RunState = { ...head.state, steps };
+    for (const event of events) applyRunEvent(state, event);
+    let next = head.nextPosition;
+    const positions = ids.map((id) => (known.has(id) ? -1 : next++));
+    // The head's update runs first (the inserts read its result) and only when the log is where it was read.
+    const { rows } = await this.#pool.query<{ written: boolean }>(
+      `WITH head AS (
+         UPDATE ${this.#schema}.runs SET updated_at = $10, status = $11, last_seq = $12, error = $13,
+           cancel_reason = $14, next_position = $15
+         WHERE id = $1 AND last_seq = $16 AND next_position = $17 RETURNING id
+       ), written_events AS (
+         INSERT INTO ${this.#schema}.events (run_id, seq, step_id, type, body)
+         SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[])
+         WHERE EXISTS (SELECT 1 FROM head)
+       ), written_steps AS (
+         INSERT INTO ${this.#schema}.run_steps (run_id, step_id, position, status, state)
+         SELECT $1, * FROM unnest($6::text[], $7::int[], $8::text[], $9::text[])
+         WHERE EXISTS (SELECT 1 FROM head)
+         ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, state = excluded.state
+       )
+       SELECT EXISTS (SELECT 1 FROM head) AS written`,
+      [
+        runId,
+        events.map((event) => event.seq),
+        events.map((event) => ('stepId' in event ? event.stepId : null)),
+        events.map((event) => event.type),
+        events.map((event) => JSON.stringify(event)),
+        ids,
+        positions,
+        ids.map((id) => ownStep(steps, id).status),
+        ids.map((id) => JSON.stringify(ownStep(steps, id))),
+        state.updatedAt,
+        state.status,
+        state.lastSeq,
+        state.error === undefined ? null : JSON.stringify(state.error),
+        state.cancelReason ?? null,
+        next,
+        head.state.lastSeq,
+        head.nextPosition,
+      ],
     );
+    return rows[0]?.written === true;
   }
 
   async *readEvents(runId: string, options: ReadEventsOptions = {}): AsyncIterable<RunEvent> {
@@ -492,7 +519,7 @@ export class PostgresStore implements Store {
 
   /** Whether the log already ends with exactly this batch (same seqs, same events). */
   async #holdsBatch(
-    client: pg.PoolClient,
+    client: pg.Pool | pg.PoolClient,
     runId: string,
     lastSeq: number,
     events: readonly RunEvent[],
@@ -517,7 +544,7 @@ export class PostgresStore implements Store {
   }
 
   async #head(
-    client: pg.PoolClient,
+    client: pg.Pool | pg.PoolClient,
     runId: string,
     lock: boolean,
     stepIds: readonly string[] = [],
