@@ -1,3 +1,5 @@
+import { connect } from 'node:net';
+import { once } from 'node:events';
 import { Agent } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { InferenceHttpClient } from '../client/http-client.js';
@@ -719,6 +721,21 @@ describe('hostile bodies', () => {
       400,
     );
     expectError(await get('/v2/models/%E0%A4%A/ready'), 400);
+    expect((await post('/v2/models/simple/infer', simpleBody())).status).toBe(200);
+  });
+
+  test('a body that declares 60 MB and sends little does not make the server hold 60 MB', async () => {
+    const url = new URL(base);
+    const socket = connect(Number(url.port), url.hostname);
+    await once(socket, 'connect');
+    const before = process.memoryUsage().arrayBuffers;
+    socket.write(
+      'POST /v2/models/simple/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 60000000\r\n\r\n' +
+        'x'.repeat(200_000),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(20_000_000);
+    socket.destroy();
     expect((await post('/v2/models/simple/infer', simpleBody())).status).toBe(200);
   });
 });

@@ -254,8 +254,8 @@ export class HttpFrontend {
 
   /**
    * Reads a body whole. With a Content-Length, a body that arrives in several chunks is copied into one
-   * buffer allocated up front (no list of chunks, no concatenation at the end), placed so that the binary
-   * section after `alignAt` bytes (the JSON head of a binary request) starts 8-byte aligned.
+   * buffer of that length (no concatenation at the end), placed so that the binary section after
+   * `alignAt` bytes (the JSON head of a binary request) starts 8-byte aligned.
    */
   private readBody(req: IncomingMessage, alignAt = 0): Promise<Buffer> {
     const header = req.headers['content-length'];
@@ -269,16 +269,29 @@ export class HttpFrontend {
       let body: Buffer | undefined;
       let size = 0;
       req.on('data', (chunk: Buffer) => {
-        if (size === 0 && declared !== undefined && chunk.length < declared) {
+        if (size + chunk.length > (declared ?? this.maxInputSize)) {
+          req.removeAllListeners('data');
+          req.resume();
+          reject(
+            declared ? invalid('the request body is longer than its Content-Length') : this.tooLarge(req),
+          );
+          return;
+        }
+        // The whole body's buffer is allocated once a quarter of it has come (so a client that
+        // declares 64 MiB and sends little makes the server hold at most 4x what it sent); the chunks
+        // so far are copied into it, each byte still copied once.
+        if (
+          !body &&
+          declared !== undefined &&
+          chunk.length < declared &&
+          (size + chunk.length) * 4 >= declared
+        ) {
           const pad = (8 - (alignAt % 8)) % 8;
           body = Buffer.from(new ArrayBuffer(declared + pad), pad, declared);
           this.ownBodies.add(body.buffer);
-        }
-        if (size + chunk.length > (body ? body.length : this.maxInputSize)) {
-          req.removeAllListeners('data');
-          req.resume();
-          reject(body ? invalid('the request body is longer than its Content-Length') : this.tooLarge(req));
-          return;
+          let at = 0;
+          for (const earlier of chunks ?? []) at += earlier.copy(body, at);
+          chunks = undefined;
         }
         if (body) chunk.copy(body, size);
         else (chunks ??= []).push(chunk);
