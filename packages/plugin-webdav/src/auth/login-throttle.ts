@@ -9,6 +9,8 @@ export interface ThrottleLimits {
   readonly blockMs: number;
 }
 
+/** Failed logins kept at most (all addresses together); beyond, the oldest are forgotten. */
+const MAX_FAILURES = 200_000;
 /** How often old failures and ended blocks are removed from the state database. */
 const PRUNE_EVERY_MS = 60_000;
 
@@ -41,7 +43,7 @@ export class LoginThrottle {
     const now = this.now();
     if (now - this.prunedAt >= PRUNE_EVERY_MS) {
       this.prunedAt = now;
-      this.db.pruneLogins(now - this.limits.windowMs, now);
+      this.db.pruneLogins(now - this.limits.windowMs, now, MAX_FAILURES);
     }
     return this.db.failLogin(
       address,

@@ -95,6 +95,7 @@ export class ShareCluster {
   private readonly slots: Slot[] = [];
   private closing = false;
   private restartCount = 0;
+  private started = false;
   private readonly exited = new Set<Promise<void>>();
   private accessWanted: boolean;
   private readonly accessWatch: NodeJS.Timeout;
@@ -144,6 +145,7 @@ export class ShareCluster {
     try {
       const urls = await Promise.all(Array.from({ length: options.workers }, () => shares.spawn()));
       shares.url = urls[0] ?? '';
+      shares.started = true;
     } catch (error) {
       await shares.close(0);
       throw error;
@@ -154,6 +156,11 @@ export class ShareCluster {
   /** Forks a worker into a new slot (or `slot`), resolves with its URL once it listens. */
   private spawn(slot?: Slot): Promise<string> {
     const worker = cluster.fork();
+    // A message sent just as the channel closes fails with an 'error' event, which must not throw.
+    worker.on('error', (error) => {
+      if (!this.closing)
+        this.server.events.emit('warning', { message: `worker ${worker.process.pid}: ${error.message}` });
+    });
     const entry: Slot = slot ?? { worker, since: undefined, started: Date.now() };
     entry.worker = worker;
     entry.since = undefined;
@@ -183,7 +190,7 @@ export class ShareCluster {
       worker.on('message', (message: FromWorker) => {
         switch (message.type) {
           case 'hello':
-            worker.send(start);
+            if (!this.closing && worker.isConnected()) worker.send(start);
             break;
           case 'ready':
             clearTimeout(timer);
@@ -223,9 +230,9 @@ export class ShareCluster {
         this.exited.delete(exited);
         done();
       });
-      if (this.closing || entry.worker !== worker) return;
-      // Only a worker that had been listening is replaced; one that failed to start fails `start`.
-      if (entry.since === undefined) return;
+      // During `start`, a worker that fails fails the start; afterwards every dead worker is replaced
+      // (one that fails to start too, after a longer wait each time).
+      if (this.closing || entry.worker !== worker || !this.started) return;
       this.restartCount += 1;
       const lived = Date.now() - entry.started;
       const attempt = lived >= STABLE_MS ? 1 : Math.min(this.restartCount, 10);

@@ -185,6 +185,9 @@ export class StateDb {
       countFailures: db.prepare('SELECT count(*) FROM login_failures WHERE address = ?').pluck(),
       block: db.prepare('INSERT OR REPLACE INTO login_blocks (address, until) VALUES (?, ?)'),
       pruneFailures: db.prepare('DELETE FROM login_failures WHERE at <= ?'),
+      capFailures: db.prepare(
+        'DELETE FROM login_failures WHERE rowid <= (SELECT max(rowid) FROM login_failures) - ?',
+      ),
       pruneBlocks: db.prepare('DELETE FROM login_blocks WHERE until <= ?'),
       usage: db.prepare('SELECT bytes, walked_at AS walkedAt FROM usage WHERE share = ?'),
       setUsage: db.prepare('INSERT OR REPLACE INTO usage (share, bytes, walked_at) VALUES (?, ?, ?)'),
@@ -394,10 +397,14 @@ export class StateDb {
     });
   }
 
-  /** Forgets failures before `windowStart` and blocks that ended before `now`. */
-  pruneLogins(windowStart: number, now: number): void {
+  /**
+   * Forgets failures before `windowStart` and blocks that ended before `now`, and keeps at most the
+   * newest `max` failures (a flood from many addresses cannot grow the file without bound).
+   */
+  pruneLogins(windowStart: number, now: number, max: number): void {
     this.write(() => {
       this.statements.pruneFailures.run(windowStart);
+      this.statements.capFailures.run(max);
       this.statements.pruneBlocks.run(now);
     });
   }
