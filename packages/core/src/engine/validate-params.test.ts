@@ -67,7 +67,7 @@ steps:
       'Invalid parameters of 5 steps in pipeline.yaml (6 issues):',
       '  pipeline.yaml:6:16 steps.number.with.command: expected a string or a list, got 42',
       '  pipeline.yaml:9:5 steps.typo.with.command: expected a string or a list, but it is missing',
-      '  pipeline.yaml:10:7 steps.typo.with.comand: unknown parameter "comand" (did you mean "command"?); allowed: command, env, workdir, image, outputs',
+      '  pipeline.yaml:10:7 steps.typo.with.comand: unknown parameter "comand" (did you mean "command"?); allowed: command, env, workdir, image, inputs, outputs',
       '  pipeline.yaml:13:5 steps.empty.with.command: expected a string or a list, but it is missing',
       '  pipeline.yaml:17:23 steps.argv.with.command[1]: expected a string, got 3',
       '  pipeline.yaml:22:17 steps.env.with.env.A: expected a string, got 1',
@@ -167,7 +167,7 @@ describe('a pipeline file with wrong exec parameters, run through the runtime', 
       expect((error as Error).message.split('\n')).toEqual([
         `Invalid parameters of step "build" in ${file} (2 issues):`,
         `  ${file}:5:5 steps.build.with.command: expected a string or a list, but it is missing`,
-        `  ${file}:6:7 steps.build.with.comand: unknown parameter "comand" (did you mean "command"?); allowed: command, env, workdir, image, outputs`,
+        `  ${file}:6:7 steps.build.with.comand: unknown parameter "comand" (did you mean "command"?); allowed: command, env, workdir, image, inputs, outputs`,
       ]);
       expect(await runtime.store.listRuns()).toEqual([]);
     } finally {
