@@ -26,7 +26,7 @@ const workerName = z
 
 export const claimRequest = z.strictObject({
   worker: workerName,
-  queues: z.array(z.string().min(1).max(500)).min(1).max(1_000),
+  queues: z.array(z.string().min(1).max(500)).max(1_000),
   room: z.number().int().min(1).max(1_000),
   waitMs: z.number().int().min(0).max(MAX_WAIT_MS),
 });
@@ -71,6 +71,17 @@ const exitSchema = z.object({
   signal: z.string().max(50).nullable(),
   oomKilled: z.boolean(),
   reason: z.enum(['timeout', 'cancelled']).optional(),
+  // The outputs a worker without the run's folder put on the artifact share (checked again by the coordinator).
+  files: z
+    .array(
+      z.strictObject({
+        path: z.string().min(1).max(4096),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/),
+        size: z.number().int().min(0),
+      }),
+    )
+    .max(100_000)
+    .optional(),
 });
 
 export const endRequest = z.strictObject({
@@ -105,6 +116,8 @@ export const claimReply = z.object({
       waitedMs: z.number().min(0),
     }),
   ),
+  /** The gateway answered early: a queue the worker did not name got work. */
+  queuesChanged: z.boolean().optional(),
 });
 
 export const heartbeatReply = z.object({ held: z.boolean(), cancel: z.string().nullable() });

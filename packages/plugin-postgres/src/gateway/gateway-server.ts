@@ -133,7 +133,7 @@ export async function startGateway(options: GatewayOptions): Promise<StartedGate
 /** The requests of a gateway. */
 class GatewayHandler {
   stopping = false;
-  readonly #waiting = new Set<() => void>();
+  readonly #waiting = new Set<(queue: string) => void>();
   #known: { at: number; names: Set<string> } = { at: 0, names: new Set() };
 
   constructor(
@@ -144,12 +144,13 @@ class GatewayHandler {
   ) {
     queue.onWork((name) => {
       if (name !== '' && !this.#known.names.has(name)) this.#known = { at: 0, names: this.#known.names };
-      this.wakeAll();
+      this.wakeAll(name);
     });
   }
 
-  wakeAll(): void {
-    for (const wake of [...this.#waiting]) wake();
+  /** Wakes every waiting claim; `queue`: the queue that got work (`''`: unknown). */
+  wakeAll(queue = ''): void {
+    for (const wake of [...this.#waiting]) wake(queue);
   }
 
   async serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -272,6 +273,7 @@ class GatewayHandler {
     const deadline = arrived + body.waitMs;
     const worker = `${tokenName}/${body.worker}`;
     const won: Array<ClaimedJob & { waitedMs: number }> = [];
+    let queuesChanged = false;
     for (;;) {
       const known = await this.#knownQueues();
       const names = body.queues.filter((name) => known.has(name));
@@ -283,7 +285,12 @@ class GatewayHandler {
       }
       // A worker that went away meanwhile gets nothing more: what it won is handed back below.
       if (won.length > 0 || this.stopping || Date.now() >= deadline || response.destroyed) break;
-      await this.#wait(Math.min(2_000, deadline - Date.now()));
+      const woken = await this.#wait(Math.min(2_000, deadline - Date.now()));
+      // Work in a queue the worker did not name (a new requirement): it reads the queues again and decides.
+      if (woken !== undefined && woken !== '' && !body.queues.includes(woken)) {
+        queuesChanged = true;
+        break;
+      }
     }
     if (response.destroyed && won.length > 0) {
       for (const job of won) await this.queue.end(job, { kind: 'hand-back' }).catch(() => undefined);
@@ -291,6 +298,7 @@ class GatewayHandler {
     }
     if (won.length > 0) this.say(`${worker} claimed ${won.map((job) => job.id).join(', ')}`);
     return new Reply(200, {
+      queuesChanged,
       jobs: won.map((job) => ({
         id: job.id,
         queue: job.queue,
@@ -311,14 +319,15 @@ class GatewayHandler {
     return names;
   }
 
-  #wait(ms: number): Promise<void> {
+  /** Waits up to `ms`; resolves with the queue that got work, or undefined after the time. */
+  #wait(ms: number): Promise<string | undefined> {
     return new Promise((resolve) => {
-      const done = (): void => {
+      const done = (queue?: string): void => {
         clearTimeout(timer);
         this.#waiting.delete(done);
-        resolve();
+        resolve(queue);
       };
-      const timer = setTimeout(done, Math.max(0, ms));
+      const timer = setTimeout(() => done(), Math.max(0, ms));
       this.#waiting.add(done);
     });
   }

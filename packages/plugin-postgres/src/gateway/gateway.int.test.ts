@@ -271,6 +271,23 @@ describe.skipIf(!available)('the gateway: workers that cannot reach PostgreSQL, 
     await expect(gatewayWorker(url, gw.ca, made, 'Y')).rejects.toThrow(/refused this worker's token/);
   });
 
+  it('cancel reaches a step behind the gateway through the heartbeat reply; a new queue wakes a waiting claim', async () => {
+    cluster = new TestCluster();
+    const runtime = await cluster.coordinator('10s');
+    const gw = await gateway();
+    const worker = await gatewayWorker(`https://127.0.0.1:${gw.port}`, gw.ca, await token('a'), 'A');
+    // The worker is waiting at the gateway (long poll) when the run makes its queue: it is woken.
+    const run = await runtime.run({ name: 'cancel', steps: { work: slowStep(60) } });
+    await waitFor(() => cluster.read('starts.log').length === 1, 60_000, 'the step to start');
+    const pid = Number(cluster.read('starts.log')[0]!.split(' ')[1]);
+    run.cancel('enough');
+    const result = await run.done;
+    expect(result.status).toBe('cancelled');
+    await waitFor(() => !alive(pid), 30_000, 'the step process to stop');
+    expect(worker.lines.some((line) => line.includes('cancel requested'))).toBe(true);
+    expect(cluster.read('ends.log')).toEqual([]);
+  });
+
   it('a gateway restarted mid-step loses nothing: the step finishes once, on the same worker', async () => {
     cluster = new TestCluster();
     const runtime = await cluster.coordinator('10s');

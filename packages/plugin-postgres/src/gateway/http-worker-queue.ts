@@ -106,8 +106,8 @@ export class HttpWorkerQueue implements WorkerQueue {
     }));
   }
 
-  claim(queue: string, room: number, worker: string): Promise<ClaimedJob[]> {
-    return this.claimAll([queue], room, worker, 0);
+  async claim(queue: string, room: number, worker: string): Promise<ClaimedJob[]> {
+    return (await this.claimAll([queue], room, worker, 0)).jobs;
   }
 
   async claimAll(
@@ -115,7 +115,7 @@ export class HttpWorkerQueue implements WorkerQueue {
     room: number,
     worker: string,
     waitMs: number,
-  ): Promise<ClaimedJob[]> {
+  ): Promise<{ jobs: ClaimedJob[]; queuesChanged: boolean }> {
     const sentAt = Date.now();
     const reply = await this.#call(
       'POST',
@@ -124,7 +124,7 @@ export class HttpWorkerQueue implements WorkerQueue {
       claimReply,
       waitMs + this.#timeoutMs,
     );
-    return reply.jobs.map((job) => ({
+    const jobs = reply.jobs.map((job) => ({
       id: job.id,
       queue: job.queue,
       // The request reached the gateway no earlier than it was sent, and the claim came `waitedMs` later.
@@ -135,6 +135,7 @@ export class HttpWorkerQueue implements WorkerQueue {
       runId: job.runId,
       stepId: job.stepId,
     }));
+    return { jobs, queuesChanged: reply.queuesChanged ?? false };
   }
 
   heartbeat(job: ClaimedJob): Promise<HeartbeatReply> {

@@ -176,8 +176,10 @@ export class QueueWorker {
     const { queue } = this.#options;
     const open = names.filter((name) => (this.#paused.get(name) ?? 0) <= Date.now());
     if (queue.claimAll !== undefined) {
-      if (open.length === 0) return { claimed: [], waited: false };
-      return { claimed: await queue.claimAll(open, room, this.name, LONG_POLL_MS), waited: true };
+      // With no queue to name, the call still waits: it answers when a queue gets work.
+      const { jobs, queuesChanged } = await queue.claimAll(open, room, this.name, LONG_POLL_MS);
+      if (queuesChanged) this.#queues = { at: 0, names: this.#queues.names };
+      return { claimed: jobs, waited: true };
     }
     const won: ClaimedJob[] = [];
     for (let i = 0; i < names.length && won.length < room; i++) {

@@ -84,6 +84,13 @@ export interface WorkerQueue {
   /**
    * When defined, the worker hands all its served queues at once, and the call waits (long polling) up
    * to `waitMs` for work before it answers empty; the worker does not sleep between such calls.
+   * `queuesChanged`: it answered early because a queue the worker did not name got work (a new
+   * requirement): the worker reads the queues again.
    */
-  claimAll?(queues: readonly string[], room: number, worker: string, waitMs: number): Promise<ClaimedJob[]>;
+  claimAll?(
+    queues: readonly string[],
+    room: number,
+    worker: string,
+    waitMs: number,
+  ): Promise<{ jobs: ClaimedJob[]; queuesChanged: boolean }>;
 }
