@@ -196,6 +196,48 @@ describe('cluster mode: two workers share one state', () => {
     expect((await via(one, 'PROPFIND', '/data-wip/', { headers: next })).status).toBe(207);
   });
 
+  it('races: two LOCKs sent at once through both workers, one wins; one Digest count sent twice at once, one is accepted', async () => {
+    const [one, two] = pids as [number, number];
+    const lockBody =
+      '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>';
+    for (let round = 0; round < 10; round += 1) {
+      const [a, b] = await Promise.all([connectTo(one), connectTo(two)]);
+      const lock = (agent: Agent): Promise<Answer> =>
+        send(agent, share.url, 'LOCK', `/data/race-${round}.txt`, {
+          headers: { authorization: basic('writer'), 'content-type': 'application/xml' },
+          body: lockBody,
+        });
+      const statuses = (await Promise.all([lock(a), lock(b)])).map((answer) => answer.status).sort();
+      expect(statuses, `round ${round}`).toEqual([201, 423]);
+      a.destroy();
+      b.destroy();
+    }
+    const md5 = (text: string): string => createHash('md5').update(text).digest('hex');
+    for (let round = 0; round < 10; round += 1) {
+      const [a, b] = await Promise.all([connectTo(one), connectTo(two)]);
+      const challenge = await send(a, share.url, 'PROPFIND', '/data-wip/', { headers: { depth: '0' } });
+      const nonce =
+        /nonce="([^"]+)"/.exec([challenge.headers['www-authenticate']].flat().join(' '))?.[1] ?? '';
+      const ha1 = md5(`writer:${REALM}:${USERS.writer}`);
+      const response = md5(`${ha1}:${nonce}:00000001:c${round}:auth:${md5('PROPFIND:/data-wip/')}`);
+      const headers = {
+        depth: '0',
+        authorization: `Digest username="writer", realm="${REALM}", nonce="${nonce}", uri="/data-wip/", qop=auth, nc=00000001, cnonce="c${round}", response="${response}", algorithm=MD5`,
+      };
+      const statuses = (
+        await Promise.all([
+          send(a, share.url, 'PROPFIND', '/data-wip/', { headers }),
+          send(b, share.url, 'PROPFIND', '/data-wip/', { headers }),
+        ])
+      )
+        .map((answer) => answer.status)
+        .sort();
+      expect(statuses, `round ${round}`).toEqual([207, 401]);
+      a.destroy();
+      b.destroy();
+    }
+  }, 120_000);
+
   it('quota: uploads through two workers at once cannot exceed the share quota together', async () => {
     const [one, two] = pids as [number, number];
     const size = 700 * 1024; // two of them exceed the 1 MiB quota
