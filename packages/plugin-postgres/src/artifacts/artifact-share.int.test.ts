@@ -25,7 +25,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, waitFor, type WorkerProcess } from '../../test/support/cluster.js';
 import { dropTestSchemas, postgresAvailable, TEST_URL } from '../../test/support/database.js';
-import { selfSignedCertificate } from '../../test/support/gateway.js';
+import { selfSignedCertificate, startFixture } from '../../test/support/gateway.js';
 import { createPostgresPlugin, GatewayTokens, PostgresStore, startGateway } from '../index.js';
 import { isPostgresError, type PostgresError } from '../errors/postgres-error.js';
 import { ArtifactShare } from './artifact-share.js';
@@ -36,6 +36,20 @@ const available = await postgresAvailable();
 
 const TOKEN = 'artifact-token-7c1e9a5f3b2d4e6f8a0b1c2d3e4f5a6b';
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/** Runs a command in a mount namespace of its own where `folder` is an empty tmpfs (a host without it). */
+function hide(folder: string): string[] {
+  return [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    'sh',
+    '-c',
+    'mount -t tmpfs none "$0" && exec "$@"',
+    folder,
+  ];
+}
 
 /** A plugin-webdav share served in this process: `/beamline` read and written with {@link TOKEN}. */
 class TestShare {
@@ -120,20 +134,10 @@ describe.skipIf(!available)('distributed mode through an artifact share (plugin-
 
   /** A worker process on a file system where the run's folder (the cluster's root) is an empty tmpfs. */
   function hiddenWorker(): Promise<WorkerProcess> {
-    const hidden = [
-      'unshare',
-      '--mount',
-      '--propagation',
-      'private',
-      'sh',
-      '-c',
-      'mount -t tmpfs none "$0" && exec "$@"',
-      cluster.root,
-    ];
     return cluster.worker(
       { artifacts: { share: share.url, tokenFile: share.tokenFile, scratchDir: scratch } },
       {},
-      hidden,
+      hide(cluster.root),
     );
   }
 
@@ -333,6 +337,63 @@ describe.skipIf(!available)('distributed mode through an artifact share (plugin-
     }
   });
 
+  it("a worker through the gateway, without the run folder, uses the gateway's /artifacts/ as its share", async () => {
+    setUp();
+    writeFileSync(path.join(outside, 'gate'), '');
+    const tlsFiles = selfSignedCertificate(outside, ['127.0.0.1']);
+    const { tokens, close } = await GatewayTokens.open({ url: TEST_URL, schema: cluster.schema });
+    const [coordinatorToken, workerToken] = await Promise.all([
+      tokens.add('coordinator'),
+      tokens.add('w1'),
+    ]).finally(close);
+    const gateway = await startGateway({
+      url: TEST_URL,
+      schema: cluster.schema,
+      host: '127.0.0.1',
+      port: 0,
+      ...tlsFiles,
+      artifactsDir: path.join(outside, 'artifacts'),
+    });
+    try {
+      const shareUrl = `${gateway.url}/artifacts/`;
+      const store = await PostgresStore.open({ url: TEST_URL, schema: cluster.schema });
+      const runtime = await createRuntime({
+        store,
+        cwd: cluster.cwd,
+        plugins: [
+          createPostgresPlugin({
+            url: TEST_URL,
+            schema: cluster.schema,
+            lease: '10s',
+            pollMs: 500,
+            artifacts: { share: shareUrl, token: coordinatorToken, ca: tlsFiles.cert },
+          }),
+        ],
+      });
+      cluster.runtimes.push(runtime);
+      const worker = await startFixture(
+        'worker-process.ts',
+        {
+          gateway: { url: gateway.url, token: workerToken, ca: tlsFiles.cert },
+          artifacts: { share: shareUrl, token: workerToken, ca: tlsFiles.cert, scratchDir: scratch },
+        },
+        {},
+        hide(cluster.root),
+      );
+      try {
+        const result = await (await runtime.run(pipeline())).done;
+        expect(result.status).toBe('succeeded');
+        expect(readFileSync(path.join(cluster.cwd, 'result.txt'), 'utf8')).toBe('used:weights-42weights-42');
+        expect(existsSync(path.join(cluster.cwd, 'where.txt'))).toBe(false);
+        expect(readdirSync(path.join(outside, 'artifacts'))).toContain(sha256('used:weights-42weights-42'));
+      } finally {
+        worker.child.kill('SIGKILL');
+      }
+    } finally {
+      await gateway.stop();
+    }
+  });
+
   it('without a share, a worker that cannot see the run folder still fails the attempt, as before', async () => {
     setUp();
     const store = await PostgresStore.open({ url: TEST_URL, schema: cluster.schema });
@@ -342,16 +403,7 @@ describe.skipIf(!available)('distributed mode through an artifact share (plugin-
       plugins: [createPostgresPlugin({ url: TEST_URL, schema: cluster.schema, lease: '10s', pollMs: 500 })],
     });
     cluster.runtimes.push(runtime);
-    await cluster.worker({}, {}, [
-      'unshare',
-      '--mount',
-      '--propagation',
-      'private',
-      'sh',
-      '-c',
-      'mount -t tmpfs none "$0" && exec "$@"',
-      cluster.root,
-    ]);
+    await cluster.worker({}, {}, hide(cluster.root));
     const result = await (await runtime.run({ name: 'make', steps: { make: pipeline().steps.make } })).done;
     expect(result.status).toBe('failed');
     expect(result.steps.make?.error?.message).toMatch(
