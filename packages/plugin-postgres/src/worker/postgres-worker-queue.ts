@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   CANCEL_CHANNEL,
   JOB_CHANNEL,
@@ -32,64 +31,68 @@ export class PostgresWorkerQueue implements WorkerQueue {
   }
 
   /**
-   * Fetches up to `room` jobs of `queue`, takes their leases at once and confirms their delivery in one
-   * call. Throws when no claim got an answer (the database went away).
+   * Fetches up to `room` jobs of `queue`, takes their leases in one statement and confirms their delivery
+   * in one call. Throws when the claim got no answer (the database went away): the deliveries then stay
+   * with pg-boss, which delivers them again after their expiry.
    */
   async claim(queue: string, room: number, worker: string): Promise<ClaimedJob[]> {
     const { boss } = this.connection;
     const fetched = await boss.fetch<{ jobId: string }>(queue, { batchSize: room });
     if (fetched.length === 0) return [];
-    const claims = await Promise.allSettled(
-      fetched.map((job) => this.#claimOne(job.data.jobId, queue, worker)),
+    const won = await this.#claimAll(
+      fetched.map((job) => job.data.jobId),
+      queue,
+      worker,
     );
-    // A delivery whose claim was answered is done: the lease (or a cancelled job) decides from here. One
-    // whose claim failed (the database went away) stays with pg-boss, which delivers it again after its
-    // expiry; so does every one here if confirming fails (a second claim of a job is refused).
-    const answered = fetched.filter((_, n) => claims[n]!.status === 'fulfilled').map((job) => job.id);
-    if (answered.length > 0) await boss.complete(queue, answered).catch(() => undefined);
-    const won: ClaimedJob[] = [];
-    for (const claim of claims) {
-      if (claim.status === 'fulfilled') {
-        if (claim.value !== undefined) won.push(claim.value);
-      } else if (answered.length === 0) {
-        throw claim.reason;
-      }
-    }
+    // Answered, every delivery is done: the lease (or a cancelled job) decides from here. If confirming
+    // fails they are delivered again, and a second claim of a job is refused.
+    await boss
+      .complete(
+        queue,
+        fetched.map((job) => job.id),
+      )
+      .catch(() => undefined);
     return won;
   }
 
-  /** Takes the lease of a queued job; undefined when another worker has it or it was cancelled. */
-  async #claimOne(jobId: string, queue: string, worker: string): Promise<ClaimedJob | undefined> {
+  /**
+   * Takes the leases of those of the jobs that are still queued (not another worker's, not cancelled),
+   * each with a token of its own. Rows are locked in id order, so two workers claiming overlapping sets
+   * (a message delivered twice) wait for each other rather than deadlock; the second finds it taken.
+   */
+  async #claimAll(jobIds: readonly string[], queue: string, worker: string): Promise<ClaimedJob[]> {
     const { pool, schema } = this.connection;
-    const token = randomUUID();
     const claimedAt = Date.now();
     const { rows } = await pool.query<{
+      id: string;
       spec: string;
       lease_ms: number;
       run_id: string | null;
       step_id: string | null;
+      lease_token: string;
     }>(
-      // The notification goes in the same statement: one round trip per claim.
+      // The notifications go in the same statement: one round trip for the whole batch.
       `WITH claimed AS (
-         UPDATE ${schema}.jobs SET state = 'running', worker = $2, lease_token = $3, claims = claims + 1,
-           lease_expires = now() + lease_ms * interval '1 millisecond', updated_at = now()
-         WHERE id = $1 AND state = 'queued' RETURNING id, spec, lease_ms, run_id, step_id
+         UPDATE ${schema}.jobs SET state = 'running', worker = $2, lease_token = gen_random_uuid()::text,
+           claims = claims + 1, lease_expires = now() + lease_ms * interval '1 millisecond', updated_at = now()
+         WHERE id IN (SELECT id FROM ${schema}.jobs WHERE id = ANY($1::text[]) AND state = 'queued'
+                      ORDER BY id FOR UPDATE)
+           AND state = 'queued'
+         RETURNING id, spec, lease_ms, run_id, step_id, lease_token
        )
-       SELECT spec, lease_ms, run_id, step_id, pg_notify('${JOB_CHANNEL}', id) FROM claimed`,
-      [jobId, worker, token],
+       SELECT id, spec, lease_ms, run_id, step_id, lease_token, pg_notify('${JOB_CHANNEL}', id) FROM claimed`,
+      [[...new Set(jobIds)].sort(), worker],
     );
-    const row = rows[0];
-    if (row === undefined) return undefined;
-    return {
-      id: jobId,
+    return rows.map((row) => ({
+      id: row.id,
       queue,
       claimedAt,
       spec: JSON.parse(row.spec) as ClaimedJob['spec'],
-      token,
+      token: row.lease_token,
       leaseMs: row.lease_ms,
       runId: row.run_id,
       stepId: row.step_id,
-    };
+    }));
   }
 
   async heartbeat(job: Pick<ClaimedJob, 'id' | 'token'>): Promise<HeartbeatReply> {
