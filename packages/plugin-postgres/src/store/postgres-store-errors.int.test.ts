@@ -149,6 +149,48 @@ describe.skipIf(!available)('PostgresStore: errors and several writers', () => {
     }
   });
 
+  it('a cancel request that comes while a batch is appended is kept', async () => {
+    const schema = testSchema();
+    const [a, b] = await Promise.all([
+      PostgresStore.open({ url: TEST_URL, schema }),
+      PostgresStore.open({ url: TEST_URL, schema }),
+    ]);
+    try {
+      for (let n = 0; n < 40; n++) {
+        const id = `run-${n}`;
+        await a.createRun({
+          id,
+          pipeline: 'p',
+          plan: { steps: [{ id: 's' }] },
+          params: {},
+          cwd: '/',
+          createdAt: 1,
+        });
+        const log = (seq: number) => ({
+          runId: id,
+          seq,
+          time: seq,
+          type: 'log' as const,
+          stepId: 's',
+          attempt: 1,
+          stream: 'stdout' as const,
+          text: `${seq}`,
+        });
+        // Appends from one store while the other records a cancel request: the request is never lost.
+        const appends = (async () => {
+          for (let seq = 1; seq <= 5; seq++) await a.append(id, [log(seq)]);
+        })();
+        await new Promise((resolve) => setTimeout(resolve, n % 5));
+        await b.requestCancel(id, `stop ${n}`);
+        await appends;
+        expect(await a.cancelRequested(id)).toBe(`stop ${n}`);
+        expect((await a.runState(id))?.lastSeq).toBe(5);
+      }
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('a closed store refuses calls with CORE_STORE_FAILED', async () => {
     const store = await PostgresStore.open({ url: TEST_URL, schema: testSchema() });
     await store.close();

@@ -218,8 +218,8 @@ export class PostgresStore implements Store {
     return this.#call('append', async (again) => {
       // Two round trips, no transaction: the run's head with the steps the batch touches, then one
       // statement that writes events, steps and the run's fields only if the head is still the one read
-      // (a compare-and-set on `last_seq`: the update waits for a concurrent append's row lock and then
-      // finds the log moved on). Another writer in between (another process appending to the run) makes
+      // (a compare-and-set on `last_seq` and the cancel request: the update waits for a concurrent
+      // writer's row lock and then finds the row changed). Another writer in between (another process appending to the run) makes
       // it read again, and the batch is then refused as not continuing the log, as under a lock.
       const touched = new Set<string>();
       for (const event of events) if (changesStepState(event)) touched.add(event.stepId);
@@ -260,12 +260,14 @@ export class PostgresStore implements Store {
     for (const event of events) applyRunEvent(state, event);
     let next = head.nextPosition;
     const positions = ids.map((id) => (known.has(id) ? -1 : next++));
-    // The head's update runs first (the inserts read its result) and only when the log is where it was read.
+    // The head's update runs first (the inserts read its result), and only when the log is where it was
+    // read and no cancel request came in between (it would otherwise be overwritten).
     const { rows } = await this.#pool.query<{ written: boolean }>(
       `WITH head AS (
          UPDATE ${this.#schema}.runs SET updated_at = $10, status = $11, last_seq = $12, error = $13,
            cancel_reason = $14, next_position = $15
-         WHERE id = $1 AND last_seq = $16 AND next_position = $17 RETURNING id
+         WHERE id = $1 AND last_seq = $16 AND next_position = $17
+           AND cancel_reason IS NOT DISTINCT FROM $18 RETURNING id
        ), written_events AS (
          INSERT INTO ${this.#schema}.events (run_id, seq, step_id, type, body)
          SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[])
@@ -295,6 +297,8 @@ export class PostgresStore implements Store {
         next,
         head.state.lastSeq,
         head.nextPosition,
+        // A cancel request (requestCancel) changes the row without an event: it too must be as read.
+        head.state.cancelReason ?? null,
       ],
     );
     return rows[0]?.written === true;
