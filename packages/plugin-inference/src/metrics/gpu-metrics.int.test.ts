@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +31,7 @@ async function fakeSmi(body: string): Promise<string> {
   return dir;
 }
 
-async function start(gpuMetrics: { intervalMs: number; timeoutMs?: number }) {
+async function start(gpuMetrics: { intervalMs: number; timeoutMs?: number } | false) {
   const reports: string[] = [];
   const repository = await mkdtemp(join(tmpdir(), 'beamline-inference-gpu-'));
   const server = new InferenceServer({
@@ -63,10 +64,11 @@ async function until<T>(what: string, check: () => Promise<T | undefined> | T | 
 
 const calls = async (dir: string) =>
   (await readFile(join(dir, 'calls'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
+/** The process has exited (a zombie waiting for an init that does not reap counts as gone). */
 const gone = (pid: number) => {
   try {
-    process.kill(pid, 0);
-    return false;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
   } catch {
     return true;
   }
@@ -128,6 +130,14 @@ describe('nv_gpu_* metrics from nvidia-smi', () => {
       '--query-gpu=uuid,utilization.gpu,memory.total,memory.used,power.draw,power.limit --format=csv,noheader,nounits',
     );
     expect(reports).toEqual([]);
+  });
+
+  test('gpuMetrics: false never calls nvidia-smi', async () => {
+    const dir = await fakeSmi(`printf '${SMI_OUTPUT.replaceAll('\n', '\\n')}'`);
+    const { scrape } = await start(false);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await scrape()).not.toMatch(/nv_gpu|nv_energy/);
+    expect(await calls(dir)).toEqual([]);
   });
 
   test('no nvidia-smi: no nv_gpu lines and no report', async () => {
