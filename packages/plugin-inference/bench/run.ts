@@ -9,8 +9,9 @@ import { writeRepository } from './models.js';
 
 // A perf_analyzer-like harness (concurrency mode: N requests outstanding on keep-alive connections,
 // measurement windows until the last three agree within 10 %, p50/p90/p99 and throughput), run against
-// in-process onnxruntime-node (the floor), a minimal node:http V2 server around one session (the
-// overhead reference) and the plugin's server, interleaved over rounds; medians reported.
+// in-process onnxruntime-node (the floor), a minimal node:http V2 server and a minimal grpc-js server
+// around one session (the overhead references) and the plugin's server, interleaved over rounds;
+// medians reported.
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WINDOW_MS = Number(process.env.BENCH_WINDOW_MS ?? 1500);
