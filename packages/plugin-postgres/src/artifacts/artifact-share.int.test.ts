@@ -9,6 +9,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -674,6 +675,25 @@ describe('a step run through the share on a host without its run folder', () => 
     expect((error as Error).message).toContain('input gone.bin');
     expect(started).toEqual([]);
     await waitFor(() => readdirSync(scratchDir).length === 0, 10_000, 'the scratch folder to go');
+  });
+
+  it('removes the scratch folders of workers that are gone (kill -9), never those of live ones', async () => {
+    const { shared, root } = await setUp();
+    const dead = spawnSync('true').pid;
+    mkdirSync(path.join(scratchDir, `beamline-step-${dead}-abc123`, 'run', 'out'), { recursive: true });
+    writeFileSync(path.join(scratchDir, `beamline-step-${dead}-abc123`, 'run', 'out', 'model.bin'), 'x');
+    mkdirSync(path.join(scratchDir, `beamline-step-${process.ppid}-def456`));
+    mkdirSync(path.join(scratchDir, 'unrelated'));
+    const spec: ProcessSpec = { argv: ['true'], cwd: root, files: { root, inputs: [] } };
+    const events = await lastValueFrom(
+      execThroughShare(shared, new LocalProcessRunner(), spec).pipe(toArray()),
+    );
+    expect(events.at(-1)).toMatchObject({ type: 'exit', code: 0 });
+    await waitFor(
+      () => readdirSync(scratchDir).sort().join(',') === `beamline-step-${process.ppid}-def456,unrelated`,
+      10_000,
+      'only the dead worker’s scratch folder to go',
+    );
   });
 
   it('a cancel while the inputs are fetched ends with a cancelled exit and starts nothing', async () => {

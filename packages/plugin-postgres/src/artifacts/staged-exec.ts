@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -17,6 +17,42 @@ import type { ReportedFile, StagedExit } from './coordinator-artifacts.js';
 import { preparePlace } from './safe-place.js';
 
 type ExitEvent = Extract<ProcessEvent, { type: 'exit' }>;
+
+/** Scratch folders are `beamline-step-<pid>-<random>`: the pid says whose they are. */
+const SCRATCH_PREFIX = 'beamline-step-';
+/** Parent folders already cleaned by this process. */
+const cleaned = new Set<string>();
+
+/**
+ * Once per process and parent folder: removes the scratch folders of workers that are gone (killed with
+ * `kill -9` mid-step, so they could not remove their own). A folder whose process is alive is left.
+ */
+async function removeStaleScratch(parent: string): Promise<void> {
+  if (cleaned.has(parent)) return;
+  cleaned.add(parent);
+  let names: string[];
+  try {
+    names = await readdir(parent);
+  } catch {
+    return;
+  }
+  await Promise.all(
+    names.map(async (name) => {
+      const pid = Number(/^beamline-step-(\d+)-/.exec(name)?.[1]);
+      if (!Number.isSafeInteger(pid) || pid === process.pid || alive(pid)) return;
+      await rm(path.join(parent, name), { recursive: true, force: true }).catch(() => undefined);
+    }),
+  );
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
  * The share a worker runs this spec through: it has one, the spec describes its files, and the run's
@@ -63,7 +99,9 @@ export function execThroughShare(
     };
 
     const run = async (): Promise<void> => {
-      scratch = await mkdtemp(path.join(share.scratchDir ?? os.tmpdir(), 'beamline-step-'));
+      const parent = share.scratchDir ?? os.tmpdir();
+      await removeStaleScratch(parent);
+      scratch = await mkdtemp(path.join(parent, `${SCRATCH_PREFIX}${process.pid}-`));
       const work = path.join(scratch, 'run');
       await mkdir(work);
       const map = pathMapper(files.root, work);
