@@ -337,6 +337,39 @@ describe('cluster mode: two workers share one state', () => {
     pids = share.workers();
     agent.destroy();
   }, 120_000);
+
+  it("leftovers are the primary's: a replacement worker (and the dead one's clean-up) leaves another worker's upload alone", async () => {
+    const [one, two] = pids as [number, number];
+    const size = 2 * 1024 * 1024;
+    const agent = await connectTo(one);
+    let holding: ClientRequest | undefined;
+    const upload = new Promise<number>((resolve, reject) => {
+      holding = httpRequest(
+        `${share.url}/data-wip/survivor.bin`,
+        { method: 'PUT', agent, headers: { authorization: basic('writer'), 'content-length': String(size) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      holding.on('error', reject);
+      holding.write(Buffer.alloc(1024 * 1024, 5));
+    });
+    await until('the upload to start', () => temps(fixture.wip).length === 1);
+    const temp = temps(fixture.wip)[0];
+    process.kill(two, 'SIGKILL');
+    await until('a replacement worker', () => share.workers().length === 2 && !share.workers().includes(two));
+    // The replacement listens: it has opened the state, and the dead worker was cleaned up after.
+    const replacement = share.workers().find((pid) => pid !== one) ?? 0;
+    expect((await via(replacement, 'GET', '/data/file.txt')).status).toBe(200);
+    expect(temps(fixture.wip)).toEqual([temp]);
+    holding?.end(Buffer.alloc(size - 1024 * 1024, 5));
+    expect(await upload).toBe(201);
+    expect(statSync(join(fixture.wip, 'survivor.bin')).size).toBe(size);
+    expect(temps(fixture.wip)).toEqual([]);
+    pids = share.workers();
+    agent.destroy();
+  }, 120_000);
 });
 
 describe('cluster mode: a fresh cluster per test', () => {
