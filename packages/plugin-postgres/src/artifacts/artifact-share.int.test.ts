@@ -473,7 +473,12 @@ describe('the coordinator fetching what a worker reports', () => {
     expect(readdirSync(root)).toEqual(['link']);
     expect(readdirSync(elsewhere).sort()).toEqual(['source', 'victim']);
     // A good name in a folder that does not exist yet is placed.
+    // A temporary download a killed coordinator left beside it goes; other names stay.
+    mkdirSync(path.join(root, 'deep', 'er'), { recursive: true });
+    writeFileSync(path.join(root, 'deep', 'er', '.fine.txt.0123456789ab.part'), 'half');
+    writeFileSync(path.join(root, 'deep', 'er', '.fine.txt.keep'), 'mine');
     await artifacts.receiveOutputs(files, [entry('deep/er/fine.txt')], 'w1');
+    expect(readdirSync(path.join(root, 'deep', 'er')).sort()).toEqual(['.fine.txt.keep', 'fine.txt']);
     expect(readFileSync(path.join(root, 'deep', 'er', 'fine.txt'), 'utf8')).toBe('payload');
   });
 

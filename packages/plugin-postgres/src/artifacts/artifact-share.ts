@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, readdir, rename, rm } from 'node:fs/promises';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
@@ -203,10 +203,11 @@ export class ArtifactShare {
       response.resume();
       throw this.#refused(response, 'GET', expected.sha256, what);
     }
-    const temporary = path.join(
-      path.dirname(destination),
-      `.${path.basename(destination).slice(0, 100)}.${randomBytes(6).toString('hex')}.part`,
-    );
+    const folder = path.dirname(destination);
+    const stem = `.${path.basename(destination).slice(0, 100)}.`;
+    // What a download of this file left when its process was killed (kill -9) goes first.
+    await removeLeftovers(folder, stem);
+    const temporary = path.join(folder, `${stem}${randomBytes(6).toString('hex')}.part`);
     const hash = createHash('sha256');
     let size = 0;
     let tooLong = false;
@@ -344,6 +345,21 @@ async function hashFile(file: string, signal?: AbortSignal): Promise<SharedDiges
     size += chunk.length;
   }
   return { sha256: hash.digest('hex'), size };
+}
+
+/** Removes `<stem><12 hex>.part` files in `folder`: temporary downloads a killed process left. */
+async function removeLeftovers(folder: string, stem: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(folder);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.startsWith(stem) && /^[0-9a-f]{12}\.part$/.test(name.slice(stem.length))) {
+      await rm(path.join(folder, name), { force: true }).catch(() => undefined);
+    }
+  }
 }
 
 function checkDigest(digest: SharedDigest, what: string): void {
