@@ -250,4 +250,32 @@ describe('beamline serve webdav', () => {
     expect(argv.code).toBe(2);
     expect(argv.out).toBe('');
   }, 120_000);
+
+  it('--hash-password at a terminal asks twice and echoes nothing', async () => {
+    const bin = fileURLToPath(new URL('../bin.ts', import.meta.url));
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    const tsconfig = fileURLToPath(new URL('../../../../tsconfig.base.json', import.meta.url));
+    const command = `'${process.execPath}' --conditions=source --import '${tsx}' '${bin}' serve webdav --hash-password`;
+    // util-linux `script` gives the program a pseudo-terminal: what it echoes comes back on stdout.
+    const child = spawn('script', ['-qec', command, '/dev/null'], {
+      cwd: dir,
+      env: { ...process.env, NO_COLOR: '1', TSX_TSCONFIG_PATH: tsconfig },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let answered = 0;
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const prompts = (out.match(/Password: |Again: /g) ?? []).length;
+      while (answered < prompts) {
+        answered += 1;
+        child.stdin.write('typed secret\r');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(answered).toBe(2);
+    expect(out).toMatch(/\$scrypt\$ln=15,r=8,p=1\$\S+/);
+    expect(out).not.toContain('typed secret');
+  }, 120_000);
 });
