@@ -274,6 +274,9 @@ class GatewayHandler {
     const worker = `${tokenName}/${body.worker}`;
     const won: Array<ClaimedJob & { waitedMs: number }> = [];
     let queuesChanged = false;
+    // The connection closed before the answer: the worker went away (stopped, killed, cut off).
+    let closed = false;
+    response.once('close', () => (closed = true));
     for (;;) {
       const known = await this.#knownQueues();
       const names = body.queues.filter((name) => known.has(name));
@@ -284,15 +287,15 @@ class GatewayHandler {
         for (const job of jobs) won.push({ ...job, waitedMs });
       }
       // A worker that went away meanwhile gets nothing more: what it won is handed back below.
-      if (won.length > 0 || this.stopping || Date.now() >= deadline || response.destroyed) break;
-      const woken = await this.#wait(Math.min(2_000, deadline - Date.now()));
+      if (won.length > 0 || this.stopping || Date.now() >= deadline || closed) break;
+      const woken = await this.#wait(Math.min(2_000, deadline - Date.now()), response);
       // Work in a queue the worker did not name (a new requirement): it reads the queues again and decides.
       if (woken !== undefined && woken !== '' && !body.queues.includes(woken)) {
         queuesChanged = true;
         break;
       }
     }
-    if (response.destroyed && won.length > 0) {
+    if (closed && won.length > 0) {
       for (const job of won) await this.queue.end(job, { kind: 'hand-back' }).catch(() => undefined);
       return new Reply(200, { jobs: [] });
     }
@@ -320,14 +323,18 @@ class GatewayHandler {
   }
 
   /** Waits up to `ms`; resolves with the queue that got work, or undefined after the time. */
-  #wait(ms: number): Promise<string | undefined> {
+  #wait(ms: number, response: ServerResponse): Promise<string | undefined> {
     return new Promise((resolve) => {
+      const gone = (): void => done();
       const done = (queue?: string): void => {
         clearTimeout(timer);
         this.#waiting.delete(done);
+        response.off('close', gone);
         resolve(queue);
       };
       const timer = setTimeout(() => done(), Math.max(0, ms));
+      // The worker went away (it stops): stop waiting for it.
+      response.once('close', gone);
       this.#waiting.add(done);
     });
   }

@@ -286,6 +286,13 @@ describe.skipIf(!available)('the gateway: workers that cannot reach PostgreSQL, 
     await waitFor(() => !alive(pid), 30_000, 'the step process to stop');
     expect(worker.lines.some((line) => line.includes('cancel requested'))).toBe(true);
     expect(cluster.read('ends.log')).toEqual([]);
+    // SIGTERM while the worker waits at the gateway for work (a 20 s long poll): it gives the wait up and
+    // exits cleanly at once.
+    const asked = Date.now();
+    worker.child.kill('SIGTERM');
+    const code = await new Promise((resolve) => worker.child.once('exit', resolve));
+    expect(code).toBe(0);
+    expect(Date.now() - asked).toBeLessThan(15_000);
   });
 
   it('a gateway restarted mid-step loses nothing: the step finishes once, on the same worker', async () => {

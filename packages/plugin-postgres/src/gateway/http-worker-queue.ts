@@ -115,6 +115,7 @@ export class HttpWorkerQueue implements WorkerQueue {
     room: number,
     worker: string,
     waitMs: number,
+    signal?: AbortSignal,
   ): Promise<{ jobs: ClaimedJob[]; queuesChanged: boolean }> {
     const sentAt = Date.now();
     const reply = await this.#call(
@@ -123,6 +124,7 @@ export class HttpWorkerQueue implements WorkerQueue {
       { worker, queues, room, waitMs },
       claimReply,
       waitMs + this.#timeoutMs,
+      signal,
     );
     const jobs = reply.jobs.map((job) => ({
       id: job.id,
@@ -185,6 +187,7 @@ export class HttpWorkerQueue implements WorkerQueue {
     body: unknown,
     reply: z.ZodType<T>,
     timeoutMs = this.#timeoutMs,
+    signal?: AbortSignal,
   ): Promise<T> {
     const url = new URL(path, this.#base);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -210,6 +213,12 @@ export class HttpWorkerQueue implements WorkerQueue {
         },
       });
       request.on('timeout', () => request.destroy(new Error(`no reply within ${timeoutMs} ms`)));
+      if (signal !== undefined) {
+        const abort = (): void => void request.destroy(new Error('given up: the worker is stopping'));
+        if (signal.aborted) abort();
+        signal.addEventListener('abort', abort, { once: true });
+        request.on('close', () => signal.removeEventListener('abort', abort));
+      }
       request.on('error', (error) => unreachable(error.message, error));
       request.on('response', (response) => {
         const chunks: Buffer[] = [];

@@ -69,6 +69,8 @@ export class QueueWorker {
   readonly #active = new Set<Promise<void>>();
   readonly #jobs = new Map<string, AbortController>();
   #running = false;
+  /** Aborted by {@link stop}: a claim waiting at a gateway gives up at once. */
+  #claims = new AbortController();
   #loop: Promise<void> | undefined;
   readonly #wakeup = new Wakeup();
   #queues: { at: number; names: string[] } = { at: 0, names: [] };
@@ -86,6 +88,7 @@ export class QueueWorker {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#claims = new AbortController();
     this.#stopListening = this.#options.queue.onWork((queue) => {
       // A queue this worker has not seen yet: read the list again now rather than at the next refresh.
       if (queue !== '' && !this.#queues.names.includes(queue))
@@ -102,6 +105,7 @@ export class QueueWorker {
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
+    this.#claims.abort();
     this.#stopListening?.();
     this.#wakeUp();
     await this.#loop;
@@ -124,7 +128,7 @@ export class QueueWorker {
         try {
           ({ claimed, waited } = await this.#claimNext(room));
         } catch (error) {
-          this.#say(`cannot claim work: ${(error as Error).message}`);
+          if (this.#running) this.#say(`cannot claim work: ${(error as Error).message}`);
         }
       }
       for (const job of claimed) {
@@ -177,7 +181,13 @@ export class QueueWorker {
     const open = names.filter((name) => (this.#paused.get(name) ?? 0) <= Date.now());
     if (queue.claimAll !== undefined) {
       // With no queue to name, the call still waits: it answers when a queue gets work.
-      const { jobs, queuesChanged } = await queue.claimAll(open, room, this.name, LONG_POLL_MS);
+      const { jobs, queuesChanged } = await queue.claimAll(
+        open,
+        room,
+        this.name,
+        LONG_POLL_MS,
+        this.#claims.signal,
+      );
       if (queuesChanged) this.#queues = { at: 0, names: this.#queues.names };
       return { claimed: jobs, waited: true };
     }

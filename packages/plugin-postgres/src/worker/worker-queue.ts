@@ -85,12 +85,14 @@ export interface WorkerQueue {
    * When defined, the worker hands all its served queues at once, and the call waits (long polling) up
    * to `waitMs` for work before it answers empty; the worker does not sleep between such calls.
    * `queuesChanged`: it answered early because a queue the worker did not name got work (a new
-   * requirement): the worker reads the queues again.
+   * requirement): the worker reads the queues again. Aborting `signal` gives up the wait (the worker
+   * stops); a job claimed for it meanwhile is handed back by the gateway.
    */
   claimAll?(
     queues: readonly string[],
     room: number,
     worker: string,
     waitMs: number,
+    signal?: AbortSignal,
   ): Promise<{ jobs: ClaimedJob[]; queuesChanged: boolean }>;
 }
