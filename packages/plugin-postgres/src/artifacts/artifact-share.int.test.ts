@@ -701,6 +701,31 @@ describe('a step run through the share on a host without its run folder', () => 
     );
   });
 
+  it('refuses, not retryable, inputs or a work directory outside the run folder', async () => {
+    const { shared, root, input } = await setUp();
+    const failure = (spec: ProcessSpec) =>
+      new Promise<unknown>((resolve) => {
+        execThroughShare(shared, new LocalProcessRunner(), spec).subscribe({
+          error: resolve,
+          complete: () => resolve(undefined),
+        });
+      });
+    const outsideInput = await failure({
+      argv: ['true'],
+      cwd: root,
+      files: { root, inputs: [{ ...input, path: `${root}-other/data.txt` }] },
+    });
+    expect(isPostgresError(outsideInput, 'POSTGRES_ARTIFACT_INVALID')).toBe(true);
+    expect((outsideInput as PostgresError).retryable).toBe(false);
+    const outsideDir = await failure({
+      argv: ['true'],
+      cwd: `${root}/../elsewhere`,
+      files: { root, inputs: [], outputs: { dir: path.resolve(root, '../elsewhere'), patterns: ['x'] } },
+    });
+    expect(isPostgresError(outsideDir, 'POSTGRES_ARTIFACT_INVALID')).toBe(true);
+    expect((outsideDir as Error).message).toContain('work directory');
+  });
+
   it('a cancel while the inputs are fetched ends with a cancelled exit and starts nothing', async () => {
     const { shared, root, input } = await setUp();
     const controller = new AbortController();

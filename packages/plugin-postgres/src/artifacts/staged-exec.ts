@@ -113,7 +113,8 @@ export function execThroughShare(
         if (target === undefined) {
           throw new PostgresError(
             'POSTGRES_ARTIFACT_INVALID',
-            `input ${input.path} lies outside the run's folder ${files.root}: a worker without that folder cannot place it`,
+            `input ${input.path} lies outside the run's folder ${files.root}: a worker without that folder cannot place it (keep a step's files under the run's folder, or mount the folder on the workers)`,
+            { retryable: false, details: { input: input.path, root: files.root } },
           );
         }
         if (seen.has(target)) continue;
@@ -127,6 +128,13 @@ export function execThroughShare(
         if (folder !== undefined && folder.startsWith(work)) await mkdir(folder, { recursive: true });
       }
       const outputsDir = files.outputs === undefined ? undefined : map(files.outputs.dir);
+      if (files.outputs !== undefined && outputsDir === undefined) {
+        throw new PostgresError(
+          'POSTGRES_ARTIFACT_INVALID',
+          `the step's work directory ${files.outputs.dir} lies outside the run's folder ${files.root}: a worker without that folder cannot bring its outputs back (keep its workdir under the run's folder, or mount the folder on the workers)`,
+          { retryable: false, details: { dir: files.outputs.dir, root: files.root } },
+        );
+      }
       if (outputsDir !== undefined) await mkdir(outputsDir, { recursive: true });
       if (transfers.signal.aborted) return cancelled();
       let exit: ExitEvent | undefined;
