@@ -410,6 +410,25 @@ describe('cluster mode: a fresh cluster per test', () => {
       throttled.cleanup();
     }
   }, 120_000);
+  it('every worker killed at once: the primary stays and serves again on the same port', async () => {
+    const share = await startShare(fixture.config, { workers: 2 });
+    try {
+      const first = share.workers();
+      expect(first).toHaveLength(2);
+      for (const pid of first) process.kill(pid, 'SIGKILL');
+      await until(
+        'two replacement workers',
+        () => share.workers().length === 2 && share.workers().every((pid) => !first.includes(pid)),
+      );
+      expect(alive(share.pid)).toBe(true);
+      const agent = new Agent({ keepAlive: false });
+      expect((await send(agent, share.url, 'GET', '/data/file.txt')).text).toBe('public data\n');
+      agent.destroy();
+    } finally {
+      await share.stop();
+    }
+  }, 120_000);
+
   it('a clean stop stops every worker', async () => {
     const share = await startShare(fixture.config, { workers: 2 });
     const workers = share.workers();

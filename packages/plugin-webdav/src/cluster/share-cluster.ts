@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createRequire } from 'node:module';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { backoffDelay } from '@beamline/core';
 import { EventEmitter } from 'eventemitter3';
@@ -79,6 +80,18 @@ function workerEntry(): { file: string; execArgv: string[] } {
   return { file, execArgv };
 }
 
+/** A port free on a host now (the kernel's pick for port 0). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 /**
  * The share server in several processes (Node `cluster`): the primary validates the configuration,
  * removes the leftovers of crashed uploads, then forks `workers` processes that each run a
@@ -97,6 +110,7 @@ export class ShareCluster {
   private restartCount = 0;
   private started = false;
   private readonly exited = new Set<Promise<void>>();
+  private readonly respawns = new Set<NodeJS.Timeout>();
   private accessWanted: boolean;
   private readonly accessWatch: NodeJS.Timeout;
 
@@ -139,6 +153,18 @@ export class ShareCluster {
         `workers must be a whole number ≥ 1, got ${options.workers}`,
       );
     const server = await ShareServer.open(config);
+    // Port 0 is resolved here, once: Node's cluster keys the shared socket by the port asked for, and
+    // would bind a new random port for workers started after all the others died.
+    let port = options.port ?? 0;
+    try {
+      if (port === 0) port = await freePort(options.host ?? '127.0.0.1');
+    } catch (error) {
+      await server.close(0);
+      throw new WebdavError('WEBDAV_START_FAILED', `cannot find a free port: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    options = { ...options, port };
     const { file, execArgv } = workerEntry();
     cluster.setupPrimary({ exec: file, execArgv, args: [], serialization: 'advanced' });
     const shares = new ShareCluster(server, config, options, '');
@@ -170,8 +196,6 @@ export class ShareCluster {
     const start: ToWorker = {
       type: 'start',
       config: this.config,
-      // The options every worker was given: Node's cluster shares one socket per (host, port) asked
-      // for, so a replacement asking for port 0 again gets the socket (and port) the others have.
       listen: { ...(host !== undefined && { host }), port: port ?? 0, ...(tls && { tls }) },
       workerHeader: this.options.workerHeader === true,
       access: this.accessWanted || this.server.recordsAccess,
@@ -239,8 +263,10 @@ export class ShareCluster {
       this.server.events.emit('warning', {
         message: `worker ${pid} died (${signal ?? `code ${code}`}); starting another`,
       });
+      // A pending replacement keeps the primary alive (even with no worker left), until `close`.
       const timer = setTimeout(
         () => {
+          this.respawns.delete(timer);
           if (this.closing) return;
           this.spawn(entry).catch((error: Error) => {
             this.server.events.emit('warning', { message: `a replacement worker failed: ${error.message}` });
@@ -248,7 +274,7 @@ export class ShareCluster {
         },
         backoffDelay(RESPAWN, attempt),
       );
-      timer.unref();
+      this.respawns.add(timer);
     });
     return ready;
   }
@@ -278,6 +304,8 @@ export class ShareCluster {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.accessWatch);
+    for (const timer of this.respawns) clearTimeout(timer);
+    this.respawns.clear();
     const stop: ToWorker = { type: 'stop', graceMs };
     for (const slot of this.slots) {
       const { worker } = slot;
