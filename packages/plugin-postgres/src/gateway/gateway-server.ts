@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { z } from 'zod';
 import { isBeamlineError } from '@beamline/core';
+import { PostgresError } from '../errors/postgres-error.js';
 import { QueueConnection } from '../queue/queue-connection.js';
 import { PostgresWorkerQueue } from '../worker/postgres-worker-queue.js';
 import type { JobStarted } from '../queue/queue-runner.js';
@@ -65,6 +66,23 @@ const fail = (status: number, error: string): Reply => new Reply(status, { error
  */
 export async function startGateway(options: GatewayOptions): Promise<StartedGateway> {
   const say = options.onMessage ?? (() => undefined);
+  // First, so that a certificate or key that is not PEM (or does not match) fails before anything opens.
+  let server: https.Server;
+  try {
+    server = https.createServer({
+      cert: options.cert,
+      key: options.key,
+      requestTimeout: 0,
+      headersTimeout: 30_000,
+      keepAliveTimeout: 75_000,
+    });
+  } catch (error) {
+    throw new PostgresError(
+      'POSTGRES_CONFIG_INVALID',
+      `gateway certificate or key: ${(error as Error).message} (expected PEM files, the key matching the certificate)`,
+      { cause: error },
+    );
+  }
   const connection = await QueueConnection.open({
     url: options.url,
     ...(options.schema === undefined ? {} : { schema: options.schema }),
@@ -84,13 +102,6 @@ export async function startGateway(options: GatewayOptions): Promise<StartedGate
     throw error;
   }
   const handler = new GatewayHandler(queue, tokens, artifacts, say);
-  const server = https.createServer({
-    cert: options.cert,
-    key: options.key,
-    requestTimeout: 0,
-    headersTimeout: 30_000,
-    keepAliveTimeout: 75_000,
-  });
   // A connection silent for two minutes is closed (a long poll waits at most one).
   server.setTimeout(120_000);
   server.on('request', (request, response) => void handler.serve(request, response));
