@@ -1,4 +1,4 @@
-import { isCoreError } from '@beamline/core';
+import { initialRunState, isCoreError, reduceRunState, type RunEvent } from '@beamline/core';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dropTestSchemas, postgresAvailable, TEST_URL, testSchema } from '../../test/support/database.js';
@@ -186,6 +186,63 @@ describe.skipIf(!available)('PostgresStore: errors and several writers', () => {
         expect(await a.cancelRequested(id)).toBe(`stop ${n}`);
         expect((await a.runState(id))?.lastSeq).toBe(5);
       }
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('a store that appended last and one that appended since: each append builds on the real state', async () => {
+    const schema = testSchema();
+    const [a, b] = await Promise.all([
+      PostgresStore.open({ url: TEST_URL, schema }),
+      PostgresStore.open({ url: TEST_URL, schema }),
+    ]);
+    try {
+      const record = {
+        id: 'r',
+        pipeline: 'p',
+        plan: { steps: [{ id: 's' }] },
+        params: {},
+        cwd: '/',
+        createdAt: 1,
+      };
+      await a.createRun(record);
+      const base = { runId: 'r', stepId: 's' };
+      const events: RunEvent[] = [
+        { ...base, seq: 1, time: 1, type: 'queued' },
+        { ...base, seq: 2, time: 2, type: 'log', attempt: 1, stream: 'stdout', text: 'x' },
+        {
+          ...base,
+          seq: 3,
+          time: 3,
+          type: 'started',
+          attempt: 1,
+          resources: { cpus: 1, memoryMb: 0, gpus: [] },
+          key: 'k',
+          keyParts: { command: 'exec', commandVersion: '1', params: '{}', inputs: {}, runner: '-', env: {} },
+        } as RunEvent,
+        {
+          ...base,
+          seq: 4,
+          time: 4,
+          type: 'succeeded',
+          attempt: 1,
+          outputs: {},
+          artifacts: [],
+          durationMs: 1,
+        },
+      ];
+      await a.append('r', events.slice(0, 2));
+      // Another process moves the step on; the first store's own record of the run is now out of date.
+      await b.append('r', events.slice(2, 3));
+      // A batch that does not continue the real log is refused; one that does is written on the real state.
+      await expect(a.append('r', [{ ...events[3]!, seq: 3 }])).rejects.toThrow();
+      await a.append('r', events.slice(3));
+      const expected = events.reduce(reduceRunState, initialRunState(record));
+      const state = await b.runState('r');
+      expect(state?.lastSeq).toBe(4);
+      expect(state?.steps.s).toEqual(expected.steps.s);
+      expect(state?.steps.s).toMatchObject({ status: 'succeeded', attempt: 1, startedAt: 3 });
     } finally {
       await Promise.all([a.close(), b.close()]);
     }

@@ -68,6 +68,27 @@ interface HeadRow {
 
 type RunHead = Omit<RunState, 'steps'>;
 
+/** A run's head and the touched steps' states, as an append needs them. */
+interface AppendHead {
+  state: RunHead;
+  nextPosition: number;
+  steps: Array<{ id: string; state: string }>;
+}
+
+/**
+ * What this store last wrote of a run (its head, and the states of the steps it wrote, as written): the
+ * next append of the run needs no read while nobody else wrote it, which its compare-and-set proves.
+ */
+interface KnownRun {
+  state: RunHead;
+  nextPosition: number;
+  steps: Map<string, string>;
+}
+
+/** Runs whose last write this store remembers, and steps per run (memory stays small for huge runs). */
+const KNOWN_RUNS = 8;
+const KNOWN_STEPS = 10_000;
+
 /** One job of the distributed mode as {@link PostgresStore.queueJobs} reads it. */
 export interface QueueJobRecord {
   id: string;
@@ -93,6 +114,7 @@ export class PostgresStore implements Store {
   readonly #schema: string;
   readonly #host = hostname();
   readonly #retryMs: number;
+  readonly #known = new Map<string, KnownRun>();
   #closed = false;
 
   private constructor(pool: pg.Pool, schema: string, description: string, retryMs: number) {
@@ -216,7 +238,8 @@ export class PostgresStore implements Store {
 
   append(runId: string, events: readonly RunEvent[]): Promise<void> {
     return this.#call('append', async (again) => {
-      // Two round trips, no transaction: the run's head with the steps the batch touches, then one
+      // One or two round trips, no transaction: the run's head with the steps the batch touches (known
+      // from this store's last write of the run, or read), then one
       // statement that writes events, steps and the run's fields only if the head is still the one read
       // (a compare-and-set on `last_seq` and the cancel request: the update waits for a concurrent
       // writer's row lock and then finds the row changed). Another writer in between (another process appending to the run) makes
@@ -225,7 +248,10 @@ export class PostgresStore implements Store {
       for (const event of events) if (changesStepState(event)) touched.add(event.stepId);
       const ids = [...touched];
       for (let tries = 0; ; tries++) {
-        const head = await this.#head(this.#pool, runId, false, ids);
+        // The first try from what this store wrote last, when it knows every touched step; else read.
+        const head =
+          (tries === 0 && !again ? this.#knownHead(runId, ids) : undefined) ??
+          (await this.#head(this.#pool, runId, false, ids));
         if (head === undefined) throw runNotFound(runId);
         // Tried again after a lost reply: the first try's write may already hold this batch. (After a lost
         // race it does not: the other writer's batch is refused below, even if equal to this one.)
@@ -233,6 +259,7 @@ export class PostgresStore implements Store {
         validateAppendBatch(runId, head.state.lastSeq, events);
         if (events.length === 0) return;
         if (await this.#write(runId, events, ids, head)) return;
+        this.#known.delete(runId);
         if (tries >= 100) {
           throw new CoreError(
             'CORE_STORE_FAILED',
@@ -243,12 +270,49 @@ export class PostgresStore implements Store {
     });
   }
 
+  /** The head an append of `runId` touching `ids` needs, from this store's last write; undefined if unknown. */
+  #knownHead(runId: string, ids: readonly string[]): AppendHead | undefined {
+    const known = this.#known.get(runId);
+    if (known === undefined) return undefined;
+    const steps: AppendHead['steps'] = [];
+    for (const id of ids) {
+      const state = known.steps.get(id);
+      if (state === undefined) return undefined;
+      steps.push({ id, state });
+    }
+    return { state: known.state, nextPosition: known.nextPosition, steps };
+  }
+
+  /** Remembers what an append wrote (the run's head, the touched steps) for the run's next append. */
+  #remember(runId: string, state: RunState, nextPosition: number, written: Map<string, string>): void {
+    let known = this.#known.get(runId);
+    this.#known.delete(runId);
+    const { steps: _steps, ...head } = state;
+    known ??= { state: head, nextPosition, steps: new Map() };
+    known.state = head;
+    known.nextPosition = nextPosition;
+    for (const [id, json] of written) {
+      known.steps.delete(id);
+      known.steps.set(id, json);
+    }
+    // The steps written longest ago go first; a step not known is read again.
+    for (const id of known.steps.keys()) {
+      if (known.steps.size <= KNOWN_STEPS) break;
+      known.steps.delete(id);
+    }
+    this.#known.set(runId, known);
+    for (const id of this.#known.keys()) {
+      if (this.#known.size <= KNOWN_RUNS) break;
+      this.#known.delete(id);
+    }
+  }
+
   /** Writes a batch if the run's head is still `head`; false when another append came first. */
   async #write(
     runId: string,
     events: readonly RunEvent[],
     ids: readonly string[],
-    head: { state: RunHead; nextPosition: number; steps: Array<{ id: string; state: string }> },
+    head: AppendHead,
   ): Promise<boolean> {
     const steps: Record<string, StepState> = {};
     const known = new Set<string>();
@@ -262,6 +326,7 @@ export class PostgresStore implements Store {
     const positions = ids.map((id) => (known.has(id) ? -1 : next++));
     // The head's update runs first (the inserts read its result), and only when the log is where it was
     // read and no cancel request came in between (it would otherwise be overwritten).
+    const written = new Map(ids.map((id) => [id, JSON.stringify(ownStep(steps, id))]));
     const { rows } = await this.#pool.query<{ written: boolean }>(
       `WITH head AS (
          UPDATE ${this.#schema}.runs SET updated_at = $10, status = $11, last_seq = $12, error = $13,
@@ -288,7 +353,7 @@ export class PostgresStore implements Store {
         ids,
         positions,
         ids.map((id) => ownStep(steps, id).status),
-        ids.map((id) => JSON.stringify(ownStep(steps, id))),
+        ids.map((id) => written.get(id)),
         state.updatedAt,
         state.status,
         state.lastSeq,
@@ -301,7 +366,11 @@ export class PostgresStore implements Store {
         head.state.cancelReason ?? null,
       ],
     );
-    return rows[0]?.written === true;
+    if (rows[0]?.written !== true) return false;
+    // Steps the head read but this batch did not change are known as read.
+    for (const row of head.steps) if (!written.has(row.id)) written.set(row.id, row.state);
+    this.#remember(runId, state, next, written);
+    return true;
   }
 
   async *readEvents(runId: string, options: ReadEventsOptions = {}): AsyncIterable<RunEvent> {
@@ -379,6 +448,8 @@ export class PostgresStore implements Store {
   }
 
   requestCancel(runId: string, reason: string): Promise<void> {
+    // The request changes the run's row: an append must read it (and would find the change anyway).
+    this.#known.delete(runId);
     return this.#call('requestCancel', async () => {
       const result = await this.#pool.query(
         `UPDATE ${this.#schema}.runs SET cancel_reason = COALESCE(cancel_reason, $2) WHERE id = $1`,
@@ -452,6 +523,7 @@ export class PostgresStore implements Store {
       let events = 0;
       let reclaimedBytes = 0;
       for (const id of victims) {
+        this.#known.delete(id);
         // One run per transaction; a run that started running again meanwhile (resume) is left alone.
         await transaction(this.#pool, async (client) => {
           const sizes = await client.query<{ n: string; bytes: string | null }>(
