@@ -38,8 +38,12 @@ const available = await postgresAvailable();
 const TOKEN = 'artifact-token-7c1e9a5f3b2d4e6f8a0b1c2d3e4f5a6b';
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
-/** Runs a command in a mount namespace of its own where `folder` is an empty tmpfs (a host without it). */
-function hide(folder: string): string[] {
+/**
+ * Runs a command in a mount namespace of its own where `folder` is an empty tmpfs (a host without it), or
+ * holds an empty folder at `also` (a host with another folder at the run's path).
+ */
+function hide(folder: string, also?: string): string[] {
+  const make = also === undefined ? '' : ` && mkdir -p '${also}'`;
   return [
     'unshare',
     '--mount',
@@ -47,7 +51,7 @@ function hide(folder: string): string[] {
     'private',
     'sh',
     '-c',
-    'mount -t tmpfs none "$0" && exec "$@"',
+    `mount -t tmpfs none "$0"${make} && exec "$@"`,
     folder,
   ];
 }
@@ -220,6 +224,38 @@ describe.skipIf(!available)('distributed mode through an artifact share (plugin-
     expect(again.steps.use?.status).toBe('cached');
   });
 
+  it("a worker with another folder at the run folder's path (not the shared one) goes through the share too", async () => {
+    setUp();
+    writeFileSync(path.join(outside, 'gate'), '');
+    const runtime = await coordinator();
+    const worker = await cluster.worker(
+      { artifacts: { share: share.url, tokenFile: share.tokenFile, scratchDir: scratch } },
+      {},
+      hide(cluster.root, cluster.cwd),
+    );
+    const result = await (await runtime.run(pipeline())).done;
+    expect(result.status).toBe('succeeded');
+    expect(readFileSync(path.join(cluster.cwd, 'result.txt'), 'utf8')).toBe('used:weights-42weights-42');
+    // It ran in its scratch folder, not in the empty folder of the same name.
+    expect(existsSync(path.join(cluster.cwd, 'where.txt'))).toBe(false);
+    expect(worker.lines.filter((line) => line.includes(' ended'))).toHaveLength(2);
+  });
+
+  it('a worker that has the shared folder itself runs the step there, with nothing through the share', async () => {
+    setUp();
+    writeFileSync(path.join(outside, 'gate'), '');
+    const runtime = await coordinator();
+    await cluster.worker({
+      artifacts: { share: share.url, tokenFile: share.tokenFile, scratchDir: scratch },
+    });
+    rmSync(share.blob(sha256('used:weights-42weights-42')), { force: true });
+    const result = await (await runtime.run(pipeline())).done;
+    expect(result.status).toBe('succeeded');
+    expect(readFileSync(path.join(cluster.cwd, 'where.txt'), 'utf8').trim()).toBe(cluster.cwd);
+    // The coordinator put the inputs up; no output came back through the share.
+    expect(existsSync(share.blob(sha256('used:weights-42weights-42')))).toBe(false);
+  });
+
   it('a missing input artifact fails the attempt clearly; the retry uploads it again and succeeds', async () => {
     setUp();
     writeFileSync(path.join(outside, 'gate'), '');
@@ -302,7 +338,7 @@ describe.skipIf(!available)('distributed mode through an artifact share (plugin-
     expect(result.steps.make?.error?.message).toContain('worker evil');
     expect(result.steps.make?.error?.message).toContain('".." component');
     expect(existsSync(path.join(outside, 'planted'))).toBe(false);
-    expect(readdirSync(cluster.cwd)).toEqual(['tools']);
+    expect(readdirSync(cluster.cwd).sort()).toEqual(['.beamline', 'tools']);
   });
 
   it("works against the gateway's /artifacts/ route over TLS with its certificate (ca)", async () => {
@@ -513,6 +549,7 @@ describe('the coordinator fetching what a worker reports', () => {
     });
     expect(files).toEqual({
       root,
+      mark: readFileSync(path.join(root, '.beamline', 'folder-mark'), 'utf8').trim(),
       inputs: [
         needed,
         { path: path.join(root, 'sub', 'tool.sh'), sha256: sha256('echo tool'), size: 9 },

@@ -8,6 +8,7 @@ import {
 } from '@beamline/core';
 import { PostgresError } from '../errors/postgres-error.js';
 import type { ArtifactShare } from './artifact-share.js';
+import { folderMark } from './folder-mark.js';
 import { preparePlace, relativeComponents } from './safe-place.js';
 
 /** A file a worker uploaded: its name relative to the run's folder, its digest and size. */
@@ -16,6 +17,12 @@ export interface ReportedFile {
   sha256: string;
   size: number;
 }
+
+/**
+ * A step's files as its job carries them: every input digested, and the mark of the coordinator's run
+ * folder, by which a worker tells that folder from another at the same path.
+ */
+export type QueuedFiles = ProcessFiles & { mark?: string };
 
 /** The exit record of a step a worker ran away from the run's folder: the outputs it put on the share. */
 export type StagedExit = Extract<ProcessEvent, { type: 'exit' }> & { files?: ReportedFile[] };
@@ -46,7 +53,7 @@ export class CoordinatorArtifacts {
   async publishInputs(
     files: ProcessFiles | undefined,
     signal?: AbortSignal,
-  ): Promise<ProcessFiles | undefined> {
+  ): Promise<QueuedFiles | undefined> {
     if (files === undefined) return undefined;
     const { reads, ...rest } = files;
     const inputs =
@@ -64,7 +71,8 @@ export class CoordinatorArtifacts {
         return upload;
       }),
     );
-    return { ...rest, inputs };
+    const mark = folderMark(files.root);
+    return { ...rest, inputs, ...(mark === undefined ? {} : { mark }) };
   }
 
   /**

@@ -13,7 +13,8 @@ import {
 import { Observable } from 'rxjs';
 import { PostgresError } from '../errors/postgres-error.js';
 import type { ArtifactShare } from './artifact-share.js';
-import type { ReportedFile, StagedExit } from './coordinator-artifacts.js';
+import type { QueuedFiles, ReportedFile, StagedExit } from './coordinator-artifacts.js';
+import { readMark } from './folder-mark.js';
 import { preparePlace } from './safe-place.js';
 
 type ExitEvent = Extract<ProcessEvent, { type: 'exit' }>;
@@ -56,10 +57,14 @@ function alive(pid: number): boolean {
 
 /**
  * The share a worker runs this spec through: it has one, the spec describes its files, and the run's
- * folder is not on this host; undefined otherwise (the step runs in the run's folder, as before).
+ * folder is not on this host: no folder at its path, or one without the coordinator's mark (a folder of
+ * the same name that is not the shared one). Undefined otherwise: the step runs in the run's folder.
  */
 export function shareFor(share: ArtifactShare | undefined, spec: ProcessSpec): ArtifactShare | undefined {
-  return share !== undefined && spec.files !== undefined && !isFolder(spec.files.root) ? share : undefined;
+  const files = spec.files as QueuedFiles | undefined;
+  if (share === undefined || files === undefined) return undefined;
+  if (!isFolder(files.root)) return share;
+  return files.mark !== undefined && readMark(files.root) !== files.mark ? share : undefined;
 }
 
 /**
