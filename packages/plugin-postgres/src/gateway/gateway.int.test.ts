@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { requireService } from '@beamline/core/testing';
@@ -15,6 +15,7 @@ import {
   type FixtureProcess,
 } from '../../test/support/gateway.js';
 import { NetworkNamespace } from '../../test/support/netns.js';
+import { ArtifactShare } from '../artifacts/artifact-share.js';
 import { GatewayTokens } from './gateway-tokens.js';
 
 const available =
@@ -405,6 +406,17 @@ describe.skipIf(!available)('the gateway: workers that cannot reach PostgreSQL, 
     expect(back.body.equals(data)).toBe(true);
     // Nothing half-written or wrong was kept.
     expect(readdirSync(artifacts)).toEqual([digest]);
+
+    // The artifact share client (plugin-postgres' artifacts across hosts) takes the gateway for a share.
+    const share = ArtifactShare.open({ share: `${url}/artifacts/`, token: secret, ca: gw.ca });
+    const file = path.join(cluster.root, 'model.bin');
+    const model = randomBytes(300_000);
+    writeFileSync(file, model);
+    const digest2 = { sha256: createHash('sha256').update(model).digest('hex'), size: model.length };
+    await share.upload(file, digest2, 'model.bin');
+    await share.download(digest2, path.join(cluster.root, 'model.copy'), 'model.bin');
+    expect(readFileSync(path.join(cluster.root, 'model.copy')).equals(model)).toBe(true);
+    expect(readdirSync(artifacts).sort()).toEqual([digest, digest2.sha256].sort());
 
     // Still up, still answering.
     expect((await call('GET', '/v1/queues')).status).toBe(200);
