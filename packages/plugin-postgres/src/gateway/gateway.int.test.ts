@@ -208,6 +208,35 @@ describe.skipIf(!available)('the gateway: workers that cannot reach PostgreSQL, 
     await client.end();
     expect(stored.rows[0]?.hash).toBe(createHash('sha256').update(secret).digest('hex'));
     expect(gw.process.lines.join('\n')).not.toContain(secret);
+
+    // The network cut mid-step for less than the lease (packets dropped): the step finishes once, on the
+    // same worker, its writes retried until they get through.
+    const cut = await runtime.run({
+      name: 'cut',
+      steps: {
+        work: {
+          uses: 'exec',
+          with: {
+            command:
+              'echo "$WORKER_TAG $$" >> starts.log; for i in 1 2 3 4 5 6 7 8; do echo line $i; sleep 0.5; done; echo "::output by=$WORKER_TAG"',
+          },
+        },
+      },
+    });
+    await waitFor(() => cluster.read('starts.log').length === 1, 60_000, 'the step to start');
+    namespace.cut();
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    namespace.restore();
+    const after = await cut.done;
+    expect(after.status).toBe('succeeded');
+    expect(after.steps.work?.outputs).toMatchObject({ by: 'remote' });
+    expect(cluster.read('starts.log')).toHaveLength(1);
+    const cutRows = await jobRows(cluster.schema);
+    expect(cutRows.map((row) => [row.state, row.refused])).toEqual([
+      ['exited', 0],
+      ['exited', 0],
+      ['exited', 0],
+    ]);
   });
 
   it('kill -9 of a gateway worker mid-step: the step completes elsewhere; a stopped one has its late result refused', async () => {

@@ -141,7 +141,16 @@ export class HttpWorkerQueue implements WorkerQueue {
   }
 
   heartbeat(job: ClaimedJob): Promise<HeartbeatReply> {
-    return this.#call('POST', '/v1/jobs/heartbeat', { id: job.id, token: job.token }, heartbeatReply);
+    // A heartbeat stuck on a dead connection (a cut network drops packets) must not hold up the next one
+    // for longer than the beats' interval: it fails, and the next beat opens a new connection.
+    const timeoutMs = Math.min(this.#timeoutMs, Math.max(1_000, Math.floor(job.leaseMs / 3)));
+    return this.#call(
+      'POST',
+      '/v1/jobs/heartbeat',
+      { id: job.id, token: job.token },
+      heartbeatReply,
+      timeoutMs,
+    );
   }
 
   async started(job: ClaimedJob, started: JobStarted): Promise<boolean> {
