@@ -21,6 +21,8 @@ async function readLine(input: Input): Promise<string> {
 
 /** One password typed at a terminal, not echoed (raw mode; backspace edits, Ctrl-C cancels). */
 function readHidden(input: Input, io: CliIO, prompt: string): Promise<string> {
+  // Echo off before the prompt shows: what is typed in answer to it is never echoed.
+  input.setRawMode?.(true);
   io.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let text = '';
@@ -42,7 +44,6 @@ function readHidden(input: Input, io: CliIO, prompt: string): Promise<string> {
         if (text.length > MAX_PASSWORD) return done(new CliError('CLI_USAGE', 'password too long.'));
       }
     };
-    input.setRawMode?.(true);
     input.on('data', onData);
     input.resume();
   });
