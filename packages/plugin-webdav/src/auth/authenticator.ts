@@ -9,7 +9,11 @@ import type { AuthenticatedPrincipal } from './principal.js';
 
 const CACHE_TTL_MS = 5 * 60_000;
 const CACHE_MAX = 2_000;
+/** Used nonces kept at most (with their counts); the oldest beyond are forgotten (their next use is 401). */
 const MAX_NONCES = 20_000;
+/** Bytes of a nonce: issue time (8) and random (12), then the signature. */
+const NONCE_BODY = 20;
+const NONCE_MAC = 16;
 /** How often expired nonces are removed (and the store cut back to MAX_NONCES). */
 const NONCE_PRUNE_MS = 10_000;
 const MAX_AUTH_HEADER = 8 * 1024;
@@ -39,6 +43,8 @@ export class Authenticator {
   private readonly hashes = new Map<string, ScryptHash>();
   private readonly cache = new Map<string, CachedLogin>();
   private noncesPrunedAt = 0;
+  /** Signs nonces: the same key in every process (from the state file), so any of them checks any nonce. */
+  private readonly nonceKey: Buffer;
   private readonly cacheKey = randomBytes(32);
   /** A hash to check unknown users against, so that timing does not tell which users exist. */
   private readonly decoy: ScryptHash;
@@ -49,6 +55,7 @@ export class Authenticator {
     private readonly now: () => number = Date.now,
   ) {
     this.throttle = new LoginThrottle(config.auth.throttle, db, now);
+    this.nonceKey = db.secret('digest-nonce');
     let decoy: ScryptHash | undefined;
     for (const user of config.users.values()) {
       const parsed = user.password === undefined ? undefined : parseScryptHash(user.password);
@@ -150,15 +157,30 @@ export class Authenticator {
     return name === undefined ? 'bad-credentials' : { name, kind: 'token', scheme: 'bearer' };
   }
 
+  /**
+   * A nonce is its issue time and 12 random bytes, signed (HMAC-SHA-256, 16 bytes): issuing one costs no
+   * write, so answering 401s stores nothing, and any process of the share checks it with the shared
+   * key. Only a nonce that authenticated a request is stored, with its highest count.
+   */
   private issueNonce(): string {
-    const now = this.now();
-    if (now - this.noncesPrunedAt >= NONCE_PRUNE_MS) {
-      this.noncesPrunedAt = now;
-      this.db.pruneNonces(now - this.config.auth.nonceLifetimeMs, MAX_NONCES);
-    }
-    const nonce = randomBytes(24).toString('base64url');
-    this.db.addNonce(nonce, now);
-    return nonce;
+    const body = Buffer.alloc(NONCE_BODY);
+    body.writeBigUInt64BE(BigInt(this.now()));
+    randomBytes(NONCE_BODY - 8).copy(body, 8);
+    return Buffer.concat([body, this.sign(body)]).toString('base64url');
+  }
+
+  private sign(body: Buffer): Buffer {
+    return createHmac('sha256', this.nonceKey).update(body).digest().subarray(0, NONCE_MAC);
+  }
+
+  /** The issue time of a nonce this server signed, or undefined (made up, altered). */
+  private nonceIssued(nonce: string): number | undefined {
+    if (nonce.length !== Math.ceil(((NONCE_BODY + NONCE_MAC) * 4) / 3)) return undefined;
+    const bytes = Buffer.from(nonce, 'base64url');
+    if (bytes.length !== NONCE_BODY + NONCE_MAC) return undefined;
+    const body = bytes.subarray(0, NONCE_BODY);
+    if (!timingSafeEqual(bytes.subarray(NONCE_BODY), this.sign(body))) return undefined;
+    return Number(body.readBigUInt64BE());
   }
 
   private digest(request: IncomingMessage, value: string): AuthenticatedPrincipal | AuthFailure {
@@ -180,12 +202,15 @@ export class Authenticator {
     )
       return 'bad-credentials';
     const user = this.config.users.get(username);
-    const entry = this.db.nonce(nonce);
-    if (!entry) return 'bad-credentials';
-    if (this.now() - entry.issued >= this.config.auth.nonceLifetimeMs) {
-      this.db.deleteNonce(nonce);
+    const issued = this.nonceIssued(nonce);
+    if (issued === undefined) return 'bad-credentials';
+    const now = this.now();
+    if (
+      now - issued >= this.config.auth.nonceLifetimeMs ||
+      issued > now + 60_000 ||
+      issued <= this.db.nonceFloor()
+    )
       return 'stale-nonce';
-    }
     // The digest covers the request-target as sent; a client may send it with or without the query.
     const target = request.url ?? '';
     if (uri !== target && uri !== target.split('?')[0]) return 'bad-credentials';
@@ -199,7 +224,11 @@ export class Authenticator {
     if (!timingSafeEqual(given, Buffer.from(expected)) || response.length !== 32) return 'bad-credentials';
     // Only a correct response consumes the count: a forged request cannot burn a client's nonce. The
     // count is taken in one statement on the shared state: a replay is refused by every process.
-    if (count <= entry.lastCount || !this.db.useNonce(nonce, count)) return 'bad-credentials';
+    if (now - this.noncesPrunedAt >= NONCE_PRUNE_MS) {
+      this.noncesPrunedAt = now;
+      this.db.pruneNonces(now - this.config.auth.nonceLifetimeMs, MAX_NONCES);
+    }
+    if (count < 1 || !this.db.useNonce(nonce, issued, count)) return 'bad-credentials';
     return { name: user.name, kind: 'user', scheme: 'digest' };
   }
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -69,12 +70,17 @@ CREATE TABLE IF NOT EXISTS meta (
   value INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO meta (key, value) VALUES ('locks', 0);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('nonce_floor', 0);
 CREATE TABLE IF NOT EXISTS nonces (
   nonce TEXT PRIMARY KEY,
   issued INTEGER NOT NULL,
   last_count INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS nonces_issued ON nonces (issued);
+CREATE TABLE IF NOT EXISTS secrets (
+  name TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS login_failures (
   address TEXT NOT NULL,
   at INTEGER NOT NULL
@@ -96,13 +102,6 @@ CREATE TABLE IF NOT EXISTS reservations (
   pid INTEGER NOT NULL
 );
 `;
-
-/** A Digest nonce as stored. */
-export interface NonceRecord {
-  readonly issued: number;
-  /** Highest nonce count accepted; a count not above it is a replay. */
-  readonly lastCount: number;
-}
 
 /** Parent of a share-relative path (`a/b` → `a`, `a` → `''`). */
 function parentOf(path: string): string {
@@ -170,12 +169,16 @@ export class StateDb {
       bumpLocksVersion: db
         .prepare("UPDATE meta SET value = value + 1 WHERE key = 'locks' RETURNING value")
         .pluck(),
-      addNonce: db.prepare('INSERT OR REPLACE INTO nonces (nonce, issued, last_count) VALUES (?, ?, 0)'),
-      nonce: db.prepare('SELECT issued, last_count AS lastCount FROM nonces WHERE nonce = ?'),
-      useNonce: db.prepare('UPDATE nonces SET last_count = ? WHERE nonce = ? AND last_count < ?'),
-      deleteNonce: db.prepare('DELETE FROM nonces WHERE nonce = ?'),
+      addSecret: db.prepare('INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)'),
+      secret: db.prepare('SELECT value FROM secrets WHERE name = ?').pluck(),
+      useNonce: db.prepare(
+        'INSERT INTO nonces (nonce, issued, last_count) VALUES (?, ?, ?) ON CONFLICT (nonce) DO UPDATE SET last_count = excluded.last_count WHERE last_count < excluded.last_count',
+      ),
       pruneNonces: db.prepare('DELETE FROM nonces WHERE issued <= ?'),
       countNonces: db.prepare('SELECT count(*) FROM nonces').pluck(),
+      nthOldestNonce: db.prepare('SELECT issued FROM nonces ORDER BY issued LIMIT 1 OFFSET ?').pluck(),
+      nonceFloor: db.prepare("SELECT value FROM meta WHERE key = 'nonce_floor'").pluck(),
+      raiseNonceFloor: db.prepare("UPDATE meta SET value = max(value, ?) WHERE key = 'nonce_floor'"),
       trimNonces: db.prepare(
         'DELETE FROM nonces WHERE nonce IN (SELECT nonce FROM nonces ORDER BY issued LIMIT ?)',
       ),
@@ -206,6 +209,12 @@ export class StateDb {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+
+  /** A random 32-byte secret made once for the state file and the same for every process using it. */
+  secret(name: string): Buffer {
+    this.statements.addSecret.run(name, randomBytes(32));
+    return this.statements.secret.get(name) as Buffer;
   }
 
   /**
@@ -346,22 +355,12 @@ export class StateDb {
 
   // Digest nonces
 
-  addNonce(nonce: string, issued: number): void {
-    this.statements.addNonce.run(nonce, issued);
-  }
-
-  nonce(nonce: string): NonceRecord | undefined {
-    const row = this.statements.nonce.get(nonce) as { issued: number; lastCount: number } | undefined;
-    return row && { issued: Number(row.issued), lastCount: Number(row.lastCount) };
-  }
-
-  /** Accepts a nonce count atomically: false when it is not above the highest one accepted (a replay). */
-  useNonce(nonce: string, count: number): boolean {
-    return this.statements.useNonce.run(count, nonce, count).changes === 1;
-  }
-
-  deleteNonce(nonce: string): void {
-    this.statements.deleteNonce.run(nonce);
+  /**
+   * Accepts a nonce count atomically (one statement, so two processes cannot both accept it): false
+   * when it is not above the highest count accepted for that nonce (a replay).
+   */
+  useNonce(nonce: string, issued: number, count: number): boolean {
+    return this.statements.useNonce.run(nonce, issued, count).changes === 1;
   }
 
   /** Drops nonces issued at or before `before`, then the oldest ones beyond `max`. */
@@ -369,8 +368,19 @@ export class StateDb {
     this.write(() => {
       this.statements.pruneNonces.run(before);
       const count = Number(this.statements.countNonces.get());
-      if (count > max) this.statements.trimNonces.run(count - Math.floor(max * 0.9));
+      if (count <= max) return;
+      // The forgotten nonces' counts are gone: every nonce issued up to the newest of them is stale
+      // from now on (its next use asks for a fresh nonce), so none of them can be replayed.
+      const drop = count - Math.floor(max * 0.9);
+      const newestDropped = Number(this.statements.nthOldestNonce.get(drop - 1));
+      this.statements.trimNonces.run(drop);
+      this.statements.raiseNonceFloor.run(newestDropped);
     });
+  }
+
+  /** Nonces issued at or before this time (ms) are stale: see {@link pruneNonces}. */
+  nonceFloor(): number {
+    return Number(this.statements.nonceFloor.get());
   }
 
   // Failed logins
