@@ -89,6 +89,9 @@ interface KnownRun {
 const KNOWN_RUNS = 8;
 const KNOWN_STEPS = 10_000;
 
+/** Step statuses after which a run's events do not touch the step again (until a resume). */
+const ENDED = new Set<string>(['succeeded', 'failed', 'cached', 'cancelled']);
+
 /** One job of the distributed mode as {@link PostgresStore.queueJobs} reads it. */
 export interface QueueJobRecord {
   id: string;
@@ -284,7 +287,13 @@ export class PostgresStore implements Store {
   }
 
   /** Remembers what an append wrote (the run's head, the touched steps) for the run's next append. */
-  #remember(runId: string, state: RunState, nextPosition: number, written: Map<string, string>): void {
+  #remember(
+    runId: string,
+    state: RunState,
+    nextPosition: number,
+    written: Map<string, string>,
+    ended: ReadonlySet<string>,
+  ): void {
     let known = this.#known.get(runId);
     this.#known.delete(runId);
     const { steps: _steps, ...head } = state;
@@ -293,7 +302,7 @@ export class PostgresStore implements Store {
     known.nextPosition = nextPosition;
     for (const [id, json] of written) {
       known.steps.delete(id);
-      known.steps.set(id, json);
+      if (!ended.has(id)) known.steps.set(id, json);
     }
     // The steps written longest ago go first; a step not known is read again.
     for (const id of known.steps.keys()) {
@@ -367,9 +376,11 @@ export class PostgresStore implements Store {
       ],
     );
     if (rows[0]?.written !== true) return false;
-    // Steps the head read but this batch did not change are known as read.
+    // Steps the head read but this batch did not change are known as read. A step that ended is not
+    // kept: nothing touches it again in this run but a resume, which reads it.
     for (const row of head.steps) if (!written.has(row.id)) written.set(row.id, row.state);
-    this.#remember(runId, state, next, written);
+    const ended = new Set(ids.filter((id) => ENDED.has(ownStep(steps, id).status)));
+    this.#remember(runId, state, next, written, ended);
     return true;
   }
 
