@@ -477,7 +477,7 @@ describe('the coordinator fetching what a worker reports', () => {
     const { artifacts, digest } = await withBlob('payload');
     symlinkSync(elsewhere, path.join(root, 'link'));
     writeFileSync(path.join(elsewhere, 'victim'), 'untouched');
-    const files = { root, inputs: [] };
+    const files = { root, inputs: [], outputs: { dir: root, patterns: ['**'] } };
     const entry = (name: unknown) => ({ path: name, sha256: digest, size: 7 });
     const hostile: unknown[] = [
       [entry('../escape')],
@@ -509,6 +509,27 @@ describe('the coordinator fetching what a worker reports', () => {
     expect(readdirSync(root)).toEqual(['link']);
     expect(readdirSync(elsewhere).sort()).toEqual(['source', 'victim']);
     // A good name in a folder that does not exist yet is placed.
+    // Only what the step's declared outputs could match comes back: not its scripts, not its other files.
+    const narrow = {
+      root,
+      inputs: [],
+      outputs: { dir: path.join(root, 'sub'), patterns: ['out/*.bin', '../top.txt'] },
+    };
+    for (const name of ['tools/use.sh', 'sub/out/deeper/x.bin', 'sub/other.bin', 'top2.txt']) {
+      const error = await artifacts
+        .receiveOutputs(narrow, [entry(name)], 'w1')
+        .catch((caught: unknown) => caught);
+      expect(isPostgresError(error, 'POSTGRES_ARTIFACT_INVALID'), name).toBe(true);
+      expect((error as Error).message).toContain("none of the step's declared outputs matches");
+    }
+    await artifacts.receiveOutputs(narrow, [entry('sub/out/m.bin'), entry('top.txt')], 'w1');
+    expect(readFileSync(path.join(root, 'sub', 'out', 'm.bin'), 'utf8')).toBe('payload');
+    expect(readFileSync(path.join(root, 'top.txt'), 'utf8')).toBe('payload');
+    expect(
+      await artifacts
+        .receiveOutputs({ root, inputs: [] }, [entry('no-outputs-declared.txt')], 'w1')
+        .catch((caught: unknown) => isPostgresError(caught, 'POSTGRES_ARTIFACT_INVALID')),
+    ).toBe(true);
     // A temporary download a killed coordinator left beside it goes; other names stay.
     mkdirSync(path.join(root, 'deep', 'er'), { recursive: true });
     writeFileSync(path.join(root, 'deep', 'er', '.fine.txt.0123456789ab.part'), 'half');
@@ -520,7 +541,7 @@ describe('the coordinator fetching what a worker reports', () => {
 
   it('a file that does not match its digest is never placed under its name, and no temporary file stays', async () => {
     const { artifacts, digest } = await withBlob('payload');
-    const files = { root, inputs: [] };
+    const files = { root, inputs: [], outputs: { dir: root, patterns: ['**'] } };
     writeFileSync(share.blob(digest), 'PAYLOAD');
     const same = await artifacts
       .receiveOutputs(files, [{ path: 'out.bin', sha256: digest, size: 7 }], 'w1')
@@ -585,7 +606,11 @@ describe('the coordinator fetching what a worker reports', () => {
     writeFileSync(source, big);
     const digest = { sha256: sha256(big), size: big.length };
     await artifacts.share.upload(source, digest, 'big file');
-    await artifacts.receiveOutputs({ root, inputs: [] }, [{ path: 'out/big.bin', ...digest }], 'w1');
+    await artifacts.receiveOutputs(
+      { root, inputs: [], outputs: { dir: root, patterns: ['out'] } },
+      [{ path: 'out/big.bin', ...digest }],
+      'w1',
+    );
     expect(readFileSync(path.join(root, 'out', 'big.bin')).equals(big)).toBe(true);
   });
 

@@ -7,6 +7,7 @@ import {
   type ProcessFiles,
 } from '@beamline/core';
 import { PostgresError } from '../errors/postgres-error.js';
+import picomatch from 'picomatch';
 import type { ArtifactShare } from './artifact-share.js';
 import { folderMark } from './folder-mark.js';
 import { preparePlace, relativeComponents } from './safe-place.js';
@@ -105,12 +106,20 @@ export class CoordinatorArtifacts {
       );
     }
     // Names first, all of them: a report with one hostile name places nothing.
+    const declared = declaredOutputs(files);
     const placed = new Set<string>();
     const checked = list.map((file) => {
       const components = relativeComponents(file.path, `${from}'s report`);
       const key = components.join('/');
       if (placed.has(key)) {
         throw new PostgresError('POSTGRES_ARTIFACT_INVALID', `${from}'s report names ${key} twice`);
+      }
+      if (!declared(path.join(files.root, ...components))) {
+        throw new PostgresError(
+          'POSTGRES_ARTIFACT_INVALID',
+          `${from}'s report names ${quoteText(key)}, which none of the step's declared outputs matches: refused (a worker brings back only what the step declares)`,
+          { details: { name: key } },
+        );
       }
       placed.add(key);
       return { file, components };
@@ -156,6 +165,23 @@ function checkReport(reported: unknown, from: string): ReportedFile[] {
     }
     return { path: file.path, sha256: file.sha256, size: file.size };
   });
+}
+
+/**
+ * Whether a file (absolute) is one the step's declared output globs could match: relative to their folder,
+ * as the glob library reads them (a pattern naming a folder takes what is under it); dot files included.
+ */
+function declaredOutputs(files: ProcessFiles): (file: string) => boolean {
+  const outputs = files.outputs;
+  if (outputs === undefined) return () => false;
+  const matchers = outputs.patterns.map((pattern) => {
+    const bare = pattern.replace(/\/+$/, '');
+    return picomatch([bare, `${bare}/**`], { dot: true });
+  });
+  return (file) => {
+    const relative = path.relative(outputs.dir, file).split(path.sep).join('/');
+    return matchers.some((matches) => matches(relative));
+  };
 }
 
 /** The files of the run's folder the patterns match, with their digests. */
