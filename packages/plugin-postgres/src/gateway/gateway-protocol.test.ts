@@ -7,7 +7,7 @@ import {
   outputRequest,
   startedRequest,
 } from './gateway-protocol.js';
-import { HttpWorkerQueue } from './http-worker-queue.js';
+import { checkGatewayWorkerName, HttpWorkerQueue } from './http-worker-queue.js';
 
 function problem(
   schema: { safeParse(value: unknown): { success: boolean; error?: unknown } },
@@ -68,5 +68,7 @@ describe('the gateway protocol', () => {
       (e: unknown) => e,
     );
     expect(isPostgresError(spaced, 'POSTGRES_CONFIG_INVALID')).toBe(true);
+    expect(() => checkGatewayWorkerName('gpu node')).toThrow(/worker name: expected/);
+    expect(() => checkGatewayWorkerName('gpu-node-7:1234:ab12cd34')).not.toThrow();
   });
 });

@@ -17,12 +17,10 @@ const id = z.string().min(1).max(200);
 const token = z.string().min(1).max(200);
 const text = z.string().max(64 * 1024);
 
-/** A worker's name as it asks for it: the gateway prefixes it with the token's name. */
-const workerName = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(/^[\w.:@/-]+$/, 'letters, digits and . : @ / - _ only');
+/** What a worker's name may be through a gateway (the gateway prefixes it with the token's name). */
+export const WORKER_NAME = /^[\w.:@/-]{1,200}$/;
+
+const workerName = z.string().regex(WORKER_NAME, '1-200 letters, digits and . : @ / - _ only');
 
 export const claimRequest = z.strictObject({
   worker: workerName,

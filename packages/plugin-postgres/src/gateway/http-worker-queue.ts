@@ -17,6 +17,7 @@ import {
   describeIssues,
   heartbeatReply,
   queuesReply,
+  WORKER_NAME,
 } from './gateway-protocol.js';
 
 /** How a worker reaches a `beamline gateway`. */
@@ -29,6 +30,16 @@ export interface GatewayClientOptions {
   ca?: string | Buffer;
   /** How long a request without a reply is given before it counts as failed (ms, default 30,000). */
   timeoutMs?: number;
+}
+
+/** Fails clearly when a worker's name cannot go through a gateway (it would be refused at every claim). */
+export function checkGatewayWorkerName(name: string): void {
+  if (!WORKER_NAME.test(name)) {
+    throw new PostgresError(
+      'POSTGRES_CONFIG_INVALID',
+      `worker name: expected 1-200 letters, digits and . : @ / - _ to go through a gateway, got ${JSON.stringify(name)}`,
+    );
+  }
 }
 
 /** Most bytes of a reply the worker reads (a claim reply carries process specs). */

@@ -5,7 +5,11 @@ import {
   type ArtifactShareOptions,
 } from '../artifacts/artifact-share.js';
 import { PostgresError } from '../errors/postgres-error.js';
-import { HttpWorkerQueue, type GatewayClientOptions } from '../gateway/http-worker-queue.js';
+import {
+  checkGatewayWorkerName,
+  HttpWorkerQueue,
+  type GatewayClientOptions,
+} from '../gateway/http-worker-queue.js';
 import { QueueConnection } from '../queue/queue-connection.js';
 import { parseLabels } from '../queue/requirement.js';
 import { PostgresWorkerQueue } from './postgres-worker-queue.js';
@@ -79,6 +83,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<StartedW
   let queue: WorkerQueue;
   let close: () => Promise<void>;
   if (options.gateway !== undefined) {
+    if (options.name !== undefined) checkGatewayWorkerName(options.name);
     const http = await HttpWorkerQueue.open(options.gateway);
     queue = http;
     close = () => Promise.resolve(http.close());
