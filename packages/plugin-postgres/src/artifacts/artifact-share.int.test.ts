@@ -710,7 +710,7 @@ describe('a step run through the share on a host without its run folder', () => 
     expect(x).toMatch(new RegExp(`^${scratchDir}/beamline-step-[^/]+/run/y$`));
     expect(other).toBe(`${root}-other`);
     expect(cwd).toBe(path.join(path.dirname(x!), 'sub'));
-    await waitFor(() => readdirSync(scratchDir).length === 0, 10_000, 'the scratch folder to go');
+    await waitFor(() => readdirSync(scratchDir).length === 0, 30_000, 'the scratch folder to go');
   });
 
   it('a step that fails uploads nothing; an input missing on the share fails before the process starts', async () => {
@@ -741,7 +741,7 @@ describe('a step run through the share on a host without its run folder', () => 
     expect(isPostgresError(error, 'POSTGRES_ARTIFACT_MISSING')).toBe(true);
     expect((error as Error).message).toContain('input gone.bin');
     expect(started).toEqual([]);
-    await waitFor(() => readdirSync(scratchDir).length === 0, 10_000, 'the scratch folder to go');
+    await waitFor(() => readdirSync(scratchDir).length === 0, 30_000, 'the scratch folder to go');
   });
 
   it('removes the scratch folders of workers that are gone (kill -9), never those of live ones', async () => {
@@ -758,7 +758,7 @@ describe('a step run through the share on a host without its run folder', () => 
     expect(events.at(-1)).toMatchObject({ type: 'exit', code: 0 });
     await waitFor(
       () => readdirSync(scratchDir).sort().join(',') === `beamline-step-${process.ppid}-def456,unrelated`,
-      10_000,
+      30_000,
       'only the dead worker’s scratch folder to go',
     );
   });
