@@ -150,7 +150,8 @@ class RemoteJob {
       );
       await retryTransient(() => this.#enqueue(), patience);
       while (!this.#done) {
-        if (!this.signal?.aborted) await this.#sleep();
+        // An abort not yet passed on is passed on at once; otherwise wait for news of the job.
+        if (this.signal?.aborted !== true || this.#cancelSent) await this.#sleep();
         if (this.#done) break;
         await retryTransient(() => this.#step(), patience);
       }
