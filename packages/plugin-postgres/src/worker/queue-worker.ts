@@ -69,6 +69,7 @@ export class QueueWorker {
   readonly #active = new Set<Promise<void>>();
   readonly #jobs = new Map<string, AbortController>();
   #running = false;
+  #lastClaimError: { message: string; at: number } | undefined;
   /** Aborted by {@link stop}: a claim waiting at a gateway gives up at once. */
   #claims = new AbortController();
   #loop: Promise<void> | undefined;
@@ -128,7 +129,7 @@ export class QueueWorker {
         try {
           ({ claimed, waited } = await this.#claimNext(room));
         } catch (error) {
-          if (this.#running) this.#say(`cannot claim work: ${(error as Error).message}`);
+          if (this.#running) this.#claimFailed(error as Error);
         }
       }
       for (const job of claimed) {
@@ -316,6 +317,15 @@ export class QueueWorker {
         },
       });
     });
+  }
+
+  /** Says why claiming fails: once, then again only when the reason changes or a minute has passed. */
+  #claimFailed(error: Error): void {
+    const message = `cannot claim work: ${error.message}`;
+    const last = this.#lastClaimError;
+    if (last?.message === message && Date.now() - last.at < 60_000) return;
+    this.#lastClaimError = { message, at: Date.now() };
+    this.#say(message);
   }
 
   #say(message: string): void {
