@@ -1,12 +1,13 @@
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { currentProcessIdentity, LocalProcessRunner, type RunnerLookup } from '@beamline/core';
+import { currentProcessIdentity, hostBootId, LocalProcessRunner, type RunnerLookup } from '@beamline/core';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TestCluster, waitFor } from '../../test/support/cluster.js';
 import { dropTestSchemas, postgresAvailable, TEST_URL, testSchema } from '../../test/support/database.js';
 import { QueueConnection } from '../queue/queue-connection.js';
-import { OrphanReaper } from './orphan-reaper.js';
+import { JOB_MARK, OrphanReaper } from './orphan-reaper.js';
 
 const available = await postgresAvailable();
 
@@ -121,6 +122,62 @@ describe.skipIf(!available)('orphaned processes of dead workers', () => {
     expect(rows.at(-1)).toMatchObject({ worker: b.name, state: 'exited', reaped: null });
   });
 
+  it('stops a recorded process group only if it was started for the job (its mark), whatever the record says', async () => {
+    const schema = testSchema('r');
+    const connection = await QueueConnection.open({ url: TEST_URL, schema });
+    const local = new LocalProcessRunner();
+    const runners: RunnerLookup = {
+      get: () => local,
+      require: () => local,
+      has: () => true,
+      names: () => ['local'],
+    };
+    try {
+      // Two live process groups recorded exactly (pid, group, boot, start time) as the processes of two
+      // lost jobs: one started for its job (the worker's mark in its environment), one not (a record a
+      // worker could write about any process of the host, through the gateway).
+      const groups: Record<string, number> = {};
+      for (const [id, env] of [
+        ['marked', { ...process.env, [JOB_MARK]: 'marked' }],
+        ['foreign', { ...process.env, [JOB_MARK]: 'another-job' }],
+      ] as const) {
+        const child = spawn('sh', ['-c', 'sleep 600 & wait'], { detached: true, stdio: 'ignore', env });
+        child.unref();
+        const pid = child.pid!;
+        groups[id] = pid;
+        stray.push(pid);
+        await waitFor(() => groupMembers(pid).length >= 2, 10_000, 'the group to start');
+        const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+        const startTime = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+        const recorded = {
+          runner: 'local',
+          pid,
+          pgid: pid,
+          host: hostname(),
+          bootId: hostBootId(),
+          startTime,
+        };
+        await connection.pool.query(
+          `INSERT INTO "${schema}".jobs (id, queue, spec, state, worker, lease_ms, started)
+           VALUES ($1, 'q', '{}', 'lost', 'dead-worker', 1000, $2)`,
+          [id, JSON.stringify({ host: hostname(), worker: 'dead-worker', gpus: [], process: recorded })],
+        );
+      }
+      const said: string[] = [];
+      const outcomes = await new OrphanReaper({
+        connection,
+        runners,
+        onMessage: (line) => said.push(line),
+      }).sweep();
+      expect(Object.fromEntries(outcomes)).toEqual({ marked: 'stopped', foreign: 'unchecked' });
+      expect(groupMembers(groups.marked!)).toEqual([]);
+      expect(groupMembers(groups.foreign!).length).toBeGreaterThanOrEqual(2);
+      expect(said.join('\n')).toContain(`left process group ${groups.foreign} of job foreign alone`);
+    } finally {
+      await connection.close();
+    }
+  });
+
   it('never signals a process that merely has the recorded pid: another start time is another process', async () => {
     const schema = testSchema('r');
     const connection = await QueueConnection.open({ url: TEST_URL, schema });
@@ -149,7 +206,8 @@ describe.skipIf(!available)('orphaned processes of dead workers', () => {
       };
       const reaper = new OrphanReaper({ connection, runners });
       const outcomes = await reaper.sweep();
-      expect(Object.fromEntries(outcomes)).toEqual({ reused: 'gone', rebooted: 'gone' });
+      // This process does not carry the job's mark either: left alone in any case.
+      expect(Object.fromEntries(outcomes)).toEqual({ reused: 'unchecked', rebooted: 'gone' });
       // Looked at once: a second sweep finds nothing more to do.
       expect((await reaper.sweep()).size).toBe(0);
       expect(processState(process.pid)).toBeDefined();

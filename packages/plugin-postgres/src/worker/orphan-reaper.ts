@@ -1,13 +1,37 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import {
   describeRecordedWork,
+  hostBootId,
   stopRecordedWork,
   type OrphanOutcome,
+  type ProcessSpec,
+  type Runner,
   type RunnerLookup,
   type StepProcess,
 } from '@beamline/core';
 import type { QueueConnection } from '../queue/queue-connection.js';
 import type { JobStarted } from '../queue/queue-runner.js';
+
+/** The environment variable that names the job a step's process was started for (`markJob`). */
+export const JOB_MARK = 'BEAMLINE_QUEUE_JOB';
+
+/**
+ * The worker's runner for one job: every process it starts carries the job's id in its environment
+ * ({@link JOB_MARK}), which the reaper of another worker checks before it stops a recorded process: a
+ * record alone (which a worker through the gateway writes) never gets an unrelated process stopped.
+ */
+export function markJob(runner: Runner, jobId: string): Runner {
+  const exec: Runner['exec'] = (spec: ProcessSpec, options) =>
+    runner.exec({ ...spec, env: { ...spec.env, [JOB_MARK]: jobId } }, options);
+  return new Proxy(runner, {
+    get(target, property) {
+      if (property === 'exec') return exec;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
 
 /** Options of an {@link OrphanReaper}. */
 export interface OrphanReaperOptions {
@@ -94,8 +118,7 @@ export class OrphanReaper {
     for (const row of rows) {
       if (outcomes.has(row.id)) continue;
       const recorded = (JSON.parse(row.started) as JobStarted).process;
-      const outcome: OrphanOutcome =
-        recorded === undefined ? 'unchecked' : await stopRecordedWork(recorded, this.#options.runners);
+      const outcome: OrphanOutcome = recorded === undefined ? 'unchecked' : await this.#stop(row, recorded);
       outcomes.set(row.id, outcome);
       if (outcome === 'stopped' && recorded !== undefined) this.#say(describe(row, recorded));
       await pool.query(`UPDATE ${schema}.jobs SET reaped = $2 WHERE id = $1 AND reaped IS NULL`, [
@@ -104,6 +127,20 @@ export class OrphanReaper {
       ]);
     }
     return outcomes;
+  }
+
+  /** Stops a recorded process group if what runs under its pid was started for this job. */
+  async #stop(row: OrphanRow, recorded: StepProcess): Promise<OrphanOutcome> {
+    // Only on this boot of this host can a pid mean a process here (else core's check says `gone`).
+    if (recorded.pid !== undefined && recorded.host === hostname() && recorded.bootId === hostBootId()) {
+      if (startedForJob(recorded.pid, recorded.pgid, row.id) === 'no') {
+        this.#say(
+          `left ${describeRecordedWork(recorded)} of job ${row.id} alone: it was not started for that job (the record of worker ${row.worker ?? '?'} does not match the process)`,
+        );
+        return 'unchecked';
+      }
+    }
+    return stopRecordedWork(recorded, this.#options.runners);
   }
 
   #tick(): void {
@@ -123,4 +160,51 @@ export class OrphanReaper {
 
 function describe(row: OrphanRow, recorded: StepProcess): string {
   return `stopped ${describeRecordedWork(recorded)} of job ${row.id}, left running by worker ${row.worker ?? '?'} (its lease is lost)`;
+}
+
+/**
+ * Whether what runs under a recorded pid (or, once it exited, in its group `pgid`) was started for job
+ * `jobId` ({@link JOB_MARK} in the environment of the process or of a member of its group): `gone` when
+ * nothing of it is left; `no` when nothing live carries the mark (or its environment cannot be read:
+ * another user's process).
+ */
+function startedForJob(pid: number, pgid: number | undefined, jobId: string): 'yes' | 'no' | 'gone' {
+  const own = environMark(pid);
+  if (own === jobId) return 'yes';
+  if (pgid === undefined) return own === undefined ? 'gone' : 'no';
+  let live = own !== undefined;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return 'no';
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pgid) continue;
+    } catch {
+      continue;
+    }
+    const mark = environMark(Number(entry));
+    if (mark === jobId) return 'yes';
+    if (mark !== undefined) live = true;
+  }
+  return live ? 'no' : 'gone';
+}
+
+/** The mark in a live process's environment; `''` without one or unreadable; undefined when it is gone. */
+function environMark(pid: number): string | undefined {
+  let environ: string;
+  try {
+    environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : '';
+  }
+  // A zombie (exited, not reaped) has an empty environment and nothing left to stop.
+  if (environ === '') return undefined;
+  const prefix = `${JOB_MARK}=`;
+  for (const entry of environ.split('\0')) if (entry.startsWith(prefix)) return entry.slice(prefix.length);
+  return '';
 }

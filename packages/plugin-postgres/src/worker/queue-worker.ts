@@ -17,6 +17,7 @@ import { execThroughShare, shareFor } from '../artifacts/staged-exec.js';
 import type { JobFailure, JobStarted } from '../queue/queue-runner.js';
 import { labelsSatisfy, type LabelSet, type Requirement } from '../queue/requirement.js';
 import { Wakeup } from '../queue/wakeup.js';
+import { markJob } from './orphan-reaper.js';
 import type { ClaimedJob, OutputChunk, WorkerQueue } from './worker-queue.js';
 
 /** Options of a {@link QueueWorker}. */
@@ -240,9 +241,10 @@ export class QueueWorker {
         worker: this.name,
         gpus: [...lease.grant.gpus],
       };
-      // The process as core records a step's (group, boot id, start time) goes with `started`: if this
-      // worker dies, a worker on this host stops it (OrphanReaper).
-      const recording = recordProcesses(runner, (process) => (started.process = process));
+      // The process as core records a step's (group, boot id, start time) goes with `started`, and it
+      // carries the job's id in its environment: if this worker dies, a worker on this host stops it
+      // (OrphanReaper).
+      const recording = recordProcesses(markJob(runner, job.id), (process) => (started.process = process));
       const outcome = await this.#exec(
         share === undefined
           ? recording.exec({ ...spec, resources: lease.grant }, { signal: controller.signal })
