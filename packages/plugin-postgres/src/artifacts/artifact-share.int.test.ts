@@ -612,6 +612,16 @@ describe('the coordinator fetching what a worker reports', () => {
       'w1',
     );
     expect(readFileSync(path.join(root, 'out', 'big.bin')).equals(big)).toBe(true);
+    // And an empty one.
+    const empty = path.join(elsewhere, 'empty');
+    writeFileSync(empty, '');
+    await artifacts.share.upload(empty, { sha256: sha256(''), size: 0 }, 'empty file');
+    await artifacts.receiveOutputs(
+      { root, inputs: [], outputs: { dir: root, patterns: ['out'] } },
+      [{ path: 'out/empty', sha256: sha256(''), size: 0 }],
+      'w1',
+    );
+    expect(readFileSync(path.join(root, 'out', 'empty'), 'utf8')).toBe('');
   });
 
   it('a wrong token or an unreachable share is a clear error naming the share, never the token', async () => {

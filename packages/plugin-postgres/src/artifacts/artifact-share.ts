@@ -5,6 +5,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { formatBytes } from '@beamline/core';
 import { PostgresError } from '../errors/postgres-error.js';
@@ -169,13 +170,31 @@ export class ArtifactShare {
         { details: { file, sha256: expected.sha256, actual: actual.sha256 } },
       );
     }
+    // The bytes sent are hashed again: a file changed between the two reads is not reported as uploaded.
+    const sent = createHash('sha256');
+    let sentSize = 0;
     const response = await this.#request('PUT', expected.sha256, what, signal, {
       size: expected.size,
-      body: () => createReadStream(file),
+      body: () => {
+        // `end` bounds the read to the recorded size: a file that grew since sends no more than announced.
+        const stream: Readable =
+          expected.size === 0 ? Readable.from([]) : createReadStream(file, { end: expected.size - 1 });
+        return stream.on('data', (chunk: Buffer) => {
+          sent.update(chunk);
+          sentSize += chunk.length;
+        });
+      },
     });
     response.resume();
     if (response.statusCode !== 200 && response.statusCode !== 201 && response.statusCode !== 204) {
       throw this.#refused(response, 'PUT', expected.sha256, what);
+    }
+    if (sentSize !== expected.size || sent.digest('hex') !== expected.sha256) {
+      throw new PostgresError(
+        'POSTGRES_ARTIFACT_INVALID',
+        `${what} at ${file} changed while it was uploaded to ${this.url}: the share may hold other bytes under its digest (every reader verifies them); upload it again once it no longer changes`,
+        { details: { file, sha256: expected.sha256 } },
+      );
     }
   }
 
