@@ -1,10 +1,25 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { access, constants, mkdir, rename, stat, unlink } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
+import { PostgresError } from '../errors/postgres-error.js';
+
+/** Errors of the folder's file system (the others of a PUT are the client's: it went away). */
+const FILE_SYSTEM_ERRORS = new Set([
+  'EACCES',
+  'EPERM',
+  'EIO',
+  'EROFS',
+  'ENOENT',
+  'ENOTDIR',
+  'EISDIR',
+  'EMFILE',
+  'ENFILE',
+  'EEXIST',
+]);
 
 /** The address of a stored artifact: `/artifacts/<sha256 in lower-case hex>`. */
 const ARTIFACT_PATH = /^\/artifacts\/([0-9a-f]{64})$/;
@@ -33,8 +48,18 @@ export class ArtifactFolder {
     readonly maxBytes: number,
   ) {}
 
+  /** Creates the folder if needed; one this process cannot write is a clear error at start. */
   async prepare(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    try {
+      await mkdir(this.dir, { recursive: true });
+      await access(this.dir, constants.W_OK);
+    } catch (error) {
+      throw new PostgresError(
+        'POSTGRES_CONFIG_INVALID',
+        `--artifacts ${this.dir}: cannot write there (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+        { cause: error },
+      );
+    }
   }
 
   /** Answers a request to `/artifacts/…`; resolves with a reply to send, or undefined when it sent one. */
@@ -97,6 +122,10 @@ export class ArtifactFolder {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOSPC' || code === 'EDQUOT') {
         return { status: 507, error: `the gateway's artifact folder is full (${code})` };
+      }
+      if (code !== undefined && FILE_SYSTEM_ERRORS.has(code)) {
+        // The folder's file system failed (permissions, I/O): the gateway's problem, not the body's.
+        return { status: 500, error: `the gateway cannot keep the artifact (${code})` };
       }
       // The client went away mid-body: nothing is kept.
       return { status: 400, error: `body: not received in full (${(error as Error).message})` };

@@ -436,6 +436,24 @@ describe.skipIf(!available)('the gateway: workers that cannot reach PostgreSQL, 
     // Nothing half-written or wrong was kept.
     expect(readdirSync(artifacts)).toEqual([digest]);
 
+    // A client that goes away mid-upload leaves nothing behind.
+    await new Promise<void>((resolve) => {
+      const partial = https.request(new URL(`/artifacts/${'ab'.repeat(32)}`, url), {
+        method: 'PUT',
+        ca: gw.ca,
+        agent: false,
+        headers: { authorization: `Bearer ${secret}`, 'content-length': 100_000 },
+      });
+      partial.on('error', () => resolve());
+      partial.write(Buffer.alloc(1_000), () => setTimeout(() => partial.destroy(), 200));
+      partial.on('close', () => resolve());
+    });
+    await waitFor(
+      () => readdirSync(artifacts).every((name) => !name.startsWith('.partial')),
+      30_000,
+      'the partial upload to be removed',
+    );
+
     // The artifact share client (plugin-postgres' artifacts across hosts) takes the gateway for a share.
     const share = ArtifactShare.open({ share: `${url}/artifacts/`, token: secret, ca: gw.ca });
     const file = path.join(cluster.root, 'model.bin');
