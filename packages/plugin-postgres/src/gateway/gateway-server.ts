@@ -58,6 +58,9 @@ class Reply {
 
 const fail = (status: number, error: string): Reply => new Reply(status, { error });
 
+/** How long a JSON body may take to arrive in full. */
+const BODY_TIMEOUT_MS = 30_000;
+
 /**
  * `beamline gateway`: an HTTPS server that runs the queue's PostgreSQL side ({@link PostgresWorkerQueue})
  * on behalf of workers that cannot reach the database (firewalled hosts): they connect out to it, with
@@ -208,7 +211,9 @@ class GatewayHandler {
       'content-length': body?.length ?? 0,
       'cache-control': 'no-store',
       // After a refused body the rest of it is not worth reading: the connection closes.
-      ...(reply.status === 413 || reply.status === 401 ? { connection: 'close' } : {}),
+      ...(reply.status === 413 || reply.status === 401 || reply.status === 408
+        ? { connection: 'close' }
+        : {}),
     });
     response.end(body);
   }
@@ -375,7 +380,13 @@ function readJson(request: IncomingMessage): Promise<unknown> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // A body trickling in (a byte now and then) must not hold a connection for ever.
+    const timer = setTimeout(
+      () => finish(fail(408, `body: not received within ${BODY_TIMEOUT_MS / 1000} s`)),
+      BODY_TIMEOUT_MS,
+    );
     const finish = (value: unknown): void => {
+      clearTimeout(timer);
       request.off('data', onData).off('end', onEnd).off('error', onError);
       // What is left of the body is read and dropped.
       request.resume();
