@@ -18,9 +18,10 @@ import {
   Tokens,
   type ProcessEvent,
   type ProcessSpec,
+  type Runner,
   type Runtime,
 } from '@beamline/core';
-import { lastValueFrom, toArray } from 'rxjs';
+import { lastValueFrom, of, toArray } from 'rxjs';
 import { hashToken, resolveShareConfig, ShareServer } from '@beamline/plugin-webdav';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -721,6 +722,35 @@ describe('a step run through the share on a host without its run folder', () => 
     expect(other).toBe(`${root}-other`);
     expect(cwd).toBe(path.join(path.dirname(x!), 'sub'));
     await waitFor(() => readdirSync(scratchDir).length === 0, 30_000, 'the scratch folder to go');
+  });
+
+  it('a container step: its mount of the run folder becomes the scratch folder, the container path stays', async () => {
+    const { shared, root, input } = await setUp();
+    const seen: ProcessSpec[] = [];
+    const container: Runner = {
+      name: 'container',
+      identity: () => Promise.resolve('container'),
+      exec: (spec) => {
+        seen.push(spec);
+        // What the container would write into its /workspace mount.
+        writeFileSync(path.join(spec.mounts![0]!.source, 'out.txt'), 'from the container');
+        return of<ProcessEvent[]>({ type: 'exit', code: 0, signal: null, oomKilled: false });
+      },
+    };
+    const spec: ProcessSpec = {
+      argv: ['sh', '-c', 'cat in/data.txt'],
+      image: 'alpine:3',
+      mounts: [{ source: `${root}/sub`, target: '/workspace', readOnly: false }],
+      cwd: '/workspace',
+      files: { root, inputs: [input], outputs: { dir: `${root}/sub`, patterns: ['out.txt'] } },
+    };
+    const events = await lastValueFrom(execThroughShare(shared, container, spec).pipe(toArray()));
+    const source = seen[0]!.mounts![0]!.source;
+    expect(source).toMatch(new RegExp(`^${scratchDir}/beamline-step-${process.pid}-[^/]+/run/sub$`));
+    expect(seen[0]).toMatchObject({ cwd: '/workspace', image: 'alpine:3', argv: spec.argv });
+    expect((events.at(-1) as StagedExit).files).toEqual([
+      { path: 'sub/out.txt', sha256: sha256('from the container'), size: 18 },
+    ]);
   });
 
   it('a step that fails uploads nothing; an input missing on the share fails before the process starts', async () => {
