@@ -148,6 +148,7 @@ export async function startGateway(options: GatewayOptions): Promise<StartedGate
 class GatewayHandler {
   stopping = false;
   readonly #waiting = new Set<(queue: string) => void>();
+  readonly #refusedAt = new Map<string, number>();
   #known: { at: number; names: Set<string> } = { at: 0, names: new Set() };
 
   constructor(
@@ -174,6 +175,7 @@ class GatewayHandler {
       const name = await this.#authenticate(request);
       if (name === undefined) {
         request.resume();
+        this.#refused(request.socket.remoteAddress ?? '?');
         reply = fail(
           401,
           'authorization: expected a valid gateway token (Bearer …); this one is unknown or revoked',
@@ -216,6 +218,15 @@ class GatewayHandler {
         : {}),
     });
     response.end(body);
+  }
+
+  /** Says that a client's token was refused (its address, never the token), once a minute per address. */
+  #refused(address: string): void {
+    const now = Date.now();
+    if ((this.#refusedAt.get(address) ?? 0) > now - 60_000) return;
+    if (this.#refusedAt.size > 10_000) this.#refusedAt.clear();
+    this.#refusedAt.set(address, now);
+    this.say(`refused a request from ${address}: no token, or an unknown or revoked one`);
   }
 
   async #authenticate(request: IncomingMessage): Promise<string | undefined> {

@@ -469,5 +469,6 @@ describe.skipIf(!available)('the gateway: workers that cannot reach PostgreSQL, 
     expect((await call('GET', '/v1/queues')).status).toBe(200);
     expect(gw.process.child.exitCode).toBeNull();
     expect(gw.process.lines.join('\n')).not.toContain(secret);
+    expect(gw.process.lines.some((line) => line.includes('refused a request from 127.0.0.1'))).toBe(true);
   });
 });
