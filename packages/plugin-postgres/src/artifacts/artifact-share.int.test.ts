@@ -828,6 +828,33 @@ describe('a step run through the share on a host without its run folder', () => 
     expect((outsideDir as Error).message).toContain('work directory');
   });
 
+  it('cut off mid-step (unsubscribed), the process is stopped and the scratch folder goes', async () => {
+    const { shared, root, input } = await setUp();
+    const spec: ProcessSpec = { argv: ['sleep', '30'], cwd: root, files: { root, inputs: [input] } };
+    let pid: number | undefined;
+    const subscription = execThroughShare(shared, new LocalProcessRunner(), spec).subscribe({
+      next: (event) => {
+        if (event.type === 'started') pid = event.pid;
+      },
+    });
+    await waitFor(() => pid !== undefined, 30_000, 'the process to start');
+    expect(readdirSync(scratchDir)).toHaveLength(1);
+    subscription.unsubscribe();
+    await waitFor(
+      () => {
+        try {
+          process.kill(pid!, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      30_000,
+      'the process to be gone',
+    );
+    await waitFor(() => readdirSync(scratchDir).length === 0, 30_000, 'the scratch folder to go');
+  });
+
   it('a cancel while the inputs are fetched ends with a cancelled exit and starts nothing', async () => {
     const { shared, root, input } = await setUp();
     const controller = new AbortController();

@@ -89,6 +89,7 @@ export function execThroughShare(
     if (signal?.aborted) transfers.abort(signal.reason);
     else signal?.addEventListener('abort', onAbort, { once: true });
     let inner: { unsubscribe(): void } | undefined;
+    let release: (() => void) | undefined;
     let scratch: string | undefined;
     let closed = false;
     const cleanup = (): void => {
@@ -144,6 +145,8 @@ export function execThroughShare(
       if (transfers.signal.aborted) return cancelled();
       let exit: ExitEvent | undefined;
       await new Promise<void>((resolve, reject) => {
+        // Cut off (unsubscribed), the runner says nothing more: the wait ends there too.
+        release = resolve;
         inner = runner.exec(staged, options).subscribe({
           next: (event) => {
             if (event.type === 'exit') exit = event;
@@ -182,6 +185,7 @@ export function execThroughShare(
     return () => {
       closed = true;
       inner?.unsubscribe();
+      release?.();
       transfers.abort(new Error('the step was cut off'));
       cleanup();
     };
