@@ -1,7 +1,7 @@
 export { PostgresStore, type PostgresStoreOptions, type QueueJobRecord } from './store/postgres-store.js';
 export type { ConnectionOptions } from './database/connect.js';
 export { createPostgresPlugin, type PostgresPluginOptions } from './plugin/postgres-plugin.js';
-export type { ArtifactShareOptions } from './artifacts/artifact-share.js';
+export { ArtifactShare, type ArtifactShareOptions, type SharedDigest } from './artifacts/artifact-share.js';
 export { QueueConnection, type QueueConnectionOptions } from './queue/queue-connection.js';
 export { QueueWorker, type QueueWorkerOptions } from './worker/queue-worker.js';
 export { startWorker, type StartWorkerOptions, type StartedWorker } from './worker/start-worker.js';
