@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RunResult, RunState, Store } from '@beamline/core';
+import { RUN_TERMINAL_TYPES, type RunResult, type RunState, type Store } from '@beamline/core';
 import { ExitCode, type CliIO } from '../cli-io.js';
 import { colourEnabled, createStyle } from '../render/format.js';
 import { completeView, createRunView } from '../render/run-view.js';
@@ -8,6 +8,9 @@ import { createRenderer, fillCachedMetrics, outputMode } from './follow-run.js';
 
 /** How often a followed run's store is read for new events (the run's engine is another process). */
 const FOLLOW_POLL_MS = 250;
+
+/** Every how many looks the run's state is read too (about every 2 s). */
+const STATE_EVERY = 8;
 
 /**
  * `beamline show --follow`: shows a run that another process drives (`beamline run`, on this machine or,
@@ -27,12 +30,16 @@ export async function followStoredRun(
   let summary: string | undefined;
   try {
     let afterSeq = 0;
-    for (;;) {
-      // The state first: when it is already final, the events read next include the last one.
-      const state = await store.runState(runId);
+    let ended = false;
+    for (let poll = 0; ; poll++) {
+      // The run's state on the first look, every few seconds (an engine that died leaves it `running`
+      // for ever) and once its last event came; read before the events, so that when it is final, the
+      // events read next include the last one. In between, a look is one read of new events.
+      const state = ended || poll % STATE_EVERY === 0 ? await store.runState(runId) : undefined;
       for await (const event of store.readEvents(runId, { afterSeq })) {
         afterSeq = event.seq;
         renderer.event(event);
+        if ((RUN_TERMINAL_TYPES as readonly string[]).includes(event.type)) ended = true;
       }
       if (state !== undefined && state.status !== 'running') {
         if (mode !== 'json') {
@@ -45,6 +52,9 @@ export async function followStoredRun(
         }
         return state.status === 'succeeded' ? ExitCode.ok : ExitCode.failed;
       }
+      // Its last event came: read the final state at once (once; a store that still said `running`
+      // would be read again at the poll's pace).
+      if (ended && state === undefined) continue;
       if (state?.interrupted === true) {
         renderer.notice(
           `Run ${runId} is interrupted: its engine is gone (killed or crashed); continue it with 'beamline resume ${runId}'`,
