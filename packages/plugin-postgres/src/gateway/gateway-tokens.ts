@@ -11,6 +11,9 @@ export interface GatewayTokenInfo {
   revokedAt: Date | null;
 }
 
+/** What two processes creating the schema or table at once may see: it is there. */
+const ALREADY_THERE = new Set(['23505', '42P06', '42P07']);
+
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Tokens start with this, so a leaked one is recognisable (secret scanners, logs). */
 const PREFIX = 'blg_';
@@ -54,8 +57,8 @@ export class GatewayTokens {
   /** Creates the table if it is not there. */
   async ensureSchema(): Promise<void> {
     await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`).catch((error: unknown) => {
-      // Two processes creating it at once: the loser sees a unique violation; the schema is there.
-      if ((error as { code?: string }).code !== '23505') throw error;
+      // Two processes creating it at once: the loser sees a unique violation or a duplicate; it is there.
+      if (!ALREADY_THERE.has((error as { code?: string }).code ?? '')) throw error;
     });
     await this.pool
       .query(
@@ -68,7 +71,7 @@ export class GatewayTokens {
          )`,
       )
       .catch((error: unknown) => {
-        if ((error as { code?: string }).code !== '23505') throw error;
+        if (!ALREADY_THERE.has((error as { code?: string }).code ?? '')) throw error;
       });
   }
 

@@ -7,7 +7,7 @@ import { requireService } from '@beamline/core/testing';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TestCluster, waitFor } from '../../test/support/cluster.js';
-import { dropTestSchemas, postgresAvailable, TEST_URL } from '../../test/support/database.js';
+import { dropTestSchemas, postgresAvailable, TEST_URL, testSchema } from '../../test/support/database.js';
 import {
   kill,
   selfSignedCertificate,
@@ -361,6 +361,34 @@ describe.skipIf(!available)('the gateway: workers that cannot reach PostgreSQL, 
     const rows = await jobRows(cluster.schema);
     expect(rows.map((row) => row.state)).toEqual(['exited']);
     expect(rows[0]?.refused).toBe(0);
+  });
+
+  it('token tables made by several processes at once; names checked; a revoked name is not reused', async () => {
+    cluster = new TestCluster();
+    const schema = testSchema('tok');
+    const opened = await Promise.all(
+      Array.from({ length: 4 }, () => GatewayTokens.open({ url: TEST_URL, schema })),
+    );
+    try {
+      const { tokens } = opened[0]!;
+      const first = await tokens.add('node-1');
+      expect(await opened[1]!.tokens.revoke('node-1')).toBe(true);
+      expect(await tokens.revoke('node-1')).toBe(false);
+      await expect(tokens.add('node-1')).rejects.toThrow(/exists already/);
+      await expect(tokens.add('../etc')).rejects.toThrow(/token name: expected/);
+      await expect(tokens.add('x'.repeat(65))).rejects.toThrow(/token name: expected/);
+      expect(await tokens.verify(first)).toBeUndefined();
+      const second = await tokens.add('node-2');
+      expect(await opened[2]!.tokens.verify(second)).toBe('node-2');
+      expect((await opened[3]!.tokens.list()).map((entry) => [entry.name, entry.revokedAt === null])).toEqual(
+        [
+          ['node-1', false],
+          ['node-2', true],
+        ],
+      );
+    } finally {
+      await Promise.all(opened.map(({ close }) => close()));
+    }
   });
 
   it('hostile requests get a clear 4xx and the gateway stays up; artifacts are kept only when their sha256 matches', async () => {
