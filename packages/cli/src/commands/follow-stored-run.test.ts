@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { MemoryStore, type RunEvent } from '@beamline/core';
 import { describe, expect, it } from 'vitest';
 import { ExitCode } from '../cli-io.js';
@@ -53,6 +54,18 @@ describe('followStoredRun (show --follow)', () => {
     expect(await followStoredRun(store, 'run-1', io, { json: false })).toBe(ExitCode.failed);
     expect(io.stdout.text).toContain('epoch 2');
     expect(io.stdout.text).toMatch(/Run run-1 failed in /);
+  });
+
+  it('a run whose engine is gone (killed) is said to be interrupted, not followed for ever', async () => {
+    const { store } = await storeWith(5);
+    // Its owner: a process of this host that does not exist any more.
+    await store.claimRun('run-1', { pid: 2 ** 22 + 17, host: hostname() });
+    const io = createFakeIO();
+    expect(await followStoredRun(store, 'run-1', io, { json: true })).toBe(ExitCode.failed);
+    expect(io.stdout.text.trimEnd().split('\n')).toHaveLength(5);
+    expect(io.stderr.text).toContain(
+      "Run run-1 is interrupted: its engine is gone (killed or crashed); continue it with 'beamline resume run-1'",
+    );
   });
 
   it('Ctrl-C stops following, not the run', async () => {
