@@ -625,6 +625,21 @@ describe('the coordinator fetching what a worker reports', () => {
     expect(readFileSync(path.join(root, 'out', 'empty'), 'utf8')).toBe('');
   });
 
+  it('puts hundreds of input files on the share, a few at a time', async () => {
+    const { artifacts } = await withBlob('payload');
+    mkdirSync(path.join(root, 'data'));
+    for (let n = 0; n < 300; n++) writeFileSync(path.join(root, 'data', `part-${n}.csv`), `row ${n}\n`);
+    const files = await artifacts.publishInputs({
+      root,
+      inputs: [],
+      reads: { dir: root, patterns: ['data/*.csv'] },
+    });
+    expect(files?.inputs).toHaveLength(300);
+    for (let n = 0; n < 300; n += 37) {
+      expect(readFileSync(share.blob(sha256(`row ${n}\n`)), 'utf8')).toBe(`row ${n}\n`);
+    }
+  });
+
   it('a wrong token or an unreachable share is a clear error naming the share, never the token', async () => {
     root = mkdtempSync(path.join(os.tmpdir(), 'beamline-run-'));
     elsewhere = mkdtempSync(path.join(os.tmpdir(), 'beamline-elsewhere-'));

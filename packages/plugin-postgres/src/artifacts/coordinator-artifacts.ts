@@ -28,6 +28,9 @@ export type QueuedFiles = ProcessFiles & { mark?: string };
 /** The exit record of a step a worker ran away from the run's folder: the outputs it put on the share. */
 export type StagedExit = Extract<ProcessEvent, { type: 'exit' }> & { files?: ReportedFile[] };
 
+/** How many uploads this process runs at once. */
+const UPLOADS_AT_ONCE = 4;
+
 /** Most files one exit record may list. */
 const MAX_REPORTED_FILES = 100_000;
 
@@ -42,6 +45,8 @@ const MAX_REPORTED_FILES = 100_000;
 export class CoordinatorArtifacts {
   /** Digests this process put on the share or fetched from it: on the share as far as it knows. */
   readonly #known = new Map<string, Promise<void>>();
+  /** Uploads at once, at most (a step reading thousands of files opens no more connections than this). */
+  readonly #uploads = new Limiter(UPLOADS_AT_ONCE);
 
   constructor(readonly share: ArtifactShare) {}
 
@@ -64,7 +69,7 @@ export class CoordinatorArtifacts {
         let upload = this.#known.get(input.sha256);
         if (upload === undefined) {
           const what = `input ${relativeName(files.root, input.path)}`;
-          upload = this.share.upload(input.path, input, what, signal);
+          upload = this.#uploads.run(() => this.share.upload(input.path, input, what, signal));
           this.#known.set(input.sha256, upload);
           // A failed upload is tried again by the next step that needs the file.
           upload.catch(() => this.#known.delete(input.sha256));
@@ -209,4 +214,23 @@ async function matchReads(
 function relativeName(root: string, file: string): string {
   const relative = path.relative(root, file);
   return relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
+}
+
+/** Runs at most `max` tasks at once; the others wait their turn, in order. */
+class Limiter {
+  #active = 0;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(private readonly max: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#active >= this.max) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#active++;
+    try {
+      return await task();
+    } finally {
+      this.#active--;
+      this.#waiting.shift()?.();
+    }
+  }
 }
