@@ -310,7 +310,15 @@ class GatewayHandler {
       for (const name of names) {
         if (won.length >= body.room) break;
         const waitedMs = Date.now() - arrived;
-        const jobs = await this.queue.claim(name, body.room - won.length, worker);
+        let jobs: ClaimedJob[];
+        try {
+          jobs = await this.queue.claim(name, body.room - won.length, worker);
+        } catch (error) {
+          // What was won already goes to the worker (else it would wait out its lease unrun).
+          if (won.length === 0) throw error;
+          this.say(`${worker}: claiming from ${name} failed: ${(error as Error).message}`);
+          break;
+        }
         for (const job of jobs) won.push({ ...job, waitedMs });
       }
       // A worker that went away meanwhile gets nothing more: what it won is handed back below.

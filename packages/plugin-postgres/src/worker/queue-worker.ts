@@ -17,7 +17,7 @@ import { execThroughShare, shareFor } from '../artifacts/staged-exec.js';
 import type { JobFailure, JobStarted } from '../queue/queue-runner.js';
 import { labelsSatisfy, type LabelSet, type Requirement } from '../queue/requirement.js';
 import { Wakeup } from '../queue/wakeup.js';
-import { markJob } from './orphan-reaper.js';
+import { markJob, recordInto } from './orphan-reaper.js';
 import type { ClaimedJob, OutputChunk, WorkerQueue } from './worker-queue.js';
 
 /** Options of a {@link QueueWorker}. */
@@ -182,9 +182,11 @@ export class QueueWorker {
     const { queue } = this.#options;
     const open = names.filter((name) => (this.#paused.get(name) ?? 0) <= Date.now());
     if (queue.claimAll !== undefined) {
-      // With no queue to name, the call still waits: it answers when a queue gets work.
+      // With no queue to name, the call still waits: it answers when a queue gets work. The gateway takes
+      // from the queues in the order given: each call starts one further, so no queue is left waiting.
+      const start = open.length === 0 ? 0 : this.#next++ % open.length;
       const { jobs, queuesChanged } = await queue.claimAll(
-        open,
+        [...open.slice(start), ...open.slice(0, start)],
         room,
         this.name,
         LONG_POLL_MS,
@@ -244,7 +246,7 @@ export class QueueWorker {
       // The process as core records a step's (group, boot id, start time) goes with `started`, and it
       // carries the job's id in its environment: if this worker dies, a worker on this host stops it
       // (OrphanReaper).
-      const recording = recordProcesses(markJob(runner, job.id), (process) => (started.process = process));
+      const recording = recordProcesses(markJob(runner, job.id), recordInto(started));
       const outcome = await this.#exec(
         share === undefined
           ? recording.exec({ ...spec, resources: lease.grant }, { signal: controller.signal })
