@@ -7,6 +7,7 @@ import type {
   ProcessSpec,
   Runner,
   RunnerIdentityRequest,
+  RunOwner,
   StepProcess,
 } from '@beamline/core';
 import { Observable, type Subscriber } from 'rxjs';
@@ -44,6 +45,11 @@ export interface JobStarted {
    * host stops it if this job's worker dies and leaves it running (see `OrphanReaper`).
    */
   process?: StepProcess;
+  /**
+   * The worker's own process (pid, host, boot id, start time): once it is gone, a worker on the same host
+   * knows the job's lease is lost without waiting for it to run out.
+   */
+  workerProcess?: RunOwner;
 }
 
 /** A failure a worker reports instead of an exit (the process could not start, the folder is missing). */

@@ -122,6 +122,49 @@ describe.skipIf(!available)('orphaned processes of dead workers', () => {
     expect(rows.at(-1)).toMatchObject({ worker: b.name, state: 'exited', reaped: null });
   });
 
+  it('a worker starting on the host finds the dead worker gone: its step is retried before the lease runs out', async () => {
+    cluster = new TestCluster();
+    // A lease far longer than the test may take: only the dead worker's process record can end it early.
+    const runtime = await cluster.coordinator('600s');
+    const a = await cluster.worker({}, { WORKER_TAG: 'A' });
+    const run = await runtime.run({
+      name: 'restart',
+      steps: {
+        train: {
+          uses: 'exec',
+          retry: { attempts: 3, initialDelayMs: 100 },
+          with: {
+            command: `echo "$WORKER_TAG $$" >> starts.log; if [ "$WORKER_TAG" = A ]; then sleep 600 & wait; fi; echo "::output by=$WORKER_TAG"`,
+          },
+        },
+      },
+    });
+    await waitFor(
+      async () =>
+        (await query<{ started: string | null }>(`SELECT started FROM "${cluster!.schema}".jobs`)).some(
+          (row) => row.started?.includes('"workerProcess"') === true,
+        ),
+      60_000,
+      'the process record',
+    );
+    const pid = Number(cluster.read('starts.log')[0]!.split(' ')[1]);
+    stray.push(pid);
+    a.child.kill('SIGKILL');
+    await waitFor(() => a.child.exitCode !== null || a.child.signalCode !== null, 10_000, 'A to die');
+    // A worker restarted on the host (as a supervisor would): A's job is lost at once, its process stopped.
+    const killedAt = Date.now();
+    await cluster.worker({}, { WORKER_TAG: 'B' });
+    const result = await run.done;
+    expect(result.status).toBe('succeeded');
+    expect(result.steps.train?.outputs).toMatchObject({ by: 'B' });
+    expect(Date.now() - killedAt).toBeLessThan(300_000);
+    await waitFor(() => groupMembers(pid).length === 0, 60_000, "A's orphaned process group to be stopped");
+    const rows = await query<{ worker: string; state: string; reaped: string | null }>(
+      `SELECT worker, state, reaped FROM "${cluster.schema}".jobs ORDER BY created_at`,
+    );
+    expect(rows[0]).toMatchObject({ worker: a.name, state: 'lost', reaped: 'stopped' });
+  });
+
   it('stops a recorded process group only if it was started for the job (its mark), whatever the record says', async () => {
     const schema = testSchema('r');
     const connection = await QueueConnection.open({ url: TEST_URL, schema });

@@ -1,11 +1,14 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import {
+  currentProcessIdentity,
   describeRecordedWork,
   hostBootId,
+  recordedProcessGone,
   stopRecordedWork,
   type OrphanOutcome,
   type ProcessSpec,
+  type RunOwner,
   type Runner,
   type RunnerLookup,
   type StepProcess,
@@ -31,6 +34,20 @@ export function markJob(runner: Runner, jobId: string): Runner {
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
+}
+
+/**
+ * What a worker records with a job's `started` when its process starts: the process as core records a
+ * step's, and the worker's own process (so that a worker on the host can tell the job's worker is gone).
+ */
+export function recordInto(started: {
+  process?: StepProcess;
+  workerProcess?: RunOwner;
+}): (process: StepProcess) => void {
+  return (process) => {
+    started.process = process;
+    started.workerProcess = currentProcessIdentity();
+  };
 }
 
 /** Options of an {@link OrphanReaper}. */
@@ -98,6 +115,7 @@ export class OrphanReaper {
   async sweep(): Promise<Map<string, OrphanOutcome>> {
     const { pool, schema } = this.#options.connection;
     const host = hostname();
+    await this.#loseJobsOfDeadWorkers();
     // Jobs whose lease ran out but that the coordinator has not marked yet (it may be down) are marked
     // here first: from then on the old worker's writes are refused, as after the coordinator's expiry.
     const { rows } = await pool.query<OrphanRow>(
@@ -127,6 +145,32 @@ export class OrphanReaper {
       ]);
     }
     return outcomes;
+  }
+
+  /**
+   * Running jobs whose worker ran on this host and is gone (its recorded process is not alive: `kill -9`,
+   * a crash, a reboot) are marked `lost` at once: their lease can never be renewed, and the step is
+   * retried without waiting for the lease to run out.
+   */
+  async #loseJobsOfDeadWorkers(): Promise<void> {
+    const { pool, schema } = this.#options.connection;
+    const { rows } = await pool.query<{ id: string; started: string }>(
+      `SELECT id, started FROM ${schema}.jobs
+       WHERE state = 'running' AND reaped IS NULL AND started IS NOT NULL
+         AND (started::jsonb -> 'workerProcess' ->> 'host') = $1`,
+      [hostname()],
+    );
+    const dead = rows
+      .filter((row) => {
+        const worker = (JSON.parse(row.started) as JobStarted).workerProcess;
+        return worker !== undefined && recordedProcessGone(worker);
+      })
+      .map((row) => row.id);
+    if (dead.length === 0) return;
+    await pool.query(
+      `UPDATE ${schema}.jobs SET state = 'lost', updated_at = now() WHERE id = ANY($1::text[]) AND state = 'running'`,
+      [dead],
+    );
   }
 
   /** Stops a recorded process group if what runs under its pid was started for this job. */
