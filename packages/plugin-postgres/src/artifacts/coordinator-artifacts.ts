@@ -10,6 +10,7 @@ import { PostgresError } from '../errors/postgres-error.js';
 import picomatch from 'picomatch';
 import type { ArtifactShare } from './artifact-share.js';
 import { folderMark } from './folder-mark.js';
+import { Limiter } from './limiter.js';
 import { preparePlace, relativeComponents } from './safe-place.js';
 
 /** A file a worker uploaded: its name relative to the run's folder, its digest and size. */
@@ -214,23 +215,4 @@ async function matchReads(
 function relativeName(root: string, file: string): string {
   const relative = path.relative(root, file);
   return relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
-}
-
-/** Runs at most `max` tasks at once; the others wait their turn, in order. */
-class Limiter {
-  #active = 0;
-  readonly #waiting: Array<() => void> = [];
-
-  constructor(private readonly max: number) {}
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.#active >= this.max) await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#active++;
-    try {
-      return await task();
-    } finally {
-      this.#active--;
-      this.#waiting.shift()?.();
-    }
-  }
 }

@@ -15,9 +15,13 @@ import { PostgresError } from '../errors/postgres-error.js';
 import type { ArtifactShare } from './artifact-share.js';
 import type { QueuedFiles, ReportedFile, StagedExit } from './coordinator-artifacts.js';
 import { readMark } from './folder-mark.js';
+import { Limiter } from './limiter.js';
 import { preparePlace } from './safe-place.js';
 
 type ExitEvent = Extract<ProcessEvent, { type: 'exit' }>;
+
+/** How many inputs a worker downloads at once. */
+const DOWNLOADS_AT_ONCE = 4;
 
 /** Scratch folders are `beamline-step-<pid>-<random>`: the pid says whose they are. */
 const SCRATCH_PREFIX = 'beamline-step-';
@@ -111,10 +115,10 @@ export function execThroughShare(
       const work = path.join(scratch, 'run');
       await mkdir(work);
       const map = pathMapper(files.root, work);
-      // Inputs: each once, into the scratch folder at the place it has under the run's folder.
+      // Inputs: each once, into the scratch folder at the place it has under the run's folder, a few at once.
       const seen = new Set<string>();
+      const places: Array<{ input: (typeof files.inputs)[number]; target: string }> = [];
       for (const input of files.inputs) {
-        if (transfers.signal.aborted) return cancelled();
         const target = map(input.path);
         if (target === undefined) {
           throw new PostgresError(
@@ -125,10 +129,26 @@ export function execThroughShare(
         }
         if (seen.has(target)) continue;
         seen.add(target);
-        const relative = path.relative(work, target);
-        const destination = await preparePlace(work, relative.split(path.sep), 'the job spec');
-        await share.download(input, destination, `input ${relative}`, transfers.signal);
+        places.push({ input, target });
       }
+      const downloads = new Limiter(DOWNLOADS_AT_ONCE);
+      await Promise.all(
+        places.map(({ input, target }) =>
+          downloads
+            .run(async () => {
+              if (transfers.signal.aborted) return;
+              const relative = path.relative(work, target);
+              const destination = await preparePlace(work, relative.split(path.sep), 'the job spec');
+              await share.download(input, destination, `input ${relative}`, transfers.signal);
+            })
+            .catch((error: unknown) => {
+              // The first failure stops the other downloads; it is the one reported.
+              if (!transfers.signal.aborted) transfers.abort(error);
+              throw error;
+            }),
+        ),
+      );
+      if (transfers.signal.aborted) return cancelled();
       const staged = rewriteSpec(spec, map);
       for (const folder of [staged.cwd, ...(staged.mounts ?? []).map((mount) => mount.source)]) {
         if (folder !== undefined && folder.startsWith(work)) await mkdir(folder, { recursive: true });
