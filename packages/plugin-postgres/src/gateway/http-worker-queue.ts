@@ -91,7 +91,6 @@ export class HttpWorkerQueue implements WorkerQueue {
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#agent = new https.Agent({
       keepAlive: true,
-      maxSockets: 16,
       ...(options.ca === undefined ? {} : { ca: options.ca }),
     });
     this.description = `gateway ${base.origin}`;
