@@ -63,7 +63,10 @@ export interface ProcessSpec {
 export interface ProcessFiles {
   /** The run's work directory: `cwd`, mount sources, `inputs` and `outputs.dir` normally lie under it. */
   root: string;
-  /** Files earlier steps made that the work may read (the artifacts of the steps it needs), with digests. */
+  /**
+   * Files earlier steps made that the work may read (the artifacts of the steps it needs and of those its
+   * expressions read), with digests.
+   */
   inputs: readonly Pick<Artifact, 'path' | 'sha256' | 'size'>[];
   /**
    * Files of the run's folder the work reads that no earlier step made (an `exec` step's `inputs`): globs

@@ -65,7 +65,10 @@ interface StepWork {
   params: unknown;
   key: string;
   keyParts: CacheKeyParts;
-  /** The artifacts of its needs, taken while they are kept (they are released once the step is prepared). */
+  /**
+   * The artifacts of its needs and of the steps its expressions read, taken while they are kept (they are
+   * released once the step is prepared).
+   */
   inputs: readonly Artifact[];
   /** When the engine took the step up: its duration counts from here. */
   startedAt: number;
