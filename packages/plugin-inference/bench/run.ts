@@ -344,6 +344,8 @@ const summary = {
   load: [load0, loadavg()[0]],
   rounds: ROUNDS,
   medians: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)])),
+  /** Requests per second of each scenario, round by round. */
+  perRound: results,
   latencyLastRound: latency,
   reloads: {
     rssBeforeMiB: rssBefore / 2 ** 20,
