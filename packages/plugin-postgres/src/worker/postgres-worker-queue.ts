@@ -71,7 +71,8 @@ export class PostgresWorkerQueue implements WorkerQueue {
       step_id: string | null;
       lease_token: string;
     }>(
-      // The notifications go in the same statement: one round trip for the whole batch.
+      // No notification: only the coordinator listens for a job's changes, and a claim changes nothing it
+      // passes on (the worker's `started`, which follows, does).
       `WITH claimed AS (
          UPDATE ${schema}.jobs SET state = 'running', worker = $2, lease_token = gen_random_uuid()::text,
            claims = claims + 1, lease_expires = now() + lease_ms * interval '1 millisecond', updated_at = now()
@@ -80,7 +81,7 @@ export class PostgresWorkerQueue implements WorkerQueue {
            AND state = 'queued'
          RETURNING id, spec, lease_ms, run_id, step_id, lease_token
        )
-       SELECT id, spec, lease_ms, run_id, step_id, lease_token, pg_notify('${JOB_CHANNEL}', id) FROM claimed`,
+       SELECT id, spec, lease_ms, run_id, step_id, lease_token FROM claimed`,
       [[...new Set(jobIds)].sort(), worker],
     );
     return rows.map((row) => ({
