@@ -206,13 +206,29 @@ describe.skipIf(!available)('orphaned processes of dead workers', () => {
           [id, JSON.stringify({ host: hostname(), worker: 'dead-worker', gpus: [], process: recorded })],
         );
       }
+      // Records a worker could write through the gateway, malformed: none of them stops a sweep.
+      const hostile = [
+        { host: hostname(), worker: 'w', gpus: [], process: 'not an object' },
+        { host: hostname(), worker: 'w', gpus: [], process: { runner: 'local', host: hostname(), pid: 'x' } },
+        { host: hostname(), worker: 'w', gpus: [], process: null, workerProcess: null },
+        { host: hostname(), worker: 'w', gpus: [], workerProcess: { pid: 1, host: hostname(), bootId: 7 } },
+        [hostname()],
+      ];
+      for (const [n, started] of hostile.entries()) {
+        await connection.pool.query(
+          `INSERT INTO "${schema}".jobs (id, queue, spec, state, worker, lease_ms, started)
+           VALUES ($1, 'q', '{}', 'lost', 'w', 1000, $2)`,
+          [`hostile-${n}`, JSON.stringify(started)],
+        );
+      }
       const said: string[] = [];
       const outcomes = await new OrphanReaper({
         connection,
         runners,
         onMessage: (line) => said.push(line),
       }).sweep();
-      expect(Object.fromEntries(outcomes)).toEqual({ marked: 'stopped', foreign: 'unchecked' });
+      expect(Object.fromEntries(outcomes)).toMatchObject({ marked: 'stopped', foreign: 'unchecked' });
+      expect(outcomes.get('hostile-1')).toBe('unchecked');
       expect(groupMembers(groups.marked!)).toEqual([]);
       expect(groupMembers(groups.foreign!).length).toBeGreaterThanOrEqual(2);
       expect(said.join('\n')).toContain(`left process group ${groups.foreign} of job foreign alone`);

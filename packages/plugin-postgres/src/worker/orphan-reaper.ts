@@ -14,7 +14,6 @@ import {
   type StepProcess,
 } from '@beamline/core';
 import type { QueueConnection } from '../queue/queue-connection.js';
-import type { JobStarted } from '../queue/queue-runner.js';
 
 /** The environment variable that names the job a step's process was started for (`markJob`). */
 export const JOB_MARK = 'BEAMLINE_QUEUE_JOB';
@@ -135,7 +134,8 @@ export class OrphanReaper {
     const outcomes = new Map<string, OrphanOutcome>();
     for (const row of rows) {
       if (outcomes.has(row.id)) continue;
-      const recorded = (JSON.parse(row.started) as JobStarted).process;
+      // What a worker wrote (through the gateway too) is checked for its shape before it is used.
+      const recorded = recordedProcess(row.started);
       const outcome: OrphanOutcome = recorded === undefined ? 'unchecked' : await this.#stop(row, recorded);
       outcomes.set(row.id, outcome);
       if (outcome === 'stopped' && recorded !== undefined) this.#say(describe(row, recorded));
@@ -162,7 +162,7 @@ export class OrphanReaper {
     );
     const dead = rows
       .filter((row) => {
-        const worker = (JSON.parse(row.started) as JobStarted).workerProcess;
+        const worker = workerProcessOf(row.started);
         return worker !== undefined && recordedProcessGone(worker);
       })
       .map((row) => row.id);
@@ -251,4 +251,41 @@ function environMark(pid: number): string | undefined {
   const prefix = `${JOB_MARK}=`;
   for (const entry of environ.split('\0')) if (entry.startsWith(prefix)) return entry.slice(prefix.length);
   return '';
+}
+
+/** A non-array object. */
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const optional = (value: unknown, type: 'string' | 'number'): boolean =>
+  value === undefined || (type === 'number' ? Number.isSafeInteger(value) : typeof value === type);
+
+/** The step's process as the job's `started` records it; undefined when missing or malformed. */
+function recordedProcess(started: string): StepProcess | undefined {
+  const process = parseStarted(started)?.process;
+  if (!isObject(process) || typeof process.runner !== 'string' || typeof process.host !== 'string')
+    return undefined;
+  if (!optional(process.pid, 'number') || !optional(process.pgid, 'number')) return undefined;
+  if (!optional(process.startTime, 'number') || !optional(process.bootId, 'string')) return undefined;
+  if (!optional(process.containerId, 'string') || !optional(process.jobId, 'string')) return undefined;
+  return process as unknown as StepProcess;
+}
+
+/** The worker's own process as the job's `started` records it; undefined when missing or malformed. */
+function workerProcessOf(started: string): RunOwner | undefined {
+  const worker = parseStarted(started)?.workerProcess;
+  if (!isObject(worker) || !Number.isSafeInteger(worker.pid) || typeof worker.host !== 'string')
+    return undefined;
+  if (!optional(worker.startTime, 'number') || !optional(worker.bootId, 'string')) return undefined;
+  return worker as unknown as RunOwner;
+}
+
+function parseStarted(started: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(started);
+    return isObject(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
