@@ -136,7 +136,14 @@ export class OrphanReaper {
       if (outcomes.has(row.id)) continue;
       // What a worker wrote (through the gateway too) is checked for its shape before it is used.
       const recorded = recordedProcess(row.started);
-      const outcome: OrphanOutcome = recorded === undefined ? 'unchecked' : await this.#stop(row, recorded);
+      let outcome: OrphanOutcome;
+      try {
+        outcome = recorded === undefined ? 'unchecked' : await this.#stop(row, recorded);
+      } catch (error) {
+        // One job's trouble does not hold up the others; it is looked at again next time.
+        this.#say(`cannot stop the process of job ${row.id}: ${(error as Error).message}`);
+        continue;
+      }
       outcomes.set(row.id, outcome);
       if (outcome === 'stopped' && recorded !== undefined) this.#say(describe(row, recorded));
       await pool.query(`UPDATE ${schema}.jobs SET reaped = $2 WHERE id = $1 AND reaped IS NULL`, [
