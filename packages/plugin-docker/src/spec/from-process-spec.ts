@@ -36,6 +36,9 @@ const processSpecSchema = z.strictObject({
   killGraceMs: z.number().int().nonnegative().optional(),
   labels: z.record(z.string(), z.string()).optional(),
   name: z.string().optional(),
+  // What the work reads and makes, for runners that move it to a host without the run's folder; a
+  // container here mounts that folder, so the description is accepted and not used.
+  files: z.looseObject({ root: z.string() }).optional(),
 });
 
 /** Label keys the core may use for the run id (the `run` ownership label is taken from the first match). */

@@ -75,6 +75,20 @@ describe('container spec validation', () => {
     });
   });
 
+  it('accepts the description of the files a step reads and makes (core sends it to every runner)', () => {
+    const spec = fromProcessSpec({
+      argv: ['x'],
+      image: IMAGE,
+      files: {
+        root: '/w',
+        inputs: [{ path: '/w/a.txt', sha256: 'a'.repeat(64), size: 1 }],
+        reads: { dir: '/w', patterns: ['data/*'] },
+        outputs: { dir: '/w', patterns: ['out/*'] },
+      },
+    });
+    expect(spec).toMatchObject({ cmd: ['x'], image: IMAGE });
+  });
+
   it('needs an image', () => {
     expect(
       isDockerError(
