@@ -91,6 +91,29 @@ export function runnerContractSuite(name: string, options: RunnerContractOptions
     });
 
     it(
+      'accepts the descriptive fields the engine sets on every spec (name, labels, files)',
+      { timeout: TEST_TIMEOUT_MS },
+      async () => {
+        // A runner that validates its spec strictly must still take what core describes for others
+        // (ProcessSpec.files is for runners that move work away from the run's folder).
+        const described = shSpec('echo described', {
+          name: 'contract-described',
+          labels: { 'beamline.contract': 'described' },
+          files: {
+            root: cwd,
+            inputs: [],
+            reads: { dir: cwd, patterns: ['no-such-input-*'] },
+            outputs: { dir: cwd, patterns: ['no-such-output-*'] },
+          },
+        });
+        const out = await collect(await exec(described));
+        expect(out.error).toBeUndefined();
+        expect(out.stdout.toString()).toBe('described\n');
+        expect(out.exit).toMatchObject({ code: 0 });
+      },
+    );
+
+    it(
       'keeps stdout and stderr apart and byte-exact over several megabytes',
       { timeout: TEST_TIMEOUT_MS },
       async () => {
