@@ -1,9 +1,12 @@
-// Benchmarks the artifact share of the distributed mode against a plain HTTP file server in the same
-// script (the floor: streamed PUT into a file, streamed GET out of it, a bearer check, no hashing, no WebDAV).
+// Benchmarks the artifact share of the distributed mode, in one script, rounds interleaved, medians:
 //   npm run bench:artifacts    (in packages/plugin-postgres; BENCH_ARTIFACT_MB, BENCH_ROUNDS)
-// Beamline: ArtifactShare.upload (hash the file, then PUT) and ArtifactShare.download (GET into a
-// temporary file while hashing, verify, rename) against a plugin-webdav share with a bearer token, both
-// servers in this process on 127.0.0.1. Rounds interleaved, medians; MB/s of the file's size.
+// - beamline: ArtifactShare.upload (hash the file, PUT it while hashing again) and .download (GET into a
+//   temporary file while hashing, verify, fsync, rename) against a plugin-webdav share with a bearer token;
+// - raw client: a plain streamed PUT / GET (no hashing, no verification, no fsync) against the same share:
+//   the ratio beamline / raw is the client's cost (what the verification costs);
+// - plain server: the same raw client against a bare HTTP file server (no WebDAV): the floor, so that
+//   raw / plain shows what the share server itself costs.
+// Both servers run in this process on 127.0.0.1; MB/s of the file's size.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
@@ -98,10 +101,18 @@ async function main(): Promise<void> {
   const share = ArtifactShare.open({ share: `${url.replace(/\/$/, '')}/beamline/`, token: TOKEN });
   const plain = await plainServer(path.join(scratch, 'plain'));
 
-  const rows: Record<string, number[]> = { beamlineUp: [], beamlineDown: [], plainUp: [], plainDown: [] };
+  const rows: Record<string, number[]> = {
+    beamlineUp: [],
+    beamlineDown: [],
+    rawUp: [],
+    rawDown: [],
+    plainUp: [],
+    plainDown: [],
+  };
   const rate = (ms: number): number => MB / (ms / 1000);
   for (let round = 0; round < ROUNDS; round++) {
-    const order = round % 2 === 0 ? ['beamline', 'plain'] : ['plain', 'beamline'];
+    const tools = ['beamline', 'raw', 'plain'];
+    const order = [...tools.slice(round % 3), ...tools.slice(0, round % 3)];
     for (const tool of order) {
       const back = path.join(scratch, `back-${tool}-${round}.bin`);
       if (tool === 'beamline') {
@@ -111,6 +122,13 @@ async function main(): Promise<void> {
         start = performance.now();
         await share.download(digest, back, 'bench file');
         rows.beamlineDown!.push(rate(performance.now() - start));
+      } else if (tool === 'raw') {
+        let start = performance.now();
+        await plainRequest('PUT', `${share.url}${digest.sha256}`, source);
+        rows.rawUp!.push(rate(performance.now() - start));
+        start = performance.now();
+        await plainRequest('GET', `${share.url}${digest.sha256}`, back);
+        rows.rawDown!.push(rate(performance.now() - start));
       } else {
         let start = performance.now();
         await plainRequest('PUT', `${plain.url}${digest.sha256}`, source);
@@ -132,15 +150,27 @@ async function main(): Promise<void> {
     loadAtEnd: Number(loadavg()[0]!.toFixed(1)),
     fileMb: MB,
     rounds: ROUNDS,
-    uploadMbPerS: { beamline: median(rows.beamlineUp!), plain: median(rows.plainUp!) },
-    downloadMbPerS: { beamline: median(rows.beamlineDown!), plain: median(rows.plainDown!) },
+    uploadMbPerS: {
+      beamline: median(rows.beamlineUp!),
+      raw: median(rows.rawUp!),
+      plain: median(rows.plainUp!),
+    },
+    downloadMbPerS: {
+      beamline: median(rows.beamlineDown!),
+      raw: median(rows.rawDown!),
+      plain: median(rows.plainDown!),
+    },
   };
   const ratio = (a: number, b: number): string => (a / b).toFixed(2);
   console.log(JSON.stringify(result, null, 2));
-  console.log(
-    `upload ${result.uploadMbPerS.beamline.toFixed(0)} MB/s vs plain ${result.uploadMbPerS.plain.toFixed(0)} (${ratio(result.uploadMbPerS.beamline, result.uploadMbPerS.plain)}x); ` +
-      `download ${result.downloadMbPerS.beamline.toFixed(0)} MB/s vs plain ${result.downloadMbPerS.plain.toFixed(0)} (${ratio(result.downloadMbPerS.beamline, result.downloadMbPerS.plain)}x)`,
-  );
+  for (const [what, row] of [
+    ['upload', result.uploadMbPerS],
+    ['download', result.downloadMbPerS],
+  ] as const) {
+    console.log(
+      `${what}: beamline ${row.beamline.toFixed(0)} MB/s, raw client ${row.raw.toFixed(0)} (beamline/raw ${ratio(row.beamline, row.raw)}x), plain server ${row.plain.toFixed(0)} (raw/plain ${ratio(row.raw, row.plain)}x)`,
+    );
+  }
   mkdirSync(new URL('../bench-results/', import.meta.url), { recursive: true });
   writeFileSync(
     new URL('../bench-results/artifacts.json', import.meta.url),
