@@ -105,6 +105,7 @@ export { MemoryStore } from './store/memory-store.js';
 export { SqliteStore, type SqliteStoreOptions, type StoreWarning } from './store/sqlite-store.js';
 export { applyRunEvent, initialRunState, reduceRunState } from './store/run-state.js';
 export { parseMarker, type StepMarker } from './commands/step-markers.js';
+export { digestFile, type FileDigest } from './util/digest-file.js';
 export { formatBytes, formatDuration } from './util/format.js';
 export { escapeText, quoteText } from './util/quote-text.js';
 export { reservedKeyPaths } from './util/own-keys.js';

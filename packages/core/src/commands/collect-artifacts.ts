@@ -1,11 +1,10 @@
 import { isUtf8 } from 'node:buffer';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { glob } from 'tinyglobby';
 import type { Artifact } from '../contracts/artifact.js';
 import { CoreError } from '../errors/core-error.js';
+import { digestFile } from '../util/digest-file.js';
 import { setOwn } from '../util/own-keys.js';
 import { escapeText, quoteText } from '../util/quote-text.js';
 
@@ -102,7 +101,7 @@ async function match(workdir: string, pattern: string): Promise<string[]> {
   return files;
 }
 
-/** {@link hashFile} of a matched output, with a clear error for a file that cannot be recorded. */
+/** {@link digestFile} of a matched output, with a clear error for a file that cannot be recorded. */
 async function hashOutput(
   workdir: string,
   relative: string,
@@ -110,7 +109,7 @@ async function hashOutput(
 ): Promise<{ sha256: string; size: number }> {
   const path = resolve(workdir, relative);
   try {
-    return await hashFile(path, signal);
+    return await digestFile(path, signal);
   } catch (error) {
     if (signal?.aborted) throw error;
     const errno = (error as NodeJS.ErrnoException).code;
@@ -212,19 +211,4 @@ function escapeName(name: Buffer): string {
     start = end;
   }
   return text;
-}
-
-/** SHA-256 and size of a file, streamed so large outputs never sit in memory. */
-async function hashFile(path: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  const stream = createReadStream(path, {
-    highWaterMark: 1 << 20,
-    ...(signal === undefined ? {} : { signal }),
-  });
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    size += chunk.length;
-  }
-  return { sha256: hash.digest('hex'), size };
 }

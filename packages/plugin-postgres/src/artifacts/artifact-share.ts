@@ -7,7 +7,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { formatBytes } from '@beamline/core';
+import { digestFile, formatBytes, type FileDigest } from '@beamline/core';
 import { PostgresError } from '../errors/postgres-error.js';
 
 /** Where the distributed mode keeps artifacts when a worker does not have the run's folder. */
@@ -31,11 +31,8 @@ export interface ArtifactShareOptions {
 const ARTIFACT_SHARE_ENV = 'BEAMLINE_ARTIFACT_SHARE';
 const ARTIFACT_TOKEN_FILE_ENV = 'BEAMLINE_ARTIFACT_TOKEN_FILE';
 
-/** A file on the share: its digest and size. */
-export interface SharedDigest {
-  sha256: string;
-  size: number;
-}
+/** A file on the share: its digest and size (core's {@link FileDigest}). */
+export type SharedDigest = FileDigest;
 
 const SHA256 = /^[0-9a-f]{64}$/;
 /** Errors of the destination's file system (the others of a download are the network's). */
@@ -154,7 +151,7 @@ export class ArtifactShare {
     checkDigest(expected, what);
     let actual: SharedDigest;
     try {
-      actual = await hashFile(file, signal);
+      actual = await digestFile(file, signal);
     } catch (error) {
       if (signal?.aborted) throw error;
       throw new PostgresError(
@@ -349,21 +346,6 @@ export class ArtifactShare {
       { details: { share: this.url, sha256, status } },
     );
   }
-}
-
-/** SHA-256 and size of a file, streamed. */
-async function hashFile(file: string, signal?: AbortSignal): Promise<SharedDigest> {
-  const hash = createHash('sha256');
-  let size = 0;
-  const stream = createReadStream(file, {
-    highWaterMark: 1 << 20,
-    ...(signal === undefined ? {} : { signal }),
-  });
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    size += chunk.length;
-  }
-  return { sha256: hash.digest('hex'), size };
 }
 
 /** Removes `<stem><12 hex>.part` files in `folder`: temporary downloads a killed process left. */
