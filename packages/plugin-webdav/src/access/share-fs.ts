@@ -25,6 +25,23 @@ const MAX_TREE_DEPTH = 256;
  */
 const PROC_FD = existsSync('/proc/self/fd');
 
+/**
+ * `/proc/<pid>/fd/`, the pid read from `/proc/self` itself (so it is this process as that `/proc` mount
+ * numbers it, also in a pid namespace): the same folder as `/proc/self/fd/`, without resolving the
+ * `self` link on every call (about 0.3 µs of each `lstat` and `open` of the walk). A process never
+ * changes its pid, and a forked Node process loads this module anew.
+ */
+const FD_FOLDER = PROC_FD ? `/proc/${procSelf()}/fd/` : '';
+
+function procSelf(): string {
+  try {
+    const pid = readlinkSync('/proc/self');
+    return /^[1-9][0-9]*$/.test(pid) ? pid : 'self';
+  } catch {
+    return 'self';
+  }
+}
+
 /** An open directory and the real path it had when it was opened. */
 export interface Dir {
   readonly handle: FileHandle;
@@ -67,12 +84,20 @@ export interface WriteTarget {
 
 /** `name` inside an open directory, as a path the kernel resolves through the descriptor. */
 export function at(dir: Dir | FdDir, name: string): string {
-  return PROC_FD ? `/proc/self/fd/${fdOf(dir)}/${name}` : join(dir.real, name);
+  return PROC_FD ? `${FD_FOLDER}${fdOf(dir)}/${name}` : join(dir.real, name);
 }
 
 /** The directory itself, as a path (for `readdir`). */
 export function self(dir: Dir | FdDir): string {
-  return PROC_FD ? `/proc/self/fd/${fdOf(dir)}` : dir.real;
+  return PROC_FD ? `${FD_FOLDER}${fdOf(dir)}` : dir.real;
+}
+
+/**
+ * `join(folder, name)` for what the walk joins: a real (absolute, normalized) folder and one plain name
+ * (never empty, `.`, `..` or containing `/`), without `join`'s normalization pass.
+ */
+function childPath(folder: string, name: string): string {
+  return folder.endsWith('/') ? `${folder}${name}` : `${folder}/${name}`;
 }
 
 /** An {@link OpenedRead}'s close: once only. */
@@ -123,12 +148,20 @@ class Changed extends Error {}
  * and only while every step stays inside the link area (the real parent of the share's folder).
  */
 export class ShareFs {
+  /** The kept descriptors as the read walk uses them (made once: they stay open for the server's life). */
+  private readonly rootFd: FdDir;
+  private readonly areaFd: FdDir | undefined;
+  private closed = false;
+
   private constructor(
     /** The share's folder. */
     readonly root: Dir,
     /** The real parent of the share's folder, when links may lead there. */
     readonly area: Dir | undefined,
-  ) {}
+  ) {
+    this.rootFd = { fd: root.handle.fd, real: root.real };
+    this.areaFd = area && { fd: area.handle.fd, real: area.real };
+  }
 
   /** Opens a share's folder (and its parent, when links are followed). */
   static async open(rootReal: string, followLinks: boolean): Promise<ShareFs> {
@@ -152,6 +185,8 @@ export class ShareFs {
   }
 
   async close(): Promise<void> {
+    // From now on the kept descriptor numbers may be reused by any other open: no walk may use them.
+    this.closed = true;
     await this.root.handle.close().catch(() => undefined);
     await this.area?.handle.close().catch(() => undefined);
   }
@@ -220,12 +255,13 @@ export class ShareFs {
       closeSync(fd);
       throw new Changed();
     }
-    return { fd, real: join(parent.real, name) };
+    return { fd, real: childPath(parent.real, name) };
   }
 
   private walkRead(segments: readonly string[]): OpenedRead | undefined {
-    const root: FdDir = { fd: this.root.handle.fd, real: this.root.real };
-    const area: FdDir | undefined = this.area && { fd: this.area.handle.fd, real: this.area.real };
+    if (this.closed) throw new HttpError(503, 'the share is closed', { 'Retry-After': '1' });
+    const root = this.rootFd;
+    const area = this.areaFd;
     // The directories walked through; the first one or two (the share's folder and the link area) are
     // the kept descriptors, the others are owned by this walk and closed at its end.
     const stack: FdDir[] = area ? [area, root] : [root];
@@ -270,7 +306,8 @@ export class ShareFs {
         }
         if (!seen.isFile()) throw new HttpError(403, 'not a regular file or folder');
         // A file: the last component, or the path goes on through a file (nothing there).
-        if (queue.slice(next).some((rest) => rest !== '' && rest !== '.')) return undefined;
+        for (let rest = next; rest < queue.length; rest += 1)
+          if (queue[rest] !== '' && queue[rest] !== '.') return undefined;
         let fd: number;
         try {
           fd = openSync(at(top, name), READ_FILE);
@@ -289,7 +326,7 @@ export class ShareFs {
           closeSync(fd);
           throw new Changed();
         }
-        return { fd, close: closerOf(fd), stats, realPath: join(top.real, name), throughLink };
+        return { fd, close: closerOf(fd), stats, realPath: childPath(top.real, name), throughLink };
       }
       // The path ends at a directory: hand over the top of the stack (a fresh descriptor if it is a kept one).
       const owned = stack.length > kept;

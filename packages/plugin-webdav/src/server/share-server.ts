@@ -78,7 +78,6 @@ export interface ListenOptions {
 
 /** What the access event of a request reports, filled in while it is handled. */
 interface Seen {
-  path: string;
   principal: AuthenticatedPrincipal | undefined;
   reason: string | undefined;
 }
@@ -104,6 +103,31 @@ const METHOD_ACCESS: Readonly<Record<string, Access>> = {
 };
 const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND, PUT, DELETE, MKCOL, COPY, MOVE, PROPPATCH, LOCK, UNLOCK';
 const ALLOW_READ = 'OPTIONS, GET, HEAD, PROPFIND';
+
+/** The lock tokens of a request that submitted none (shared: a `ReadonlySet` nobody adds to). */
+const NO_TOKENS: ReadonlySet<string> = new Set<string>();
+
+/** Upper-case method, without a new string for the methods clients send (already upper-case). */
+function methodOf(method: string | undefined): string {
+  if (method === undefined) return '';
+  return Object.hasOwn(METHOD_ACCESS, method) ? method : method.toUpperCase();
+}
+
+/** Whether `segments` begins with `prefix`. */
+function startsWith(segments: readonly string[], prefix: readonly string[]): boolean {
+  if (prefix.length > segments.length) return false;
+  for (let index = 0; index < prefix.length; index += 1) if (segments[index] !== prefix[index]) return false;
+  return true;
+}
+
+/**
+ * The path an access event or a warning reports: the decoded path once it was parsed, else the raw
+ * one (without the query, at most 300 characters). Built only when one is reported.
+ */
+function pathSeen(url: string, parsed: RequestPath | undefined): string {
+  if (parsed) return `/${parsed.segments.join('/')}${parsed.trailingSlash ? '/' : ''}`;
+  return (url.split('?')[0] ?? '').slice(0, 300);
+}
 
 /** Maps a file-system error that escaped a handler to an HTTP answer; undefined for a real failure. */
 function errnoStatus(error: unknown): HttpError | undefined {
@@ -268,24 +292,21 @@ export class ShareServer {
    * as a warning.
    */
   async handle(req: IncomingMessage, res: ServerResponse, options: HandleOptions = {}): Promise<void> {
-    const method = (req.method ?? '').toUpperCase();
-    const seen: Seen = {
-      path: (req.url ?? '').split('?')[0]?.slice(0, 300) ?? '',
-      principal: undefined,
-      reason: undefined,
-    };
+    const method = methodOf(req.method);
+    const url = req.url ?? '/';
+    const seen: Seen = { principal: undefined, reason: undefined };
+    let parsed: RequestPath | undefined;
     // The access event costs a timestamp, wrapped write/end and a close listener per request: only
     // when an access log or a listener wants it (a listener added later sees the requests after).
-    if (this.recordsAccess) this.track(req, res, method, seen);
+    if (this.recordsAccess) this.track(req, res, method, seen, () => pathSeen(url, parsed));
     try {
       res.setHeader('DAV', '1, 2');
       res.setHeader('MS-Author-Via', 'DAV');
-      this.cors(req, res);
-      const parsed = parseRequestPath(req.url ?? '/');
-      seen.path = `/${parsed.segments.join('/')}${parsed.trailingSlash ? '/' : ''}`;
-      const base = [...(options.base ?? []), ...this.core.config.mount];
-      if (!base.every((segment, index) => parsed.segments[index] === segment))
-        throw new HttpError(404, 'not found');
+      if (req.headers.origin !== undefined) this.cors(req, res);
+      parsed = parseRequestPath(url);
+      const mount = this.core.config.mount;
+      const base = options.base === undefined ? mount : [...options.base, ...mount];
+      if (!startsWith(parsed.segments, base)) throw new HttpError(404, 'not found');
       if (
         method === 'OPTIONS' &&
         req.headers.origin !== undefined &&
@@ -295,15 +316,19 @@ export class ShareServer {
         res.end();
         return;
       }
-      const principal = await this.core.auth.authenticate(req);
+      // No Authorization header is an anonymous request: no promise to wait for (authenticate() would
+      // answer the same).
+      const principal =
+        req.headers.authorization === undefined ? undefined : await this.core.auth.authenticate(req);
       seen.principal = principal;
       await this.dispatch(req, res, method, principal, base, parsed);
     } catch (error) {
       let failure = isHttpError(error) ? error : errnoStatus(error);
       if (!failure) {
-        this.core.warn(`${method} ${seen.path} failed: ${(error as Error).message ?? String(error)}`, {
+        const path = pathSeen(url, parsed);
+        this.core.warn(`${method} ${path} failed: ${(error as Error).message ?? String(error)}`, {
           method,
-          path: seen.path,
+          path,
           stack: (error as Error).stack,
         });
         failure = new HttpError(500, 'internal error');
@@ -323,7 +348,13 @@ export class ShareServer {
   }
 
   /** Counts the response's bytes and reports the request as an access event when it closes. */
-  private track(req: IncomingMessage, res: ServerResponse, method: string, seen: Seen): void {
+  private track(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    seen: Seen,
+    path: () => string,
+  ): void {
     const started = performance.now();
     const time = new Date(this.core.now()).toISOString();
     let bytes = 0;
@@ -341,7 +372,7 @@ export class ShareServer {
       const event: AccessEvent = {
         time,
         method,
-        path: seen.path,
+        path: path(),
         user: seen.principal?.name,
         status: res.statusCode,
         bytes,
@@ -382,7 +413,7 @@ export class ShareServer {
     base: readonly string[],
     parsed: RequestPath,
   ): Promise<void> {
-    const segments = parsed.segments.slice(base.length);
+    const segments = base.length === 0 ? parsed.segments : parsed.segments.slice(base.length);
     if (segments.some(isTempName)) throw new HttpError(404, 'not found');
     const found = route(this.core, segments);
     if (!found) throw new HttpError(404, 'not found');
@@ -410,10 +441,13 @@ export class ShareServer {
     const ifHeader = req.headers.if;
     const ifLists =
       typeof ifHeader === 'string' && ifHeader.trim() !== '' ? parseIfHeader(ifHeader) : undefined;
-    const tokens = new Set(ifLists ? submittedTokens(ifLists) : []);
-    const lockToken = req.headers['lock-token'];
-    if (method === 'PUT' && typeof lockToken === 'string')
-      tokens.add(lockToken.trim().replace(/^<(.*)>$/, '$1'));
+    const lockToken = method === 'PUT' ? req.headers['lock-token'] : undefined;
+    let tokens: ReadonlySet<string> = NO_TOKENS;
+    if (ifLists || typeof lockToken === 'string') {
+      const submitted = new Set(ifLists ? submittedTokens(ifLists) : []);
+      if (typeof lockToken === 'string') submitted.add(lockToken.trim().replace(/^<(.*)>$/, '$1'));
+      tokens = submitted;
+    }
     const scope: Scope = {
       core: this.core,
       req,
