@@ -8,14 +8,12 @@
 // is measured. Rounds interleaved (alternating which goes first), medians.
 // Claim-to-start latency: the step's `started` (enqueued) to its `process` event (the worker's process
 // started, as the coordinator records it).
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
-import { createRuntime, MemoryStore, Tokens, type ProcessEvent, type Runner } from '@beamline/core';
+import { createRuntime, MemoryStore, Tokens } from '@beamline/core';
 import pg from 'pg';
-import { Observable } from 'rxjs';
 import {
   createPostgresPlugin,
   GatewayTokens,
@@ -28,27 +26,13 @@ import {
 } from '../src/index.js';
 import { parseLabels } from '../src/queue/requirement.js';
 import { TEST_URL } from '../test/support/database.js';
+import { selfSignedCertificate } from '../test/support/gateway.js';
+import { noopPlugin, percentile } from './support.js';
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WORKERS = [1, 2];
 const CONCURRENCY = 4;
-
-/** A runner that does nothing: `started`, then `exit 0`. */
-const noop: Runner = {
-  name: 'noop',
-  identity: () => Promise.resolve('noop'),
-  exec: () =>
-    new Observable<ProcessEvent>((subscriber) => {
-      subscriber.next({ type: 'started', pid: 0 });
-      subscriber.next({ type: 'exit', code: 0, signal: null, oomKilled: false });
-      subscriber.complete();
-    }),
-};
-const noopPlugin = {
-  name: 'noop',
-  register: (registry: { addRunner(r: Runner): void }) => registry.addRunner(noop),
-};
 
 interface Measure {
   stepsPerSecond: number;
@@ -56,37 +40,8 @@ interface Measure {
   p99: number;
 }
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
 const certDir = mkdtempSync(path.join(tmpdir(), 'beamline-gateway-bench-'));
-execFileSync(
-  'openssl',
-  [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=beamline-bench',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-    '-keyout',
-    path.join(certDir, 'key.pem'),
-    '-out',
-    path.join(certDir, 'cert.pem'),
-  ],
-  { stdio: 'pipe' },
-);
-const cert = readFileSync(path.join(certDir, 'cert.pem'));
-const key = readFileSync(path.join(certDir, 'key.pem'));
+const { cert, key } = selfSignedCertificate(certDir, ['127.0.0.1']);
 
 async function measure(workers: number, via: 'direct' | 'gateway'): Promise<Measure> {
   const schema = `bench_${randomBytes(4).toString('hex')}`;

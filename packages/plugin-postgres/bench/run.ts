@@ -14,35 +14,19 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
-import { createRuntime, MemoryStore, Tokens, type ProcessEvent, type Runner } from '@beamline/core';
+import { createRuntime, MemoryStore, Tokens } from '@beamline/core';
 import pg from 'pg';
 import PgBoss from 'pg-boss';
-import { Observable } from 'rxjs';
 import { createPostgresPlugin, PostgresStore, QueueConnection, QueueWorker } from '../src/index.js';
 import { parseLabels } from '../src/queue/requirement.js';
 import { PostgresWorkerQueue } from '../src/worker/postgres-worker-queue.js';
 import { TEST_URL } from '../test/support/database.js';
+import { noopPlugin, percentile } from './support.js';
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WORKERS = [1, 2, 4];
 const CONCURRENCY = 4;
-
-/** A runner that does nothing: `started`, then `exit 0`. */
-const noop: Runner = {
-  name: 'noop',
-  identity: () => Promise.resolve('noop'),
-  exec: () =>
-    new Observable<ProcessEvent>((subscriber) => {
-      subscriber.next({ type: 'started', pid: 0 });
-      subscriber.next({ type: 'exit', code: 0, signal: null, oomKilled: false });
-      subscriber.complete();
-    }),
-};
-const noopPlugin = {
-  name: 'noop',
-  register: (registry: { addRunner(r: Runner): void }) => registry.addRunner(noop),
-};
 
 interface Measure {
   stepsPerSecond: number;
@@ -60,11 +44,6 @@ Reflect.set(pg.Client.prototype, 'query', function (this: pg.Client, ...args: un
   statements++;
   return query.apply(this, args);
 });
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
 
 function median(values: number[]): number {
   return percentile(values, 50);
