@@ -78,13 +78,19 @@ async function until(
 const temps = (folder: string): string[] =>
   readdirSync(folder).filter((name) => name.startsWith('.beamline-part-'));
 
-/** A keep-alive connection to the given worker (new connections until one lands on it). */
+/**
+ * A keep-alive connection to the given worker (new connections until one lands on it). The primary
+ * hands a connection only to a worker that acknowledged its last one: a worker still busy (a loaded
+ * machine, a state-file lock being waited for) gets none for a while, so this waits up to 30 s.
+ */
 async function connectToWorker(share: StartedShare, pid: number): Promise<Agent> {
-  for (let attempt = 0; attempt < 50; attempt += 1) {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const probe = await send(agent, share.url, 'OPTIONS', '/data/');
     if (probe.worker === pid) return agent;
     agent.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error(`no connection landed on worker ${pid} (workers: ${share.workers().join(', ')})`);
 }
