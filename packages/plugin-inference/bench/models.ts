@@ -44,26 +44,45 @@ export const identity = (): Uint8Array =>
     output: [info('OUTPUT', ['batch', 'n'])],
   });
 
-/** MLP 256 → 256 → 16 on `[batch, 256]`. */
-export const mlp = (): Uint8Array =>
-  encode({
+/**
+ * An MLP over `[batch, sizes[0]]`: MatMul (and Relu between layers) for each step of `sizes`, weights from
+ * a fixed seed.
+ */
+export function mlp(sizes: number[]): Uint8Array {
+  const node: Record<string, unknown>[] = [];
+  const initializer: Record<string, unknown>[] = [];
+  let current = 'INPUT';
+  for (let layer = 0; layer + 1 < sizes.length; layer += 1) {
+    const [rows, cols] = [sizes[layer]!, sizes[layer + 1]!];
+    const last = layer + 2 === sizes.length;
+    initializer.push({
+      name: `W${layer}`,
+      dims: [rows, cols],
+      dataType: 1,
+      rawData: new Uint8Array(weights(rows * cols, layer + 1).buffer),
+    });
+    node.push({ opType: 'MatMul', input: [current, `W${layer}`], output: [last ? 'OUTPUT' : `M${layer}`] });
+    if (!last) node.push({ opType: 'Relu', input: [`M${layer}`], output: [`H${layer}`] });
+    current = `H${layer}`;
+  }
+  return encode({
     name: 'mlp',
-    node: [
-      { opType: 'MatMul', input: ['INPUT', 'W1'], output: ['H'] },
-      { opType: 'Relu', input: ['H'], output: ['R'] },
-      { opType: 'MatMul', input: ['R', 'W2'], output: ['OUTPUT'] },
-    ],
-    input: [info('INPUT', ['batch', 256])],
-    output: [info('OUTPUT', ['batch', 16])],
-    initializer: [
-      { name: 'W1', dims: [256, 256], dataType: 1, rawData: new Uint8Array(weights(65536, 1).buffer) },
-      { name: 'W2', dims: [256, 16], dataType: 1, rawData: new Uint8Array(weights(4096, 2).buffer) },
-    ],
+    node,
+    input: [info('INPUT', ['batch', sizes[0]!])],
+    output: [info('OUTPUT', ['batch', sizes.at(-1)!])],
+    initializer,
   });
+}
+
+/** The batching target's MLP: 1024 → 2048 → 2048 → 16, 6.3 M parameters (25 MB of FP32 weights). */
+export const MLP_SIZES = [1024, 2048, 2048, 16];
+/** The tiny MLP (256 → 256 → 16, 9 µs a run), where HTTP costs more than the model. */
+export const SMALL_MLP_SIZES = [256, 256, 16];
 
 /**
  * A repository: identity (unbatched), identity_main (the same, session in the server's main thread), mlp
- * (batched, dynamic batching), mlp_plain (batched, no batcher).
+ * (batched, dynamic batching), mlp_plain (batched, no batcher), and mlp_small / mlp_small_plain the same
+ * for the tiny MLP.
  */
 export async function writeRepository(dir: string): Promise<void> {
   const put = async (name: string, model: Uint8Array, pbtxt: string) => {
@@ -77,10 +96,11 @@ export async function writeRepository(dir: string): Promise<void> {
     identity(),
     'max_batch_size: 0\ninstance_group [ { kind: KIND_CPU } ]\nparameters { key: "session_thread" value: { string_value: "main" } }\n',
   );
-  await put(
-    'mlp',
-    mlp(),
-    'max_batch_size: 64\ninstance_group [ { kind: KIND_CPU } ]\ndynamic_batching { max_queue_delay_microseconds: 500 }\n',
-  );
-  await put('mlp_plain', mlp(), 'max_batch_size: 64\ninstance_group [ { kind: KIND_CPU } ]\n');
+  const batched =
+    'max_batch_size: 64\ninstance_group [ { kind: KIND_CPU } ]\ndynamic_batching { max_queue_delay_microseconds: 500 }\n';
+  const plain = 'max_batch_size: 64\ninstance_group [ { kind: KIND_CPU } ]\n';
+  await put('mlp', mlp(MLP_SIZES), batched);
+  await put('mlp_plain', mlp(MLP_SIZES), plain);
+  await put('mlp_small', mlp(SMALL_MLP_SIZES), batched);
+  await put('mlp_small_plain', mlp(SMALL_MLP_SIZES), plain);
 }

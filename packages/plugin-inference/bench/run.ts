@@ -5,7 +5,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { InferenceGrpcClient } from '../src/index.js';
-import { writeRepository } from './models.js';
+import { MLP_SIZES, SMALL_MLP_SIZES, writeRepository } from './models.js';
 
 // A perf_analyzer-like harness (concurrency mode: N requests outstanding on keep-alive connections,
 // measurement windows until the last three agree within 10 %, p50/p90/p99 and throughput), run against
@@ -170,21 +170,29 @@ const plugin = await start(
 );
 const minimalIdentity = await start('minimal-server.ts', [join(dir, 'identity', '1', 'model.onnx'), '1']);
 const minimalMlp = await start('minimal-server.ts', [join(dir, 'mlp_plain', '1', 'model.onnx'), '1']);
+const minimalSmallMlp = await start('minimal-server.ts', [
+  join(dir, 'mlp_small_plain', '1', 'model.onnx'),
+  '1',
+]);
 const minimalGrpcServer = await start('minimal-grpc-server.ts', [
   `identity=${join(dir, 'identity', '1', 'model.onnx')}`,
   `mlp=${join(dir, 'mlp_plain', '1', 'model.onnx')}`,
+  `mlp_small=${join(dir, 'mlp_small_plain', '1', 'model.onnx')}`,
   '1',
 ]);
 const pluginPort = Number(new URL(plugin.line[0]!).port);
 const grpc = new InferenceGrpcClient(plugin.line[1]!);
 const minimalGrpc = new InferenceGrpcClient(`127.0.0.1:${minimalGrpcServer.line[0]}`);
-const floorSession = await InferenceSession.create(join(dir, 'mlp_plain', '1', 'model.onnx'), {
-  executionProviders: ['cpu'],
-  intraOpNumThreads: 1,
-});
+const floor = (model: string) =>
+  InferenceSession.create(join(dir, model, '1', 'model.onnx'), {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: 1,
+  });
+const [floorSession, floorSmallSession] = [await floor('mlp_plain'), await floor('mlp_small_plain')];
 
 const small = new Float32Array(16).map((_, i) => i);
-const mlpRow = new Float32Array(256).map((_, i) => Math.sin(i));
+const mlpRow = new Float32Array(MLP_SIZES[0]!).map((_, i) => Math.sin(i));
+const smallMlpRow = new Float32Array(SMALL_MLP_SIZES[0]!).map((_, i) => Math.sin(i));
 const big = new Float32Array(4 * 1024 * 1024).map((_, i) => i % 1000); // 16 MiB
 const results: Record<string, number[]> = {};
 const record = (key: string, value: number) => (results[key] ??= []).push(value);
@@ -196,8 +204,10 @@ const scenarios: [string, () => Promise<void>, number, number][] = [];
   const agentB = new Agent({ keepAlive: true, maxSockets: 64 });
   const minimalPort = Number(minimalIdentity.line[0]);
   const mlpPort = Number(minimalMlp.line[0]);
+  const smallMlpPort = Number(minimalSmallMlp.line[0]);
   const idBin = body('INPUT', [1, 16], small, true);
-  const mlpBin = body('INPUT', [1, 256], mlpRow, true);
+  const mlpBin = body('INPUT', [1, mlpRow.length], mlpRow, true);
+  const smallMlpBin = body('INPUT', [1, smallMlpRow.length], smallMlpRow, true);
   scenarios.push(
     [
       'c1 identity: minimal server, HTTP binary',
@@ -255,7 +265,17 @@ const scenarios: [string, () => Promise<void>, number, number][] = [];
     ],
     [
       'c1 mlp: in-process onnxruntime (floor)',
-      () => floorSession.run({ INPUT: new Tensor('float32', mlpRow, [1, 256]) }).then(() => undefined),
+      () =>
+        floorSession.run({ INPUT: new Tensor('float32', mlpRow, [1, mlpRow.length]) }).then(() => undefined),
+      1,
+      1,
+    ],
+    [
+      'c1 small mlp: in-process onnxruntime (floor)',
+      () =>
+        floorSmallSession
+          .run({ INPUT: new Tensor('float32', smallMlpRow, [1, smallMlpRow.length]) })
+          .then(() => undefined),
       1,
       1,
     ],
@@ -277,7 +297,7 @@ const scenarios: [string, () => Promise<void>, number, number][] = [];
       'c16 mlp: minimal gRPC server',
       () =>
         minimalGrpc
-          .infer('mlp', [{ name: 'INPUT', datatype: 'FP32', shape: [1, 256], data: mlpRow }])
+          .infer('mlp', [{ name: 'INPUT', datatype: 'FP32', shape: [1, mlpRow.length], data: mlpRow }])
           .then(() => undefined),
       16,
       1,
@@ -286,7 +306,51 @@ const scenarios: [string, () => Promise<void>, number, number][] = [];
       'c16 mlp: plugin with dynamic batching, gRPC',
       () =>
         grpc
-          .infer('mlp', [{ name: 'INPUT', datatype: 'FP32', shape: [1, 256], data: mlpRow }])
+          .infer('mlp', [{ name: 'INPUT', datatype: 'FP32', shape: [1, mlpRow.length], data: mlpRow }])
+          .then(() => undefined),
+      16,
+      1,
+    ],
+    [
+      'c16 small mlp: minimal server, HTTP binary',
+      () =>
+        post(
+          agentA,
+          smallMlpPort,
+          '/v2/models/mlp_small/infer',
+          smallMlpBin.chunks,
+          smallMlpBin.headers,
+        ).then(() => undefined),
+      16,
+      1,
+    ],
+    [
+      'c16 small mlp: plugin with dynamic batching, HTTP binary',
+      () =>
+        post(agentB, pluginPort, '/v2/models/mlp_small/infer', smallMlpBin.chunks, smallMlpBin.headers).then(
+          () => undefined,
+        ),
+      16,
+      1,
+    ],
+    [
+      'c16 small mlp: minimal gRPC server',
+      () =>
+        minimalGrpc
+          .infer('mlp_small', [
+            { name: 'INPUT', datatype: 'FP32', shape: [1, smallMlpRow.length], data: smallMlpRow },
+          ])
+          .then(() => undefined),
+      16,
+      1,
+    ],
+    [
+      'c16 small mlp: plugin with dynamic batching, gRPC',
+      () =>
+        grpc
+          .infer('mlp_small', [
+            { name: 'INPUT', datatype: 'FP32', shape: [1, smallMlpRow.length], data: smallMlpRow },
+          ])
           .then(() => undefined),
       16,
       1,
@@ -371,6 +435,11 @@ const ratios = {
     m['c16 mlp: plugin with dynamic batching, HTTP binary']! / m['c16 mlp: minimal server, HTTP binary']!,
   'c16 mlp gRPC: plugin batched / minimal gRPC (target ≥ 2)':
     m['c16 mlp: plugin with dynamic batching, gRPC']! / m['c16 mlp: minimal gRPC server']!,
+  'c16 small mlp HTTP: plugin batched / minimal':
+    m['c16 small mlp: plugin with dynamic batching, HTTP binary']! /
+    m['c16 small mlp: minimal server, HTTP binary']!,
+  'c16 small mlp gRPC: plugin batched / minimal gRPC':
+    m['c16 small mlp: plugin with dynamic batching, gRPC']! / m['c16 small mlp: minimal gRPC server']!,
   '16 MiB: binary / JSON (target ≥ 3)':
     m['16 MiB identity: plugin, HTTP binary']! / m['16 MiB identity: plugin, HTTP JSON']!,
   [`RSS growth 10 → ${RELOADS} reloads, MiB`]: summary.reloads.rssAfterAllMiB - summary.reloads.rssAfter10MiB,
@@ -386,7 +455,9 @@ if (process.env.BENCH_ONLY === undefined) {
 }
 grpc.close();
 minimalGrpc.close();
-const children = [plugin, minimalIdentity, minimalMlp, minimalGrpcServer].map(({ child }) => child);
+const children = [plugin, minimalIdentity, minimalMlp, minimalSmallMlp, minimalGrpcServer].map(
+  ({ child }) => child,
+);
 await Promise.all(
   children.map(
     (child) =>
