@@ -79,9 +79,9 @@ const temps = (folder: string): string[] =>
   readdirSync(folder).filter((name) => name.startsWith('.beamline-part-'));
 
 /**
- * A keep-alive connection to the given worker (new connections until one lands on it). The primary
- * hands a connection only to a worker that acknowledged its last one: a worker still busy (a loaded
- * machine, a state-file lock being waited for) gets none for a while, so this waits up to 30 s.
+ * A keep-alive connection to the given worker (new connections until one lands on it). Workers accept
+ * from the shared socket themselves: a worker still busy (a loaded machine, a state-file lock being
+ * waited for) takes none for a while, so this waits up to 30 s.
  */
 async function connectToWorker(share: StartedShare, pid: number): Promise<Agent> {
   const deadline = Date.now() + 30_000;

@@ -166,6 +166,12 @@ export class ShareCluster {
     }
     options = { ...options, port };
     const { file, execArgv } = workerEntry();
+    // Workers accept their connections from the shared socket themselves (the kernel wakes one that
+    // waits), instead of the primary accepting each one and passing it to a worker over IPC: a new
+    // connection wakes one process instead of two, and a busy worker simply does not take it. Node's
+    // own NODE_CLUSTER_SCHED_POLICY (`rr`) still decides where it is set; the policy is the process's,
+    // fixed at its first fork.
+    if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.setupPrimary({ exec: file, execArgv, args: [], serialization: 'advanced' });
     const shares = new ShareCluster(server, config, options, '');
     try {
