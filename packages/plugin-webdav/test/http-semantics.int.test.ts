@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basic, securityFixture, type SecurityFixture } from './support/fixture.js';
@@ -162,6 +162,35 @@ describe('listings and CORS', () => {
     const ten = json.entries.find((entry) => entry.name === 'ten.bin');
     expect(ten?.size).toBe(content.length);
     expect(ten?.modified).toBeDefined();
+  });
+
+  it('a folder of 600 members is listed whole (PROPFIND and JSON, across read batches); names that are not valid UTF-8 or hold a backslash or a control character are hidden, Unicode names shown', async () => {
+    const folder = join(fixture.data, 'many');
+    mkdirSync(folder);
+    const names = Array.from({ length: 600 }, (_, index) => `m-${String(index).padStart(3, '0')}.txt`);
+    for (const name of names) writeFileSync(join(folder, name), '');
+    const unicode = 'Ünïcødé 🚀.txt';
+    writeFileSync(join(folder, unicode), 'u');
+    // Byte names: invalid UTF-8 (a lone 0xff, an overlong "/"), a backslash, a control character.
+    for (const bytes of [
+      [0x62, 0xff],
+      [0x63, 0xc0, 0xaf],
+      [0x64, 0x5c, 0x65],
+      [0x66, 0x01],
+    ])
+      writeFileSync(Buffer.concat([Buffer.from(`${folder}/`), Buffer.from(bytes)]), 'x');
+    const json = (await (await get('/data/many/', { accept: 'application/json' })).json()) as {
+      entries: { name: string }[];
+    };
+    expect(json.entries.map((entry) => entry.name).sort()).toEqual([...names, unicode].sort());
+    const propfind = await fetch(`${share.url}/data/many/`, { method: 'PROPFIND', headers: { depth: '1' } });
+    expect(propfind.status).toBe(207);
+    const hrefs = [...(await propfind.text()).matchAll(/<D:href>([^<]*)<\/D:href>/g)].map((m) =>
+      decodeURIComponent(m[1] ?? ''),
+    );
+    expect(hrefs).toHaveLength(names.length + 2);
+    expect(hrefs).toContain(`/data/many/${unicode}`);
+    expect(hrefs).toContain('/data/many/m-599.txt');
   });
 
   it('CORS only for configured origins, never a wildcard with credentials', async () => {

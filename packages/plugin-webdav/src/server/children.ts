@@ -1,6 +1,5 @@
-import type { BigIntStats, Dirent, Stats } from 'node:fs';
-import { lstatSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import type { BigIntStats, Dir as DirStream, Dirent, Stats } from 'node:fs';
+import { lstatSync, opendirSync } from 'node:fs';
 import { at, self, type Dir, type FdDir } from '../access/share-fs.js';
 import type { AuthenticatedPrincipal } from '../auth/principal.js';
 import { isHttpError } from '../http/http-error.js';
@@ -17,16 +16,26 @@ export interface Child {
 
 const BATCH = 256;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const NOT_PRINTABLE_ASCII = /[^\u0020-\u007e]/;
+// eslint-disable-next-line no-control-regex
+const FORBIDDEN = /[\u0000-\u001f\u007f\\]/;
 
-function decodeName(raw: Buffer): string | undefined {
-  try {
-    const name = utf8.decode(raw);
-    // Names the guard would refuse in a request cannot be listed either.
-    // eslint-disable-next-line no-control-regex
-    return /[\u0000-\u001f\u007f\\]/.test(name) ? undefined : name;
-  } catch {
-    return undefined;
+/**
+ * A directory entry's name read as `latin1` (one character per byte of the name, so nothing is lost
+ * and no `Buffer` is made per entry) decoded as strict UTF-8: undefined when it is not valid UTF-8 or
+ * holds what the guard would refuse in a request (no URL could reach it). ASCII names, the common
+ * case, are already decoded.
+ */
+function decodeName(raw: string): string | undefined {
+  let name = raw;
+  if (NOT_PRINTABLE_ASCII.test(raw)) {
+    try {
+      name = utf8.decode(Buffer.from(raw, 'latin1'));
+    } catch {
+      return undefined;
+    }
   }
+  return FORBIDDEN.test(name) ? undefined : name;
 }
 
 /**
@@ -40,7 +49,7 @@ function childOf(
   share: ShareRuntime,
   segments: readonly string[],
   folder: Dir | FdDir,
-  entry: Dirent<Buffer>,
+  entry: Dirent,
 ): Child | undefined {
   const name = decodeName(entry.name);
   if (name === undefined || isTempName(name)) return undefined;
@@ -73,21 +82,41 @@ export async function* listChildren(
   segments: readonly string[],
   folder: Dir | FdDir,
 ): AsyncGenerator<Child[]> {
-  let entries: Dirent<Buffer>[];
+  // Read BATCH entries at a time (one `getdents` each), never the whole folder: a listing of 10,000
+  // entries holds 256 of them at a time, not 10,000 entries and their names until it ends.
+  let dir: DirStream;
   try {
-    entries = await readdir(self(folder), { withFileTypes: true, encoding: 'buffer' });
+    dir = opendirSync(self(folder), { encoding: 'latin1', bufferSize: BATCH });
   } catch {
     return;
   }
-  for (let start = 0; start < entries.length; start += BATCH) {
-    const batch = entries.slice(start, start + BATCH);
-    const visible: Child[] = [];
-    for (const entry of batch) {
-      const child = childOf(core, principal, share, segments, folder, entry);
-      if (child) visible.push(child);
+  try {
+    for (;;) {
+      const visible: Child[] = [];
+      let read = 0;
+      let ended = false;
+      while (read < BATCH) {
+        let entry: Dirent | null;
+        try {
+          entry = dir.readSync();
+        } catch {
+          // The folder went away while it was read: the listing ends with what was read.
+          entry = null;
+        }
+        if (entry === null) {
+          ended = true;
+          break;
+        }
+        read += 1;
+        const child = childOf(core, principal, share, segments, folder, entry);
+        if (child) visible.push(child);
+      }
+      if (visible.length > 0) yield visible;
+      if (ended) return;
+      // Let other requests run between batches.
+      await new Promise((resolve) => setImmediate(resolve));
     }
-    if (visible.length > 0) yield visible;
-    // Let other requests run between batches.
-    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    dir.closeSync();
   }
 }
