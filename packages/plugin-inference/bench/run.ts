@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
@@ -20,6 +20,17 @@ const ONLY = new RegExp(process.env.BENCH_ONLY ?? '');
 const RELOADS = Number(process.env.BENCH_RELOADS ?? 100);
 /** A folder for CPU profiles of the plugin's server process (`node --cpu-prof`), written when it stops. */
 const PROFILE = process.env.BENCH_PROFILE;
+/** BENCH_SOURCE=1 runs the plugin from its sources through tsx instead of the built package. */
+const FROM_SOURCE = process.env.BENCH_SOURCE === '1';
+
+if (!FROM_SOURCE) {
+  console.log('building the package (and @beamline/core) ...');
+  execFileSync(
+    'npx',
+    ['turbo', 'run', 'build', '--filter=@beamline/plugin-inference...', '--output-logs=errors-only'],
+    { stdio: 'inherit', env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' } },
+  );
+}
 
 interface Measurement {
   requestsPerSecond: number;
@@ -139,7 +150,11 @@ async function start(
     process.execPath,
     [...nodeArgs, '--conditions=source', '--import', 'tsx', join(import.meta.dirname, script), ...args],
     {
-      env: { ...process.env, TSX_TSCONFIG_PATH: join(import.meta.dirname, '..', 'tsconfig.scripts.json') },
+      env: {
+        ...process.env,
+        TSX_TSCONFIG_PATH: join(import.meta.dirname, '..', 'tsconfig.scripts.json'),
+        PLUGIN_ENTRY: FROM_SOURCE ? '' : join(import.meta.dirname, '..', 'dist', 'index.js'),
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );

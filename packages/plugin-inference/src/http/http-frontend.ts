@@ -24,7 +24,10 @@ class HttpError extends Error {
 }
 
 const notFound = (): HttpError => new HttpError(404, 'Not Found');
-const methodNotAllowed = (): HttpError => new HttpError(405, 'Method Not Allowed');
+
+function onlyMethod(method: string, verb: string): void {
+  if (method !== verb) throw new HttpError(405, 'Method Not Allowed');
+}
 
 function decodeName(segment: string): string {
   try {
@@ -126,33 +129,30 @@ export class HttpFrontend {
     const query = url.indexOf('?');
     const path = query >= 0 ? url.slice(0, query) : url;
     const method = req.method ?? 'GET';
-    const only = (verb: string): void => {
-      if (method !== verb) throw methodNotAllowed();
-    };
     const core = this.core;
 
     if (path === '/v2/health/live') {
-      only('GET');
+      onlyMethod(method, 'GET');
       await this.discard(req);
       return this.empty(res, core.live ? 200 : 400);
     }
     if (path === '/v2/health/ready') {
-      only('GET');
+      onlyMethod(method, 'GET');
       await this.discard(req);
       return this.empty(res, core.ready ? 200 : 400);
     }
     if (path === '/v2') {
-      only('GET');
+      onlyMethod(method, 'GET');
       await this.discard(req);
       return this.json(res, core.serverMetadata());
     }
     if (path === '/v2/models/stats') {
-      only('GET');
+      onlyMethod(method, 'GET');
       await this.discard(req);
       return this.json(res, { model_stats: core.statistics() });
     }
     if (path === '/v2/repository/index') {
-      only('POST');
+      onlyMethod(method, 'POST');
       const body = await this.readJsonBody(req);
       const ready = body.ready;
       if (ready !== undefined && typeof ready !== 'boolean') throw invalid('"ready" must be true or false');
@@ -160,7 +160,7 @@ export class HttpFrontend {
     }
     const repository = REPOSITORY_ROUTE.exec(path);
     if (repository) {
-      only('POST');
+      onlyMethod(method, 'POST');
       const name = decodeName(repository[1]!);
       const body = await this.readJsonBody(req);
       if (repository[2] === 'load') await core.loadModel(name, body.parameters);
@@ -174,24 +174,24 @@ export class HttpFrontend {
     const action = model[3];
     switch (action) {
       case undefined:
-        only('GET');
+        onlyMethod(method, 'GET');
         await this.discard(req);
         return this.json(res, core.modelMetadata(name, version));
       case 'ready':
-        only('GET');
+        onlyMethod(method, 'GET');
         await this.discard(req);
         core.resolve(name, version);
         return this.empty(res, 200);
       case 'config':
-        only('GET');
+        onlyMethod(method, 'GET');
         await this.discard(req);
         return this.json(res, core.resolve(name, version).config);
       case 'stats':
-        only('GET');
+        onlyMethod(method, 'GET');
         await this.discard(req);
         return this.json(res, { model_stats: core.statistics(name, version) });
       case 'infer':
-        only('POST');
+        onlyMethod(method, 'POST');
         return this.infer(req, res, name, version);
       default:
         throw notFound();
@@ -217,9 +217,10 @@ export class HttpFrontend {
     const onClose = (): void => {
       if (!res.writableFinished) cancel.cancel();
     };
-    res.once('close', onClose);
+    res.on('close', onClose);
     try {
-      const result = await target.infer({ ...decoded.request, signal: cancel });
+      decoded.request.signal = cancel;
+      const result = await target.infer(decoded.request);
       if (cancel.aborted) return;
       const encoded = encodeInfer(target, decoded.id, result, decoded);
       if (encoded.blobs.length === 0) {
@@ -297,13 +298,14 @@ export class HttpFrontend {
         else (chunks ??= []).push(chunk);
         size += chunk.length;
       });
-      req.once('end', () => {
+      // on, not once: the promise settles once anyway, and once() costs a wrapper per listener
+      req.on('end', () => {
         if (body) resolve(body.subarray(0, size));
         else if (!chunks) resolve(Buffer.alloc(0));
         else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
       });
-      req.once('error', reject);
-      req.once('aborted', () =>
+      req.on('error', reject);
+      req.on('aborted', () =>
         reject(new InferenceError('INFERENCE_CANCELLED', 'the client closed the connection')),
       );
     });

@@ -90,7 +90,9 @@ export function decodeInfer(
   if (!Array.isArray(json.inputs)) throw invalid('"inputs" must be a list of tensors');
   let offset = jsonLength ?? body.length;
   const inputs: NamedTensor[] = [];
-  json.inputs.forEach((raw: unknown, index) => {
+  const rawInputs = json.inputs as unknown[];
+  for (let index = 0; index < rawInputs.length; index += 1) {
+    const raw = rawInputs[index];
     if (!isObject(raw))
       throw invalid(`inputs[${index}] must be an object with name, shape, datatype and data`);
     const name = raw.name;
@@ -138,11 +140,11 @@ export function decodeInfer(
         data: decodeBinaryData(name, datatype, dims, body.subarray(offset, offset + size), ownedBody),
       });
       offset += size;
-      return;
+      continue;
     }
     if (raw.data === undefined) throw invalid(`${where}: has neither "data" nor parameters.binary_data_size`);
     inputs.push({ name, datatype, shape: dims, data: decodeJsonData(name, datatype, dims, raw.data) });
-  });
+  }
   if (offset !== body.length)
     throw invalid(`the body has ${body.length - offset} bytes after the last binary input`);
   const binary = new Map<string, boolean>();

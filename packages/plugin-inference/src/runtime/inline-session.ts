@@ -1,6 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { InferenceError } from '../errors/inference-error.js';
 import type { OrtTensorMetadata } from '../model/model-config.js';
+import { nowNs as now } from './clock.js';
 import {
   loadFailure,
   type ExecutionResult,
@@ -12,7 +13,6 @@ import {
   type WireTensor,
 } from './session-worker.js';
 
-const now = (): bigint => process.hrtime.bigint();
 const reason = (error: unknown): string => (error instanceof Error ? error.message : String(error)).trim();
 const providerName = (spec: ProviderSpec): string => (typeof spec === 'string' ? spec : spec.name);
 
@@ -104,7 +104,7 @@ export class InlineSession implements SessionRunner {
         data: tensor.data,
       };
     }
-    return { outputs, inputNs: Number(t1 - t0), inferNs: Number(t2 - t1), outputNs: Number(now() - t2) };
+    return { outputs, inputNs: t1 - t0, inferNs: t2 - t1, outputNs: now() - t2 };
   }
 
   async close(): Promise<void> {

@@ -9,6 +9,7 @@ import {
   type TensorData,
 } from '../model/datatypes.js';
 import { tensorDatatype, type ModelConfig } from '../model/model-config.js';
+import { elapsedNs as ns, nowNs as now } from './clock.js';
 import { ModelStats, type FailureReason } from './model-stats.js';
 import type { ExecutionResult, LoadedSession, SessionRunner, WireTensor } from './session-worker.js';
 
@@ -58,7 +59,7 @@ interface Queued {
   key: string;
   fetches: readonly string[];
   priority: number;
-  enqueued: bigint;
+  enqueued: number;
   timer: NodeJS.Timeout | undefined;
   onAbort: (() => void) | undefined;
   resolve: (result: InferenceResult) => void;
@@ -74,9 +75,6 @@ interface Instance {
 
 /** The state of a model version, in Triton's repository index terms. */
 export type VersionState = 'LOADING' | 'READY' | 'UNLOADING' | 'UNAVAILABLE';
-
-const now = (): bigint => process.hrtime.bigint();
-const ns = (from: bigint, to: bigint = now()): number => Number(to - from);
 
 /**
  * A loaded version of a model: its instances (one session worker each), the request queue with
@@ -238,28 +236,33 @@ export class ModelVersion {
 
   private validate(request: InferenceRequest): { batch: number; key: string; fetches: readonly string[] } {
     const batched = this.config.max_batch_size > 0;
-    const seen = new Set<string>();
+    const inputs = request.inputs;
     let batch = 1;
-    const keyParts: string[] = [];
-    for (const input of request.inputs) {
+    // The batching key (non-batch shapes and outputs) matters only to the dynamic batcher.
+    const keyParts: string[] | undefined = this.config.dynamic_batching ? [] : undefined;
+    for (let i = 0; i < inputs.length; i += 1) {
+      const input = inputs[i]!;
       const expected = this.inputsByName.get(input.name);
       if (!expected) {
         throw invalid(
           `unexpected inference input '${input.name}' for model '${this.name}' (its inputs: ${[...this.inputsByName.keys()].join(', ')})`,
         );
       }
-      if (seen.has(input.name)) throw invalid(`input '${input.name}' is given twice`);
-      seen.add(input.name);
+      for (let j = 0; j < i; j += 1)
+        if (inputs[j]!.name === input.name) throw invalid(`input '${input.name}' is given twice`);
       if (input.datatype !== expected.datatype) {
         throw invalid(
           `inference input '${input.name}' data-type is '${input.datatype}', but model '${this.name}' expects '${expected.datatype}'`,
         );
       }
-      const want = batched ? [-1, ...expected.dims] : expected.dims;
+      const dims = expected.dims;
       const shape = input.shape;
-      const matches =
-        shape.length === want.length && want.every((dim, index) => dim === -1 || dim === shape[index]);
+      const offset = batched ? 1 : 0;
+      let matches = shape.length === dims.length + offset;
+      for (let d = 0; matches && d < dims.length; d += 1)
+        matches = dims[d] === -1 || dims[d] === shape[d + offset];
       if (!matches) {
+        const want = batched ? [-1, ...dims] : dims;
         throw invalid(
           `unexpected shape for input '${input.name}' for model '${this.name}'. Expected ${formatShape(want)}, got ${formatShape(shape)}`,
         );
@@ -271,29 +274,35 @@ export class ModelVersion {
             `inference request batch-size ${size} for input '${input.name}' must be between 1 and the maximum batch size ${this.config.max_batch_size} of model '${this.name}'`,
           );
         }
-        if (seen.size > 1 && size !== batch)
+        if (i > 0 && size !== batch)
           throw invalid(`input '${input.name}' has batch size ${size} but an earlier input has ${batch}`);
         batch = size;
-        keyParts.push(`${input.name}:${shape.slice(1).join('x')}`);
+        keyParts?.push(`${input.name}:${shape.slice(1).join('x')}`);
       }
     }
-    for (const name of this.inputsByName.keys()) {
-      if (!seen.has(name))
-        throw invalid(
-          `expected ${this.inputsByName.size} inputs but got ${seen.size} inputs for model '${this.name}': input '${name}' is missing`,
-        );
+    // Every input given once and each one known: the counts agree exactly when none is missing.
+    if (inputs.length !== this.inputsByName.size) {
+      for (const name of this.inputsByName.keys()) {
+        if (!inputs.some((input) => input.name === name))
+          throw invalid(
+            `expected ${this.inputsByName.size} inputs but got ${inputs.length} inputs for model '${this.name}': input '${name}' is missing`,
+          );
+      }
     }
     const fetches = request.outputs ?? this.outputNames;
-    const fetchSeen = new Set<string>();
-    for (const name of fetches) {
-      if (!this.outputNames.includes(name)) {
-        throw invalid(
-          `unexpected inference output '${name}' for model '${this.name}' (its outputs: ${this.outputNames.join(', ')})`,
-        );
+    if (request.outputs) {
+      const fetchSeen = new Set<string>();
+      for (const name of fetches) {
+        if (!this.outputNames.includes(name)) {
+          throw invalid(
+            `unexpected inference output '${name}' for model '${this.name}' (its outputs: ${this.outputNames.join(', ')})`,
+          );
+        }
+        if (fetchSeen.has(name)) throw invalid(`output '${name}' is requested twice`);
+        fetchSeen.add(name);
       }
-      if (fetchSeen.has(name)) throw invalid(`output '${name}' is requested twice`);
-      fetchSeen.add(name);
     }
+    if (!keyParts) return { batch, key: '', fetches };
     keyParts.sort();
     return { batch, key: `${keyParts.join(';')}|${fetches.join(',')}`, fetches };
   }
@@ -314,7 +323,13 @@ export class ModelVersion {
 
   private dispatch(): void {
     while (this.queue.length > 0) {
-      const instance = this.instances.find((candidate) => !candidate.busy && candidate.worker.alive);
+      let instance: Instance | undefined;
+      for (const candidate of this.instances) {
+        if (!candidate.busy && candidate.worker.alive) {
+          instance = candidate;
+          break;
+        }
+      }
       if (!instance) {
         if (!this.instances.some((candidate) => candidate.worker.alive)) this.failAll();
         return;
@@ -420,6 +435,19 @@ export class ModelVersion {
 
   private buildFeeds(group: Queued[], total: number): Record<string, WireTensor> {
     const feeds: Record<string, WireTensor> = {};
+    if (group.length === 1) {
+      // One request: its tensors as they are (validated: every input once, datatypes the model's).
+      for (const input of group[0]!.request.inputs) {
+        const ort = DATATYPES[input.datatype].ort;
+        if (!ort)
+          throw new InferenceError(
+            'INFERENCE_UNSUPPORTED',
+            `onnxruntime has no ${input.datatype} tensors (input '${input.name}')`,
+          );
+        feeds[input.name] = { type: ort, dims: input.shape, data: input.data };
+      }
+      return feeds;
+    }
     for (const [name, expected] of this.inputsByName) {
       const parts = group.map((queued) => queued.request.inputs.find((input) => input.name === name)!);
       const ort = DATATYPES[expected.datatype].ort;
@@ -428,18 +456,13 @@ export class ModelVersion {
           'INFERENCE_UNSUPPORTED',
           `onnxruntime has no ${expected.datatype} tensors (input '${name}')`,
         );
-      const first = parts[0]!;
-      const dims = group.length === 1 ? first.shape : [total, ...first.shape.slice(1)];
       feeds[name] = {
         type: ort,
-        dims,
-        data:
-          group.length === 1
-            ? first.data
-            : concat(
-                parts.map((part) => part.data),
-                expected.datatype,
-              ),
+        dims: [total, ...parts[0]!.shape.slice(1)],
+        data: concat(
+          parts.map((part) => part.data),
+          expected.datatype,
+        ),
       };
     }
     return feeds;

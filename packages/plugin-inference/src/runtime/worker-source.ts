@@ -17,7 +17,7 @@ const ort = require(workerData.ortPath);
 ort.env.logLevel = 'fatal';
 let session;
 
-const now = () => process.hrtime.bigint();
+const now = () => performance.now() * 1e6; // clock.ts's nowNs (this source cannot import it)
 const message = (error) => (error instanceof Error ? error.message : String(error)).trim();
 const providerName = (spec) => (typeof spec === 'string' ? spec : spec.name);
 
@@ -76,9 +76,9 @@ async function run(msg) {
     }
     const t3 = now();
     try {
-      parentPort.postMessage({ type: 'result', id: msg.id, outputs, input: Number(t1 - t0), infer: Number(t2 - t1), output: Number(t3 - t2) }, transfer);
+      parentPort.postMessage({ type: 'result', id: msg.id, outputs, input: t1 - t0, infer: t2 - t1, output: t3 - t2 }, transfer);
     } catch {
-      parentPort.postMessage({ type: 'result', id: msg.id, outputs, input: Number(t1 - t0), infer: Number(t2 - t1), output: Number(t3 - t2) });
+      parentPort.postMessage({ type: 'result', id: msg.id, outputs, input: t1 - t0, infer: t2 - t1, output: t3 - t2 });
     }
   } catch (error) {
     parentPort.postMessage({ type: 'run-failed', id: msg.id, message: message(error) });
