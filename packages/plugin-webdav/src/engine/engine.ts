@@ -1,4 +1,3 @@
-import { create as createDomain } from 'node:domain';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
@@ -6,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { v2 as webdav } from 'webdav-server';
 import type { AuthenticatedPrincipal } from '../auth/principal.js';
 import { WebdavError } from '../errors/webdav-error.js';
+import { guardRequest } from './request-guard.js';
 import { SafeFileSystem } from './safe-file-system.js';
 import type { ShareFs } from '../access/share-fs.js';
 
@@ -121,21 +121,32 @@ export function createEngine(
       request[PRINCIPAL] = principal;
       request.body = body;
       return new Promise<void>((resolve) => {
-        const domain = createDomain();
-        res.once('close', resolve);
-        res.once('finish', resolve);
-        domain.on('error', (error: unknown) => {
-          options.onCrash(error, req);
-          if (!res.headersSent) {
-            res.statusCode = 500;
-            res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-            res.end('internal error\n');
-          } else res.destroy();
+        // `end` is known only once guardRequest returns; the request may be over before that.
+        const state: { end?: () => void; over: boolean } = { over: false };
+        const done = (): void => {
+          if (state.over) return;
+          state.over = true;
+          state.end?.();
           resolve();
-        });
-        domain.run(() => {
-          (dav.executeRequest as (req: IncomingMessage, res: ServerResponse) => void)(req, res);
-        });
+        };
+        res.once('close', done);
+        res.once('finish', done);
+        const end = guardRequest(
+          () => {
+            (dav.executeRequest as (req: IncomingMessage, res: ServerResponse) => void)(req, res);
+          },
+          (error: unknown) => {
+            options.onCrash(error, req);
+            if (!res.headersSent) {
+              res.statusCode = 500;
+              res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+              res.end('internal error\n');
+            } else res.destroy();
+            done();
+          },
+        );
+        state.end = end;
+        if (state.over) end();
       });
     },
   };
