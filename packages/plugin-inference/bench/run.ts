@@ -145,6 +145,7 @@ async function start(
   script: string,
   args: string[],
   nodeArgs: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<{ child: ChildProcess; line: string[] }> {
   const child = spawn(
     process.execPath,
@@ -152,6 +153,7 @@ async function start(
     {
       env: {
         ...process.env,
+        ...env,
         TSX_TSCONFIG_PATH: join(import.meta.dirname, '..', 'tsconfig.scripts.json'),
         PLUGIN_ENTRY: FROM_SOURCE ? '' : join(import.meta.dirname, '..', 'dist', 'index.js'),
       },
@@ -168,6 +170,15 @@ async function start(
     child.once('exit', (code) => reject(new Error(`${script} exited (${code})`)));
   });
   return { child, line };
+}
+
+/** SIGTERM, then SIGKILL after 10 s; resolves when the process has exited. */
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => resolve(clearTimeout(timer)));
+    child.kill('SIGTERM');
+  });
 }
 
 async function rss(pid: number): Promise<number> {
@@ -407,16 +418,32 @@ for (let round = 0; round < ROUNDS; round += 1) {
   }
 }
 
-// Memory over 100 reloads of the MLP (explicit mode; each reload starts new workers).
-const agent = new Agent({ keepAlive: true });
-const rssBefore = await rss(plugin.child.pid!);
-const rssAfter: number[] = [];
-for (let i = 0; i < RELOADS; i += 1) {
-  await post(agent, pluginPort, '/v2/repository/models/mlp_plain/load', [Buffer.from('{}')], {
-    'Content-Type': 'application/json',
-  });
-  if (i === 9 || i === RELOADS - 1) rssAfter.push(await rss(plugin.child.pid!));
+// Memory over 100 reloads of the 25 MB MLP (explicit mode; each reload starts a new worker), in a server
+// of its own for each allocator setting: glibc's defaults, and the fixed mmap threshold the README
+// recommends (glibc raises its threshold after each large free, so the next model's weights land in
+// per-thread arenas that keep the pages).
+async function reloadRss(
+  env: Record<string, string>,
+): Promise<{ before: number; after10: number; after: number }> {
+  const server = await start('plugin-server.ts', [dir, '1'], [], env);
+  const port = Number(new URL(server.line[0]!).port);
+  const agent = new Agent({ keepAlive: true });
+  const before = await rss(server.child.pid!);
+  let after10 = Number.NaN;
+  for (let i = 0; i < RELOADS; i += 1) {
+    await post(agent, port, '/v2/repository/models/mlp_plain/load', [Buffer.from('{}')], {
+      'Content-Type': 'application/json',
+    });
+    if (i === 9) after10 = await rss(server.child.pid!);
+  }
+  const after = await rss(server.child.pid!);
+  agent.destroy();
+  await stop(server.child);
+  const mib = (bytes: number) => bytes / 2 ** 20;
+  return { before: mib(before), after10: mib(after10), after: mib(after) };
 }
+const reloadDefault = await reloadRss({});
+const reloadTuned = await reloadRss({ MALLOC_MMAP_THRESHOLD_: '1048576' });
 
 const summary = {
   when: new Date().toISOString(),
@@ -426,12 +453,7 @@ const summary = {
   /** Requests per second of each scenario, round by round. */
   perRound: results,
   latencyLastRound: latency,
-  reloads: {
-    rssBeforeMiB: rssBefore / 2 ** 20,
-    count: RELOADS,
-    rssAfter10MiB: (rssAfter[0] ?? NaN) / 2 ** 20,
-    rssAfterAllMiB: (rssAfter.at(-1) ?? NaN) / 2 ** 20,
-  },
+  reloads: { count: RELOADS, glibcDefaultsMiB: reloadDefault, mmapThreshold1MiBMiB: reloadTuned },
 };
 const m = summary.medians;
 const ratios = {
@@ -457,7 +479,9 @@ const ratios = {
     m['c16 small mlp: plugin with dynamic batching, gRPC']! / m['c16 small mlp: minimal gRPC server']!,
   '16 MiB: binary / JSON (target ≥ 3)':
     m['16 MiB identity: plugin, HTTP binary']! / m['16 MiB identity: plugin, HTTP JSON']!,
-  [`RSS growth 10 → ${RELOADS} reloads, MiB`]: summary.reloads.rssAfterAllMiB - summary.reloads.rssAfter10MiB,
+  [`RSS growth 10 → ${RELOADS} reloads, glibc defaults, MiB`]: reloadDefault.after - reloadDefault.after10,
+  [`RSS growth 10 → ${RELOADS} reloads, MALLOC_MMAP_THRESHOLD_=1048576, MiB`]:
+    reloadTuned.after - reloadTuned.after10,
 };
 console.log(JSON.stringify({ ...summary, ratios }, null, 2));
 // A partial run (BENCH_ONLY) prints its figures but keeps the last full run's file.
@@ -473,14 +497,5 @@ minimalGrpc.close();
 const children = [plugin, minimalIdentity, minimalMlp, minimalSmallMlp, minimalGrpcServer].map(
   ({ child }) => child,
 );
-await Promise.all(
-  children.map(
-    (child) =>
-      new Promise((resolve) => {
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        child.once('exit', () => resolve(clearTimeout(timer)));
-        child.kill('SIGTERM');
-      }),
-  ),
-);
+await Promise.all(children.map(stop));
 await rm(dir, { recursive: true, force: true });
