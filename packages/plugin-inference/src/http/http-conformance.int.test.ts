@@ -424,6 +424,18 @@ describe('inference (I1–I9)', () => {
         /batch-size 9.*maximum batch size 8/,
       ],
       [simpleBody({ outputs: [{ name: 'NOPE' }] }), /unexpected inference output 'NOPE'/],
+      [{ inputs: [simpleBody().inputs[0], simpleBody().inputs[0]] }, /input 'INPUT0' is given twice/],
+      [{ inputs: [...simpleBody().inputs, simpleBody().inputs[0]] }, /input 'INPUT0' is given twice/],
+      [
+        simpleBody({ outputs: [{ name: 'OUTPUT0' }, { name: 'OUTPUT0' }] }),
+        /output 'OUTPUT0' is requested twice/,
+      ],
+      [
+        {
+          inputs: [{ ...simpleBody().inputs[0], shape: [2, 16], data: ints(32) }, simpleBody().inputs[1]],
+        },
+        /input 'INPUT1' has batch size 1 but an earlier input has 2/,
+      ],
       ['{"inputs": [', /failed to parse the request JSON/],
       [
         { inputs: [{ ...simpleBody().inputs[0], shape: [1, -16] }, simpleBody().inputs[1]] },
