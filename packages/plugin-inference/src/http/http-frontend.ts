@@ -231,21 +231,28 @@ export class HttpFrontend {
         res.end(encoded.json);
         return;
       }
-      const head = Buffer.from(encoded.json, 'utf8');
-      const total = encoded.blobs.reduce((sum, blob) => sum + blob.length, head.length);
+      const headLength = Buffer.byteLength(encoded.json);
+      let total = headLength;
+      for (const blob of encoded.blobs) total += blob.length;
       res.writeHead(200, {
         'Content-Type': 'application/octet-stream',
-        'Inference-Header-Content-Length': head.length,
+        'Inference-Header-Content-Length': headLength,
         'Content-Length': total,
       });
       if (total <= SMALL_REPLY) {
-        // one buffer: the status line, headers and body leave in one write
-        res.end(Buffer.concat([head, ...encoded.blobs], total));
+        // one buffer (from Node's pool when small): the status line, headers and body leave in one write
+        const reply = Buffer.allocUnsafe(total);
+        let at = reply.write(encoded.json, 'utf8');
+        for (const blob of encoded.blobs) {
+          reply.set(blob, at);
+          at += blob.length;
+        }
+        res.end(reply);
         return;
       }
       // corked: the head and every output leave in one writev, without copying the outputs
       res.cork();
-      res.write(head);
+      res.write(Buffer.from(encoded.json, 'utf8'));
       for (let i = 0; i < encoded.blobs.length - 1; i += 1) res.write(encoded.blobs[i]);
       res.end(encoded.blobs[encoded.blobs.length - 1]);
     } finally {
