@@ -105,8 +105,3 @@ export async function diffTree(
   for (const extra of actual.keys()) if (!ignore(extra)) problems.push(`unexpected: ${extra}`);
   return problems;
 }
-
-/** Percent-encodes each segment of a relative path for a URL (`a b/c#d` -> `a%20b/c%23d`). */
-function encodePath(path: string): string {
-  return path.split('/').map(encodeURIComponent).join('/');
-}

@@ -4,14 +4,9 @@ import { startDaemon, type Daemon } from './daemon.js';
 import { isRoot } from './folders.js';
 import { freePort } from './ports.js';
 import { checkShareSpec, type ShareSpec } from './share-spec.js';
-import { hasBinary, htpasswdLine } from './tools.js';
+import { htpasswdLine } from './tools.js';
 
 const DAV_EXT = '/usr/lib/nginx/modules/ngx_http_dav_ext_module.so';
-
-/** Whether nginx is installed; dav-ext adds PROPFIND. */
-function hasNginx(): boolean {
-  return hasBinary('nginx', '-v');
-}
 
 /** Whether nginx can answer PROPFIND (Debian's libnginx-mod-http-dav-ext). */
 function hasNginxDavExt(): boolean {
