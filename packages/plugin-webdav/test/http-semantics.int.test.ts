@@ -46,6 +46,17 @@ describe('GET and HEAD: ranges, validators, conditional requests', () => {
     expect((await head.arrayBuffer()).byteLength).toBe(0);
   });
 
+  it('a small binary file (every byte value) comes back byte for byte, whole and as ranges', async () => {
+    const small = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7 + 3) % 256));
+    writeFileSync(join(fixture.data, 'small-binary.bin'), small);
+    const whole = await get('/data/small-binary.bin');
+    expect(whole.headers.get('content-length')).toBe('4096');
+    expect(Buffer.from(await whole.arrayBuffer()).equals(small)).toBe(true);
+    const part = await get('/data/small-binary.bin', { range: 'bytes=120-139' });
+    expect(part.status).toBe(206);
+    expect(Buffer.from(await part.arrayBuffer()).equals(small.subarray(120, 140))).toBe(true);
+  });
+
   it('answers ranges from where they start: tail, closed, open, several (multipart), 416 when none fits', async () => {
     const tail = await get('/data/ten.bin', { range: 'bytes=-10' });
     expect(tail.status).toBe(206);

@@ -604,6 +604,9 @@ describe('authentication', () => {
 describe('access log', () => {
   it('records requests with user, status and bytes, never a credential', async () => {
     await status('GET', '/data-wip/secret.txt', { auth: basic('writer') });
+    // Every byte value once: the body's bytes, not its characters, are counted.
+    writeFileSync(join(fixture.data, 'all-bytes.bin'), Buffer.from(Array.from({ length: 256 }, (_, i) => i)));
+    await status('GET', '/data/all-bytes.bin');
     await new Promise((resolve) => setTimeout(resolve, 300));
     const log = readFileSync(join(fixture.root, 'access.log'), 'utf8');
     const lines = log
@@ -619,6 +622,7 @@ describe('access log', () => {
           line.bytes === 17,
       ),
     ).toBe(true);
+    expect(lines.find((line) => line.path === '/data/all-bytes.bin')?.bytes).toBe(256);
     for (const [user, password] of Object.entries(USERS)) {
       expect(log).not.toContain(password);
       expect(log).not.toContain(Buffer.from(`${user}:${password}`).toString('base64'));
