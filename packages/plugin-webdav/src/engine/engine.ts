@@ -80,7 +80,7 @@ export function createEngine(
   shares: readonly { readonly urlPath: string; readonly fs: ShareFs }[],
   options: {
     trackUpload: (temp: string, active: boolean) => void;
-    onCrash: (error: unknown, req: IncomingMessage) => void;
+    onCrash: (error: unknown, method: string) => void;
   },
 ): Engine {
   verifyEnginePatched();
@@ -118,6 +118,7 @@ export function createEngine(
     dav,
     execute(req, res, principal, body) {
       const request = req as EngineRequest;
+      const method = req.method ?? '';
       request[PRINCIPAL] = principal;
       request.body = body;
       return new Promise<void>((resolve) => {
@@ -136,7 +137,7 @@ export function createEngine(
             (dav.executeRequest as (req: IncomingMessage, res: ServerResponse) => void)(req, res);
           },
           (error: unknown) => {
-            options.onCrash(error, req);
+            options.onCrash(error, method);
             if (!res.headersSent) {
               res.statusCode = 500;
               res.setHeader('Content-Type', 'text/plain; charset=utf-8');
@@ -144,6 +145,8 @@ export function createEngine(
             } else res.destroy();
             done();
           },
+          // after the request: only reported (its connection may be serving another request by now)
+          (error: unknown) => options.onCrash(error, method),
         );
         state.end = end;
         if (state.over) end();

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 const CHILD = fileURLToPath(new URL('../../test/support/guard-child.ts', import.meta.url));
 
 function runChild(env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', CHILD], {
+  return spawnSync(process.execPath, ['--expose-gc', '--conditions=source', '--import', 'tsx', CHILD], {
     encoding: 'utf8',
     env: { ...process.env, ...env },
     timeout: 60_000,
@@ -13,7 +13,7 @@ function runChild(env: Record<string, string> = {}) {
 }
 
 describe('request guard (what a request inside webdav-server throws later)', () => {
-  it('reports a throw from the request itself and from its timers, file-system callbacks, ticks and nested callbacks (also after the request ended) to that request, the process alive', () => {
+  it('reports a throw from the request itself and from its timers, file-system callbacks, ticks and nested callbacks (after the request ended: to its light after-the-end handler) to that request, the process alive', () => {
     const child = runChild();
     expect(child.status, child.stderr).toBe(0);
     const line = /RESULTS (.*)/.exec(child.stdout)?.[1];
@@ -23,8 +23,14 @@ describe('request guard (what a request inside webdav-server throws later)', () 
       'fs:fs',
       'tick:tick',
       'nested:nested',
-      'after-end:after-end',
+      'after-end (after the end):after-end',
     ]);
+  });
+
+  it('keeps nothing of a request once it ended (a flood of requests into the engine cannot grow the heap)', () => {
+    const child = runChild();
+    expect(child.status, child.stderr).toBe(0);
+    expect(/RETAINED (\d+)/.exec(child.stdout)?.[1]).toBe('0');
   });
 
   it('leaves the throw of anything else as Node would: printed, exit code 1', () => {

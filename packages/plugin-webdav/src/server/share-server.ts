@@ -248,8 +248,8 @@ export class ShareServer {
         shares.map((share) => ({ urlPath: `/${share.name}`, fs: share.fs })),
         {
           trackUpload: (temp, active) => (active ? db.addUpload(temp) : db.removeUpload(temp)),
-          onCrash: (error, req) =>
-            warn(`webdav-server threw while handling ${req.method ?? ''}: ${(error as Error).message}`),
+          onCrash: (error, method) =>
+            warn(`webdav-server threw while handling ${method}: ${(error as Error).message}`),
         },
       );
     } catch (error) {

@@ -10,7 +10,11 @@ import { guardRequest } from '../../src/engine/request-guard.js';
 function scenario(name: string, start: () => void, endEarly = false): Promise<string[]> {
   return new Promise((resolve) => {
     const caught: string[] = [];
-    const end = guardRequest(start, (error) => caught.push(`${name}:${(error as Error).message}`));
+    const end = guardRequest(
+      start,
+      (error) => caught.push(`${name}:${(error as Error).message}`),
+      (error) => caught.push(`${name} (after the end):${(error as Error).message}`),
+    );
     if (endEarly) end();
     setTimeout(() => {
       end();
@@ -49,7 +53,8 @@ const results = [
       });
     }, 1);
   })),
-  // Ended before its timer fires (the answer was sent): the timer's throw is still the request's.
+  // Ended before its timer fires (the answer was sent): the timer's throw is still the request's, to
+  // its after-the-end handler.
   ...(await scenario(
     'after-end',
     () => {
@@ -61,6 +66,30 @@ const results = [
   )),
 ];
 process.stdout.write(`RESULTS ${JSON.stringify(results)}\n`);
+
+// A thousand requests whose handler holds a large object (as the engine's holds the request and its
+// response), each creating timers and promises: once they ended, nothing of theirs may stay reachable.
+const held: WeakRef<object>[] = [];
+for (let i = 0; i < 1000; i += 1) {
+  const request = { body: Buffer.alloc(64 * 1024) };
+  held.push(new WeakRef(request));
+  await new Promise<void>((resolve) => {
+    const end = guardRequest(
+      () => {
+        void Promise.resolve().then(() => setTimeout(resolve, 0));
+      },
+      () => void request.body.length,
+      () => undefined,
+    );
+    setTimeout(() => {
+      end();
+      resolve();
+    }, 1);
+  });
+}
+await new Promise((resolve) => setTimeout(resolve, 50));
+(globalThis as { gc?: () => void }).gc?.();
+process.stdout.write(`RETAINED ${held.filter((ref) => ref.deref() !== undefined).length}\n`);
 
 if (process.env.GUARD_FOREIGN === '1') {
   // A timer of no request, throwing while a request is inside the engine.
