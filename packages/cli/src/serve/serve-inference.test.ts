@@ -90,6 +90,32 @@ describe('beamline serve inference', () => {
     await expect(http(`${base}/v2/health/live`)).rejects.toThrow(/ECONNREFUSED/);
   });
 
+  it.skipIf(process.platform !== 'linux')(
+    'where models can be reloaded, says how to keep glibc from growing the process (unless the environment does)',
+    async () => {
+      const serve = async (env: NodeJS.ProcessEnv) => {
+        const io = createFakeIO({ cwd: dir, env });
+        const running = runCli(
+          ['serve', 'inference', '--model-repository', 'models', '--model-control-mode', 'explicit'].concat([
+            '--http-port',
+            '0',
+            '--grpc-port',
+            '0',
+            '--metrics-port',
+            '0',
+          ]),
+          { io, commands: [serveCommand] },
+        );
+        await waitFor(() => io.stdout.text, /serving /);
+        io.controller.abort(new Error('received SIGINT'));
+        expect((await running).code).toBe(0);
+        return io.stderr.text;
+      };
+      expect(await serve({})).toContain('set MALLOC_MMAP_THRESHOLD_=1048576');
+      expect(await serve({ MALLOC_MMAP_THRESHOLD_: '1048576' })).not.toContain('MALLOC_MMAP_THRESHOLD_');
+    },
+  );
+
   it('bad flags or a missing repository exit 2 with the reason', async () => {
     const run = (args: string[]) =>
       runCli(['serve', 'inference', ...args], { io: createFakeIO({ cwd: dir }), commands: [serveCommand] });
