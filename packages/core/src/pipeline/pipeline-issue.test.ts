@@ -79,4 +79,14 @@ describe('quoting helpers', () => {
     expect(bounded.length).toBeLessThan(140);
     expect(bounded).toMatch(/stream: "(\\u0001)+…"$/);
   });
+
+  it('bounds a message that quotes megabytes (a garbage file quoted whole), without overflowing the stack', () => {
+    // 20 MB in one excerpt overflowed the regular expression's backtracking stack; 50 MB of random bytes
+    // as a pipeline file met it now and then.
+    for (const inner of ['a'.repeat(20_000_000), '\\x'.repeat(10_000_000)]) {
+      const bounded = boundMessage(`Unexpected scalar token in YAML stream: "${inner}"`);
+      expect(bounded.length).toBeLessThanOrEqual(400);
+      expect(bounded).toMatch(/^Unexpected scalar token in YAML stream: "/);
+    }
+  });
 });

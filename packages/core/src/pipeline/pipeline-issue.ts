@@ -50,15 +50,24 @@ const MAX_MESSAGE_CHARS = 400;
  * is cut to {@link MAX_EXCERPT_CHARS}, unprintable characters are escaped, and the whole is bounded.
  */
 export function boundMessage(message: string): string {
-  const cut = message.replace(QUOTED, (excerpt) =>
+  // Only the head can reach the bounded result; scanning a parser message that quotes megabytes of a
+  // file for excerpts overflowed the regular expression's backtracking stack on some inputs.
+  const head = message.length > MAX_SCANNED_CHARS ? message.slice(0, MAX_SCANNED_CHARS) : message;
+  const cut = head.replace(QUOTED, (excerpt) =>
     excerpt.length <= MAX_EXCERPT_CHARS ? excerpt : cutExcerpt(excerpt),
   );
   const safe = escapeText(cut);
   return safe.length <= MAX_MESSAGE_CHARS ? safe : `${safe.slice(0, MAX_MESSAGE_CHARS - 1)}…`;
 }
 
-/** A double-quoted excerpt with backslash escapes inside, as `JSON.stringify` writes one. */
-const QUOTED = /"(?:[^"\\]|\\.)*"/gs;
+/** How much of a message {@link boundMessage} reads: far more than it can print. */
+const MAX_SCANNED_CHARS = 64 * 1024;
+
+/**
+ * A double-quoted excerpt with backslash escapes inside, as `JSON.stringify` writes one (runs of plain
+ * characters matched at once, so a long excerpt costs one step per escape, not per character).
+ */
+const QUOTED = /"[^"\\]*(?:\\.[^"\\]*)*"/gs;
 
 function cutExcerpt(excerpt: string): string {
   // Never end inside an escape sequence (`\u001b` is six characters).
