@@ -47,24 +47,20 @@ async function waitFor(read: () => string, pattern: RegExp): Promise<RegExpExecA
   throw new Error(`timed out waiting for ${pattern} in:\n${read()}`);
 }
 
+/** `beamline serve inference` on the test repository, every port chosen by the system. */
+const serveArgs = (...flags: string[]): string[] => [
+  'serve',
+  'inference',
+  '--model-repository',
+  'models',
+  ...flags,
+  ...['--http-port', '0', '--grpc-port', '0', '--metrics-port', '0'],
+];
+
 describe('beamline serve inference', () => {
   it('serves the repository over HTTP and metrics until Ctrl-C, then stops cleanly with 0', async () => {
     const io = createFakeIO({ cwd: dir });
-    const running = runCli(
-      [
-        'serve',
-        'inference',
-        '--model-repository',
-        'models',
-        '--http-port',
-        '0',
-        '--grpc-port',
-        '0',
-        '--metrics-port',
-        '0',
-      ],
-      { io, commands: [serveCommand] },
-    );
+    const running = runCli(serveArgs(), { io, commands: [serveCommand] });
     const [, base, , metrics] = await waitFor(
       () => io.stdout.text + io.stderr.text,
       /serving .*: HTTP (http:\/\/127\.0\.0\.1:\d+), gRPC (127\.0\.0\.1:\d+), metrics (http:\S+)\n/,
@@ -95,17 +91,10 @@ describe('beamline serve inference', () => {
     async () => {
       const serve = async (env: NodeJS.ProcessEnv) => {
         const io = createFakeIO({ cwd: dir, env });
-        const running = runCli(
-          ['serve', 'inference', '--model-repository', 'models', '--model-control-mode', 'explicit'].concat([
-            '--http-port',
-            '0',
-            '--grpc-port',
-            '0',
-            '--metrics-port',
-            '0',
-          ]),
-          { io, commands: [serveCommand] },
-        );
+        const running = runCli(serveArgs('--model-control-mode', 'explicit'), {
+          io,
+          commands: [serveCommand],
+        });
         await waitFor(() => io.stdout.text, /serving /);
         io.controller.abort(new Error('received SIGINT'));
         expect((await running).code).toBe(0);

@@ -438,26 +438,18 @@ export class ModelVersion {
     if (group.length === 1) {
       // One request: its tensors as they are (validated: every input once, datatypes the model's).
       for (const input of group[0]!.request.inputs) {
-        const ort = DATATYPES[input.datatype].ort;
-        if (!ort)
-          throw new InferenceError(
-            'INFERENCE_UNSUPPORTED',
-            `onnxruntime has no ${input.datatype} tensors (input '${input.name}')`,
-          );
-        feeds[input.name] = { type: ort, dims: input.shape, data: input.data };
+        feeds[input.name] = {
+          type: ortType(input.datatype, input.name),
+          dims: input.shape,
+          data: input.data,
+        };
       }
       return feeds;
     }
     for (const [name, expected] of this.inputsByName) {
       const parts = group.map((queued) => queued.request.inputs.find((input) => input.name === name)!);
-      const ort = DATATYPES[expected.datatype].ort;
-      if (!ort)
-        throw new InferenceError(
-          'INFERENCE_UNSUPPORTED',
-          `onnxruntime has no ${expected.datatype} tensors (input '${name}')`,
-        );
       feeds[name] = {
-        type: ort,
+        type: ortType(expected.datatype, name),
         dims: [total, ...parts[0]!.shape.slice(1)],
         data: concat(
           parts.map((part) => part.data),
@@ -525,6 +517,17 @@ export class ModelVersion {
     this.delayTimer = undefined;
     for (const resolve of this.drainWaiters.splice(0)) resolve();
   }
+}
+
+/** onnxruntime's tensor type for a V2 datatype; `INFERENCE_UNSUPPORTED` where it has none. */
+function ortType(datatype: Datatype, input: string): string {
+  const ort = DATATYPES[datatype].ort;
+  if (!ort)
+    throw new InferenceError(
+      'INFERENCE_UNSUPPORTED',
+      `onnxruntime has no ${datatype} tensors (input '${input}')`,
+    );
+  return ort;
 }
 
 function concat(parts: TensorData[], datatype: Datatype): TensorData {
